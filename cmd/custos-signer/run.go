@@ -1,0 +1,196 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/custos-reserve/custos/signer"
+)
+
+const progName = "custos-signer"
+
+// usageError is a mistake in how the program was called (unknown command
+// or flag, missing required flag): exit status 2.
+type usageError struct{ err error }
+
+func (e *usageError) Error() string { return e.err.Error() }
+func (e *usageError) Unwrap() error { return e.err }
+
+func usageErrorf(format string, args ...any) error {
+	return &usageError{err: fmt.Errorf(format, args...)}
+}
+
+// exitCode reports err on stderr and returns the process exit status:
+// 0 on success, 2 for a usage error, 1 for anything else.
+func exitCode(err error, stderr io.Writer) int {
+	if err == nil {
+		return 0
+	}
+	_, _ = fmt.Fprintf(stderr, "%s: %s\n", progName, err)
+	var u *usageError
+	if errors.As(err, &u) {
+		return 2
+	}
+	return 1
+}
+
+// cli is the program with its surroundings, so tests can replace the
+// environment and the terminal.
+type cli struct {
+	stdin     io.Reader
+	stdout    io.Writer
+	stderr    io.Writer
+	lookupEnv func(string) (string, bool)
+	prompt    signer.PromptFunc
+	homeDir   func() (string, error)
+}
+
+// run is the whole program: main only adds the process around it.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	c := &cli{
+		stdin:     stdin,
+		stdout:    stdout,
+		stderr:    stderr,
+		lookupEnv: os.LookupEnv,
+		prompt:    signer.TerminalPrompt,
+		homeDir:   os.UserHomeDir,
+	}
+	return c.run(ctx, args)
+}
+
+type command struct {
+	name    string
+	summary string
+	run     func(c *cli, ctx context.Context, args []string) error
+}
+
+func commands() []command {
+	return []command{
+		{"init", "create this signer's key (or restore it from a mnemonic)", (*cli).cmdInit},
+		{"xpub", "unlock the key and show its key record", (*cli).cmdXpub},
+		{"register", "check the wallet descriptor holds this key and pin it", (*cli).cmdRegister},
+	}
+}
+
+func (c *cli) run(ctx context.Context, args []string) error {
+	if len(args) == 0 {
+		c.printUsage(c.stderr)
+		return usageErrorf("no command given")
+	}
+	name, rest := args[0], args[1:]
+	switch name {
+	case "help", "-h", "-help", "--help":
+		if len(rest) == 0 {
+			c.printUsage(c.stdout)
+			return nil
+		}
+		name, rest = rest[0], []string{"-h"}
+	}
+	for _, cmd := range commands() {
+		if cmd.name == name {
+			return cmd.run(c, ctx, rest)
+		}
+	}
+	return usageErrorf("unknown command %q; run '%s help' for the list", name, progName)
+}
+
+func (c *cli) printUsage(w io.Writer) {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s holds one ministry's cosigner key for a Custos reserve.\n\n", progName)
+	fmt.Fprintf(&b, "Usage:\n  %s <command> [flags]\n\nCommands:\n", progName)
+	for _, cmd := range commands() {
+		fmt.Fprintf(&b, "  %-9s %s\n", cmd.name, cmd.summary)
+	}
+	fmt.Fprintf(&b, "\nThe key file's passphrase is never a flag: it comes from $%s,\n", signer.EnvPassphrase)
+	fmt.Fprintf(&b, "--passphrase-file FILE, or a prompt on the terminal.\n")
+	fmt.Fprintf(&b, "Every command takes --json. Run '%s <command> -h' for its flags.\n", progName)
+	_, _ = io.WriteString(w, b.String())
+}
+
+// flags are the flags every command shares.
+type flags struct {
+	fs             *flag.FlagSet
+	datadir        string
+	json           bool
+	passphraseFile string
+}
+
+// newFlags makes a command's flag set with --datadir and --json, and
+// --passphrase-file when the command unlocks or creates the key.
+func (c *cli) newFlags(name string, passphrase bool) *flags {
+	f := &flags{fs: flag.NewFlagSet(progName+" "+name, flag.ContinueOnError)}
+	f.fs.SetOutput(io.Discard)
+	def := ""
+	if home, err := c.homeDir(); err == nil && home != "" {
+		def = filepath.Join(home, ".custos-signer")
+	}
+	f.fs.StringVar(&f.datadir, "datadir", def, "signer data directory (key file and pinned descriptor)")
+	f.fs.BoolVar(&f.json, "json", false, "print a JSON object instead of text")
+	if passphrase {
+		f.fs.StringVar(&f.passphraseFile, "passphrase-file", "",
+			"read the key file passphrase from the first line of `FILE` (default: $"+signer.EnvPassphrase+", then a terminal prompt)")
+	}
+	return f
+}
+
+// parse parses args. It returns done=true when it printed the help (the
+// command then returns nil), and a usage error for bad flags or extra
+// arguments.
+func (c *cli) parse(f *flags, args []string, synopsis, about string) (done bool, err error) {
+	err = f.fs.Parse(args)
+	if errors.Is(err, flag.ErrHelp) {
+		fmt.Fprintf(c.stdout, "Usage:\n  %s\n\n%s\n\nFlags:\n", synopsis, about)
+		f.fs.SetOutput(c.stdout)
+		f.fs.PrintDefaults()
+		return true, nil
+	}
+	if err != nil {
+		return false, usageErrorf("%s: %w; run '%s -h' for usage", f.fs.Name(), err, f.fs.Name())
+	}
+	if f.fs.NArg() > 0 {
+		return false, usageErrorf("%s: unexpected argument %q; run '%s -h' for usage", f.fs.Name(), f.fs.Arg(0), f.fs.Name())
+	}
+	if f.datadir == "" {
+		return false, usageErrorf("%s: no home directory; pass --datadir", f.fs.Name())
+	}
+	return false, nil
+}
+
+func (c *cli) passphrases(f *flags) signer.PassphraseSource {
+	return signer.PassphraseSource{LookupEnv: c.lookupEnv, File: f.passphraseFile, Prompt: c.prompt}
+}
+
+// unlock asks for the passphrase and unlocks the key of f.datadir. The
+// caller must Zero the key.
+func (c *cli) unlock(ctx context.Context, f *flags) (*signer.Key, error) {
+	// Read the header first: a missing or damaged file is reported
+	// before anyone types a passphrase.
+	kf, err := signer.ReadKeyFile(f.datadir)
+	if err != nil {
+		return nil, err
+	}
+	pass, err := c.passphrases(f).Existing(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer clear(pass)
+	return kf.Unlock(pass)
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	// Descriptors hold "<0;1>": keep them as typed, not \u003c-escaped.
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return fmt.Errorf("unable to write JSON output: %w", err)
+	}
+	return nil
+}

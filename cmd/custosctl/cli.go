@@ -1,0 +1,207 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/status"
+
+	"github.com/custos-reserve/custos/daemon"
+)
+
+// usageError is a mistake in the command line itself: exit status 2.
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(format, args...)} }
+
+// common are the flags every command takes.
+type common struct {
+	dataDir   string
+	rpcServer string
+	caCert    string
+	tlsCert   string
+	tlsKey    string
+	json      bool
+	timeout   time.Duration
+}
+
+func (c *common) bind(fs *flag.FlagSet) {
+	home, _ := os.UserHomeDir()
+	fs.StringVar(&c.dataDir, "datadir", filepath.Join(home, ".custosd"), "custosd data dir: its CA, the admin identity and the address file are found there")
+	fs.StringVar(&c.rpcServer, "rpcserver", "", "custosd address host:port (default: read from <datadir>/"+daemon.AddrFile+")")
+	fs.StringVar(&c.caCert, "cacert", "", "CA certificate to trust (default <datadir>/tls/ca.pem)")
+	fs.StringVar(&c.tlsCert, "tlscert", "", "client certificate (default <datadir>/tls/admin.pem)")
+	fs.StringVar(&c.tlsKey, "tlskey", "", "client key (default <datadir>/tls/admin.key)")
+	fs.BoolVar(&c.json, "json", false, "print JSON for scripts instead of tables")
+	fs.DurationVar(&c.timeout, "timeout", 30*time.Second, "how long to wait for the daemon")
+}
+
+// env is what a command runs with.
+type env struct {
+	ctx    context.Context
+	common *common
+	stdin  io.Reader
+	stdout io.Writer
+	conn   *grpc.ClientConn
+}
+
+// command is one leaf of the command tree.
+type command struct {
+	path  string // "wallet create"
+	short string
+	flags func(fs *flag.FlagSet) func(e *env, args []string) error
+}
+
+var commands = []command{
+	{"status", "show network, node tip and reachability, sync progress", statusCmd},
+	{"balance", "show confirmed, unconfirmed and immature balance", balanceCmd},
+	{"utxos", "list the reserve's unspent outputs", utxosCmd},
+	{"wallet create", "create the reserve wallet from the ministries' key records (admin)", walletCreateCmd},
+	{"wallet show", "show the reserve wallet and its descriptors", walletShowCmd},
+	{"address new", "issue the next unused receive address", addressNewCmd},
+	{"address list", "list issued addresses and what they received", addressListCmd},
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	return runWith(ctx, args, os.Stdin, stdout, stderr)
+}
+
+func runWith(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		printUsage(stderr)
+		if len(args) == 0 {
+			return usagef("no command given")
+		}
+		return flag.ErrHelp
+	}
+	cmd, rest, err := findCommand(args)
+	if err != nil {
+		printUsage(stderr)
+		return err
+	}
+	fs := flag.NewFlagSet("custosctl "+cmd.path, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var c common
+	c.bind(fs)
+	action := cmd.flags(fs)
+	if err := fs.Parse(rest); err != nil {
+		if err == flag.ErrHelp {
+			return err
+		}
+		return usageError{err.Error()}
+	}
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	conn, err := dial(&c)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	return rpcError(action(&env{ctx: ctx, common: &c, stdin: stdin, stdout: stdout, conn: conn}, fs.Args()))
+}
+
+func findCommand(args []string) (command, []string, error) {
+	for _, n := range []int{2, 1} {
+		if len(args) < n {
+			continue
+		}
+		path := strings.Join(args[:n], " ")
+		for _, c := range commands {
+			if c.path == path {
+				return c, args[n:], nil
+			}
+		}
+	}
+	return command{}, nil, usagef("unknown command %q", strings.Join(args[:min(2, len(args))], " "))
+}
+
+func printUsage(w io.Writer) {
+	fmt.Fprintln(w, "usage: custosctl COMMAND [flags]   (every command takes --json; COMMAND -h for its flags)")
+	cmds := append([]command(nil), commands...)
+	sort.SliceStable(cmds, func(i, j int) bool { return cmds[i].path < cmds[j].path })
+	for _, c := range cmds {
+		fmt.Fprintf(w, "  %-16s %s\n", c.path, c.short)
+	}
+}
+
+// dial connects to custosd with the identity and CA found through the
+// data dir, unless given one by one.
+func dial(c *common) (*grpc.ClientConn, error) {
+	tlsDir := daemon.TLSDir(c.dataDir)
+	pick := func(given, file string) string {
+		if given != "" {
+			return given
+		}
+		return filepath.Join(tlsDir, file)
+	}
+	caPEM, err := os.ReadFile(pick(c.caCert, daemon.CACertFile))
+	if err != nil {
+		return nil, fmt.Errorf("unable to read the daemon's CA certificate (is --datadir right?): %w", err)
+	}
+	certPEM, err := os.ReadFile(pick(c.tlsCert, daemon.AdminCertFile))
+	if err != nil {
+		return nil, fmt.Errorf("unable to read client certificate: %w", err)
+	}
+	keyPEM, err := os.ReadFile(pick(c.tlsKey, daemon.AdminKeyFile))
+	if err != nil {
+		return nil, fmt.Errorf("unable to read client key: %w", err)
+	}
+	tlsCfg, err := daemon.ClientTLS(caPEM, certPEM, keyPEM)
+	if err != nil {
+		return nil, err
+	}
+	addr := c.rpcServer
+	if addr == "" {
+		b, err := os.ReadFile(filepath.Join(c.dataDir, daemon.AddrFile))
+		if err != nil {
+			return nil, fmt.Errorf("no --rpcserver given and custosd is not running on %s: %w", c.dataDir, err)
+		}
+		addr = strings.TrimSpace(string(b))
+	}
+	return grpc.NewClient(addr, grpc.WithTransportCredentials(credentials.NewTLS(tlsCfg)))
+}
+
+// rpcError turns a gRPC status into "kind: message" for the user.
+func rpcError(err error) error {
+	if err == nil {
+		return nil
+	}
+	if s, ok := status.FromError(err); ok {
+		return &rpcFailure{code: s.Code().String(), msg: s.Message()}
+	}
+	return err
+}
+
+// rpcFailure is an error the daemon returned.
+type rpcFailure struct{ code, msg string }
+
+func (e *rpcFailure) Error() string { return e.code + ": " + e.msg }
+
+// printJSON writes v as indented JSON.
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	// Descriptors carry < and >: keep them as they are, for scripts.
+	enc.SetEscapeHTML(false)
+	return enc.Encode(v)
+}
+
+// noArgs refuses positional arguments for commands that take none.
+func noArgs(args []string) error {
+	if len(args) > 0 {
+		return usagef("unexpected argument %q", args[0])
+	}
+	return nil
+}

@@ -1,0 +1,34 @@
+// Command custosctl is the command line of treasury officers, admins and
+// auditors: it talks to custosd over mutual TLS.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(exitCode(err, os.Stderr))
+}
+
+// exitCode prints err and picks the status: 0 ok, 2 usage, 1 anything else.
+func exitCode(err error, stderr *os.File) int {
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.As(err, new(usageError)):
+		fmt.Fprintf(stderr, "custosctl: %v\n", err)
+		return 2
+	}
+	fmt.Fprintf(stderr, "custosctl: %v\n", err)
+	return 1
+}

@@ -1,0 +1,137 @@
+// Command custosd is the Custos coordinator daemon: it follows a Bitcoin
+// node for the reserve wallet and serves the gRPC API over mutual TLS.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/custos-reserve/custos/daemon"
+	"github.com/custos-reserve/custos/daemon/chain"
+	"github.com/custos-reserve/custos/reserve"
+	"github.com/custos-reserve/custos/store"
+)
+
+var _ daemon.Store = (*store.DB)(nil)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(0)
+		}
+		fmt.Fprintf(os.Stderr, "custosd: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+// StoreFile is the bbolt file in the data dir.
+const StoreFile = "custos.db"
+
+type options struct {
+	dataDir     string
+	network     string
+	rpcListen   string
+	extraHosts  multiFlag
+	nodeKind    string
+	nodeHost    string
+	nodeUser    string
+	nodePass    string
+	nodeCookie  string
+	poll        time.Duration
+	lockTimeout time.Duration
+	logLevel    string
+}
+
+type multiFlag []string
+
+func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
+func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
+
+func parseFlags(args []string, stderr io.Writer) (*options, error) {
+	var o options
+	fs := flag.NewFlagSet("custosd", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	home, _ := os.UserHomeDir()
+	fs.StringVar(&o.dataDir, "datadir", filepath.Join(home, ".custosd"), "data directory: store, TLS material, address file")
+	fs.StringVar(&o.network, "network", "", "bitcoin network: mainnet, testnet, signet or regtest (required)")
+	fs.StringVar(&o.rpcListen, "rpclisten", daemon.DefaultRPCListen, "gRPC listen address (host:port; port 0 picks one)")
+	fs.Var(&o.extraHosts, "tlsextrahost", "extra host name or IP for the server certificate (repeatable; only when it is first made)")
+	fs.StringVar(&o.nodeKind, "node.kind", "btcd", "node implementation: btcd or bitcoind")
+	fs.StringVar(&o.nodeHost, "node.rpchost", "127.0.0.1:18334", "node JSON-RPC host:port (plain HTTP; keep it on loopback)")
+	fs.StringVar(&o.nodeUser, "node.rpcuser", "", "node RPC user")
+	fs.StringVar(&o.nodePass, "node.rpcpass", "", "node RPC password (or CUSTOSD_NODE_RPCPASS)")
+	fs.StringVar(&o.nodeCookie, "node.rpccookie", "", "bitcoind .cookie file, instead of user and password")
+	fs.DurationVar(&o.poll, "poll", time.Second, "how often to poll the node")
+	fs.DurationVar(&o.lockTimeout, "lock-timeout", time.Second, "how long to wait for the store's file lock")
+	fs.StringVar(&o.logLevel, "loglevel", "info", "log level: debug, info, warn, error")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if o.nodePass == "" {
+		o.nodePass = os.Getenv("CUSTOSD_NODE_RPCPASS")
+	}
+	return &o, nil
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	o, err := parseFlags(args, stderr)
+	if err != nil {
+		return err
+	}
+	net, err := reserve.ParseNetwork(o.network)
+	if err != nil {
+		return fmt.Errorf("--network: %w", err)
+	}
+	kind, err := chain.ParseKind(o.nodeKind)
+	if err != nil {
+		return fmt.Errorf("--node.kind: %w", err)
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
+		return fmt.Errorf("--loglevel: %w", err)
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+
+	if err := os.MkdirAll(o.dataDir, 0o700); err != nil {
+		return fmt.Errorf("unable to make data dir: %w", err)
+	}
+	db, err := store.Open(filepath.Join(o.dataDir, StoreFile), store.Options{Timeout: o.lockTimeout, Logger: log.With("component", "store")})
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+
+	d, err := daemon.New(daemon.Config{
+		DataDir:       o.dataDir,
+		Network:       net,
+		RPCListen:     o.rpcListen,
+		TLSExtraHosts: o.extraHosts,
+		Node: chain.NodeConfig{
+			Kind: kind, Host: o.nodeHost, User: o.nodeUser, Pass: o.nodePass, CookiePath: o.nodeCookie,
+		},
+		Store:        db,
+		PollInterval: o.poll,
+		Logger:       log,
+	})
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	fmt.Fprintf(stdout, "custosd listening on %s (%s)\n", d.Addr(), net)
+	return d.Run(ctx)
+}

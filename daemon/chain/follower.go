@@ -1,0 +1,209 @@
+package chain
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/btcsuite/btcd/chaincfg/chainhash"
+
+	"github.com/custos-reserve/custos/multisig"
+	"github.com/custos-reserve/custos/reserve"
+)
+
+// Config wires a Follower.
+type Config struct {
+	Node    *Node
+	Store   Store
+	Network reserve.Network
+	// PollInterval is how often the node is asked for news (default 1s).
+	PollInterval time.Duration
+	// BatchSize is how many blocks one batched request fetches (default
+	// 32). The next batch is fetched while the current one is scanned.
+	BatchSize int
+	// MaxBackoff caps the wait between attempts while the node is down
+	// (default 30s).
+	MaxBackoff time.Duration
+	Logger     *slog.Logger
+	Now        func() time.Time
+}
+
+// Status is a snapshot of what the follower knows of the node and how far
+// the wallet is synced.
+type Status struct {
+	NodeReachable bool
+	NodeErr       string
+	NodeHeight    int32
+	NodeHash      chainhash.Hash
+	// SyncedHeight is -1 before the first block is processed.
+	SyncedHeight int32
+	SyncedHash   chainhash.Hash
+	Synced       bool
+	WalletLoaded bool
+	LastPoll     time.Time
+}
+
+// Follower keeps the store's view of the wallet in step with the node.
+type Follower struct {
+	cfg Config
+	log *slog.Logger
+
+	kick chan struct{}
+
+	statusMu sync.Mutex
+	status   Status
+
+	// watchMu guards the wallet's derivation state: scans read it, the
+	// lookahead extends it.
+	watchMu sync.RWMutex
+	desc    *multisig.Descriptor
+	born    int32
+	gap     uint32
+	derived [2]uint32
+	watch   watchSet
+
+	// seen holds mempool txids already fetched, so a poll only fetches
+	// transactions that are new to the mempool. Only the Run goroutine
+	// touches it.
+	seen map[chainhash.Hash]struct{}
+}
+
+// NewFollower checks cfg and makes a follower; Run starts it.
+func NewFollower(cfg Config) (*Follower, error) {
+	if cfg.Node == nil || cfg.Store == nil {
+		return nil, errors.New("follower needs a node and a store")
+	}
+	if cfg.PollInterval <= 0 {
+		cfg.PollInterval = time.Second
+	}
+	if cfg.BatchSize <= 0 {
+		cfg.BatchSize = 32
+	}
+	if cfg.MaxBackoff <= 0 {
+		cfg.MaxBackoff = 30 * time.Second
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Follower{
+		cfg:    cfg,
+		log:    log,
+		kick:   make(chan struct{}, 1),
+		status: Status{SyncedHeight: -1},
+		seen:   make(map[chainhash.Hash]struct{}),
+	}, nil
+}
+
+// Status returns the latest snapshot.
+func (f *Follower) Status() Status {
+	f.statusMu.Lock()
+	defer f.statusMu.Unlock()
+	return f.status
+}
+
+func (f *Follower) setStatus(update func(*Status)) {
+	f.statusMu.Lock()
+	defer f.statusMu.Unlock()
+	update(&f.status)
+}
+
+// Kick asks for a poll now instead of at the next interval: after a
+// wallet is created or an address issued.
+func (f *Follower) Kick() {
+	select {
+	case f.kick <- struct{}{}:
+	default:
+	}
+}
+
+// Run polls the node until ctx ends. A node that is down or misbehaving is
+// retried with exponential backoff; Run itself returns only when ctx ends.
+func (f *Follower) Run(ctx context.Context) error {
+	var backoff time.Duration
+	for {
+		err := f.cycle(ctx)
+		wait := f.cfg.PollInterval
+		switch {
+		case ctx.Err() != nil:
+			return nil
+		case err != nil:
+			backoff = min(max(2*backoff, time.Second), f.cfg.MaxBackoff)
+			wait = backoff
+			f.log.Warn("node poll failed", "err", err, "retry_in", wait)
+			f.setStatus(func(s *Status) {
+				s.NodeReachable = false
+				s.NodeErr = err.Error()
+				s.Synced = false
+			})
+		default:
+			backoff = 0
+		}
+		timer := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return nil
+		case <-f.kick:
+			timer.Stop()
+		case <-timer.C:
+		}
+	}
+}
+
+// cycle is one poll: check the node, catch up with its chain, then mirror
+// its mempool.
+func (f *Follower) cycle(ctx context.Context) error {
+	if err := f.cfg.Node.Probe(ctx); err != nil {
+		return err
+	}
+	info, err := f.cfg.Node.ChainInfo()
+	if err != nil {
+		return err
+	}
+	if info.Network != f.cfg.Network {
+		return fmt.Errorf("node follows %s (chain %q), this daemon is for %s", info.Network, info.Chain, f.cfg.Network)
+	}
+	f.setStatus(func(s *Status) {
+		s.NodeReachable = true
+		s.NodeErr = ""
+		s.NodeHeight = info.Blocks
+		s.NodeHash = info.BestHash
+		s.LastPoll = f.cfg.Now()
+	})
+	loaded, err := f.loadWallet(ctx)
+	if err != nil || !loaded {
+		return err
+	}
+	if err := f.syncBlocks(ctx, info.Blocks); err != nil {
+		return err
+	}
+	if err := f.syncMempool(ctx, info.BestHash); err != nil {
+		return err
+	}
+	return f.refreshSynced(ctx, info)
+}
+
+// refreshSynced records how far the wallet is against the node's tip.
+func (f *Follower) refreshSynced(ctx context.Context, info ChainInfo) error {
+	height, hash, ok, err := f.cfg.Store.SyncTip(ctx)
+	if err != nil {
+		return err
+	}
+	f.setStatus(func(s *Status) {
+		s.SyncedHeight = -1
+		s.SyncedHash = chainhash.Hash{}
+		if ok {
+			s.SyncedHeight, s.SyncedHash = height, hash
+		}
+		// A wallet born above the node's tip has nothing to scan yet.
+		s.Synced = (ok && hash == info.BestHash) || (!ok && f.birthday() > info.Blocks)
+	})
+	return nil
+}

@@ -1,0 +1,292 @@
+package chain
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/btcsuite/btcd/btcjson"
+	"github.com/btcsuite/btcd/chaincfg/chainhash"
+	"github.com/btcsuite/btcd/rpcclient"
+	"github.com/btcsuite/btcd/wire"
+
+	"github.com/custos-reserve/custos/reserve"
+)
+
+// Kind is the node implementation behind the RPC endpoint.
+type Kind string
+
+const (
+	// KindBtcd is btcd.
+	KindBtcd Kind = "btcd"
+	// KindBitcoind is Bitcoin Core.
+	KindBitcoind Kind = "bitcoind"
+)
+
+// ParseKind reads --node.kind.
+func ParseKind(s string) (Kind, error) {
+	switch Kind(s) {
+	case KindBtcd, KindBitcoind:
+		return Kind(s), nil
+	}
+	return "", fmt.Errorf("unknown node kind %q (want btcd or bitcoind)", s)
+}
+
+// NodeConfig says how to reach the node's JSON-RPC server. TLS to the node
+// is not used: the node is expected on loopback or a trusted link.
+type NodeConfig struct {
+	Kind Kind
+	// Host is host:port of the RPC server.
+	Host string
+	User string
+	Pass string
+	// CookiePath, when set, is used instead of User and Pass (bitcoind's
+	// .cookie file).
+	CookiePath string
+}
+
+// Node is a JSON-RPC client of btcd or bitcoind.
+type Node struct {
+	cfg   NodeConfig
+	rpc   *rpcclient.Client
+	batch *rpcclient.Client
+}
+
+// DialNode makes the clients; it does not contact the node.
+func DialNode(cfg NodeConfig) (*Node, error) {
+	conn := &rpcclient.ConnConfig{
+		Host:                 cfg.Host,
+		User:                 cfg.User,
+		Pass:                 cfg.Pass,
+		CookiePath:           cfg.CookiePath,
+		HTTPPostMode:         true,
+		DisableTLS:           true,
+		DisableConnectOnNew:  true,
+		DisableAutoReconnect: true,
+	}
+	rpc, err := rpcclient.New(conn, nil)
+	if err != nil {
+		return nil, fmt.Errorf("unable to make RPC client for %s: %w", cfg.Host, err)
+	}
+	batch, err := rpcclient.NewBatch(conn)
+	if err != nil {
+		rpc.Shutdown()
+		return nil, fmt.Errorf("unable to make batch RPC client for %s: %w", cfg.Host, err)
+	}
+	return &Node{cfg: cfg, rpc: rpc, batch: batch}, nil
+}
+
+// Close stops the clients; calls under way return an error.
+func (n *Node) Close() {
+	n.rpc.Shutdown()
+	n.batch.Shutdown()
+}
+
+// Kind returns the configured node kind.
+func (n *Node) Kind() Kind { return n.cfg.Kind }
+
+// Probe checks that something listens at the node's address, quickly: the
+// RPC client itself retries a refused connection for about twenty seconds
+// before giving up, which would keep the status stale.
+func (n *Node) Probe(ctx context.Context) error {
+	d := net.Dialer{Timeout: 2 * time.Second}
+	conn, err := d.DialContext(ctx, "tcp", n.cfg.Host)
+	if err != nil {
+		return fmt.Errorf("node RPC at %s is not reachable: %w", n.cfg.Host, err)
+	}
+	return conn.Close()
+}
+
+// ChainInfo is the part of getblockchaininfo the follower uses.
+type ChainInfo struct {
+	Network  reserve.Network
+	Chain    string
+	Blocks   int32
+	BestHash chainhash.Hash
+}
+
+// ChainInfo asks the node which chain it follows and where its tip is.
+func (n *Node) ChainInfo() (ChainInfo, error) {
+	raw, err := n.rpc.RawRequest("getblockchaininfo", nil)
+	if err != nil {
+		return ChainInfo{}, fmt.Errorf("getblockchaininfo: %w", err)
+	}
+	return ParseChainInfo(raw)
+}
+
+// ParseChainInfo reads a getblockchaininfo result from btcd or bitcoind.
+// It decodes only the fields both share, because the rest differs between
+// them and between bitcoind versions ("warnings" is a string in older
+// bitcoind, an array since v28, null in btcd), which rpcclient's typed
+// result cannot all decode.
+func ParseChainInfo(raw json.RawMessage) (ChainInfo, error) {
+	var r struct {
+		Chain         *string `json:"chain"`
+		Blocks        *int32  `json:"blocks"`
+		BestBlockHash *string `json:"bestblockhash"`
+	}
+	if err := json.Unmarshal(raw, &r); err != nil {
+		return ChainInfo{}, fmt.Errorf("unable to decode getblockchaininfo: %w", err)
+	}
+	if r.Chain == nil || r.Blocks == nil || r.BestBlockHash == nil {
+		return ChainInfo{}, errors.New("getblockchaininfo lacks chain, blocks or bestblockhash")
+	}
+	net, err := networkOfChain(*r.Chain)
+	if err != nil {
+		return ChainInfo{}, err
+	}
+	hash, err := chainhash.NewHashFromStr(*r.BestBlockHash)
+	if err != nil {
+		return ChainInfo{}, fmt.Errorf("getblockchaininfo bestblockhash: %w", err)
+	}
+	return ChainInfo{Network: net, Chain: *r.Chain, Blocks: *r.Blocks, BestHash: *hash}, nil
+}
+
+// networkOfChain maps the chain names of both nodes: bitcoind says main,
+// test, testnet4, signet, regtest; btcd says mainnet, testnet3, signet,
+// regtest, simnet.
+func networkOfChain(chain string) (reserve.Network, error) {
+	switch chain {
+	case "main", "mainnet":
+		return reserve.Mainnet, nil
+	case "test", "testnet3":
+		return reserve.Testnet, nil
+	case "signet":
+		return reserve.Signet, nil
+	case "regtest":
+		return reserve.Regtest, nil
+	}
+	return reserve.NetworkUnspecified, fmt.Errorf("node follows chain %q, which Custos does not support", chain)
+}
+
+// BlockHashes returns the hashes of count blocks from height from, in one
+// batched request.
+func (n *Node) BlockHashes(from int32, count int) ([]chainhash.Hash, error) {
+	futures := make([]rpcclient.FutureGetBlockHashResult, count)
+	for i := range futures {
+		futures[i] = n.batch.GetBlockHashAsync(int64(from) + int64(i))
+	}
+	if err := n.batch.Send(); err != nil {
+		return nil, fmt.Errorf("getblockhash batch from %d: %w", from, err)
+	}
+	hashes := make([]chainhash.Hash, count)
+	for i, f := range futures {
+		h, err := f.Receive()
+		if err != nil {
+			return nil, fmt.Errorf("getblockhash %d: %w", int64(from)+int64(i), err)
+		}
+		hashes[i] = *h
+	}
+	return hashes, nil
+}
+
+// BlockHash returns the hash of the block at height on the node's best
+// chain.
+func (n *Node) BlockHash(height int32) (chainhash.Hash, error) {
+	h, err := n.rpc.GetBlockHash(int64(height))
+	if err != nil {
+		return chainhash.Hash{}, fmt.Errorf("getblockhash %d: %w", height, err)
+	}
+	return *h, nil
+}
+
+// Blocks fetches whole blocks by hash in one batched request.
+func (n *Node) Blocks(hashes []chainhash.Hash) ([]*wire.MsgBlock, error) {
+	futures := make([]rpcclient.FutureGetBlockResult, len(hashes))
+	for i := range hashes {
+		futures[i] = n.batch.GetBlockAsync(&hashes[i])
+	}
+	if err := n.batch.Send(); err != nil {
+		return nil, fmt.Errorf("getblock batch: %w", err)
+	}
+	blocks := make([]*wire.MsgBlock, len(hashes))
+	for i, f := range futures {
+		b, err := f.Receive()
+		if err != nil {
+			return nil, fmt.Errorf("getblock %s: %w", hashes[i], err)
+		}
+		if got := b.BlockHash(); got != hashes[i] {
+			return nil, fmt.Errorf("getblock %s returned block %s", hashes[i], got)
+		}
+		blocks[i] = b
+	}
+	return blocks, nil
+}
+
+// MempoolTxids lists the transactions in the node's mempool.
+func (n *Node) MempoolTxids() ([]chainhash.Hash, error) {
+	hs, err := n.rpc.GetRawMempool()
+	if err != nil {
+		return nil, fmt.Errorf("getrawmempool: %w", err)
+	}
+	out := make([]chainhash.Hash, len(hs))
+	for i, h := range hs {
+		out[i] = *h
+	}
+	return out, nil
+}
+
+// MempoolTxs fetches mempool transactions by id in one batched request. A
+// transaction that left the mempool in between is skipped.
+func (n *Node) MempoolTxs(txids []chainhash.Hash) ([]*wire.MsgTx, error) {
+	if len(txids) == 0 {
+		return nil, nil
+	}
+	futures := make([]rpcclient.FutureRawResult, len(txids))
+	for i := range txids {
+		param, err := json.Marshal(txids[i].String())
+		if err != nil {
+			return nil, err
+		}
+		futures[i] = n.batch.RawRequestAsync("getrawtransaction", []json.RawMessage{param, json.RawMessage("0")})
+	}
+	if err := n.batch.Send(); err != nil {
+		return nil, fmt.Errorf("getrawtransaction batch: %w", err)
+	}
+	txs := make([]*wire.MsgTx, 0, len(txids))
+	for i, f := range futures {
+		raw, err := f.Receive()
+		if isNoSuchTx(err) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("getrawtransaction %s: %w", txids[i], err)
+		}
+		tx, err := DecodeRawTx(raw)
+		if err != nil {
+			return nil, fmt.Errorf("getrawtransaction %s: %w", txids[i], err)
+		}
+		txs = append(txs, tx)
+	}
+	return txs, nil
+}
+
+// isNoSuchTx reports the error both nodes return for an unknown txid
+// (RPC_INVALID_ADDRESS_OR_KEY, -5); btcd also uses -5 for "no tx index".
+func isNoSuchTx(err error) bool {
+	var rpcErr *btcjson.RPCError
+	return errors.As(err, &rpcErr) && rpcErr.Code == btcjson.ErrRPCInvalidAddressOrKey
+}
+
+// DecodeRawTx reads a JSON string of hex-encoded transaction bytes, as
+// getrawtransaction with verbosity 0 returns it.
+func DecodeRawTx(raw json.RawMessage) (*wire.MsgTx, error) {
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return nil, fmt.Errorf("unable to decode raw transaction result: %w", err)
+	}
+	b, err := hex.DecodeString(s)
+	if err != nil {
+		return nil, fmt.Errorf("raw transaction is not hex: %w", err)
+	}
+	var tx wire.MsgTx
+	if err := tx.Deserialize(bytes.NewReader(b)); err != nil {
+		return nil, fmt.Errorf("unable to deserialize transaction: %w", err)
+	}
+	return &tx, nil
+}

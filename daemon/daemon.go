@@ -1,0 +1,204 @@
+package daemon
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/reflection"
+
+	"github.com/custos-reserve/custos/daemon/chain"
+	custosv1 "github.com/custos-reserve/custos/proto/custos/v1"
+	"github.com/custos-reserve/custos/reserve"
+)
+
+// DefaultRPCListen is where custosd listens unless told otherwise:
+// loopback only.
+const DefaultRPCListen = "127.0.0.1:7341"
+
+// AddrFile is the file in the data dir where a running daemon writes the
+// address it listens on, so custosctl --datadir finds a daemon started on
+// port 0.
+const AddrFile = "custosd.addr"
+
+// MaxRequestBytes caps one gRPC request.
+const MaxRequestBytes = 4 << 20
+
+// Config wires a Daemon. DataDir, Network, Node and Store are required.
+type Config struct {
+	DataDir string
+	Network reserve.Network
+	// RPCListen is host:port; DefaultRPCListen when empty.
+	RPCListen string
+	// TLSExtraHosts are names or IPs added to the server certificate when
+	// it is first made, beyond 127.0.0.1, ::1 and localhost.
+	TLSExtraHosts []string
+	Node          chain.NodeConfig
+	Store         Store
+	PollInterval  time.Duration
+	// ShutdownTimeout bounds how long Run waits for RPCs in flight.
+	ShutdownTimeout time.Duration
+	Logger          *slog.Logger
+	Now             func() time.Time
+	Rand            io.Reader
+}
+
+// Daemon is a running custosd.
+type Daemon struct {
+	cfg      Config
+	log      *slog.Logger
+	node     *chain.Node
+	follower *chain.Follower
+	server   *grpc.Server
+	health   *health.Server
+	lis      net.Listener
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// New checks cfg, prepares TLS material in the data dir, binds the
+// listener and connects nothing yet: Run serves and follows.
+func New(cfg Config) (*Daemon, error) {
+	if err := cfg.fill(); err != nil {
+		return nil, err
+	}
+	ctx := context.Background()
+	if err := cfg.Store.EnsureNetwork(ctx, cfg.Network); err != nil {
+		return nil, err
+	}
+	hosts := append([]string{"127.0.0.1", "::1", "localhost"}, cfg.TLSExtraHosts...)
+	tlsCfg, _, err := ensureTLS(TLSDir(cfg.DataDir), hosts, cfg.Now(), cfg.Rand)
+	if err != nil {
+		return nil, err
+	}
+	node, err := chain.DialNode(cfg.Node)
+	if err != nil {
+		return nil, err
+	}
+	follower, err := chain.NewFollower(chain.Config{
+		Node: node, Store: cfg.Store, Network: cfg.Network,
+		PollInterval: cfg.PollInterval, Logger: cfg.Logger.With("component", "chain"), Now: cfg.Now,
+	})
+	if err != nil {
+		node.Close()
+		return nil, err
+	}
+	lis, err := net.Listen("tcp", cfg.RPCListen)
+	if err != nil {
+		node.Close()
+		return nil, fmt.Errorf("unable to listen on %s: %w", cfg.RPCListen, err)
+	}
+	d := &Daemon{cfg: cfg, log: cfg.Logger, node: node, follower: follower, lis: lis, health: health.NewServer()}
+	d.server = grpc.NewServer(
+		grpc.Creds(credentials.NewTLS(tlsCfg)),
+		grpc.MaxRecvMsgSize(MaxRequestBytes),
+		grpc.UnaryInterceptor(unaryAuth),
+		grpc.StreamInterceptor(streamAuth),
+	)
+	custosv1.RegisterAdminServiceServer(d.server, &adminServer{d: d})
+	custosv1.RegisterTreasuryServiceServer(d.server, &treasuryServer{d: d})
+	healthpb.RegisterHealthServer(d.server, d.health)
+	reflection.Register(d.server)
+	return d, nil
+}
+
+func (c *Config) fill() error {
+	if c.DataDir == "" || c.Store == nil {
+		return errors.New("daemon needs a data dir and a store")
+	}
+	if c.Network == reserve.NetworkUnspecified {
+		return errors.New("daemon needs a network")
+	}
+	if c.RPCListen == "" {
+		c.RPCListen = DefaultRPCListen
+	}
+	if c.ShutdownTimeout <= 0 {
+		c.ShutdownTimeout = 10 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Rand == nil {
+		c.Rand = rand.Reader
+	}
+	return nil
+}
+
+// Addr is the address the gRPC server listens on.
+func (d *Daemon) Addr() net.Addr { return d.lis.Addr() }
+
+// Run serves gRPC and follows the node until ctx ends, then stops both.
+func (d *Daemon) Run(ctx context.Context) error {
+	addrPath := filepath.Join(d.cfg.DataDir, AddrFile)
+	if err := writeFileAtomic(addrPath, []byte(d.Addr().String()+"\n"), 0o644); err != nil {
+		return err
+	}
+	defer os.Remove(addrPath)
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := d.follower.Run(ctx); err != nil {
+			d.log.Error("chain follower stopped", "err", err)
+		}
+	}()
+	d.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	d.log.Info("custosd serving", "addr", d.Addr().String(), "network", d.cfg.Network.String())
+
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- d.server.Serve(d.lis) }()
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-serveErr:
+		err = fmt.Errorf("gRPC server stopped: %w", err)
+	}
+	d.health.Shutdown()
+	d.stopServer()
+	cancel()
+	wg.Wait()
+	return err
+}
+
+// stopServer lets RPCs in flight finish, up to ShutdownTimeout.
+func (d *Daemon) stopServer() {
+	done := make(chan struct{})
+	go func() {
+		d.server.GracefulStop()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(d.cfg.ShutdownTimeout):
+		d.server.Stop()
+	}
+}
+
+// Close releases the listener and the node clients. It is idempotent and
+// safe after Run returned.
+func (d *Daemon) Close() error {
+	d.closeOnce.Do(func() {
+		d.server.Stop()
+		d.node.Close()
+	})
+	return d.closeErr
+}

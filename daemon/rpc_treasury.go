@@ -1,0 +1,93 @@
+package daemon
+
+import (
+	"context"
+
+	custosv1 "github.com/custos-reserve/custos/proto/custos/v1"
+	"github.com/custos-reserve/custos/reserve"
+)
+
+// treasuryServer implements custosv1.TreasuryServiceServer.
+type treasuryServer struct {
+	custosv1.UnimplementedTreasuryServiceServer
+	d *Daemon
+}
+
+// status maps a domain error for the caller; see toStatus.
+func (d *Daemon) status(ctx context.Context, method string, err error) error {
+	return toStatus(ctx, d.log, method, err)
+}
+
+func (s *treasuryServer) GetStatus(ctx context.Context, _ *custosv1.GetStatusRequest) (*custosv1.GetStatusResponse, error) {
+	_, err := s.d.cfg.Store.Wallet(ctx)
+	exists := err == nil
+	if err != nil && reserve.CodeOf(err) != reserve.CodeNotFound {
+		return nil, s.d.status(ctx, custosv1.TreasuryService_GetStatus_FullMethodName, err)
+	}
+	return statusToProto(s.d.follower.Status(), s.d.cfg.Network, s.d.node.Kind(), exists), nil
+}
+
+func (s *treasuryServer) GetWallet(ctx context.Context, _ *custosv1.GetWalletRequest) (*custosv1.GetWalletResponse, error) {
+	const method = custosv1.TreasuryService_GetWallet_FullMethodName
+	w, err := s.d.cfg.Store.Wallet(ctx)
+	if err != nil {
+		return nil, s.d.status(ctx, method, noWallet(err))
+	}
+	pw, err := walletToProto(w)
+	if err != nil {
+		return nil, s.d.status(ctx, method, err)
+	}
+	return &custosv1.GetWalletResponse{Wallet: pw}, nil
+}
+
+func (s *treasuryServer) NewAddress(ctx context.Context, req *custosv1.NewAddressRequest) (*custosv1.NewAddressResponse, error) {
+	a, err := s.d.newAddress(ctx, req.GetLabel())
+	if err != nil {
+		return nil, s.d.status(ctx, custosv1.TreasuryService_NewAddress_FullMethodName, err)
+	}
+	return &custosv1.NewAddressResponse{Address: addressToProto(addressInfo{Address: a})}, nil
+}
+
+func (s *treasuryServer) ListAddresses(ctx context.Context, req *custosv1.ListAddressesRequest) (*custosv1.ListAddressesResponse, error) {
+	const method = custosv1.TreasuryService_ListAddresses_FullMethodName
+	branch, err := branchFromProto(req.GetBranch())
+	if err != nil {
+		return nil, s.d.status(ctx, method, err)
+	}
+	addrs, err := s.d.addresses(ctx, branch, req.GetIncludeLookahead())
+	if err != nil {
+		return nil, s.d.status(ctx, method, err)
+	}
+	out := &custosv1.ListAddressesResponse{Addresses: make([]*custosv1.Address, len(addrs))}
+	for i, a := range addrs {
+		out.Addresses[i] = addressToProto(a)
+	}
+	return out, nil
+}
+
+func (s *treasuryServer) GetBalance(ctx context.Context, _ *custosv1.GetBalanceRequest) (*custosv1.GetBalanceResponse, error) {
+	utxos, tip, err := s.d.unspent(ctx)
+	if err != nil {
+		return nil, s.d.status(ctx, custosv1.TreasuryService_GetBalance_FullMethodName, err)
+	}
+	b := reserve.BalanceOf(utxos, tip)
+	return &custosv1.GetBalanceResponse{
+		ConfirmedSat:   b.ConfirmedSat,
+		UnconfirmedSat: b.UnconfirmedSat,
+		ImmatureSat:    b.ImmatureSat,
+		SyncedHeight:   tip,
+	}, nil
+}
+
+func (s *treasuryServer) ListUtxos(ctx context.Context, _ *custosv1.ListUtxosRequest) (*custosv1.ListUtxosResponse, error) {
+	utxos, tip, err := s.d.unspent(ctx)
+	if err != nil {
+		return nil, s.d.status(ctx, custosv1.TreasuryService_ListUtxos_FullMethodName, err)
+	}
+	sortOldestFirst(utxos)
+	out := &custosv1.ListUtxosResponse{SyncedHeight: tip, Utxos: make([]*custosv1.Utxo, len(utxos))}
+	for i, u := range utxos {
+		out.Utxos[i] = utxoToProto(u, tip, s.d.cfg.Network)
+	}
+	return out, nil
+}

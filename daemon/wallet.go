@@ -1,0 +1,270 @@
+package daemon
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/custos-reserve/custos/daemon/chain"
+	"github.com/custos-reserve/custos/multisig"
+	"github.com/custos-reserve/custos/reserve"
+)
+
+// Input limits, checked before any parsing.
+const (
+	maxWalletName = 64
+	maxKeyRecord  = 512
+	maxLabelBytes = 256
+	maxGapLimit   = 1000
+)
+
+// walletSpec is a request to create the reserve wallet.
+type walletSpec struct {
+	Name      string
+	Threshold int
+	Cosigners []string
+	GapLimit  uint32
+	Birthday  *int32
+}
+
+// createWallet validates spec, derives the first lookahead addresses and
+// records the wallet.
+func (d *Daemon) createWallet(ctx context.Context, spec walletSpec) (reserve.Wallet, error) {
+	if err := checkName(spec.Name); err != nil {
+		return reserve.Wallet{}, err
+	}
+	if len(spec.Cosigners) == 0 || len(spec.Cosigners) > reserve.MaxCosigners {
+		return reserve.Wallet{}, reserve.Invalid("cosigners", "need 1 to %d cosigners, got %d", reserve.MaxCosigners, len(spec.Cosigners))
+	}
+	keys := make([]reserve.Cosigner, len(spec.Cosigners))
+	for i, rec := range spec.Cosigners {
+		field := fmt.Sprintf("cosigner[%d]", i)
+		if len(rec) > maxKeyRecord {
+			return reserve.Wallet{}, reserve.Invalid(field, "key record is longer than %d bytes", maxKeyRecord)
+		}
+		k, err := multisig.ParseKeyRecord(rec, d.cfg.Network)
+		if err != nil {
+			return reserve.Wallet{}, withField(err, field)
+		}
+		keys[i] = k
+	}
+	desc, err := multisig.NewDescriptor(d.cfg.Network, spec.Threshold, keys)
+	if err != nil {
+		return reserve.Wallet{}, err
+	}
+	gap := spec.GapLimit
+	if gap == 0 {
+		gap = reserve.DefaultGapLimit
+	}
+	if gap > maxGapLimit {
+		return reserve.Wallet{}, reserve.Invalid("gap_limit", "at most %d, got %d", maxGapLimit, gap)
+	}
+	birthday, err := d.birthday(ctx, spec.Birthday)
+	if err != nil {
+		return reserve.Wallet{}, err
+	}
+	w := reserve.Wallet{
+		ID:             desc.WalletID(),
+		Name:           spec.Name,
+		Network:        d.cfg.Network,
+		Threshold:      spec.Threshold,
+		Cosigners:      desc.Cosigners(),
+		Descriptor:     desc.String(),
+		GapLimit:       gap,
+		BirthdayHeight: birthday,
+		CreatedAt:      d.cfg.Now().UTC(),
+	}
+	lookahead, err := deriveRange(desc, gap, w.CreatedAt)
+	if err != nil {
+		return reserve.Wallet{}, err
+	}
+	if err := d.cfg.Store.CreateWallet(ctx, w, lookahead); err != nil {
+		return reserve.Wallet{}, err
+	}
+	d.log.Info("wallet created", "wallet", w.ID, "threshold", w.Threshold, "cosigners", len(w.Cosigners), "birthday", birthday)
+	d.follower.Kick()
+	return w, nil
+}
+
+// birthday is the first height to scan: as asked, or the node's tip now
+// (nothing paid a wallet that did not exist yet), or 0 when the node
+// cannot say.
+func (d *Daemon) birthday(ctx context.Context, asked *int32) (int32, error) {
+	if asked != nil {
+		if *asked < 0 {
+			return 0, reserve.Invalid("birthday_height", "must not be negative, got %d", *asked)
+		}
+		return *asked, nil
+	}
+	err := d.node.Probe(ctx)
+	if err == nil {
+		var info chain.ChainInfo
+		if info, err = d.node.ChainInfo(); err == nil && info.Network == d.cfg.Network {
+			return info.Blocks, nil
+		}
+	}
+	d.log.Warn("node cannot tell its height at wallet creation; the wallet will scan from genesis", "err", err)
+	return 0, nil
+}
+
+// deriveRange derives the first gap addresses of both branches.
+func deriveRange(desc *multisig.Descriptor, gap uint32, now time.Time) ([]reserve.Address, error) {
+	addrs := make([]reserve.Address, 0, 2*gap)
+	for _, b := range []reserve.Branch{reserve.BranchReceive, reserve.BranchChange} {
+		for i := uint32(0); i < gap; i++ {
+			d, err := desc.Derive(b, i)
+			if err != nil {
+				return nil, fmt.Errorf("unable to derive %s address %d: %w", b, i, err)
+			}
+			addrs = append(addrs, reserve.Address{Branch: b, Index: i, Address: d.Address, Script: d.PkScript, CreatedAt: now})
+		}
+	}
+	return addrs, nil
+}
+
+// newAddress issues the next unused receive address, then keeps the gap
+// of watched addresses ahead of it.
+func (d *Daemon) newAddress(ctx context.Context, label string) (reserve.Address, error) {
+	if len(label) > maxLabelBytes || !utf8.ValidString(label) {
+		return reserve.Address{}, reserve.Invalid("label", "must be valid UTF-8 of at most %d bytes", maxLabelBytes)
+	}
+	if _, err := d.cfg.Store.Wallet(ctx); err != nil {
+		return reserve.Address{}, noWallet(err)
+	}
+	// The follower keeps the gap derived; make sure it is before issuing
+	// in case this daemon has not polled since the wallet was made.
+	if err := d.follower.EnsureLookahead(ctx); err != nil {
+		return reserve.Address{}, err
+	}
+	a, err := d.cfg.Store.IssueAddress(ctx, label)
+	if err != nil {
+		return reserve.Address{}, err
+	}
+	if err := d.follower.EnsureLookahead(ctx); err != nil {
+		return reserve.Address{}, err
+	}
+	d.log.Info("address issued", "branch", a.Branch.String(), "index", a.Index)
+	return a, nil
+}
+
+// addressInfo is an address with what it received.
+type addressInfo struct {
+	reserve.Address
+	ReceivedSat   int64
+	ReceivedCount uint32
+}
+
+// addresses lists a branch's issued or used addresses (all derived ones
+// with lookahead) and sums what each received.
+func (d *Daemon) addresses(ctx context.Context, branch reserve.Branch, lookahead bool) ([]addressInfo, error) {
+	if _, err := d.cfg.Store.Wallet(ctx); err != nil {
+		return nil, noWallet(err)
+	}
+	addrs, err := d.cfg.Store.Addresses(ctx, branch)
+	if err != nil {
+		return nil, err
+	}
+	utxos, err := d.cfg.Store.UTXOs(ctx, true)
+	if err != nil {
+		return nil, err
+	}
+	type sum struct {
+		sat   int64
+		count uint32
+	}
+	received := make(map[uint32]sum)
+	for _, u := range utxos {
+		if u.Branch == branch {
+			s := received[u.Index]
+			received[u.Index] = sum{s.sat + u.AmountSat, s.count + 1}
+		}
+	}
+	out := make([]addressInfo, 0, len(addrs))
+	for _, a := range addrs {
+		s := received[a.Index]
+		if !lookahead && !a.Issued && s.count == 0 {
+			continue
+		}
+		out = append(out, addressInfo{Address: a, ReceivedSat: s.sat, ReceivedCount: s.count})
+	}
+	return out, nil
+}
+
+// unspent returns the wallet's unspent outputs and the synced height they
+// are counted at (-1 before the first block).
+func (d *Daemon) unspent(ctx context.Context) ([]reserve.UTXO, int32, error) {
+	if _, err := d.cfg.Store.Wallet(ctx); err != nil {
+		return nil, 0, noWallet(err)
+	}
+	utxos, err := d.cfg.Store.UTXOs(ctx, false)
+	if err != nil {
+		return nil, 0, err
+	}
+	height, _, ok, err := d.cfg.Store.SyncTip(ctx)
+	if err != nil {
+		return nil, 0, err
+	}
+	if !ok {
+		height = -1
+	}
+	return utxos, height, nil
+}
+
+// noWallet turns the store's NotFound into a message that says what to do.
+func noWallet(err error) error {
+	if reserve.CodeOf(err) == reserve.CodeNotFound {
+		return reserve.Errorf(reserve.CodeFailedPrecondition, "no reserve wallet yet; create it with `custosctl wallet create`")
+	}
+	return err
+}
+
+func checkName(name string) error {
+	if name == "" || utf8.RuneCountInString(name) > maxWalletName || !utf8.ValidString(name) {
+		return reserve.Invalid("name", "must be 1 to %d characters", maxWalletName)
+	}
+	for _, r := range name {
+		if !unicode.IsPrint(r) {
+			return reserve.Invalid("name", "must be printable, found %q", r)
+		}
+	}
+	return nil
+}
+
+// withField names the input at fault on a classified error that does not
+// name one yet.
+func withField(err error, field string) error {
+	var e *reserve.Error
+	if errors.As(err, &e) && e.Field == "" {
+		c := *e
+		c.Field = field
+		return &c
+	}
+	return reserve.Invalid(field, "%v", err)
+}
+
+// sortOldestFirst orders outputs by confirmation height (unconfirmed
+// last), then by outpoint, so listings are stable.
+func sortOldestFirst(utxos []reserve.UTXO) {
+	rank := func(h int32) int64 {
+		if h == 0 {
+			return math.MaxInt64
+		}
+		return int64(h)
+	}
+	slices.SortFunc(utxos, func(a, b reserve.UTXO) int {
+		if c := cmp.Compare(rank(a.Height), rank(b.Height)); c != 0 {
+			return c
+		}
+		if c := bytes.Compare(a.OutPoint.Hash[:], b.OutPoint.Hash[:]); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.OutPoint.Index, b.OutPoint.Index)
+	})
+}

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Fails when a package depends on one it must not (STYLE.md, "Import
+# direction"). Dependencies are transitive: the signer must not reach grpc
+# through anything.
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+mod=github.com/custos-reserve/custos
+status=0
+
+# forbid PKG_PATTERN DEP_REGEX WHY: no package matching PKG_PATTERN may
+# depend on an import path matching DEP_REGEX.
+forbid() {
+	local pattern=$1 dep=$2 why=$3
+	local pkgs
+	pkgs=$(go list "$mod/$pattern" 2>/dev/null) || return 0
+	for pkg in $pkgs; do
+		local bad
+		bad=$(go list -deps "$pkg" | grep -E "$dep" | grep -vx "$pkg" || true)
+		if [[ -n "$bad" ]]; then
+			echo "check-imports: $pkg must not depend on $(echo "$bad" | tail -n 3 | tr "\n" " ")($why)" >&2
+			status=1
+		fi
+	done
+}
+
+forbid "reserve/..." "^$mod/" "reserve imports nothing of ours"
+forbid "multisig/..." "^$mod/(daemon|store|signer|proto|cmd)|^google.golang.org/grpc|^go.etcd.io/bbolt" "multisig is pure Bitcoin work"
+forbid "store/..." "^$mod/(daemon|signer|proto|cmd)|^google.golang.org/grpc" "store persists domain records only"
+forbid "daemon/..." "^$mod/(signer|store|cmd)" "the daemon holds no keys and gets its store injected"
+forbid "signer" "^$mod/(daemon|store|proto|cmd)|^google.golang.org/grpc|^go.etcd.io/bbolt" "a ministry runs the signer offline"
+forbid "signer/agent/..." "^$mod/(daemon|store|cmd)|^go.etcd.io/bbolt" "the signer agent never reaches into the daemon"
+forbid "proto/..." "^$mod/(reserve|multisig|store|daemon|signer|cmd)" "generated code depends on nothing of ours"
+
+# Proto types stop at the daemon's rpc_*.go files.
+for f in $(git ls-files 'daemon/*.go' 'daemon/**/*.go' 2>/dev/null || true); do
+	case "$(basename "$f")" in
+	rpc_*.go | auth.go | daemon.go | *_test.go) continue ;;
+	esac
+	if grep -q '"github.com/custos-reserve/custos/proto/custos/v1"' "$f"; then
+		echo "check-imports: $f uses proto types; convert in daemon/rpc_*.go" >&2
+		status=1
+	fi
+done
+exit $status

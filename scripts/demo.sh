@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# The main job, on a fresh machine: a regtest btcd on loopback, custosd with
+# its bbolt store, three ministries' signers, a 2-of-3 reserve wallet funded
+# by mining, and its balance. Everything runs in a temporary directory and
+# every process it starts is stopped on exit, failure or Ctrl-C.
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+
+CUSTOS_TOOLS=node "$root/scripts/tools.sh"
+work=$(mktemp -d "${TMPDIR:-/tmp}/custos-demo.XXXXXX")
+pids=()
+cleanup() {
+	local status=$?
+	for pid in "${pids[@]}"; do
+		kill -TERM "$pid" 2>/dev/null || true
+	done
+	for pid in "${pids[@]}"; do
+		wait "$pid" 2>/dev/null || true
+	done
+	if [[ $status -ne 0 ]]; then
+		echo "demo failed; logs:" >&2
+		tail -n 20 "$work"/*.log >&2 2>/dev/null || true
+	fi
+	rm -rf "$work"
+	exit $status
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+step() { printf '\n== %s\n' "$*"; }
+
+# free_port prints a loopback TCP port nobody listens on.
+free_port() {
+	local port
+	while :; do
+		port=$((20000 + RANDOM % 40000))
+		if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+			echo "$port"
+			return
+		fi
+	done
+}
+
+step "building custosd, custosctl and custos-signer"
+mkdir -p "$work/bin"
+go build -o "$work/bin/" ./cmd/custosd ./cmd/custosctl ./cmd/custos-signer
+export PATH="$work/bin:$root/.bin:$PATH"
+
+rpcport=$(free_port)
+p2pport=$(free_port)
+rpcuser=custos
+rpcpass=demo-$RANDOM$RANDOM
+touch "$work/btcctl.conf"
+btcctl() { command btcctl --configfile="$work/btcctl.conf" --regtest --notls --rpcserver="127.0.0.1:$rpcport" --rpcuser="$rpcuser" --rpcpass="$rpcpass" "$@"; }
+ctl() { custosctl "$@" --datadir "$work/custosd"; }
+
+step "starting custosd (regtest; it waits for the node)"
+CUSTOSD_NODE_RPCPASS=$rpcpass custosd --datadir "$work/custosd" --network regtest --rpclisten 127.0.0.1:0 \
+	--node.kind btcd --node.rpchost "127.0.0.1:$rpcport" --node.rpcuser "$rpcuser" --poll 250ms \
+	>"$work/custosd.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 100); do [[ -f "$work/custosd/custosd.addr" ]] && break; sleep 0.1; done
+[[ -f "$work/custosd/custosd.addr" ]] || { echo "custosd did not start" >&2; exit 1; }
+echo "custosd listening on $(cat "$work/custosd/custosd.addr") with mutual TLS"
+
+step "three ministries make their keys (each would do this on its own air-gapped machine)"
+export CUSTOS_SIGNER_PASSPHRASE="demo passphrase, never use one like it"
+records=()
+for ministry in finance interior defence; do
+	out=$(custos-signer init --datadir "$work/signer-$ministry" --network regtest --json)
+	record=$(sed -n 's/.*"key_record": *"\([^"]*\)".*/\1/p' <<<"$out")
+	echo "$ministry: $record"
+	records+=(--cosigner "$record")
+done
+
+step "the admin creates the 2-of-3 reserve wallet"
+ctl wallet create --name "sovereign reserve" --threshold 2 "${records[@]}"
+descriptor=$(ctl wallet show --json | sed -n 's/.*"descriptor": *"\([^"]*\)".*/\1/p')
+
+step "each ministry pins the descriptor and shows the first address to compare"
+for ministry in finance interior defence; do
+	custos-signer register --datadir "$work/signer-$ministry" --descriptor "$descriptor" | grep -i 'first'
+done
+ctl address list --all >"$work/addresses.txt"
+echo "custosd's receive address 0: $(sed -n '2p' "$work/addresses.txt" | awk '{print $2}')"
+
+step "an officer asks for a receive address"
+address=$(ctl address new --label "block rewards")
+echo "$address"
+
+step "starting btcd --regtest, mining to the reserve"
+btcd --regtest --datadir="$work/btcd" --logdir="$work/btcd" --notls \
+	--rpclisten="127.0.0.1:$rpcport" --listen="127.0.0.1:$p2pport" --nolisten --nodnsseed \
+	--rpcuser="$rpcuser" --rpcpass="$rpcpass" --miningaddr="$address" >"$work/btcd.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 100); do btcctl getblockcount >/dev/null 2>&1 && break; sleep 0.2; done
+btcctl generate 101 >/dev/null
+echo "mined 101 blocks; height $(btcctl getblockcount)"
+
+step "waiting for custosd to sync"
+ctl status --wait --timeout 60s
+
+step "the reserve's balance"
+ctl balance
+ctl utxos >"$work/utxos.txt"
+sed -n '1,4p' "$work/utxos.txt"
+echo "... $(($(wc -l <"$work/utxos.txt") - 1)) outputs: block rewards spendable after 100 confirmations, the rest immature"

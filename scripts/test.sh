@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Runs every test Custos has: the import rules, the generated-code check,
+# go vet, the unit tests, and the integration tests against a real regtest
+# node (btcd, installed pinned into .bin/; bitcoind instead when BITCOIND
+# names its binary). The integration tests start and stop every process
+# they need themselves.
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+
+"$root/scripts/tools.sh"
+export PATH="$root/.bin:$PATH"
+export BTCD="$root/.bin/btcd"
+
+echo "== import rules"
+scripts/check-imports.sh
+echo "== generated code matches the protos"
+scripts/gen-proto.sh --check
+echo "== go vet"
+go vet ./...
+go vet -tags itest ./itest/
+echo "== unit tests"
+go test -count=1 -timeout 20m ./...
+echo "== integration tests (node: ${BITCOIND:-$BTCD})"
+go test -count=1 -timeout 40m -tags itest -v ./itest/

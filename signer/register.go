@@ -1,0 +1,188 @@
+package signer
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"path/filepath"
+	"strings"
+
+	"github.com/custos-reserve/custos/multisig"
+	"github.com/custos-reserve/custos/reserve"
+)
+
+// DescriptorFileName is the pinned wallet descriptor inside the data
+// directory: one line, the multipath descriptor with its checksum.
+const DescriptorFileName = "wallet.descriptor"
+
+const maxDescriptorBytes = 64 << 10
+
+var (
+	// ErrNotRegistered is returned when no descriptor is pinned yet.
+	ErrNotRegistered = errors.New("no wallet descriptor registered")
+
+	// ErrOtherWalletPinned is returned when a different descriptor is
+	// already pinned and the caller did not ask to replace it.
+	ErrOtherWalletPinned = errors.New("a different wallet descriptor is already registered")
+)
+
+// Pinned is the wallet this signer registered, checked against its key.
+type Pinned struct {
+	Descriptor *multisig.Descriptor
+	// Position is this signer's 0-based index in Descriptor.Cosigners().
+	Position int
+	// FirstAddress is the receive address at index 0, which the officers
+	// compare across all signers and the coordinator.
+	FirstAddress string
+}
+
+// RegisterStatus says what Register did.
+type RegisterStatus int
+
+const (
+	// Registered means no descriptor was pinned and this one now is.
+	Registered RegisterStatus = 1
+	// Unchanged means this very descriptor was already pinned.
+	Unchanged RegisterStatus = 2
+	// Replaced means another descriptor was pinned and this one took its
+	// place.
+	Replaced RegisterStatus = 3
+)
+
+// String names the status for output ("registered").
+func (s RegisterStatus) String() string {
+	switch s {
+	case Registered:
+		return "registered"
+	case Unchanged:
+		return "unchanged"
+	case Replaced:
+		return "replaced"
+	}
+	return fmt.Sprintf("status(%d)", int(s))
+}
+
+// Registration is the outcome of Register.
+type Registration struct {
+	Pinned
+	Status RegisterStatus
+	// Previous is the descriptor text that was replaced, when Status is
+	// Replaced.
+	Previous string
+}
+
+// Register pins descriptor in dir/wallet.descriptor after checking that
+// it is a descriptor for key's network and that key is in it by exact
+// match (Key.PositionIn). Pinning the descriptor already pinned changes
+// nothing; pinning a different one fails with ErrOtherWalletPinned unless
+// replace is set. On any error nothing is written.
+func Register(dir string, key *Key, descriptor string, replace bool) (*Registration, error) {
+	p, err := check(strings.TrimSpace(descriptor), key)
+	if err != nil {
+		return nil, err
+	}
+	reg := &Registration{Pinned: *p, Status: Registered}
+
+	path := filepath.Join(dir, DescriptorFileName)
+	old, err := readPinned(path)
+	var oldDesc *multisig.Descriptor
+	if err == nil {
+		// Compare canonical forms, so a pinned file written by an older
+		// formatter still counts as the same descriptor.
+		if oldDesc, err = multisig.ParseDescriptor(old, key.Network()); err == nil {
+			old = oldDesc.String()
+		}
+	}
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+	case err != nil && !replace:
+		return nil, reserve.Errorf(reserve.CodeFailedPrecondition, "the registered descriptor %s is unusable (%w); only an explicit replace can overwrite it", path, err)
+	case err != nil:
+		reg.Status = Replaced
+		reg.Previous = old
+	case old == p.Descriptor.String():
+		reg.Status = Unchanged
+		return reg, nil
+	case !replace:
+		return nil, reserve.Errorf(reserve.CodeConflict, "%w in %s (wallet %s)", ErrOtherWalletPinned, path, oldDesc.WalletID())
+	default:
+		reg.Status = Replaced
+		reg.Previous = old
+	}
+
+	if err := ensureDir(dir); err != nil {
+		return nil, err
+	}
+	if err := writeFileAtomic(path, []byte(p.Descriptor.String()+"\n"), true); err != nil {
+		return nil, fmt.Errorf("unable to pin descriptor in %s: %w", path, err)
+	}
+	return reg, nil
+}
+
+// LoadDescriptor reads the pinned descriptor of dir and parses it for
+// network n. It fails with ErrNotRegistered when none is pinned. Use
+// LoadPinned when the key is unlocked: it also re-checks the key's place.
+func LoadDescriptor(dir string, n reserve.Network) (*multisig.Descriptor, error) {
+	path := filepath.Join(dir, DescriptorFileName)
+	text, err := readPinned(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, reserve.Errorf(reserve.CodeFailedPrecondition, "%w in %s: run register first", ErrNotRegistered, dir)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("unable to read pinned descriptor: %w", err)
+	}
+	d, err := multisig.ParseDescriptor(text, n)
+	if err != nil {
+		return nil, reserve.Errorf(reserve.CodeInvalid, "pinned descriptor %s is not valid for %s: %w", path, n, err)
+	}
+	return d, nil
+}
+
+// LoadPinned reads the pinned descriptor for key's network and checks
+// again that key is in it by exact match. Signing starts here: never sign
+// for a descriptor that did not pass this.
+func LoadPinned(dir string, key *Key) (*Pinned, error) {
+	d, err := LoadDescriptor(dir, key.Network())
+	if err != nil {
+		return nil, err
+	}
+	return checked(d, key)
+}
+
+// check parses text for key's network and places key in it.
+func check(text string, key *Key) (*Pinned, error) {
+	if text == "" {
+		return nil, reserve.Invalid("descriptor", "empty descriptor")
+	}
+	d, err := multisig.ParseDescriptor(text, key.Network())
+	if err != nil {
+		return nil, reserve.Errorf(reserve.CodeInvalid, "not a valid %s wallet descriptor: %w", key.Network(), err)
+	}
+	return checked(d, key)
+}
+
+func checked(d *multisig.Descriptor, key *Key) (*Pinned, error) {
+	pos, err := key.PositionIn(d)
+	if err != nil {
+		return nil, err
+	}
+	first, err := d.Derive(reserve.BranchReceive, 0)
+	if err != nil {
+		return nil, fmt.Errorf("unable to derive the first receive address: %w", err)
+	}
+	return &Pinned{Descriptor: d, Position: pos, FirstAddress: first.Address}, nil
+}
+
+// readPinned returns the pinned descriptor text, or an error wrapping
+// fs.ErrNotExist when there is none.
+func readPinned(path string) (string, error) {
+	data, err := readFileLimited(path, maxDescriptorBytes)
+	if err != nil {
+		return "", err
+	}
+	text := strings.TrimSpace(string(data))
+	if text == "" {
+		return "", errors.New("file is empty")
+	}
+	return text, nil
+}

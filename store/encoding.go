@@ -1,0 +1,483 @@
+package store
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/btcsuite/btcd/chaincfg/chainhash"
+
+	"github.com/custos-reserve/custos/reserve"
+)
+
+// Every value the store writes (except the raw fields of the meta bucket,
+// block hashes and serialized transactions) is a record: one version byte,
+// then fixed-width big-endian integers, one-byte booleans (0 or 1), 32-byte
+// hashes, and byte strings prefixed with their uvarint length. The layout of
+// each record is spelled out next to its encode function. A decoder accepts
+// only the canonical form of each record, so a value that decodes also
+// re-encodes to the same bytes.
+
+// recordVersion is the version byte every record starts with. A change of
+// layout gets a new number and a migration; old numbers are never reused.
+const recordVersion byte = 1
+
+// MaxLabelLen is the longest label, in bytes, that an issued address may
+// carry; callers that take labels from users check it before calling.
+const MaxLabelLen = 256
+
+// Limits on the variable parts of records. They are checked both when a
+// record is written, so the store never holds what it cannot read back, and
+// when it is read, so a corrupt length cannot make the decoder allocate
+// without bound.
+const (
+	maxIDLen          = 256
+	maxNameLen        = 1024
+	maxXPubLen        = 256
+	maxPathLen        = 255 // BIP-32 depth is one byte.
+	maxDescriptorLen  = 16 << 10
+	maxAddressLen     = 256 // bech32 strings are at most 90 characters.
+	maxScriptLen      = 10_000
+	maxAuditKindLen   = 64
+	maxAuditDetailLen = 4096
+)
+
+var (
+	// errTruncated means a record ended before all of its fields.
+	errTruncated = errors.New("record is truncated")
+	// errTrailing means a record had bytes after its last field.
+	errTrailing = errors.New("record has trailing bytes")
+	// errNonCanonical means a field was encoded in a form the encoder
+	// never writes (an overlong uvarint, a boolean other than 0 or 1).
+	errNonCanonical = errors.New("record field is not in canonical form")
+)
+
+// limitError is a value too large (or otherwise out of range) to be
+// written or read. Field names the offending field so that the store can
+// report bad input precisely.
+type limitError struct {
+	Field string
+	Msg   string
+}
+
+func (e *limitError) Error() string { return e.Field + ": " + e.Msg }
+
+// encoder appends the fields of one record. The first error sticks and the
+// rest of the fields are skipped, so encode functions check once at the end.
+type encoder struct {
+	buf []byte
+	err error
+}
+
+func newEncoder(sizeHint int) *encoder {
+	e := &encoder{buf: make([]byte, 0, sizeHint+1)}
+	e.buf = append(e.buf, recordVersion)
+	return e
+}
+
+func (e *encoder) fail(field, format string, args ...any) {
+	if e.err == nil {
+		e.err = &limitError{Field: field, Msg: fmt.Sprintf(format, args...)}
+	}
+}
+
+func (e *encoder) uint8(v uint8) { e.buf = append(e.buf, v) }
+
+func (e *encoder) bool(v bool) {
+	if v {
+		e.buf = append(e.buf, 1)
+	} else {
+		e.buf = append(e.buf, 0)
+	}
+}
+
+func (e *encoder) uint32(v uint32) { e.buf = binary.BigEndian.AppendUint32(e.buf, v) }
+
+func (e *encoder) int32(v int32) { e.uint32(uint32(v)) }
+
+func (e *encoder) int64(v int64) { e.buf = binary.BigEndian.AppendUint64(e.buf, uint64(v)) }
+
+func (e *encoder) hash(h chainhash.Hash) { e.buf = append(e.buf, h[:]...) }
+
+// count writes the number of elements of a list that may hold at most max.
+func (e *encoder) count(field string, n, max int) {
+	if n > max {
+		e.fail(field, "has %d elements, more than the %d allowed", n, max)
+		return
+	}
+	e.buf = binary.AppendUvarint(e.buf, uint64(n))
+}
+
+func (e *encoder) bytes(field string, b []byte, max int) {
+	if len(b) > max {
+		e.fail(field, "is %d bytes long, more than the %d allowed", len(b), max)
+		return
+	}
+	e.buf = binary.AppendUvarint(e.buf, uint64(len(b)))
+	e.buf = append(e.buf, b...)
+}
+
+func (e *encoder) string(field, s string, max int) {
+	if len(s) > max {
+		e.fail(field, "is %d bytes long, more than the %d allowed", len(s), max)
+		return
+	}
+	e.buf = binary.AppendUvarint(e.buf, uint64(len(s)))
+	e.buf = append(e.buf, s...)
+}
+
+// Times are stored as Unix nanoseconds, the zero time as 0. UnixNano is
+// only defined between the years 1678 and 2262, so times outside are
+// refused rather than silently wrapped.
+var (
+	minTime = time.Unix(0, math.MinInt64)
+	maxTime = time.Unix(0, math.MaxInt64)
+)
+
+func (e *encoder) time(field string, t time.Time) {
+	if t.IsZero() {
+		e.int64(0)
+		return
+	}
+	if t.Before(minTime) || t.After(maxTime) {
+		e.fail(field, "time %s cannot be stored (years 1678 to 2262 only)", t)
+		return
+	}
+	e.int64(t.UnixNano())
+}
+
+func (e *encoder) finish() ([]byte, error) {
+	if e.err != nil {
+		return nil, e.err
+	}
+	return e.buf, nil
+}
+
+// decoder reads the fields of one record. Like encoder, the first error
+// sticks; every read after it returns a zero value. Byte strings are copied
+// out of the input, so the result stays valid after the bbolt transaction
+// that produced the input ends.
+type decoder struct {
+	buf []byte
+	err error
+}
+
+func newDecoder(b []byte) *decoder {
+	d := &decoder{buf: b}
+	if v := d.uint8("version"); d.err == nil && v != recordVersion {
+		d.err = fmt.Errorf("unknown record version %d (this code reads version %d)", v, recordVersion)
+	}
+	return d
+}
+
+func (d *decoder) take(field string, n int) []byte {
+	if d.err != nil {
+		return nil
+	}
+	if len(d.buf) < n {
+		d.err = fmt.Errorf("%s: %w", field, errTruncated)
+		return nil
+	}
+	b := d.buf[:n]
+	d.buf = d.buf[n:]
+	return b
+}
+
+func (d *decoder) uint8(field string) uint8 {
+	b := d.take(field, 1)
+	if b == nil {
+		return 0
+	}
+	return b[0]
+}
+
+func (d *decoder) bool(field string) bool {
+	switch v := d.uint8(field); v {
+	case 0:
+		return false
+	case 1:
+		return true
+	default:
+		if d.err == nil {
+			d.err = fmt.Errorf("%s: boolean byte %d: %w", field, v, errNonCanonical)
+		}
+		return false
+	}
+}
+
+func (d *decoder) uint32(field string) uint32 {
+	b := d.take(field, 4)
+	if b == nil {
+		return 0
+	}
+	return binary.BigEndian.Uint32(b)
+}
+
+func (d *decoder) int32(field string) int32 { return int32(d.uint32(field)) }
+
+func (d *decoder) int64(field string) int64 {
+	b := d.take(field, 8)
+	if b == nil {
+		return 0
+	}
+	return int64(binary.BigEndian.Uint64(b))
+}
+
+func (d *decoder) hash(field string) chainhash.Hash {
+	var h chainhash.Hash
+	if b := d.take(field, chainhash.HashSize); b != nil {
+		copy(h[:], b)
+	}
+	return h
+}
+
+// length reads a uvarint length or count and checks it against max before
+// anything is allocated for it.
+func (d *decoder) length(field string, max int) int {
+	if d.err != nil {
+		return 0
+	}
+	n, k := binary.Uvarint(d.buf)
+	switch {
+	case k == 0:
+		d.err = fmt.Errorf("%s length: %w", field, errTruncated)
+		return 0
+	case k < 0 || n > uint64(max):
+		d.err = &limitError{Field: field, Msg: fmt.Sprintf("length is over the %d allowed", max)}
+		return 0
+	case k != len(binary.AppendUvarint(nil, n)):
+		d.err = fmt.Errorf("%s length: %w", field, errNonCanonical)
+		return 0
+	}
+	d.buf = d.buf[k:]
+	return int(n)
+}
+
+func (d *decoder) bytes(field string, max int) []byte {
+	n := d.length(field, max)
+	b := d.take(field, n)
+	if n == 0 || b == nil {
+		return nil
+	}
+	return append([]byte(nil), b...)
+}
+
+func (d *decoder) string(field string, max int) string {
+	n := d.length(field, max)
+	return string(d.take(field, n))
+}
+
+func (d *decoder) time(field string) time.Time {
+	n := d.int64(field)
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n).UTC()
+}
+
+func (d *decoder) finish() error {
+	if d.err == nil && len(d.buf) != 0 {
+		d.err = fmt.Errorf("%d bytes after the last field: %w", len(d.buf), errTrailing)
+	}
+	return d.err
+}
+
+// UTXO record, version 1:
+//
+//	version(1) txid(32) vout(4) amount_sat(8) script(uvarint len ||
+//	bytes) branch(1) index(4) height(4) coinbase(1) spent(1) spent_by(32)
+//	spent_height(4)
+//
+// The outpoint repeats the key so that a record read alone is complete and
+// a record filed under the wrong key is detected.
+func encodeUTXO(u *reserve.UTXO) ([]byte, error) {
+	if u.AmountSat < 0 || u.AmountSat > reserve.MaxSat {
+		return nil, &limitError{Field: "amount_sat", Msg: fmt.Sprintf("%d is not between 0 and %d", u.AmountSat, reserve.MaxSat)}
+	}
+	if u.Branch != reserve.BranchReceive && u.Branch != reserve.BranchChange {
+		return nil, &limitError{Field: "branch", Msg: fmt.Sprintf("unknown branch %d", u.Branch)}
+	}
+	e := newEncoder(128 + len(u.Script))
+	e.hash(u.OutPoint.Hash)
+	e.uint32(u.OutPoint.Index)
+	e.int64(u.AmountSat)
+	e.bytes("script", u.Script, maxScriptLen)
+	e.uint8(uint8(u.Branch))
+	e.uint32(u.Index)
+	e.int32(u.Height)
+	e.bool(u.Coinbase)
+	e.bool(u.Spent)
+	e.hash(u.SpentBy)
+	e.int32(u.SpentHeight)
+	return e.finish()
+}
+
+func decodeUTXO(b []byte) (reserve.UTXO, error) {
+	var u reserve.UTXO
+	d := newDecoder(b)
+	u.OutPoint.Hash = d.hash("txid")
+	u.OutPoint.Index = d.uint32("vout")
+	u.AmountSat = d.int64("amount_sat")
+	u.Script = d.bytes("script", maxScriptLen)
+	u.Branch = reserve.Branch(d.uint8("branch"))
+	u.Index = d.uint32("index")
+	u.Height = d.int32("height")
+	u.Coinbase = d.bool("coinbase")
+	u.Spent = d.bool("spent")
+	u.SpentBy = d.hash("spent_by")
+	u.SpentHeight = d.int32("spent_height")
+	if err := d.finish(); err != nil {
+		return reserve.UTXO{}, err
+	}
+	if u.AmountSat < 0 || u.AmountSat > reserve.MaxSat {
+		return reserve.UTXO{}, &limitError{Field: "amount_sat", Msg: fmt.Sprintf("%d is not between 0 and %d", u.AmountSat, reserve.MaxSat)}
+	}
+	if u.Branch != reserve.BranchReceive && u.Branch != reserve.BranchChange {
+		return reserve.UTXO{}, &limitError{Field: "branch", Msg: fmt.Sprintf("unknown branch %d", u.Branch)}
+	}
+	return u, nil
+}
+
+// addressRecord is an address as the store keeps it: the domain record
+// plus Used, which the store sets when a credit pays the address and never
+// clears. Used is internal because it is a fact of the chain, not of the
+// address, and only Horizon needs it.
+type addressRecord struct {
+	reserve.Address
+	Used bool
+}
+
+// Address record, version 1:
+//
+//	version(1) branch(1) index(4) address(uvarint len || bytes)
+//	script(uvarint len || bytes) label(uvarint len || bytes) issued(1)
+//	used(1) created_at(8, Unix nanoseconds, 0 for the zero time)
+func encodeAddress(a *addressRecord) ([]byte, error) {
+	if a.Branch != reserve.BranchReceive && a.Branch != reserve.BranchChange {
+		return nil, &limitError{Field: "branch", Msg: fmt.Sprintf("unknown branch %d", a.Branch)}
+	}
+	e := newEncoder(64 + len(a.Address.Address) + len(a.Script) + len(a.Label))
+	e.uint8(uint8(a.Branch))
+	e.uint32(a.Index)
+	e.string("address", a.Address.Address, maxAddressLen)
+	e.bytes("script", a.Script, maxScriptLen)
+	e.string("label", a.Label, MaxLabelLen)
+	e.bool(a.Issued)
+	e.bool(a.Used)
+	e.time("created_at", a.CreatedAt)
+	return e.finish()
+}
+
+func decodeAddress(b []byte) (addressRecord, error) {
+	var a addressRecord
+	d := newDecoder(b)
+	a.Branch = reserve.Branch(d.uint8("branch"))
+	a.Index = d.uint32("index")
+	a.Address.Address = d.string("address", maxAddressLen)
+	a.Script = d.bytes("script", maxScriptLen)
+	a.Label = d.string("label", MaxLabelLen)
+	a.Issued = d.bool("issued")
+	a.Used = d.bool("used")
+	a.CreatedAt = d.time("created_at")
+	if err := d.finish(); err != nil {
+		return addressRecord{}, err
+	}
+	if a.Branch != reserve.BranchReceive && a.Branch != reserve.BranchChange {
+		return addressRecord{}, &limitError{Field: "branch", Msg: fmt.Sprintf("unknown branch %d", a.Branch)}
+	}
+	return a, nil
+}
+
+// Wallet record, version 1:
+//
+//	version(1) id(uvarint len || bytes) name(uvarint len || bytes)
+//	network(1) threshold(4) cosigners(uvarint count) then per cosigner:
+//	fingerprint(4) path(uvarint count || 4 bytes each) xpub(uvarint len ||
+//	bytes); then descriptor(uvarint len || bytes) gap_limit(4)
+//	birthday_height(4) created_at(8)
+func encodeWallet(w *reserve.Wallet) ([]byte, error) {
+	if w.Threshold < 0 || w.Threshold > reserve.MaxCosigners {
+		return nil, &limitError{Field: "threshold", Msg: fmt.Sprintf("%d is not between 0 and %d", w.Threshold, reserve.MaxCosigners)}
+	}
+	e := newEncoder(256 + len(w.Descriptor) + 128*len(w.Cosigners))
+	e.string("id", w.ID, maxIDLen)
+	e.string("name", w.Name, maxNameLen)
+	e.uint8(uint8(w.Network))
+	e.int32(int32(w.Threshold))
+	e.count("cosigners", len(w.Cosigners), reserve.MaxCosigners)
+	for i := range w.Cosigners {
+		c := &w.Cosigners[i]
+		field := fmt.Sprintf("cosigners[%d]", i)
+		e.uint32(c.Fingerprint)
+		e.count(field+".path", len(c.Path), maxPathLen)
+		for _, step := range c.Path {
+			e.uint32(step)
+		}
+		e.string(field+".xpub", c.XPub, maxXPubLen)
+	}
+	e.string("descriptor", w.Descriptor, maxDescriptorLen)
+	e.uint32(w.GapLimit)
+	e.int32(w.BirthdayHeight)
+	e.time("created_at", w.CreatedAt)
+	return e.finish()
+}
+
+func decodeWallet(b []byte) (reserve.Wallet, error) {
+	var w reserve.Wallet
+	d := newDecoder(b)
+	w.ID = d.string("id", maxIDLen)
+	w.Name = d.string("name", maxNameLen)
+	w.Network = reserve.Network(d.uint8("network"))
+	w.Threshold = int(d.int32("threshold"))
+	if n := d.length("cosigners", reserve.MaxCosigners); n > 0 {
+		w.Cosigners = make([]reserve.Cosigner, n)
+	}
+	for i := range w.Cosigners {
+		c := &w.Cosigners[i]
+		c.Fingerprint = d.uint32("fingerprint")
+		if n := d.length("path", maxPathLen); n > 0 {
+			c.Path = make([]uint32, n)
+		}
+		for j := range c.Path {
+			c.Path[j] = d.uint32("path")
+		}
+		c.XPub = d.string("xpub", maxXPubLen)
+	}
+	w.Descriptor = d.string("descriptor", maxDescriptorLen)
+	w.GapLimit = d.uint32("gap_limit")
+	w.BirthdayHeight = d.int32("birthday_height")
+	w.CreatedAt = d.time("created_at")
+	if err := d.finish(); err != nil {
+		return reserve.Wallet{}, err
+	}
+	if w.Threshold < 0 || w.Threshold > reserve.MaxCosigners {
+		return reserve.Wallet{}, &limitError{Field: "threshold", Msg: fmt.Sprintf("%d is not between 0 and %d", w.Threshold, reserve.MaxCosigners)}
+	}
+	return w, nil
+}
+
+// Audit record, version 1:
+//
+//	version(1) time(8, Unix nanoseconds) kind(uvarint len || bytes)
+//	detail(uvarint len || bytes)
+func encodeAudit(a *AuditEntry) ([]byte, error) {
+	e := newEncoder(16 + len(a.Kind) + len(a.Detail))
+	e.time("time", a.Time)
+	e.string("kind", a.Kind, maxAuditKindLen)
+	e.string("detail", a.Detail, maxAuditDetailLen)
+	return e.finish()
+}
+
+func decodeAudit(b []byte) (AuditEntry, error) {
+	var a AuditEntry
+	d := newDecoder(b)
+	a.Time = d.time("time")
+	a.Kind = d.string("kind", maxAuditKindLen)
+	a.Detail = d.string("detail", maxAuditDetailLen)
+	if err := d.finish(); err != nil {
+		return AuditEntry{}, err
+	}
+	return a, nil
+}

@@ -1,0 +1,117 @@
+package store
+
+import (
+	"encoding/binary"
+	"fmt"
+
+	"github.com/btcsuite/btcd/chaincfg/chainhash"
+	"github.com/btcsuite/btcd/wire"
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/custos-reserve/custos/reserve"
+)
+
+// The buckets. All are top-level and created by migration 1; none is ever
+// deleted, so code running inside a transaction may rely on tx.Bucket
+// returning non-nil once Open has checked them.
+var (
+	// path: meta -> [name]
+	// maps: schema_version -> uint32 BE; network -> 1 byte reserve.Network;
+	// sync_height -> int32 BE and sync_hash -> 32 bytes (chainhash internal
+	// order), both absent before the first block.
+	bucketMeta = []byte("meta")
+
+	// path: wallet -> ["reserve"]
+	// maps: the one reserve wallet -> wallet record (encodeWallet).
+	bucketWallet = []byte("wallet")
+
+	// path: addresses -> [branch(1) || index(4 BE)]
+	// maps: every derived address, issued or lookahead -> address record
+	// (encodeAddress). Keys sort by branch, then index.
+	bucketAddresses = []byte("addresses")
+
+	// path: scripts -> [pkScript]
+	// maps: output script -> branch(1) || index(4 BE), the key of its
+	// address in the addresses bucket.
+	bucketScripts = []byte("scripts")
+
+	// path: utxos -> [txid(32, chainhash internal order) || vout(4 BE)]
+	// maps: wallet output, spent or not -> UTXO record (encodeUTXO). UTXOs
+	// lists them in this key order.
+	bucketUTXOs = []byte("utxos")
+
+	// path: txs -> [txid(32, chainhash internal order)]
+	// maps: wallet-relevant transaction -> wire serialization with witness.
+	bucketTxs = []byte("txs")
+
+	// path: blocks -> [height(4 BE)]
+	// maps: processed block height -> block hash (32 bytes).
+	bucketBlocks = []byte("blocks")
+
+	// path: audit -> [sequence(8 BE), from Bucket.NextSequence]
+	// maps: audit entry -> audit record (encodeAudit). Append-only.
+	bucketAudit = []byte("audit")
+)
+
+// allBuckets is what Open checks exists after the migrations ran.
+var allBuckets = [][]byte{
+	bucketMeta, bucketWallet, bucketAddresses, bucketScripts,
+	bucketUTXOs, bucketTxs, bucketBlocks, bucketAudit,
+}
+
+// Keys of the meta bucket.
+var (
+	keySchemaVersion = []byte("schema_version")
+	keyNetwork       = []byte("network")
+	keySyncHeight    = []byte("sync_height")
+	keySyncHash      = []byte("sync_hash")
+)
+
+// keyWallet is the only key of the wallet bucket.
+var keyWallet = []byte("reserve")
+
+// migration moves a store from version-1 to version. Migrations run in
+// order, all inside the one Update that Open runs, so a crash leaves the
+// store at its old version.
+type migration struct {
+	version uint32
+	name    string
+	apply   func(tx *bolt.Tx) error
+}
+
+// migrations is the ordered list of schema changes. Append only: never edit,
+// reorder or remove an entry once it has shipped.
+var migrations = []migration{
+	{version: 1, name: "initial buckets", apply: func(tx *bolt.Tx) error {
+		for _, name := range allBuckets {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return fmt.Errorf("unable to create bucket %s: %w", name, err)
+			}
+		}
+		return nil
+	}},
+}
+
+// schemaVersion is the version this code writes: that of the last migration.
+func schemaVersion() uint32 { return migrations[len(migrations)-1].version }
+
+func addressKey(branch reserve.Branch, index uint32) []byte {
+	k := make([]byte, 5)
+	k[0] = byte(branch)
+	binary.BigEndian.PutUint32(k[1:], index)
+	return k
+}
+
+func utxoKey(op wire.OutPoint) []byte {
+	k := make([]byte, chainhash.HashSize+4)
+	copy(k, op.Hash[:])
+	binary.BigEndian.PutUint32(k[chainhash.HashSize:], op.Index)
+	return k
+}
+
+// heightKey encodes a block height. Heights are never negative in the
+// blocks bucket (ApplyBlock refuses them), so big-endian order is height
+// order.
+func heightKey(h int32) []byte {
+	return binary.BigEndian.AppendUint32(nil, uint32(h))
+}
