@@ -33,6 +33,13 @@ var methodRoles = map[string][]Role{
 	custosv1.TreasuryService_GetBalance_FullMethodName:    readers,
 	custosv1.TreasuryService_ListUtxos_FullMethodName:     readers,
 
+	custosv1.SpendService_ProposeSpend_FullMethodName:   {RoleAdmin, RoleOfficer},
+	custosv1.SpendService_ListProposals_FullMethodName:  everyone,
+	custosv1.SpendService_GetProposal_FullMethodName:    everyone,
+	custosv1.SpendService_ExportPSBT_FullMethodName:     {RoleAdmin, RoleOfficer, RoleSigner},
+	custosv1.SpendService_ImportPSBT_FullMethodName:     {RoleAdmin, RoleOfficer, RoleSigner},
+	custosv1.SpendService_CancelProposal_FullMethodName: {RoleAdmin, RoleOfficer},
+
 	healthpb.Health_Check_FullMethodName:                                   everyone,
 	healthpb.Health_Watch_FullMethodName:                                   everyone,
 	reflectionpb.ServerReflection_ServerReflectionInfo_FullMethodName:      everyone,

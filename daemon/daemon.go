@@ -33,8 +33,10 @@ const DefaultRPCListen = "127.0.0.1:7341"
 // port 0.
 const AddrFile = "custosd.addr"
 
-// MaxRequestBytes caps one gRPC request.
-const MaxRequestBytes = 4 << 20
+// MaxRequestBytes caps one gRPC request: a PSBT of up to 32 MiB
+// (multisig.MaxPSBTBytes) and its envelope. Every field has its own,
+// smaller limit checked by the handlers.
+const MaxRequestBytes = 33 << 20
 
 // Config wires a Daemon. DataDir, Network, Node and Store are required.
 type Config struct {
@@ -48,6 +50,12 @@ type Config struct {
 	Node          chain.NodeConfig
 	Store         Store
 	PollInterval  time.Duration
+	// ProposalTTL is how long a proposal may wait for signatures before it
+	// expires and frees its coins (default 7 days).
+	ProposalTTL time.Duration
+	// ConfirmDepth is how many confirmations make a broadcast proposal
+	// CONFIRMED (default 6).
+	ConfirmDepth int32
 	// ShutdownTimeout bounds how long Run waits for RPCs in flight.
 	ShutdownTimeout time.Duration
 	Logger          *slog.Logger
@@ -64,6 +72,12 @@ type Daemon struct {
 	server   *grpc.Server
 	health   *health.Server
 	lis      net.Listener
+
+	// spendMu serialises the steps after a proposal exists (import,
+	// finalize, broadcast, cancel, reconcile), so a transaction is never
+	// broadcast twice by racing paths. Proposing needs no lock: the store
+	// refuses a coin reserved twice.
+	spendMu sync.Mutex
 
 	closeOnce sync.Once
 	closeErr  error
@@ -110,6 +124,7 @@ func New(cfg Config) (*Daemon, error) {
 	)
 	custosv1.RegisterAdminServiceServer(d.server, &adminServer{d: d})
 	custosv1.RegisterTreasuryServiceServer(d.server, &treasuryServer{d: d})
+	custosv1.RegisterSpendServiceServer(d.server, &spendServer{d: d})
 	healthpb.RegisterHealthServer(d.server, d.health)
 	reflection.Register(d.server)
 	return d, nil
@@ -124,6 +139,15 @@ func (c *Config) fill() error {
 	}
 	if c.RPCListen == "" {
 		c.RPCListen = DefaultRPCListen
+	}
+	if c.ProposalTTL <= 0 {
+		c.ProposalTTL = 7 * 24 * time.Hour
+	}
+	if c.ConfirmDepth <= 0 {
+		c.ConfirmDepth = 6
+	}
+	if c.PollInterval <= 0 {
+		c.PollInterval = time.Second
 	}
 	if c.ShutdownTimeout <= 0 {
 		c.ShutdownTimeout = 10 * time.Second
@@ -161,6 +185,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 			d.log.Error("chain follower stopped", "err", err)
 		}
 	}()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		d.reconcileLoop(ctx)
+	}()
 	d.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	d.log.Info("custosd serving", "addr", d.Addr().String(), "network", d.cfg.Network.String())
 
@@ -177,6 +206,23 @@ func (d *Daemon) Run(ctx context.Context) error {
 	cancel()
 	wg.Wait()
 	return err
+}
+
+// reconcileLoop keeps proposals in line with the chain, starting at once
+// so a proposal finalized before a crash is broadcast on restart.
+func (d *Daemon) reconcileLoop(ctx context.Context) {
+	ticker := time.NewTicker(d.cfg.PollInterval)
+	defer ticker.Stop()
+	for {
+		if err := d.reconcile(ctx); err != nil && ctx.Err() == nil && reserve.CodeOf(err) != reserve.CodeNotFound {
+			d.log.Warn("reconcile pass failed", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+		}
+	}
 }
 
 // stopServer lets RPCs in flight finish, up to ShutdownTimeout.

@@ -5,6 +5,7 @@ import (
 	"io"
 
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
+	"github.com/btcsuite/btcd/wire"
 
 	"github.com/custos-reserve/custos/daemon/chain"
 	"github.com/custos-reserve/custos/reserve"
@@ -36,6 +37,28 @@ type Store interface {
 	// RawTx returns a stored transaction that paid the wallet (serialized
 	// with witness), NotFound otherwise.
 	RawTx(ctx context.Context, txid chainhash.Hash) ([]byte, error)
+
+	// CreateProposal records a new proposal (its ID is assigned by the
+	// store and returned), reserves its inputs and marks its change
+	// address issued, all in one transaction with an audit entry. It
+	// refuses (Conflict) an input that is unknown, spent, unconfirmed or
+	// reserved by a live proposal, or a change address already issued or
+	// used, so two proposals never reserve the same outpoint.
+	CreateProposal(ctx context.Context, p reserve.Proposal) (reserve.Proposal, error)
+	// Proposal returns one proposal, NotFound for an unknown id.
+	Proposal(ctx context.Context, id string) (reserve.Proposal, error)
+	// Proposals lists proposals in creation order; state 0 means all.
+	Proposals(ctx context.Context, state reserve.State) ([]reserve.Proposal, error)
+	// UpdateProposal reads the proposal, lets fn change it and writes it
+	// back in one transaction. A state change must go through
+	// Proposal.Move (the store checks the transition and the history);
+	// reservations are released when the new state no longer holds coins;
+	// an audit entry records the change. An error from fn aborts
+	// everything and is returned as is.
+	UpdateProposal(ctx context.Context, id string, fn func(p *reserve.Proposal) error) (reserve.Proposal, error)
+	// Reservations returns the outpoints held by live proposals, with the
+	// proposal id holding each.
+	Reservations(ctx context.Context) (map[wire.OutPoint]string, error)
 
 	// Backup writes a consistent copy of the whole store.
 	Backup(ctx context.Context, w io.Writer) (int64, error)

@@ -27,9 +27,11 @@ type custosd struct {
 	// nodeHost is where custosd reaches the node's RPC: the node itself,
 	// or a proxy in front of it.
 	nodeHost string
-	cmd  *exec.Cmd
-	logf *os.File
-	done chan struct{}
+	// extra flags for custosd.
+	flags []string
+	cmd   *exec.Cmd
+	logf  *os.File
+	done  chan struct{}
 }
 
 func startCustosd(t testing.TB, n *node) *custosd {
@@ -48,10 +50,12 @@ func (c *custosd) start() {
 	c.logf = logf
 	addrFile := filepath.Join(c.dir, "custosd.addr")
 	_ = os.Remove(addrFile)
-	c.cmd = exec.Command(bins.custosd,
+	args := []string{
 		"--datadir", c.dir, "--network", "regtest", "--rpclisten", "127.0.0.1:0",
 		"--node.kind", c.node.kind, "--node.rpchost", c.nodeHost, "--node.rpcuser", c.node.user,
-		"--poll", "200ms", "--loglevel", "debug")
+		"--poll", "200ms", "--loglevel", "debug", "--confirmations", "1",
+	}
+	c.cmd = exec.Command(bins.custosd, append(args, c.flags...)...)
 	c.cmd.Env = append(os.Environ(), "CUSTOSD_NODE_RPCPASS="+c.node.pass)
 	c.cmd.Stdout, c.cmd.Stderr = logf, logf
 	require.NoError(t, c.cmd.Start())
@@ -210,13 +214,23 @@ func newSigner(t testing.TB, ministry int) *signer {
 
 func (s *signer) run(t testing.TB, stdin string, args ...string) string {
 	t.Helper()
+	out, err := s.runErr(stdin, args...)
+	require.NoError(t, err)
+	return out
+}
+
+// runErr runs custos-signer and returns stdout; stderr and the exit
+// status come back in err.
+func (s *signer) runErr(stdin string, args ...string) (string, error) {
 	cmd := exec.Command(bins.signer, append(args, "--datadir", s.dir)...)
 	cmd.Env = append(os.Environ(), "CUSTOS_SIGNER_PASSPHRASE="+signerPassphrase)
 	cmd.Stdin = strings.NewReader(stdin)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
-	require.NoError(t, cmd.Run(), "custos-signer %s: %s", strings.Join(args, " "), errb.String())
-	return out.String()
+	if err := cmd.Run(); err != nil {
+		return out.String(), fmt.Errorf("custos-signer %s: %w: %s", strings.Join(args, " "), err, errb.String())
+	}
+	return out.String(), nil
 }
 
 // register pins the descriptor on the signer and returns the first

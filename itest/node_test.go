@@ -72,9 +72,9 @@ func (n *node) start() {
 	switch n.kind {
 	case "bitcoind":
 		args = []string{
-			"-regtest", "-datadir=" + n.dir, "-server=1", "-listen=0", "-bind=127.0.0.1:" + strconv.Itoa(n.p2pPort),
+			"-regtest", "-datadir=" + n.dir, "-server=1", "-listen=0",
 			"-rpcbind=127.0.0.1", "-rpcallowip=127.0.0.1", "-rpcport=" + strconv.Itoa(n.rpcPort),
-			"-rpcuser=" + n.user, "-rpcpassword=" + n.pass, "-disablewallet=1", "-fallbackfee=0.0001",
+			"-rpcuser=" + n.user, "-rpcpassword=" + n.pass, "-disablewallet=1",
 			"-printtoconsole=0", "-dnsseed=0", "-fixedseeds=0", "-discover=0",
 		}
 	default:
@@ -252,4 +252,22 @@ func (n *node) blockHeight(hash chainhash.Hash) int32 {
 	}
 	require.NoError(n.t, json.Unmarshal(raw, &hdr))
 	return hdr.Height
+}
+
+// findTx finds a confirmed transaction in the last blocks (neither node
+// keeps a transaction index here).
+func (n *node) findTx(txid string) *wire.MsgTx {
+	n.t.Helper()
+	hash := n.bestHash()
+	for i := 0; i < 20; i++ {
+		b := n.block(hash)
+		for _, tx := range b.Transactions {
+			if tx.TxHash().String() == txid {
+				return tx
+			}
+		}
+		hash = b.Header.PrevBlock
+	}
+	n.t.Fatalf("transaction %s not in the last 20 blocks", txid)
+	return nil
 }

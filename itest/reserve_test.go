@@ -35,6 +35,12 @@ var cases = []struct {
 	{"lookahead follows deposits past the gap", testLookahead, false},
 	{"node down and back", testNodeDown, false},
 	{"coinbase to the reserve matures after 100 blocks", testCoinbaseMaturity, true},
+	{"2-of-3 spend: sign in any order, surplus signature, confirm", testSpend2of3, false},
+	{"3-of-5 spend, signatures one at a time", testSpend3of5, false},
+	{"a cancelled proposal's coins go to the next", testCancelRespend, false},
+	{"custosd killed between every two steps", testCrashEveryStep, false},
+	{"broadcast refused over a mempool double spend", testDoubleSpend, false},
+	{"double spend confirmed while signing", testDoubleSpendWhileSigning, false},
 }
 
 func TestIntegration(t *testing.T) {

@@ -77,7 +77,16 @@ func (e *Error) Unwrap() error { return e.Err }
 // format keeps the cause reachable with errors.Is and errors.As.
 func Errorf(code Code, format string, args ...any) *Error {
 	err := fmt.Errorf(format, args...)
-	return &Error{Code: code, Msg: err.Error(), Err: errors.Unwrap(err)}
+	e := &Error{Code: code, Msg: err.Error()}
+	// fmt.Errorf wraps one %w as Unwrap() error and several as
+	// Unwrap() []error; keep every cause reachable either way.
+	switch u := err.(type) {
+	case interface{ Unwrap() error }:
+		e.Err = u.Unwrap()
+	case interface{ Unwrap() []error }:
+		e.Err = errors.Join(u.Unwrap()...)
+	}
+	return e
 }
 
 // Invalid builds a CodeInvalid error naming the field at fault.

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job, on a fresh machine: a regtest btcd on loopback, custosd with
 # its bbolt store, three ministries' signers, a 2-of-3 reserve wallet funded
-# by mining, and its balance. Everything runs in a temporary directory and
+# by mining, then a spend paying two external addresses: proposal, PSBT
+# export, two ministries sign their files, import, broadcast, confirmation. Everything runs in a temporary directory and
 # every process it starts is stopped on exit, failure or Ctrl-C.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -57,7 +58,7 @@ ctl() { custosctl "$@" --datadir "$work/custosd"; }
 
 step "starting custosd (regtest; it waits for the node)"
 CUSTOSD_NODE_RPCPASS=$rpcpass custosd --datadir "$work/custosd" --network regtest --rpclisten 127.0.0.1:0 \
-	--node.kind btcd --node.rpchost "127.0.0.1:$rpcport" --node.rpcuser "$rpcuser" --poll 250ms \
+	--node.kind btcd --node.rpchost "127.0.0.1:$rpcport" --node.rpcuser "$rpcuser" --poll 250ms --confirmations 1 \
 	>"$work/custosd.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 100); do [[ -f "$work/custosd/custosd.addr" ]] && break; sleep 0.1; done
@@ -106,3 +107,39 @@ ctl balance
 ctl utxos >"$work/utxos.txt"
 sed -n '1,4p' "$work/utxos.txt"
 echo "... $(($(wc -l <"$work/utxos.txt") - 1)) outputs: block rewards spendable after 100 confirmations, the rest immature"
+
+# Two payees outside the reserve (regtest addresses of keys nobody here holds).
+supplier=bcrt1qpu3a4qrgmeav4zwjkxulszu73yuh336ese0tuu
+creditor=bcrt1qupdn36tg8pn7mx4k42agwl5hvyttzm7ugmf4vp
+
+step "an officer proposes paying 60 BTC and 25.5 BTC"
+proposal=$(ctl spend propose --to "$supplier=60" --to "$creditor=25.5" --feerate 4 --memo "invoice 2026-118" --json)
+id=$(sed -n 's/^  "id": *"\([^"]*\)".*/\1/p' <<<"$proposal")
+ctl spend show "$id"
+
+step "the PSBT goes to the ministries on a file"
+ctl spend export "$id" --out "$work/$id.psbt"
+
+step "finance and defence check it on their own machines and sign"
+for ministry in finance defence; do
+	custos-signer sign --datadir "$work/signer-$ministry" --in "$work/$id.psbt" --out "$work/$id.$ministry.psbt" --yes
+done
+
+step "the signed files come back; with two signatures custosd finalizes and broadcasts"
+ctl spend import "$id" "$work/$id.finance.psbt" >/dev/null
+ctl spend import "$id" "$work/$id.defence.psbt" | sed -n '1,2p'
+
+step "a block confirms it"
+btcctl generate 1 >/dev/null
+for _ in $(seq 100); do
+	state=$(ctl spend show "$id" --json | sed -n 's/^  "state": *"\([^"]*\)".*/\1/p')
+	[[ "$state" == CONFIRMED ]] && break
+	sleep 0.2
+done
+[[ "$state" == CONFIRMED ]] || { echo "proposal $id is $state, not CONFIRMED" >&2; exit 1; }
+shown=$(ctl spend show "$id" --json)
+echo "confirmed txid: $(sed -n 's/^  "txid": *"\([^"]*\)".*/\1/p' <<<"$shown")"
+echo "fee:            $(sed -n 's/^  "fee": *"\([^"]*\)".*/\1/p' <<<"$shown") BTC"
+ctl status --wait --timeout 60s >/dev/null
+step "the reserve's new balance"
+ctl balance

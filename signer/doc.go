@@ -13,7 +13,11 @@
 // The package trusts nothing a coordinator says: a descriptor is pinned
 // only if this signer's own extended public key is in it by exact match of
 // public key and chain code, with its own origin, never by fingerprint
-// (BIP-129). It never imports the daemon, the store or gRPC, and never logs
-// or prints a secret; the only secret it hands back is the mnemonic of a
-// newly created key, which the caller shows once for the offline backup.
+// (BIP-129). Sign checks a PSBT against that pinned descriptor alone —
+// inputs, change and fee recomputed by multisig.Analyze, global xpubs held
+// to the pinned keys, the fee within this signer's own ceilings — and signs
+// all inputs or none. It never imports the daemon, the store or gRPC, and
+// never logs or prints a secret; the only secret it hands back is the
+// mnemonic of a newly created key, which the caller shows once for the
+// offline backup.
 package signer

@@ -1,6 +1,7 @@
 package signer
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"slices"
@@ -71,6 +72,27 @@ func (k *Key) PrivKey(b reserve.Branch, index uint32) (*btcec.PrivateKey, error)
 		return nil, fmt.Errorf("unable to derive %s key %d: %w", b, index, err)
 	}
 	return priv, nil
+}
+
+// AccountKey returns a copy of the BIP-48 account private key, the key at
+// the origin path of this signer's key record, for multisig.SignPSBT. The
+// copy shares no memory with the Key, so the caller must Zero it as soon as
+// signing is done, and Zeroing it leaves the Key usable.
+func (k *Key) AccountKey() (*hdkeychain.ExtendedKey, error) {
+	if k.xprv == nil {
+		return nil, errors.New("key is locked")
+	}
+	priv, err := k.xprv.ECPrivKey()
+	if err != nil {
+		return nil, fmt.Errorf("unable to read the account key: %w", err)
+	}
+	defer priv.Zero()
+	var parentFP [4]byte
+	binary.BigEndian.PutUint32(parentFP[:], k.xprv.ParentFingerprint())
+	// hdkeychain's CloneWithVersion shares the key bytes, and Zero on the
+	// clone would wipe this Key too: build the copy from fresh slices.
+	return hdkeychain.NewExtendedKey(slices.Clone(k.xprv.Version()), priv.Serialize(), k.xprv.ChainCode(),
+		parentFP[:], k.xprv.Depth(), k.xprv.ChildIndex(), true), nil
 }
 
 // PositionIn returns the 0-based position of this key among d's

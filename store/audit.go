@@ -4,9 +4,12 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"strings"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/custos-reserve/custos/reserve"
 )
 
 // Audit kinds written by the store. They are persisted: never rename one.
@@ -17,7 +20,23 @@ const (
 	// AuditAddressIssue records IssueAddress; the detail names the
 	// branch, index, address and label.
 	AuditAddressIssue = "address.issue"
+	// AuditProposalCreate records CreateProposal; the detail names the
+	// proposal id, its payee count, the total paid to payees, the fee,
+	// the inputs and the change address.
+	AuditProposalCreate = "proposal.create"
+	// AuditProposalUpdate records an UpdateProposal that left the state
+	// as it was; one that changed it is recorded under
+	// AuditProposalKind(new state). The detail names the proposal, its
+	// state and the actor and note of its last transition.
+	AuditProposalUpdate = "proposal.update"
 )
+
+// AuditProposalKind is the audit kind of a proposal moving to state:
+// "proposal." and the state's name in lower case ("proposal.signing",
+// "proposal.pending_approval").
+func AuditProposalKind(state reserve.State) string {
+	return "proposal." + strings.ToLower(state.String())
+}
 
 // AuditEntry is one line of the append-only audit log, written in the same
 // transaction as the state change it records.

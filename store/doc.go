@@ -1,7 +1,17 @@
 // Package store persists the Custos reserve in one bbolt file: the wallet,
 // its derived addresses and the index from script to address, the wallet's
 // outputs and the transactions that made or spent them, the block hashes
-// the chain follower processed, and the append-only audit log.
+// the chain follower processed, the spend proposals with the reservations
+// of the outputs they spend, and the append-only audit log.
+//
+// The reservations bucket holds one key per outpoint, written in the same
+// transaction as the proposal that takes it and deleted in the same
+// transaction as the transition that ends the proposal's hold on its coins
+// (any state for which reserve.State.HoldsCoins is false), so no crash can
+// leave an output reserved twice or by a proposal that no longer holds it.
+// The store checks every proposal transition against the state machine of
+// reserve.State; deciding when to make one (approvals, signatures, expiry,
+// inputs spent by someone else) is the daemon's job.
 //
 // It owns the bucket layout (documented next to each bucket name in
 // schema.go), the versioned binary encoding of every record (encoding.go),

@@ -42,6 +42,25 @@ const (
 	maxScriptLen      = 10_000
 	maxAuditKindLen   = 64
 	maxAuditDetailLen = 4096
+
+	// maxTextLen bounds free text a person typed or a component wrote
+	// about a proposal: memo, fail reason, transition notes.
+	maxTextLen = 4096
+	// maxProposalItems bounds the payees and the inputs of one proposal.
+	// A standard transaction (100,000 vB) holds fewer than 3,000 of
+	// either, so this refuses only garbage.
+	maxProposalItems = 10_000
+	// maxHistoryLen bounds a proposal's transitions. The state machine has
+	// one cycle (CONFIRMED -> BROADCAST on a reorg), so only a chain that
+	// reorganizes a proposal's block hundreds of times could reach it.
+	maxHistoryLen = 1024
+	// maxUnsignedTxLen is the most a transaction without witnesses can
+	// weigh under consensus (4,000,000 weight units at 4 per byte).
+	maxUnsignedTxLen = 1_000_000
+	// maxPSBTLen bounds the PSBT and the finalized transaction of a
+	// proposal. PSBTs carry every input's previous transaction and the
+	// approvals, so they are allowed to be large.
+	maxPSBTLen = 64 << 20
 )
 
 var (
@@ -231,6 +250,18 @@ func (d *decoder) hash(field string) chainhash.Hash {
 		copy(h[:], b)
 	}
 	return h
+}
+
+// count reads the number of elements of a list that may hold at most max
+// elements of at least minSize bytes each. A count the rest of the record
+// cannot hold is refused before anything is allocated for it.
+func (d *decoder) count(field string, max, minSize int) int {
+	n := d.length(field, max)
+	if d.err == nil && n > len(d.buf)/minSize {
+		d.err = fmt.Errorf("%s: %d elements: %w", field, n, errTruncated)
+		return 0
+	}
+	return n
 }
 
 // length reads a uvarint length or count and checks it against max before
@@ -480,4 +511,236 @@ func decodeAudit(b []byte) (AuditEntry, error) {
 		return AuditEntry{}, err
 	}
 	return a, nil
+}
+
+// Proposal record, version 1:
+//
+//	version(1) id(uvarint len || bytes) wallet_id(uvarint len || bytes)
+//	state(1) payees(uvarint count) then per payee: address(uvarint len ||
+//	bytes) script(uvarint len || bytes) amount_sat(8); then memo(uvarint
+//	len || bytes) fee_rate(8) fee_sat(8) vsize(8) inputs(uvarint count)
+//	then per input: txid(32) vout(4) amount_sat(8) branch(1) index(4);
+//	then change_present(1) and, when it is 1, change index(4)
+//	amount_sat(8) vout(4); then unsigned_tx(uvarint len || bytes)
+//	psbt(uvarint len || bytes) signatures(uvarint count) then per
+//	signature: cosigner(4) fingerprint(4) at(8); then txid(32)
+//	final_tx(uvarint len || bytes) confirmed_height(4)
+//	fail_reason(uvarint len || bytes) created_by(uvarint len || bytes)
+//	created_at(8) expires_at(8) history(uvarint count) then per
+//	transition: state(1) at(8) actor(uvarint len || bytes) note(uvarint
+//	len || bytes)
+//
+// Times are Unix nanoseconds, 0 for the zero time. The id repeats the key
+// so that a record filed under the wrong key is detected. Amounts are
+// between 0 and reserve.MaxSat, states are known ones (never
+// UNSPECIFIED), cosigner positions are below reserve.MaxCosigners; the
+// store's own rules (at least one input, positive amounts, ...) are
+// checked by CreateProposal, not here.
+func encodeProposal(p *reserve.Proposal) ([]byte, error) {
+	if err := checkProposalRanges(p); err != nil {
+		return nil, err
+	}
+	size := 256 + len(p.Memo) + len(p.UnsignedTx) + len(p.PSBT) + len(p.FinalTx) +
+		64*len(p.Payees) + 64*len(p.Inputs) + 16*len(p.Signatures) + 64*len(p.History)
+	e := newEncoder(size)
+	e.string("id", p.ID, maxIDLen)
+	e.string("wallet_id", p.WalletID, maxIDLen)
+	e.uint8(uint8(p.State))
+	e.count("payees", len(p.Payees), maxProposalItems)
+	for i := range p.Payees {
+		py := &p.Payees[i]
+		field := fmt.Sprintf("payees[%d]", i)
+		e.string(field+".address", py.Address, maxAddressLen)
+		e.bytes(field+".script", py.Script, maxScriptLen)
+		e.int64(py.AmountSat)
+	}
+	e.string("memo", p.Memo, maxTextLen)
+	e.int64(p.FeeRate)
+	e.int64(p.FeeSat)
+	e.int64(p.VSize)
+	e.count("inputs", len(p.Inputs), maxProposalItems)
+	for _, in := range p.Inputs {
+		e.hash(in.OutPoint.Hash)
+		e.uint32(in.OutPoint.Index)
+		e.int64(in.AmountSat)
+		e.uint8(uint8(in.Branch))
+		e.uint32(in.Index)
+	}
+	e.bool(p.Change != nil)
+	if p.Change != nil {
+		e.uint32(p.Change.Index)
+		e.int64(p.Change.AmountSat)
+		e.uint32(p.Change.Vout)
+	}
+	e.bytes("unsigned_tx", p.UnsignedTx, maxUnsignedTxLen)
+	e.bytes("psbt", p.PSBT, maxPSBTLen)
+	e.count("signatures", len(p.Signatures), reserve.MaxCosigners)
+	for i, sig := range p.Signatures {
+		e.int32(int32(sig.Cosigner))
+		e.uint32(sig.Fingerprint)
+		e.time(fmt.Sprintf("signatures[%d].at", i), sig.At)
+	}
+	e.hash(p.Txid)
+	e.bytes("final_tx", p.FinalTx, maxPSBTLen)
+	e.int32(p.ConfirmedHeight)
+	e.string("fail_reason", p.FailReason, maxTextLen)
+	e.string("created_by", p.CreatedBy, maxNameLen)
+	e.time("created_at", p.CreatedAt)
+	e.time("expires_at", p.ExpiresAt)
+	e.count("history", len(p.History), maxHistoryLen)
+	for i, h := range p.History {
+		field := fmt.Sprintf("history[%d]", i)
+		e.uint8(uint8(h.State))
+		e.time(field+".at", h.At)
+		e.string(field+".actor", h.Actor, maxNameLen)
+		e.string(field+".note", h.Note, maxTextLen)
+	}
+	return e.finish()
+}
+
+// Smallest encodings of the list elements of a proposal record, for
+// decoder.count.
+const (
+	minPayeeSize      = 1 + 1 + 8
+	minInputSize      = 32 + 4 + 8 + 1 + 4
+	minSignatureSize  = 4 + 4 + 8
+	minTransitionSize = 1 + 8 + 1 + 1
+)
+
+func decodeProposal(b []byte) (reserve.Proposal, error) {
+	var p reserve.Proposal
+	d := newDecoder(b)
+	p.ID = d.string("id", maxIDLen)
+	p.WalletID = d.string("wallet_id", maxIDLen)
+	p.State = reserve.State(d.uint8("state"))
+	if n := d.count("payees", maxProposalItems, minPayeeSize); n > 0 {
+		p.Payees = make([]reserve.Payee, n)
+	}
+	for i := range p.Payees {
+		py := &p.Payees[i]
+		py.Address = d.string("payee address", maxAddressLen)
+		py.Script = d.bytes("payee script", maxScriptLen)
+		py.AmountSat = d.int64("payee amount_sat")
+	}
+	p.Memo = d.string("memo", maxTextLen)
+	p.FeeRate = d.int64("fee_rate")
+	p.FeeSat = d.int64("fee_sat")
+	p.VSize = d.int64("vsize")
+	if n := d.count("inputs", maxProposalItems, minInputSize); n > 0 {
+		p.Inputs = make([]reserve.Input, n)
+	}
+	for i := range p.Inputs {
+		in := &p.Inputs[i]
+		in.OutPoint.Hash = d.hash("input txid")
+		in.OutPoint.Index = d.uint32("input vout")
+		in.AmountSat = d.int64("input amount_sat")
+		in.Branch = reserve.Branch(d.uint8("input branch"))
+		in.Index = d.uint32("input index")
+	}
+	if d.bool("change_present") {
+		p.Change = &reserve.Change{
+			Index:     d.uint32("change index"),
+			AmountSat: d.int64("change amount_sat"),
+			Vout:      d.uint32("change vout"),
+		}
+	}
+	p.UnsignedTx = d.bytes("unsigned_tx", maxUnsignedTxLen)
+	p.PSBT = d.bytes("psbt", maxPSBTLen)
+	if n := d.count("signatures", reserve.MaxCosigners, minSignatureSize); n > 0 {
+		p.Signatures = make([]reserve.Signature, n)
+	}
+	for i := range p.Signatures {
+		s := &p.Signatures[i]
+		s.Cosigner = int(d.int32("signature cosigner"))
+		s.Fingerprint = d.uint32("signature fingerprint")
+		s.At = d.time("signature at")
+	}
+	p.Txid = d.hash("txid")
+	p.FinalTx = d.bytes("final_tx", maxPSBTLen)
+	p.ConfirmedHeight = d.int32("confirmed_height")
+	p.FailReason = d.string("fail_reason", maxTextLen)
+	p.CreatedBy = d.string("created_by", maxNameLen)
+	p.CreatedAt = d.time("created_at")
+	p.ExpiresAt = d.time("expires_at")
+	if n := d.count("history", maxHistoryLen, minTransitionSize); n > 0 {
+		p.History = make([]reserve.Transition, n)
+	}
+	for i := range p.History {
+		h := &p.History[i]
+		h.State = reserve.State(d.uint8("history state"))
+		h.At = d.time("history at")
+		h.Actor = d.string("history actor", maxNameLen)
+		h.Note = d.string("history note", maxTextLen)
+	}
+	if err := d.finish(); err != nil {
+		return reserve.Proposal{}, err
+	}
+	if err := checkProposalRanges(&p); err != nil {
+		return reserve.Proposal{}, err
+	}
+	return p, nil
+}
+
+// checkProposalRanges refuses the values of a proposal that the record
+// cannot hold or that no stored proposal may have: unknown states and
+// branches, amounts outside 0..MaxSat, cosigner positions that are not
+// positions.
+func checkProposalRanges(p *reserve.Proposal) error {
+	if !knownState(p.State) {
+		return &limitError{Field: "state", Msg: fmt.Sprintf("unknown proposal state %d", p.State)}
+	}
+	for i := range p.Payees {
+		if err := checkAmount(fmt.Sprintf("payees[%d].amount_sat", i), p.Payees[i].AmountSat); err != nil {
+			return err
+		}
+	}
+	for i, in := range p.Inputs {
+		if err := checkAmount(fmt.Sprintf("inputs[%d].amount_sat", i), in.AmountSat); err != nil {
+			return err
+		}
+		if !validBranch(in.Branch) {
+			return &limitError{Field: fmt.Sprintf("inputs[%d].branch", i), Msg: fmt.Sprintf("unknown branch %d", in.Branch)}
+		}
+	}
+	if p.Change != nil {
+		if err := checkAmount("change.amount_sat", p.Change.AmountSat); err != nil {
+			return err
+		}
+	}
+	if err := checkAmount("fee_sat", p.FeeSat); err != nil {
+		return err
+	}
+	for i, s := range p.Signatures {
+		if s.Cosigner < 0 || s.Cosigner >= reserve.MaxCosigners {
+			return &limitError{Field: fmt.Sprintf("signatures[%d].cosigner", i),
+				Msg: fmt.Sprintf("position %d is not between 0 and %d", s.Cosigner, reserve.MaxCosigners-1)}
+		}
+	}
+	for i, h := range p.History {
+		if !knownState(h.State) {
+			return &limitError{Field: fmt.Sprintf("history[%d].state", i), Msg: fmt.Sprintf("unknown proposal state %d", h.State)}
+		}
+	}
+	return nil
+}
+
+func checkAmount(field string, sat int64) error {
+	if sat < 0 || sat > reserve.MaxSat {
+		return &limitError{Field: field, Msg: fmt.Sprintf("%d is not between 0 and %d", sat, reserve.MaxSat)}
+	}
+	return nil
+}
+
+// knownState reports whether s is a state a proposal can be in.
+func knownState(s reserve.State) bool {
+	switch s {
+	case reserve.StatePendingApproval, reserve.StateApproved, reserve.StateSigning,
+		reserve.StateFinalized, reserve.StateBroadcast, reserve.StateConfirmed,
+		reserve.StateRejected, reserve.StateCancelled, reserve.StateExpired,
+		reserve.StateFailed, reserve.StateReplaced:
+		return true
+	case reserve.StateUnspecified:
+		return false
+	}
+	return false
 }

@@ -64,6 +64,47 @@ func sampleWallet() reserve.Wallet {
 	}
 }
 
+// sampleProposal has every field of a proposal set, and more than one
+// element in every list.
+func sampleProposal() reserve.Proposal {
+	return reserve.Proposal{
+		ID:       "P000042",
+		WalletID: "w1a2b3c4",
+		State:    reserve.StateSigning,
+		Payees: []reserve.Payee{
+			{Address: "bcrt1qpayeeone", Script: []byte{0x00, 0x14, 1, 2, 3}, AmountSat: 150_000_000},
+			{Address: "bcrt1qpayeetwo", Script: []byte{0x00, 0x20, 4, 5, 6}, AmountSat: 1},
+		},
+		Memo:    "fertiliser, Q2 — ministry of agriculture",
+		FeeRate: 12,
+		FeeSat:  4_321,
+		VSize:   360,
+		Inputs: []reserve.Input{
+			{OutPoint: wire.OutPoint{Hash: chainhash.Hash{7, 31: 1}, Index: 3}, AmountSat: 100_000_000, Branch: reserve.BranchReceive, Index: 9},
+			{OutPoint: wire.OutPoint{Hash: chainhash.Hash{8}, Index: 0}, AmountSat: 60_000_000, Branch: reserve.BranchChange, Index: 2},
+		},
+		Change:     &reserve.Change{Index: 5, AmountSat: 9_995_679, Vout: 2},
+		UnsignedTx: []byte{0x02, 0, 0, 0, 0x02, 0xaa, 0xbb},
+		PSBT:       append([]byte("psbt\xff"), bytes.Repeat([]byte{0x5a}, 300)...),
+		Signatures: []reserve.Signature{
+			{Cosigner: 0, Fingerprint: 0xdeadbeef, At: testTime},
+			{Cosigner: 2, Fingerprint: 0x0a0b0c0d, At: testTime.Add(time.Minute)},
+		},
+		Txid:            chainhash.Hash{0xfe, 31: 0xef},
+		FinalTx:         []byte{0x02, 0, 0, 0, 0, 1},
+		ConfirmedHeight: 812_345,
+		FailReason:      "node said: min relay fee not met",
+		CreatedBy:       "officer-alice",
+		CreatedAt:       testTime,
+		ExpiresAt:       testTime.Add(72 * time.Hour),
+		History: []reserve.Transition{
+			{State: reserve.StatePendingApproval, At: testTime, Actor: "officer-alice", Note: "proposed"},
+			{State: reserve.StateApproved, At: testTime.Add(time.Hour), Actor: "daemon", Note: "2 of 3 officers"},
+			{State: reserve.StateSigning, At: testTime.Add(2 * time.Hour), Actor: "daemon"},
+		},
+	}
+}
+
 func TestRoundTrip(t *testing.T) {
 	tests := []struct {
 		name string
@@ -122,6 +163,32 @@ func TestRoundTrip(t *testing.T) {
 			got, err := decodeWallet(b)
 			require.NoError(t, err)
 			return w, got
+		}},
+		{name: "proposal", roundTrip: func(t *testing.T) (any, any) {
+			p := sampleProposal()
+			b, err := encodeProposal(&p)
+			require.NoError(t, err)
+			got, err := decodeProposal(b)
+			require.NoError(t, err)
+			return p, got
+		}},
+		{name: "proposal with only a state", roundTrip: func(t *testing.T) (any, any) {
+			p := reserve.Proposal{State: reserve.StateReplaced}
+			b, err := encodeProposal(&p)
+			require.NoError(t, err)
+			got, err := decodeProposal(b)
+			require.NoError(t, err)
+			return p, got
+		}},
+		{name: "proposal with a large PSBT", roundTrip: func(t *testing.T) (any, any) {
+			p := sampleProposal()
+			p.PSBT = bytes.Repeat([]byte{0x70, 0x73}, 4<<20) // 8 MiB
+			p.FinalTx = bytes.Repeat([]byte{0x01}, 2<<20)
+			b, err := encodeProposal(&p)
+			require.NoError(t, err)
+			got, err := decodeProposal(b)
+			require.NoError(t, err)
+			return p, got
 		}},
 		{name: "audit", roundTrip: func(t *testing.T) (any, any) {
 			a := AuditEntry{Time: testTime, Kind: AuditAddressIssue, Detail: `branch=receive index=0 label="x"`}
@@ -272,6 +339,63 @@ func TestDecodeAddressAndAuditRefuse(t *testing.T) {
 	}
 }
 
+// TestDecodeProposalRefuses checks the ways a stored proposal can be
+// wrong that the generic record checks do not already cover.
+func TestDecodeProposalRefuses(t *testing.T) {
+	p := sampleProposal()
+	good, err := encodeProposal(&p)
+	require.NoError(t, err)
+	stateAt := 1 + 1 + len(p.ID) + 1 + len(p.WalletID)
+	payeesAt := stateAt + 1
+	require.Equal(t, byte(len(p.Payees)), good[payeesAt])
+
+	// Offsets counted from the end: ... created_by created_at(8)
+	// expires_at(8) history(count) then the history entries.
+	historyLen := 0
+	for _, h := range p.History {
+		historyLen += 1 + 8 + 1 + len(h.Actor) + 1 + len(h.Note)
+	}
+	historyCountAt := len(good) - historyLen - 1
+	require.Equal(t, byte(len(p.History)), good[historyCountAt])
+	lastHistoryStateAt := len(good) - (1 + 8 + 1 + len(p.History[2].Actor) + 1)
+
+	tests := []struct {
+		name    string
+		mutate  func(b []byte) []byte
+		wantErr error
+		wantMsg string
+	}{
+		{name: "unknown version", mutate: func(b []byte) []byte { b[0] = 2; return b }, wantMsg: "unknown record version 2"},
+		{name: "trailing byte", mutate: func(b []byte) []byte { return append(b, 0) }, wantErr: errTrailing},
+		{name: "unspecified state", mutate: func(b []byte) []byte { b[stateAt] = 0; return b }, wantMsg: "unknown proposal state 0"},
+		{name: "unknown state", mutate: func(b []byte) []byte { b[stateAt] = 12; return b }, wantMsg: "unknown proposal state 12"},
+		{name: "unknown state in the history", mutate: func(b []byte) []byte { b[lastHistoryStateAt] = 99; return b }, wantMsg: "history[2].state"},
+		{name: "more payees than the record holds", mutate: func(b []byte) []byte { b[payeesAt] = 100; return b }, wantErr: errTruncated},
+		{name: "more history than allowed", mutate: func(b []byte) []byte {
+			out := append([]byte(nil), b[:historyCountAt]...)
+			out = append(out, 0x81, 0x08) // uvarint 1025
+			return append(out, b[historyCountAt+1:]...)
+		}, wantMsg: "history: length is over the 1024 allowed"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := decodeProposal(tc.mutate(append([]byte(nil), good...)))
+			require.Error(t, err)
+			if tc.wantErr != nil {
+				require.ErrorIs(t, err, tc.wantErr)
+			}
+			require.Contains(t, err.Error(), tc.wantMsg)
+		})
+	}
+
+	t.Run("every proper prefix is refused", func(t *testing.T) {
+		for n := 0; n < len(good); n++ {
+			_, err := decodeProposal(good[:n])
+			require.Error(t, err, "prefix of %d bytes", n)
+		}
+	})
+}
+
 func TestEncodeRefusesOverLimits(t *testing.T) {
 	tests := []struct {
 		name      string
@@ -324,6 +448,93 @@ func TestEncodeRefusesOverLimits(t *testing.T) {
 			w := sampleWallet()
 			w.Threshold = -1
 			_, err := encodeWallet(&w)
+			return err
+		}},
+		{name: "proposal PSBT over 64 MiB", wantField: "psbt", encode: func() error {
+			p := sampleProposal()
+			p.PSBT = make([]byte, maxPSBTLen+1)
+			_, err := encodeProposal(&p)
+			return err
+		}},
+		{name: "proposal final tx over 64 MiB", wantField: "final_tx", encode: func() error {
+			p := sampleProposal()
+			p.FinalTx = make([]byte, maxPSBTLen+1)
+			_, err := encodeProposal(&p)
+			return err
+		}},
+		{name: "proposal unsigned tx over the consensus size", wantField: "unsigned_tx", encode: func() error {
+			p := sampleProposal()
+			p.UnsignedTx = make([]byte, maxUnsignedTxLen+1)
+			_, err := encodeProposal(&p)
+			return err
+		}},
+		{name: "proposal memo too long", wantField: "memo", encode: func() error {
+			p := sampleProposal()
+			p.Memo = strings.Repeat("m", maxTextLen+1)
+			_, err := encodeProposal(&p)
+			return err
+		}},
+		{name: "proposal payee script too long", wantField: "payees[1].script", encode: func() error {
+			p := sampleProposal()
+			p.Payees[1].Script = make([]byte, maxScriptLen+1)
+			_, err := encodeProposal(&p)
+			return err
+		}},
+		{name: "proposal too many inputs", wantField: "inputs", encode: func() error {
+			p := sampleProposal()
+			p.Inputs = make([]reserve.Input, maxProposalItems+1)
+			_, err := encodeProposal(&p)
+			return err
+		}},
+		{name: "proposal history too long", wantField: "history", encode: func() error {
+			p := sampleProposal()
+			p.History = make([]reserve.Transition, maxHistoryLen+1)
+			for i := range p.History {
+				p.History[i].State = reserve.StateSigning
+			}
+			_, err := encodeProposal(&p)
+			return err
+		}},
+		{name: "proposal unknown state", wantField: "state", encode: func() error {
+			p := sampleProposal()
+			p.State = 0
+			_, err := encodeProposal(&p)
+			return err
+		}},
+		{name: "proposal transition to no state", wantField: "history[1].state", encode: func() error {
+			p := sampleProposal()
+			p.History[1].State = 0
+			_, err := encodeProposal(&p)
+			return err
+		}},
+		{name: "proposal payee amount over the supply", wantField: "payees[0].amount_sat", encode: func() error {
+			p := sampleProposal()
+			p.Payees[0].AmountSat = reserve.MaxSat + 1
+			_, err := encodeProposal(&p)
+			return err
+		}},
+		{name: "proposal input with unknown branch", wantField: "inputs[1].branch", encode: func() error {
+			p := sampleProposal()
+			p.Inputs[1].Branch = 2
+			_, err := encodeProposal(&p)
+			return err
+		}},
+		{name: "proposal negative change", wantField: "change.amount_sat", encode: func() error {
+			p := sampleProposal()
+			p.Change.AmountSat = -5
+			_, err := encodeProposal(&p)
+			return err
+		}},
+		{name: "proposal cosigner past the last", wantField: "signatures[1].cosigner", encode: func() error {
+			p := sampleProposal()
+			p.Signatures[1].Cosigner = reserve.MaxCosigners
+			_, err := encodeProposal(&p)
+			return err
+		}},
+		{name: "proposal expiry out of range", wantField: "expires_at", encode: func() error {
+			p := sampleProposal()
+			p.ExpiresAt = time.Date(2300, 1, 1, 0, 0, 0, 0, time.UTC)
+			_, err := encodeProposal(&p)
 			return err
 		}},
 		{name: "audit detail too long", wantField: "detail", encode: func() error {
@@ -404,6 +615,29 @@ func FuzzDecodeAddress(f *testing.F) {
 			return
 		}
 		again, err := encodeAddress(&a)
+		require.NoError(t, err)
+		require.Equal(t, b, again)
+	})
+}
+
+// FuzzDecodeProposal is FuzzDecodeUTXO for proposal records.
+func FuzzDecodeProposal(f *testing.F) {
+	p := sampleProposal()
+	good, err := encodeProposal(&p)
+	require.NoError(f, err)
+	f.Add(good)
+	f.Add(good[:len(good)/2])
+	min := reserve.Proposal{State: reserve.StatePendingApproval}
+	minimal, err := encodeProposal(&min)
+	require.NoError(f, err)
+	f.Add(minimal)
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		p, err := decodeProposal(b)
+		if err != nil {
+			return
+		}
+		again, err := encodeProposal(&p)
 		require.NoError(t, err)
 		require.Equal(t, b, again)
 	})

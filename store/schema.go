@@ -11,8 +11,9 @@ import (
 	"github.com/custos-reserve/custos/reserve"
 )
 
-// The buckets. All are top-level and created by migration 1; none is ever
-// deleted, so code running inside a transaction may rely on tx.Bucket
+// The buckets. All are top-level and created by a migration (the first
+// eight by migration 1, proposals and reservations by migration 2); none is
+// ever deleted, so code running inside a transaction may rely on tx.Bucket
 // returning non-nil once Open has checked them.
 var (
 	// path: meta -> [name]
@@ -51,13 +52,35 @@ var (
 	// path: audit -> [sequence(8 BE), from Bucket.NextSequence]
 	// maps: audit entry -> audit record (encodeAudit). Append-only.
 	bucketAudit = []byte("audit")
+
+	// path: proposals -> [id, "P" || decimal sequence zero-padded to 6
+	// digits, from Bucket.NextSequence]
+	// maps: spend proposal, live or ended -> proposal record
+	// (encodeProposal). Past P999999 the ids grow a digit, so byte order
+	// is not creation order: Proposals sorts by (length, id).
+	bucketProposals = []byte("proposals")
+
+	// path: reservations -> [txid(32, chainhash internal order) || vout(4 BE)]
+	// maps: wallet output held by a live proposal -> that proposal's id.
+	// One key per outpoint is what keeps an output from being reserved
+	// twice; entries go when the proposal reaches a state that does not
+	// hold coins (reserve.State.HoldsCoins).
+	bucketReservations = []byte("reservations")
 )
 
-// allBuckets is what Open checks exists after the migrations ran.
-var allBuckets = [][]byte{
+// bucketsV1 are the buckets migration 1 creates. Frozen: migration 1 has
+// shipped, so this list never changes.
+var bucketsV1 = [][]byte{
 	bucketMeta, bucketWallet, bucketAddresses, bucketScripts,
 	bucketUTXOs, bucketTxs, bucketBlocks, bucketAudit,
 }
+
+// bucketsV2 are the buckets migration 2 creates. Frozen once shipped.
+var bucketsV2 = [][]byte{bucketProposals, bucketReservations}
+
+// allBuckets is what Open checks exists after the migrations ran: every
+// bucket any migration creates.
+var allBuckets = append(append([][]byte(nil), bucketsV1...), bucketsV2...)
 
 // Keys of the meta bucket.
 var (
@@ -83,13 +106,20 @@ type migration struct {
 // reorder or remove an entry once it has shipped.
 var migrations = []migration{
 	{version: 1, name: "initial buckets", apply: func(tx *bolt.Tx) error {
-		for _, name := range allBuckets {
-			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
-				return fmt.Errorf("unable to create bucket %s: %w", name, err)
-			}
-		}
-		return nil
+		return createBuckets(tx, bucketsV1)
 	}},
+	{version: 2, name: "proposals and reservations", apply: func(tx *bolt.Tx) error {
+		return createBuckets(tx, bucketsV2)
+	}},
+}
+
+func createBuckets(tx *bolt.Tx, names [][]byte) error {
+	for _, name := range names {
+		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+			return fmt.Errorf("unable to create bucket %s: %w", name, err)
+		}
+	}
+	return nil
 }
 
 // schemaVersion is the version this code writes: that of the last migration.

@@ -65,7 +65,7 @@ func TestOpenRefuses(t *testing.T) {
 				setSchemaVersion(t, path, []byte{0, 0, 0x03, 0xe8})
 			},
 			code: reserve.CodeFailedPrecondition,
-			msg:  "has schema version 1000, newer than the 1 this program knows",
+			msg:  "has schema version 1000, newer than the 2 this program knows",
 		},
 		{
 			name: "malformed schema version",
@@ -95,11 +95,11 @@ func TestOpenRefuses(t *testing.T) {
 func TestOpenFutureVersionLeavesFileAlone(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "custos.db")
 	MustOpenPath(t, path).Close()
-	setSchemaVersion(t, path, []byte{0, 0, 0, 2})
+	setSchemaVersion(t, path, []byte{0, 0, 0, 3})
 
 	_, err := store.Open(path, store.Options{})
 	requireCode(t, err, reserve.CodeFailedPrecondition)
-	require.Equal(t, uint32(2), schemaVersionOf(t, path))
+	require.Equal(t, uint32(3), schemaVersionOf(t, path))
 }
 
 func TestOpenTwiceIsIdempotent(t *testing.T) {
@@ -109,7 +109,7 @@ func TestOpenTwiceIsIdempotent(t *testing.T) {
 	db := MustOpenPath(t, path)
 	require.NoError(t, db.CreateWallet(ctx, testWallet(), testLookahead(3)))
 	require.NoError(t, db.Close())
-	require.Equal(t, uint32(1), schemaVersionOf(t, path))
+	require.Equal(t, uint32(2), schemaVersionOf(t, path))
 
 	for i := range 2 {
 		db, err := store.Open(path, store.Options{})
@@ -121,7 +121,7 @@ func TestOpenTwiceIsIdempotent(t *testing.T) {
 		require.NoError(t, err)
 		require.Len(t, log, 1, "reopening must not append audit entries")
 		require.NoError(t, db.Close())
-		require.Equal(t, uint32(1), schemaVersionOf(t, path))
+		require.Equal(t, uint32(2), schemaVersionOf(t, path))
 	}
 }
 
@@ -305,6 +305,14 @@ func TestCanceledContext(t *testing.T) {
 		{"RawTx", func() error { _, err := db.RawTx(ctx, blockHash(0, "")); return err }},
 		{"Backup", func() error { _, err := db.Backup(ctx, io.Discard); return err }},
 		{"AuditLog", func() error { _, err := db.AuditLog(ctx); return err }},
+		{"CreateProposal", func() error { _, err := db.CreateProposal(ctx, testProposal(fundingUTXOs()[0])); return err }},
+		{"Proposal", func() error { _, err := db.Proposal(ctx, "P000001"); return err }},
+		{"Proposals", func() error { _, err := db.Proposals(ctx, 0); return err }},
+		{"UpdateProposal", func() error {
+			_, err := db.UpdateProposal(ctx, "P000001", func(*reserve.Proposal) error { return nil })
+			return err
+		}},
+		{"Reservations", func() error { _, err := db.Reservations(ctx); return err }},
 	}
 	for _, tc := range calls {
 		t.Run(tc.name, func(t *testing.T) {

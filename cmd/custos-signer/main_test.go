@@ -333,7 +333,7 @@ func TestUsage(t *testing.T) {
 		stderr string
 	}{
 		{name: "no command", args: nil, code: 2, stderr: "custos-signer: no command given"},
-		{name: "unknown command", args: []string{"sign"}, code: 2, stderr: `unknown command "sign"`},
+		{name: "unknown command", args: []string{"frobnicate"}, code: 2, stderr: `unknown command "frobnicate"`},
 		{name: "help", args: []string{"help"}, code: 0, stdout: "register  check the wallet descriptor"},
 		{name: "--help", args: []string{"--help"}, code: 0, stdout: "Commands:"},
 		{name: "help init", args: []string{"help", "init"}, code: 0, stdout: "-network"},

@@ -50,6 +50,9 @@ type cli struct {
 	lookupEnv func(string) (string, bool)
 	prompt    signer.PromptFunc
 	homeDir   func() (string, error)
+	// openTTY opens the terminal sign asks its question on; nil, or an
+	// error, means the answer is read from stdin.
+	openTTY func() (*os.File, error)
 }
 
 // run is the whole program: main only adds the process around it.
@@ -61,6 +64,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		lookupEnv: os.LookupEnv,
 		prompt:    signer.TerminalPrompt,
 		homeDir:   os.UserHomeDir,
+		openTTY:   openTerminal,
 	}
 	return c.run(ctx, args)
 }
@@ -76,6 +80,7 @@ func commands() []command {
 		{"init", "create this signer's key (or restore it from a mnemonic)", (*cli).cmdInit},
 		{"xpub", "unlock the key and show its key record", (*cli).cmdXpub},
 		{"register", "check the wallet descriptor holds this key and pin it", (*cli).cmdRegister},
+		{"sign", "check a PSBT against the pinned wallet, show it, and sign it", (*cli).cmdSign},
 	}
 }
 

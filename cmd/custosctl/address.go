@@ -33,6 +33,9 @@ func addressNewCmd(fs *flag.FlagSet) func(*env, []string) error {
 		if err := noArgs(args); err != nil {
 			return err
 		}
+		if err := textFlag("label", *label); err != nil {
+			return err
+		}
 		r, err := custosv1.NewTreasuryServiceClient(e.conn).NewAddress(e.ctx, &custosv1.NewAddressRequest{Label: *label})
 		if err != nil {
 			return err

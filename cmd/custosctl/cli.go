@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
@@ -72,6 +73,12 @@ var commands = []command{
 	{"wallet show", "show the reserve wallet and its descriptors", walletShowCmd},
 	{"address new", "issue the next unused receive address", addressNewCmd},
 	{"address list", "list issued addresses and what they received", addressListCmd},
+	{"spend propose", "propose a payment: coin selection, PSBT, coins reserved", spendProposeCmd},
+	{"spend list", "list proposals", spendListCmd},
+	{"spend show", "show a proposal: payees, fee, signers, history", spendShowCmd},
+	{"spend export", "write a proposal's PSBT for the signers", spendExportCmd},
+	{"spend import", "import a signed PSBT; finalize and broadcast when complete", spendImportCmd},
+	{"spend cancel", "cancel a proposal not yet broadcast and free its coins", spendCancelCmd},
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -96,7 +103,8 @@ func runWith(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	var c common
 	c.bind(fs)
 	action := cmd.flags(fs)
-	if err := fs.Parse(rest); err != nil {
+	positional, err := parseInterspersed(fs, rest)
+	if err != nil {
 		if err == flag.ErrHelp {
 			return err
 		}
@@ -109,7 +117,28 @@ func runWith(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		return err
 	}
 	defer conn.Close()
-	return rpcError(action(&env{ctx: ctx, common: &c, stdin: stdin, stdout: stdout, conn: conn}, fs.Args()))
+	return rpcError(action(&env{ctx: ctx, common: &c, stdin: stdin, stdout: stdout, conn: conn}, positional))
+}
+
+// parseInterspersed parses flags wherever they stand among the positional
+// arguments (`spend export P000001 --out f`), which the flag package alone
+// stops at; "--" ends the flags.
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return positional, nil
+		}
+		if args[0] == "--" {
+			return append(positional, args[1:]...), nil
+		}
+		positional = append(positional, args[0])
+		args = args[1:]
+	}
 }
 
 func findCommand(args []string) (command, []string, error) {
@@ -196,6 +225,16 @@ func printJSON(w io.Writer, v any) error {
 	// Descriptors carry < and >: keep them as they are, for scripts.
 	enc.SetEscapeHTML(false)
 	return enc.Encode(v)
+}
+
+// textFlag refuses a flag value that is not valid UTF-8: the API carries
+// text as protobuf strings, which must be UTF-8, and gRPC would otherwise
+// fail the call with an internal error that names no flag.
+func textFlag(name, value string) error {
+	if !utf8.ValidString(value) {
+		return usagef("--%s must be valid UTF-8", name)
+	}
+	return nil
 }
 
 // noArgs refuses positional arguments for commands that take none.

@@ -182,11 +182,15 @@ func utxosCmd(fs *flag.FlagSet) func(*env, []string) error {
 // reports the wallet synced to a reachable node's tip.
 func getStatus(e *env, wait bool) (*custosv1.GetStatusResponse, error) {
 	client := custosv1.NewTreasuryServiceClient(e.conn)
+	var last *custosv1.GetStatusResponse
 	for {
 		r, err := client.GetStatus(e.ctx, &custosv1.GetStatusRequest{})
-		if err != nil || !wait || (r.Synced && r.NodeReachable && r.WalletExists) {
+		if wait && err != nil && e.ctx.Err() != nil && last != nil {
+			r = last
+		} else if err != nil || !wait || (r.Synced && r.NodeReachable && r.WalletExists) {
 			return r, err
 		}
+		last = r
 		select {
 		case <-e.ctx.Done():
 			return nil, fmt.Errorf("not synced after --timeout (node reachable: %t, node height %d, synced height %d): %w",

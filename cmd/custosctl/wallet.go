@@ -76,6 +76,14 @@ func walletCreateCmd(fs *flag.FlagSet) func(*env, []string) error {
 		if err := noArgs(args); err != nil {
 			return err
 		}
+		if err := textFlag("name", *name); err != nil {
+			return err
+		}
+		for _, c := range cosigners {
+			if err := textFlag("cosigner", c); err != nil {
+				return err
+			}
+		}
 		if *threshold < 1 || *threshold > math.MaxInt32 {
 			return usagef("--threshold must be at least 1")
 		}

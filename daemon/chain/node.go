@@ -140,11 +140,25 @@ func ParseChainInfo(raw json.RawMessage) (ChainInfo, error) {
 	if err != nil {
 		return ChainInfo{}, err
 	}
-	hash, err := chainhash.NewHashFromStr(*r.BestBlockHash)
+	hash, err := parseHash(*r.BestBlockHash)
 	if err != nil {
 		return ChainInfo{}, fmt.Errorf("getblockchaininfo bestblockhash: %w", err)
 	}
-	return ChainInfo{Network: net, Chain: *r.Chain, Blocks: *r.Blocks, BestHash: *hash}, nil
+	return ChainInfo{Network: net, Chain: *r.Chain, Blocks: *r.Blocks, BestHash: hash}, nil
+}
+
+// parseHash reads a block or transaction hash as nodes print it: exactly
+// 64 hex digits. chainhash.NewHashFromStr alone would accept a shorter
+// string and pad it with zeros.
+func parseHash(s string) (chainhash.Hash, error) {
+	if len(s) != 2*chainhash.HashSize {
+		return chainhash.Hash{}, fmt.Errorf("hash %q is not %d hex digits", s, 2*chainhash.HashSize)
+	}
+	h, err := chainhash.NewHashFromStr(s)
+	if err != nil {
+		return chainhash.Hash{}, err
+	}
+	return *h, nil
 }
 
 // networkOfChain maps the chain names of both nodes: bitcoind says main,
@@ -289,4 +303,100 @@ func DecodeRawTx(raw json.RawMessage) (*wire.MsgTx, error) {
 		return nil, fmt.Errorf("unable to deserialize transaction: %w", err)
 	}
 	return &tx, nil
+}
+
+// Acceptance is the node's verdict on a transaction it was asked to test.
+type Acceptance struct {
+	Allowed bool
+	// Reason is the node's reject reason when not allowed.
+	Reason string
+}
+
+// TestMempoolAccept asks the node whether it would accept tx, without
+// broadcasting it.
+func (n *Node) TestMempoolAccept(tx *wire.MsgTx) (Acceptance, error) {
+	hexTx, err := encodeTx(tx)
+	if err != nil {
+		return Acceptance{}, err
+	}
+	param, err := json.Marshal([]string{hexTx})
+	if err != nil {
+		return Acceptance{}, err
+	}
+	// btcd requires maxfeerate; both read it in BTC/kvB. 0.1 BTC/kvB is
+	// 10,000 sat/vB, the daemon's own ceiling for a proposal.
+	raw, err := n.rpc.RawRequest("testmempoolaccept", []json.RawMessage{param, json.RawMessage("0.1")})
+	if err != nil {
+		return Acceptance{}, fmt.Errorf("testmempoolaccept: %w", err)
+	}
+	return ParseMempoolAccept(raw, tx.TxHash())
+}
+
+// ParseMempoolAccept reads a testmempoolaccept result for one transaction.
+// btcd and bitcoind share the fields used here: txid, allowed and
+// reject-reason; bitcoind adds others that are ignored.
+func ParseMempoolAccept(raw json.RawMessage, txid chainhash.Hash) (Acceptance, error) {
+	var results []struct {
+		Txid         string `json:"txid"`
+		Allowed      *bool  `json:"allowed"`
+		RejectReason string `json:"reject-reason"`
+		PackageError string `json:"package-error"`
+	}
+	if err := json.Unmarshal(raw, &results); err != nil {
+		return Acceptance{}, fmt.Errorf("unable to decode testmempoolaccept: %w", err)
+	}
+	if len(results) != 1 || results[0].Txid != txid.String() {
+		return Acceptance{}, fmt.Errorf("testmempoolaccept answered for %d transactions, not for %s", len(results), txid)
+	}
+	r := results[0]
+	if r.Allowed != nil && *r.Allowed {
+		return Acceptance{Allowed: true}, nil
+	}
+	reason := r.RejectReason
+	if reason == "" {
+		reason = r.PackageError
+	}
+	if reason == "" {
+		reason = "rejected without a reason"
+	}
+	return Acceptance{Reason: reason}, nil
+}
+
+// SendRawTransaction broadcasts tx through the node.
+func (n *Node) SendRawTransaction(tx *wire.MsgTx) error {
+	hexTx, err := encodeTx(tx)
+	if err != nil {
+		return err
+	}
+	param, err := json.Marshal(hexTx)
+	if err != nil {
+		return err
+	}
+	if _, err := n.rpc.RawRequest("sendrawtransaction", []json.RawMessage{param}); err != nil {
+		return fmt.Errorf("sendrawtransaction %s: %w", tx.TxHash(), err)
+	}
+	return nil
+}
+
+// InMempool reports whether the node's mempool holds txid. It lists the
+// mempool because btcd does not implement getmempoolentry.
+func (n *Node) InMempool(txid chainhash.Hash) (bool, error) {
+	ids, err := n.MempoolTxids()
+	if err != nil {
+		return false, err
+	}
+	for _, id := range ids {
+		if id == txid {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+func encodeTx(tx *wire.MsgTx) (string, error) {
+	var buf bytes.Buffer
+	if err := tx.Serialize(&buf); err != nil {
+		return "", fmt.Errorf("unable to serialize transaction: %w", err)
+	}
+	return hex.EncodeToString(buf.Bytes()), nil
 }

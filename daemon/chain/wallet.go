@@ -94,6 +94,11 @@ func (f *Follower) reloadOutpoints(ctx context.Context) error {
 // daemon calls it after issuing an address; the follower after loading the
 // wallet. It does nothing before a wallet exists.
 func (f *Follower) EnsureLookahead(ctx context.Context) error {
+	// The wallet may exist before the follower could reach the node and
+	// load it: load it here, so addresses are derived with the node down.
+	if loaded, err := f.loadWallet(ctx); err != nil || !loaded {
+		return err
+	}
 	var want [2]uint32
 	for _, b := range []reserve.Branch{reserve.BranchReceive, reserve.BranchChange} {
 		h, err := f.cfg.Store.Horizon(ctx, b)

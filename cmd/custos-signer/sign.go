@@ -1,0 +1,347 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"golang.org/x/term"
+
+	"github.com/custos-reserve/custos/reserve"
+	"github.com/custos-reserve/custos/signer"
+)
+
+// errDeclined is the operator answering anything but yes.
+var errDeclined = errors.New("not signed: declined by the operator")
+
+// signOutput is what sign prints with --json: the summary the operator
+// approved, then what was done.
+type signOutput struct {
+	WalletID  string `json:"wallet_id"`
+	Threshold int    `json:"threshold"`
+	Total     int    `json:"total"`
+	TxID      string `json:"txid"`
+
+	Payees []signPayee  `json:"payees"`
+	Change []signChange `json:"change"`
+	Inputs []signInput  `json:"inputs"`
+
+	InputSat  int64 `json:"input_sat"`
+	OutputSat int64 `json:"output_sat"`
+	FeeSat    int64 `json:"fee_sat"`
+	// FeeRate is sat/vB with one decimal, written as a JSON number.
+	FeeRate json.Number `json:"fee_rate_sat_per_vb"`
+	VSize   int64       `json:"vsize"`
+
+	SignaturesAdded int    `json:"signatures_added"`
+	Out             string `json:"out"`
+}
+
+type signPayee struct {
+	Vout      int    `json:"vout"`
+	Address   string `json:"address"`
+	Script    string `json:"script,omitempty"`
+	AmountSat int64  `json:"amount_sat"`
+}
+
+type signChange struct {
+	Vout      int    `json:"vout"`
+	Address   string `json:"address"`
+	AmountSat int64  `json:"amount_sat"`
+	Index     uint32 `json:"index"`
+}
+
+type signInput struct {
+	OutPoint  string `json:"outpoint"`
+	AmountSat int64  `json:"amount_sat"`
+	Branch    string `json:"branch"`
+	Index     uint32 `json:"index"`
+}
+
+func newSignOutput(s signer.Summary) signOutput {
+	out := signOutput{
+		WalletID:  s.WalletID,
+		Threshold: s.Threshold,
+		Total:     s.Cosigners,
+		TxID:      s.TxID.String(),
+		Payees:    []signPayee{},
+		Change:    []signChange{},
+		Inputs:    []signInput{},
+		InputSat:  s.InputSat,
+		OutputSat: s.OutputSat,
+		FeeSat:    s.FeeSat,
+		FeeRate:   json.Number(s.FeeRate()),
+		VSize:     s.VSize,
+	}
+	for _, p := range s.Payees {
+		sp := signPayee{Vout: p.Vout, Address: p.Address, AmountSat: p.AmountSat}
+		if p.Address == "" {
+			sp.Script = fmt.Sprintf("%x", p.Script)
+		}
+		out.Payees = append(out.Payees, sp)
+	}
+	for _, ch := range s.Change {
+		out.Change = append(out.Change, signChange{Vout: ch.Vout, Address: ch.Address, AmountSat: ch.AmountSat, Index: ch.ChangeIndex})
+	}
+	for _, in := range s.Inputs {
+		out.Inputs = append(out.Inputs, signInput{OutPoint: in.OutPoint.String(), AmountSat: in.AmountSat, Branch: in.Branch.String(), Index: in.Index})
+	}
+	return out
+}
+
+func (c *cli) cmdSign(ctx context.Context, args []string) error {
+	f := c.newFlags("sign", true)
+	in := f.fs.String("in", "", "the PSBT to sign, binary or base64 (`FILE`, required)")
+	out := f.fs.String("out", "", "where to write the signed PSBT (`FILE`, required; must not exist)")
+	yes := f.fs.Bool("yes", false, "sign without asking: the summary is still printed")
+	b64 := f.fs.Bool("base64", false, "write the signed PSBT as base64 text instead of binary")
+	maxFee := f.fs.String("max-fee", reserve.FormatBTC(signer.DefaultMaxFeeSat), "refuse a fee over `BTC`")
+	maxRate := f.fs.Int64("max-feerate", signer.DefaultMaxFeeRate, "refuse a fee rate over `SAT_PER_VB`")
+	if done, err := c.parse(f, args, progName+" sign --in FILE --out SIGNED [--yes] [--base64] [--max-fee BTC] [--max-feerate SAT_PER_VB] [--datadir DIR] [--passphrase-file FILE] [--json]",
+		"Checks the PSBT in FILE against the wallet descriptor this signer pinned, and nothing the PSBT\n"+
+			"claims about itself: every input must be the wallet's, with its full previous transaction; every\n"+
+			"output is shown as a payee unless the descriptor gives its script as change; sighash ALL only;\n"+
+			"the fee within --max-fee and --max-feerate. It prints every payee, the change, the fee and the\n"+
+			"inputs, asks \"Sign this transaction? [y/N]\" unless --yes, and only then unlocks the key, signs\n"+
+			"and writes the PSBT with this signer's signatures to SIGNED (never overwriting a file)."); done || err != nil {
+		return err
+	}
+	if *in == "" || *out == "" {
+		return usageErrorf("sign: --in and --out are required")
+	}
+	lim, err := signLimits(*maxFee, *maxRate)
+	if err != nil {
+		return err
+	}
+	// Everything that can be refused without the key is refused before
+	// the operator types a passphrase or answers a question.
+	if err := signer.CheckNoFile(*out); err != nil {
+		return err
+	}
+	pkt, err := signer.ReadPSBT(*in)
+	if err != nil {
+		return err
+	}
+	kf, err := signer.ReadKeyFile(f.datadir)
+	if err != nil {
+		return err
+	}
+	desc, err := signer.LoadDescriptor(f.datadir, kf.Network)
+	if errors.Is(err, signer.ErrNotRegistered) {
+		return fmt.Errorf("%w in %s: run '%s register --descriptor DESC' first", signer.ErrNotRegistered, f.datadir, progName)
+	}
+	if err != nil {
+		return err
+	}
+	sum, err := signer.Check(pkt, desc, lim)
+	if err != nil {
+		return err
+	}
+
+	text := signSummaryText(*in, sum)
+	if !f.json {
+		if _, err := io.WriteString(c.stdout, text); err != nil {
+			return err
+		}
+	}
+	if !*yes {
+		// With --json, stdout is for the result only: show the summary
+		// where the question is asked.
+		preamble := ""
+		if f.json {
+			preamble = text
+		}
+		ok, err := c.confirm(ctx, preamble, "Sign this transaction? [y/N] ")
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return errDeclined
+		}
+	}
+
+	// Only now is the key unlocked, and only for as long as signing takes.
+	pass, err := c.passphrases(f).Existing(ctx)
+	if err != nil {
+		return err
+	}
+	key, err := kf.Unlock(pass)
+	clear(pass)
+	if err != nil {
+		return err
+	}
+	defer key.Zero()
+	pinned, err := signer.LoadPinned(f.datadir, key)
+	if err != nil {
+		return err
+	}
+	if pinned.Descriptor.String() != desc.String() {
+		return reserve.Errorf(reserve.CodeConflict, "the pinned descriptor in %s changed while signing; nothing was signed", f.datadir)
+	}
+	signed, n, err := signer.Sign(pkt, pinned, key, lim)
+	if err != nil {
+		return err
+	}
+	if err := signer.WritePSBT(*out, pkt, *b64); err != nil {
+		return err
+	}
+
+	if f.json {
+		o := newSignOutput(signed)
+		o.SignaturesAdded, o.Out = n, *out
+		return writeJSON(c.stdout, o)
+	}
+	format := "binary"
+	if *b64 {
+		format = "base64"
+	}
+	var b strings.Builder
+	if n == 0 {
+		fmt.Fprintf(&b, "\nNothing to add: this signer (cosigner %d of %d) had already signed every input.\n", pinned.Position+1, signed.Cosigners)
+	} else {
+		fmt.Fprintf(&b, "\nSigned as cosigner %d of %d: %d signature(s) added.\n", pinned.Position+1, signed.Cosigners, n)
+	}
+	fmt.Fprintf(&b, "Wrote %s (%s PSBT); return it to the coordinator.\n", *out, format)
+	_, err = io.WriteString(c.stdout, b.String())
+	return err
+}
+
+// signLimits reads --max-fee and --max-feerate.
+func signLimits(maxFee string, maxRate int64) (signer.Limits, error) {
+	fee, err := reserve.ParseBTC(maxFee)
+	if err != nil {
+		return signer.Limits{}, usageErrorf("sign: --max-fee: %w", err)
+	}
+	if fee <= 0 {
+		return signer.Limits{}, usageErrorf("sign: --max-fee must be more than 0")
+	}
+	if maxRate <= 0 {
+		return signer.Limits{}, usageErrorf("sign: --max-feerate must be more than 0")
+	}
+	return signer.Limits{MaxFeeSat: fee, MaxFeeRate: maxRate}, nil
+}
+
+// signSummaryText is the summary the operator reads before signing: every
+// payee and amount, the change and its index, the fee and the inputs.
+func signSummaryText(in string, s signer.Summary) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "PSBT %s\n", in)
+	fmt.Fprintf(&b, "Wallet:      %s (%d-of-%d), as pinned by this signer\n", s.WalletID, s.Threshold, s.Cosigners)
+	fmt.Fprintf(&b, "Transaction: %s\n\n", s.TxID)
+
+	var paid int64
+	for _, p := range s.Payees {
+		paid += p.AmountSat
+	}
+	if len(s.Payees) == 0 {
+		fmt.Fprintf(&b, "Pays: nobody outside the wallet (all outputs are change)\n")
+	} else {
+		fmt.Fprintf(&b, "Pays %s BTC to %d payee(s) outside the wallet:\n", reserve.FormatBTC(paid), len(s.Payees))
+	}
+	for _, p := range s.Payees {
+		dest := p.Address
+		if dest == "" {
+			dest = fmt.Sprintf("script %x", p.Script)
+		}
+		fmt.Fprintf(&b, "  output %-3d %-64s %16s BTC\n", p.Vout, dest, reserve.FormatBTC(p.AmountSat))
+	}
+	if len(s.Change) > 0 {
+		fmt.Fprintf(&b, "Change back to this wallet (recomputed from the pinned descriptor):\n")
+	}
+	for _, ch := range s.Change {
+		fmt.Fprintf(&b, "  output %-3d %-64s %16s BTC  change index %d\n", ch.Vout, ch.Address, reserve.FormatBTC(ch.AmountSat), ch.ChangeIndex)
+	}
+	fmt.Fprintf(&b, "Fee:         %s BTC  (%s sat/vB, %d vB)\n\n", reserve.FormatBTC(s.FeeSat), s.FeeRate(), s.VSize)
+
+	fmt.Fprintf(&b, "Spends %d input(s) of this wallet, %s BTC:\n", len(s.Inputs), reserve.FormatBTC(s.InputSat))
+	for i, in := range s.Inputs {
+		fmt.Fprintf(&b, "  input %-4d %-69s %16s BTC  %s/%d\n", i, in.OutPoint, reserve.FormatBTC(in.AmountSat), in.Branch, in.Index)
+	}
+	return b.String()
+}
+
+// confirm shows preamble and question and reports whether the operator
+// answered y or yes. It asks on the terminal when there is one, so the
+// answer comes from a person; otherwise it reads one line of standard
+// input. No answer is no.
+func (c *cli) confirm(ctx context.Context, preamble, question string) (bool, error) {
+	var r io.Reader = c.stdin
+	var w io.Writer = c.stderr
+	onTTY := false
+	if c.openTTY != nil {
+		if tty, err := c.openTTY(); err == nil {
+			defer tty.Close()
+			r, w, onTTY = tty, tty, true
+		}
+	}
+	if _, err := io.WriteString(w, preamble+question); err != nil {
+		return false, fmt.Errorf("unable to ask for confirmation: %w", err)
+	}
+	line, err := readAnswer(ctx, r)
+	if !onTTY {
+		// Nobody typed Enter: end the question's line.
+		_, _ = io.WriteString(w, "\n")
+	}
+	if err != nil {
+		return false, fmt.Errorf("unable to read the answer: %w", err)
+	}
+	switch strings.ToLower(strings.TrimSpace(line)) {
+	case "y", "yes":
+		return true, nil
+	}
+	return false, nil
+}
+
+// readAnswer reads one short line, a byte at a time so nothing past it is
+// consumed, and gives up when ctx ends.
+func readAnswer(ctx context.Context, r io.Reader) (string, error) {
+	type result struct {
+		line string
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() {
+		var line []byte
+		buf := make([]byte, 1)
+		for len(line) < 256 {
+			n, err := r.Read(buf)
+			if n == 1 {
+				if buf[0] == '\n' {
+					break
+				}
+				line = append(line, buf[0])
+			}
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				done <- result{err: err}
+				return
+			}
+		}
+		done <- result{line: string(line)}
+	}()
+	select {
+	case res := <-done:
+		return res.line, res.err
+	case <-ctx.Done():
+		return "", ctx.Err()
+	}
+}
+
+// openTerminal opens the controlling terminal for the sign confirmation.
+func openTerminal() (*os.File, error) {
+	tty, err := os.OpenFile("/dev/tty", os.O_RDWR, 0)
+	if err != nil {
+		return nil, err
+	}
+	if !term.IsTerminal(int(tty.Fd())) {
+		tty.Close()
+		return nil, signer.ErrNoTerminal
+	}
+	return tty, nil
+}

@@ -1,0 +1,348 @@
+package main
+
+import (
+	"encoding/base64"
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+	"unicode/utf8"
+
+	custosv1 "github.com/custos-reserve/custos/proto/custos/v1"
+	"github.com/custos-reserve/custos/reserve"
+)
+
+// maxPSBTFile caps a PSBT file read for import (the daemon's limit).
+const maxPSBTFile = 32 << 20
+
+// parsePayment reads ADDRESS=AMOUNT with AMOUNT in BTC. The address is
+// checked by the daemon against its network; here only its shape.
+func parsePayment(s string) (string, int64, error) {
+	if !utf8.ValidString(s) {
+		return "", 0, fmt.Errorf("payment is not valid UTF-8")
+	}
+	i := strings.LastIndexByte(s, '=')
+	if i <= 0 || i == len(s)-1 {
+		return "", 0, fmt.Errorf("payment %q is not ADDRESS=AMOUNT", s)
+	}
+	addr, amount := s[:i], s[i+1:]
+	if len(addr) > 128 || strings.ContainsAny(addr, " \t\r\n=") {
+		return "", 0, fmt.Errorf("payment %q: malformed address", s)
+	}
+	sat, err := reserve.ParseBTC(amount)
+	if err != nil {
+		return "", 0, fmt.Errorf("payment %q: %w", s, err)
+	}
+	if sat == 0 {
+		return "", 0, fmt.Errorf("payment %q: amount must be more than zero", s)
+	}
+	return addr, sat, nil
+}
+
+func spendProposeCmd(fs *flag.FlagSet) func(*env, []string) error {
+	var to multiFlag
+	fs.Var(&to, "to", "a payment ADDRESS=AMOUNT_BTC (repeat for more payees)")
+	feeRate := fs.Int64("feerate", 0, "fee rate in sat/vB (required)")
+	memo := fs.String("memo", "", "a note for the officers and auditors (up to 256 bytes)")
+	return func(e *env, args []string) error {
+		if err := noArgs(args); err != nil {
+			return err
+		}
+		if len(to) == 0 {
+			return usagef("at least one --to ADDRESS=AMOUNT is required")
+		}
+		if *feeRate <= 0 {
+			return usagef("--feerate (sat/vB) is required")
+		}
+		if err := textFlag("memo", *memo); err != nil {
+			return err
+		}
+		req := &custosv1.ProposeSpendRequest{FeeRateSatVb: *feeRate, Memo: *memo}
+		for _, s := range to {
+			addr, sat, err := parsePayment(s)
+			if err != nil {
+				return usageError{err.Error()}
+			}
+			req.Payees = append(req.Payees, &custosv1.Payment{Address: addr, AmountSat: sat})
+		}
+		r, err := custosv1.NewSpendServiceClient(e.conn).ProposeSpend(e.ctx, req)
+		if err != nil {
+			return err
+		}
+		return printProposal(e, r.Proposal)
+	}
+}
+
+func spendListCmd(fs *flag.FlagSet) func(*env, []string) error {
+	state := fs.String("state", "", "only proposals in this state (SIGNING, BROADCAST, CONFIRMED, …)")
+	return func(e *env, args []string) error {
+		if err := noArgs(args); err != nil {
+			return err
+		}
+		req := &custosv1.ListProposalsRequest{}
+		if *state != "" {
+			st, err := reserve.ParseState(strings.ToUpper(*state))
+			if err != nil {
+				return usageError{err.Error()}
+			}
+			req.State = custosv1.ProposalState(st)
+		}
+		r, err := custosv1.NewSpendServiceClient(e.conn).ListProposals(e.ctx, req)
+		if err != nil {
+			return err
+		}
+		out := make([]proposalJSON, len(r.Proposals))
+		for i, p := range r.Proposals {
+			out[i] = proposalToJSON(p)
+		}
+		if e.common.json {
+			return printJSON(e.stdout, out)
+		}
+		tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tSTATE\tPAYEES\tAMOUNT (BTC)\tFEE (BTC)\tSIGNED\tCREATED")
+		for _, p := range out {
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%d/%d\t%s\n", p.ID, p.State, len(p.Payees), p.Total, p.Fee,
+				len(p.Signers), len(p.Signers)+int(p.SignaturesNeeded), p.CreatedAt)
+		}
+		return tw.Flush()
+	}
+}
+
+func spendShowCmd(fs *flag.FlagSet) func(*env, []string) error {
+	return func(e *env, args []string) error {
+		id, err := oneID(args)
+		if err != nil {
+			return err
+		}
+		r, err := custosv1.NewSpendServiceClient(e.conn).GetProposal(e.ctx, &custosv1.GetProposalRequest{Id: id})
+		if err != nil {
+			return err
+		}
+		return printProposal(e, r.Proposal)
+	}
+}
+
+func spendExportCmd(fs *flag.FlagSet) func(*env, []string) error {
+	out := fs.String("out", "", "file to write the PSBT to (required)")
+	b64 := fs.Bool("base64", false, "write base64 text instead of binary")
+	return func(e *env, args []string) error {
+		id, err := oneID(args)
+		if err != nil {
+			return err
+		}
+		if *out == "" {
+			return usagef("--out FILE is required")
+		}
+		r, err := custosv1.NewSpendServiceClient(e.conn).ExportPSBT(e.ctx, &custosv1.ExportPSBTRequest{Id: id})
+		if err != nil {
+			return err
+		}
+		data := r.Psbt
+		if *b64 {
+			data = []byte(base64.StdEncoding.EncodeToString(r.Psbt) + "\n")
+		}
+		if err := os.WriteFile(*out, data, 0o600); err != nil {
+			return fmt.Errorf("unable to write %s: %w", *out, err)
+		}
+		if e.common.json {
+			return printJSON(e.stdout, map[string]any{"id": id, "file": *out, "bytes": len(data), "base64": *b64})
+		}
+		_, err = fmt.Fprintf(e.stdout, "wrote the PSBT of %s to %s (%d bytes)\n", id, *out, len(data))
+		return err
+	}
+}
+
+func spendImportCmd(fs *flag.FlagSet) func(*env, []string) error {
+	return func(e *env, args []string) error {
+		if len(args) != 2 {
+			return usagef("want: spend import ID FILE")
+		}
+		id, file := args[0], args[1]
+		data, err := readLimited(file, maxPSBTFile)
+		if err != nil {
+			return err
+		}
+		r, err := custosv1.NewSpendServiceClient(e.conn).ImportPSBT(e.ctx, &custosv1.ImportPSBTRequest{Id: id, Psbt: data})
+		if err != nil {
+			return err
+		}
+		if e.common.json {
+			return printJSON(e.stdout, struct {
+				SignaturesAdded uint32       `json:"signatures_added"`
+				NewSigners      []uint32     `json:"new_signers"`
+				Proposal        proposalJSON `json:"proposal"`
+			}{r.SignaturesAdded, r.NewSigners, proposalToJSON(r.Proposal)})
+		}
+		fmt.Fprintf(e.stdout, "%d signatures added\n", r.SignaturesAdded)
+		return printProposal(e, r.Proposal)
+	}
+}
+
+func spendCancelCmd(fs *flag.FlagSet) func(*env, []string) error {
+	reason := fs.String("reason", "", "why (recorded in the history)")
+	return func(e *env, args []string) error {
+		id, err := oneID(args)
+		if err != nil {
+			return err
+		}
+		if err := textFlag("reason", *reason); err != nil {
+			return err
+		}
+		r, err := custosv1.NewSpendServiceClient(e.conn).CancelProposal(e.ctx, &custosv1.CancelProposalRequest{Id: id, Reason: *reason})
+		if err != nil {
+			return err
+		}
+		return printProposal(e, r.Proposal)
+	}
+}
+
+func oneID(args []string) (string, error) {
+	if len(args) != 1 {
+		return "", usagef("want exactly one proposal ID")
+	}
+	return args[0], nil
+}
+
+// readLimited reads a file, refusing one larger than limit.
+func readLimited(path string, limit int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("unable to open %s: %w", path, err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("unable to stat %s: %w", path, err)
+	}
+	if st.Size() > limit {
+		return nil, fmt.Errorf("%s is %d bytes, more than the %d a PSBT may have", path, st.Size(), limit)
+	}
+	data := make([]byte, st.Size())
+	if _, err := f.Read(data); err != nil && st.Size() > 0 {
+		return nil, fmt.Errorf("unable to read %s: %w", path, err)
+	}
+	return data, nil
+}
+
+type paymentJSON struct {
+	Address   string `json:"address"`
+	Amount    string `json:"amount"`
+	AmountSat int64  `json:"amount_sat"`
+}
+
+type signerJSON struct {
+	Cosigner    uint32 `json:"cosigner"`
+	Fingerprint string `json:"fingerprint"`
+	At          string `json:"at"`
+}
+
+type eventJSON struct {
+	State string `json:"state"`
+	At    string `json:"at"`
+	Actor string `json:"actor"`
+	Note  string `json:"note"`
+}
+
+type proposalJSON struct {
+	ID               string        `json:"id"`
+	State            string        `json:"state"`
+	Payees           []paymentJSON `json:"payees"`
+	Total            string        `json:"total"`
+	TotalSat         int64         `json:"total_sat"`
+	Memo             string        `json:"memo"`
+	FeeRate          int64         `json:"fee_rate_sat_vb"`
+	Fee              string        `json:"fee"`
+	FeeSat           int64         `json:"fee_sat"`
+	VSize            int64         `json:"vsize"`
+	Inputs           int           `json:"inputs"`
+	InputSat         int64         `json:"input_sat"`
+	Change           *paymentJSON  `json:"change,omitempty"`
+	ChangeIndex      uint32        `json:"change_index,omitempty"`
+	Signers          []signerJSON  `json:"signers"`
+	SignaturesNeeded uint32        `json:"signatures_needed"`
+	Txid             string        `json:"txid"`
+	Locktime         uint32        `json:"locktime"`
+	Confirmations    int32         `json:"confirmations"`
+	ConfirmedHeight  int32         `json:"confirmed_height,omitempty"`
+	FailReason       string        `json:"fail_reason,omitempty"`
+	CreatedBy        string        `json:"created_by"`
+	CreatedAt        string        `json:"created_at"`
+	ExpiresAt        string        `json:"expires_at"`
+	History          []eventJSON   `json:"history"`
+}
+
+func unixTime(s int64) string { return time.Unix(s, 0).UTC().Format(time.RFC3339) }
+
+func stateName(s custosv1.ProposalState) string {
+	return strings.TrimPrefix(s.String(), "PROPOSAL_STATE_")
+}
+
+func proposalToJSON(p *custosv1.Proposal) proposalJSON {
+	out := proposalJSON{
+		ID: p.Id, State: stateName(p.State), Memo: p.Memo, FeeRate: p.FeeRateSatVb,
+		Fee: reserve.FormatBTC(p.FeeSat), FeeSat: p.FeeSat, VSize: p.Vsize, Inputs: len(p.Inputs),
+		SignaturesNeeded: p.SignaturesNeeded, Txid: p.Txid, Locktime: p.Locktime, Confirmations: p.Confirmations,
+		ConfirmedHeight: p.ConfirmedHeight, FailReason: p.FailReason, CreatedBy: p.CreatedBy,
+		CreatedAt: unixTime(p.CreatedAtUnix), ExpiresAt: unixTime(p.ExpiresAtUnix),
+		Payees: []paymentJSON{}, Signers: []signerJSON{}, History: []eventJSON{},
+	}
+	for _, pay := range p.Payees {
+		out.Payees = append(out.Payees, paymentJSON{pay.Address, reserve.FormatBTC(pay.AmountSat), pay.AmountSat})
+		out.TotalSat += pay.AmountSat
+	}
+	out.Total = reserve.FormatBTC(out.TotalSat)
+	for _, in := range p.Inputs {
+		out.InputSat += in.AmountSat
+	}
+	if c := p.Change; c != nil {
+		out.Change = &paymentJSON{c.Address, reserve.FormatBTC(c.AmountSat), c.AmountSat}
+		out.ChangeIndex = c.Index
+	}
+	for _, s := range p.Signers {
+		out.Signers = append(out.Signers, signerJSON{s.Cosigner, s.Fingerprint, unixTime(s.AtUnix)})
+	}
+	for _, h := range p.History {
+		out.History = append(out.History, eventJSON{stateName(h.State), unixTime(h.AtUnix), h.Actor, h.Note})
+	}
+	return out
+}
+
+func printProposal(e *env, p *custosv1.Proposal) error {
+	out := proposalToJSON(p)
+	if e.common.json {
+		return printJSON(e.stdout, out)
+	}
+	tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "proposal\t%s\n", out.ID)
+	fmt.Fprintf(tw, "state\t%s\n", out.State)
+	for _, pay := range out.Payees {
+		fmt.Fprintf(tw, "pay\t%s BTC to %s\n", pay.Amount, pay.Address)
+	}
+	if out.Change != nil {
+		fmt.Fprintf(tw, "change\t%s BTC to %s (change/%d)\n", out.Change.Amount, out.Change.Address, out.ChangeIndex)
+	}
+	fmt.Fprintf(tw, "fee\t%s BTC (%d sat/vB, %d vB)\n", out.Fee, out.FeeRate, out.VSize)
+	fmt.Fprintf(tw, "inputs\t%d, %s BTC\n", out.Inputs, reserve.FormatBTC(out.InputSat))
+	if out.Memo != "" {
+		fmt.Fprintf(tw, "memo\t%s\n", out.Memo)
+	}
+	fmt.Fprintf(tw, "txid\t%s\n", out.Txid)
+	signed := make([]string, len(out.Signers))
+	for i, s := range out.Signers {
+		signed[i] = fmt.Sprintf("cosigner %d (%s)", s.Cosigner+1, s.Fingerprint)
+	}
+	fmt.Fprintf(tw, "signed by\t%s; %d more needed\n", strings.Join(signed, ", "), out.SignaturesNeeded)
+	if out.Confirmations > 0 {
+		fmt.Fprintf(tw, "confirmations\t%d (height %d)\n", out.Confirmations, out.ConfirmedHeight)
+	}
+	if out.FailReason != "" {
+		fmt.Fprintf(tw, "failed\t%s\n", out.FailReason)
+	}
+	fmt.Fprintf(tw, "created\t%s by %s, expires %s\n", out.CreatedAt, out.CreatedBy, out.ExpiresAt)
+	for _, h := range out.History {
+		fmt.Fprintf(tw, "  %s\t%s %s: %s\n", h.At, h.State, h.Actor, h.Note)
+	}
+	return tw.Flush()
+}

@@ -1,0 +1,250 @@
+package daemon
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/btcsuite/btcd/wire"
+
+	"github.com/custos-reserve/custos/reserve"
+)
+
+// Actors the daemon records for what it does on its own and for what the
+// chain did.
+const (
+	actorDaemon = "custosd"
+	actorChain  = "chain"
+)
+
+// rebroadcastAfter is how long a broadcast transaction may stay unseen by
+// the follower before the daemon sends it again.
+const rebroadcastAfter = 30 * time.Second
+
+// alreadyKnown recognises the node saying it has the transaction already:
+// then the broadcast has happened, maybe before a crash.
+func alreadyKnown(reason string) bool {
+	r := strings.ToLower(reason)
+	for _, s := range []string{"already in mempool", "already-in-mempool", "txn-already-known", "already have transaction", "already in block chain", "transaction already exists"} {
+		if strings.Contains(r, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// broadcast sends a FINALIZED proposal's transaction. The node first tests
+// it; a refusal ends the proposal FAILED with the node's reason and frees
+// its coins. A node that cannot be reached leaves it FINALIZED for the next
+// reconcile pass. The caller holds spendMu.
+func (d *Daemon) broadcast(ctx context.Context, p reserve.Proposal) reserve.Proposal {
+	var tx wire.MsgTx
+	if err := tx.Deserialize(bytes.NewReader(p.FinalTx)); err != nil {
+		d.log.Error("stored final transaction does not decode", "proposal", p.ID, "err", err)
+		return p
+	}
+	acc, err := d.node.TestMempoolAccept(&tx)
+	if err != nil {
+		d.log.Warn("cannot test transaction with the node; will retry", "proposal", p.ID, "err", err)
+		return p
+	}
+	note := "accepted by the node"
+	switch {
+	case acc.Allowed:
+		if err := d.node.SendRawTransaction(&tx); err != nil && !alreadyKnown(err.Error()) {
+			return d.fail(ctx, p, "node refused the broadcast: "+err.Error())
+		}
+	case alreadyKnown(acc.Reason):
+		note = "already known to the node"
+	default:
+		return d.fail(ctx, p, "node refused the transaction: "+acc.Reason)
+	}
+	out, err := d.cfg.Store.UpdateProposal(ctx, p.ID, func(p *reserve.Proposal) error {
+		return p.Move(reserve.StateBroadcast, d.cfg.Now().UTC(), actorDaemon, note+"; txid "+p.Txid.String())
+	})
+	if err != nil {
+		d.log.Error("broadcast but not recorded; the next pass will find it", "proposal", p.ID, "err", err)
+		return p
+	}
+	d.log.Info("transaction broadcast", "proposal", p.ID, "txid", p.Txid.String())
+	d.follower.Kick()
+	return out
+}
+
+// fail ends a proposal FAILED with reason.
+func (d *Daemon) fail(ctx context.Context, p reserve.Proposal, reason string) reserve.Proposal {
+	if len(reason) > maxReasonText*4 {
+		reason = reason[:maxReasonText*4]
+	}
+	out, err := d.cfg.Store.UpdateProposal(ctx, p.ID, func(p *reserve.Proposal) error {
+		p.FailReason = reason
+		return p.Move(reserve.StateFailed, d.cfg.Now().UTC(), actorDaemon, reason)
+	})
+	if err != nil {
+		d.log.Error("unable to record failure", "proposal", p.ID, "err", err)
+		return p
+	}
+	d.log.Warn("proposal failed", "proposal", p.ID, "reason", reason)
+	return out
+}
+
+// reconcile brings live proposals in line with the chain and the clock:
+// broadcasts FINALIZED ones (after a crash too), confirms, notices double
+// spends and reorgs, rebroadcasts, and expires stale proposals.
+func (d *Daemon) reconcile(ctx context.Context) error {
+	d.spendMu.Lock()
+	defer d.spendMu.Unlock()
+	proposals, err := d.cfg.Store.Proposals(ctx, reserve.StateUnspecified)
+	if err != nil {
+		return err
+	}
+	utxos, err := d.cfg.Store.UTXOs(ctx, true)
+	if err != nil {
+		return err
+	}
+	tip, _, _, err := d.cfg.Store.SyncTip(ctx)
+	if err != nil {
+		return err
+	}
+	byOutpoint := make(map[wire.OutPoint]reserve.UTXO, len(utxos))
+	for _, u := range utxos {
+		byOutpoint[u.OutPoint] = u
+	}
+	for _, p := range proposals {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		d.reconcileOne(ctx, p, chainView(p, byOutpoint), tip)
+	}
+	return nil
+}
+
+// spendView is what the follower knows of a proposal's inputs.
+type spendView struct {
+	// seen: every input is spent by the proposal's transaction.
+	seen bool
+	// height: the lowest height confirming those spends, 0 if any is in
+	// the mempool.
+	height int32
+	// conflict describes an input spent by another, confirmed
+	// transaction; empty when there is none.
+	conflict string
+}
+
+func chainView(p reserve.Proposal, utxos map[wire.OutPoint]reserve.UTXO) spendView {
+	v := spendView{seen: true}
+	for _, in := range p.Inputs {
+		u, ok := utxos[in.OutPoint]
+		switch {
+		case !ok || !u.Spent:
+			v.seen = false
+		case u.SpentBy != p.Txid:
+			v.seen = false
+			if u.SpentHeight > 0 {
+				v.conflict = fmt.Sprintf("input %s was spent by transaction %s, confirmed at height %d (double spend)", in.OutPoint, u.SpentBy, u.SpentHeight)
+			}
+		case u.SpentHeight == 0:
+			v.height = 0
+		case v.height == 0 || u.SpentHeight < v.height:
+			v.height = u.SpentHeight
+		}
+	}
+	if !v.seen {
+		v.height = 0
+	}
+	return v
+}
+
+func (d *Daemon) reconcileOne(ctx context.Context, p reserve.Proposal, v spendView, tip int32) {
+	now := d.cfg.Now().UTC()
+	move := func(next reserve.State, actor, note string) {
+		_, err := d.cfg.Store.UpdateProposal(ctx, p.ID, func(p *reserve.Proposal) error {
+			if next == reserve.StateConfirmed {
+				p.ConfirmedHeight = v.height
+			}
+			if next == reserve.StateBroadcast {
+				p.ConfirmedHeight = 0
+			}
+			return p.Move(next, now, actor, note)
+		})
+		if err != nil {
+			d.log.Error("unable to record proposal change", "proposal", p.ID, "state", next.String(), "err", err)
+			return
+		}
+		d.log.Info("proposal changed", "proposal", p.ID, "state", next.String(), "note", note)
+	}
+	switch p.State {
+	case reserve.StatePendingApproval, reserve.StateApproved, reserve.StateSigning:
+		switch {
+		case v.conflict != "":
+			d.fail(ctx, p, v.conflict)
+		case now.After(p.ExpiresAt):
+			move(reserve.StateExpired, actorDaemon, "expired at "+p.ExpiresAt.Format(time.RFC3339))
+		}
+	case reserve.StateFinalized:
+		if v.conflict != "" {
+			d.fail(ctx, p, v.conflict)
+			return
+		}
+		d.broadcast(ctx, p)
+	case reserve.StateBroadcast:
+		switch {
+		case v.conflict != "":
+			d.fail(ctx, p, v.conflict)
+		case v.seen && v.height > 0 && tip-v.height+1 >= d.cfg.ConfirmDepth:
+			move(reserve.StateConfirmed, actorChain, fmt.Sprintf("confirmed at height %d, %d confirmations", v.height, tip-v.height+1))
+		case !v.seen && now.Sub(lastChange(p)) > rebroadcastAfter:
+			d.rebroadcast(p)
+		}
+	case reserve.StateConfirmed:
+		if !v.seen || v.height == 0 {
+			move(reserve.StateBroadcast, actorChain, "confirmation lost in a reorganisation")
+		}
+	case reserve.StateUnspecified, reserve.StateRejected, reserve.StateCancelled,
+		reserve.StateExpired, reserve.StateFailed, reserve.StateReplaced:
+	}
+}
+
+func lastChange(p reserve.Proposal) time.Time {
+	if len(p.History) == 0 {
+		return p.CreatedAt
+	}
+	return p.History[len(p.History)-1].At
+}
+
+// rebroadcast sends a broadcast transaction again when the follower has
+// not seen it (evicted, or lost in a reorg).
+func (d *Daemon) rebroadcast(p reserve.Proposal) {
+	var tx wire.MsgTx
+	if err := tx.Deserialize(bytes.NewReader(p.FinalTx)); err != nil {
+		d.log.Error("stored final transaction does not decode", "proposal", p.ID, "err", err)
+		return
+	}
+	if err := d.node.SendRawTransaction(&tx); err != nil && !alreadyKnown(err.Error()) {
+		d.log.Warn("rebroadcast refused", "proposal", p.ID, "txid", p.Txid.String(), "err", err)
+	}
+}
+
+// cancel ends a proposal that has not been broadcast and frees its coins.
+func (d *Daemon) cancel(ctx context.Context, caller Caller, id, reason string) (reserve.Proposal, error) {
+	if len(reason) > maxReasonText || !utf8.ValidString(reason) {
+		return reserve.Proposal{}, reserve.Invalid("reason", "must be valid UTF-8 of at most %d bytes", maxReasonText)
+	}
+	d.spendMu.Lock()
+	defer d.spendMu.Unlock()
+	note := "cancelled"
+	if reason != "" {
+		note += ": " + reason
+	}
+	p, err := d.cfg.Store.UpdateProposal(ctx, id, func(p *reserve.Proposal) error {
+		return p.Move(reserve.StateCancelled, d.cfg.Now().UTC(), caller.Name, note)
+	})
+	if err != nil {
+		return reserve.Proposal{}, err
+	}
+	d.log.Info("proposal cancelled", "proposal", p.ID, "by", caller.Name)
+	return p, nil
+}

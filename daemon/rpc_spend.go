@@ -1,0 +1,242 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+
+	custosv1 "github.com/custos-reserve/custos/proto/custos/v1"
+	"github.com/custos-reserve/custos/reserve"
+)
+
+// spendServer implements custosv1.SpendServiceServer.
+type spendServer struct {
+	custosv1.UnimplementedSpendServiceServer
+	d *Daemon
+}
+
+func (s *spendServer) ProposeSpend(ctx context.Context, req *custosv1.ProposeSpendRequest) (*custosv1.ProposeSpendResponse, error) {
+	const method = custosv1.SpendService_ProposeSpend_FullMethodName
+	caller, _ := CallerFrom(ctx)
+	spec := spendSpec{FeeRate: req.GetFeeRateSatVb(), Memo: req.GetMemo()}
+	if len(req.GetPayees()) > maxPayees {
+		return nil, s.d.status(ctx, method, reserve.Invalid("payees", "at most %d payees", maxPayees))
+	}
+	for _, p := range req.GetPayees() {
+		spec.Payees = append(spec.Payees, payeeSpec{Address: p.GetAddress(), AmountSat: p.GetAmountSat()})
+	}
+	p, err := s.d.propose(ctx, caller, spec)
+	if err != nil {
+		return nil, s.d.status(ctx, method, err)
+	}
+	out, err := s.d.proposalToProto(ctx, p)
+	if err != nil {
+		return nil, s.d.status(ctx, method, err)
+	}
+	return &custosv1.ProposeSpendResponse{Proposal: out}, nil
+}
+
+func (s *spendServer) ListProposals(ctx context.Context, req *custosv1.ListProposalsRequest) (*custosv1.ListProposalsResponse, error) {
+	const method = custosv1.SpendService_ListProposals_FullMethodName
+	state, err := stateFromProto(req.GetState())
+	if err != nil {
+		return nil, s.d.status(ctx, method, err)
+	}
+	ps, err := s.d.cfg.Store.Proposals(ctx, state)
+	if err != nil {
+		return nil, s.d.status(ctx, method, err)
+	}
+	out := &custosv1.ListProposalsResponse{Proposals: make([]*custosv1.Proposal, len(ps))}
+	for i, p := range ps {
+		if out.Proposals[i], err = s.d.proposalToProto(ctx, p); err != nil {
+			return nil, s.d.status(ctx, method, err)
+		}
+	}
+	return out, nil
+}
+
+func (s *spendServer) GetProposal(ctx context.Context, req *custosv1.GetProposalRequest) (*custosv1.GetProposalResponse, error) {
+	const method = custosv1.SpendService_GetProposal_FullMethodName
+	p, err := s.d.proposal(ctx, req.GetId())
+	if err != nil {
+		return nil, s.d.status(ctx, method, err)
+	}
+	out, err := s.d.proposalToProto(ctx, p)
+	if err != nil {
+		return nil, s.d.status(ctx, method, err)
+	}
+	return &custosv1.GetProposalResponse{Proposal: out}, nil
+}
+
+func (s *spendServer) ExportPSBT(ctx context.Context, req *custosv1.ExportPSBTRequest) (*custosv1.ExportPSBTResponse, error) {
+	const method = custosv1.SpendService_ExportPSBT_FullMethodName
+	p, err := s.d.proposal(ctx, req.GetId())
+	if err != nil {
+		return nil, s.d.status(ctx, method, err)
+	}
+	if p.State != reserve.StateSigning {
+		err := reserve.Errorf(reserve.CodeFailedPrecondition, "proposal %s is %s; only a SIGNING proposal is exported to the signers", p.ID, p.State)
+		return nil, s.d.status(ctx, method, err)
+	}
+	caller, _ := CallerFrom(ctx)
+	s.d.log.Info("PSBT exported", "proposal", p.ID, "by", caller.Name)
+	return &custosv1.ExportPSBTResponse{Psbt: p.PSBT}, nil
+}
+
+func (s *spendServer) ImportPSBT(ctx context.Context, req *custosv1.ImportPSBTRequest) (*custosv1.ImportPSBTResponse, error) {
+	const method = custosv1.SpendService_ImportPSBT_FullMethodName
+	if err := checkID(req.GetId()); err != nil {
+		return nil, s.d.status(ctx, method, err)
+	}
+	if len(req.GetPsbt()) == 0 {
+		return nil, s.d.status(ctx, method, reserve.Invalid("psbt", "is empty"))
+	}
+	caller, _ := CallerFrom(ctx)
+	before, err := s.d.proposal(ctx, req.GetId())
+	if err != nil {
+		return nil, s.d.status(ctx, method, err)
+	}
+	p, added, err := s.d.importPSBT(ctx, caller, req.GetId(), req.GetPsbt())
+	if err != nil {
+		return nil, s.d.status(ctx, method, err)
+	}
+	out, err := s.d.proposalToProto(ctx, p)
+	if err != nil {
+		return nil, s.d.status(ctx, method, err)
+	}
+	resp := &custosv1.ImportPSBTResponse{Proposal: out, SignaturesAdded: uint32(len(added))}
+	for _, sig := range p.Signatures {
+		if !before.Signed(sig.Cosigner) {
+			resp.NewSigners = append(resp.NewSigners, uint32(sig.Cosigner))
+		}
+	}
+	return resp, nil
+}
+
+func (s *spendServer) CancelProposal(ctx context.Context, req *custosv1.CancelProposalRequest) (*custosv1.CancelProposalResponse, error) {
+	const method = custosv1.SpendService_CancelProposal_FullMethodName
+	if err := checkID(req.GetId()); err != nil {
+		return nil, s.d.status(ctx, method, err)
+	}
+	caller, _ := CallerFrom(ctx)
+	p, err := s.d.cancel(ctx, caller, req.GetId(), req.GetReason())
+	if err != nil {
+		return nil, s.d.status(ctx, method, err)
+	}
+	out, err := s.d.proposalToProto(ctx, p)
+	if err != nil {
+		return nil, s.d.status(ctx, method, err)
+	}
+	return &custosv1.CancelProposalResponse{Proposal: out}, nil
+}
+
+// proposal loads one proposal by a checked id.
+func (d *Daemon) proposal(ctx context.Context, id string) (reserve.Proposal, error) {
+	if err := checkID(id); err != nil {
+		return reserve.Proposal{}, err
+	}
+	return d.cfg.Store.Proposal(ctx, id)
+}
+
+// checkID refuses ids that cannot be a proposal id before any lookup.
+func checkID(id string) error {
+	if id == "" || len(id) > 32 {
+		return reserve.Invalid("id", "proposal id must be 1 to 32 characters")
+	}
+	for _, r := range id {
+		if !(r >= '0' && r <= '9' || r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z' || r == '-') {
+			return reserve.Invalid("id", "proposal id %q has a character other than letters, digits and '-'", id)
+		}
+	}
+	return nil
+}
+
+func stateToProto(s reserve.State) custosv1.ProposalState {
+	// The numbers are the same on both sides by construction; the switch
+	// keeps that explicit and exhaustive.
+	switch s {
+	case reserve.StatePendingApproval:
+		return custosv1.ProposalState_PROPOSAL_STATE_PENDING_APPROVAL
+	case reserve.StateApproved:
+		return custosv1.ProposalState_PROPOSAL_STATE_APPROVED
+	case reserve.StateSigning:
+		return custosv1.ProposalState_PROPOSAL_STATE_SIGNING
+	case reserve.StateFinalized:
+		return custosv1.ProposalState_PROPOSAL_STATE_FINALIZED
+	case reserve.StateBroadcast:
+		return custosv1.ProposalState_PROPOSAL_STATE_BROADCAST
+	case reserve.StateConfirmed:
+		return custosv1.ProposalState_PROPOSAL_STATE_CONFIRMED
+	case reserve.StateRejected:
+		return custosv1.ProposalState_PROPOSAL_STATE_REJECTED
+	case reserve.StateCancelled:
+		return custosv1.ProposalState_PROPOSAL_STATE_CANCELLED
+	case reserve.StateExpired:
+		return custosv1.ProposalState_PROPOSAL_STATE_EXPIRED
+	case reserve.StateFailed:
+		return custosv1.ProposalState_PROPOSAL_STATE_FAILED
+	case reserve.StateReplaced:
+		return custosv1.ProposalState_PROPOSAL_STATE_REPLACED
+	case reserve.StateUnspecified:
+	}
+	return custosv1.ProposalState_PROPOSAL_STATE_UNSPECIFIED
+}
+
+func stateFromProto(s custosv1.ProposalState) (reserve.State, error) {
+	if s == custosv1.ProposalState_PROPOSAL_STATE_UNSPECIFIED {
+		return reserve.StateUnspecified, nil
+	}
+	st := reserve.State(s)
+	if stateToProto(st) != s {
+		return 0, reserve.Invalid("state", "unknown proposal state %d", int32(s))
+	}
+	return st, nil
+}
+
+// proposalToProto renders a proposal with what the chain says of it.
+func (d *Daemon) proposalToProto(ctx context.Context, p reserve.Proposal) (*custosv1.Proposal, error) {
+	w, desc, err := d.wallet(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := &custosv1.Proposal{
+		Id: p.ID, WalletId: p.WalletID, State: stateToProto(p.State), Memo: p.Memo,
+		FeeRateSatVb: p.FeeRate, FeeSat: p.FeeSat, Vsize: p.VSize, Txid: p.Txid.String(),
+		ConfirmedHeight: p.ConfirmedHeight, FailReason: p.FailReason, CreatedBy: p.CreatedBy,
+		CreatedAtUnix: p.CreatedAt.Unix(), ExpiresAtUnix: p.ExpiresAt.Unix(),
+	}
+	for _, pay := range p.Payees {
+		out.Payees = append(out.Payees, &custosv1.Payment{Address: pay.Address, AmountSat: pay.AmountSat})
+	}
+	for _, in := range p.Inputs {
+		out.Inputs = append(out.Inputs, &custosv1.ProposalInput{
+			Txid: in.OutPoint.Hash.String(), Vout: in.OutPoint.Index, AmountSat: in.AmountSat,
+			Index: in.Index, ChangeBranch: in.Branch == reserve.BranchChange,
+		})
+	}
+	if p.Change != nil {
+		c, err := desc.Derive(reserve.BranchChange, p.Change.Index)
+		if err != nil {
+			return nil, err
+		}
+		out.Change = &custosv1.ProposalChange{Vout: p.Change.Vout, Index: p.Change.Index, AmountSat: p.Change.AmountSat, Address: c.Address}
+	}
+	for _, s := range p.Signatures {
+		out.Signers = append(out.Signers, &custosv1.ProposalSigner{
+			Cosigner: uint32(s.Cosigner), Fingerprint: fmt.Sprintf("%08x", s.Fingerprint), AtUnix: s.At.Unix(),
+		})
+	}
+	if need := w.Threshold - len(p.Signatures); need > 0 {
+		out.SignaturesNeeded = uint32(need)
+	}
+	for _, h := range p.History {
+		out.History = append(out.History, &custosv1.ProposalEvent{State: stateToProto(h.State), AtUnix: h.At.Unix(), Actor: h.Actor, Note: h.Note})
+	}
+	if tip, _, ok, err := d.cfg.Store.SyncTip(ctx); err == nil && ok && p.ConfirmedHeight > 0 && tip >= p.ConfirmedHeight {
+		out.Confirmations = tip - p.ConfirmedHeight + 1
+	}
+	if len(p.UnsignedTx) >= 4 {
+		n := len(p.UnsignedTx)
+		out.Locktime = uint32(p.UnsignedTx[n-4]) | uint32(p.UnsignedTx[n-3])<<8 | uint32(p.UnsignedTx[n-2])<<16 | uint32(p.UnsignedTx[n-1])<<24
+	}
+	return out, nil
+}

@@ -1,0 +1,389 @@
+package daemon
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"math/big"
+	"unicode/utf8"
+
+	"github.com/btcsuite/btcd/btcutil"
+	"github.com/btcsuite/btcd/btcutil/psbt"
+	"github.com/btcsuite/btcd/chaincfg"
+	"github.com/btcsuite/btcd/chaincfg/chainhash"
+	"github.com/btcsuite/btcd/txscript"
+	"github.com/btcsuite/btcd/wire"
+
+	"github.com/custos-reserve/custos/multisig"
+	"github.com/custos-reserve/custos/reserve"
+)
+
+// Limits on a spend request, checked before any work.
+const (
+	maxPayees     = 100
+	maxMemoBytes  = 256
+	maxFeeRate    = 10_000
+	proposeTries  = 5
+	maxReasonText = 256
+)
+
+// payeeSpec is one requested payment.
+type payeeSpec struct {
+	Address   string
+	AmountSat int64
+}
+
+// spendSpec is what an officer asks to pay.
+type spendSpec struct {
+	Payees  []payeeSpec
+	FeeRate int64
+	Memo    string
+}
+
+// propose turns a payment request into a proposal: it selects confirmed,
+// unreserved coins, builds the PSBT and reserves the coins, all checked
+// again by the store in the transaction that records the proposal. A
+// concurrent proposal that took a coin first makes the store refuse; the
+// selection is then made again without it.
+func (d *Daemon) propose(ctx context.Context, caller Caller, spec spendSpec) (reserve.Proposal, error) {
+	payees, outs, err := d.checkSpend(spec)
+	if err != nil {
+		return reserve.Proposal{}, err
+	}
+	w, desc, err := d.wallet(ctx)
+	if err != nil {
+		return reserve.Proposal{}, err
+	}
+	for try := 1; ; try++ {
+		p, err := d.buildProposal(ctx, caller, w, desc, spec, payees, outs)
+		if err != nil {
+			return reserve.Proposal{}, err
+		}
+		created, err := d.cfg.Store.CreateProposal(ctx, p)
+		if reserve.CodeOf(err) == reserve.CodeConflict && try < proposeTries {
+			d.log.Info("coins taken by a concurrent proposal; selecting again", "try", try, "err", err)
+			continue
+		}
+		if err != nil {
+			return reserve.Proposal{}, err
+		}
+		if err := d.follower.EnsureLookahead(ctx); err != nil {
+			d.log.Warn("unable to extend lookahead after proposal", "err", err)
+		}
+		d.log.Info("proposal created", "proposal", created.ID, "txid", created.Txid.String(),
+			"payees", len(created.Payees), "fee_sat", created.FeeSat, "inputs", len(created.Inputs))
+		return created, nil
+	}
+}
+
+// checkSpend validates the request and decodes the payees' addresses for
+// this daemon's network.
+func (d *Daemon) checkSpend(spec spendSpec) ([]reserve.Payee, []*wire.TxOut, error) {
+	if len(spec.Payees) == 0 || len(spec.Payees) > maxPayees {
+		return nil, nil, reserve.Invalid("payees", "need 1 to %d payees, got %d", maxPayees, len(spec.Payees))
+	}
+	if spec.FeeRate < 1 || spec.FeeRate > maxFeeRate {
+		return nil, nil, reserve.Invalid("fee_rate", "must be 1 to %d sat/vB, got %d", maxFeeRate, spec.FeeRate)
+	}
+	if len(spec.Memo) > maxMemoBytes || !utf8.ValidString(spec.Memo) {
+		return nil, nil, reserve.Invalid("memo", "must be valid UTF-8 of at most %d bytes", maxMemoBytes)
+	}
+	params, err := multisig.NetParams(d.cfg.Network)
+	if err != nil {
+		return nil, nil, err
+	}
+	payees := make([]reserve.Payee, len(spec.Payees))
+	outs := make([]*wire.TxOut, len(spec.Payees))
+	total := int64(0)
+	for i, ps := range spec.Payees {
+		field := fmt.Sprintf("payees[%d]", i)
+		script, err := payeeScript(ps.Address, params)
+		if err != nil {
+			return nil, nil, reserve.Invalid(field, "%v", err)
+		}
+		if ps.AmountSat <= 0 || ps.AmountSat > reserve.MaxSat {
+			return nil, nil, reserve.Invalid(field, "amount must be more than 0 and at most 21000000 BTC, got %d sat", ps.AmountSat)
+		}
+		if total += ps.AmountSat; total > reserve.MaxSat {
+			return nil, nil, reserve.Invalid("payees", "total is more than 21000000 BTC")
+		}
+		payees[i] = reserve.Payee{Address: ps.Address, Script: script, AmountSat: ps.AmountSat}
+		outs[i] = wire.NewTxOut(ps.AmountSat, script)
+	}
+	return payees, outs, nil
+}
+
+// payeeScript decodes an address of the daemon's network into its output
+// script.
+func payeeScript(addr string, params *chaincfg.Params) ([]byte, error) {
+	if addr == "" || len(addr) > 128 {
+		return nil, errors.New("address is empty or too long")
+	}
+	a, err := btcutil.DecodeAddress(addr, params)
+	if err != nil {
+		return nil, fmt.Errorf("address %q is not a valid %s address: %w", addr, params.Name, err)
+	}
+	if !a.IsForNet(params) {
+		return nil, fmt.Errorf("address %q is not for %s", addr, params.Name)
+	}
+	script, err := txscript.PayToAddrScript(a)
+	if err != nil {
+		return nil, fmt.Errorf("address %q: %w", addr, err)
+	}
+	return script, nil
+}
+
+// wallet returns the reserve wallet and its parsed descriptor.
+func (d *Daemon) wallet(ctx context.Context) (reserve.Wallet, *multisig.Descriptor, error) {
+	w, err := d.cfg.Store.Wallet(ctx)
+	if err != nil {
+		return reserve.Wallet{}, nil, noWallet(err)
+	}
+	desc, err := multisig.ParseDescriptor(w.Descriptor, w.Network)
+	if err != nil {
+		return reserve.Wallet{}, nil, fmt.Errorf("stored descriptor of wallet %s: %w", w.ID, err)
+	}
+	return w, desc, nil
+}
+
+// spendable returns the coins a new proposal may use: confirmed, mature,
+// not spent even in the mempool, not reserved.
+func (d *Daemon) spendable(ctx context.Context) ([]reserve.Input, int32, error) {
+	utxos, tip, err := d.unspent(ctx)
+	if err != nil {
+		return nil, 0, err
+	}
+	held, err := d.cfg.Store.Reservations(ctx)
+	if err != nil {
+		return nil, 0, err
+	}
+	var coins []reserve.Input
+	for _, u := range utxos {
+		if _, taken := held[u.OutPoint]; taken || u.Height == 0 || !u.Mature(tip) {
+			continue
+		}
+		coins = append(coins, reserve.Input{OutPoint: u.OutPoint, AmountSat: u.AmountSat, Branch: u.Branch, Index: u.Index})
+	}
+	return coins, tip, nil
+}
+
+// buildProposal selects coins and builds the PSBT for one attempt.
+func (d *Daemon) buildProposal(ctx context.Context, caller Caller, w reserve.Wallet, desc *multisig.Descriptor,
+	spec spendSpec, payees []reserve.Payee, outs []*wire.TxOut) (reserve.Proposal, error) {
+	coins, tip, err := d.spendable(ctx)
+	if err != nil {
+		return reserve.Proposal{}, err
+	}
+	changeIndex, err := d.cfg.Store.Horizon(ctx, reserve.BranchChange)
+	if err != nil {
+		return reserve.Proposal{}, err
+	}
+	change, err := desc.Derive(reserve.BranchChange, changeIndex)
+	if err != nil {
+		return reserve.Proposal{}, err
+	}
+	sel, err := multisig.SelectCoins(multisig.SelectParams{
+		Coins: coins, Outputs: outs, ChangeScript: change.PkScript, FeeRate: spec.FeeRate,
+		M: desc.Threshold(), N: len(desc.Cosigners()),
+	})
+	if err != nil {
+		return reserve.Proposal{}, err
+	}
+
+	outputs := make([]multisig.Output, 0, len(outs)+1)
+	for _, o := range outs {
+		outputs = append(outputs, multisig.Output{Script: o.PkScript, AmountSat: o.Value})
+	}
+	var ch *reserve.Change
+	if sel.ChangeSat > 0 {
+		// The change goes at a random position, so its place does not
+		// tell which output is the reserve's.
+		pos, err := d.randInt(len(outputs) + 1)
+		if err != nil {
+			return reserve.Proposal{}, err
+		}
+		idx := changeIndex
+		outputs = append(outputs[:pos], append([]multisig.Output{{Script: change.PkScript, AmountSat: sel.ChangeSat, ChangeIndex: &idx}}, outputs[pos:]...)...)
+		ch = &reserve.Change{Index: changeIndex, AmountSat: sel.ChangeSat, Vout: uint32(pos)}
+	}
+	prevTxs, err := d.prevTxs(ctx, sel.Inputs)
+	if err != nil {
+		return reserve.Proposal{}, err
+	}
+	lockTime, err := d.antiFeeSniping(tip)
+	if err != nil {
+		return reserve.Proposal{}, err
+	}
+	pkt, err := multisig.CreatePSBT(multisig.CreateParams{
+		Descriptor: desc, Inputs: sel.Inputs, PrevTxs: prevTxs, Outputs: outputs, LockTime: lockTime,
+	})
+	if err != nil {
+		return reserve.Proposal{}, err
+	}
+	raw, err := multisig.SerializePSBT(pkt)
+	if err != nil {
+		return reserve.Proposal{}, err
+	}
+	var unsigned bytes.Buffer
+	if err := pkt.UnsignedTx.SerializeNoWitness(&unsigned); err != nil {
+		return reserve.Proposal{}, fmt.Errorf("unable to serialize unsigned transaction: %w", err)
+	}
+	now := d.cfg.Now().UTC()
+	return reserve.Proposal{
+		WalletID: w.ID, State: reserve.StateSigning, Payees: payees, Memo: spec.Memo,
+		FeeRate: spec.FeeRate, FeeSat: sel.FeeSat, VSize: sel.VSize, Inputs: sel.Inputs, Change: ch,
+		UnsignedTx: unsigned.Bytes(), PSBT: raw, Txid: pkt.UnsignedTx.TxHash(),
+		CreatedBy: caller.Name, CreatedAt: now, ExpiresAt: now.Add(d.cfg.ProposalTTL),
+		History: []reserve.Transition{{State: reserve.StateSigning, At: now, Actor: caller.Name,
+			Note: "proposed; no approval policy yet, so it goes to the signers"}},
+	}, nil
+}
+
+// prevTxs loads the full transactions that created the inputs, for the
+// PSBT's non_witness_utxo fields.
+func (d *Daemon) prevTxs(ctx context.Context, inputs []reserve.Input) (map[chainhash.Hash]*wire.MsgTx, error) {
+	out := make(map[chainhash.Hash]*wire.MsgTx, len(inputs))
+	for _, in := range inputs {
+		id := in.OutPoint.Hash
+		if _, ok := out[id]; ok {
+			continue
+		}
+		raw, err := d.cfg.Store.RawTx(ctx, id)
+		if err != nil {
+			return nil, fmt.Errorf("previous transaction %s of input %s: %w", id, in.OutPoint, err)
+		}
+		var tx wire.MsgTx
+		if err := tx.Deserialize(bytes.NewReader(raw)); err != nil {
+			return nil, fmt.Errorf("stored transaction %s: %w", id, err)
+		}
+		out[id] = &tx
+	}
+	return out, nil
+}
+
+// antiFeeSniping picks the locktime as Bitcoin Core does: the current tip,
+// or with one chance in ten up to 99 blocks less, so a miner gains nothing
+// by re-mining the tip and wallets that do this look alike.
+func (d *Daemon) antiFeeSniping(tip int32) (uint32, error) {
+	if tip <= 0 {
+		return 0, nil
+	}
+	lock := tip
+	roll, err := d.randInt(10)
+	if err != nil {
+		return 0, err
+	}
+	if roll == 0 {
+		back, err := d.randInt(100)
+		if err != nil {
+			return 0, err
+		}
+		lock = max(tip-int32(back), 0)
+	}
+	return uint32(lock), nil
+}
+
+// randInt draws uniformly from [0, n) from the configured randomness.
+func (d *Daemon) randInt(n int) (int, error) {
+	v, err := rand.Int(d.cfg.Rand, big.NewInt(int64(n)))
+	if err != nil {
+		return 0, fmt.Errorf("unable to draw randomness: %w", err)
+	}
+	return int(v.Int64()), nil
+}
+
+// importPSBT verifies the partial signatures of a returned PSBT and stores
+// the new ones; with m signatures on every input it finalizes, and then
+// broadcasts. Nothing is stored unless every new signature verifies.
+func (d *Daemon) importPSBT(ctx context.Context, caller Caller, id string, raw []byte) (reserve.Proposal, []multisig.SigRef, error) {
+	incoming, err := multisig.ParsePSBT(raw)
+	if err != nil {
+		return reserve.Proposal{}, nil, err
+	}
+	_, desc, err := d.wallet(ctx)
+	if err != nil {
+		return reserve.Proposal{}, nil, err
+	}
+	d.spendMu.Lock()
+	defer d.spendMu.Unlock()
+
+	var added []multisig.SigRef
+	p, err := d.cfg.Store.UpdateProposal(ctx, id, func(p *reserve.Proposal) error {
+		switch p.State {
+		case reserve.StateSigning, reserve.StateFinalized, reserve.StateBroadcast, reserve.StateConfirmed:
+		default:
+			return reserve.Errorf(reserve.CodeFailedPrecondition, "proposal %s is %s and takes no signatures", p.ID, p.State)
+		}
+		canonical, err := multisig.ParsePSBT(p.PSBT)
+		if err != nil {
+			return fmt.Errorf("stored PSBT of proposal %s: %w", p.ID, err)
+		}
+		if added, err = multisig.CombinePSBT(canonical, incoming, desc, 0); err != nil {
+			return err
+		}
+		if len(added) == 0 {
+			return nil
+		}
+		if p.PSBT, err = multisig.SerializePSBT(canonical); err != nil {
+			return err
+		}
+		d.recordSigners(p, canonical, desc)
+		if p.State != reserve.StateSigning || !complete(canonical, desc) {
+			return nil
+		}
+		return d.finalize(p, canonical, desc, caller)
+	})
+	if err != nil {
+		return reserve.Proposal{}, nil, err
+	}
+	if len(added) > 0 {
+		d.log.Info("signatures imported", "proposal", p.ID, "added", len(added), "by", caller.Name, "state", p.State.String())
+	}
+	if p.State == reserve.StateFinalized {
+		p = d.broadcast(ctx, p)
+	}
+	return p, added, nil
+}
+
+// recordSigners notes every cosigner that has now signed all inputs.
+func (d *Daemon) recordSigners(p *reserve.Proposal, pkt *psbt.Packet, desc *multisig.Descriptor) {
+	cosigners := desc.Cosigners()
+	for i, n := range multisig.Signers(pkt, desc) {
+		if n == len(pkt.Inputs) && !p.Signed(i) {
+			p.Signatures = append(p.Signatures, reserve.Signature{
+				Cosigner: i, Fingerprint: cosigners[i].Fingerprint, At: d.cfg.Now().UTC(),
+			})
+		}
+	}
+}
+
+// complete reports whether every input has the threshold of signatures.
+func complete(pkt *psbt.Packet, desc *multisig.Descriptor) bool {
+	for _, in := range pkt.Inputs {
+		if len(in.PartialSigs) < desc.Threshold() {
+			return false
+		}
+	}
+	return true
+}
+
+// finalize builds the signed transaction inside the import's store
+// transaction, so FINALIZED and its transaction are recorded together.
+func (d *Daemon) finalize(p *reserve.Proposal, pkt *psbt.Packet, desc *multisig.Descriptor, caller Caller) error {
+	tx, err := multisig.FinalizePSBT(pkt, desc)
+	if err != nil {
+		return err
+	}
+	if tx.TxHash() != p.Txid {
+		return fmt.Errorf("finalized transaction %s differs from proposal txid %s", tx.TxHash(), p.Txid)
+	}
+	var buf bytes.Buffer
+	if err := tx.Serialize(&buf); err != nil {
+		return fmt.Errorf("unable to serialize final transaction: %w", err)
+	}
+	p.FinalTx = buf.Bytes()
+	return p.Move(reserve.StateFinalized, d.cfg.Now().UTC(), caller.Name,
+		fmt.Sprintf("%d of %d signatures", desc.Threshold(), len(desc.Cosigners())))
+}

@@ -1,0 +1,347 @@
+//go:build itest
+
+package itest
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/btcsuite/btcd/btcec/v2"
+	"github.com/btcsuite/btcd/btcutil"
+	"github.com/btcsuite/btcd/chaincfg"
+	"github.com/btcsuite/btcd/txscript"
+	"github.com/btcsuite/btcd/wire"
+	"github.com/stretchr/testify/require"
+
+	"github.com/custos-reserve/custos/multisig"
+	"github.com/custos-reserve/custos/reserve"
+)
+
+type proposalOut struct {
+	ID      string `json:"id"`
+	State   string `json:"state"`
+	FeeSat  int64  `json:"fee_sat"`
+	FeeRate int64  `json:"fee_rate_sat_vb"`
+	VSize   int64  `json:"vsize"`
+	Txid    string `json:"txid"`
+	Payees  []struct {
+		Address   string `json:"address"`
+		AmountSat int64  `json:"amount_sat"`
+	} `json:"payees"`
+	Change *struct {
+		AmountSat int64 `json:"amount_sat"`
+	} `json:"change"`
+	InputSat         int64  `json:"input_sat"`
+	SignaturesNeeded int    `json:"signatures_needed"`
+	FailReason       string `json:"fail_reason"`
+	Signers          []struct {
+		Cosigner int `json:"cosigner"`
+	} `json:"signers"`
+	History []struct {
+		State string `json:"state"`
+	} `json:"history"`
+}
+
+// externalAddress is a fresh regtest address outside the reserve.
+func externalAddress(t *testing.T) string {
+	key, err := btcec.NewPrivateKey()
+	require.NoError(t, err)
+	addr, err := btcutil.NewAddressWitnessPubKeyHash(btcutil.Hash160(key.PubKey().SerializeCompressed()), &chaincfg.RegressionNetParams)
+	require.NoError(t, err)
+	return addr.EncodeAddress()
+}
+
+func (c *custosd) propose(t *testing.T, feeRate int, pays ...payment) proposalOut {
+	t.Helper()
+	args := []string{"spend", "propose", "--feerate", itoa(feeRate), "--memo", "itest"}
+	for _, p := range pays {
+		args = append(args, "--to", p.address+"="+reserve.FormatBTC(p.amount))
+	}
+	var p proposalOut
+	c.ctlJSON(&p, args...)
+	require.Equal(t, "SIGNING", p.State)
+	return p
+}
+
+func (c *custosd) show(t *testing.T, id string) proposalOut {
+	t.Helper()
+	var p proposalOut
+	c.ctlJSON(&p, "spend", "show", id)
+	return p
+}
+
+func (c *custosd) export(t *testing.T, id string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), id+".psbt")
+	_, err := c.ctl("spend", "export", id, "--out", path)
+	require.NoError(t, err)
+	return path
+}
+
+// importSigned imports a signed file and returns how many signatures it
+// added.
+func (c *custosd) importSigned(t *testing.T, id, path string) int {
+	t.Helper()
+	var out struct {
+		Added int `json:"signatures_added"`
+	}
+	c.ctlJSON(&out, "spend", "import", id, path)
+	return out.Added
+}
+
+func (c *custosd) waitState(t *testing.T, id, state string) proposalOut {
+	t.Helper()
+	var p proposalOut
+	waitFor(t, 60*time.Second, id+" "+state, func() bool {
+		p = c.show(t, id)
+		return p.State == state
+	})
+	return p
+}
+
+// sign has the signer sign the PSBT file in, as its operator would on
+// the air-gapped machine, and returns the signed file's path.
+func (s *signer) sign(t *testing.T, in string) string {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "signed.psbt")
+	s.run(t, "", "sign", "--in", in, "--out", out, "--yes")
+	return out
+}
+
+func (s *signer) signErr(t *testing.T, in string) error {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "signed.psbt")
+	_, err := s.runErr("", "sign", "--in", in, "--out", out, "--yes")
+	return err
+}
+
+// fund pays the reserve amounts to fresh addresses, mines them and waits
+// for the daemon.
+func fund(t *testing.T, h *harness, amounts ...int64) {
+	t.Helper()
+	for _, a := range amounts {
+		addr, _ := h.custos.newAddress("funding")
+		h.funder.pay(h.node, payment{addr, a})
+	}
+	h.funder.mine(h.node, 1)
+	h.custos.waitSynced()
+}
+
+// spendFlow runs the whole job for an m-of-n reserve: propose two payees,
+// export once, every signer signs its copy, import in the given order
+// (the first m complete it), broadcast, confirm; then the surplus
+// signatures are accepted harmlessly.
+func spendFlow(t *testing.T, h *harness, m, n int, order []int) {
+	c := h.custos
+	_, signers := createReserve(t, c, m, n)
+	fund(t, h, 300_000_000, 200_000_000)
+	before := c.balance().ConfirmedSat
+	require.Equal(t, int64(500_000_000), before)
+
+	a, b := externalAddress(t), externalAddress(t)
+	p := c.propose(t, 5, payment{a, 120_000_000}, payment{b, 80_000_000})
+	require.Equal(t, m, p.SignaturesNeeded)
+	require.GreaterOrEqual(t, p.FeeSat, 5*p.VSize)
+	psbtFile := c.export(t, p.ID)
+
+	signed := make([]string, n)
+	for _, i := range order {
+		signed[i] = signers[i].sign(t, psbtFile)
+	}
+	for k, i := range order {
+		added := c.importSigned(t, p.ID, signed[i])
+		require.Positive(t, added, "signer %d", i)
+		// Importing the same file again changes nothing.
+		require.Zero(t, c.importSigned(t, p.ID, signed[i]))
+		if k < m-1 {
+			require.Equal(t, "SIGNING", c.show(t, p.ID).State)
+		}
+		if k == m-1 {
+			got := c.waitState(t, p.ID, "BROADCAST")
+			require.Contains(t, h.node.mempool(), got.Txid)
+		}
+	}
+	h.funder.mine(h.node, 1)
+	c.waitSynced()
+	done := c.waitState(t, p.ID, "CONFIRMED")
+	require.Len(t, done.Signers, len(order), "surplus signers are recorded too")
+
+	// The payees got exactly their amounts; the reserve kept the change.
+	tx := h.node.findTx(done.Txid)
+	paid := map[string]int64{}
+	for _, out := range tx.TxOut {
+		paid[scriptAddress(t, out.PkScript)] += out.Value
+	}
+	require.Equal(t, int64(120_000_000), paid[a])
+	require.Equal(t, int64(80_000_000), paid[b])
+	require.Equal(t, balanceOut{ConfirmedSat: before - 200_000_000 - done.FeeSat, SyncedHeight: h.node.height()}, c.balance())
+	require.Equal(t, done.InputSat-200_000_000-done.FeeSat, done.Change.AmountSat)
+}
+
+func testSpend2of3(t *testing.T, h *harness) { spendFlow(t, h, 2, 3, []int{2, 0, 1}) }
+func testSpend3of5(t *testing.T, h *harness) { spendFlow(t, h, 3, 5, []int{4, 1, 3, 0}) }
+
+func testCancelRespend(t *testing.T, h *harness) {
+	c := h.custos
+	_, signers := createReserve(t, c, 2, 3)
+	fund(t, h, 100_000_000)
+	first := c.propose(t, 3, payment{externalAddress(t), 10_000_000})
+	// The only coin is reserved: a second proposal cannot have it.
+	_, err := c.ctl("spend", "propose", "--to", externalAddress(t)+"=0.1", "--feerate", "3")
+	require.ErrorContains(t, err, "insufficient funds")
+
+	var cancelled proposalOut
+	c.ctlJSON(&cancelled, "spend", "cancel", first.ID, "--reason", "wrong payee")
+	require.Equal(t, "CANCELLED", cancelled.State)
+	// Cancelled proposals cannot be exported or signed into.
+	_, err = c.ctl("spend", "export", first.ID, "--out", filepath.Join(t.TempDir(), "x"))
+	require.ErrorContains(t, err, "FailedPrecondition")
+
+	second := c.propose(t, 3, payment{externalAddress(t), 20_000_000})
+	file := c.export(t, second.ID)
+	c.importSigned(t, second.ID, signers[0].sign(t, file))
+	c.importSigned(t, second.ID, signers[1].sign(t, file))
+	c.waitState(t, second.ID, "BROADCAST")
+	// Broadcast proposals cannot be cancelled.
+	_, err = c.ctl("spend", "cancel", second.ID)
+	require.ErrorContains(t, err, "FailedPrecondition")
+	h.funder.mine(h.node, 1)
+	c.waitState(t, second.ID, "CONFIRMED")
+	require.Equal(t, "CANCELLED", c.show(t, first.ID).State)
+}
+
+// testCrashEveryStep kills custosd with SIGKILL between every two steps
+// of the flow and restarts it; the flow must complete with nothing lost or
+// duplicated.
+func testCrashEveryStep(t *testing.T, h *harness) {
+	c := h.custos
+	crash := func() {
+		c.kill()
+		c.start()
+	}
+	_, signers := createReserve(t, c, 2, 3)
+	crash()
+	fund(t, h, 150_000_000)
+	crash()
+	p := c.propose(t, 4, payment{externalAddress(t), 50_000_000})
+	crash()
+	file := c.export(t, p.ID)
+	crash()
+	s0, s1 := signers[0].sign(t, file), signers[1].sign(t, file)
+	c.importSigned(t, p.ID, s0)
+	crash()
+	require.Equal(t, "SIGNING", c.show(t, p.ID).State)
+	c.importSigned(t, p.ID, s1)
+	crash()
+	c.waitState(t, p.ID, "BROADCAST")
+	crash()
+	h.funder.mine(h.node, 1)
+	c.waitSynced()
+	crash()
+	done := c.waitState(t, p.ID, "CONFIRMED")
+
+	var list []proposalOut
+	c.ctlJSON(&list, "spend", "list")
+	require.Len(t, list, 1, "no duplicated proposal")
+	require.Len(t, done.Signers, 2)
+	require.Equal(t, balanceOut{ConfirmedSat: 150_000_000 - 50_000_000 - done.FeeSat, SyncedHeight: h.node.height()}, c.balance())
+	utxos := c.utxos()
+	require.Len(t, utxos, 1, "only the change is left")
+	require.Equal(t, "change", utxos[0].Branch)
+}
+
+// testDoubleSpend has the ministries' signatures for a cancelled proposal
+// broadcast outside Custos: the next proposal over the same coin is
+// refused by the node while the conflict is in the mempool, and a
+// proposal still collecting signatures fails as a double spend once the
+// conflict confirms.
+func testDoubleSpend(t *testing.T, h *harness) {
+	c, n := h.custos, h.node
+	w, signers := createReserve(t, c, 2, 3)
+	fund(t, h, 100_000_000)
+	first := c.propose(t, 3, payment{externalAddress(t), 10_000_000})
+	file := c.export(t, first.ID)
+	s0, s1 := signers[0].sign(t, file), signers[1].sign(t, file)
+	c.ctlJSON(&first, "spend", "cancel", first.ID)
+
+	// The next proposal takes the same (only) coin.
+	second := c.propose(t, 3, payment{externalAddress(t), 20_000_000})
+	secondFile := c.export(t, second.ID)
+	c.importSigned(t, second.ID, signers[2].sign(t, secondFile))
+
+	// Someone finalizes the first proposal's signatures by hand and
+	// broadcasts them.
+	conflict := finalizeOutside(t, w.Descriptor, file, s0, s1)
+	n.send(conflict)
+
+	// Completing the second now makes the node refuse it: FAILED, with
+	// the node's reason, and its coin released.
+	c.importSigned(t, second.ID, signers[0].sign(t, secondFile))
+	failed := c.waitState(t, second.ID, "FAILED")
+	require.NotEmpty(t, failed.FailReason)
+
+	// A third proposal cannot get the coin: it is spent in the mempool.
+	_, err := c.ctl("spend", "propose", "--to", externalAddress(t)+"=0.1", "--feerate", "3")
+	require.ErrorContains(t, err, "insufficient funds")
+
+	// Once it confirms, the change of the conflicting spend is ours.
+	h.funder.mine(n, 1)
+	c.waitSynced()
+	require.Equal(t, "CANCELLED", c.show(t, first.ID).State)
+	third := c.propose(t, 3, payment{externalAddress(t), 5_000_000})
+	require.Equal(t, "SIGNING", third.State)
+}
+
+// testDoubleSpendWhileSigning: a proposal collecting signatures whose
+// coin is spent by a confirmed transaction fails as a double spend.
+func testDoubleSpendWhileSigning(t *testing.T, h *harness) {
+	c, n := h.custos, h.node
+	w, signers := createReserve(t, c, 2, 3)
+	fund(t, h, 100_000_000)
+	first := c.propose(t, 3, payment{externalAddress(t), 10_000_000})
+	file := c.export(t, first.ID)
+	s0, s1 := signers[0].sign(t, file), signers[1].sign(t, file)
+	c.ctlJSON(&first, "spend", "cancel", first.ID)
+	second := c.propose(t, 3, payment{externalAddress(t), 20_000_000})
+
+	n.send(finalizeOutside(t, w.Descriptor, file, s0, s1))
+	h.funder.mine(n, 1)
+	failed := c.waitState(t, second.ID, "FAILED")
+	require.Contains(t, failed.FailReason, "double spend")
+}
+
+// finalizeOutside combines signed PSBT files and finalizes them without
+// Custos, as a rogue operator holding m signatures could.
+func finalizeOutside(t *testing.T, descriptor string, files ...string) *wire.MsgTx {
+	t.Helper()
+	desc, err := multisig.ParseDescriptor(descriptor, reserve.Regtest)
+	require.NoError(t, err)
+	read := func(path string) []byte {
+		b, err := os.ReadFile(path)
+		require.NoError(t, err)
+		return b
+	}
+	canonical, err := multisig.ParsePSBT(read(files[0]))
+	require.NoError(t, err)
+	for _, f := range files[1:] {
+		in, err := multisig.ParsePSBT(read(f))
+		require.NoError(t, err)
+		_, err = multisig.CombinePSBT(canonical, in, desc, 1)
+		require.NoError(t, err)
+	}
+	tx, err := multisig.FinalizePSBT(canonical, desc)
+	require.NoError(t, err)
+	return tx
+}
+
+func scriptAddress(t *testing.T, script []byte) string {
+	t.Helper()
+	_, addrs, _, err := txscript.ExtractPkScriptAddrs(script, &chaincfg.RegressionNetParams)
+	require.NoError(t, err)
+	if len(addrs) != 1 {
+		return ""
+	}
+	return addrs[0].EncodeAddress()
+}

@@ -1,0 +1,433 @@
+package multisig
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/btcsuite/btcd/txscript"
+	"github.com/btcsuite/btcd/wire"
+
+	"github.com/custos-reserve/custos/reserve"
+)
+
+// MaxFeeRate is the highest fee rate SelectCoins accepts, in sat/vB. It is
+// a bound against typing mistakes (sat/kvB for sat/vB), not a policy: the
+// daemon and the signers apply their own, lower caps.
+const MaxFeeRate int64 = 100_000
+
+// bnbMaxTries bounds the branch-and-bound search, as Bitcoin Core does.
+const bnbMaxTries = 100_000
+
+// ErrInsufficientFunds is the cause of SelectCoins' error when the coins
+// cannot pay the outputs and the fee; test for it with errors.Is.
+var ErrInsufficientFunds = errors.New("insufficient funds")
+
+// SelectParams is what SelectCoins chooses from and pays for.
+type SelectParams struct {
+	// Coins are the candidates. The caller passes only coins that may be
+	// spent now: confirmed, mature, unspent and not reserved by another
+	// proposal. Their order does not matter.
+	Coins []reserve.Input
+	// Outputs are the payees, in the order the transaction will have them.
+	Outputs []*wire.TxOut
+	// ChangeScript is the wallet's change output script (P2WSH), used for
+	// sizing and the dust rule; the caller derives it from the descriptor.
+	ChangeScript []byte
+	// FeeRate is in sat/vB, 1 to MaxFeeRate.
+	FeeRate int64
+	// M and N are the wallet's threshold and number of keys.
+	M, N int
+}
+
+// Selection is the coins to spend and where the money goes.
+type Selection struct {
+	// Inputs are in a deterministic order: amount descending, then txid
+	// (as displayed) and output index ascending.
+	Inputs []reserve.Input
+	// ChangeSat is the change output's amount, 0 when there is none; a
+	// change output is never below DustThreshold(ChangeScript).
+	ChangeSat int64
+	// FeeSat is exactly sum(Inputs) − sum(Outputs) − ChangeSat, and at
+	// least FeeRate × VSize.
+	FeeSat int64
+	// VSize is EstimateVSize of the result: len(Inputs) inputs, the
+	// outputs, and the change output when ChangeSat > 0.
+	VSize int64
+}
+
+// SelectCoins chooses which coins pay for Outputs at FeeRate, avoiding a
+// change output when it can. The same parameters, in any coin order,
+// always give the same Selection. It is the specification of coin
+// selection for Custos:
+//
+// Sizes. Every input weighs InputWeight(M, N) (m signatures of MaxSigLen),
+// so a coin's effective value is its amount − FeeRate × ceil(InputWeight/4);
+// coins whose effective value is ≤ 0 cost more than they bring and are
+// skipped. The target for k inputs is sum(Outputs) + FeeRate × ceil(w/4),
+// w the weight of the transaction without its inputs and without change
+// (from the weights, with the input count's varint for k inputs).
+// Selections whose effective values reach the target pay at least FeeRate
+// × EstimateVSize. costOfChange = FeeRate × (OutputSize(ChangeScript) +
+// ceil(InputWeight/4)): creating the change output now and spending it
+// later, as Bitcoin Core counts it. No selection may make the transaction
+// heavier than 400,000 weight units (the standard limit).
+//
+// Step 1, no change (Bitcoin Core's branch and bound). A depth-first
+// search over the coins by effective value descending, inclusion branch
+// first, skipping a coin equal to one just excluded, at most 100,000
+// steps. k coins are a solution when target(k) ≤ Σ effective ≤ target(k)
+// + costOfChange and the transaction stays within the standard weight.
+// The one with the least excess over its target wins (without a long-term
+// fee rate, excess is the whole of Core's waste); among equals the first
+// found, which favours the larger coins. The excess goes to the fee.
+//
+// Step 2, with change. Coins are added largest first until the amounts
+// pay the outputs and the exact fee of the transaction with a change
+// output (FeeRate × EstimateVSize); the rest is change. A change below
+// DustThreshold(ChangeScript) (330 sat for P2WSH) is dropped and goes to
+// the fee. If all the coins pay the outputs but not a change output, the
+// fewest largest coins that pay without change are spent and the excess
+// goes to the fee.
+//
+// Step 3. When no selection pays, the error, of code
+// CodeFailedPrecondition and cause ErrInsufficientFunds, reads
+// "insufficient funds: need X sat (payments Y + fee Z at R sat/vB),
+// spendable W sat in K coins", where Z is the fee of spending all K coins
+// of positive effective value (W sat) without change. If the coins would
+// pay but only with more inputs than a standard transaction holds, the
+// error says so and suggests consolidating.
+//
+// Finally the fee is checked against FeeRate × VSize of the result; a
+// shortfall is taken from the change (never happens with the sizes above,
+// but the check is what callers rely on).
+//
+// It refuses with CodeInvalid, naming the field: m, n outside 1 ≤ m ≤ n ≤
+// reserve.MaxCosigners ("m", "n"); a fee rate outside 1..MaxFeeRate
+// ("fee_rate"); a change script that is not P2WSH ("change_script"); no
+// outputs, or outputs that total more than 21 million BTC or cannot fit
+// in a standard transaction ("outputs"); a nil output, an amount ≤ 0 or
+// above reserve.MaxSat, an unspendable (OP_RETURN or unparsable) script,
+// or an amount below DustThreshold of its script ("output[i]"); a coin
+// amount ≤ 0 or above MaxSat, the same outpoint twice, or coins that
+// total more than 21 million BTC ("coin[i]", "coins"). It does not modify
+// p; Selection.Inputs is a new slice.
+func SelectCoins(p SelectParams) (Selection, error) {
+	s, err := newSelector(p)
+	if err != nil {
+		return Selection{}, err
+	}
+	if chosen, ok := s.branchAndBound(); ok {
+		return s.finish(chosen, 0)
+	}
+	return s.accumulate()
+}
+
+// selector holds one SelectCoins call's checked inputs and derived sizes.
+type selector struct {
+	p SelectParams
+	// coins are the spendable candidates (effective value > 0), sorted;
+	// eff[i] is coins[i]'s effective value.
+	coins []reserve.Input
+	eff   []int64
+	// skipped counts the coins worth less than their own input fee.
+	skipped int
+	outSum  int64
+	// inWeight is InputWeight(M, N); inFee the fee each input is charged.
+	inWeight, inFee int64
+	// outLen and outLenChange are outputsLen without and with change.
+	outLen, outLenChange int64
+	costOfChange, dust   int64
+	// maxIn and maxInChange are the most inputs a standard transaction
+	// holds without and with the change output.
+	maxIn, maxInChange int
+}
+
+// newSelector checks p and prepares the sorted spendable coins.
+func newSelector(p SelectParams) (*selector, error) {
+	outSum, err := checkSelectParams(p)
+	if err != nil {
+		return nil, err
+	}
+	s := &selector{p: p, outSum: outSum, inWeight: InputWeight(p.M, p.N)}
+	s.inFee = p.FeeRate * vsize(s.inWeight)
+	scripts := make([][]byte, 0, len(p.Outputs)+1)
+	for _, o := range p.Outputs {
+		scripts = append(scripts, o.PkScript)
+	}
+	s.outLen = outputsLen(scripts)
+	s.outLenChange = outputsLen(append(scripts, p.ChangeScript))
+	s.costOfChange = p.FeeRate*OutputSize(p.ChangeScript) + s.inFee
+	s.dust = DustThreshold(p.ChangeScript)
+	s.maxIn = s.maxInputs(s.outLen)
+	s.maxInChange = s.maxInputs(s.outLenChange)
+	if s.maxIn < 1 {
+		return nil, reserve.Invalid("outputs", "%d outputs do not fit in a standard transaction (%d weight units) with even one input", len(p.Outputs), maxStandardWeight)
+	}
+	if err := s.loadCoins(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// checkSelectParams applies SelectCoins' refusals and returns the sum of
+// the outputs.
+func checkSelectParams(p SelectParams) (int64, error) {
+	if p.N < 1 || p.N > reserve.MaxCosigners {
+		return 0, reserve.Invalid("n", "%d keys is outside 1..%d", p.N, reserve.MaxCosigners)
+	}
+	if p.M < 1 || p.M > p.N {
+		return 0, reserve.Invalid("m", "threshold %d is outside 1..%d (n)", p.M, p.N)
+	}
+	if p.FeeRate < 1 || p.FeeRate > MaxFeeRate {
+		return 0, reserve.Invalid("fee_rate", "fee rate %d sat/vB is outside 1..%d", p.FeeRate, MaxFeeRate)
+	}
+	if !txscript.IsPayToWitnessScriptHash(p.ChangeScript) {
+		return 0, reserve.Invalid("change_script", "change script %x is not P2WSH (OP_0 <32 bytes>)", p.ChangeScript)
+	}
+	if len(p.Outputs) == 0 {
+		return 0, reserve.Invalid("outputs", "no outputs to pay")
+	}
+	var sum int64
+	for i, o := range p.Outputs {
+		if err := checkOutput(o); err != nil {
+			err.Field = fmt.Sprintf("output[%d]", i)
+			return 0, err
+		}
+		// Each amount is at most MaxSat, so the sum cannot overflow
+		// before this check stops it.
+		if sum += o.Value; sum > reserve.MaxSat {
+			return 0, reserve.Invalid("outputs", "outputs total more than 21,000,000 BTC")
+		}
+	}
+	return sum, nil
+}
+
+// checkOutput checks one payee output; the caller names the field.
+func checkOutput(o *wire.TxOut) *reserve.Error {
+	switch {
+	case o == nil:
+		return reserve.Invalid("", "output is missing")
+	case o.Value <= 0:
+		return reserve.Invalid("", "amount %d sat is not positive", o.Value)
+	case o.Value > reserve.MaxSat:
+		return reserve.Invalid("", "amount %d sat is more than 21,000,000 BTC", o.Value)
+	case txscript.IsUnspendable(o.PkScript):
+		return reserve.Invalid("", "script %x is unspendable (OP_RETURN, oversized or unparsable): the amount would be burned", o.PkScript)
+	}
+	if dust := DustThreshold(o.PkScript); o.Value < dust {
+		return reserve.Invalid("", "amount %d is below the dust threshold %d for this script", o.Value, dust)
+	}
+	return nil
+}
+
+// loadCoins checks the candidates, keeps those with a positive effective
+// value and sorts them: amount descending, then outpoint. All inputs weigh
+// the same, so this is also effective value descending.
+func (s *selector) loadCoins() error {
+	seen := make(map[wire.OutPoint]int, len(s.p.Coins))
+	var total int64
+	s.coins = make([]reserve.Input, 0, len(s.p.Coins))
+	for i, c := range s.p.Coins {
+		if c.AmountSat <= 0 || c.AmountSat > reserve.MaxSat {
+			return reserve.Invalid(coinField(i), "amount %d sat is outside 1..%d", c.AmountSat, reserve.MaxSat)
+		}
+		if j, dup := seen[c.OutPoint]; dup {
+			return reserve.Invalid(coinField(i), "outpoint %s is also coin[%d]", c.OutPoint, j)
+		}
+		seen[c.OutPoint] = i
+		if total += c.AmountSat; total > reserve.MaxSat {
+			return reserve.Invalid("coins", "coins total more than 21,000,000 BTC")
+		}
+		if c.AmountSat <= s.inFee {
+			s.skipped++
+			continue
+		}
+		s.coins = append(s.coins, c)
+	}
+	slices.SortFunc(s.coins, compareInputs)
+	s.eff = make([]int64, len(s.coins))
+	for i, c := range s.coins {
+		s.eff[i] = c.AmountSat - s.inFee
+	}
+	return nil
+}
+
+// coinField names SelectParams.Coins[i] in errors.
+func coinField(i int) string { return fmt.Sprintf("coin[%d]", i) }
+
+// compareInputs orders by amount descending, then txid as displayed (the
+// reverse of its byte order), then output index.
+func compareInputs(a, b reserve.Input) int {
+	if c := cmp.Compare(b.AmountSat, a.AmountSat); c != 0 {
+		return c
+	}
+	for i := len(a.OutPoint.Hash) - 1; i >= 0; i-- {
+		if c := cmp.Compare(a.OutPoint.Hash[i], b.OutPoint.Hash[i]); c != 0 {
+			return c
+		}
+	}
+	return cmp.Compare(a.OutPoint.Index, b.OutPoint.Index)
+}
+
+// maxInputs is the most inputs a transaction with outputs of outLen bytes
+// may have and stay within the standard weight.
+func (s *selector) maxInputs(outLen int64) int {
+	k := int((maxStandardWeight - txWeight(s.inWeight, 0, outLen)) / s.inWeight)
+	for k > 0 && txWeight(s.inWeight, k, outLen) > maxStandardWeight {
+		k-- // the input count's own varint
+	}
+	return k
+}
+
+// target is what k coins' effective values must reach to pay the outputs
+// and every byte of the transaction that is not an input, without change.
+func (s *selector) target(k int) int64 {
+	w := txWeight(s.inWeight, k, s.outLen) - int64(k)*s.inWeight
+	return s.outSum + s.p.FeeRate*vsize(w)
+}
+
+// branchAndBound is step 1: it returns the chosen coins' indices,
+// ascending, and whether any changeless selection was found. It walks the inclusion/exclusion tree
+// iteratively as Core's SelectCoinsBnB does: i is the next coin to decide,
+// avail the effective value of the coins from i on.
+func (s *selector) branchAndBound() ([]int, bool) {
+	eff := s.eff
+	var avail int64
+	for _, e := range eff {
+		avail += e
+	}
+	floor := s.target(1) // no target is lower
+	var (
+		cur        int64
+		sel, best  []int
+		bestExcess int64
+	)
+	for try, i := 0, 0; try < bnbMaxTries; try, i = try+1, i+1 {
+		backtrack := false
+		if t := s.target(len(sel)); len(sel) > 0 && cur >= t {
+			// Reached the target: more coins only add excess.
+			if excess := cur - t; excess <= s.costOfChange && (best == nil || excess < bestExcess) {
+				best, bestExcess = slices.Clone(sel), excess
+				if excess == 0 {
+					break // nothing can do better
+				}
+			}
+			backtrack = true
+		} else if cur+avail < floor || i == len(eff) || len(sel) == s.maxIn {
+			backtrack = true
+		}
+		if backtrack {
+			if len(sel) == 0 {
+				break // every branch is explored
+			}
+			// Give back the coins skipped since the last included one,
+			// then exclude it; the loop moves on to the coin after it.
+			last := sel[len(sel)-1]
+			for i--; i > last; i-- {
+				avail += eff[i]
+			}
+			cur -= eff[last]
+			sel = sel[:len(sel)-1]
+			continue
+		}
+		avail -= eff[i]
+		// Including a coin equal to the one just excluded would only
+		// repeat that branch.
+		if len(sel) == 0 || sel[len(sel)-1] == i-1 || eff[i] != eff[i-1] {
+			sel = append(sel, i)
+			cur += eff[i]
+		}
+	}
+	return best, best != nil
+}
+
+// accumulate is steps 2 and 3: largest coins first until there is change.
+func (s *selector) accumulate() (Selection, error) {
+	limit := min(len(s.coins), s.maxInChange)
+	changeless := 0 // the fewest coins that pay without change
+	var total int64
+	for k := 1; k <= limit; k++ {
+		total += s.coins[k-1].AmountSat
+		if change := total - s.outSum - s.p.FeeRate*vsize(txWeight(s.inWeight, k, s.outLenChange)); change >= 0 {
+			return s.finish(indices(k), change)
+		}
+		if changeless == 0 && total-s.outSum >= s.p.FeeRate*vsize(txWeight(s.inWeight, k, s.outLen)) {
+			changeless = k
+		}
+	}
+	if changeless > 0 {
+		return s.finish(indices(changeless), 0)
+	}
+	if len(s.coins) > limit && s.payable() {
+		return Selection{}, reserve.Errorf(reserve.CodeFailedPrecondition,
+			"paying %d sat at %d sat/vB needs more than %d inputs, over the standard transaction weight of %d: consolidate the wallet's coins first",
+			s.outSum, s.p.FeeRate, limit, maxStandardWeight)
+	}
+	return Selection{}, s.insufficient()
+}
+
+// payable reports whether all spendable coins would pay, ignoring the
+// weight limit.
+func (s *selector) payable() bool {
+	var total int64
+	for _, c := range s.coins {
+		total += c.AmountSat
+	}
+	k := len(s.coins)
+	return total-s.outSum >= s.p.FeeRate*vsize(txWeight(s.inWeight, k, s.outLen))
+}
+
+// insufficient builds step 3's error.
+func (s *selector) insufficient() error {
+	var total int64
+	for _, c := range s.coins {
+		total += c.AmountSat
+	}
+	fee := s.p.FeeRate * vsize(txWeight(s.inWeight, max(len(s.coins), 1), s.outLen))
+	msg := fmt.Sprintf("need %d sat (payments %d + fee %d at %d sat/vB), spendable %d sat in %d coins",
+		s.outSum+fee, s.outSum, fee, s.p.FeeRate, total, len(s.coins))
+	if s.skipped > 0 {
+		msg += fmt.Sprintf("; %d more coins are worth less than the %d sat fee to spend each at this rate", s.skipped, s.inFee)
+	}
+	return reserve.Errorf(reserve.CodeFailedPrecondition, "%w: %s", ErrInsufficientFunds, msg)
+}
+
+// indices returns 0, 1, …, k−1: the k largest coins.
+func indices(k int) []int {
+	out := make([]int, k)
+	for i := range out {
+		out[i] = i
+	}
+	return out
+}
+
+// finish builds the Selection from the chosen coins (indices ascending, so
+// the inputs keep the sorted order) and change, dropping dust change and
+// checking the fee against the final size.
+func (s *selector) finish(chosen []int, change int64) (Selection, error) {
+	inputs := make([]reserve.Input, len(chosen))
+	var total int64
+	for j, i := range chosen {
+		inputs[j] = s.coins[i]
+		total += s.coins[i].AmountSat
+	}
+	if change < s.dust {
+		change = 0
+	}
+	outLen := s.outLen
+	if change > 0 {
+		outLen = s.outLenChange
+	}
+	size := vsize(txWeight(s.inWeight, len(inputs), outLen))
+	fee := total - s.outSum - change
+	if short := s.p.FeeRate*size - fee; short > 0 {
+		if change == 0 {
+			return Selection{}, reserve.Errorf(reserve.CodeInternal,
+				"coin selection paid a fee of %d sat, short of %d sat for %d vB", fee, s.p.FeeRate*size, size)
+		}
+		return s.finish(chosen, change-short) // may fold the change into the fee
+	}
+	return Selection{Inputs: inputs, ChangeSat: change, FeeSat: fee, VSize: size}, nil
+}

@@ -1,0 +1,761 @@
+package multisig
+
+import (
+	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
+	"crypto/sha512"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"runtime"
+	"slices"
+	"sync"
+	"sync/atomic"
+
+	"github.com/btcsuite/btcd/btcec/v2"
+	"github.com/btcsuite/btcd/btcutil/psbt"
+	"github.com/btcsuite/btcd/chaincfg"
+	"github.com/btcsuite/btcd/txscript"
+	"github.com/btcsuite/btcd/wire"
+
+	"github.com/custos-reserve/custos/reserve"
+)
+
+// InputInfo is one input of an analyzed PSBT, as recomputed from the
+// descriptor.
+type InputInfo struct {
+	OutPoint  wire.OutPoint
+	AmountSat int64
+	Branch    reserve.Branch
+	Index     uint32
+}
+
+// OutputInfo is one output of an analyzed PSBT. Address is empty for a
+// script that has no address (OP_RETURN, bare scripts).
+type OutputInfo struct {
+	Vout      int
+	Address   string
+	Script    []byte
+	AmountSat int64
+	// IsChange is true only for an output whose script Analyze rebuilt
+	// from the descriptor's change branch at ChangeIndex.
+	IsChange    bool
+	ChangeIndex uint32
+}
+
+// Analysis is what a PSBT does, established from the PSBT's previous
+// transactions and the descriptor alone.
+type Analysis struct {
+	Inputs []InputInfo
+	// Payees are every output that is not proven change, in order.
+	Payees []OutputInfo
+	Change []OutputInfo
+	// FeeSat is InputSat - OutputSat, always positive. VSize is
+	// EstimateVSize's figure (largest possible signatures), and
+	// FeeRateMilli the fee per 1000 vB, rounded down.
+	InputSat, OutputSat, FeeSat, VSize int64
+	FeeRateMilli                       int64
+}
+
+// Analyze is the check both the daemon and every signer run before
+// trusting a PSBT: it recomputes everything from the descriptor and trusts
+// nothing the PSBT asserts about itself.
+//
+// Every input must carry its previous transaction (non_witness_utxo) with
+// the input's txid, whose output equals witness_utxo in amount and script
+// (the segwit fee attack, CVE-2020-14199); BIP-32 derivations of every
+// cosigner that name one (branch, index) — path = the cosigner's origin
+// path + [branch, index], branch 0 or 1, index below 2^31 — whose keys are
+// the ones Derive(branch, index) gives; and the witness_utxo script and
+// witness_script that Derive gives. Its sighash type must be absent or
+// ALL. No outpoint may be spent twice, and no input may be finalized or
+// carry redeem-script or taproot fields.
+//
+// An output is change only if it carries every cosigner's derivation for
+// (BranchChange, index) with the derived keys and its script (and
+// witness_script, if present) is the one the descriptor gives there; any
+// other output, whatever derivations it carries, is a payee. Global xpubs,
+// if present, must each be one of the wallet's cosigners, key and origin.
+//
+// The fee must be positive. Every refusal is a *reserve.Error of code
+// CodeInvalid whose Field names the place ("input[3]", "output[1]",
+// "xpub[0]", "fee", "psbt") and whose message says why. Analyze does not
+// modify p and may run concurrently with other readers of p; it uses every
+// core (GOMAXPROCS) to derive the inputs' keys.
+func Analyze(p *psbt.Packet, d *Descriptor) (Analysis, error) {
+	if err := checkPacket(p, d); err != nil {
+		return Analysis{}, err
+	}
+	tx := p.UnsignedTx
+	a := Analysis{Inputs: make([]InputInfo, len(tx.TxIn))}
+
+	// Inputs, cheap checks first and in order, so that a PSBT with several
+	// faults always gets the same error.
+	paths := make([]keyPath, len(tx.TxIn))
+	seen := make(map[wire.OutPoint]int, len(tx.TxIn))
+	for i, txIn := range tx.TxIn {
+		field := inputField(i)
+		op := txIn.PreviousOutPoint
+		if j, dup := seen[op]; dup {
+			return Analysis{}, reserve.Invalid(field, "spends %s, as input[%d] does", op, j)
+		}
+		seen[op] = i
+		in := &p.Inputs[i]
+		if err := checkInputFields(txIn, in); err != nil {
+			return Analysis{}, reserve.Invalid(field, "%w", err)
+		}
+		path, err := d.derivationPath(in.Bip32Derivation)
+		if err != nil {
+			return Analysis{}, reserve.Invalid(field, "%w", err)
+		}
+		paths[i] = path
+		amount := in.WitnessUtxo.Value
+		if a.InputSat += amount; a.InputSat > reserve.MaxSat {
+			return Analysis{}, reserve.Invalid(field, "inputs total more than 21 million BTC")
+		}
+		a.Inputs[i] = InputInfo{OutPoint: op, AmountSat: amount, Branch: path.Branch, Index: path.Index}
+	}
+
+	// Then every input's keys and scripts, recomputed from the descriptor:
+	// n child derivations per distinct (branch, index), spread over the
+	// cores, and compared in input order.
+	kr, err := newKeyring(d)
+	if err != nil {
+		return Analysis{}, err
+	}
+	derived := kr.deriveAll(paths)
+	for i := range tx.TxIn {
+		if err := derived[paths[i]].checkInput(kr.d, paths[i], &p.Inputs[i]); err != nil {
+			return Analysis{}, reserve.Invalid(inputField(i), "%w", err)
+		}
+	}
+
+	if err := checkGlobalXPubs(p, d); err != nil {
+		return Analysis{}, err
+	}
+	if err := a.addOutputs(p, kr); err != nil {
+		return Analysis{}, err
+	}
+	return a, a.addFee(d, tx)
+}
+
+// addOutputs sorts the outputs into payees and change.
+func (a *Analysis) addOutputs(p *psbt.Packet, kr *keyring) error {
+	for k, out := range p.UnsignedTx.TxOut {
+		field := outputField(k)
+		if out.Value < 0 || out.Value > reserve.MaxSat {
+			return reserve.Invalid(field, "amount %d sat is out of range", out.Value)
+		}
+		if a.OutputSat += out.Value; a.OutputSat > reserve.MaxSat {
+			return reserve.Invalid(field, "outputs total more than 21 million BTC")
+		}
+		info := OutputInfo{
+			Vout:      k,
+			Address:   scriptAddress(out.PkScript, kr.d.params),
+			Script:    slices.Clone(out.PkScript),
+			AmountSat: out.Value,
+		}
+		if idx, ok := kr.changeIndex(&p.Outputs[k], out.PkScript); ok {
+			info.IsChange, info.ChangeIndex = true, idx
+			a.Change = append(a.Change, info)
+			continue
+		}
+		a.Payees = append(a.Payees, info)
+	}
+	return nil
+}
+
+// addFee works out the fee, the size and the fee rate.
+func (a *Analysis) addFee(d *Descriptor, tx *wire.MsgTx) error {
+	a.FeeSat = a.InputSat - a.OutputSat
+	if a.FeeSat <= 0 {
+		return reserve.Invalid("fee", "outputs total %d sat, inputs %d sat: the fee would be %d sat",
+			a.OutputSat, a.InputSat, a.FeeSat)
+	}
+	scripts := make([][]byte, len(tx.TxOut))
+	for k, out := range tx.TxOut {
+		scripts[k] = out.PkScript
+	}
+	a.VSize = EstimateVSize(d.threshold, len(d.cosigners), len(tx.TxIn), scripts)
+	if a.VSize > 0 {
+		a.FeeRateMilli = a.FeeSat * 1000 / a.VSize
+	}
+	return nil
+}
+
+// checkPacket checks that p and d are there and p's maps match its
+// transaction, as a PSBT built by hand rather than parsed might not.
+func checkPacket(p *psbt.Packet, d *Descriptor) error {
+	if d == nil {
+		return reserve.Invalid("descriptor", "no descriptor")
+	}
+	if p == nil || p.UnsignedTx == nil {
+		return reserve.Invalid("psbt", "no PSBT")
+	}
+	tx := p.UnsignedTx
+	if len(p.Inputs) != len(tx.TxIn) || len(p.Outputs) != len(tx.TxOut) {
+		return reserve.Invalid("psbt", "PSBT has %d input and %d output maps for a transaction with %d inputs and %d outputs",
+			len(p.Inputs), len(p.Outputs), len(tx.TxIn), len(tx.TxOut))
+	}
+	if len(tx.TxIn) == 0 {
+		return reserve.Invalid("psbt", "transaction has no inputs")
+	}
+	if len(tx.TxOut) == 0 {
+		return reserve.Invalid("psbt", "transaction has no outputs")
+	}
+	return nil
+}
+
+// checkGlobalXPubs refuses a global xpub that is not exactly one of the
+// wallet's cosigners (key, fingerprint and origin path): devices that take
+// the wallet from the PSBT would otherwise be shown a coordinator's keys.
+// Missing ones are fine: nothing here trusts them.
+func checkGlobalXPubs(p *psbt.Packet, d *Descriptor) error {
+	for k, x := range p.XPubs {
+		c := d.cosignerOfXPub(x)
+		if c < 0 {
+			return reserve.Invalid(fmt.Sprintf("xpub[%d]", k), "global xpub (fingerprint %08x, path %s) is not a cosigner of this wallet",
+				x.MasterKeyFingerprint, formatOrigin(x.Bip32Path))
+		}
+	}
+	return nil
+}
+
+// cosignerOfXPub returns the cosigner whose serialized key, fingerprint and
+// origin path x carries, or -1.
+func (d *Descriptor) cosignerOfXPub(x psbt.XPub) int {
+	for c, acct := range d.accounts {
+		if bytes.Equal(x.ExtendedKey, psbt.EncodeExtendedKey(acct)) &&
+			x.MasterKeyFingerprint == d.cosigners[c].Fingerprint &&
+			slices.Equal(x.Bip32Path, d.cosigners[c].Path) {
+			return c
+		}
+	}
+	return -1
+}
+
+// checkInputFields makes the checks of one input that need no key
+// derivation, in the order an operator fixes them.
+func checkInputFields(txIn *wire.TxIn, in *psbt.PInput) error {
+	switch {
+	case in.FinalScriptSig != nil || in.FinalScriptWitness != nil:
+		return errors.New("input is already finalized")
+	case in.RedeemScript != nil:
+		return errors.New("input has a redeem_script; the wallet's inputs are native P2WSH")
+	case hasTaprootFields(in):
+		return errors.New("input has taproot fields; the wallet's inputs are P2WSH")
+	}
+	if err := checkUtxo(txIn, in); err != nil {
+		return err
+	}
+	if err := checkSighashType(in.SighashType); err != nil {
+		return err
+	}
+	if in.WitnessScript == nil {
+		return errors.New("witness_script is missing")
+	}
+	return nil
+}
+
+// checkUtxo checks an input's previous output: the whole previous
+// transaction must be there with the input's txid, and witness_utxo must
+// be its spent output. BIP-143 signs only the amount of the input being
+// signed, so without this a coordinator could lie about other inputs'
+// amounts across two signing rounds and turn the difference into fee
+// (CVE-2020-14199).
+func checkUtxo(txIn *wire.TxIn, in *psbt.PInput) error {
+	op := txIn.PreviousOutPoint
+	prev := in.NonWitnessUtxo
+	if prev == nil {
+		return errors.New("non_witness_utxo is missing: signers need the previous transaction to check the amount (segwit fee attack, CVE-2020-14199)")
+	}
+	if h := prev.TxHash(); h != op.Hash {
+		return fmt.Errorf("non_witness_utxo is transaction %s, but the input spends %s", h, op.Hash)
+	}
+	if op.Index >= uint32(len(prev.TxOut)) {
+		return fmt.Errorf("non_witness_utxo has %d outputs, the input spends output %d", len(prev.TxOut), op.Index)
+	}
+	spent := prev.TxOut[op.Index]
+	utxo := in.WitnessUtxo
+	switch {
+	case utxo == nil:
+		return errors.New("witness_utxo is missing")
+	case utxo.Value != spent.Value:
+		return fmt.Errorf("witness_utxo amount %d sat differs from the previous transaction's %d sat (segwit fee attack, CVE-2020-14199)",
+			utxo.Value, spent.Value)
+	case !bytes.Equal(utxo.PkScript, spent.PkScript):
+		return errors.New("witness_utxo script differs from the previous transaction's output script")
+	case utxo.Value <= 0 || utxo.Value > reserve.MaxSat:
+		return fmt.Errorf("amount %d sat is out of range", utxo.Value)
+	}
+	return nil
+}
+
+// hasTaprootFields reports whether an input carries any BIP-371 field.
+func hasTaprootFields(in *psbt.PInput) bool {
+	return in.TaprootKeySpendSig != nil || len(in.TaprootScriptSpendSig) > 0 ||
+		len(in.TaprootLeafScript) > 0 || len(in.TaprootBip32Derivation) > 0 ||
+		in.TaprootInternalKey != nil || in.TaprootMerkleRoot != nil
+}
+
+// checkSighashType accepts an absent sighash type (0) or ALL. NONE,
+// SINGLE and ANYONECANPAY let whoever holds the signature change the
+// outputs or inputs afterwards.
+func checkSighashType(t txscript.SigHashType) error {
+	if t == 0 || t == txscript.SigHashAll {
+		return nil
+	}
+	return fmt.Errorf("sighash type %s (0x%x) is not allowed, only ALL", sighashName(uint32(t)), uint32(t))
+}
+
+// sighashName names a sighash type ("NONE", "ALL|ANYONECANPAY").
+func sighashName(t uint32) string {
+	var name string
+	switch t &^ uint32(txscript.SigHashAnyOneCanPay) {
+	case uint32(txscript.SigHashAll):
+		name = "ALL"
+	case uint32(txscript.SigHashNone):
+		name = "NONE"
+	case uint32(txscript.SigHashSingle):
+		name = "SINGLE"
+	default:
+		return fmt.Sprintf("unknown(%d)", t)
+	}
+	if t&uint32(txscript.SigHashAnyOneCanPay) != 0 {
+		name += "|ANYONECANPAY"
+	}
+	return name
+}
+
+// keyPath is where a wallet script sits: branch and index.
+type keyPath struct {
+	Branch reserve.Branch
+	Index  uint32
+}
+
+func (k keyPath) String() string { return fmt.Sprintf("%d/%d", k.Branch, k.Index) }
+
+// cosignersOf returns the cosigners whose key origin a derivation extends
+// by exactly two steps: same fingerprint, the origin path, then branch and
+// index. Two cosigners can share an origin (fingerprints are easy to
+// copy), so there may be more than one; the keys decide.
+func (d *Descriptor) cosignersOf(e *psbt.Bip32Derivation) []int {
+	var out []int
+	for c, cs := range d.cosigners {
+		if e.MasterKeyFingerprint == cs.Fingerprint && len(e.Bip32Path) == len(cs.Path)+2 &&
+			slices.Equal(e.Bip32Path[:len(cs.Path)], cs.Path) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// derivationPath reads the one (branch, index) that an input's or output's
+// BIP-32 derivations name. Each derivation must extend a cosigner's origin
+// by [branch, index] with branch 0 or 1 and index below 2^31, all must name
+// the same place, and every cosigner must have one. It reads paths only;
+// checkKeys compares the keys with the descriptor's.
+func (d *Descriptor) derivationPath(ders []*psbt.Bip32Derivation) (keyPath, error) {
+	if len(ders) == 0 {
+		return keyPath{}, errors.New("has no BIP-32 derivations, so it is not known to be the wallet's")
+	}
+	covered := make([]bool, len(d.cosigners))
+	var path keyPath
+	first := -1
+	for k, e := range ders {
+		if e == nil {
+			return keyPath{}, errors.New("has an empty BIP-32 derivation")
+		}
+		cs := d.cosignersOf(e)
+		if len(cs) == 0 {
+			return keyPath{}, fmt.Errorf("derivation of key %x (fingerprint %08x, path %s) is not from a cosigner of this wallet",
+				e.PubKey, e.MasterKeyFingerprint, formatOrigin(e.Bip32Path))
+		}
+		tail := e.Bip32Path[len(e.Bip32Path)-2:]
+		if tail[0] != uint32(reserve.BranchReceive) && tail[0] != uint32(reserve.BranchChange) {
+			return keyPath{}, fmt.Errorf("derivation of key %x has branch %s at %s, want 0 (receive) or 1 (change)",
+				e.PubKey, FormatPath(tail[:1]), formatOrigin(e.Bip32Path))
+		}
+		if tail[1] >= hardened {
+			return keyPath{}, fmt.Errorf("derivation of key %x has hardened index %s at %s; wallet addresses are unhardened",
+				e.PubKey, FormatPath(tail[1:]), formatOrigin(e.Bip32Path))
+		}
+		here := keyPath{Branch: reserve.Branch(tail[0]), Index: tail[1]}
+		if first < 0 {
+			path, first = here, k
+		} else if here != path {
+			return keyPath{}, fmt.Errorf("derivations disagree: key %x is at %s, key %x at %s",
+				ders[first].PubKey, path, e.PubKey, here)
+		}
+		for _, c := range cs {
+			covered[c] = true
+		}
+	}
+	for c, ok := range covered {
+		if !ok {
+			return keyPath{}, fmt.Errorf("no derivation for cosigner[%d] (fingerprint %08x)", c, d.cosigners[c].Fingerprint)
+		}
+	}
+	return path, nil
+}
+
+// checkKeys checks that the derivations carry exactly the keys derived
+// from the descriptor: every derivation's key is the derived key of a
+// cosigner whose origin it names, and every cosigner's derived key is
+// there.
+func (d *Descriptor) checkKeys(ders []*psbt.Bip32Derivation, keys [][]byte, at keyPath) error {
+	for _, e := range ders {
+		ok := false
+		for _, c := range d.cosignersOf(e) {
+			ok = ok || bytes.Equal(e.PubKey, keys[c])
+		}
+		if !ok {
+			return fmt.Errorf("derivation of key %x at %s is not the wallet's key there", e.PubKey, formatOrigin(e.Bip32Path))
+		}
+	}
+	for c, key := range keys {
+		if !slices.ContainsFunc(ders, func(e *psbt.Bip32Derivation) bool { return bytes.Equal(e.PubKey, key) }) {
+			return fmt.Errorf("no derivation for cosigner[%d]'s key %x at %s", c, key, at)
+		}
+	}
+	return nil
+}
+
+// formatOrigin writes a derivation path as "m/48'/1'/0'/2'/0/5".
+func formatOrigin(path []uint32) string {
+	if len(path) == 0 {
+		return "m"
+	}
+	return "m/" + FormatPath(path)
+}
+
+// inputField and outputField name an input or output in errors.
+func inputField(i int) string  { return fmt.Sprintf("input[%d]", i) }
+func outputField(k int) string { return fmt.Sprintf("output[%d]", k) }
+
+// scriptAddress returns the address of a standard single-address output
+// script on the network, or "".
+func scriptAddress(script []byte, params *chaincfg.Params) string {
+	class, addrs, _, err := txscript.ExtractPkScriptAddrs(script, params)
+	if err != nil || len(addrs) != 1 || class == txscript.MultiSigTy {
+		return ""
+	}
+	return addrs[0].EncodeAddress()
+}
+
+// checkInput compares an input's keys, witness_utxo script and
+// witness_script with the ones derived from the descriptor at path.
+func (der derivation) checkInput(d *Descriptor, path keyPath, in *psbt.PInput) error {
+	if der.err != nil {
+		return der.err
+	}
+	if err := d.checkKeys(in.Bip32Derivation, der.keys, path); err != nil {
+		return err
+	}
+	if !bytes.Equal(in.WitnessUtxo.PkScript, der.pkScript) {
+		return fmt.Errorf("witness_utxo script %x is not the wallet's script at %s (%x)", in.WitnessUtxo.PkScript, path, der.pkScript)
+	}
+	if !bytes.Equal(in.WitnessScript, der.witnessScript) {
+		return fmt.Errorf("witness_script is not the wallet's script at %s", path)
+	}
+	return nil
+}
+
+// changeIndex reports whether an output is the wallet's change, and at
+// which index: every cosigner's derivation for the change branch with the
+// derived keys, the derived script, and a witness_script, if any, that is
+// the derived one. Anything less makes it a payee, never an error.
+func (kr *keyring) changeIndex(out *psbt.POutput, script []byte) (uint32, bool) {
+	if len(out.Bip32Derivation) == 0 || out.RedeemScript != nil || out.TaprootInternalKey != nil ||
+		len(out.TaprootBip32Derivation) > 0 || out.TaprootTapTree != nil {
+		return 0, false
+	}
+	path, err := kr.d.derivationPath(out.Bip32Derivation)
+	if err != nil || path.Branch != reserve.BranchChange {
+		return 0, false
+	}
+	der, err := kr.derive(path)
+	if err != nil || !bytes.Equal(script, der.pkScript) {
+		return 0, false
+	}
+	if out.WitnessScript != nil && !bytes.Equal(out.WitnessScript, der.witnessScript) {
+		return 0, false
+	}
+	if kr.d.checkKeys(out.Bip32Derivation, der.keys, path) != nil {
+		return 0, false
+	}
+	return path.Index, true
+}
+
+// errInvalidChild is BIP-32's "proceed with the next index" case, odds
+// below 2^-127; Derive reports the same indexes as unusable.
+var errInvalidChild = errors.New("the BIP-32 child key at this index is invalid")
+
+// keyring derives the wallet's child public keys for one PSBT operation,
+// thousands of them for a large spend. It does what Derive does, faster:
+// the cosigners' branch keys are decoded once into curve points (hdkeychain
+// decompresses the parent key on every derivation, and Derive parses each
+// child again), and the n children of one (branch, index) share one field
+// inversion. TestKeyringMatchesDerive holds it to Derive. It is read-only
+// after newKeyring and safe for concurrent use.
+type keyring struct {
+	d *Descriptor
+	// parent[b][c] is cosigner c's branch-b key as a point with Z = 1,
+	// serP[b][c] its compressed form and chain[b][c] its chain code.
+	parent [2][]btcec.JacobianPoint
+	serP   [2][][]byte
+	chain  [2][][]byte
+}
+
+// newKeyring decodes d's branch keys.
+func newKeyring(d *Descriptor) (*keyring, error) {
+	kr := &keyring{d: d}
+	for _, b := range []reserve.Branch{reserve.BranchReceive, reserve.BranchChange} {
+		n := len(d.branches[b])
+		kr.parent[b] = make([]btcec.JacobianPoint, n)
+		kr.serP[b] = make([][]byte, n)
+		kr.chain[b] = make([][]byte, n)
+		for c, key := range d.branches[b] {
+			pub, err := key.ECPubKey()
+			if err != nil {
+				return nil, reserve.Errorf(reserve.CodeInternal, "unable to read cosigner[%d]'s %s key: %w", c, b, err)
+			}
+			pub.AsJacobian(&kr.parent[b][c])
+			kr.serP[b][c] = pub.SerializeCompressed()
+			kr.chain[b][c] = key.ChainCode()
+		}
+	}
+	return kr, nil
+}
+
+// tweak computes BIP-32's I_L for cosigner c's child at path: I =
+// HMAC-SHA512(chain code, serP(parent) || ser32(index)). CKDpub adds
+// I_L·G to the parent key, CKDpriv adds I_L to the parent secret.
+func (kr *keyring) tweak(c int, path keyPath) (btcec.ModNScalar, error) {
+	var data [37]byte
+	copy(data[:33], kr.serP[path.Branch][c])
+	binary.BigEndian.PutUint32(data[33:], path.Index)
+	mac := hmac.New(sha512.New, kr.chain[path.Branch][c])
+	mac.Write(data[:])
+	var sum [sha512.Size]byte
+	mac.Sum(sum[:0])
+	var il btcec.ModNScalar
+	if overflow := il.SetByteSlice(sum[:32]); overflow || il.IsZero() {
+		return il, errInvalidChild
+	}
+	return il, nil
+}
+
+// childPoint computes cosigner c's child key at path as a Jacobian point
+// (BIP-32 CKDpub): I_L·G + parent.
+func (kr *keyring) childPoint(c int, path keyPath, out *btcec.JacobianPoint) error {
+	il, err := kr.tweak(c, path)
+	if err != nil {
+		return err
+	}
+	kr.addTweak(c, path, &il, out)
+	return nil
+}
+
+// addTweak sets out to il·G + cosigner c's branch key.
+func (kr *keyring) addTweak(c int, path keyPath, il *btcec.ModNScalar, out *btcec.JacobianPoint) {
+	var ilG btcec.JacobianPoint
+	btcec.ScalarBaseMultNonConst(il, &ilG)
+	ilG.X.Normalize()
+	ilG.Y.Normalize()
+	ilG.Z.Normalize()
+	btcec.AddNonConst(&ilG, &kr.parent[path.Branch][c], out)
+}
+
+// toAffine converts points to Z = 1 with a single field inversion for all
+// of them (Montgomery's trick), refusing the point at infinity.
+func toAffine(pts []btcec.JacobianPoint) error {
+	var buf [reserve.MaxCosigners]btcec.FieldVal
+	acc := buf[:0]
+	if len(pts) > len(buf) {
+		acc = make([]btcec.FieldVal, 0, len(pts))
+	}
+	var prod btcec.FieldVal
+	prod.SetInt(1)
+	for i := range pts {
+		pts[i].Z.Normalize()
+		if pts[i].Z.IsZero() {
+			return errInvalidChild
+		}
+		acc = append(acc, prod)
+		prod.Mul(&pts[i].Z)
+	}
+	// prod = 1/(Z_0 … Z_k-1); walking back, acc[i]·prod = 1/Z_i.
+	prod.Inverse()
+	for i := len(pts) - 1; i >= 0; i-- {
+		var zInv, zInv2 btcec.FieldVal
+		zInv.Mul2(&acc[i], &prod)
+		prod.Mul(&pts[i].Z)
+		zInv2.SquareVal(&zInv)
+		pts[i].X.Mul(&zInv2).Normalize()
+		pts[i].Y.Mul(zInv2.Mul(&zInv)).Normalize()
+		pts[i].Z.SetInt(1)
+	}
+	return nil
+}
+
+// compressed serializes an affine point (Z = 1, normalized) as a 33-byte
+// compressed public key.
+func compressed(p *btcec.JacobianPoint) []byte {
+	out := make([]byte, 33)
+	out[0] = 0x02
+	if p.Y.IsOdd() {
+		out[0] = 0x03
+	}
+	p.X.PutBytesUnchecked(out[1:])
+	return out
+}
+
+// derivedScripts are the wallet's keys (descriptor order) and scripts at
+// one (branch, index), as Derive gives them.
+type derivedScripts struct {
+	keys          [][]byte
+	witnessScript []byte
+	pkScript      []byte
+}
+
+// derivation is the result of deriving one path: the scripts, or why
+// there are none.
+type derivation struct {
+	derivedScripts
+	err error
+}
+
+// deriveAll derives the wallet's scripts at every distinct path in paths,
+// spread over the cores. A reserve often holds several coins at one
+// address; each address costs its n child derivations once.
+func (kr *keyring) deriveAll(paths []keyPath) map[keyPath]derivation {
+	out := make(map[keyPath]derivation, len(paths))
+	var unique []keyPath
+	for _, path := range paths {
+		if _, ok := out[path]; !ok {
+			out[path] = derivation{}
+			unique = append(unique, path)
+		}
+	}
+	results := make([]derivation, len(unique))
+	_ = forEach(len(unique), 0, func(k int) error {
+		der, err := kr.derive(unique[k])
+		results[k] = derivation{derivedScripts: der, err: err}
+		return nil
+	})
+	for k, path := range unique {
+		out[path] = results[k]
+	}
+	return out
+}
+
+// derive computes the wallet's keys and scripts at path.
+func (kr *keyring) derive(path keyPath) (derivedScripts, error) {
+	if path.Branch != reserve.BranchReceive && path.Branch != reserve.BranchChange {
+		return derivedScripts{}, fmt.Errorf("unknown branch %d", path.Branch)
+	}
+	if path.Index >= hardened {
+		return derivedScripts{}, fmt.Errorf("index %d is not below 2^31", path.Index)
+	}
+	n := len(kr.d.cosigners)
+	var buf [reserve.MaxCosigners]btcec.JacobianPoint
+	pts := buf[:n]
+	for c := range n {
+		if err := kr.childPoint(c, path, &pts[c]); err != nil {
+			return derivedScripts{}, fmt.Errorf("cosigner[%d]'s key at %s: %w", c, path, err)
+		}
+	}
+	if err := toAffine(pts); err != nil {
+		return derivedScripts{}, fmt.Errorf("a key at %s: %w", path, err)
+	}
+	keys := make([][]byte, n)
+	for c := range pts {
+		keys[c] = compressed(&pts[c])
+	}
+	ws, err := sortedMultiScript(kr.d.threshold, keys)
+	if err != nil {
+		return derivedScripts{}, err
+	}
+	return derivedScripts{keys: keys, witnessScript: ws, pkScript: p2wsh(ws)}, nil
+}
+
+// key computes one cosigner's child key at path.
+func (kr *keyring) key(c int, path keyPath) (*btcec.PublicKey, error) {
+	if path.Branch != reserve.BranchReceive && path.Branch != reserve.BranchChange || path.Index >= hardened {
+		return nil, fmt.Errorf("no wallet key at %s", path)
+	}
+	il, err := kr.tweak(c, path)
+	if err != nil {
+		return nil, err
+	}
+	return kr.pointOf(c, path, &il)
+}
+
+// pointOf returns il·G + cosigner c's branch key as a public key.
+func (kr *keyring) pointOf(c int, path keyPath, il *btcec.ModNScalar) (*btcec.PublicKey, error) {
+	var pt [1]btcec.JacobianPoint
+	kr.addTweak(c, path, il, &pt[0])
+	if err := toAffine(pt[:]); err != nil {
+		return nil, err
+	}
+	return btcec.NewPublicKey(&pt[0].X, &pt[0].Y), nil
+}
+
+// p2wsh returns the P2WSH output script of a witness script.
+func p2wsh(witnessScript []byte) []byte {
+	h := sha256.Sum256(witnessScript)
+	return append([]byte{txscript.OP_0, txscript.OP_DATA_32}, h[:]...)
+}
+
+// minParallel is the fewest items worth spreading over goroutines.
+const minParallel = 8
+
+// forEach calls fn(i) for every i in [0, n) on up to workers goroutines
+// (0 means GOMAXPROCS) and returns the error of the lowest i that failed,
+// so the result does not depend on scheduling: indexes are handed out in
+// order, and after a failure at i no index above i is started.
+func forEach(n, workers int, fn func(i int) error) error {
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	workers = min(workers, n)
+	if workers <= 1 || n < minParallel {
+		for i := range n {
+			if err := fn(i); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	var (
+		next     atomic.Int64
+		failedAt atomic.Int64
+		mu       sync.Mutex
+		firstErr error
+		wg       sync.WaitGroup
+	)
+	failedAt.Store(int64(n))
+	for range workers {
+		wg.Go(func() {
+			for {
+				i := next.Add(1) - 1
+				if i >= int64(n) || i > failedAt.Load() {
+					return
+				}
+				if err := fn(int(i)); err != nil {
+					mu.Lock()
+					if i < failedAt.Load() {
+						failedAt.Store(i)
+						firstErr = err
+					}
+					mu.Unlock()
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return firstErr
+}

@@ -1,0 +1,306 @@
+package multisig
+
+import (
+	"slices"
+	"testing"
+
+	"github.com/btcsuite/btcd/btcutil/psbt"
+	"github.com/btcsuite/btcd/txscript"
+	"github.com/stretchr/testify/require"
+
+	"github.com/custos-reserve/custos/reserve"
+)
+
+// TestAnalyze checks what Analyze reports of the standard spend.
+func TestAnalyze(t *testing.T) {
+	w := MustPSBTWallet(t, "analyze", 2, 3)
+	p := w.MustStandardSpend(t)
+	before := MustSerialize(t, p)
+	a, err := Analyze(p, w.d)
+	require.NoError(t, err)
+	require.Equal(t, before, MustSerialize(t, p), "Analyze changed the PSBT")
+
+	change := w.MustDerived(t, reserve.BranchChange, 7)
+	payee := psbtPayee("treasury bill")
+	require.Equal(t, []InputInfo{
+		{OutPoint: p.UnsignedTx.TxIn[0].PreviousOutPoint, AmountSat: 1_000_000, Branch: reserve.BranchReceive, Index: 0},
+		{OutPoint: p.UnsignedTx.TxIn[1].PreviousOutPoint, AmountSat: 2_500_000, Branch: reserve.BranchChange, Index: 3},
+	}, a.Inputs)
+	require.Equal(t, []OutputInfo{{Vout: 0, Address: scriptAddress(payee, w.d.params), Script: payee, AmountSat: 1_200_000}}, a.Payees)
+	require.Equal(t, []OutputInfo{{Vout: 1, Address: change.Address, Script: change.PkScript, AmountSat: 2_290_000, IsChange: true, ChangeIndex: 7}}, a.Change)
+	require.NotEmpty(t, a.Payees[0].Address)
+	require.Equal(t, int64(3_500_000), a.InputSat)
+	require.Equal(t, int64(3_490_000), a.OutputSat)
+	require.Equal(t, int64(10_000), a.FeeSat)
+	vsize := EstimateVSize(2, 3, 2, [][]byte{payee, change.PkScript})
+	require.Equal(t, vsize, a.VSize)
+	require.Equal(t, 10_000*1000/vsize, a.FeeRateMilli)
+
+	// The signers get the same answer from their own parsed copy.
+	b, err := Analyze(MustCopy(t, p), w.d)
+	require.NoError(t, err)
+	require.Equal(t, a, b)
+}
+
+// TestAnalyzeRefusals tampers with one thing per row and checks the
+// refusal: code, field and reason.
+func TestAnalyzeRefusals(t *testing.T) {
+	w := MustPSBTWallet(t, "analyze", 2, 3)
+	other := MustPSBTWallet(t, "analyze other", 2, 3)
+	otherSpend := other.MustStandardSpend(t)
+	setPathStep := func(fromEnd int, f func(uint32) uint32) func(*testing.T, *psbt.Packet) {
+		return func(t *testing.T, p *psbt.Packet) {
+			for _, e := range p.Inputs[1].Bip32Derivation {
+				e.Bip32Path[len(e.Bip32Path)-fromEnd] = f(e.Bip32Path[len(e.Bip32Path)-fromEnd])
+			}
+		}
+	}
+	tests := []struct {
+		name   string
+		tamper func(t *testing.T, p *psbt.Packet)
+		psbt   *psbt.Packet // analyzed instead of the tampered standard spend
+		field  string
+		msg    string
+	}{
+		{name: "foreign input", field: "input[2]", msg: "is not from a cosigner of this wallet",
+			tamper: func(t *testing.T, p *psbt.Packet) {
+				p.UnsignedTx.AddTxIn(otherSpend.UnsignedTx.TxIn[0])
+				p.Inputs = append(p.Inputs, otherSpend.Inputs[0])
+			}},
+		{name: "foreign input without derivations", field: "input[2]", msg: "has no BIP-32 derivations",
+			tamper: func(t *testing.T, p *psbt.Packet) {
+				in := otherSpend.Inputs[0]
+				in.Bip32Derivation = nil
+				p.UnsignedTx.AddTxIn(otherSpend.UnsignedTx.TxIn[0])
+				p.Inputs = append(p.Inputs, in)
+			}},
+		{name: "PSBT of another wallet", psbt: otherSpend, field: "input[0]", msg: "is not from a cosigner of this wallet"},
+		{name: "global xpub of another wallet", field: "xpub[1]", msg: "is not a cosigner of this wallet",
+			tamper: func(t *testing.T, p *psbt.Packet) { p.XPubs[1] = otherSpend.XPubs[1] }},
+		{name: "global xpub with another origin", field: "xpub[0]", msg: "is not a cosigner of this wallet",
+			tamper: func(t *testing.T, p *psbt.Packet) { p.XPubs[0].MasterKeyFingerprint++ }},
+		{name: "missing non_witness_utxo", field: "input[1]", msg: "non_witness_utxo is missing",
+			tamper: func(t *testing.T, p *psbt.Packet) { p.Inputs[1].NonWitnessUtxo = nil }},
+		{name: "non_witness_utxo of another transaction", field: "input[1]", msg: "non_witness_utxo is transaction " + otherSpend.Inputs[0].NonWitnessUtxo.TxHash().String(),
+			tamper: func(t *testing.T, p *psbt.Packet) { p.Inputs[1].NonWitnessUtxo = otherSpend.Inputs[0].NonWitnessUtxo }},
+		{name: "witness_utxo amount differs from non_witness_utxo", field: "input[0]", msg: "witness_utxo amount 1000001 sat differs from the previous transaction's 1000000 sat",
+			tamper: func(t *testing.T, p *psbt.Packet) { p.Inputs[0].WitnessUtxo.Value++ }},
+		{name: "witness_utxo script differs from non_witness_utxo", field: "input[0]", msg: "witness_utxo script differs",
+			tamper: func(t *testing.T, p *psbt.Packet) {
+				p.Inputs[0].WitnessUtxo.PkScript = p.Inputs[1].WitnessUtxo.PkScript
+			}},
+		{name: "missing witness_utxo", field: "input[1]", msg: "witness_utxo is missing",
+			tamper: func(t *testing.T, p *psbt.Packet) { p.Inputs[1].WitnessUtxo = nil }},
+		{name: "spent output does not exist", field: "input[0]", msg: "non_witness_utxo has 2 outputs, the input spends output 5",
+			tamper: func(t *testing.T, p *psbt.Packet) { p.UnsignedTx.TxIn[0].PreviousOutPoint.Index = 5 }},
+		{name: "missing witness_script", field: "input[0]", msg: "witness_script is missing",
+			tamper: func(t *testing.T, p *psbt.Packet) { p.Inputs[0].WitnessScript = nil }},
+		{name: "witness_script of another address", field: "input[0]", msg: "witness_script is not the wallet's script at 0/0",
+			tamper: func(t *testing.T, p *psbt.Packet) {
+				p.Inputs[0].WitnessScript = w.MustDerived(t, reserve.BranchReceive, 99).WitnessScript
+			}},
+		{name: "derivation path of branch 2", field: "input[1]", msg: "has branch 2 at m/48'/1'/0'/2'/2/3, want 0 (receive) or 1 (change)",
+			tamper: setPathStep(2, func(uint32) uint32 { return 2 })},
+		{name: "hardened branch", field: "input[1]", msg: "has branch 1'",
+			tamper: setPathStep(2, h)},
+		{name: "hardened index", field: "input[1]", msg: "has hardened index 3'",
+			tamper: setPathStep(1, h)},
+		{name: "derivations of another index", field: "input[1]", msg: "is not the wallet's key there",
+			tamper: setPathStep(1, func(uint32) uint32 { return 4 })},
+		{name: "cosigners disagree on the index", field: "input[1]", msg: "derivations disagree",
+			tamper: func(t *testing.T, p *psbt.Packet) {
+				e := p.Inputs[1].Bip32Derivation[2]
+				e.Bip32Path[len(e.Bip32Path)-1]++
+			}},
+		{name: "cosigners disagree on the branch", field: "input[0]", msg: "derivations disagree",
+			tamper: func(t *testing.T, p *psbt.Packet) {
+				e := p.Inputs[0].Bip32Derivation[1]
+				e.Bip32Path[len(e.Bip32Path)-2] = 1
+			}},
+		{name: "missing cosigner derivation", field: "input[1]", msg: "no derivation for cosigner[",
+			tamper: func(t *testing.T, p *psbt.Packet) {
+				p.Inputs[1].Bip32Derivation = p.Inputs[1].Bip32Derivation[:2]
+			}},
+		{name: "derivation with a swapped key", field: "input[0]", msg: "is not the wallet's key there",
+			tamper: func(t *testing.T, p *psbt.Packet) {
+				p.Inputs[0].Bip32Derivation[1].PubKey = otherSpend.Inputs[0].Bip32Derivation[1].PubKey
+			}},
+		{name: "derivation with a fingerprint of no cosigner", field: "input[0]", msg: "is not from a cosigner of this wallet",
+			tamper: func(t *testing.T, p *psbt.Packet) { p.Inputs[0].Bip32Derivation[0].MasterKeyFingerprint ^= 1 }},
+		{name: "sighash NONE", field: "input[0]", msg: "sighash type NONE (0x2) is not allowed, only ALL",
+			tamper: func(t *testing.T, p *psbt.Packet) { p.Inputs[0].SighashType = txscript.SigHashNone }},
+		{name: "sighash SINGLE", field: "input[1]", msg: "sighash type SINGLE (0x3) is not allowed",
+			tamper: func(t *testing.T, p *psbt.Packet) { p.Inputs[1].SighashType = txscript.SigHashSingle }},
+		{name: "sighash ALL|ANYONECANPAY", field: "input[0]", msg: "sighash type ALL|ANYONECANPAY (0x81) is not allowed",
+			tamper: func(t *testing.T, p *psbt.Packet) {
+				p.Inputs[0].SighashType = txscript.SigHashAll | txscript.SigHashAnyOneCanPay
+			}},
+		{name: "sighash unknown", field: "input[0]", msg: "sighash type unknown(16)",
+			tamper: func(t *testing.T, p *psbt.Packet) { p.Inputs[0].SighashType = 0x10 }},
+		{name: "duplicate input", field: "input[2]", msg: "as input[0] does",
+			tamper: func(t *testing.T, p *psbt.Packet) {
+				dup := *p.UnsignedTx.TxIn[0]
+				p.UnsignedTx.AddTxIn(&dup)
+				p.Inputs = append(p.Inputs, p.Inputs[0])
+			}},
+		{name: "outputs above inputs", field: "fee", msg: "outputs total 3500001 sat, inputs 3500000 sat: the fee would be -1 sat",
+			tamper: func(t *testing.T, p *psbt.Packet) { p.UnsignedTx.TxOut[0].Value += 10_001 }},
+		{name: "zero fee", field: "fee", msg: "the fee would be 0 sat",
+			tamper: func(t *testing.T, p *psbt.Packet) { p.UnsignedTx.TxOut[1].Value += 10_000 }},
+		{name: "negative output", field: "output[0]", msg: "amount -1 sat is out of range",
+			tamper: func(t *testing.T, p *psbt.Packet) { p.UnsignedTx.TxOut[0].Value = -1 }},
+		{name: "already finalized", field: "input[0]", msg: "already finalized",
+			tamper: func(t *testing.T, p *psbt.Packet) { p.Inputs[0].FinalScriptWitness = []byte{0} }},
+		{name: "redeem script", field: "input[1]", msg: "redeem_script",
+			tamper: func(t *testing.T, p *psbt.Packet) { p.Inputs[1].RedeemScript = []byte{txscript.OP_TRUE} }},
+		{name: "taproot field", field: "input[1]", msg: "taproot fields",
+			tamper: func(t *testing.T, p *psbt.Packet) { p.Inputs[1].TaprootInternalKey = make([]byte, 32) }},
+		{name: "no outputs", field: "psbt", msg: "no outputs",
+			tamper: func(t *testing.T, p *psbt.Packet) { p.UnsignedTx.TxOut, p.Outputs = nil, nil }},
+		{name: "maps do not match the transaction", field: "psbt", msg: "3 input and 2 output maps",
+			tamper: func(t *testing.T, p *psbt.Packet) { p.Inputs = append(p.Inputs, psbt.PInput{}) }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := tt.psbt
+			if p == nil {
+				p = MustCopy(t, w.MustStandardSpend(t))
+				tt.tamper(t, p)
+			}
+			_, err := Analyze(p, w.d)
+			RequireCode(t, err, reserve.CodeInvalid, tt.field, tt.msg)
+		})
+	}
+	_, err := Analyze(nil, w.d)
+	RequireCode(t, err, reserve.CodeInvalid, "psbt", "no PSBT")
+	_, err = Analyze(w.MustStandardSpend(t), nil)
+	RequireCode(t, err, reserve.CodeInvalid, "descriptor", "no descriptor")
+}
+
+// TestAnalyzeChange checks that only an output whose script the
+// descriptor rebuilds on the change branch is change: anything else is
+// shown as a payee, and none of it is an error.
+func TestAnalyzeChange(t *testing.T) {
+	w := MustPSBTWallet(t, "analyze", 2, 3)
+	other := MustPSBTWallet(t, "analyze other", 2, 3)
+	change := w.MustDerived(t, reserve.BranchChange, 7)
+	swapped := slices.Clone(change.PubKeys)
+	swapped[2] = other.MustDerived(t, reserve.BranchChange, 7).PubKeys[2]
+	swappedScript, err := sortedMultiScript(2, swapped)
+	require.NoError(t, err)
+
+	tests := []struct {
+		name     string
+		tamper   func(t *testing.T, p *psbt.Packet)
+		isChange []bool // per output
+	}{
+		{name: "standard", tamper: func(*testing.T, *psbt.Packet) {}, isChange: []bool{false, true}},
+		{name: "change without witness_script", isChange: []bool{false, true},
+			tamper: func(t *testing.T, p *psbt.Packet) { p.Outputs[1].WitnessScript = nil }},
+		{name: "fake change derivations on the payee", isChange: []bool{false, true},
+			tamper: func(t *testing.T, p *psbt.Packet) { p.Outputs[0] = p.Outputs[1] }},
+		{name: "change script with one key swapped", isChange: []bool{false, false},
+			tamper: func(t *testing.T, p *psbt.Packet) {
+				p.UnsignedTx.TxOut[1].PkScript = p2wsh(swappedScript)
+				p.Outputs[1].WitnessScript = swappedScript
+			}},
+		{name: "matching derivations, another script", isChange: []bool{false, false},
+			tamper: func(t *testing.T, p *psbt.Packet) {
+				p.UnsignedTx.TxOut[1].PkScript = w.MustDerived(t, reserve.BranchChange, 8).PkScript
+			}},
+		{name: "wrong witness_script", isChange: []bool{false, false},
+			tamper: func(t *testing.T, p *psbt.Packet) { p.Outputs[1].WitnessScript = swappedScript }},
+		{name: "partial derivations", isChange: []bool{false, false},
+			tamper: func(t *testing.T, p *psbt.Packet) {
+				p.Outputs[1].Bip32Derivation = p.Outputs[1].Bip32Derivation[1:]
+			}},
+		{name: "derivation with a swapped key", isChange: []bool{false, false},
+			tamper: func(t *testing.T, p *psbt.Packet) { p.Outputs[1].Bip32Derivation[2].PubKey = swapped[2] }},
+		{name: "receive-branch address with its derivations", isChange: []bool{false, false},
+			tamper: func(t *testing.T, p *psbt.Packet) {
+				recv := w.MustDerived(t, reserve.BranchReceive, 7)
+				p.UnsignedTx.TxOut[1].PkScript = recv.PkScript
+				p.Outputs[1].WitnessScript = recv.WitnessScript
+				p.Outputs[1].Bip32Derivation = w.d.derivations(recv.PubKeys, keyPath{reserve.BranchReceive, 7})
+			}},
+		{name: "another wallet's change with its derivations", isChange: []bool{false, false},
+			tamper: func(t *testing.T, p *psbt.Packet) {
+				p.UnsignedTx.TxOut[1].PkScript = other.MustDerived(t, reserve.BranchChange, 7).PkScript
+				p.Outputs[1] = other.MustStandardSpend(t).Outputs[1]
+			}},
+		{name: "change without derivations", isChange: []bool{false, false},
+			tamper: func(t *testing.T, p *psbt.Packet) { p.Outputs[1] = psbt.POutput{} }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := MustCopy(t, w.MustStandardSpend(t))
+			tt.tamper(t, p)
+			a, err := Analyze(p, w.d)
+			require.NoError(t, err)
+			var got []bool
+			for k := range p.UnsignedTx.TxOut {
+				isChange := slices.ContainsFunc(a.Change, func(o OutputInfo) bool { return o.Vout == k })
+				isPayee := slices.ContainsFunc(a.Payees, func(o OutputInfo) bool { return o.Vout == k && !o.IsChange })
+				require.NotEqual(t, isChange, isPayee, "output %d", k)
+				got = append(got, isChange)
+			}
+			require.Equal(t, tt.isChange, got)
+		})
+	}
+}
+
+// TestKeyringMatchesDerive holds the keyring's derivation to Derive's.
+func TestKeyringMatchesDerive(t *testing.T) {
+	for _, d := range []*Descriptor{
+		MustPSBTWallet(t, "keyring", 2, 3).d,
+		MustPSBTWallet(t, "keyring", 3, 5).d,
+		MustDescriptor(t, reserve.Regtest, reserve.MaxCosigners, reserve.MaxCosigners),
+		MustDescriptor(t, reserve.Mainnet, 1, 1),
+	} {
+		kr, err := newKeyring(d)
+		require.NoError(t, err)
+		for _, b := range []reserve.Branch{reserve.BranchReceive, reserve.BranchChange} {
+			for _, index := range []uint32{0, 1, 2, 7, 100, 65_536, 1<<31 - 1} {
+				want, err := d.Derive(b, index)
+				require.NoError(t, err)
+				path := keyPath{b, index}
+				got, err := kr.derive(path)
+				require.NoError(t, err)
+				require.Equal(t, want.PubKeys, got.keys, "%s at %s", d.WalletID(), path)
+				require.Equal(t, want.WitnessScript, got.witnessScript)
+				require.Equal(t, want.PkScript, got.pkScript)
+				for c := range want.PubKeys {
+					pub, err := kr.key(c, path)
+					require.NoError(t, err)
+					require.Equal(t, want.PubKeys[c], pub.SerializeCompressed())
+				}
+			}
+		}
+		_, err = kr.derive(keyPath{reserve.BranchChange, 1 << 31})
+		require.ErrorContains(t, err, "not below 2^31")
+		_, err = kr.derive(keyPath{2, 0})
+		require.ErrorContains(t, err, "unknown branch 2")
+		_, err = kr.key(0, keyPath{2, 0})
+		require.ErrorContains(t, err, "no wallet key at 2/0")
+	}
+}
+
+// TestForEach checks that forEach reports the lowest failing index
+// whatever the scheduling, and runs every index when nothing fails.
+func TestForEach(t *testing.T) {
+	for _, workers := range []int{0, 1, 2, 7} {
+		var ran [100]bool
+		require.NoError(t, forEach(100, workers, func(i int) error { ran[i] = true; return nil }))
+		require.NotContains(t, ran[:], false)
+		for range 20 {
+			err := forEach(100, workers, func(i int) error {
+				if i == 37 || i == 38 || i == 90 {
+					return reserve.Invalid(inputField(i), "bad")
+				}
+				return nil
+			})
+			RequireCode(t, err, reserve.CodeInvalid, "input[37]", "bad")
+		}
+	}
+	require.NoError(t, forEach(0, 0, func(int) error { return nil }))
+}

@@ -1,0 +1,266 @@
+package multisig
+
+import (
+	"bytes"
+	"fmt"
+	"slices"
+
+	"github.com/btcsuite/btcd/btcec/v2"
+	"github.com/btcsuite/btcd/btcec/v2/ecdsa"
+	"github.com/btcsuite/btcd/btcutil/psbt"
+	"github.com/btcsuite/btcd/txscript"
+
+	"github.com/custos-reserve/custos/reserve"
+)
+
+// SigRef names one accepted partial signature: the input it signs and the
+// position of the cosigner whose key made it.
+type SigRef struct {
+	Input    int
+	Cosigner int
+}
+
+// CombinePSBT is the daemon's combiner: it merges the partial signatures
+// of incoming, a PSBT a signer returned, into canonical, the proposal's
+// PSBT. Nothing else of incoming is used — QR signers trim fields
+// (liana#1581) and a returned PSBT is not trusted — so the merge is into
+// canonical.
+//
+// incoming must carry canonical's unsigned transaction byte for byte. Every
+// partial signature canonical does not already have is then checked once,
+// against its one known key: the key must be a cosigner's key at the
+// input's (branch, index) as derived from d, and in the input's
+// witness_script; the signature strict DER with low S and sighash byte
+// ALL; and ecdsa verification against the BIP-143 sighash (midstate
+// computed once per call) must pass. No script engine is involved. The
+// verification is spread over workers goroutines (0 means GOMAXPROCS).
+//
+// It is all or nothing: on any error canonical is unchanged. Signatures by
+// keys canonical already has a signature from are ignored, so importing
+// the same PSBT twice adds nothing. It returns the signatures added,
+// ordered by input and cosigner. Refusals are *reserve.Error of code
+// CodeInvalid, with field "psbt" for another transaction and "input[i]"
+// for a bad signature.
+func CombinePSBT(canonical, incoming *psbt.Packet, d *Descriptor, workers int) ([]SigRef, error) {
+	if err := checkPacket(canonical, d); err != nil {
+		return nil, err
+	}
+	if err := sameTransaction(canonical, incoming); err != nil {
+		return nil, err
+	}
+	jobs := newSignatures(canonical, incoming)
+	if len(jobs) == 0 {
+		return nil, nil
+	}
+
+	// What the signatures are checked against comes from canonical.
+	tx := canonical.UnsignedTx
+	paths := make([]keyPath, len(tx.TxIn))
+	for i := range tx.TxIn {
+		in := &canonical.Inputs[i]
+		if in.WitnessUtxo == nil || in.WitnessScript == nil {
+			return nil, reserve.Invalid(inputField(i), "canonical PSBT has no witness_utxo or witness_script")
+		}
+		path, err := d.derivationPath(in.Bip32Derivation)
+		if err != nil {
+			return nil, reserve.Invalid(inputField(i), "canonical PSBT: %w", err)
+		}
+		paths[i] = path
+	}
+	kr, err := newKeyring(d)
+	if err != nil {
+		return nil, err
+	}
+	hashes := txscript.NewTxSigHashes(tx, prevOutFetcher(canonical))
+
+	refs := make([]SigRef, len(jobs))
+	err = forEach(len(jobs), workers, func(j int) error {
+		i := jobs[j].input
+		c, err := verifyPartialSig(canonical, i, jobs[j].sig, paths[i], kr, hashes)
+		if err != nil {
+			return reserve.Invalid(inputField(i), "%w", err)
+		}
+		refs[j] = SigRef{Input: i, Cosigner: c}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+
+	for _, job := range jobs {
+		in := &canonical.Inputs[job.input]
+		in.PartialSigs = append(in.PartialSigs, &psbt.PartialSig{
+			PubKey:    slices.Clone(job.sig.PubKey),
+			Signature: slices.Clone(job.sig.Signature),
+		})
+	}
+	slices.SortFunc(refs, func(a, b SigRef) int {
+		if a.Input != b.Input {
+			return a.Input - b.Input
+		}
+		return a.Cosigner - b.Cosigner
+	})
+	return refs, nil
+}
+
+// sameTransaction refuses an incoming PSBT whose unsigned transaction is
+// not canonical's, byte for byte.
+func sameTransaction(canonical, incoming *psbt.Packet) error {
+	if incoming == nil || incoming.UnsignedTx == nil {
+		return reserve.Invalid("psbt", "no PSBT to combine")
+	}
+	var want, got bytes.Buffer
+	if err := canonical.UnsignedTx.SerializeNoWitness(&want); err != nil {
+		return reserve.Errorf(reserve.CodeInternal, "unable to serialize the proposal's transaction: %w", err)
+	}
+	if err := incoming.UnsignedTx.SerializeNoWitness(&got); err != nil {
+		return reserve.Invalid("psbt", "unable to serialize the PSBT's transaction: %w", err)
+	}
+	if !bytes.Equal(want.Bytes(), got.Bytes()) {
+		return reserve.Invalid("psbt", "PSBT is for a different transaction: txid %s, proposal has %s",
+			incoming.UnsignedTx.TxHash(), canonical.UnsignedTx.TxHash())
+	}
+	if len(incoming.Inputs) != len(canonical.UnsignedTx.TxIn) {
+		return reserve.Invalid("psbt", "PSBT has %d input maps for %d inputs", len(incoming.Inputs), len(canonical.UnsignedTx.TxIn))
+	}
+	return nil
+}
+
+// sigJob is one partial signature to verify.
+type sigJob struct {
+	input int
+	sig   *psbt.PartialSig
+}
+
+// newSignatures lists incoming's partial signatures by keys canonical has
+// no signature from, in input order.
+func newSignatures(canonical, incoming *psbt.Packet) []sigJob {
+	var jobs []sigJob
+	for i := range incoming.Inputs {
+		have := canonical.Inputs[i].PartialSigs
+		for k, s := range incoming.Inputs[i].PartialSigs {
+			if s == nil {
+				continue
+			}
+			sameKey := func(o *psbt.PartialSig) bool { return o != nil && bytes.Equal(o.PubKey, s.PubKey) }
+			if slices.ContainsFunc(have, sameKey) || slices.ContainsFunc(incoming.Inputs[i].PartialSigs[:k], sameKey) {
+				continue
+			}
+			jobs = append(jobs, sigJob{input: i, sig: s})
+		}
+	}
+	return jobs
+}
+
+// verifyPartialSig checks one partial signature of input i and returns the
+// position of the cosigner whose key made it.
+func verifyPartialSig(canonical *psbt.Packet, i int, s *psbt.PartialSig, path keyPath,
+	kr *keyring, hashes *txscript.TxSigHashes) (int, error) {
+
+	sig, err := parseSignature(s)
+	if err != nil {
+		return 0, err
+	}
+	c, pub, err := kr.signerOf(s.PubKey, path, canonical.Inputs[i].Bip32Derivation)
+	if err != nil {
+		return 0, err
+	}
+	in := &canonical.Inputs[i]
+	if err := checkWitnessScript(in, s.PubKey); err != nil {
+		return 0, err
+	}
+	hash, err := txscript.CalcWitnessSigHash(in.WitnessScript, hashes, txscript.SigHashAll,
+		canonical.UnsignedTx, i, in.WitnessUtxo.Value)
+	if err != nil {
+		return 0, fmt.Errorf("unable to compute the sighash: %w", err)
+	}
+	if !sig.Verify(hash, pub) {
+		return 0, fmt.Errorf("signature by key %x (cosigner[%d]) does not verify", s.PubKey, c)
+	}
+	return c, nil
+}
+
+// parseSignature reads a partial signature's value: a strict DER
+// signature with low S (BIP-66, BIP-146: anything else is not relayed),
+// then the sighash byte, which must be ALL.
+func parseSignature(s *psbt.PartialSig) (*ecdsa.Signature, error) {
+	if len(s.Signature) == 0 {
+		return nil, fmt.Errorf("signature by key %x is empty", s.PubKey)
+	}
+	der, hashType := s.Signature[:len(s.Signature)-1], s.Signature[len(s.Signature)-1]
+	if txscript.SigHashType(hashType) != txscript.SigHashAll {
+		return nil, fmt.Errorf("signature by key %x has sighash type %s, only ALL is accepted", s.PubKey, sighashName(uint32(hashType)))
+	}
+	sig, err := ecdsa.ParseDERSignature(der)
+	// Serialize writes strict DER with low S; any other encoding of the
+	// same signature differs from it.
+	if err != nil || !bytes.Equal(sig.Serialize(), der) {
+		return nil, fmt.Errorf("signature by key %x is not a strict DER, low-S signature", s.PubKey)
+	}
+	return sig, nil
+}
+
+// signerOf finds the cosigner whose child key at path is key, trying first
+// the cosigners whose origin key's derivation in ders names, and returns
+// it with the key as a curve point.
+func (kr *keyring) signerOf(key []byte, path keyPath, ders []*psbt.Bip32Derivation) (int, *btcec.PublicKey, error) {
+	var tried []int
+	try := func(c int) (*btcec.PublicKey, bool) {
+		if slices.Contains(tried, c) {
+			return nil, false
+		}
+		tried = append(tried, c)
+		pub, err := kr.key(c, path)
+		return pub, err == nil && bytes.Equal(pub.SerializeCompressed(), key)
+	}
+	for _, e := range ders {
+		if e == nil || !bytes.Equal(e.PubKey, key) {
+			continue
+		}
+		for _, c := range kr.d.cosignersOf(e) {
+			if pub, ok := try(c); ok {
+				return c, pub, nil
+			}
+		}
+	}
+	for c := range kr.d.cosigners {
+		if pub, ok := try(c); ok {
+			return c, pub, nil
+		}
+	}
+	return 0, nil, fmt.Errorf("signature by key %x which is not a key of this wallet at %s", key, path)
+}
+
+// Signers returns, per cosigner position, how many inputs of p carry a
+// partial signature by that cosigner's key. It matches signatures to
+// cosigners through the inputs' BIP-32 derivations and does not verify
+// them again: use it on a PSBT whose signatures CombinePSBT accepted. A
+// finalized PSBT has no partial signatures left and counts zero.
+func Signers(p *psbt.Packet, d *Descriptor) []int {
+	if d == nil {
+		return nil
+	}
+	counts := make([]int, len(d.cosigners))
+	if p == nil {
+		return counts
+	}
+	signed := make([]bool, len(d.cosigners))
+	for _, in := range p.Inputs {
+		clear(signed)
+		for _, s := range in.PartialSigs {
+			for _, e := range in.Bip32Derivation {
+				if s != nil && e != nil && bytes.Equal(e.PubKey, s.PubKey) {
+					for _, c := range d.cosignersOf(e) {
+						signed[c] = true
+					}
+				}
+			}
+		}
+		for c, ok := range signed {
+			if ok {
+				counts[c]++
+			}
+		}
+	}
+	return counts
+}

@@ -1,0 +1,452 @@
+package multisig
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/binary"
+	"fmt"
+
+	"github.com/btcsuite/btcd/btcutil/psbt"
+	"github.com/btcsuite/btcd/wire"
+
+	"github.com/custos-reserve/custos/reserve"
+)
+
+// MaxPSBTBytes caps a PSBT we parse (32 MiB): far above the largest
+// standard transaction with every previous transaction attached, far below
+// what could exhaust a signer's memory.
+const MaxPSBTBytes = 32 << 20
+
+// psbtMagic opens every binary PSBT ("psbt" 0xff); base64Magic is how its
+// base64 form starts.
+var (
+	psbtMagic   = []byte("psbt\xff")
+	base64Magic = []byte("cHNidP8")
+)
+
+// BIP-174 and BIP-371 key types this file looks at.
+const (
+	globalUnsignedTx = 0x00
+	globalVersion    = 0xfb
+	inNonWitnessUtxo = 0x00
+	inWitnessUtxo    = 0x01
+	inPartialSig     = 0x02
+	inBip32          = 0x06
+	inFinalScriptSig = 0x07
+	inFinalWitness   = 0x08
+	inTaprootBip32   = 0x16
+	outBip32         = 0x02
+	outTaprootBip32  = 0x07
+	// multiByteKeyType and above open a key type of more than one byte.
+	multiByteKeyType = 0xfd
+	maxKeyBytes      = psbt.MaxPsbtKeyLength
+	maxValueBytes    = psbt.MaxPsbtValueLength
+)
+
+// isV2Global, isV2Input and isV2Output report the BIP-370 key types that
+// BIP-370 says must be excluded from a version-0 PSBT.
+func isV2Global(t byte) bool { return t >= 0x02 && t <= 0x06 }
+func isV2Input(t byte) bool  { return t >= 0x0e && t <= 0x12 }
+func isV2Output(t byte) bool { return t == 0x03 || t == 0x04 }
+
+// isPartialInputType reports the input key types BIP-174's finalizer
+// removes; a finalized input must not carry them (the serializer would drop
+// them silently).
+func isPartialInputType(t byte) bool {
+	return (t >= inPartialSig && t <= inBip32) || (t >= 0x13 && t <= 0x18)
+}
+
+// ParsePSBT reads a PSBT in binary or base64 form, telling them apart by
+// their first bytes ("psbt" 0xff, or "cHNidP8"); base64 may be surrounded by
+// whitespace, binary may not. It refuses, as a *reserve.Error of code
+// CodeInvalid with field "psbt" and a message starting "malformed PSBT: ",
+// more than MaxPSBTBytes, bytes after the last map, a version other than 0
+// and BIP-370 (version 2) fields, duplicate keys in any map, key types that
+// do not fit in one byte, non-canonical compact sizes, witness_utxo and
+// previous transactions with bytes left over, finalized inputs that still
+// carry partial signing fields, and everything psbt.NewFromRawBytes
+// refuses. It never panics, whatever b holds.
+func ParsePSBT(b []byte) (*psbt.Packet, error) {
+	raw, err := psbtBytes(b)
+	if err != nil {
+		return nil, err
+	}
+	nwuLen, err := scanPSBT(raw)
+	if err != nil {
+		return nil, malformed("%w", err)
+	}
+	p, err := decodePSBT(raw)
+	if err != nil {
+		return nil, err
+	}
+	// The decoder reads each previous transaction from its own value and
+	// ignores what follows the transaction; refuse leftovers.
+	for i, n := range nwuLen {
+		if n >= 0 && p.Inputs[i].NonWitnessUtxo.SerializeSize() != n {
+			return nil, malformed("input[%d]: non_witness_utxo has bytes after the transaction", i)
+		}
+	}
+	return p, nil
+}
+
+// SerializePSBT returns the binary form of p, its maps' keys in the order
+// psbt.Packet.Serialize writes them. Serialize sorts p's partial signatures
+// and derivations in place, so p must not be in use elsewhere meanwhile.
+func SerializePSBT(p *psbt.Packet) ([]byte, error) {
+	if p == nil || p.UnsignedTx == nil {
+		return nil, reserve.Invalid("psbt", "no PSBT to serialize")
+	}
+	var buf bytes.Buffer
+	if err := p.Serialize(&buf); err != nil {
+		return nil, reserve.Errorf(reserve.CodeInternal, "unable to serialize the PSBT: %w", err)
+	}
+	return buf.Bytes(), nil
+}
+
+// malformed builds the error every parsing refusal returns.
+func malformed(format string, args ...any) *reserve.Error {
+	return reserve.Invalid("psbt", "malformed PSBT: "+format, args...)
+}
+
+// psbtBytes returns the binary PSBT that b holds, decoding base64.
+func psbtBytes(b []byte) ([]byte, error) {
+	if bytes.HasPrefix(b, psbtMagic) {
+		if len(b) > MaxPSBTBytes {
+			return nil, malformed("%d bytes is more than the %d allowed", len(b), MaxPSBTBytes)
+		}
+		return b, nil
+	}
+	text := bytes.TrimSpace(b)
+	if !bytes.HasPrefix(text, base64Magic) {
+		return nil, malformed("neither binary (starting \"psbt\\xff\") nor base64 (starting %q)", base64Magic)
+	}
+	if max := base64.StdEncoding.EncodedLen(MaxPSBTBytes); len(text) > max {
+		return nil, malformed("%d base64 characters is more than the %d allowed", len(text), max)
+	}
+	raw := make([]byte, base64.StdEncoding.DecodedLen(len(text)))
+	n, err := base64.StdEncoding.Strict().Decode(raw, text)
+	if err != nil {
+		return nil, malformed("bad base64: %w", err)
+	}
+	return raw[:n], nil
+}
+
+// decodePSBT runs psbt.NewFromRawBytes on a binary PSBT that scanPSBT
+// accepted. The recover is a safety net: psbt v1.1.10 slices values it has
+// not measured in places (an empty BIP-32 derivation value panics), and
+// scanPSBT refuses the cases known to do that.
+func decodePSBT(raw []byte) (p *psbt.Packet, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			p, err = nil, malformed("the decoder failed: %v", r)
+		}
+	}()
+	r := bytes.NewReader(raw)
+	p, err = psbt.NewFromRawBytes(r, false)
+	if err != nil {
+		return nil, malformed("%w", err)
+	}
+	if r.Len() != 0 {
+		// scanPSBT already refused this; keep the check next to the
+		// decoder that would otherwise ignore them.
+		return nil, malformed("%d bytes after the last map", r.Len())
+	}
+	return p, nil
+}
+
+// scanner walks a binary PSBT's key-value maps without decoding values.
+type scanner struct {
+	b   []byte
+	off int
+}
+
+// compactSize reads a canonical compact-size integer.
+func (s *scanner) compactSize() (uint64, error) {
+	if s.off >= len(s.b) {
+		return 0, fmt.Errorf("truncated at byte %d", s.off)
+	}
+	v, n, err := readCompactSize(s.b[s.off:])
+	if err != nil {
+		return 0, fmt.Errorf("at byte %d: %w", s.off, err)
+	}
+	s.off += n
+	return v, nil
+}
+
+// next returns the next n bytes.
+func (s *scanner) next(n uint64, what string) ([]byte, error) {
+	if n > uint64(len(s.b)-s.off) {
+		return nil, fmt.Errorf("%s of %d bytes at byte %d runs past the end", what, n, s.off)
+	}
+	out := s.b[s.off : s.off+int(n)]
+	s.off += int(n)
+	return out, nil
+}
+
+// readCompactSize decodes a Bitcoin compact-size integer from the start of
+// b, refusing encodings longer than needed.
+func readCompactSize(b []byte) (uint64, int, error) {
+	var v uint64
+	var n int
+	switch b[0] {
+	case 0xfd:
+		n = 3
+	case 0xfe:
+		n = 5
+	case 0xff:
+		n = 9
+	default:
+		return uint64(b[0]), 1, nil
+	}
+	if len(b) < n {
+		return 0, 0, fmt.Errorf("truncated compact size")
+	}
+	var min uint64
+	switch n {
+	case 3:
+		v, min = uint64(binary.LittleEndian.Uint16(b[1:3])), 0xfd
+	case 5:
+		v, min = uint64(binary.LittleEndian.Uint32(b[1:5])), 1<<16
+	default:
+		v, min = binary.LittleEndian.Uint64(b[1:9]), 1<<32
+	}
+	if v < min {
+		return 0, 0, fmt.Errorf("non-canonical compact size %d", v)
+	}
+	return v, n, nil
+}
+
+// mapKind names a map for errors and selects its key-type rules.
+type mapKind struct {
+	global bool
+	input  int // input index, or -1
+	output int // output index, or -1
+}
+
+func (k mapKind) String() string {
+	switch {
+	case k.global:
+		return "global map"
+	case k.input >= 0:
+		return fmt.Sprintf("input[%d]", k.input)
+	}
+	return fmt.Sprintf("output[%d]", k.output)
+}
+
+// scanPSBT checks the map structure of a binary PSBT (magic included)
+// before psbt.NewFromRawBytes decodes it, refusing what that decoder
+// accepts or would mangle but BIP-174 does not allow (see ParsePSBT). It
+// returns, per input, the length of its non_witness_utxo value (-1 if
+// none), which ParsePSBT compares with the decoded transaction.
+func scanPSBT(raw []byte) ([]int, error) {
+	s := &scanner{b: raw, off: len(psbtMagic)}
+	// The global map starts with the unsigned transaction, whose input and
+	// output counts say how many maps follow.
+	tx, err := s.unsignedTx()
+	if err != nil {
+		return nil, err
+	}
+	nwuLen := make([]int, len(tx.TxIn))
+	seen := make(map[string]struct{})
+	seen[string([]byte{globalUnsignedTx})] = struct{}{}
+	kinds := 1 + len(tx.TxIn) + len(tx.TxOut)
+	for m := range kinds {
+		kind := mapKind{global: m == 0, input: -1, output: -1}
+		switch {
+		case m == 0:
+		case m <= len(tx.TxIn):
+			kind.input = m - 1
+			nwuLen[kind.input] = -1
+		default:
+			kind.output = m - 1 - len(tx.TxIn)
+		}
+		if m > 0 {
+			clear(seen)
+		}
+		if err := s.scanMap(kind, seen, nwuLen); err != nil {
+			return nil, err
+		}
+	}
+	if s.off != len(raw) {
+		return nil, fmt.Errorf("%d bytes after the last map", len(raw)-s.off)
+	}
+	return nwuLen, nil
+}
+
+// unsignedTx reads the first global key-value pair, which must be the
+// unsigned transaction, and decodes it as BIP-174 requires: no witness
+// serialization and nothing after it.
+func (s *scanner) unsignedTx() (*wire.MsgTx, error) {
+	keyLen, err := s.compactSize()
+	if err != nil {
+		return nil, err
+	}
+	key, err := s.next(keyLen, "key")
+	if err != nil {
+		return nil, err
+	}
+	if len(key) != 1 || key[0] != globalUnsignedTx {
+		return nil, fmt.Errorf("the first global key is not the unsigned transaction (0x00)")
+	}
+	valLen, err := s.compactSize()
+	if err != nil {
+		return nil, err
+	}
+	if valLen > maxValueBytes {
+		return nil, fmt.Errorf("unsigned transaction of %d bytes is too large", valLen)
+	}
+	val, err := s.next(valLen, "unsigned transaction")
+	if err != nil {
+		return nil, err
+	}
+	tx := new(wire.MsgTx)
+	r := bytes.NewReader(val)
+	if err := tx.DeserializeNoWitness(r); err != nil {
+		return nil, fmt.Errorf("unsigned transaction: %w", err)
+	}
+	if r.Len() != 0 {
+		return nil, fmt.Errorf("unsigned transaction has %d bytes after it", r.Len())
+	}
+	return tx, nil
+}
+
+// scanMap reads one map's key-value pairs up to its separator.
+func (s *scanner) scanMap(kind mapKind, seen map[string]struct{}, nwuLen []int) error {
+	var types [256]bool
+	for {
+		keyLen, err := s.compactSize()
+		if err != nil {
+			return fmt.Errorf("%s: %w", kind, err)
+		}
+		if keyLen == 0 {
+			break
+		}
+		if keyLen > maxKeyBytes {
+			return fmt.Errorf("%s: key of %d bytes is too long", kind, keyLen)
+		}
+		key, err := s.next(keyLen, "key")
+		if err != nil {
+			return fmt.Errorf("%s: %w", kind, err)
+		}
+		valLen, err := s.compactSize()
+		if err != nil {
+			return fmt.Errorf("%s: %w", kind, err)
+		}
+		if valLen > maxValueBytes {
+			return fmt.Errorf("%s: value of %d bytes is too large", kind, valLen)
+		}
+		val, err := s.next(valLen, "value")
+		if err != nil {
+			return fmt.Errorf("%s: %w", kind, err)
+		}
+		if key[0] >= multiByteKeyType {
+			return fmt.Errorf("%s: key type 0x%x… is a multi-byte compact size; no such type is defined", kind, key[0])
+		}
+		if _, dup := seen[string(key)]; dup {
+			return fmt.Errorf("%s: duplicate key %x", kind, key)
+		}
+		seen[string(key)] = struct{}{}
+		types[key[0]] = true
+		if err := checkValue(kind, key, val, nwuLen); err != nil {
+			return fmt.Errorf("%s: %w", kind, err)
+		}
+	}
+	if kind.input >= 0 && (types[inFinalScriptSig] || types[inFinalWitness]) {
+		for t := range types {
+			if types[t] && isPartialInputType(byte(t)) {
+				return fmt.Errorf("%s: finalized input still carries key type 0x%02x", kind, t)
+			}
+		}
+	}
+	return nil
+}
+
+// checkValue applies the per-type rules of scanPSBT to one pair.
+func checkValue(kind mapKind, key, val []byte, nwuLen []int) error {
+	t := key[0]
+	switch {
+	case kind.global:
+		switch {
+		case t == globalUnsignedTx:
+			return fmt.Errorf("a second unsigned transaction key %x", key)
+		case isV2Global(t):
+			return fmt.Errorf("PSBT version 2 field (type 0x%02x) in a version 0 PSBT", t)
+		case t == globalVersion:
+			if len(key) != 1 || len(val) != 4 {
+				return fmt.Errorf("bad version field")
+			}
+			if v := binary.LittleEndian.Uint32(val); v != 0 {
+				return fmt.Errorf("PSBT version %d is not supported, only version 0", v)
+			}
+		}
+	case kind.input >= 0:
+		switch {
+		case isV2Input(t):
+			return fmt.Errorf("PSBT version 2 field (type 0x%02x) in a version 0 PSBT", t)
+		case t == inNonWitnessUtxo && len(key) == 1:
+			nwuLen[kind.input] = len(val)
+		case t == inWitnessUtxo && len(key) == 1:
+			return checkTxOut(val)
+		case t == inBip32:
+			return checkDerivationValue(val)
+		case t == inTaprootBip32:
+			return checkTaprootDerivationValue(val)
+		}
+	default:
+		switch {
+		case isV2Output(t):
+			return fmt.Errorf("PSBT version 2 field (type 0x%02x) in a version 0 PSBT", t)
+		case t == outBip32:
+			return checkDerivationValue(val)
+		case t == outTaprootBip32:
+			return checkTaprootDerivationValue(val)
+		}
+	}
+	return nil
+}
+
+// checkTxOut checks that val is exactly one serialized transaction output:
+// an 8-byte amount, a compact size and that many script bytes. The decoder
+// assumes a one-byte length and takes the rest as the script.
+func checkTxOut(val []byte) error {
+	if len(val) < 9 {
+		return fmt.Errorf("witness_utxo of %d bytes is too short", len(val))
+	}
+	n, size, err := readCompactSize(val[8:])
+	if err != nil {
+		return fmt.Errorf("witness_utxo: %w", err)
+	}
+	if uint64(len(val)-8-size) != n {
+		return fmt.Errorf("witness_utxo script length %d does not match its %d bytes", n, len(val)-8-size)
+	}
+	if size != 1 {
+		return fmt.Errorf("witness_utxo script of %d bytes is longer than the decoder reads", n)
+	}
+	return nil
+}
+
+// checkDerivationValue checks a BIP-32 derivation value: a fingerprint
+// and whole path steps.
+func checkDerivationValue(val []byte) error {
+	if len(val) < 4 || len(val)%4 != 0 {
+		return fmt.Errorf("BIP-32 derivation value of %d bytes is not a fingerprint and whole path steps", len(val))
+	}
+	return nil
+}
+
+// checkTaprootDerivationValue checks a BIP-371 derivation value: a compact
+// size count of 32-byte leaf hashes, then a BIP-32 derivation value.
+func checkTaprootDerivationValue(val []byte) error {
+	if len(val) == 0 {
+		return fmt.Errorf("empty taproot BIP-32 derivation value")
+	}
+	n, size, err := readCompactSize(val)
+	if err != nil {
+		return fmt.Errorf("taproot BIP-32 derivation: %w", err)
+	}
+	rest := uint64(len(val) - size)
+	if n > rest/32 {
+		return fmt.Errorf("taproot BIP-32 derivation claims %d leaf hashes in %d bytes", n, rest)
+	}
+	return checkDerivationValue(val[size+int(n)*32:])
+}

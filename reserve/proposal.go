@@ -1,0 +1,193 @@
+package reserve
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/btcsuite/btcd/chaincfg/chainhash"
+	"github.com/btcsuite/btcd/wire"
+)
+
+// State is where a spend proposal is in its life. The numbers are
+// persisted and on the wire: never reorder or reuse them.
+type State uint8
+
+const (
+	StateUnspecified     State = 0
+	StatePendingApproval State = 1
+	StateApproved        State = 2
+	StateSigning         State = 3
+	StateFinalized       State = 4
+	StateBroadcast       State = 5
+	StateConfirmed       State = 6
+	StateRejected        State = 7
+	StateCancelled       State = 8
+	StateExpired         State = 9
+	StateFailed          State = 10
+	StateReplaced        State = 11
+)
+
+var stateNames = map[State]string{
+	StateUnspecified:     "UNSPECIFIED",
+	StatePendingApproval: "PENDING_APPROVAL",
+	StateApproved:        "APPROVED",
+	StateSigning:         "SIGNING",
+	StateFinalized:       "FINALIZED",
+	StateBroadcast:       "BROADCAST",
+	StateConfirmed:       "CONFIRMED",
+	StateRejected:        "REJECTED",
+	StateCancelled:       "CANCELLED",
+	StateExpired:         "EXPIRED",
+	StateFailed:          "FAILED",
+	StateReplaced:        "REPLACED",
+}
+
+// String is the state's name as the CLI shows it ("SIGNING").
+func (s State) String() string {
+	if n, ok := stateNames[s]; ok {
+		return n
+	}
+	return fmt.Sprintf("STATE(%d)", uint8(s))
+}
+
+// ParseState reads a state name, case-sensitively as String writes it.
+func ParseState(s string) (State, error) {
+	for st, n := range stateNames {
+		if n == s && st != StateUnspecified {
+			return st, nil
+		}
+	}
+	return StateUnspecified, fmt.Errorf("unknown proposal state %q", s)
+}
+
+// transitions lists every allowed state change. Anything else is refused.
+var transitions = map[State][]State{
+	StatePendingApproval: {StateApproved, StateRejected, StateCancelled, StateExpired},
+	StateApproved:        {StateSigning, StateRejected, StateCancelled, StateExpired},
+	StateSigning:         {StateFinalized, StateCancelled, StateExpired, StateFailed},
+	StateFinalized:       {StateBroadcast, StateFailed},
+	StateBroadcast:       {StateConfirmed, StateFailed, StateReplaced},
+	StateConfirmed:       {StateBroadcast}, // a reorg can unconfirm it
+}
+
+// CanMove reports whether a proposal may go from s to next.
+func (s State) CanMove(next State) bool {
+	for _, t := range transitions[s] {
+		if t == next {
+			return true
+		}
+	}
+	return false
+}
+
+// Final reports whether no transition leaves s.
+func (s State) Final() bool { return len(transitions[s]) == 0 }
+
+// HoldsCoins reports whether a proposal in state s keeps its inputs
+// reserved. Reservations are released on every end state; a broadcast or
+// confirmed transaction has spent them.
+func (s State) HoldsCoins() bool {
+	switch s {
+	case StatePendingApproval, StateApproved, StateSigning, StateFinalized:
+		return true
+	case StateUnspecified, StateBroadcast, StateConfirmed, StateRejected,
+		StateCancelled, StateExpired, StateFailed, StateReplaced:
+	}
+	return false
+}
+
+// Payee is one external output of a proposal.
+type Payee struct {
+	Address   string
+	Script    []byte
+	AmountSat int64
+}
+
+// Input is a wallet output a proposal spends.
+type Input struct {
+	OutPoint  wire.OutPoint
+	AmountSat int64
+	Branch    Branch
+	Index     uint32
+}
+
+// Change is the proposal's change output, on the change branch.
+type Change struct {
+	Index     uint32
+	AmountSat int64
+	// Vout is the output's position in the transaction.
+	Vout uint32
+}
+
+// Signature records that a cosigner's partial signatures were accepted.
+type Signature struct {
+	// Cosigner is the position of the key in the wallet's cosigner list.
+	Cosigner    int
+	Fingerprint uint32
+	At          time.Time
+}
+
+// Transition is one entry of a proposal's history.
+type Transition struct {
+	State State
+	At    time.Time
+	// Actor is who caused it: a client identity's name, "daemon", or
+	// "node" for what the chain did.
+	Actor string
+	Note  string
+}
+
+// Proposal is a payment from the reserve on its way to the chain.
+type Proposal struct {
+	ID       string
+	WalletID string
+	State    State
+	Payees   []Payee
+	Memo     string
+	// FeeRate is the requested fee rate in sat/vB; FeeSat and VSize are
+	// the fee and the virtual size with the largest possible signatures.
+	FeeRate int64
+	FeeSat  int64
+	VSize   int64
+	Inputs  []Input
+	// Change is nil when the selection needed none.
+	Change *Change
+	// UnsignedTx is the serialized transaction without witnesses; every
+	// imported PSBT must carry exactly these bytes.
+	UnsignedTx []byte
+	// PSBT is the canonical PSBT with every accepted partial signature.
+	PSBT       []byte
+	Signatures []Signature
+	// Txid of the transaction (the same before and after signing).
+	Txid chainhash.Hash
+	// FinalTx is the finalized, extracted transaction once FINALIZED.
+	FinalTx []byte
+	// ConfirmedHeight is the block that confirmed it, 0 otherwise.
+	ConfirmedHeight int32
+	FailReason      string
+	CreatedBy       string
+	CreatedAt       time.Time
+	ExpiresAt       time.Time
+	History         []Transition
+}
+
+// Signed reports whether cosigner position i has signed.
+func (p *Proposal) Signed(i int) bool {
+	for _, s := range p.Signatures {
+		if s.Cosigner == i {
+			return true
+		}
+	}
+	return false
+}
+
+// Move changes the proposal's state and records the transition, refusing
+// one the state machine does not allow.
+func (p *Proposal) Move(next State, at time.Time, actor, note string) error {
+	if !p.State.CanMove(next) {
+		return Errorf(CodeFailedPrecondition, "proposal %s is %s and cannot become %s", p.ID, p.State, next)
+	}
+	p.State = next
+	p.History = append(p.History, Transition{State: next, At: at, Actor: actor, Note: note})
+	return nil
+}

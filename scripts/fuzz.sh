@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Runs every native Go fuzz target of the module for SECONDS each (default
+# 60), one after the other, and fails on the first crash. New crashers are
+# written by go test under the package's testdata/fuzz/ and become
+# regression cases of the ordinary tests.
+#   scripts/fuzz.sh 600       # ten minutes per target
+#   FUZZ_MATCH=PSBT scripts/fuzz.sh 60   # only targets whose name matches
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+seconds=${1:-60}
+match=${FUZZ_MATCH:-.}
+
+mapfile -t pkgs < <(go list ./...)
+for pkg in "${pkgs[@]}"; do
+	mapfile -t targets < <(go test -list '^Fuzz' "$pkg" | grep '^Fuzz' | grep -E "$match" || true)
+	for target in "${targets[@]}"; do
+		echo "== $pkg $target (${seconds}s)"
+		go test -run '^$' -fuzz "^${target}\$" -fuzztime "${seconds}s" "$pkg"
+	done
+done

@@ -1,0 +1,365 @@
+package signer
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"math/bits"
+	"slices"
+	"strconv"
+
+	"github.com/btcsuite/btcd/btcutil/base58"
+	"github.com/btcsuite/btcd/btcutil/psbt"
+	"github.com/btcsuite/btcd/chaincfg/chainhash"
+
+	"github.com/custos-reserve/custos/multisig"
+	"github.com/custos-reserve/custos/reserve"
+)
+
+// This signer's own fee ceilings when the operator sets none (REFERENCES.md
+// pitfall 13; Liana caps the feerate at the same 1,000 sat/vB).
+const (
+	// DefaultMaxFeeSat is the largest absolute fee signed by default:
+	// 0.01 BTC.
+	DefaultMaxFeeSat int64 = 1_000_000
+	// DefaultMaxFeeRate is the highest fee rate signed by default, in
+	// sat/vB.
+	DefaultMaxFeeRate int64 = 1_000
+)
+
+var (
+	// ErrOtherWallet is returned for a PSBT whose global xpubs
+	// (PSBT_GLOBAL_XPUB) name a key, or a key origin, that is not in the
+	// pinned descriptor: it was made for another wallet.
+	ErrOtherWallet = errors.New("this PSBT is for another wallet")
+
+	// ErrFeeTooHigh is returned when the fee or the fee rate is over this
+	// signer's ceiling (Limits).
+	ErrFeeTooHigh = errors.New("fee over this signer's ceiling")
+)
+
+// Limits are this signer's own fee ceilings. They hold whatever the
+// coordinator and the officers approved: a fee over either one is refused.
+// A zero field means its default; a negative one is refused.
+type Limits struct {
+	// MaxFeeSat is the largest absolute fee, in satoshis
+	// (default DefaultMaxFeeSat, 0.01 BTC).
+	MaxFeeSat int64
+	// MaxFeeRate is the highest fee rate, in sat/vB of the transaction's
+	// estimated final virtual size (default DefaultMaxFeeRate).
+	MaxFeeRate int64
+}
+
+// DefaultLimits returns the ceilings a signer uses when its operator sets
+// none.
+func DefaultLimits() Limits {
+	return Limits{MaxFeeSat: DefaultMaxFeeSat, MaxFeeRate: DefaultMaxFeeRate}
+}
+
+func (l Limits) normalize() (Limits, error) {
+	switch {
+	case l.MaxFeeSat < 0 || l.MaxFeeSat > reserve.MaxSat:
+		return l, reserve.Invalid("max-fee", "fee ceiling %d sat is outside 0..%d", l.MaxFeeSat, reserve.MaxSat)
+	case l.MaxFeeRate < 0 || l.MaxFeeRate > reserve.MaxSat:
+		return l, reserve.Invalid("max-feerate", "fee rate ceiling %d sat/vB is outside 0..%d", l.MaxFeeRate, reserve.MaxSat)
+	}
+	if l.MaxFeeSat == 0 {
+		l.MaxFeeSat = DefaultMaxFeeSat
+	}
+	if l.MaxFeeRate == 0 {
+		l.MaxFeeRate = DefaultMaxFeeRate
+	}
+	return l, nil
+}
+
+// Summary is what a PSBT pays, as this signer worked it out from the
+// transaction and its pinned descriptor alone: the operator reads it
+// before anything is signed. Every output is in Payees or in Change;
+// an output is change only if its script is the one the pinned descriptor
+// gives at its change index.
+type Summary struct {
+	// WalletID, Threshold and Cosigners describe the pinned wallet the
+	// PSBT was checked against (M-of-N).
+	WalletID  string
+	Threshold int
+	Cosigners int
+	// TxID is the transaction's id; segwit inputs keep it unchanged by
+	// signing, so officers can compare it with the coordinator's.
+	TxID chainhash.Hash
+	// Inputs are the wallet outputs spent, with their amounts and where
+	// the descriptor derives them.
+	Inputs []multisig.InputInfo
+	// Payees are the outputs that leave the wallet.
+	Payees []multisig.OutputInfo
+	// Change are the outputs back to the wallet's change branch.
+	Change []multisig.OutputInfo
+	// InputSat, OutputSat and FeeSat are sums in satoshis; VSize is the
+	// estimated virtual size of the signed transaction, and FeeRateMilli
+	// the fee rate in thousandths of a sat/vB.
+	InputSat, OutputSat, FeeSat, VSize int64
+	FeeRateMilli                       int64
+}
+
+// FeeRate returns the fee rate in sat/vB with one decimal, rounded to the
+// nearest tenth ("12.3").
+func (s Summary) FeeRate() string { return formatMilli(s.FeeRateMilli, -1) }
+
+// formatMilli writes thousandths as a number with one decimal, rounded to
+// the nearest tenth; when that would not show a rate above ceilingMilli, it
+// rounds up instead, so a refusal never shows a rate that looks within the
+// ceiling. ceilingMilli < 0 means plain rounding.
+func formatMilli(milli, ceilingMilli int64) string {
+	if milli < 0 {
+		return "-" + formatMilli(-milli, -1)
+	}
+	tenths := (milli + 50) / 100
+	if ceilingMilli >= 0 && milli > ceilingMilli && tenths*100 <= ceilingMilli {
+		tenths = (milli + 99) / 100
+	}
+	return strconv.FormatInt(tenths/10, 10) + "." + strconv.FormatInt(tenths%10, 10)
+}
+
+// Check runs every check Sign runs before it signs, against the pinned
+// descriptor d and nothing the PSBT carries, and returns what the PSBT
+// pays. It never changes pkt. It needs no key, so a signer can show the
+// summary, and refuse a bad PSBT, before the key is unlocked.
+//
+// The checks, in order: the PSBT's global xpubs, if any, are all keys of d
+// with their origins (a PSBT for another wallet fails with ErrOtherWallet);
+// multisig.Analyze against d (every input recomputed from d and its
+// non_witness_utxo consistent with its witness_utxo, sighash ALL only,
+// change recomputed from d's change branch, anything else a payee); the fee
+// and the fee rate within lim (ErrFeeTooHigh); at least one input. Every
+// refusal is a *reserve.Error that names the input or output and the
+// reason.
+func Check(pkt *psbt.Packet, d *multisig.Descriptor, lim Limits) (Summary, error) {
+	if pkt == nil || pkt.UnsignedTx == nil {
+		return Summary{}, reserve.Invalid("psbt", "no PSBT")
+	}
+	if d == nil {
+		return Summary{}, reserve.Invalid("descriptor", "no pinned descriptor")
+	}
+	lim, err := lim.normalize()
+	if err != nil {
+		return Summary{}, err
+	}
+
+	// Analyze checks the global xpubs too; checking them first here
+	// gives a PSBT for another wallet a message that says so.
+	if err := checkGlobalXPubs(pkt, d); err != nil {
+		return Summary{}, err
+	}
+	a, err := multisig.Analyze(pkt, d)
+	if err != nil {
+		return Summary{}, err
+	}
+	s := Summary{
+		WalletID:     d.WalletID(),
+		Threshold:    d.Threshold(),
+		Cosigners:    len(d.Cosigners()),
+		TxID:         pkt.UnsignedTx.TxHash(),
+		Inputs:       a.Inputs,
+		Payees:       a.Payees,
+		Change:       a.Change,
+		InputSat:     a.InputSat,
+		OutputSat:    a.OutputSat,
+		FeeSat:       a.FeeSat,
+		VSize:        a.VSize,
+		FeeRateMilli: a.FeeRateMilli,
+	}
+	if err := checkFee(s, lim); err != nil {
+		return Summary{}, err
+	}
+	if len(s.Inputs) == 0 || len(pkt.UnsignedTx.TxIn) == 0 {
+		return Summary{}, reserve.Invalid("psbt", "the transaction has no inputs")
+	}
+	return s, nil
+}
+
+// checkFee refuses a fee over either ceiling. The rate is compared
+// exactly, fee > rate ceiling × vsize, not through the rounded
+// FeeRateMilli.
+func checkFee(s Summary, lim Limits) error {
+	if s.FeeSat < 0 || s.VSize <= 0 {
+		// Analyze refuses both; never sign on numbers that make no sense.
+		return reserve.Invalid("fee", "fee %d sat over %d vB makes no sense", s.FeeSat, s.VSize)
+	}
+	if s.FeeSat > lim.MaxFeeSat {
+		return refusal(ErrFeeTooHigh, "fee %s BTC is over this signer's ceiling of %s BTC",
+			reserve.FormatBTC(s.FeeSat), reserve.FormatBTC(lim.MaxFeeSat))
+	}
+	hi, lo := bits.Mul64(uint64(lim.MaxFeeRate), uint64(s.VSize))
+	if hi == 0 && lo < 1<<63 && s.FeeSat > int64(lo) {
+		// FeeRateMilli is rounded down: the rate shown must be over the
+		// ceiling, as the exact one is.
+		milli := s.FeeSat * 1000 / s.VSize
+		if s.FeeSat*1000%s.VSize != 0 {
+			milli++
+		}
+		return refusal(ErrFeeTooHigh, "fee rate %s sat/vB (fee %s BTC for %d vB) is over this signer's ceiling of %d sat/vB",
+			formatMilli(milli, lim.MaxFeeRate*1000), reserve.FormatBTC(s.FeeSat), s.VSize, lim.MaxFeeRate)
+	}
+	return nil
+}
+
+// checkGlobalXPubs refuses a PSBT whose PSBT_GLOBAL_XPUB entries are not
+// all keys of d with d's origins. They are never used for anything else:
+// trusting xpubs a coordinator supplies at signing time would let it
+// describe its own wallet (REFERENCES.md pitfalls 3 and 5).
+func checkGlobalXPubs(pkt *psbt.Packet, d *multisig.Descriptor) error {
+	if len(pkt.XPubs) == 0 {
+		return nil
+	}
+	cos := d.Cosigners()
+	pinned := make([][]byte, len(cos))
+	for i, c := range cos {
+		// The 78 serialized bytes: base58check minus its 4-byte checksum.
+		raw := base58.Decode(c.XPub)
+		if len(raw) < 4 {
+			return reserve.Errorf(reserve.CodeInternal, "pinned cosigner %d has an undecodable xpub", i+1)
+		}
+		pinned[i] = raw[:len(raw)-4]
+	}
+	for i, x := range pkt.XPubs {
+		pos := slices.IndexFunc(pinned, func(p []byte) bool { return bytes.Equal(p, x.ExtendedKey) })
+		if pos < 0 {
+			return refusal(ErrOtherWallet, "%s: its global xpub[%d] %s is not a key of the pinned wallet %s",
+				ErrOtherWallet, i, describeXPub(x), d.WalletID())
+		}
+		c := cos[pos]
+		if x.MasterKeyFingerprint != c.Fingerprint || !slices.Equal(x.Bip32Path, c.Path) {
+			return refusal(ErrOtherWallet, "%s: its global xpub[%d] is cosigner %d's key with the origin [%08x/%s], but the pinned wallet %s has %s",
+				ErrOtherWallet, i, pos+1, x.MasterKeyFingerprint, multisig.FormatPath(x.Bip32Path), d.WalletID(),
+				multisig.FormatKeyRecord(c))
+		}
+	}
+	return nil
+}
+
+// refusal is a CodeInvalid error with the whole message given and cause
+// kept for errors.Is (reserve.Errorf would append the cause's text).
+func refusal(cause error, format string, args ...any) *reserve.Error {
+	return &reserve.Error{Code: reserve.CodeInvalid, Msg: fmt.Sprintf(format, args...), Err: cause}
+}
+
+// describeXPub writes a global xpub as a key record for an error message,
+// or says it is not one. A private key there is named as such, never
+// printed.
+func describeXPub(x psbt.XPub) string {
+	k, err := psbt.DecodeExtendedKey(slices.Clone(x.ExtendedKey))
+	switch {
+	case err != nil:
+		return "(not a valid extended key)"
+	case k.IsPrivate():
+		k.Zero()
+		return "(a private key)"
+	}
+	return fmt.Sprintf("[%08x/%s]%s", x.MasterKeyFingerprint, multisig.FormatPath(x.Bip32Path), k.String())
+}
+
+// Sign checks pkt against the pinned wallet exactly as Check does and,
+// if every check passes, adds this signer's partial signature to every
+// input. It returns the summary and the number of signatures added: 0 when
+// pkt already holds this signer's signatures. A signature that claims this
+// signer's key but is not the one it makes is replaced, and counts as
+// added.
+//
+// On any error pkt is left as it was, without a new signature: signing
+// happens on a copy that replaces pkt's contents only once every input is
+// signed. (Serializing pkt to copy it re-sorts its partial signatures and
+// derivations in place, which changes none of its bytes.) The caller must have the pinned wallet from LoadPinned
+// with the same key.
+func Sign(pkt *psbt.Packet, pinned *Pinned, key *Key, lim Limits) (Summary, int, error) {
+	if pinned == nil || pinned.Descriptor == nil {
+		return Summary{}, 0, reserve.Invalid("descriptor", "no pinned descriptor")
+	}
+	if key == nil {
+		return Summary{}, 0, errors.New("no key")
+	}
+	// LoadPinned placed the key; a Pinned built any other way is checked
+	// here again rather than trusted.
+	pos, err := key.PositionIn(pinned.Descriptor)
+	if err != nil {
+		return Summary{}, 0, err
+	}
+	if pos != pinned.Position {
+		return Summary{}, 0, reserve.Errorf(reserve.CodeInvalid, "this signer is cosigner %d of the pinned wallet, not %d", pos+1, pinned.Position+1)
+	}
+	s, err := Check(pkt, pinned.Descriptor, lim)
+	if err != nil {
+		return Summary{}, 0, err
+	}
+
+	work, err := clonePacket(pkt)
+	if err != nil {
+		return Summary{}, 0, err
+	}
+	old, err := dropOwnSignatures(work, pinned, s)
+	if err != nil {
+		return Summary{}, 0, err
+	}
+	account, err := key.AccountKey()
+	if err != nil {
+		return Summary{}, 0, err
+	}
+	n, err := multisig.SignPSBT(work, pinned.Descriptor, account)
+	account.Zero()
+	if err != nil {
+		return Summary{}, 0, err
+	}
+	if n != len(work.Inputs) || work.UnsignedTx.TxHash() != s.TxID {
+		return Summary{}, 0, reserve.Errorf(reserve.CodeInternal, "signing transaction %s gave %d signatures for %d inputs", s.TxID, n, len(work.Inputs))
+	}
+	added := 0
+	for i, in := range work.Inputs {
+		if !slices.ContainsFunc(in.PartialSigs, func(ps *psbt.PartialSig) bool { return bytes.Equal(ps.Signature, old[i]) }) {
+			added++
+		}
+	}
+	*pkt = *work
+	return s, added, nil
+}
+
+// dropOwnSignatures removes from every input of p the partial signature
+// that claims to be this signer's, and returns its bytes (nil where there
+// was none). multisig.SignPSBT leaves an input alone when it carries a
+// signature by the signing key, without checking it; a coordinator could
+// plant a bad one there and make this signer's signature useless. Signing
+// again is cheap and deterministic (RFC 6979): a good signature comes back
+// byte for byte, so signing twice still adds nothing.
+func dropOwnSignatures(p *psbt.Packet, pinned *Pinned, s Summary) ([][]byte, error) {
+	old := make([][]byte, len(p.Inputs))
+	for i := range p.Inputs {
+		in := &p.Inputs[i]
+		if len(in.PartialSigs) == 0 {
+			continue
+		}
+		der, err := pinned.Descriptor.Derive(s.Inputs[i].Branch, s.Inputs[i].Index)
+		if err != nil {
+			return nil, reserve.Invalid(fmt.Sprintf("input[%d]", i), "%w", err)
+		}
+		own := der.PubKeys[pinned.Position]
+		in.PartialSigs = slices.DeleteFunc(in.PartialSigs, func(ps *psbt.PartialSig) bool {
+			if ps != nil && bytes.Equal(ps.PubKey, own) {
+				old[i] = ps.Signature
+				return true
+			}
+			return false
+		})
+	}
+	return old, nil
+}
+
+// clonePacket deep-copies p through its serialization, so that signing
+// the copy cannot touch p.
+func clonePacket(p *psbt.Packet) (*psbt.Packet, error) {
+	b, err := multisig.SerializePSBT(p)
+	if err != nil {
+		return nil, reserve.Errorf(reserve.CodeInvalid, "unable to serialize the PSBT: %w", err)
+	}
+	c, err := multisig.ParsePSBT(b)
+	if err != nil {
+		return nil, fmt.Errorf("the PSBT does not read back as serialized: %w", err)
+	}
+	return c, nil
+}

@@ -1,0 +1,544 @@
+package store
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"encoding/binary"
+	"fmt"
+	"slices"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/btcsuite/btcd/chaincfg/chainhash"
+	"github.com/btcsuite/btcd/wire"
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/custos-reserve/custos/reserve"
+)
+
+// proposalIDFormat makes a proposal id from the proposals bucket's
+// sequence: "P000001", "P000002", ...
+const proposalIDFormat = "P%06d"
+
+// CreateProposal records a new spend proposal in one transaction: it
+// assigns the id ("P" and the creation sequence, zero-padded to six
+// digits), reserves every input for it, marks its change address issued,
+// writes the proposal and a proposal.create audit entry. It returns the
+// proposal as stored. A zero CreatedAt is set from the store's clock.
+//
+// The caller leaves p.ID empty and gives a proposal of a sane shape (at
+// least one input and one payee, amounts above zero and at most
+// reserve.MaxSat, no input twice, a state that holds coins, a history
+// whose last entry is that state, the unsigned transaction), for the
+// store's wallet: CodeInvalid otherwise, naming the field. Each input must
+// be a confirmed (and, for coinbase outputs, mature) wallet output that no
+// transaction spends, not even one in the mempool, recorded with the
+// amount, branch and index the proposal says, and reserved by no other
+// proposal; the change address, if any, must be derived and neither issued
+// nor paid. Anything else is CodeConflict naming the outpoint (and the
+// proposal holding it) or the address, and changes nothing; so two
+// proposals can never reserve one outpoint nor share a change address.
+func (db *DB) CreateProposal(ctx context.Context, p reserve.Proposal) (reserve.Proposal, error) {
+	if err := validateNewProposal(&p); err != nil {
+		return reserve.Proposal{}, err
+	}
+	var out reserve.Proposal
+	err := db.update(ctx, "create proposal", func(tx *bolt.Tx) error {
+		w, err := readWallet(tx)
+		switch {
+		case reserve.CodeOf(err) == reserve.CodeNotFound:
+			return reserve.Errorf(reserve.CodeFailedPrecondition, "cannot create a proposal before the wallet is created")
+		case err != nil:
+			return err
+		case p.WalletID != w.ID:
+			return reserve.Invalid("wallet_id", "proposal is for wallet %q, but the store holds wallet %q", p.WalletID, w.ID)
+		}
+
+		seq, err := tx.Bucket(bucketProposals).NextSequence()
+		if err != nil {
+			return fmt.Errorf("unable to number proposal: %w", err)
+		}
+		p.ID = fmt.Sprintf(proposalIDFormat, seq)
+		if p.CreatedAt.IsZero() {
+			p.CreatedAt = db.now()
+		}
+
+		if err := reserveInputs(tx, &p); err != nil {
+			return err
+		}
+		change := "none"
+		if p.Change != nil {
+			if err := issueChange(tx, &p); err != nil {
+				return err
+			}
+			change = fmt.Sprintf("%s/%d", reserve.BranchChange, p.Change.Index)
+		}
+		if out, err = putProposal(tx, &p); err != nil {
+			return err
+		}
+		return db.appendAudit(tx, AuditProposalCreate, fmt.Sprintf(
+			"id=%s payees=%d total_sat=%d fee_sat=%d inputs=%d change=%s state=%s by=%q",
+			p.ID, len(p.Payees), payeeTotal(p.Payees), p.FeeSat, len(p.Inputs), change, p.State,
+			clip(p.CreatedBy, maxAuditFieldLen)))
+	})
+	if err != nil {
+		return reserve.Proposal{}, err
+	}
+	return out, nil
+}
+
+// validateNewProposal checks what CreateProposal can check without the
+// store: the shape of the proposal.
+func validateNewProposal(p *reserve.Proposal) error {
+	switch {
+	case p.ID != "":
+		return reserve.Invalid("id", "is assigned by the store; leave it empty (got %q)", p.ID)
+	case p.WalletID == "":
+		return reserve.Invalid("wallet_id", "is empty")
+	case !p.State.HoldsCoins():
+		return reserve.Invalid("state", "a new proposal must be in a state that holds its coins, not %s", p.State)
+	case len(p.History) == 0:
+		return reserve.Invalid("history", "a new proposal needs at least one transition")
+	case p.History[len(p.History)-1].State != p.State:
+		return reserve.Invalid("history", "the last transition is to %s, but the proposal is %s",
+			p.History[len(p.History)-1].State, p.State)
+	case len(p.UnsignedTx) == 0:
+		return reserve.Invalid("unsigned_tx", "is empty")
+	case p.FeeSat < 0:
+		return reserve.Invalid("fee_sat", "%d is negative", p.FeeSat)
+	case p.FeeRate < 0:
+		return reserve.Invalid("fee_rate", "%d is negative", p.FeeRate)
+	case p.VSize < 0:
+		return reserve.Invalid("vsize", "%d is negative", p.VSize)
+	case len(p.Payees) == 0:
+		return reserve.Invalid("payees", "a proposal pays at least one payee")
+	case len(p.Inputs) == 0:
+		return reserve.Invalid("inputs", "a proposal spends at least one input")
+	}
+
+	var total int64
+	for i := range p.Payees {
+		py := &p.Payees[i]
+		f := fmt.Sprintf("payees[%d]", i)
+		if err := positiveAmount(f+".amount_sat", py.AmountSat); err != nil {
+			return err
+		}
+		if len(py.Script) == 0 {
+			return reserve.Invalid(f+".script", "payee %q has no script", py.Address)
+		}
+		// Each amount is at most MaxSat and so is the running total, so
+		// the sum cannot overflow.
+		if total += py.AmountSat; total > reserve.MaxSat {
+			return reserve.Invalid("payees", "pay more than %d sat in total", reserve.MaxSat)
+		}
+	}
+
+	seen := make(map[wire.OutPoint]int, len(p.Inputs))
+	for i, in := range p.Inputs {
+		f := fmt.Sprintf("inputs[%d]", i)
+		if j, dup := seen[in.OutPoint]; dup {
+			return reserve.Invalid(f, "spends %s, which inputs[%d] already spends", in.OutPoint, j)
+		}
+		seen[in.OutPoint] = i
+		if err := positiveAmount(f+".amount_sat", in.AmountSat); err != nil {
+			return err
+		}
+		if !validBranch(in.Branch) {
+			return reserve.Invalid(f+".branch", "unknown branch %d", in.Branch)
+		}
+	}
+
+	if p.Change != nil {
+		if err := positiveAmount("change.amount_sat", p.Change.AmountSat); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func positiveAmount(field string, sat int64) error {
+	if sat <= 0 || sat > reserve.MaxSat {
+		return reserve.Invalid(field, "%d is not between 1 and %d", sat, reserve.MaxSat)
+	}
+	return nil
+}
+
+func payeeTotal(payees []reserve.Payee) int64 {
+	var total int64
+	for i := range payees {
+		total += payees[i].AmountSat
+	}
+	return total
+}
+
+// reserveInputs checks that every input of p is a spendable wallet output
+// that no proposal holds, and reserves it for p.
+func reserveInputs(tx *bolt.Tx, p *reserve.Proposal) error {
+	ub, rb := tx.Bucket(bucketUTXOs), tx.Bucket(bucketReservations)
+	tip, _, _, err := readTip(tx)
+	if err != nil {
+		return err
+	}
+	for i, in := range p.Inputs {
+		f := fmt.Sprintf("inputs[%d]", i)
+		key := utxoKey(in.OutPoint)
+		u, found, err := getUTXO(ub, key)
+		switch {
+		case err != nil:
+			return err
+		case !found:
+			return reserve.Errorf(reserve.CodeConflict, "%s: output %s is not a wallet output the store knows", f, in.OutPoint)
+		case u.Spent && u.SpentHeight == 0:
+			return reserve.Errorf(reserve.CodeConflict, "%s: output %s is already spent by %s in the mempool", f, in.OutPoint, u.SpentBy)
+		case u.Spent:
+			return reserve.Errorf(reserve.CodeConflict, "%s: output %s is already spent by %s at height %d", f, in.OutPoint, u.SpentBy, u.SpentHeight)
+		case u.Height == 0:
+			return reserve.Errorf(reserve.CodeConflict, "%s: output %s is not confirmed yet", f, in.OutPoint)
+		case !u.Mature(tip):
+			return reserve.Errorf(reserve.CodeConflict, "%s: output %s is a coinbase output that is not mature yet", f, in.OutPoint)
+		case u.AmountSat != in.AmountSat || u.Branch != in.Branch || u.Index != in.Index:
+			return reserve.Errorf(reserve.CodeConflict, "%s: output %s is %d sat to address %s/%d, not %d sat to %s/%d",
+				f, in.OutPoint, u.AmountSat, u.Branch, u.Index, in.AmountSat, in.Branch, in.Index)
+		}
+		if holder := rb.Get(key); holder != nil {
+			return reserve.Errorf(reserve.CodeConflict, "%s: output %s is reserved by proposal %s", f, in.OutPoint, string(holder))
+		}
+		if err := rb.Put(key, []byte(p.ID)); err != nil {
+			return fmt.Errorf("unable to reserve output %s: %w", in.OutPoint, err)
+		}
+	}
+	return nil
+}
+
+// issueChange marks p's change address issued, so that no other proposal
+// and no `address new` ever hands it out again.
+func issueChange(tx *bolt.Tx, p *reserve.Proposal) error {
+	ab := tx.Bucket(bucketAddresses)
+	key := addressKey(reserve.BranchChange, p.Change.Index)
+	v := ab.Get(key)
+	if v == nil {
+		return reserve.Errorf(reserve.CodeConflict, "change: change address %d is not derived yet: extend the lookahead first", p.Change.Index)
+	}
+	a, err := decodeAddress(v)
+	if err != nil {
+		return corrupt("address", key, err)
+	}
+	switch {
+	case a.Issued:
+		return reserve.Errorf(reserve.CodeConflict, "change: change address %d (%s) is already issued (%q)", a.Index, a.Address.Address, a.Label)
+	case a.Used:
+		return reserve.Errorf(reserve.CodeConflict, "change: change address %d (%s) has already been paid", a.Index, a.Address.Address)
+	}
+	a.Issued, a.Label = true, "change of proposal "+p.ID
+	if v, err = encodeAddress(&a); err != nil {
+		return fmt.Errorf("unable to encode address %s/%d: %w", a.Branch, a.Index, err)
+	}
+	if err := ab.Put(key, v); err != nil {
+		return fmt.Errorf("unable to write address %s/%d: %w", a.Branch, a.Index, err)
+	}
+	return nil
+}
+
+// putProposal writes p under its id and returns it as a later read will:
+// decoded from the bytes written.
+func putProposal(tx *bolt.Tx, p *reserve.Proposal) (reserve.Proposal, error) {
+	v, err := encodeProposal(p)
+	if err != nil {
+		return reserve.Proposal{}, inputError("", err)
+	}
+	if err := tx.Bucket(bucketProposals).Put([]byte(p.ID), v); err != nil {
+		return reserve.Proposal{}, fmt.Errorf("unable to write proposal %s: %w", p.ID, err)
+	}
+	stored, err := decodeProposal(v)
+	if err != nil {
+		return reserve.Proposal{}, fmt.Errorf("unable to read back proposal %s: %w", p.ID, err)
+	}
+	return stored, nil
+}
+
+// Proposal returns one proposal, CodeNotFound for an id the store never
+// assigned.
+func (db *DB) Proposal(ctx context.Context, id string) (reserve.Proposal, error) {
+	var p reserve.Proposal
+	err := db.view(ctx, "read proposal "+id, func(tx *bolt.Tx) error {
+		var err error
+		p, err = readProposal(tx, id)
+		return err
+	})
+	if err != nil {
+		return reserve.Proposal{}, err
+	}
+	return p, nil
+}
+
+func readProposal(tx *bolt.Tx, id string) (reserve.Proposal, error) {
+	var v []byte
+	if id != "" {
+		v = tx.Bucket(bucketProposals).Get([]byte(id))
+	}
+	if v == nil {
+		return reserve.Proposal{}, reserve.Errorf(reserve.CodeNotFound, "proposal %q does not exist", id)
+	}
+	return decodeProposalAt([]byte(id), v)
+}
+
+// decodeProposalAt decodes the record stored under key and checks that it
+// is filed under its own id.
+func decodeProposalAt(key, v []byte) (reserve.Proposal, error) {
+	p, err := decodeProposal(v)
+	if err != nil {
+		return reserve.Proposal{}, corrupt("proposal", key, err)
+	}
+	if p.ID != string(key) {
+		return reserve.Proposal{}, corrupt("proposal", key, fmt.Errorf("record is for proposal %q", p.ID))
+	}
+	return p, nil
+}
+
+// Proposals returns the proposals in state, or all of them for
+// reserve.StateUnspecified, in creation order. An unknown state is
+// CodeInvalid.
+func (db *DB) Proposals(ctx context.Context, state reserve.State) ([]reserve.Proposal, error) {
+	if state != reserve.StateUnspecified && !knownState(state) {
+		return nil, reserve.Invalid("state", "unknown proposal state %d", state)
+	}
+	var out []reserve.Proposal
+	err := db.view(ctx, "list proposals", func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketProposals).ForEach(func(k, v []byte) error {
+			p, err := decodeProposalAt(k, v)
+			if err != nil {
+				return err
+			}
+			if state == reserve.StateUnspecified || p.State == state {
+				out = append(out, p)
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	// Ids are "P" and a zero-padded sequence that grows a digit past
+	// P999999: shorter ids are older.
+	slices.SortFunc(out, func(a, b reserve.Proposal) int {
+		if c := cmp.Compare(len(a.ID), len(b.ID)); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	return out, nil
+}
+
+// UpdateProposal changes one proposal in one transaction: it reads the
+// proposal (CodeNotFound for an unknown id), calls fn with a copy, checks
+// what fn did, releases the reservations if the proposal no longer holds
+// coins, writes it back with an audit entry and returns it as stored.
+//
+// fn runs inside the store's write transaction: it must be quick and must
+// not call the store. An error from fn aborts everything and is returned
+// as is. fn may change the state only with one call of Proposal.Move, so
+// that the history grows by exactly that transition (CodeFailedPrecondition
+// for a transition the state machine refuses, a state set by hand, history
+// rewritten or grown without a state change). It may not change what was
+// fixed at creation: id, wallet, payees, inputs, change, unsigned
+// transaction, creator and creation time (CodeInvalid, naming the field).
+//
+// The audit entry's kind is AuditProposalKind(new state) for a transition
+// and AuditProposalUpdate otherwise. When the new state does not hold coins
+// the inputs' reservations held by this proposal are deleted. The change
+// address stays issued whatever the end state, even for a proposal
+// cancelled, expired, rejected or failed before its transaction was
+// broadcast: signers and officers may have seen the address with this
+// payment, so handing it out again would link the two and is never done.
+func (db *DB) UpdateProposal(ctx context.Context, id string, fn func(p *reserve.Proposal) error) (reserve.Proposal, error) {
+	if fn == nil {
+		return reserve.Proposal{}, reserve.Invalid("fn", "is nil")
+	}
+	var (
+		out   reserve.Proposal
+		fnErr error
+	)
+	err := db.update(ctx, "update proposal "+id, func(tx *bolt.Tx) error {
+		// Two decodings give fn a deep copy to change and keep the
+		// original to check it against.
+		old, err := readProposal(tx, id)
+		if err != nil {
+			return err
+		}
+		cur, err := readProposal(tx, id)
+		if err != nil {
+			return err
+		}
+		if err := fn(&cur); err != nil {
+			fnErr = err
+			return err
+		}
+		if err := checkFixedFields(&old, &cur); err != nil {
+			return err
+		}
+		if err := checkTransition(&old, &cur); err != nil {
+			return err
+		}
+
+		released := 0
+		switch hold, held := cur.State.HoldsCoins(), old.State.HoldsCoins(); {
+		case held && !hold:
+			if released, err = releaseInputs(tx, &cur); err != nil {
+				return err
+			}
+		case hold && !held:
+			// No transition leads back to a state that holds coins;
+			// reserving again could collide with a newer proposal.
+			return reserve.Errorf(reserve.CodeInternal, "proposal %s cannot go from %s back to %s, which holds coins", id, old.State, cur.State)
+		}
+
+		if out, err = putProposal(tx, &cur); err != nil {
+			return err
+		}
+		kind, detail := auditProposalUpdate(&old, &cur, released)
+		return db.appendAudit(tx, kind, detail)
+	})
+	if fnErr != nil {
+		return reserve.Proposal{}, fnErr
+	}
+	if err != nil {
+		return reserve.Proposal{}, err
+	}
+	return out, nil
+}
+
+// checkFixedFields refuses a change to what a proposal was created with.
+func checkFixedFields(old, cur *reserve.Proposal) error {
+	var field string
+	switch {
+	case cur.ID != old.ID:
+		field = "id"
+	case cur.WalletID != old.WalletID:
+		field = "wallet_id"
+	case !slices.EqualFunc(cur.Payees, old.Payees, payeeEqual):
+		field = "payees"
+	case !slices.Equal(cur.Inputs, old.Inputs):
+		field = "inputs"
+	case (cur.Change == nil) != (old.Change == nil) || (cur.Change != nil && *cur.Change != *old.Change):
+		field = "change"
+	case !bytes.Equal(cur.UnsignedTx, old.UnsignedTx):
+		field = "unsigned_tx"
+	case cur.CreatedBy != old.CreatedBy:
+		field = "created_by"
+	case !cur.CreatedAt.Equal(old.CreatedAt):
+		field = "created_at"
+	default:
+		return nil
+	}
+	return reserve.Invalid(field, "cannot change after proposal %s was created", old.ID)
+}
+
+func payeeEqual(a, b reserve.Payee) bool {
+	return a.Address == b.Address && bytes.Equal(a.Script, b.Script) && a.AmountSat == b.AmountSat
+}
+
+// checkTransition checks that the history only grew, and only by the one
+// entry Proposal.Move appends for a transition the state machine allows.
+func checkTransition(old, cur *reserve.Proposal) error {
+	n := len(old.History)
+	if len(cur.History) < n || !slices.EqualFunc(cur.History[:n], old.History, transitionEqual) {
+		return reserve.Errorf(reserve.CodeFailedPrecondition,
+			"proposal %s: recorded transitions cannot be changed or removed", old.ID)
+	}
+	added := len(cur.History) - n
+	if cur.State == old.State {
+		if added != 0 {
+			return reserve.Errorf(reserve.CodeFailedPrecondition,
+				"proposal %s: history grew by %d transitions while the state stayed %s", old.ID, added, old.State)
+		}
+		return nil
+	}
+	switch {
+	case !old.State.CanMove(cur.State):
+		return reserve.Errorf(reserve.CodeFailedPrecondition, "proposal %s is %s and cannot become %s", old.ID, old.State, cur.State)
+	case added != 1:
+		return reserve.Errorf(reserve.CodeFailedPrecondition,
+			"proposal %s went from %s to %s with %d new transitions; change the state with one Proposal.Move",
+			old.ID, old.State, cur.State, added)
+	case cur.History[n].State != cur.State:
+		return reserve.Errorf(reserve.CodeFailedPrecondition,
+			"proposal %s is %s but its new transition is to %s", old.ID, cur.State, cur.History[n].State)
+	}
+	return nil
+}
+
+func transitionEqual(a, b reserve.Transition) bool {
+	return a.State == b.State && a.At.Equal(b.At) && a.Actor == b.Actor && a.Note == b.Note
+}
+
+// releaseInputs deletes the reservations of p's inputs that p holds and
+// returns how many it deleted.
+func releaseInputs(tx *bolt.Tx, p *reserve.Proposal) (int, error) {
+	rb := tx.Bucket(bucketReservations)
+	n := 0
+	for _, in := range p.Inputs {
+		key := utxoKey(in.OutPoint)
+		if string(rb.Get(key)) != p.ID {
+			continue
+		}
+		if err := rb.Delete(key); err != nil {
+			return n, fmt.Errorf("unable to release output %s: %w", in.OutPoint, err)
+		}
+		n++
+	}
+	return n, nil
+}
+
+// maxAuditFieldLen bounds each free-text field quoted in an audit detail,
+// so that the detail stays under maxAuditDetailLen even when %q spells
+// every byte as a four-character escape.
+const maxAuditFieldLen = 256
+
+// auditProposalUpdate is the kind and detail of UpdateProposal's entry.
+func auditProposalUpdate(old, cur *reserve.Proposal, released int) (kind, detail string) {
+	var actor, note string
+	if len(cur.History) > 0 {
+		last := cur.History[len(cur.History)-1]
+		actor, note = clip(last.Actor, maxAuditFieldLen), clip(last.Note, maxAuditFieldLen)
+	}
+	if cur.State == old.State {
+		return AuditProposalUpdate, fmt.Sprintf("id=%s state=%s actor=%q note=%q", cur.ID, cur.State, actor, note)
+	}
+	return AuditProposalKind(cur.State), fmt.Sprintf("id=%s from=%s to=%s actor=%q note=%q released=%d",
+		cur.ID, old.State, cur.State, actor, note, released)
+}
+
+// clip shortens s to at most max bytes without splitting a UTF-8 sequence.
+func clip(s string, max int) string {
+	if len(s) <= max {
+		return s
+	}
+	cut := max
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
+}
+
+// Reservations returns every reserved output with the id of the live
+// proposal holding it.
+func (db *DB) Reservations(ctx context.Context) (map[wire.OutPoint]string, error) {
+	out := make(map[wire.OutPoint]string)
+	err := db.view(ctx, "list reservations", func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketReservations).ForEach(func(k, v []byte) error {
+			if len(k) != chainhash.HashSize+4 {
+				return corrupt("reservation", k, fmt.Errorf("key is %d bytes, want %d", len(k), chainhash.HashSize+4))
+			}
+			var op wire.OutPoint
+			copy(op.Hash[:], k)
+			op.Index = binary.BigEndian.Uint32(k[chainhash.HashSize:])
+			out[op] = string(v)
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
