@@ -17,6 +17,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"github.com/tyler-smith/go-bip39"
+
+	"github.com/custos-reserve/custos/daemon"
 )
 
 // custosd is a custosd process on a data dir that outlives restarts.
@@ -291,4 +293,22 @@ func (c *custosd) newAddress(label string) (string, uint32) {
 	}
 	c.ctlJSON(&a, "address", "new", "--label", label)
 	return a.Address, a.Index
+}
+
+// issueIdentity signs a client certificate with the daemon's CA for a
+// role and writes it beside the data dir, returning the file paths.
+func issueIdentity(dataDir, name, role string) (certPath, keyPath string, err error) {
+	r, err := daemon.ParseRole(role)
+	if err != nil {
+		return "", "", err
+	}
+	certPEM, keyPEM, err := daemon.IssueClientCert(dataDir, name, r, time.Now())
+	if err != nil {
+		return "", "", err
+	}
+	certPath, keyPath = filepath.Join(dataDir, name+".pem"), filepath.Join(dataDir, name+".key")
+	if err := os.WriteFile(certPath, certPEM, 0o600); err != nil {
+		return "", "", err
+	}
+	return certPath, keyPath, os.WriteFile(keyPath, keyPEM, 0o600)
 }

@@ -41,6 +41,8 @@ var cases = []struct {
 	{"custosd killed between every two steps", testCrashEveryStep, false},
 	{"broadcast refused over a mempool double spend", testDoubleSpend, false},
 	{"double spend confirmed while signing", testDoubleSpendWhileSigning, false},
+	{"an unsigned proposal expires and frees its coin", testExpiry, false},
+	{"bad spend requests and tampered files are refused", testSpendRefusals, false},
 }
 
 func TestIntegration(t *testing.T) {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/btcsuite/btcd/btcec/v2"
 	"github.com/btcsuite/btcd/btcutil"
+	"github.com/btcsuite/btcd/btcutil/psbt"
 	"github.com/btcsuite/btcd/chaincfg"
 	"github.com/btcsuite/btcd/txscript"
 	"github.com/btcsuite/btcd/wire"
@@ -344,4 +345,122 @@ func scriptAddress(t *testing.T, script []byte) string {
 		return ""
 	}
 	return addrs[0].EncodeAddress()
+}
+
+// testExpiry runs a daemon whose proposals expire after two seconds: an
+// unsigned proposal expires on its own and frees its coin for the next.
+func testExpiry(t *testing.T, h *harness) {
+	c := h.custos
+	c.flags = []string{"--proposal-ttl", "2s"}
+	c.restart()
+	createReserve(t, c, 2, 3)
+	fund(t, h, 100_000_000)
+	first := c.propose(t, 3, payment{externalAddress(t), 10_000_000})
+	expired := c.waitState(t, first.ID, "EXPIRED")
+	require.Equal(t, "EXPIRED", expired.History[len(expired.History)-1].State)
+	// Signatures for an expired proposal are refused; its coin is free.
+	file := filepath.Join(t.TempDir(), "late.psbt")
+	_, err := c.ctl("spend", "export", first.ID, "--out", file)
+	require.ErrorContains(t, err, "FailedPrecondition")
+	second := c.propose(t, 3, payment{externalAddress(t), 20_000_000})
+	require.Equal(t, "SIGNING", second.State)
+}
+
+// testSpendRefusals sends the daemon bad spend requests and tampered
+// signed files; each gets the error kind that names the problem, and
+// nothing changes.
+func testSpendRefusals(t *testing.T, h *harness) {
+	c := h.custos
+	_, signers := createReserve(t, c, 2, 3)
+	fund(t, h, 100_000_000)
+	ext := externalAddress(t)
+
+	bad := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"mainnet address", []string{"--to", "bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq=1", "--feerate", "2"}, "InvalidArgument: payees[0]"},
+		{"garbage address", []string{"--to", "nonsense=1", "--feerate", "2"}, "InvalidArgument: payees[0]"},
+		{"dust amount", []string{"--to", ext + "=0.00000100", "--feerate", "2"}, "dust"},
+		{"fee rate too high", []string{"--to", ext + "=1", "--feerate", "20000"}, "InvalidArgument: fee_rate"},
+		{"more than the reserve holds", []string{"--to", ext + "=2", "--feerate", "2"}, "insufficient funds"},
+		{"zero amount", []string{"--to", ext + "=0", "--feerate", "2"}, "more than zero"},
+		{"no fee rate", []string{"--to", ext + "=1"}, "--feerate"},
+	}
+	for _, b := range bad {
+		_, err := c.ctl(append([]string{"spend", "propose"}, b.args...)...)
+		require.ErrorContains(t, err, b.want, b.name)
+	}
+	for _, args := range [][]string{{"show", "P999999"}, {"export", "P999999", "--out", filepath.Join(t.TempDir(), "x")}, {"cancel", "P999999"}} {
+		_, err := c.ctl(append([]string{"spend"}, args...)...)
+		require.ErrorContains(t, err, "NotFound", args[0])
+	}
+	_, err := c.ctl("spend", "show", "P0;DROP")
+	require.ErrorContains(t, err, "InvalidArgument: id")
+	var none []proposalOut
+	c.ctlJSON(&none, "spend", "list")
+	require.Empty(t, none, "no refused request created a proposal")
+
+	p := c.propose(t, 3, payment{ext, 30_000_000})
+	file := c.export(t, p.ID)
+	good := signers[0].sign(t, file)
+	tamper := func(name string, edit func(raw []byte) []byte) string {
+		raw, err := os.ReadFile(good)
+		require.NoError(t, err)
+		path := filepath.Join(t.TempDir(), name)
+		require.NoError(t, os.WriteFile(path, edit(raw), 0o600))
+		return path
+	}
+	editPSBT := func(fn func(pkt *psbt.Packet)) func([]byte) []byte {
+		return func(raw []byte) []byte {
+			pkt, err := multisig.ParsePSBT(raw)
+			require.NoError(t, err)
+			fn(pkt)
+			out, err := multisig.SerializePSBT(pkt)
+			require.NoError(t, err)
+			return out
+		}
+	}
+	foreign, err := btcec.NewPrivateKey()
+	require.NoError(t, err)
+	files := []struct {
+		name string
+		path string
+		want string
+	}{
+		{"truncated", tamper("truncated", func(raw []byte) []byte { return raw[:len(raw)/2] }), "InvalidArgument"},
+		{"not a PSBT", tamper("garbage", func([]byte) []byte { return []byte("this is not a psbt") }), "InvalidArgument"},
+		{"altered amount", tamper("altered", editPSBT(func(pkt *psbt.Packet) { pkt.UnsignedTx.TxOut[0].Value-- })), "different transaction"},
+		{"altered locktime", tamper("locktime", editPSBT(func(pkt *psbt.Packet) { pkt.UnsignedTx.LockTime++ })), "different transaction"},
+		{"invalid signature", tamper("badsig", editPSBT(func(pkt *psbt.Packet) {
+			sig := pkt.Inputs[0].PartialSigs[0].Signature
+			sig[len(sig)/2] ^= 0x01
+		})), "InvalidArgument: input[0]"},
+		{"key not in the wallet", tamper("foreign", editPSBT(func(pkt *psbt.Packet) {
+			ps := pkt.Inputs[0].PartialSigs[0]
+			ps.PubKey = foreign.PubKey().SerializeCompressed()
+		})), "InvalidArgument: input[0]"},
+	}
+	for _, f := range files {
+		_, err := c.ctl("spend", "import", p.ID, f.path)
+		require.ErrorContains(t, err, f.want, f.name)
+		got := c.show(t, p.ID)
+		require.Equal(t, "SIGNING", got.State, f.name)
+		require.Empty(t, got.Signers, "%s: nothing stored", f.name)
+	}
+
+	// Roles: an auditor may read but not propose, export or import.
+	cert, key, err := issueIdentity(c.dir, "auditor-1", "auditor")
+	require.NoError(t, err)
+	_, err = c.ctl("spend", "propose", "--to", ext+"=0.1", "--feerate", "2", "--tlscert", cert, "--tlskey", key)
+	require.ErrorContains(t, err, "PermissionDenied")
+	_, err = c.ctl("spend", "import", p.ID, good, "--tlscert", cert, "--tlskey", key)
+	require.ErrorContains(t, err, "PermissionDenied")
+	_, err = c.ctl("spend", "show", p.ID, "--tlscert", cert, "--tlskey", key)
+	require.NoError(t, err)
+
+	// The untampered file still imports.
+	require.Positive(t, c.importSigned(t, p.ID, good))
+	require.Len(t, c.show(t, p.ID).Signers, 1)
 }

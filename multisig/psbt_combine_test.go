@@ -1,6 +1,7 @@
 package multisig
 
 import (
+	"encoding/hex"
 	"fmt"
 	"slices"
 	"testing"
@@ -34,8 +35,12 @@ func TestRoundTrip(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			w := tt.w
-			coins := append(slices.Clone(standardCoins), coin{path: keyPath{reserve.BranchReceive, 41}, amount: 700_000, before: 2})
-			created, err := CreatePSBT(w.MustSpendParams(t, coins, 1_200_000, 2_990_000, 7))
+			// A fourth coin at the first one's address: one derivation
+			// serves both.
+			coins := append(slices.Clone(standardCoins),
+				coin{path: keyPath{reserve.BranchReceive, 41}, amount: 700_000, before: 2},
+				coin{path: keyPath{reserve.BranchReceive, 0}, amount: 300_000})
+			created, err := CreatePSBT(w.MustSpendParams(t, coins, 1_200_000, 3_290_000, 7))
 			require.NoError(t, err)
 			proposal := MustSerialize(t, created)
 			unsignedTxid := created.UnsignedTx.TxHash()
@@ -46,13 +51,13 @@ func TestRoundTrip(t *testing.T) {
 				mine := MustParse(t, proposal)
 				a, err := Analyze(mine, w.d)
 				require.NoError(t, err)
-				require.Len(t, a.Inputs, 3)
+				require.Len(t, a.Inputs, 4)
 				require.Len(t, a.Payees, 1)
 				require.Len(t, a.Change, 1)
 				require.Equal(t, int64(10_000), a.FeeSat)
 				n, err := SignPSBT(mine, w.d, w.xprvs[c])
 				require.NoError(t, err)
-				require.Equal(t, 3, n)
+				require.Equal(t, 4, n)
 				returned[c] = MustSerialize(t, mine)
 			}
 
@@ -62,11 +67,11 @@ func TestRoundTrip(t *testing.T) {
 				p := MustParse(t, canonical)
 				refs, err := CombinePSBT(p, MustParse(t, returned[c]), w.d, 0)
 				require.NoError(t, err)
-				require.Equal(t, []SigRef{{0, c}, {1, c}, {2, c}}, refs)
+				require.Equal(t, []SigRef{{0, c}, {1, c}, {2, c}, {3, c}}, refs)
 				canonical = MustSerialize(t, p)
 				signers := Signers(p, w.d)
 				for _, done := range tt.order[:k+1] {
-					require.Equal(t, 3, signers[done], "cosigner %d", done)
+					require.Equal(t, 4, signers[done], "cosigner %d", done)
 				}
 				if k+1 < w.d.Threshold() {
 					_, err := FinalizePSBT(MustParse(t, canonical), w.d)
@@ -353,4 +358,37 @@ func TestRoundTripManyInputs(t *testing.T) {
 	_, err = CombinePSBT(fresh, bad, w.d, 4)
 	RequireCode(t, err, reserve.CodeInvalid, "input[33]", "does not verify")
 	require.Equal(t, before, MustSerialize(t, fresh))
+}
+
+// coreVector is what Bitcoin Core made of the golden PSBT.
+type coreVector struct {
+	Version string `json:"core_version"`
+	Signed  string `json:"signed_by_cosigner_1"`
+	FinalTx string `json:"final_tx"`
+}
+
+// TestBitcoinCoreInterop checks the golden PSBT against Bitcoin Core's
+// handling of it: Core signed it as it is (descriptorprocesspsbt),
+// CombinePSBT accepts Core's signatures, and FinalizePSBT extracts the
+// very transaction Core's finalizepsbt does.
+func TestBitcoinCoreInterop(t *testing.T) {
+	var v coreVector
+	MustReadJSON(t, "psbt_2of3_core.json", &v)
+	w := MustPSBTWallet(t, "golden", 2, 3)
+	golden := MustGoldenPSBT(t)
+	core := MustParse(t, []byte(v.Signed))
+	_, err := Analyze(core, w.d)
+	require.NoError(t, err, "Core's PSBT, as Analyze sees it")
+
+	canonical := MustParse(t, golden)
+	refs, err := CombinePSBT(canonical, core, w.d, 0)
+	require.NoError(t, err, "Core %s signatures", v.Version)
+	require.Equal(t, []SigRef{{0, 1}, {1, 1}}, refs)
+	refs, err = CombinePSBT(canonical, w.MustSigned(t, MustParse(t, golden), 0), w.d, 0)
+	require.NoError(t, err)
+	require.Len(t, refs, 2)
+	tx, err := FinalizePSBT(canonical, w.d)
+	require.NoError(t, err)
+	require.Equal(t, v.FinalTx, hex.EncodeToString(MustSerializeTx(t, tx)))
+	RequireVerifies(t, tx, canonical)
 }

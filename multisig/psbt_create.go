@@ -198,7 +198,7 @@ func fillInput(pin *psbt.PInput, d *Descriptor, in reserve.Input, prev *wire.Msg
 	}
 	pin.NonWitnessUtxo = prev.Copy()
 	pin.WitnessUtxo = wire.NewTxOut(spent.Value, slices.Clone(spent.PkScript))
-	pin.WitnessScript = der.witnessScript
+	pin.WitnessScript = slices.Clone(der.witnessScript)
 	pin.Bip32Derivation = d.derivations(der.keys, path)
 	pin.SighashType = txscript.SigHashAll
 	return nil
@@ -206,13 +206,14 @@ func fillInput(pin *psbt.PInput, d *Descriptor, in reserve.Input, prev *wire.Msg
 
 // derivations returns every cosigner's BIP-32 derivation of its key at
 // path: the key, the master fingerprint, the origin path + branch + index.
+// Nothing is shared with keys.
 func (d *Descriptor) derivations(keys [][]byte, path keyPath) []*psbt.Bip32Derivation {
 	out := make([]*psbt.Bip32Derivation, len(keys))
 	for c, key := range keys {
 		cs := d.cosigners[c]
 		p := make([]uint32, 0, len(cs.Path)+2)
 		p = append(append(p, cs.Path...), uint32(path.Branch), path.Index)
-		out[c] = &psbt.Bip32Derivation{PubKey: key, MasterKeyFingerprint: cs.Fingerprint, Bip32Path: p}
+		out[c] = &psbt.Bip32Derivation{PubKey: slices.Clone(key), MasterKeyFingerprint: cs.Fingerprint, Bip32Path: p}
 	}
 	return out
 }

@@ -31,27 +31,28 @@ func FinalizePSBT(p *psbt.Packet, d *Descriptor) (*wire.MsgTx, error) {
 		return nil, err
 	}
 	witnesses := make([]wire.TxWitness, len(p.Inputs))
+	finals := make([][]byte, len(p.Inputs))
 	for i := range p.Inputs {
 		wit, err := inputWitness(&p.Inputs[i], i, d)
 		if err != nil {
 			return nil, err
 		}
 		witnesses[i] = wit
+		if finals[i] = p.Inputs[i].FinalScriptWitness; finals[i] == nil {
+			var buf bytes.Buffer
+			if err := psbt.WriteTxWitness(&buf, wit); err != nil {
+				return nil, reserve.Errorf(reserve.CodeInternal, "unable to serialize input[%d]'s witness: %w", i, err)
+			}
+			finals[i] = buf.Bytes()
+		}
 	}
 
 	// Every input is ready: only now change p.
 	tx := p.UnsignedTx.Copy()
 	for i, wit := range witnesses {
 		tx.TxIn[i].Witness = wit
-		in := &p.Inputs[i]
-		if in.FinalScriptWitness == nil {
-			var buf bytes.Buffer
-			if err := psbt.WriteTxWitness(&buf, wit); err != nil {
-				return nil, reserve.Errorf(reserve.CodeInternal, "unable to serialize input[%d]'s witness: %w", i, err)
-			}
-			in.FinalScriptWitness = buf.Bytes()
-		}
-		clearPartialFields(in)
+		p.Inputs[i].FinalScriptWitness = finals[i]
+		clearPartialFields(&p.Inputs[i])
 	}
 	return tx, nil
 }

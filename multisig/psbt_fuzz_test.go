@@ -9,8 +9,9 @@ import (
 	"github.com/custos-reserve/custos/reserve"
 )
 
-// psbtFuzzSeeds are the golden PSBT, unsigned, signed by one cosigner and
-// by two, in binary and base64, for the fuzzers to mutate.
+// psbtFuzzSeeds are the golden PSBT, unsigned, signed by one cosigner, by
+// two, and by Bitcoin Core, in binary and base64, for the fuzzers to
+// mutate.
 func psbtFuzzSeeds(f *testing.F) (w *psbtWallet, unsigned, signedA, signedAB []byte) {
 	f.Helper()
 	w = MustPSBTWallet(f, "golden", 2, 3)
@@ -21,7 +22,11 @@ func psbtFuzzSeeds(f *testing.F) (w *psbtWallet, unsigned, signedA, signedAB []b
 	_, err := CombinePSBT(a, w.MustSigned(f, p, 1), w.d, 0)
 	require.NoError(f, err)
 	signedAB = MustSerialize(f, a)
-	for _, b := range [][]byte{unsigned, signedA, signedAB} {
+	var core coreVector
+	MustReadJSON(f, "psbt_2of3_core.json", &core)
+	coreSigned, err := base64.StdEncoding.DecodeString(core.Signed)
+	require.NoError(f, err)
+	for _, b := range [][]byte{unsigned, signedA, signedAB, coreSigned} {
 		f.Add(b)
 		f.Add([]byte(base64.StdEncoding.EncodeToString(b)))
 	}

@@ -127,7 +127,7 @@ done
 
 step "the signed files come back; with two signatures custosd finalizes and broadcasts"
 ctl spend import "$id" "$work/$id.finance.psbt" >/dev/null
-ctl spend import "$id" "$work/$id.defence.psbt" | sed -n '1,2p'
+ctl spend import "$id" "$work/$id.defence.psbt" | grep -E 'signatures added|^state|^txid'
 
 step "a block confirms it"
 btcctl generate 1 >/dev/null

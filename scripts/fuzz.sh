@@ -5,6 +5,7 @@
 # regression cases of the ordinary tests.
 #   scripts/fuzz.sh 600       # ten minutes per target
 #   FUZZ_MATCH=PSBT scripts/fuzz.sh 60   # only targets whose name matches
+#   FUZZ_PARALLEL=1 scripts/fuzz.sh 600  # one fuzzing worker (default: one per core)
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
@@ -16,6 +17,6 @@ for pkg in "${pkgs[@]}"; do
 	mapfile -t targets < <(go test -list '^Fuzz' "$pkg" | grep '^Fuzz' | grep -E "$match" || true)
 	for target in "${targets[@]}"; do
 		echo "== $pkg $target (${seconds}s)"
-		go test -run '^$' -fuzz "^${target}\$" -fuzztime "${seconds}s" "$pkg"
+		go test -run '^$' -fuzz "^${target}\$" -fuzztime "${seconds}s" ${FUZZ_PARALLEL:+-parallel "$FUZZ_PARALLEL"} "$pkg"
 	done
 done

@@ -328,10 +328,13 @@ func printProposal(e *env, p *custosv1.Proposal) error {
 	if out.Memo != "" {
 		fmt.Fprintf(tw, "memo\t%s\n", out.Memo)
 	}
-	fmt.Fprintf(tw, "txid\t%s\n", out.Txid)
+	fmt.Fprintf(tw, "txid\t%s (locktime %d)\n", out.Txid, out.Locktime)
 	signed := make([]string, len(out.Signers))
 	for i, s := range out.Signers {
 		signed[i] = fmt.Sprintf("cosigner %d (%s)", s.Cosigner+1, s.Fingerprint)
+	}
+	if len(signed) == 0 {
+		signed = []string{"nobody yet"}
 	}
 	fmt.Fprintf(tw, "signed by\t%s; %d more needed\n", strings.Join(signed, ", "), out.SignaturesNeeded)
 	if out.Confirmations > 0 {

@@ -2,91 +2,61 @@ package chain
 
 import (
 	"context"
-	"errors"
-	"slices"
-	"sync"
+	"path/filepath"
 	"testing"
 
-	"github.com/btcsuite/btcd/chaincfg/chainhash"
 	"github.com/btcsuite/btcd/wire"
 	"github.com/stretchr/testify/require"
 
 	"github.com/custos-reserve/custos/multisig"
 	"github.com/custos-reserve/custos/reserve"
+	"github.com/custos-reserve/custos/store"
 )
 
-// lookaheadStore is the part of a Store that loading a wallet and growing
-// its lookahead use; block and mempool records are refused.
-type lookaheadStore struct {
-	mu      sync.Mutex
-	wallet  reserve.Wallet
-	addrs   [2][]reserve.Address
-	horizon [2]uint32
-	puts    int
-}
-
-var _ Store = (*lookaheadStore)(nil)
-
-var errNotInFake = errors.New("not implemented by the test store")
-
-func (s *lookaheadStore) Wallet(context.Context) (reserve.Wallet, error) { return s.wallet, nil }
-
-func (s *lookaheadStore) Addresses(_ context.Context, b reserve.Branch) ([]reserve.Address, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return slices.Clone(s.addrs[b]), nil
-}
-
-func (s *lookaheadStore) PutAddresses(_ context.Context, addrs []reserve.Address) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.puts++
-	for _, a := range addrs {
-		if int(a.Index) != len(s.addrs[a.Branch]) {
-			return errors.New("addresses recorded out of order")
-		}
-		s.addrs[a.Branch] = append(s.addrs[a.Branch], a)
-	}
-	return nil
-}
-
-func (s *lookaheadStore) Horizon(_ context.Context, b reserve.Branch) (uint32, error) {
-	return s.horizon[b], nil
-}
-
-func (s *lookaheadStore) UTXOs(context.Context, bool) ([]reserve.UTXO, error) { return nil, nil }
-
-func (s *lookaheadStore) SyncTip(context.Context) (int32, chainhash.Hash, bool, error) {
-	return 0, chainhash.Hash{}, false, nil
-}
-
-func (s *lookaheadStore) BlockHash(context.Context, int32) (chainhash.Hash, bool, error) {
-	return chainhash.Hash{}, false, errNotInFake
-}
-
-func (s *lookaheadStore) ApplyBlock(context.Context, reserve.BlockUpdate) error { return errNotInFake }
-func (s *lookaheadStore) DisconnectTip(context.Context) error                   { return errNotInFake }
-func (s *lookaheadStore) ApplyMempool(context.Context, reserve.MempoolUpdate) error {
-	return errNotInFake
-}
-
-// MustFollower makes a follower of d's wallet with the given gap limit and
-// issued horizon, and loads the wallet. It never contacts a node.
-func MustFollower(tb testing.TB, d *multisig.Descriptor, gap uint32, horizon [2]uint32) (*Follower, *lookaheadStore) {
+// MustFollower makes a follower of d's wallet on a real store in a temp
+// dir, with the given gap limit and the first issued receive addresses
+// already handed out, and loads the wallet. It never contacts a node.
+func MustFollower(tb testing.TB, d *multisig.Descriptor, gap uint32, issued uint32) (*Follower, *store.DB) {
 	tb.Helper()
-	st := &lookaheadStore{
-		wallet:  reserve.Wallet{Network: reserve.Regtest, Threshold: 2, Descriptor: d.String(), GapLimit: gap},
-		horizon: horizon,
+	ctx := context.Background()
+	db, err := store.Open(filepath.Join(tb.TempDir(), "custos.db"), store.Options{})
+	require.NoError(tb, err)
+	tb.Cleanup(func() { require.NoError(tb, db.Close()) })
+	require.NoError(tb, db.EnsureNetwork(ctx, reserve.Regtest))
+	w := reserve.Wallet{
+		ID: d.WalletID(), Name: "test", Network: reserve.Regtest, Threshold: d.Threshold(),
+		Cosigners: d.Cosigners(), Descriptor: d.String(), GapLimit: gap,
 	}
+	require.NoError(tb, db.CreateWallet(ctx, w, nil))
 	node, err := DialNode(NodeConfig{Kind: KindBtcd, Host: "127.0.0.1:1"})
 	require.NoError(tb, err)
 	tb.Cleanup(node.Close)
-	f, err := NewFollower(Config{Node: node, Store: st, Network: reserve.Regtest})
+	newFollower := func() *Follower {
+		f, err := NewFollower(Config{Node: node, Store: db, Network: reserve.Regtest})
+		require.NoError(tb, err)
+		loaded, err := f.loadWallet(ctx)
+		require.NoError(tb, err)
+		require.True(tb, loaded)
+		return f
+	}
+	f := newFollower()
+	if issued == 0 {
+		return f, db
+	}
+	for i := uint32(0); i < issued; i++ {
+		_, err := db.IssueAddress(ctx, "")
+		require.NoError(tb, err)
+		require.NoError(tb, f.EnsureLookahead(ctx))
+	}
+	// A fresh follower on the same store, as after a restart.
+	return newFollower(), db
+}
+
+func mustAddresses(tb testing.TB, db *store.DB, b reserve.Branch) []reserve.Address {
+	tb.Helper()
+	addrs, err := db.Addresses(context.Background(), b)
 	require.NoError(tb, err)
-	loaded, err := f.loadWallet(context.Background())
-	require.NoError(tb, err)
-	require.True(tb, loaded)
-	return f, st
+	return addrs
 }
 
 func TestLoadWalletLookahead(t *testing.T) {
@@ -94,20 +64,21 @@ func TestLoadWalletLookahead(t *testing.T) {
 	tests := []struct {
 		name    string
 		gap     uint32
-		horizon [2]uint32
+		issued  uint32
 		want    [2]uint32
 	}{
 		{name: "default gap limit", gap: 0, want: [2]uint32{reserve.DefaultGapLimit, reserve.DefaultGapLimit}},
 		{name: "own gap limit", gap: 5, want: [2]uint32{5, 5}},
-		{name: "issued addresses push the gap", gap: 20, horizon: [2]uint32{7, 2}, want: [2]uint32{27, 22}},
+		{name: "issued addresses push the gap", gap: 20, issued: 7, want: [2]uint32{27, 20}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f, st := MustFollower(t, d, tt.gap, tt.horizon)
+			f, db := MustFollower(t, d, tt.gap, tt.issued)
 			require.Equal(t, tt.want, f.derived)
 			for _, b := range []reserve.Branch{reserve.BranchReceive, reserve.BranchChange} {
-				require.Len(t, st.addrs[b], int(tt.want[b]))
-				for i, a := range st.addrs[b] {
+				addrs := mustAddresses(t, db, b)
+				require.Len(t, addrs, int(tt.want[b]))
+				for i, a := range addrs {
 					require.Equal(t, MustScript(t, d, b, uint32(i)), a.Script, "%s %d", b, i)
 					require.Equal(t, scriptRef{branch: b, index: uint32(i)}, f.watch.scripts[string(a.Script)])
 				}
@@ -160,7 +131,7 @@ func TestScanExtendsLookahead(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f, st := MustFollower(t, d, 20, [2]uint32{})
+			f, db := MustFollower(t, d, 20, 0)
 			var txs []*wire.MsgTx
 			for _, p := range tt.pays {
 				txs = append(txs, pay(p.branch, p.index))
@@ -175,8 +146,8 @@ func TestScanExtendsLookahead(t *testing.T) {
 			}
 			require.Equal(t, tt.wantFound, found)
 			require.Equal(t, tt.wantDerived, f.derived)
-			require.Len(t, st.addrs[reserve.BranchReceive], int(tt.wantDerived[reserve.BranchReceive]))
-			require.Len(t, st.addrs[reserve.BranchChange], int(tt.wantDerived[reserve.BranchChange]))
+			require.Len(t, mustAddresses(t, db, reserve.BranchReceive), int(tt.wantDerived[reserve.BranchReceive]))
+			require.Len(t, mustAddresses(t, db, reserve.BranchChange), int(tt.wantDerived[reserve.BranchChange]))
 		})
 	}
 }
