@@ -731,6 +731,34 @@ var everyRPC = []rpcCall{
 		_, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{})
 		return err
 	}, codes.OK},
+	// Without a node the wallet holds nothing: an allowed proposal is
+	// refused for funds, and proposal ids are unknown.
+	{"ProposeSpend", func(ctx context.Context, conn *grpc.ClientConn) error {
+		_, err := custosv1.NewSpendServiceClient(conn).ProposeSpend(ctx, &custosv1.ProposeSpendRequest{
+			Payees: []*custosv1.Payment{{Address: "bcrt1qpu3a4qrgmeav4zwjkxulszu73yuh336ese0tuu", AmountSat: 100_000}}, FeeRateSatVb: 2,
+		})
+		return err
+	}, codes.FailedPrecondition},
+	{"ListProposals", func(ctx context.Context, conn *grpc.ClientConn) error {
+		_, err := custosv1.NewSpendServiceClient(conn).ListProposals(ctx, &custosv1.ListProposalsRequest{})
+		return err
+	}, codes.OK},
+	{"GetProposal", func(ctx context.Context, conn *grpc.ClientConn) error {
+		_, err := custosv1.NewSpendServiceClient(conn).GetProposal(ctx, &custosv1.GetProposalRequest{Id: "P000001"})
+		return err
+	}, codes.NotFound},
+	{"ExportPSBT", func(ctx context.Context, conn *grpc.ClientConn) error {
+		_, err := custosv1.NewSpendServiceClient(conn).ExportPSBT(ctx, &custosv1.ExportPSBTRequest{Id: "P000001"})
+		return err
+	}, codes.NotFound},
+	{"ImportPSBT", func(ctx context.Context, conn *grpc.ClientConn) error {
+		_, err := custosv1.NewSpendServiceClient(conn).ImportPSBT(ctx, &custosv1.ImportPSBTRequest{Id: "P000001", Psbt: []byte("psbt")})
+		return err
+	}, codes.NotFound},
+	{"CancelProposal", func(ctx context.Context, conn *grpc.ClientConn) error {
+		_, err := custosv1.NewSpendServiceClient(conn).CancelProposal(ctx, &custosv1.CancelProposalRequest{Id: "P000001"})
+		return err
+	}, codes.NotFound},
 }
 
 func TestRoles(t *testing.T) {
@@ -740,10 +768,13 @@ func TestRoles(t *testing.T) {
 
 	// The table of daemon/auth.go, written out again on purpose.
 	allowed := map[daemon.Role][]string{
-		daemon.RoleAdmin:   {"CreateWallet", "GetStatus", "GetWallet", "NewAddress", "ListAddresses", "GetBalance", "ListUtxos", "Health.Check"},
-		daemon.RoleOfficer: {"GetStatus", "GetWallet", "NewAddress", "ListAddresses", "GetBalance", "ListUtxos", "Health.Check"},
-		daemon.RoleAuditor: {"GetStatus", "GetWallet", "ListAddresses", "GetBalance", "ListUtxos", "Health.Check"},
-		daemon.RoleSigner:  {"GetStatus", "GetWallet", "Health.Check"},
+		daemon.RoleAdmin: {"CreateWallet", "GetStatus", "GetWallet", "NewAddress", "ListAddresses", "GetBalance", "ListUtxos", "Health.Check",
+			"ProposeSpend", "ListProposals", "GetProposal", "ExportPSBT", "ImportPSBT", "CancelProposal"},
+		daemon.RoleOfficer: {"GetStatus", "GetWallet", "NewAddress", "ListAddresses", "GetBalance", "ListUtxos", "Health.Check",
+			"ProposeSpend", "ListProposals", "GetProposal", "ExportPSBT", "ImportPSBT", "CancelProposal"},
+		daemon.RoleAuditor: {"GetStatus", "GetWallet", "ListAddresses", "GetBalance", "ListUtxos", "Health.Check",
+			"ListProposals", "GetProposal"},
+		daemon.RoleSigner: {"GetStatus", "GetWallet", "Health.Check", "ListProposals", "GetProposal", "ExportPSBT", "ImportPSBT"},
 	}
 	for _, role := range []daemon.Role{daemon.RoleAdmin, daemon.RoleOfficer, daemon.RoleAuditor, daemon.RoleSigner} {
 		conn := MustDialAs(t, td, role)

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"runtime/debug"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -715,7 +716,9 @@ const minParallel = 8
 // forEach calls fn(i) for every i in [0, n) on up to workers goroutines
 // (0 means GOMAXPROCS) and returns the error of the lowest i that failed,
 // so the result does not depend on scheduling: indexes are handed out in
-// order, and after a failure at i no index above i is started.
+// order, and after a failure at i no index above i is started. A panic in
+// fn is raised again in the caller's goroutine, where the caller's own
+// recovery (or the test framework) sees it.
 func forEach(n, workers int, fn func(i int) error) error {
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
@@ -734,11 +737,20 @@ func forEach(n, workers int, fn func(i int) error) error {
 		failedAt atomic.Int64
 		mu       sync.Mutex
 		firstErr error
+		panicked any
 		wg       sync.WaitGroup
 	)
 	failedAt.Store(int64(n))
 	for range workers {
 		wg.Go(func() {
+			defer func() {
+				if r := recover(); r != nil {
+					mu.Lock()
+					panicked = fmt.Sprintf("%v\n%s", r, debug.Stack())
+					failedAt.Store(-1)
+					mu.Unlock()
+				}
+			}()
 			for {
 				i := next.Add(1) - 1
 				if i >= int64(n) || i > failedAt.Load() {
@@ -757,5 +769,8 @@ func forEach(n, workers int, fn func(i int) error) error {
 		})
 	}
 	wg.Wait()
+	if panicked != nil {
+		panic(panicked)
+	}
 	return firstErr
 }

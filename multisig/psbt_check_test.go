@@ -304,3 +304,26 @@ func TestForEach(t *testing.T) {
 	}
 	require.NoError(t, forEach(0, 0, func(int) error { return nil }))
 }
+
+// TestForEachPanics checks that a panic in a worker reaches the caller.
+func TestForEachPanics(t *testing.T) {
+	require.PanicsWithValue(t, "boom", func() {
+		_ = forEach(50, 1, func(i int) error {
+			if i == 20 {
+				panic("boom")
+			}
+			return nil
+		})
+	})
+	defer func() {
+		r := recover()
+		require.NotNil(t, r)
+		require.Contains(t, r, "boom at 20")
+	}()
+	_ = forEach(50, 4, func(i int) error {
+		if i == 20 {
+			panic("boom at 20")
+		}
+		return nil
+	})
+}
