@@ -1,9 +1,6 @@
 package multisig
 
 import (
-	"fmt"
-	"os"
-	"runtime/debug"
 	"encoding/base64"
 	"testing"
 
@@ -17,10 +14,6 @@ import (
 // mutate.
 func psbtFuzzSeeds(f *testing.F) (w *psbtWallet, unsigned, signedA, signedAB []byte) {
 	f.Helper()
-	if os.Getenv("ZZ_CRASH") != "" {
-		cf, _ := os.Create(fmt.Sprintf("/tmp/zzcrash-%d.txt", os.Getpid()))
-		debug.SetCrashOutput(cf, debug.CrashOptions{})
-	}
 	w = MustPSBTWallet(f, "golden", 2, 3)
 	unsigned = MustGoldenPSBT(f)
 	p := MustParse(f, unsigned)
