@@ -1,10 +1,15 @@
 // Package multisig owns the Bitcoin side of the reserve wallet: BIP-32 key
 // derivation along BIP-48 paths, key records ("[fingerprint/path]xpub"),
 // the wallet's output descriptor wsh(sortedmulti(m, K1/<0;1>/*, …)) with its
-// BIP-380 checksum, and the scripts and addresses derived from it. The
-// daemon uses it to watch and build, the signers to check; both recompute
-// the same scripts from the same descriptor, so neither needs to trust the
-// other's word.
+// BIP-380 checksum, and the scripts and addresses derived from it; exact
+// transaction sizes and coin selection; and the BIP-174 roles over PSBTs of
+// that wallet, in files named by role: psbt_create (Creator and Updater),
+// psbt_check (the verification both sides run before trusting a PSBT),
+// psbt_sign (Signer), psbt_combine (the coordinator's verifying Combiner),
+// psbt_finalize (Finalizer and Extractor) and psbt_parse (strict parsing).
+// The daemon uses it to watch and build, the signers to check; both
+// recompute the same scripts from the same descriptor, so neither needs to
+// trust the other's word.
 //
 // It is pure computation: no I/O, no clock, no randomness, no global state.
 // A Descriptor is immutable once built and safe for concurrent use.

@@ -28,7 +28,9 @@ import (
 // input's witness_script, which must hash to its witness_utxo script. The
 // signature is BIP-143 over SIGHASH_ALL, the transaction's midstate
 // computed once for all inputs, DER-encoded with the 0x01 sighash byte.
-// Inputs that already carry this key's signature are left alone.
+// An input that already carries this key's valid signature is left alone;
+// any other signature under this key (planted by the coordinator) is
+// replaced by a real one.
 //
 // It adds all signatures or none: on error p is unchanged. Refusals are
 // *reserve.Error of code CodeInvalid ("key" for a key that is not the
@@ -81,10 +83,15 @@ func SignPSBT(p *psbt.Packet, d *Descriptor, account *hdkeychain.ExtendedKey) (i
 	}
 	added := 0
 	for i, sig := range sigs {
-		if sig != nil {
-			p.Inputs[i].PartialSigs = append(p.Inputs[i].PartialSigs, sig)
-			added++
+		if sig == nil {
+			continue
 		}
+		in := &p.Inputs[i]
+		in.PartialSigs = slices.DeleteFunc(in.PartialSigs, func(s *psbt.PartialSig) bool {
+			return s == nil || bytes.Equal(s.PubKey, sig.PubKey)
+		})
+		in.PartialSigs = append(in.PartialSigs, sig)
+		added++
 	}
 	return added, nil
 }
@@ -176,9 +183,6 @@ func signInput(p *psbt.Packet, i int, kr *keyring, c int, path keyPath,
 		return nil, err
 	}
 	pubBytes := pub.SerializeCompressed()
-	if slices.ContainsFunc(in.PartialSigs, func(s *psbt.PartialSig) bool { return s != nil && bytes.Equal(s.PubKey, pubBytes) }) {
-		return nil, nil
-	}
 	if err := checkWitnessScript(in, pubBytes); err != nil {
 		return nil, err
 	}
@@ -193,6 +197,14 @@ func signInput(p *psbt.Packet, i int, kr *keyring, c int, path keyPath,
 		in.WitnessScript, txscript.SigHashAll, priv)
 	if err != nil {
 		return nil, fmt.Errorf("unable to sign: %w", err)
+	}
+	// RFC 6979 signatures are deterministic: an identical signature under
+	// our key means this input is signed already. A different one was not
+	// made by us over this transaction, so it is replaced, never trusted.
+	if slices.ContainsFunc(in.PartialSigs, func(s *psbt.PartialSig) bool {
+		return s != nil && bytes.Equal(s.PubKey, pubBytes) && bytes.Equal(s.Signature, sig)
+	}) {
+		return nil, nil
 	}
 	return &psbt.PartialSig{PubKey: pubBytes, Signature: sig}, nil
 }

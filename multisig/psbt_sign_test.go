@@ -134,3 +134,32 @@ func TestSigningKeysMatchHDKeychain(t *testing.T) {
 	_, err = newBranchSecrets(w.xprvs[1], kr, 0, []keyPath{{reserve.BranchReceive, 0}})
 	RequireCode(t, err, reserve.CodeInternal, "", "is not cosigner[0]'s")
 }
+
+// TestSignPSBTReplacesPlantedSignature: a coordinator that puts a bogus
+// signature under this cosigner's key on an input must not stop it from
+// signing that input for real.
+func TestSignPSBTReplacesPlantedSignature(t *testing.T) {
+	w := MustPSBTWallet(t, "planted", 2, 3)
+	p := w.MustStandardSpend(t)
+	n, err := SignPSBT(p, w.d, w.xprvs[0])
+	require.NoError(t, err)
+	require.Equal(t, len(p.Inputs), n)
+	good, err := SerializePSBT(p)
+	require.NoError(t, err)
+
+	// Plant input 0's signature on input 1: right key, wrong message.
+	planted := *p.Inputs[1].PartialSigs[0]
+	planted.Signature = append([]byte(nil), p.Inputs[0].PartialSigs[0].Signature...)
+	p.Inputs[1].PartialSigs = []*psbt.PartialSig{&planted}
+
+	n, err = SignPSBT(p, w.d, w.xprvs[0])
+	require.NoError(t, err)
+	require.Equal(t, 1, n, "the planted signature is replaced")
+	again, err := SerializePSBT(p)
+	require.NoError(t, err)
+	require.Equal(t, good, again)
+
+	n, err = SignPSBT(p, w.d, w.xprvs[0])
+	require.NoError(t, err)
+	require.Zero(t, n, "signing twice adds nothing")
+}

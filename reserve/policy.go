@@ -652,12 +652,12 @@ func parseAllowlist(p *Policy, top *fields) error {
 	}
 	seen := map[string]int{}
 	for i, n := range list.Content {
-		e, err := parseAllowEntry(n, fmt.Sprintf("allowlist.entries[%d]", i))
+		e, addr, err := parseAllowEntry(n, fmt.Sprintf("allowlist.entries[%d]", i))
 		if err != nil {
 			return err
 		}
 		if j, dup := seen[e.Address]; dup {
-			return policyErr(n, fmt.Sprintf("allowlist.entries[%d].address", i), "%s is listed twice (also allowlist.entries[%d])", e.Address, j)
+			return policyErr(addr, fmt.Sprintf("allowlist.entries[%d].address", i), "%s is listed twice (also allowlist.entries[%d])", e.Address, j)
 		}
 		seen[e.Address] = i
 		p.Allowlist.Entries = append(p.Allowlist.Entries, e)
@@ -665,32 +665,34 @@ func parseAllowlist(p *Policy, top *fields) error {
 	return nil
 }
 
-func parseAllowEntry(n *yaml.Node, path string) (AllowEntry, error) {
+// parseAllowEntry reads one entry and returns it with its address node.
+func parseAllowEntry(n *yaml.Node, path string) (AllowEntry, *yaml.Node, error) {
 	var e AllowEntry
 	f, err := mappingFields(n, path, "an allowlist entry", entryFieldNames...)
 	if err != nil {
-		return e, err
+		return e, nil, err
 	}
-	v, field, err := f.need("address")
+	addr, field, err := f.need("address")
 	if err != nil {
-		return e, err
+		return e, nil, err
 	}
-	if e.Address, err = parseAddress(v, field); err != nil {
-		return e, err
+	if e.Address, err = parseAddress(addr, field); err != nil {
+		return e, nil, err
 	}
-	if v, field, err = f.need("label"); err != nil {
-		return e, err
+	v, field, err := f.need("label")
+	if err != nil {
+		return e, nil, err
 	}
 	if e.Label, err = parseText(v, field, MaxPolicyTextLen); err != nil {
-		return e, err
+		return e, nil, err
 	}
 	if v, field, err = f.need("added"); err != nil {
-		return e, err
+		return e, nil, err
 	}
 	if e.Added, err = parseTime(v, field); err != nil {
-		return e, err
+		return e, nil, err
 	}
-	return e, nil
+	return e, addr, nil
 }
 
 // parseAddress checks only the shape of an address; whether it is valid on

@@ -294,10 +294,6 @@ func Sign(pkt *psbt.Packet, pinned *Pinned, key *Key, lim Limits) (Summary, int,
 	if err != nil {
 		return Summary{}, 0, err
 	}
-	old, err := dropOwnSignatures(work, pinned, s)
-	if err != nil {
-		return Summary{}, 0, err
-	}
 	account, err := key.AccountKey()
 	if err != nil {
 		return Summary{}, 0, err
@@ -307,47 +303,13 @@ func Sign(pkt *psbt.Packet, pinned *Pinned, key *Key, lim Limits) (Summary, int,
 	if err != nil {
 		return Summary{}, 0, err
 	}
-	if n != len(work.Inputs) || work.UnsignedTx.TxHash() != s.TxID {
-		return Summary{}, 0, reserve.Errorf(reserve.CodeInternal, "signing transaction %s gave %d signatures for %d inputs", s.TxID, n, len(work.Inputs))
-	}
-	added := 0
-	for i, in := range work.Inputs {
-		if !slices.ContainsFunc(in.PartialSigs, func(ps *psbt.PartialSig) bool { return bytes.Equal(ps.Signature, old[i]) }) {
-			added++
-		}
+	// SignPSBT signs every input or fails, and replaces any signature under
+	// this key that it did not make itself.
+	if work.UnsignedTx.TxHash() != s.TxID {
+		return Summary{}, 0, reserve.Errorf(reserve.CodeInternal, "signing changed transaction %s", s.TxID)
 	}
 	*pkt = *work
-	return s, added, nil
-}
-
-// dropOwnSignatures removes from every input of p the partial signature
-// that claims to be this signer's, and returns its bytes (nil where there
-// was none). multisig.SignPSBT leaves an input alone when it carries a
-// signature by the signing key, without checking it; a coordinator could
-// plant a bad one there and make this signer's signature useless. Signing
-// again is cheap and deterministic (RFC 6979): a good signature comes back
-// byte for byte, so signing twice still adds nothing.
-func dropOwnSignatures(p *psbt.Packet, pinned *Pinned, s Summary) ([][]byte, error) {
-	old := make([][]byte, len(p.Inputs))
-	for i := range p.Inputs {
-		in := &p.Inputs[i]
-		if len(in.PartialSigs) == 0 {
-			continue
-		}
-		der, err := pinned.Descriptor.Derive(s.Inputs[i].Branch, s.Inputs[i].Index)
-		if err != nil {
-			return nil, reserve.Invalid(fmt.Sprintf("input[%d]", i), "%w", err)
-		}
-		own := der.PubKeys[pinned.Position]
-		in.PartialSigs = slices.DeleteFunc(in.PartialSigs, func(ps *psbt.PartialSig) bool {
-			if ps != nil && bytes.Equal(ps.PubKey, own) {
-				old[i] = ps.Signature
-				return true
-			}
-			return false
-		})
-	}
-	return old, nil
+	return s, n, nil
 }
 
 // clonePacket deep-copies p through its serialization, so that signing
