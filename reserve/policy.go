@@ -208,6 +208,9 @@ func ParsePolicy(text []byte) (*Policy, error) {
 	if len(text) > MaxPolicyBytes {
 		return nil, Errorf(CodeInvalid, "policy: %d bytes is more than the limit of %d", len(text), MaxPolicyBytes)
 	}
+	if err := checkPolicyText(text); err != nil {
+		return nil, err
+	}
 	root, err := decodePolicyYAML(text)
 	if err != nil {
 		return nil, err
@@ -234,13 +237,13 @@ func decodePolicyYAML(text []byte) (root *yaml.Node, err error) {
 		if errors.Is(err, io.EOF) {
 			return nil, Errorf(CodeInvalid, "policy line 1: the document is empty")
 		}
-		return nil, yamlSyntaxError(err)
+		return nil, yamlSyntaxError(err, text)
 	}
 	var extra yaml.Node
 	switch err := dec.Decode(&extra); {
 	case errors.Is(err, io.EOF):
 	case err != nil:
-		return nil, yamlSyntaxError(err)
+		return nil, yamlSyntaxError(err, text)
 	default:
 		return nil, Errorf(CodeInvalid, "policy line %d: a second YAML document follows the policy; a policy file holds one", extra.Line)
 	}
@@ -250,17 +253,86 @@ func decodePolicyYAML(text []byte) (root *yaml.Node, err error) {
 	return doc.Content[0], nil
 }
 
+// yamlParserProblems are the problems yaml.v3 (v3.0.1) reports from its
+// parser rather than its scanner. For them it gives the line of the
+// enclosing block counted from zero (the scanner's count from one), so
+// yamlSyntaxError adds one.
+var yamlParserProblems = []string{
+	"did not find expected <stream-start>",
+	"did not find expected <document start>",
+	"found undefined tag handle",
+	"did not find expected node content",
+	"did not find expected '-' indicator",
+	"did not find expected key",
+	"did not find expected ',' or ']'",
+	"did not find expected ',' or '}'",
+	"found duplicate %YAML directive",
+	"found incompatible YAML document",
+	"found duplicate %TAG directive",
+}
+
 // yamlSyntaxError turns yaml.v3's "yaml: line 3: …" into the policy's
 // "policy line 3: malformed YAML: …".
-func yamlSyntaxError(err error) error {
+func yamlSyntaxError(err error, text []byte) error {
 	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	line := 0
 	if rest, ok := strings.CutPrefix(msg, "line "); ok {
 		num, after, found := strings.Cut(rest, ": ")
-		if line, convErr := strconv.Atoi(num); found && convErr == nil {
-			return Errorf(CodeInvalid, "policy line %d: malformed YAML: %s", line, after)
+		if n, convErr := strconv.Atoi(num); found && convErr == nil {
+			line, msg = n, after
 		}
 	}
-	return Errorf(CodeInvalid, "policy: malformed YAML: %s", msg)
+	if slices.Contains(yamlParserProblems, msg) {
+		// A parser error without a line is on the first one.
+		return Errorf(CodeInvalid, "policy line %d: malformed YAML: %s (in the block that starts on this line)", line+1, msg)
+	}
+	if line == 0 {
+		// yaml.v3 names no line for an unknown alias; find it.
+		if name, ok := strings.CutPrefix(msg, "unknown anchor '"); ok {
+			name = strings.TrimSuffix(name, "' referenced")
+			if i := bytes.Index(text, []byte("*"+name)); i >= 0 {
+				line = lineAt(text, i)
+			}
+		}
+	}
+	if line == 0 {
+		return Errorf(CodeInvalid, "policy: malformed YAML: %s", msg)
+	}
+	return Errorf(CodeInvalid, "policy line %d: malformed YAML: %s", line, msg)
+}
+
+// checkPolicyText refuses, with their line, what yaml.v3 would refuse
+// without one: invalid UTF-8 and control characters other than tab, line
+// feed and carriage return. It also refuses U+2028 and U+2029, which
+// yaml.v3 counts as line breaks and editors may not show as such, so that
+// every line number in an error is the one the reviewer sees.
+func checkPolicyText(text []byte) error {
+	for i := 0; i < len(text); {
+		r, size := utf8.DecodeRune(text[i:])
+		switch {
+		case r == utf8.RuneError && size <= 1:
+			return Errorf(CodeInvalid, "policy line %d: is not valid UTF-8 (byte %d)", lineAt(text, i), i)
+		case r == '\n' || r == '\t' || r == '\r':
+		case unicode.IsControl(r):
+			return Errorf(CodeInvalid, "policy line %d: contains the control character %U", lineAt(text, i), r)
+		case r == '\u2028' || r == '\u2029':
+			return Errorf(CodeInvalid, "policy line %d: contains the line separator %U; write an ordinary line break", lineAt(text, i), r)
+		}
+		i += size
+	}
+	return nil
+}
+
+// lineAt returns the line, from 1, of byte offset i of text, counting
+// line breaks as YAML does: LF, CR LF, or a CR alone.
+func lineAt(text []byte, i int) int {
+	line := 1
+	for j := 0; j < i; j++ {
+		if text[j] == '\n' || (text[j] == '\r' && (j+1 >= len(text) || text[j+1] != '\n')) {
+			line++
+		}
+	}
+	return line
 }
 
 // policyErr refuses the document at node n, naming the field.
@@ -289,7 +361,7 @@ func checkPlainYAML(n *yaml.Node, path string) error {
 	case n.Kind == yaml.AliasNode:
 		return policyErr(n, field, "YAML aliases (*%s) are not allowed in a policy: write the value out", n.Value)
 	case n.Anchor != "":
-		return policyErr(n, field, "YAML anchors (&%s) are not allowed in a policy", n.Anchor)
+		return policyErr(n, field, "YAML anchors and aliases (&%s) are not allowed in a policy: write each value out", n.Anchor)
 	case n.Style&yaml.TaggedStyle != 0:
 		return policyErr(n, field, "explicit YAML tags (%s) are not allowed in a policy", n.Tag)
 	}
@@ -440,48 +512,52 @@ func parseOfficers(p *Policy, top *fields) error {
 	ids := map[string]int{}
 	keys := map[[32]byte]int{}
 	for i, n := range list.Content {
-		path := fmt.Sprintf("officers[%d]", i)
-		f, err := mappingFields(n, path, "an officer", officerFieldNames...)
+		o, idNode, keyNode, err := parseOfficer(n, fmt.Sprintf("officers[%d]", i))
 		if err != nil {
 			return err
-		}
-		var o Officer
-		// id
-		v, field, err := f.need("id")
-		if err != nil {
-			return err
-		}
-		if o.ID, err = parseText(v, field, MaxOfficerIDLen); err != nil {
-			return err
-		}
-		if !officerIDRE.MatchString(o.ID) {
-			return policyErr(v, field, "%q must be 1 to %d of a-z, 0-9 and -", o.ID, MaxOfficerIDLen)
 		}
 		if j, dup := ids[o.ID]; dup {
-			return policyErr(v, field, "officer id %q appears twice (also officers[%d])", o.ID, j)
-		}
-		ids[o.ID] = i
-		// name
-		if v, field, err = f.need("name"); err != nil {
-			return err
-		}
-		if o.Name, err = parseText(v, field, MaxPolicyTextLen); err != nil {
-			return err
-		}
-		// key
-		if v, field, err = f.need("key"); err != nil {
-			return err
-		}
-		if o.Key, err = parseOfficerKey(v, field); err != nil {
-			return err
+			return policyErr(idNode, fmt.Sprintf("officers[%d].id", i), "officer id %q appears twice (also officers[%d])", o.ID, j)
 		}
 		if j, dup := keys[o.Key]; dup {
-			return policyErr(v, field, "the same key as officers[%d]: each officer needs their own key", j)
+			return policyErr(keyNode, fmt.Sprintf("officers[%d].key", i), "the same key as officers[%d]: each officer needs their own key", j)
 		}
-		keys[o.Key] = i
+		ids[o.ID], keys[o.Key] = i, i
 		p.Officers = append(p.Officers, o)
 	}
 	return nil
+}
+
+// parseOfficer reads one officer and returns it with its id and key nodes.
+func parseOfficer(n *yaml.Node, path string) (o Officer, idNode, keyNode *yaml.Node, err error) {
+	f, err := mappingFields(n, path, "an officer", officerFieldNames...)
+	if err != nil {
+		return o, nil, nil, err
+	}
+	idNode, field, err := f.need("id")
+	if err != nil {
+		return o, nil, nil, err
+	}
+	if o.ID, err = parseText(idNode, field, MaxOfficerIDLen); err != nil {
+		return o, nil, nil, err
+	}
+	if !officerIDRE.MatchString(o.ID) {
+		return o, nil, nil, policyErr(idNode, field, "%q must be 1 to %d of a-z, 0-9 and -", o.ID, MaxOfficerIDLen)
+	}
+	v, field, err := f.need("name")
+	if err != nil {
+		return o, nil, nil, err
+	}
+	if o.Name, err = parseText(v, field, MaxPolicyTextLen); err != nil {
+		return o, nil, nil, err
+	}
+	if keyNode, field, err = f.need("key"); err != nil {
+		return o, nil, nil, err
+	}
+	if o.Key, err = parseOfficerKey(keyNode, field); err != nil {
+		return o, nil, nil, err
+	}
+	return o, idNode, keyNode, nil
 }
 
 // parseOfficerKey reads "ed25519:" and 64 hex digits. It does not check
@@ -516,48 +592,9 @@ func parseTiers(p *Policy, top *fields) error {
 	}
 	var upToNode *yaml.Node
 	for i, n := range list.Content {
-		path := fmt.Sprintf("tiers[%d]", i)
-		f, err := mappingFields(n, path, "a tier", tierFieldNames...)
-		if err != nil {
-			return err
-		}
 		var t Tier
-		var v *yaml.Node
-		if upToNode, field, err = f.need("up_to"); err != nil {
+		if t, upToNode, err = parseTier(n, i, p.Tiers, len(p.Officers)); err != nil {
 			return err
-		}
-		if t.UpToSat, err = parseUpTo(upToNode, field); err != nil {
-			return err
-		}
-		if i > 0 {
-			prev := p.Tiers[i-1]
-			switch {
-			case prev.Unlimited():
-				return policyErr(upToNode, field, "tiers[%d] is unlimited, so no tier may follow it", i-1)
-			case t.UpToSat <= prev.UpToSat:
-				return policyErr(upToNode, field, "%s BTC must be more than tiers[%d].up_to (%s BTC): tiers are ordered by increasing amount",
-					FormatBTC(t.UpToSat), i-1, FormatBTC(prev.UpToSat))
-			}
-		}
-		if v, field, err = f.need("approvals"); err != nil {
-			return err
-		}
-		if t.Approvals, err = parseApprovals(v, field, len(p.Officers)); err != nil {
-			return err
-		}
-		if i > 0 && t.Approvals < p.Tiers[i-1].Approvals {
-			return policyErr(v, field, "%d is fewer than tiers[%d].approvals (%d): a larger payment must never need fewer approvals",
-				t.Approvals, i-1, p.Tiers[i-1].Approvals)
-		}
-		if v, field, err = f.need("cool_off"); err != nil {
-			return err
-		}
-		if t.CoolOff, err = parseDuration(v, field, 0, MaxCoolOff, "0s to 720h (30 days)"); err != nil {
-			return err
-		}
-		if i > 0 && t.CoolOff < p.Tiers[i-1].CoolOff {
-			return policyErr(v, field, "%s is shorter than tiers[%d].cool_off (%s): a larger payment must never wait less",
-				t.CoolOff, i-1, p.Tiers[i-1].CoolOff)
 		}
 		p.Tiers = append(p.Tiers, t)
 	}
@@ -566,6 +603,60 @@ func parseTiers(p *Policy, top *fields) error {
 			"the last tier must be up_to: unlimited, so that every amount has a tier")
 	}
 	return nil
+}
+
+// parseTier reads tiers[i], checks it against the tier before it, and
+// returns it with its up_to node.
+func parseTier(n *yaml.Node, i int, before []Tier, officers int) (Tier, *yaml.Node, error) {
+	var t Tier
+	f, err := mappingFields(n, fmt.Sprintf("tiers[%d]", i), "a tier", tierFieldNames...)
+	if err != nil {
+		return t, nil, err
+	}
+	upTo, field, err := f.need("up_to")
+	if err != nil {
+		return t, nil, err
+	}
+	if t.UpToSat, err = parseUpTo(upTo, field); err != nil {
+		return t, nil, err
+	}
+	// The tier before, or for the first tier a zero tier that any valid
+	// tier may follow.
+	var prev Tier
+	if i > 0 {
+		prev = before[i-1]
+	}
+	switch {
+	case i > 0 && prev.Unlimited():
+		return t, nil, policyErr(upTo, field, "tiers[%d] is unlimited, so no tier may follow it", i-1)
+	case i > 0 && t.UpToSat <= prev.UpToSat:
+		return t, nil, policyErr(upTo, field, "%s BTC must be more than tiers[%d].up_to (%s BTC): tiers are ordered by increasing amount",
+			FormatBTC(t.UpToSat), i-1, FormatBTC(prev.UpToSat))
+	}
+
+	v, field, err := f.need("approvals")
+	if err != nil {
+		return t, nil, err
+	}
+	if t.Approvals, err = parseApprovals(v, field, officers); err != nil {
+		return t, nil, err
+	}
+	if t.Approvals < prev.Approvals {
+		return t, nil, policyErr(v, field, "%d is fewer than tiers[%d].approvals (%d): a larger payment must never need fewer approvals",
+			t.Approvals, i-1, prev.Approvals)
+	}
+
+	if v, field, err = f.need("cool_off"); err != nil {
+		return t, nil, err
+	}
+	if t.CoolOff, err = parseDuration(v, field, 0, MaxCoolOff, "0s to 720h (30 days)"); err != nil {
+		return t, nil, err
+	}
+	if t.CoolOff < prev.CoolOff {
+		return t, nil, policyErr(v, field, "%s is shorter than tiers[%d].cool_off (%s): a larger payment must never wait less",
+			t.CoolOff, i-1, prev.CoolOff)
+	}
+	return t, upTo, nil
 }
 
 // parseUpTo reads a tier bound: a BTC amount or the word unlimited.
@@ -837,10 +928,14 @@ func parseDuration(n *yaml.Node, field string, min, max time.Duration, span stri
 	return d, nil
 }
 
+// timeRE is the RFC 3339 profile the format accepts; time.Parse alone
+// would also take a decimal comma.
+var timeRE = regexp.MustCompile(`^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?(Z|[+-][0-9]{2}:[0-9]{2})$`)
+
 // parseTime reads an RFC 3339 time with its zone and returns it in UTC.
 func parseTime(n *yaml.Node, field string) (time.Time, error) {
 	const bad = "must be an RFC 3339 time with a zone, like 2026-11-20T00:00:00Z"
-	if n.Kind != yaml.ScalarNode || (n.Tag != "!!timestamp" && n.Tag != "!!str") {
+	if n.Kind != yaml.ScalarNode || (n.Tag != "!!timestamp" && n.Tag != "!!str") || !timeRE.MatchString(n.Value) {
 		return time.Time{}, policyErr(n, field, bad)
 	}
 	t, err := time.Parse(time.RFC3339, n.Value)
@@ -864,7 +959,7 @@ func parseText(n *yaml.Node, field string, max int) (string, error) {
 	case !utf8.ValidString(s):
 		return "", policyErr(n, field, "is not valid UTF-8")
 	case strings.TrimSpace(s) != s:
-		return "", policyErr(n, field, "must not start or end with a space")
+		return "", policyErr(n, field, "must not start or end with white space")
 	case utf8.RuneCountInString(s) > max:
 		return "", policyErr(n, field, "is %d characters, more than %d", utf8.RuneCountInString(s), max)
 	}
