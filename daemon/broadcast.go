@@ -3,11 +3,13 @@ package daemon
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
 	"unicode/utf8"
 
+	"github.com/btcsuite/btcd/btcjson"
 	"github.com/btcsuite/btcd/wire"
 
 	"github.com/custos-reserve/custos/reserve"
@@ -27,8 +29,25 @@ const rebroadcastAfter = 30 * time.Second
 // alreadyKnown recognises the node saying it has the transaction already:
 // then the broadcast has happened, maybe before a crash.
 func alreadyKnown(reason string) bool {
+	return reasonHas(reason, "already in mempool", "already-in-mempool", "txn-already-known",
+		"already have transaction", "already in block chain", "transaction already exists",
+		"outputs already in utxo set")
+}
+
+// transient recognises refusals that say nothing final about the
+// transaction: a full or choosy mempool, a locktime not yet reached after a
+// reorg, or inputs the node cannot see — which is also what it says when
+// this very transaction confirmed while the daemon was down. The proposal
+// stays FINALIZED; reconcile retries, and the chain view decides between
+// "it confirmed" and "a conflicting spend confirmed".
+func transient(reason string) bool {
+	return reasonHas(reason, "mempool min fee not met", "mempool full", "too-long-mempool-chain",
+		"non-final", "non-bip68-final", "missing-inputs", "missingorspent", "orphan")
+}
+
+func reasonHas(reason string, parts ...string) bool {
 	r := strings.ToLower(reason)
-	for _, s := range []string{"already in mempool", "already-in-mempool", "txn-already-known", "already have transaction", "already in block chain", "transaction already exists"} {
+	for _, s := range parts {
 		if strings.Contains(r, s) {
 			return true
 		}
@@ -37,9 +56,11 @@ func alreadyKnown(reason string) bool {
 }
 
 // broadcast sends a FINALIZED proposal's transaction. The node first tests
-// it; a refusal ends the proposal FAILED with the node's reason and frees
-// its coins. A node that cannot be reached leaves it FINALIZED for the next
-// reconcile pass. The caller holds spendMu.
+// it. A definite refusal ends the proposal FAILED with the node's reason and
+// frees its coins; anything that may only mean "not now" (no answer, a
+// transient refusal) leaves it FINALIZED for the next reconcile pass, since
+// marking a valid signed payment FAILED could get it paid twice. The caller
+// holds spendMu.
 func (d *Daemon) broadcast(ctx context.Context, p reserve.Proposal) reserve.Proposal {
 	var tx wire.MsgTx
 	if err := tx.Deserialize(bytes.NewReader(p.FinalTx)); err != nil {
@@ -54,16 +75,38 @@ func (d *Daemon) broadcast(ctx context.Context, p reserve.Proposal) reserve.Prop
 	note := "accepted by the node"
 	switch {
 	case acc.Allowed:
-		if err := d.node.SendRawTransaction(&tx); err != nil && !alreadyKnown(err.Error()) {
-			return d.fail(ctx, p, "node refused the broadcast: "+err.Error())
+		err := d.node.SendRawTransaction(&tx)
+		var rpcErr *btcjson.RPCError
+		switch {
+		case err == nil, alreadyKnown(errText(err)):
+		case errors.As(err, &rpcErr) && !transient(rpcErr.Message):
+			return d.fail(ctx, p, "node refused the broadcast: "+rpcErr.Message)
+		default:
+			d.log.Warn("broadcast not confirmed by the node; will retry", "proposal", p.ID, "err", err)
+			return p
 		}
 	case alreadyKnown(acc.Reason):
 		note = "already known to the node"
+	case transient(acc.Reason):
+		d.log.Warn("node cannot take the transaction now; will retry", "proposal", p.ID, "reason", acc.Reason)
+		return p
 	default:
 		return d.fail(ctx, p, "node refused the transaction: "+acc.Reason)
 	}
+	return d.markBroadcast(ctx, p, note+"; txid "+p.Txid.String())
+}
+
+func errText(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+// markBroadcast records that the transaction is out.
+func (d *Daemon) markBroadcast(ctx context.Context, p reserve.Proposal, note string) reserve.Proposal {
 	out, err := d.cfg.Store.UpdateProposal(ctx, p.ID, func(p *reserve.Proposal) error {
-		return p.Move(reserve.StateBroadcast, d.cfg.Now().UTC(), actorDaemon, note+"; txid "+p.Txid.String())
+		return p.Move(reserve.StateBroadcast, d.cfg.Now().UTC(), actorDaemon, note)
 	})
 	if err != nil {
 		d.log.Error("broadcast but not recorded; the next pass will find it", "proposal", p.ID, "err", err)
@@ -185,11 +228,15 @@ func (d *Daemon) reconcileOne(ctx context.Context, p reserve.Proposal, v spendVi
 			move(reserve.StateExpired, actorDaemon, "expired at "+p.ExpiresAt.Format(time.RFC3339))
 		}
 	case reserve.StateFinalized:
-		if v.conflict != "" {
+		switch {
+		case v.conflict != "":
 			d.fail(ctx, p, v.conflict)
-			return
+		case v.seen:
+			// Sent before a crash: the follower has seen it.
+			d.markBroadcast(ctx, p, "found on the network; txid "+p.Txid.String())
+		default:
+			d.broadcast(ctx, p)
 		}
-		d.broadcast(ctx, p)
 	case reserve.StateBroadcast:
 		switch {
 		case v.conflict != "":

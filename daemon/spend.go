@@ -318,7 +318,9 @@ func (d *Daemon) importPSBT(ctx context.Context, caller Caller, id string, raw [
 		}
 		canonical, err := multisig.ParsePSBT(p.PSBT)
 		if err != nil {
-			return fmt.Errorf("stored PSBT of proposal %s: %w", p.ID, err)
+			// Our own record, not the caller's input: internal, whatever
+			// the parser's code.
+			return reserve.Errorf(reserve.CodeInternal, "stored PSBT of proposal %s does not parse: %v", p.ID, err)
 		}
 		if added, err = multisig.CombinePSBT(canonical, incoming, desc, 0); err != nil {
 			return err

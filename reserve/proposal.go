@@ -84,16 +84,23 @@ func (s State) CanMove(next State) bool {
 func (s State) Final() bool { return len(transitions[s]) == 0 }
 
 // HoldsCoins reports whether a proposal in state s keeps its inputs
-// reserved. Reservations are released on every end state; a broadcast or
-// confirmed transaction has spent them.
+// reserved. Reservations are released on every end state except
+// BROADCAST and CONFIRMED (DESIGN.md): a broadcast transaction may still be
+// evicted or reorganised out and sent again, and no other proposal may
+// take its coins meanwhile.
 func (s State) HoldsCoins() bool {
 	switch s {
-	case StatePendingApproval, StateApproved, StateSigning, StateFinalized:
+	case StatePendingApproval, StateApproved, StateSigning, StateFinalized, StateBroadcast, StateConfirmed:
 		return true
-	case StateUnspecified, StateBroadcast, StateConfirmed, StateRejected,
-		StateCancelled, StateExpired, StateFailed, StateReplaced:
+	case StateUnspecified, StateRejected, StateCancelled, StateExpired, StateFailed, StateReplaced:
 	}
 	return false
+}
+
+// Initial reports whether a new proposal may start in state s: waiting for
+// approvals, or (without an approval policy) for signatures.
+func (s State) Initial() bool {
+	return s == StatePendingApproval || s == StateSigning
 }
 
 // Payee is one external output of a proposal.

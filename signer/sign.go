@@ -285,12 +285,13 @@ func Sign(pkt *psbt.Packet, pinned *Pinned, key *Key, lim Limits) (Summary, int,
 	if pos != pinned.Position {
 		return Summary{}, 0, reserve.Errorf(reserve.CodeInvalid, "this signer is cosigner %d of the pinned wallet, not %d", pos+1, pinned.Position+1)
 	}
-	s, err := Check(pkt, pinned.Descriptor, lim)
+	// Check the very copy that gets signed, so the bytes checked are the
+	// bytes signed.
+	work, err := clonePacket(pkt)
 	if err != nil {
 		return Summary{}, 0, err
 	}
-
-	work, err := clonePacket(pkt)
+	s, err := Check(work, pinned.Descriptor, lim)
 	if err != nil {
 		return Summary{}, 0, err
 	}

@@ -96,8 +96,8 @@ func validateNewProposal(p *reserve.Proposal) error {
 		return reserve.Invalid("id", "is assigned by the store; leave it empty (got %q)", p.ID)
 	case p.WalletID == "":
 		return reserve.Invalid("wallet_id", "is empty")
-	case !p.State.HoldsCoins():
-		return reserve.Invalid("state", "a new proposal must be in a state that holds its coins, not %s", p.State)
+	case !p.State.Initial():
+		return reserve.Invalid("state", "a new proposal must start PENDING_APPROVAL or SIGNING, not %s", p.State)
 	case len(p.History) == 0:
 		return reserve.Invalid("history", "a new proposal needs at least one transition")
 	case p.History[len(p.History)-1].State != p.State:

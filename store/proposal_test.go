@@ -299,7 +299,7 @@ func TestCreateProposal(t *testing.T) {
 			p.FeeSat = -1
 			return p
 		}},
-		{name: "state that holds no coins", code: codePtr(reserve.CodeInvalid), field: "state", p: func() reserve.Proposal {
+		{name: "state a proposal cannot start in", code: codePtr(reserve.CodeInvalid), field: "state", p: func() reserve.Proposal {
 			p := testProposal(u[0])
 			p.State = reserve.StateBroadcast
 			p.History[0].State = reserve.StateBroadcast
@@ -317,7 +317,7 @@ func TestCreateProposal(t *testing.T) {
 		}},
 		{name: "history ends in another state", code: codePtr(reserve.CodeInvalid), field: "history", p: func() reserve.Proposal {
 			p := testProposal(u[0])
-			p.State = reserve.StateApproved
+			p.History[0].State = reserve.StateApproved
 			return p
 		}},
 		{name: "no unsigned transaction", code: codePtr(reserve.CodeInvalid), field: "unsigned_tx", p: func() reserve.Proposal {
@@ -496,26 +496,21 @@ func TestProposalLifecycle(t *testing.T) {
 		require.Equal(t, `id=P000001 from=SIGNING to=CANCELLED actor="bob" note="to CANCELLED" released=2`, log[4].Detail)
 	})
 
-	t.Run("broadcast ends the hold", func(t *testing.T) {
+	t.Run("broadcast and confirmed keep the hold, failed ends it", func(t *testing.T) {
 		db := MustFunded(t)
 		p := MustCreate(t, db, testProposal(u[3]))
-		for _, s := range []reserve.State{reserve.StateApproved, reserve.StateSigning, reserve.StateFinalized} {
+		for _, s := range []reserve.State{reserve.StateApproved, reserve.StateSigning, reserve.StateFinalized,
+			reserve.StateBroadcast, reserve.StateConfirmed, reserve.StateBroadcast} {
 			MustMove(t, db, p.ID, s)
 			requireReserved(t, db, p.ID, u[3])
 		}
-		got := MustMove(t, db, p.ID, reserve.StateBroadcast)
+		got := MustMove(t, db, p.ID, reserve.StateFailed)
 		require.False(t, got.State.HoldsCoins())
-		requireReserved(t, db, "")
-
-		// A reorg may unconfirm and confirm it again; nothing is
-		// reserved anew.
-		MustMove(t, db, p.ID, reserve.StateConfirmed)
-		MustMove(t, db, p.ID, reserve.StateBroadcast)
 		requireReserved(t, db, "")
 		got, err := db.Proposal(ctx, p.ID)
 		require.NoError(t, err)
-		require.Equal(t, reserve.StateBroadcast, got.State)
-		require.Len(t, got.History, 7)
+		require.Equal(t, reserve.StateFailed, got.State)
+		require.Len(t, got.History, 8)
 	})
 
 	t.Run("release leaves other proposals' reservations", func(t *testing.T) {

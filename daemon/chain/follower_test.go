@@ -62,10 +62,10 @@ func mustAddresses(tb testing.TB, db *store.DB, b reserve.Branch) []reserve.Addr
 func TestLoadWalletLookahead(t *testing.T) {
 	d := MustDescriptor(t)
 	tests := []struct {
-		name    string
-		gap     uint32
-		issued  uint32
-		want    [2]uint32
+		name   string
+		gap    uint32
+		issued uint32
+		want   [2]uint32
 	}{
 		{name: "default gap limit", gap: 0, want: [2]uint32{reserve.DefaultGapLimit, reserve.DefaultGapLimit}},
 		{name: "own gap limit", gap: 5, want: [2]uint32{5, 5}},

@@ -34,32 +34,33 @@ func (f *Follower) loadWallet(ctx context.Context) (bool, error) {
 	if gap == 0 {
 		gap = reserve.DefaultGapLimit
 	}
-
-	f.watchMu.Lock()
-	f.desc, f.born, f.gap = desc, w.BirthdayHeight, gap
-	f.watch = watchSet{scripts: make(map[string]scriptRef), outpoints: make(map[wire.OutPoint]struct{})}
+	// Build the whole watch set first and publish it with the descriptor
+	// in one step: a scan must never see the wallet loaded with its
+	// outpoints missing, or it would miss spends.
+	watch := watchSet{scripts: make(map[string]scriptRef)}
+	var derived [2]uint32
 	for _, b := range []reserve.Branch{reserve.BranchReceive, reserve.BranchChange} {
 		addrs, err := f.cfg.Store.Addresses(ctx, b)
 		if err != nil {
-			f.desc = nil
-			f.watchMu.Unlock()
 			return false, fmt.Errorf("unable to load %s addresses: %w", b, err)
 		}
 		for i, a := range addrs {
 			if a.Index != uint32(i) {
-				f.desc = nil
-				f.watchMu.Unlock()
 				return false, fmt.Errorf("stored %s addresses skip index %d", b, i)
 			}
-			f.watch.scripts[string(a.Script)] = scriptRef{branch: b, index: a.Index}
+			watch.scripts[string(a.Script)] = scriptRef{branch: b, index: a.Index}
 		}
-		f.derived[b] = uint32(len(addrs))
+		derived[b] = uint32(len(addrs))
 	}
-	f.watchMu.Unlock()
-
-	if err := f.reloadOutpoints(ctx); err != nil {
+	if watch.outpoints, err = f.walletOutpoints(ctx); err != nil {
 		return false, err
 	}
+
+	f.watchMu.Lock()
+	if f.desc == nil {
+		f.desc, f.born, f.gap, f.watch, f.derived = desc, w.BirthdayHeight, gap, watch, derived
+	}
+	f.watchMu.Unlock()
 	f.setStatus(func(s *Status) { s.WalletLoaded = true })
 	return true, f.EnsureLookahead(ctx)
 }
@@ -73,9 +74,22 @@ func (f *Follower) birthday() int32 {
 // reloadOutpoints rebuilds the set of wallet outpoints a block may spend
 // from the store: unspent ones and those spent only in the mempool.
 func (f *Follower) reloadOutpoints(ctx context.Context) error {
+	ops, err := f.walletOutpoints(ctx)
+	if err != nil {
+		return err
+	}
+	f.watchMu.Lock()
+	f.watch.outpoints = ops
+	f.watchMu.Unlock()
+	return nil
+}
+
+// walletOutpoints reads the outpoints a block may spend: unspent ones and
+// those spent only in the mempool.
+func (f *Follower) walletOutpoints(ctx context.Context) (map[wire.OutPoint]struct{}, error) {
 	utxos, err := f.cfg.Store.UTXOs(ctx, true)
 	if err != nil {
-		return fmt.Errorf("unable to load wallet outputs: %w", err)
+		return nil, fmt.Errorf("unable to load wallet outputs: %w", err)
 	}
 	ops := make(map[wire.OutPoint]struct{}, len(utxos))
 	for _, u := range utxos {
@@ -83,10 +97,7 @@ func (f *Follower) reloadOutpoints(ctx context.Context) error {
 			ops[u.OutPoint] = struct{}{}
 		}
 	}
-	f.watchMu.Lock()
-	f.watch.outpoints = ops
-	f.watchMu.Unlock()
-	return nil
+	return ops, nil
 }
 
 // EnsureLookahead derives and records addresses so that each branch has
