@@ -21,39 +21,11 @@ blocks=${BLOCKS:-1000}
 runs=${RUNS:-3}
 
 CUSTOS_TOOLS=node "$root/scripts/tools.sh"
-work=$(mktemp -d "${TMPDIR:-/tmp}/custos-bench-sync.XXXXXX")
-pids=()
-cleanup() {
-	local status=$?
-	for pid in "${pids[@]}"; do
-		kill -TERM "$pid" 2>/dev/null || true
-	done
-	for pid in "${pids[@]}"; do
-		wait "$pid" 2>/dev/null || true
-	done
-	if [[ $status -ne 0 && $status -ne 1 ]]; then
-		echo "bench-sync failed; logs:" >&2
-		tail -n 20 "$work"/*.log >&2 2>/dev/null || true
-	fi
-	rm -rf "$work"
-	exit $status
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-step() { printf '\n== %s\n' "$*"; }
-
-# free_port prints a loopback TCP port nobody listens on.
-free_port() {
-	local port
-	while :; do
-		port=$((20000 + RANDOM % 40000))
-		if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-			echo "$port"
-			return
-		fi
-	done
-}
+name=bench-sync
+# Exit status 1 is the benchmark saying "slower": no logs for that.
+quiet_status=1
+# shellcheck source=scripts/lib.sh
+source "$root/scripts/lib.sh"
 
 # stop PID: stops one process this script started and forgets it.
 stop() {

@@ -2,46 +2,17 @@
 # The main job, on a fresh machine: a regtest btcd on loopback, custosd with
 # its bbolt store, three ministries' signers, a 2-of-3 reserve wallet funded
 # by mining, then a spend paying two external addresses: proposal, PSBT
-# export, two ministries sign their files, import, broadcast, confirmation. Everything runs in a temporary directory and
-# every process it starts is stopped on exit, failure or Ctrl-C.
+# export, two ministries sign their files, import, broadcast, confirmation.
+# Everything runs in a temporary directory and every process it starts is
+# stopped on exit, failure or Ctrl-C (scripts/lib.sh).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 
 CUSTOS_TOOLS=node "$root/scripts/tools.sh"
-work=$(mktemp -d "${TMPDIR:-/tmp}/custos-demo.XXXXXX")
-pids=()
-cleanup() {
-	local status=$?
-	for pid in "${pids[@]}"; do
-		kill -TERM "$pid" 2>/dev/null || true
-	done
-	for pid in "${pids[@]}"; do
-		wait "$pid" 2>/dev/null || true
-	done
-	if [[ $status -ne 0 ]]; then
-		echo "demo failed; logs:" >&2
-		tail -n 20 "$work"/*.log >&2 2>/dev/null || true
-	fi
-	rm -rf "$work"
-	exit $status
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-step() { printf '\n== %s\n' "$*"; }
-
-# free_port prints a loopback TCP port nobody listens on.
-free_port() {
-	local port
-	while :; do
-		port=$((20000 + RANDOM % 40000))
-		if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-			echo "$port"
-			return
-		fi
-	done
-}
+name=demo
+# shellcheck source=scripts/lib.sh
+source "$root/scripts/lib.sh"
 
 step "building custosd, custosctl and custos-signer"
 mkdir -p "$work/bin"
