@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/custos-reserve/custos/multisig"
 	custosv1 "github.com/custos-reserve/custos/proto/custos/v1"
 	"github.com/custos-reserve/custos/reserve"
 )
@@ -45,9 +46,15 @@ func (s *spendServer) ListProposals(ctx context.Context, req *custosv1.ListPropo
 	if err != nil {
 		return nil, s.d.status(ctx, method, err)
 	}
+	// One view of the wallet and the tip renders every proposal: the
+	// descriptor is parsed once per call, not once per proposal.
+	view, err := s.d.proposalView(ctx)
+	if err != nil {
+		return nil, s.d.status(ctx, method, err)
+	}
 	out := &custosv1.ListProposalsResponse{Proposals: make([]*custosv1.Proposal, len(ps))}
 	for i, p := range ps {
-		if out.Proposals[i], err = s.d.proposalToProto(ctx, p); err != nil {
+		if out.Proposals[i], err = view.toProto(p); err != nil {
 			return nil, s.d.status(ctx, method, err)
 		}
 	}
@@ -192,12 +199,37 @@ func stateFromProto(s custosv1.ProposalState) (reserve.State, error) {
 	return st, nil
 }
 
-// proposalToProto renders a proposal with what the chain says of it.
-func (d *Daemon) proposalToProto(ctx context.Context, p reserve.Proposal) (*custosv1.Proposal, error) {
+// proposalView is what rendering a proposal needs besides the proposal:
+// the wallet, its parsed descriptor and the synced tip.
+type proposalView struct {
+	wallet reserve.Wallet
+	desc   *multisig.Descriptor
+	tip    int32
+	synced bool
+}
+
+func (d *Daemon) proposalView(ctx context.Context) (proposalView, error) {
 	w, desc, err := d.wallet(ctx)
+	if err != nil {
+		return proposalView{}, err
+	}
+	tip, _, ok, err := d.cfg.Store.SyncTip(ctx)
+	if err != nil {
+		return proposalView{}, err
+	}
+	return proposalView{wallet: w, desc: desc, tip: tip, synced: ok}, nil
+}
+
+// proposalToProto renders one proposal with what the chain says of it.
+func (d *Daemon) proposalToProto(ctx context.Context, p reserve.Proposal) (*custosv1.Proposal, error) {
+	v, err := d.proposalView(ctx)
 	if err != nil {
 		return nil, err
 	}
+	return v.toProto(p)
+}
+
+func (v proposalView) toProto(p reserve.Proposal) (*custosv1.Proposal, error) {
 	out := &custosv1.Proposal{
 		Id: p.ID, WalletId: p.WalletID, State: stateToProto(p.State), Memo: p.Memo,
 		FeeRateSatVb: p.FeeRate, FeeSat: p.FeeSat, Vsize: p.VSize, Txid: p.Txid.String(),
@@ -214,7 +246,7 @@ func (d *Daemon) proposalToProto(ctx context.Context, p reserve.Proposal) (*cust
 		})
 	}
 	if p.Change != nil {
-		c, err := desc.Derive(reserve.BranchChange, p.Change.Index)
+		c, err := v.desc.Derive(reserve.BranchChange, p.Change.Index)
 		if err != nil {
 			return nil, err
 		}
@@ -225,14 +257,14 @@ func (d *Daemon) proposalToProto(ctx context.Context, p reserve.Proposal) (*cust
 			Cosigner: uint32(s.Cosigner), Fingerprint: fmt.Sprintf("%08x", s.Fingerprint), AtUnix: s.At.Unix(),
 		})
 	}
-	if need := w.Threshold - len(p.Signatures); need > 0 {
+	if need := v.wallet.Threshold - len(p.Signatures); need > 0 {
 		out.SignaturesNeeded = uint32(need)
 	}
 	for _, h := range p.History {
 		out.History = append(out.History, &custosv1.ProposalEvent{State: stateToProto(h.State), AtUnix: h.At.Unix(), Actor: h.Actor, Note: h.Note})
 	}
-	if tip, _, ok, err := d.cfg.Store.SyncTip(ctx); err == nil && ok && p.ConfirmedHeight > 0 && tip >= p.ConfirmedHeight {
-		out.Confirmations = tip - p.ConfirmedHeight + 1
+	if v.synced && p.ConfirmedHeight > 0 && v.tip >= p.ConfirmedHeight {
+		out.Confirmations = v.tip - p.ConfirmedHeight + 1
 	}
 	if len(p.UnsignedTx) >= 4 {
 		n := len(p.UnsignedTx)
