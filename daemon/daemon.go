@@ -20,6 +20,7 @@ import (
 	"google.golang.org/grpc/reflection"
 
 	"github.com/custos-reserve/custos/daemon/chain"
+	"github.com/custos-reserve/custos/multisig"
 	custosv1 "github.com/custos-reserve/custos/proto/custos/v1"
 	"github.com/custos-reserve/custos/reserve"
 )
@@ -69,9 +70,12 @@ type Daemon struct {
 	log      *slog.Logger
 	node     *chain.Node
 	follower *chain.Follower
-	server   *grpc.Server
-	health   *health.Server
-	lis      net.Listener
+	// descs is the wallet's parsed descriptor, shared with the follower
+	// so that the addresses it derived are not derived again.
+	descs  *multisig.Descriptors
+	server *grpc.Server
+	health *health.Server
+	lis    net.Listener
 
 	// spendMu serialises the steps after a proposal exists (import,
 	// finalize, broadcast, cancel, reconcile), so a transaction is never
@@ -102,9 +106,11 @@ func New(cfg Config) (*Daemon, error) {
 	if err != nil {
 		return nil, err
 	}
+	descs := &multisig.Descriptors{}
 	follower, err := chain.NewFollower(chain.Config{
 		Node: node, Store: cfg.Store, Network: cfg.Network,
 		PollInterval: cfg.PollInterval, Logger: cfg.Logger.With("component", "chain"), Now: cfg.Now,
+		Descriptors: descs,
 	})
 	if err != nil {
 		node.Close()
@@ -115,7 +121,7 @@ func New(cfg Config) (*Daemon, error) {
 		node.Close()
 		return nil, fmt.Errorf("unable to listen on %s: %w", cfg.RPCListen, err)
 	}
-	d := &Daemon{cfg: cfg, log: cfg.Logger, node: node, follower: follower, lis: lis, health: health.NewServer()}
+	d := &Daemon{cfg: cfg, log: cfg.Logger, node: node, follower: follower, descs: descs, lis: lis, health: health.NewServer()}
 	d.server = grpc.NewServer(
 		grpc.Creds(credentials.NewTLS(tlsCfg)),
 		grpc.MaxRecvMsgSize(MaxRequestBytes),

@@ -141,7 +141,7 @@ func (d *Daemon) wallet(ctx context.Context) (reserve.Wallet, *multisig.Descript
 	if err != nil {
 		return reserve.Wallet{}, nil, noWallet(err)
 	}
-	desc, err := multisig.ParseDescriptor(w.Descriptor, w.Network)
+	desc, err := d.descs.Parse(w.Descriptor, w.Network)
 	if err != nil {
 		return reserve.Wallet{}, nil, fmt.Errorf("stored descriptor of wallet %s: %w", w.ID, err)
 	}

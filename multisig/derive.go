@@ -2,7 +2,6 @@ package multisig
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"fmt"
 	"slices"
 
@@ -31,8 +30,9 @@ type Derived struct {
 
 // Derive returns the wallet's script at branch b and index. index must be
 // below 2^31 (wallet addresses are unhardened); b must be BranchReceive or
-// BranchChange. It derives one public child key per cosigner and is safe
-// to call from many goroutines at once.
+// BranchChange. It derives one public child key per cosigner the first
+// time it is asked for an address and remembers them; it is safe to call
+// from many goroutines at once. The result is the caller's to modify.
 func (d *Descriptor) Derive(b reserve.Branch, index uint32) (Derived, error) {
 	if b != reserve.BranchReceive && b != reserve.BranchChange {
 		return Derived{}, reserve.Invalid("branch", "unknown branch %d (want 0 receive or 1 change)", b)
@@ -40,34 +40,25 @@ func (d *Descriptor) Derive(b reserve.Branch, index uint32) (Derived, error) {
 	if index >= hardened {
 		return Derived{}, reserve.Invalid("index", "index %d is not below 2^31", index)
 	}
-	keys := make([][]byte, len(d.branches[b]))
-	for i, branchKey := range d.branches[b] {
-		child, err := branchKey.Derive(index)
-		if err != nil {
-			// Only ErrInvalidChild, with odds below 2^-127; wallets
-			// that meet it cannot use this index.
-			return Derived{}, reserve.Invalid("index", "unable to derive cosigner[%d]'s %s key %d: %w", i, b, index, err)
-		}
-		pub, err := child.ECPubKey()
-		if err != nil {
-			return Derived{}, fmt.Errorf("unable to read cosigner[%d]'s %s key %d: %w", i, b, index, err)
-		}
-		keys[i] = pub.SerializeCompressed()
-	}
-	witnessScript, err := sortedMultiScript(d.threshold, keys)
+	s, err := d.kr.derive(keyPath{b, index})
 	if err != nil {
-		return Derived{}, err
+		// Only BIP-32's invalid child, with odds below 2^-127; wallets
+		// that meet it cannot use this index.
+		return Derived{}, reserve.Invalid("index", "unable to derive the %s address %d: %w", b, index, err)
 	}
-	hash := sha256.Sum256(witnessScript)
-	addr, err := btcutil.NewAddressWitnessScriptHash(hash[:], d.params)
+	addr, err := btcutil.NewAddressWitnessScriptHash(s.pkScript[2:], d.params)
 	if err != nil {
 		return Derived{}, fmt.Errorf("unable to make the %s address %d: %w", b, index, err)
+	}
+	keys := make([][]byte, len(s.keys))
+	for c, k := range s.keys {
+		keys[c] = slices.Clone(k)
 	}
 	return Derived{
 		Branch:        b,
 		Index:         index,
-		WitnessScript: witnessScript,
-		PkScript:      append([]byte{txscript.OP_0, txscript.OP_DATA_32}, hash[:]...),
+		WitnessScript: slices.Clone(s.witnessScript),
+		PkScript:      slices.Clone(s.pkScript),
 		Address:       addr.EncodeAddress(),
 		PubKeys:       keys,
 	}, nil

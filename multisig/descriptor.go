@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode"
 
 	"github.com/btcsuite/btcd/btcutil/hdkeychain"
@@ -31,8 +32,9 @@ const (
 //
 // Build it with NewDescriptor or ParseDescriptor; the zero value is not
 // usable. It is immutable and safe for concurrent use; it keeps each
-// cosigner's two branch keys so that Derive costs one public child
-// derivation per cosigner.
+// cosigner's two branch keys so that deriving an address costs one public
+// child derivation per cosigner, and it remembers the addresses it
+// derived (see keyring), so that each costs that once.
 type Descriptor struct {
 	network   reserve.Network
 	params    *chaincfg.Params
@@ -48,6 +50,8 @@ type Descriptor struct {
 	str       string
 	branchStr [2]string
 	walletID  string
+	// kr derives and keeps the wallet's child keys and scripts.
+	kr *keyring
 }
 
 // NewDescriptor builds the wallet descriptor for network n from a threshold
@@ -85,6 +89,9 @@ func NewDescriptor(n reserve.Network, threshold int, keys []reserve.Cosigner) (*
 		}
 	}
 	if err := d.deriveBranches(); err != nil {
+		return nil, err
+	}
+	if d.kr, err = newKeyring(d); err != nil {
 		return nil, err
 	}
 	if err := d.format(); err != nil {
@@ -304,4 +311,33 @@ func (d *Descriptor) Position(xpub string) int {
 		}
 	}
 	return -1
+}
+
+// Descriptors hands out one parsed Descriptor per descriptor text, so
+// that every part of a process working on one wallet shares the addresses
+// it derived (the daemon's follower derives each address it watches; its
+// PSBT builder and signature checks then find them). It keeps the last
+// descriptor only: a daemon serves one wallet. The zero value is ready to
+// use and safe for concurrent use.
+type Descriptors struct {
+	mu      sync.Mutex
+	text    string
+	network reserve.Network
+	d       *Descriptor
+}
+
+// Parse is ParseDescriptor, remembered: the same text and network give
+// the same *Descriptor.
+func (c *Descriptors) Parse(text string, n reserve.Network) (*Descriptor, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.d != nil && c.text == text && c.network == n {
+		return c.d, nil
+	}
+	d, err := ParseDescriptor(text, n)
+	if err != nil {
+		return nil, err
+	}
+	c.text, c.network, c.d = text, n, d
+	return d, nil
 }

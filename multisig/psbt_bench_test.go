@@ -84,12 +84,41 @@ func MustBenchSpend(tb testing.TB) *psbtBench {
 var fakeChange = make([]byte, 34)
 
 // BenchmarkCreatePSBT950 is the daemon building the proposal's PSBT.
+// warm: the addresses spent were derived before, as the daemon's follower
+// derived them when it started watching them; cold: a descriptor that has
+// derived nothing yet, as for the first spend after a restart.
 func BenchmarkCreatePSBT950(b *testing.B) {
 	fx := MustBenchSpend(b)
-	for b.Loop() {
-		_, err := CreatePSBT(fx.params)
-		require.NoError(b, err)
+	for _, warm := range []bool{true, false} {
+		b.Run(cacheName(warm), func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				params := fx.params
+				if !warm {
+					b.StopTimer()
+					params.Descriptor = coldDescriptor(b, fx)
+					b.StartTimer()
+				}
+				_, err := CreatePSBT(params)
+				require.NoError(b, err)
+			}
+		})
 	}
+}
+
+// cacheName names a warm or cold sub-benchmark.
+func cacheName(warm bool) string {
+	if warm {
+		return "cache=warm"
+	}
+	return "cache=cold"
+}
+
+// coldDescriptor is the fixture's descriptor parsed again: nothing derived.
+func coldDescriptor(tb testing.TB, fx *psbtBench) *Descriptor {
+	tb.Helper()
+	d, err := ParseDescriptor(fx.w.d.String(), fx.w.d.Network())
+	require.NoError(tb, err)
+	return d
 }
 
 // BenchmarkParsePSBT950 is reading the signed PSBT a signer returns.
@@ -103,44 +132,63 @@ func BenchmarkParsePSBT950(b *testing.B) {
 }
 
 // BenchmarkSignerAnalyzeAndSign950 is one signer's work on a parsed PSBT:
-// Analyze, then SignPSBT.
+// Analyze, then SignPSBT. warm: the signer derived these addresses before
+// (custos-signer keeps them in an authenticated file, filled at register
+// and after each signing); cold: it has derived none of them.
 func BenchmarkSignerAnalyzeAndSign950(b *testing.B) {
 	fx := MustBenchSpend(b)
-	var analyze, sign time.Duration
-	for i := 0; i < b.N; i++ {
-		b.StopTimer()
-		p := MustParse(b, fx.unsigned)
-		b.StartTimer()
-		start := time.Now()
-		_, err := Analyze(p, fx.w.d)
-		require.NoError(b, err)
-		mid := time.Now()
-		n, err := SignPSBT(p, fx.w.d, fx.w.xprvs[0])
-		require.NoError(b, err)
-		require.Equal(b, benchInputs, n)
-		analyze += mid.Sub(start)
-		sign += time.Since(mid)
+	for _, warm := range []bool{true, false} {
+		b.Run(cacheName(warm), func(b *testing.B) {
+			var analyze, sign time.Duration
+			for i := 0; i < b.N; i++ {
+				b.StopTimer()
+				p := MustParse(b, fx.unsigned)
+				d := fx.w.d
+				if !warm {
+					d = coldDescriptor(b, fx)
+				}
+				b.StartTimer()
+				start := time.Now()
+				_, err := Analyze(p, d)
+				require.NoError(b, err)
+				mid := time.Now()
+				n, err := SignPSBT(p, d, fx.w.xprvs[0])
+				require.NoError(b, err)
+				require.Equal(b, benchInputs, n)
+				analyze += mid.Sub(start)
+				sign += time.Since(mid)
+			}
+			b.ReportMetric(float64(analyze.Nanoseconds())/float64(b.N), "ns-analyze/op")
+			b.ReportMetric(float64(sign.Nanoseconds())/float64(b.N), "ns-sign/op")
+		})
 	}
-	b.ReportMetric(float64(analyze.Nanoseconds())/float64(b.N), "ns-analyze/op")
-	b.ReportMetric(float64(sign.Nanoseconds())/float64(b.N), "ns-sign/op")
 }
 
 // BenchmarkCombine950 is the daemon importing both signers' PSBTs: 2 ×
-// 950 partial signatures verified over GOMAXPROCS workers.
+// 950 partial signatures verified over GOMAXPROCS workers (warm: the
+// daemon derived the addresses when it built the PSBT).
 func BenchmarkCombine950(b *testing.B) {
 	fx := MustBenchSpend(b)
-	for i := 0; i < b.N; i++ {
-		b.StopTimer()
-		canonical := MustParse(b, fx.unsigned)
-		incoming := [2]*psbt.Packet{MustParse(b, fx.signed[0]), MustParse(b, fx.signed[1])}
-		b.StartTimer()
-		for _, in := range incoming {
-			refs, err := CombinePSBT(canonical, in, fx.w.d, 0)
-			require.NoError(b, err)
-			require.Len(b, refs, benchInputs)
-		}
+	for _, warm := range []bool{true, false} {
+		b.Run(cacheName(warm), func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				b.StopTimer()
+				canonical := MustParse(b, fx.unsigned)
+				incoming := [2]*psbt.Packet{MustParse(b, fx.signed[0]), MustParse(b, fx.signed[1])}
+				d := fx.w.d
+				if !warm {
+					d = coldDescriptor(b, fx)
+				}
+				b.StartTimer()
+				for _, in := range incoming {
+					refs, err := CombinePSBT(canonical, in, d, 0)
+					require.NoError(b, err)
+					require.Len(b, refs, benchInputs)
+				}
+			}
+			b.ReportMetric(float64(runtime.GOMAXPROCS(0)), "workers")
+		})
 	}
-	b.ReportMetric(float64(runtime.GOMAXPROCS(0)), "workers")
 }
 
 // BenchmarkFinalize950 is the daemon finalizing the combined PSBT.
@@ -167,15 +215,21 @@ func benchKeys(n int) (*btcec.PrivateKey, [][]byte) {
 }
 
 // BenchmarkECDSASign is the raw cost the signer cannot avoid: one op is
-// 950 signatures on one core.
+// 950 signatures, on one core and spread over GOMAXPROCS goroutines as
+// SignPSBT spreads them.
 func BenchmarkECDSASign(b *testing.B) {
 	priv, hashes := benchKeys(benchInputs)
-	for b.Loop() {
-		for _, h := range hashes {
-			ecdsa.Sign(priv, h)
-		}
+	for _, workers := range []int{1, runtime.GOMAXPROCS(0)} {
+		b.Run(fmt.Sprintf("workers=%d", workers), func(b *testing.B) {
+			for b.Loop() {
+				_ = forEach(len(hashes), workers, func(i int) error {
+					ecdsa.Sign(priv, hashes[i])
+					return nil
+				})
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*benchInputs), "ns/sig")
+		})
 	}
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*benchInputs), "ns/sig")
 }
 
 // BenchmarkECDSAVerify is the raw cost the daemon cannot avoid: one op is

@@ -2,10 +2,7 @@ package multisig
 
 import (
 	"bytes"
-	"crypto/hmac"
 	"crypto/sha256"
-	"crypto/sha512"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"runtime"
@@ -14,7 +11,6 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/btcsuite/btcd/btcec/v2"
 	"github.com/btcsuite/btcd/btcutil/psbt"
 	"github.com/btcsuite/btcd/chaincfg"
 	"github.com/btcsuite/btcd/txscript"
@@ -121,10 +117,7 @@ func Analyze(p *psbt.Packet, d *Descriptor) (Analysis, error) {
 	// Then every input's keys and scripts, recomputed from the descriptor:
 	// n child derivations per distinct (branch, index), spread over the
 	// cores, and compared in input order.
-	kr, err := newKeyring(d)
-	if err != nil {
-		return Analysis{}, err
-	}
+	kr := d.kr
 	derived := kr.deriveAll(paths)
 	for i := range tx.TxIn {
 		if err := derived[paths[i]].checkInput(kr.d, paths[i], &p.Inputs[i]); err != nil {
@@ -487,221 +480,6 @@ func (kr *keyring) changeIndex(out *psbt.POutput, script []byte) (uint32, bool) 
 		return 0, false
 	}
 	return path.Index, true
-}
-
-// errInvalidChild is BIP-32's "proceed with the next index" case, odds
-// below 2^-127; Derive reports the same indexes as unusable.
-var errInvalidChild = errors.New("the BIP-32 child key at this index is invalid")
-
-// keyring derives the wallet's child public keys for one PSBT operation,
-// thousands of them for a large spend. It does what Derive does, faster:
-// the cosigners' branch keys are decoded once into curve points (hdkeychain
-// decompresses the parent key on every derivation, and Derive parses each
-// child again), and the n children of one (branch, index) share one field
-// inversion. TestKeyringMatchesDerive holds it to Derive. It is read-only
-// after newKeyring and safe for concurrent use.
-type keyring struct {
-	d *Descriptor
-	// parent[b][c] is cosigner c's branch-b key as a point with Z = 1,
-	// serP[b][c] its compressed form and chain[b][c] its chain code.
-	parent [2][]btcec.JacobianPoint
-	serP   [2][][]byte
-	chain  [2][][]byte
-}
-
-// newKeyring decodes d's branch keys.
-func newKeyring(d *Descriptor) (*keyring, error) {
-	kr := &keyring{d: d}
-	for _, b := range []reserve.Branch{reserve.BranchReceive, reserve.BranchChange} {
-		n := len(d.branches[b])
-		kr.parent[b] = make([]btcec.JacobianPoint, n)
-		kr.serP[b] = make([][]byte, n)
-		kr.chain[b] = make([][]byte, n)
-		for c, key := range d.branches[b] {
-			pub, err := key.ECPubKey()
-			if err != nil {
-				return nil, reserve.Errorf(reserve.CodeInternal, "unable to read cosigner[%d]'s %s key: %w", c, b, err)
-			}
-			pub.AsJacobian(&kr.parent[b][c])
-			kr.serP[b][c] = pub.SerializeCompressed()
-			kr.chain[b][c] = key.ChainCode()
-		}
-	}
-	return kr, nil
-}
-
-// tweak computes BIP-32's I_L for cosigner c's child at path: I =
-// HMAC-SHA512(chain code, serP(parent) || ser32(index)). CKDpub adds
-// I_L·G to the parent key, CKDpriv adds I_L to the parent secret.
-func (kr *keyring) tweak(c int, path keyPath) (btcec.ModNScalar, error) {
-	var data [37]byte
-	copy(data[:33], kr.serP[path.Branch][c])
-	binary.BigEndian.PutUint32(data[33:], path.Index)
-	mac := hmac.New(sha512.New, kr.chain[path.Branch][c])
-	mac.Write(data[:])
-	var sum [sha512.Size]byte
-	mac.Sum(sum[:0])
-	var il btcec.ModNScalar
-	if overflow := il.SetByteSlice(sum[:32]); overflow || il.IsZero() {
-		return il, errInvalidChild
-	}
-	return il, nil
-}
-
-// childPoint computes cosigner c's child key at path as a Jacobian point
-// (BIP-32 CKDpub): I_L·G + parent.
-func (kr *keyring) childPoint(c int, path keyPath, out *btcec.JacobianPoint) error {
-	il, err := kr.tweak(c, path)
-	if err != nil {
-		return err
-	}
-	kr.addTweak(c, path, &il, out)
-	return nil
-}
-
-// addTweak sets out to il·G + cosigner c's branch key.
-func (kr *keyring) addTweak(c int, path keyPath, il *btcec.ModNScalar, out *btcec.JacobianPoint) {
-	var ilG btcec.JacobianPoint
-	btcec.ScalarBaseMultNonConst(il, &ilG)
-	ilG.X.Normalize()
-	ilG.Y.Normalize()
-	ilG.Z.Normalize()
-	btcec.AddNonConst(&ilG, &kr.parent[path.Branch][c], out)
-}
-
-// toAffine converts points to Z = 1 with a single field inversion for all
-// of them (Montgomery's trick), refusing the point at infinity.
-func toAffine(pts []btcec.JacobianPoint) error {
-	var buf [reserve.MaxCosigners]btcec.FieldVal
-	acc := buf[:0]
-	if len(pts) > len(buf) {
-		acc = make([]btcec.FieldVal, 0, len(pts))
-	}
-	var prod btcec.FieldVal
-	prod.SetInt(1)
-	for i := range pts {
-		pts[i].Z.Normalize()
-		if pts[i].Z.IsZero() {
-			return errInvalidChild
-		}
-		acc = append(acc, prod)
-		prod.Mul(&pts[i].Z)
-	}
-	// prod = 1/(Z_0 … Z_k-1); walking back, acc[i]·prod = 1/Z_i.
-	prod.Inverse()
-	for i := len(pts) - 1; i >= 0; i-- {
-		var zInv, zInv2 btcec.FieldVal
-		zInv.Mul2(&acc[i], &prod)
-		prod.Mul(&pts[i].Z)
-		zInv2.SquareVal(&zInv)
-		pts[i].X.Mul(&zInv2).Normalize()
-		pts[i].Y.Mul(zInv2.Mul(&zInv)).Normalize()
-		pts[i].Z.SetInt(1)
-	}
-	return nil
-}
-
-// compressed serializes an affine point (Z = 1, normalized) as a 33-byte
-// compressed public key.
-func compressed(p *btcec.JacobianPoint) []byte {
-	out := make([]byte, 33)
-	out[0] = 0x02
-	if p.Y.IsOdd() {
-		out[0] = 0x03
-	}
-	p.X.PutBytesUnchecked(out[1:])
-	return out
-}
-
-// derivedScripts are the wallet's keys (descriptor order) and scripts at
-// one (branch, index), as Derive gives them.
-type derivedScripts struct {
-	keys          [][]byte
-	witnessScript []byte
-	pkScript      []byte
-}
-
-// derivation is the result of deriving one path: the scripts, or why
-// there are none.
-type derivation struct {
-	derivedScripts
-	err error
-}
-
-// deriveAll derives the wallet's scripts at every distinct path in paths,
-// spread over the cores. A reserve often holds several coins at one
-// address; each address costs its n child derivations once.
-func (kr *keyring) deriveAll(paths []keyPath) map[keyPath]derivation {
-	out := make(map[keyPath]derivation, len(paths))
-	var unique []keyPath
-	for _, path := range paths {
-		if _, ok := out[path]; !ok {
-			out[path] = derivation{}
-			unique = append(unique, path)
-		}
-	}
-	results := make([]derivation, len(unique))
-	_ = forEach(len(unique), 0, func(k int) error {
-		der, err := kr.derive(unique[k])
-		results[k] = derivation{derivedScripts: der, err: err}
-		return nil
-	})
-	for k, path := range unique {
-		out[path] = results[k]
-	}
-	return out
-}
-
-// derive computes the wallet's keys and scripts at path.
-func (kr *keyring) derive(path keyPath) (derivedScripts, error) {
-	if path.Branch != reserve.BranchReceive && path.Branch != reserve.BranchChange {
-		return derivedScripts{}, fmt.Errorf("unknown branch %d", path.Branch)
-	}
-	if path.Index >= hardened {
-		return derivedScripts{}, fmt.Errorf("index %d is not below 2^31", path.Index)
-	}
-	n := len(kr.d.cosigners)
-	var buf [reserve.MaxCosigners]btcec.JacobianPoint
-	pts := buf[:n]
-	for c := range n {
-		if err := kr.childPoint(c, path, &pts[c]); err != nil {
-			return derivedScripts{}, fmt.Errorf("cosigner[%d]'s key at %s: %w", c, path, err)
-		}
-	}
-	if err := toAffine(pts); err != nil {
-		return derivedScripts{}, fmt.Errorf("a key at %s: %w", path, err)
-	}
-	keys := make([][]byte, n)
-	for c := range pts {
-		keys[c] = compressed(&pts[c])
-	}
-	ws, err := sortedMultiScript(kr.d.threshold, keys)
-	if err != nil {
-		return derivedScripts{}, err
-	}
-	return derivedScripts{keys: keys, witnessScript: ws, pkScript: p2wsh(ws)}, nil
-}
-
-// key computes one cosigner's child key at path.
-func (kr *keyring) key(c int, path keyPath) (*btcec.PublicKey, error) {
-	if path.Branch != reserve.BranchReceive && path.Branch != reserve.BranchChange || path.Index >= hardened {
-		return nil, fmt.Errorf("no wallet key at %s", path)
-	}
-	il, err := kr.tweak(c, path)
-	if err != nil {
-		return nil, err
-	}
-	return kr.pointOf(c, path, &il)
-}
-
-// pointOf returns il·G + cosigner c's branch key as a public key.
-func (kr *keyring) pointOf(c int, path keyPath, il *btcec.ModNScalar) (*btcec.PublicKey, error) {
-	var pt [1]btcec.JacobianPoint
-	kr.addTweak(c, path, il, &pt[0])
-	if err := toAffine(pt[:]); err != nil {
-		return nil, err
-	}
-	return btcec.NewPublicKey(&pt[0].X, &pt[0].Y), nil
 }
 
 // p2wsh returns the P2WSH output script of a witness script.

@@ -249,42 +249,6 @@ func TestAnalyzeChange(t *testing.T) {
 	}
 }
 
-// TestKeyringMatchesDerive holds the keyring's derivation to Derive's.
-func TestKeyringMatchesDerive(t *testing.T) {
-	for _, d := range []*Descriptor{
-		MustPSBTWallet(t, "keyring", 2, 3).d,
-		MustPSBTWallet(t, "keyring", 3, 5).d,
-		MustDescriptor(t, reserve.Regtest, reserve.MaxCosigners, reserve.MaxCosigners),
-		MustDescriptor(t, reserve.Mainnet, 1, 1),
-	} {
-		kr, err := newKeyring(d)
-		require.NoError(t, err)
-		for _, b := range []reserve.Branch{reserve.BranchReceive, reserve.BranchChange} {
-			for _, index := range []uint32{0, 1, 2, 7, 100, 65_536, 1<<31 - 1} {
-				want, err := d.Derive(b, index)
-				require.NoError(t, err)
-				path := keyPath{b, index}
-				got, err := kr.derive(path)
-				require.NoError(t, err)
-				require.Equal(t, want.PubKeys, got.keys, "%s at %s", d.WalletID(), path)
-				require.Equal(t, want.WitnessScript, got.witnessScript)
-				require.Equal(t, want.PkScript, got.pkScript)
-				for c := range want.PubKeys {
-					pub, err := kr.key(c, path)
-					require.NoError(t, err)
-					require.Equal(t, want.PubKeys[c], pub.SerializeCompressed())
-				}
-			}
-		}
-		_, err = kr.derive(keyPath{reserve.BranchChange, 1 << 31})
-		require.ErrorContains(t, err, "not below 2^31")
-		_, err = kr.derive(keyPath{2, 0})
-		require.ErrorContains(t, err, "unknown branch 2")
-		_, err = kr.key(0, keyPath{2, 0})
-		require.ErrorContains(t, err, "no wallet key at 2/0")
-	}
-}
-
 // TestForEach checks that forEach reports the lowest failing index
 // whatever the scheduling, and runs every index when nothing fails.
 func TestForEach(t *testing.T) {

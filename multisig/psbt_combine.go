@@ -67,14 +67,11 @@ func CombinePSBT(canonical, incoming *psbt.Packet, d *Descriptor, workers int) (
 		}
 		paths[i] = path
 	}
-	kr, err := newKeyring(d)
-	if err != nil {
-		return nil, err
-	}
+	kr := d.kr
 	hashes := txscript.NewTxSigHashes(tx, prevOutFetcher(canonical))
 
 	refs := make([]SigRef, len(jobs))
-	err = forEach(len(jobs), workers, func(j int) error {
+	err := forEach(len(jobs), workers, func(j int) error {
 		i := jobs[j].input
 		c, err := verifyPartialSig(canonical, i, jobs[j].sig, paths[i], kr, hashes)
 		if err != nil {

@@ -78,10 +78,7 @@ func CreatePSBT(p CreateParams) (*psbt.Packet, error) {
 	if err != nil {
 		return nil, reserve.Errorf(reserve.CodeInternal, "unable to start the PSBT: %w", err)
 	}
-	kr, err := newKeyring(d)
-	if err != nil {
-		return nil, err
-	}
+	kr := d.kr
 
 	// Inputs: the keys of every address spent, derived once each and
 	// spread over the cores.

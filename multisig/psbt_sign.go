@@ -56,10 +56,7 @@ func SignPSBT(p *psbt.Packet, d *Descriptor, account *hdkeychain.ExtendedKey) (i
 			return 0, reserve.Invalid(inputField(i), "%w", err)
 		}
 	}
-	kr, err := newKeyring(d)
-	if err != nil {
-		return 0, err
-	}
+	kr := d.kr
 	secrets, err := newBranchSecrets(account, kr, c, paths)
 	if err != nil {
 		return 0, err
@@ -173,19 +170,19 @@ func signInput(p *psbt.Packet, i int, kr *keyring, c int, path keyPath,
 	secrets *branchSecrets, hashes *txscript.TxSigHashes) (*psbt.PartialSig, error) {
 
 	in := &p.Inputs[i]
+	der, err := kr.derive(path)
+	if err != nil {
+		return nil, err
+	}
+	pubBytes := slices.Clone(der.keys[c])
+	if err := checkWitnessScript(in, pubBytes); err != nil {
+		return nil, err
+	}
 	il, err := kr.tweak(c, path)
 	if err != nil {
 		return nil, err
 	}
 	defer il.Zero()
-	pub, err := kr.pointOf(c, path, &il)
-	if err != nil {
-		return nil, err
-	}
-	pubBytes := pub.SerializeCompressed()
-	if err := checkWitnessScript(in, pubBytes); err != nil {
-		return nil, err
-	}
 	var secret btcec.ModNScalar
 	if secret.Add2(&il, &secrets.key[path.Branch]).IsZero() {
 		return nil, errInvalidChild

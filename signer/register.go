@@ -113,6 +113,12 @@ func Register(dir string, key *Key, descriptor string, replace bool) (*Registrat
 	if err := ensureDir(dir); err != nil {
 		return nil, err
 	}
+	// The derived addresses first: a file for a descriptor that is not
+	// pinned is ignored, so failing between the two writes leaves nothing
+	// in use.
+	if err := SaveDerived(dir, p.Descriptor, key, [2]uint32{}); err != nil {
+		return nil, err
+	}
 	if err := writeFileAtomic(path, []byte(p.Descriptor.String()+"\n"), true); err != nil {
 		return nil, fmt.Errorf("unable to pin descriptor in %s: %w", path, err)
 	}
@@ -157,6 +163,16 @@ func check(text string, key *Key) (*Pinned, error) {
 	d, err := multisig.ParseDescriptor(text, key.Network())
 	if err != nil {
 		return nil, reserve.Errorf(reserve.CodeInvalid, "not a valid %s wallet descriptor: %w", key.Network(), err)
+	}
+	return checked(d, key)
+}
+
+// Place checks that key is in d by exact match and returns d as pinned
+// for it. Use it on a descriptor read with LoadDescriptor once the key is
+// unlocked, after checking that the pinned file still holds d.
+func Place(d *multisig.Descriptor, key *Key) (*Pinned, error) {
+	if d == nil {
+		return nil, reserve.Invalid("descriptor", "no descriptor")
 	}
 	return checked(d, key)
 }

@@ -137,6 +137,12 @@ func (c *cli) cmdSign(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	// The addresses this signer derived before make the check fast; they
+	// are trusted for signing only once their MAC verifies under the key.
+	derived, err := signer.LoadDerived(f.datadir, desc)
+	if err != nil {
+		return err
+	}
 	sum, err := signer.Check(pkt, desc, lim)
 	if err != nil {
 		return err
@@ -175,12 +181,21 @@ func (c *cli) cmdSign(ctx context.Context, args []string) error {
 		return err
 	}
 	defer key.Zero()
-	pinned, err := signer.LoadPinned(f.datadir, key)
+	if err := derived.Verify(key); err != nil {
+		return err
+	}
+	repinned, err := signer.LoadPinned(f.datadir, key)
 	if err != nil {
 		return err
 	}
-	if pinned.Descriptor.String() != desc.String() {
+	if repinned.Descriptor.String() != desc.String() {
 		return reserve.Errorf(reserve.CodeConflict, "the pinned descriptor in %s changed while signing; nothing was signed", f.datadir)
+	}
+	// Sign with the descriptor checked above, whose derived addresses are
+	// now authenticated.
+	pinned, err := signer.Place(desc, key)
+	if err != nil {
+		return err
 	}
 	signed, n, err := signer.Sign(pkt, pinned, key, lim)
 	if err != nil {
@@ -188,6 +203,10 @@ func (c *cli) cmdSign(ctx context.Context, args []string) error {
 	}
 	if err := signer.WritePSBT(*out, pkt, *b64); err != nil {
 		return err
+	}
+	if err := signer.SaveDerived(f.datadir, desc, key, signer.HighestIndexes(signed)); err != nil {
+		// The signature is written; only the next check is slower.
+		fmt.Fprintf(c.stderr, "warning: %v\n", err)
 	}
 
 	if f.json {

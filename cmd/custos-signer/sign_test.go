@@ -402,3 +402,41 @@ func TestSignUsage(t *testing.T) {
 	r = runCLI(t, "", "help")
 	require.Contains(t, r.stdout, "sign      check a PSBT")
 }
+
+// TestSignDerivedFile: signing keeps the derived-address file
+// authenticated and extends it; a file changed by anyone else stops the
+// signing with nothing written, and removing it lets signing go on.
+func TestSignDerivedFile(t *testing.T) {
+	f := newSignFixture(t)
+	path := filepath.Join(f.dir, signer.DerivedFileName)
+	before, err := os.ReadFile(path)
+	require.NoError(t, err, "register writes it")
+
+	out := f.out(t)
+	r := runSign(t, testPassphrase, "", "--datadir", f.dir, "--in", f.in, "--out", out, "--yes")
+	require.NoError(t, r.err, r.stderr)
+	f.requireSigned(t, out)
+	after, err := os.ReadFile(path)
+	require.NoError(t, err)
+	// The fixture spends receive/0 and pays change/3: the windows moved
+	// to 1+1000 and 4+1000 addresses, 1 and 4 more.
+	require.Equal(t, len(before)+5*(5+3*33), len(after))
+
+	// One byte of one key changed: refused after the passphrase, nothing
+	// written.
+	tampered := append([]byte(nil), after...)
+	tampered[len(tampered)/2] ^= 0x01
+	require.NoError(t, os.WriteFile(path, tampered, 0o600))
+	out2 := f.out(t)
+	r = runSign(t, testPassphrase, "", "--datadir", f.dir, "--in", f.in, "--out", out2, "--yes")
+	require.Equal(t, 1, r.code)
+	require.Contains(t, r.stderr, "the derived-address file does not authenticate under this signer's key: "+path+
+		" was changed outside custos-signer; nothing was signed. Remove it (it is rebuilt) and sign again")
+	require.NoFileExists(t, out2)
+
+	require.NoError(t, os.Remove(path))
+	r = runSign(t, testPassphrase, "", "--datadir", f.dir, "--in", f.in, "--out", out2, "--yes")
+	require.NoError(t, r.err, r.stderr)
+	f.requireSigned(t, out2)
+	require.FileExists(t, path)
+}

@@ -29,6 +29,10 @@ type Config struct {
 	MaxBackoff time.Duration
 	Logger     *slog.Logger
 	Now        func() time.Time
+	// Descriptors parses the wallet's descriptor; sharing it with the rest
+	// of the daemon shares the addresses the follower derives. Nil means
+	// the follower keeps its own.
+	Descriptors *multisig.Descriptors
 }
 
 // Status is a snapshot of what the follower knows of the node and how far
@@ -69,6 +73,9 @@ type Follower struct {
 	// transactions that are new to the mempool. Only the Run goroutine
 	// touches it.
 	seen map[chainhash.Hash]struct{}
+	// warming is set once Run has started deriving the stored addresses
+	// into the descriptor (Run goroutine only).
+	warming bool
 }
 
 // NewFollower checks cfg and makes a follower; Run starts it.
@@ -87,6 +94,9 @@ func NewFollower(cfg Config) (*Follower, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.Descriptors == nil {
+		cfg.Descriptors = &multisig.Descriptors{}
 	}
 	log := cfg.Logger
 	if log == nil {
@@ -129,6 +139,7 @@ func (f *Follower) Run(ctx context.Context) error {
 	var backoff time.Duration
 	for {
 		err := f.cycle(ctx)
+		f.startWarming(ctx)
 		wait := f.cfg.PollInterval
 		switch {
 		case ctx.Err() != nil:

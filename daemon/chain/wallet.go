@@ -6,7 +6,6 @@ import (
 
 	"github.com/btcsuite/btcd/wire"
 
-	"github.com/custos-reserve/custos/multisig"
 	"github.com/custos-reserve/custos/reserve"
 )
 
@@ -26,7 +25,7 @@ func (f *Follower) loadWallet(ctx context.Context) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("unable to load wallet: %w", err)
 	}
-	desc, err := multisig.ParseDescriptor(w.Descriptor, w.Network)
+	desc, err := f.cfg.Descriptors.Parse(w.Descriptor, w.Network)
 	if err != nil {
 		return false, fmt.Errorf("stored wallet descriptor: %w", err)
 	}
@@ -185,4 +184,38 @@ func (f *Follower) commit(res scanResult, confirmed bool) {
 	f.watchMu.Lock()
 	f.watch.commit(res, confirmed)
 	f.watchMu.Unlock()
+}
+
+// startWarming derives, once the wallet is loaded, every address the store
+// holds into the descriptor, in the background and on one core. The store
+// keeps each address's output script, not the cosigners' keys a PSBT
+// carries, so without this the first spend after a restart derives every
+// input's keys while the officer waits.
+func (f *Follower) startWarming(ctx context.Context) {
+	if f.warming {
+		return
+	}
+	f.watchMu.RLock()
+	desc, upTo := f.desc, f.derived
+	f.watchMu.RUnlock()
+	if desc == nil {
+		return
+	}
+	f.warming = true
+	go func() {
+		for _, b := range []reserve.Branch{reserve.BranchReceive, reserve.BranchChange} {
+			for i := uint32(0); i < upTo[b]; i++ {
+				if ctx.Err() != nil {
+					return
+				}
+				// These addresses were derived when they were stored; an
+				// error could only be BIP-32's invalid child, which Derive
+				// reports again to whoever asks for that address.
+				if _, err := desc.Derive(b, i); err != nil {
+					f.log.Warn("unable to derive a stored address", "branch", b, "index", i, "err", err)
+				}
+			}
+		}
+		f.log.Debug("derived the stored addresses", "receive", upTo[reserve.BranchReceive], "change", upTo[reserve.BranchChange])
+	}()
 }
