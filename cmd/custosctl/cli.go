@@ -65,6 +65,10 @@ type command struct {
 	flags func(fs *flag.FlagSet) func(e *env, args []string) error
 }
 
+// offline are the commands that run without the daemon (e.conn is nil):
+// an officer makes a key on their own machine.
+var offline = map[string]bool{"officer keygen": true}
+
 var commands = []command{
 	{"status", "show network, node tip and reachability, sync progress", statusCmd},
 	{"balance", "show confirmed, unconfirmed and immature balance", balanceCmd},
@@ -79,6 +83,7 @@ var commands = []command{
 	{"spend export", "write a proposal's PSBT for the signers", spendExportCmd},
 	{"spend import", "import a signed PSBT; finalize and broadcast when complete", spendImportCmd},
 	{"spend cancel", "cancel a proposal not yet broadcast and free its coins", spendCancelCmd},
+	{"officer keygen", "make an officer's Ed25519 approval key, sealed under a passphrase (offline)", officerKeygenCmd},
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -109,6 +114,9 @@ func runWith(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 			return err
 		}
 		return usageError{err.Error()}
+	}
+	if offline[cmd.path] {
+		return action(&env{ctx: ctx, common: &c, stdin: stdin, stdout: stdout}, positional)
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()

@@ -1,0 +1,403 @@
+package reserve
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// IntentVersion is the version of the approval intent encoding
+// (docs/approvals.md). An intent of any other version is refused.
+const IntentVersion = 1
+
+// ApprovalTag domain-separates approval digests: digests are BIP-340
+// tagged hashes under it, so an officer's signature over one can never be
+// taken for a signature over anything else.
+const ApprovalTag = "custos/approval/v1"
+
+// Limits of the intent encoding; outside them an intent is refused.
+const (
+	// MaxIntentIDLen bounds the wallet and proposal ids, in bytes.
+	MaxIntentIDLen = 64
+	// MaxIntentPayees bounds the payees of one intent.
+	MaxIntentPayees = 1000
+	// MaxIntentScriptLen bounds a payee's output script (consensus bound
+	// for scripts).
+	MaxIntentScriptLen = 10_000
+)
+
+// Decision is what an officer's signature over an intent says.
+type Decision uint8
+
+const (
+	// DecisionApprove approves the intent.
+	DecisionApprove Decision = 1
+	// DecisionReject vetoes it.
+	DecisionReject Decision = 2
+)
+
+// String names the decision ("approve").
+func (d Decision) String() string {
+	switch d {
+	case DecisionApprove:
+		return "approve"
+	case DecisionReject:
+		return "reject"
+	}
+	return fmt.Sprintf("decision(%d)", uint8(d))
+}
+
+// IntentPayee is one external output an intent approves: the output
+// script the chain sees and the amount.
+type IntentPayee struct {
+	Script    []byte
+	AmountSat int64
+}
+
+// Intent is what officers approve: not a transaction, but the payment.
+// Coin selection, change and the fee within FeeCapSat may change (a fee
+// bump) without new approvals; the payees, the wallet, the proposal and
+// the policy may not.
+type Intent struct {
+	Network    Network
+	WalletID   string
+	ProposalID string
+	// PolicyHash is the hash of the policy the approvals are given under.
+	PolicyHash [32]byte
+	// Payees are the external outputs in proposal order; a transaction
+	// carries out the intent if its outputs, change aside, are exactly
+	// these (as a multiset: order free, each once).
+	Payees []IntentPayee
+	// FeeCapSat is the most fee any transaction for the intent may pay.
+	FeeCapSat int64
+	// ExpiresAt is when the approvals lapse, to the second, in UTC.
+	ExpiresAt time.Time
+}
+
+// TotalSat is the sum of the payees' amounts: the amount the policy's
+// tiers and velocity caps apply to. Valid intents total at most MaxSat.
+func (in *Intent) TotalSat() int64 {
+	var total int64
+	for _, p := range in.Payees {
+		total += p.AmountSat
+	}
+	return total
+}
+
+// Validate checks the intent against the encoding's rules: a known
+// network, ids of 1 to 64 printable ASCII bytes, 1 to 1000 payees each
+// with a script of 1 to 10,000 bytes and an amount of 1 sat to 21 million
+// BTC, a total and a fee cap within 21 million BTC, a fee cap above zero,
+// an expiry after 1970 with no fraction of a second. Errors name the field.
+func (in *Intent) Validate() error {
+	if in.Network < Mainnet || in.Network > Regtest {
+		return Invalid("intent.network", "unknown network %d", uint8(in.Network))
+	}
+	for _, f := range []struct{ name, v string }{{"intent.wallet_id", in.WalletID}, {"intent.proposal_id", in.ProposalID}} {
+		if len(f.v) < 1 || len(f.v) > MaxIntentIDLen {
+			return Invalid(f.name, "%d bytes, want 1 to %d", len(f.v), MaxIntentIDLen)
+		}
+		for i := 0; i < len(f.v); i++ {
+			if f.v[i] < 0x21 || f.v[i] > 0x7e {
+				return Invalid(f.name, "byte %d is not printable ASCII", i)
+			}
+		}
+	}
+	if len(in.Payees) < 1 || len(in.Payees) > MaxIntentPayees {
+		return Invalid("intent.payees", "%d payees, want 1 to %d", len(in.Payees), MaxIntentPayees)
+	}
+	var total int64
+	for i, p := range in.Payees {
+		field := fmt.Sprintf("intent.payees[%d]", i)
+		if len(p.Script) < 1 || len(p.Script) > MaxIntentScriptLen {
+			return Invalid(field, "script of %d bytes, want 1 to %d", len(p.Script), MaxIntentScriptLen)
+		}
+		if p.AmountSat < 1 || p.AmountSat > MaxSat {
+			return Invalid(field, "amount %d sat is outside 1 sat to 21000000 BTC", p.AmountSat)
+		}
+		if total += p.AmountSat; total > MaxSat {
+			return Invalid("intent.payees", "the payees add up to more than 21000000 BTC")
+		}
+	}
+	if in.FeeCapSat < 1 || in.FeeCapSat > MaxSat {
+		return Invalid("intent.fee_cap", "%d sat is outside 1 sat to 21000000 BTC", in.FeeCapSat)
+	}
+	if in.ExpiresAt.Unix() < 1 || in.ExpiresAt.Nanosecond() != 0 {
+		return Invalid("intent.expires_at", "%s is not a whole second after 1970", in.ExpiresAt.UTC().Format(time.RFC3339Nano))
+	}
+	return nil
+}
+
+// Encode writes the intent's canonical encoding (docs/approvals.md): the
+// bytes that travel in the PSBT and that approvals sign, through Digest.
+// Integers are big-endian; strings and scripts are preceded by their
+// length as a uint32.
+//
+//	u8  version (1)      u8  network
+//	str wallet_id        str proposal_id     [32] policy_hash
+//	u32 payee count, then per payee: u64 amount_sat, bytes script
+//	u64 fee_cap_sat      i64 expires_at (Unix seconds)
+func (in *Intent) Encode() ([]byte, error) {
+	if err := in.Validate(); err != nil {
+		return nil, err
+	}
+	b := []byte{IntentVersion, byte(in.Network)}
+	b = appendIntentBytes(b, []byte(in.WalletID))
+	b = appendIntentBytes(b, []byte(in.ProposalID))
+	b = append(b, in.PolicyHash[:]...)
+	b = binary.BigEndian.AppendUint32(b, uint32(len(in.Payees)))
+	for _, p := range in.Payees {
+		b = binary.BigEndian.AppendUint64(b, uint64(p.AmountSat))
+		b = appendIntentBytes(b, p.Script)
+	}
+	b = binary.BigEndian.AppendUint64(b, uint64(in.FeeCapSat))
+	b = binary.BigEndian.AppendUint64(b, uint64(in.ExpiresAt.Unix()))
+	return b, nil
+}
+
+func appendIntentBytes(b, s []byte) []byte {
+	b = binary.BigEndian.AppendUint32(b, uint32(len(s)))
+	return append(b, s...)
+}
+
+// DecodeIntent reads an intent's canonical encoding and refuses anything
+// Encode would not write: another version, a length past the end or
+// beyond its limit, trailing bytes, or a value Validate refuses. So
+// DecodeIntent(b) succeeds only if Encode of the result gives b back.
+func DecodeIntent(b []byte) (Intent, error) {
+	r := intentReader{b: b}
+	var in Intent
+	if v := r.u8("version"); r.err == nil && v != IntentVersion {
+		return Intent{}, Invalid("intent.version", "version %d, want %d", v, IntentVersion)
+	}
+	in.Network = Network(r.u8("network"))
+	in.WalletID = string(r.bytes("wallet_id", MaxIntentIDLen))
+	in.ProposalID = string(r.bytes("proposal_id", MaxIntentIDLen))
+	copy(in.PolicyHash[:], r.take("policy_hash", 32))
+	n := r.u32("payee count")
+	if r.err == nil && (n < 1 || n > MaxIntentPayees) {
+		return Intent{}, Invalid("intent.payees", "%d payees, want 1 to %d", n, MaxIntentPayees)
+	}
+	for i := uint32(0); r.err == nil && i < n; i++ {
+		amount := r.u64("amount")
+		script := bytes.Clone(r.bytes("script", MaxIntentScriptLen))
+		if amount > uint64(MaxSat) {
+			return Intent{}, Invalid(fmt.Sprintf("intent.payees[%d]", i), "amount %d sat is more than 21000000 BTC", amount)
+		}
+		in.Payees = append(in.Payees, IntentPayee{Script: script, AmountSat: int64(amount)})
+	}
+	fee := r.u64("fee_cap")
+	expires := r.u64("expires_at")
+	if r.err != nil {
+		return Intent{}, r.err
+	}
+	if len(r.b) != 0 {
+		return Intent{}, Invalid("intent", "%d bytes after the end of the intent", len(r.b))
+	}
+	if fee > uint64(MaxSat) {
+		return Intent{}, Invalid("intent.fee_cap", "%d sat is more than 21000000 BTC", fee)
+	}
+	if expires > 1<<62 {
+		return Intent{}, Invalid("intent.expires_at", "%d is not a time", expires)
+	}
+	in.FeeCapSat = int64(fee)
+	in.ExpiresAt = time.Unix(int64(expires), 0).UTC()
+	if err := in.Validate(); err != nil {
+		return Intent{}, err
+	}
+	return in, nil
+}
+
+// intentReader reads the encoding front to back, keeping the first error.
+type intentReader struct {
+	b   []byte
+	err error
+}
+
+func (r *intentReader) take(what string, n int) []byte {
+	if r.err != nil {
+		return nil
+	}
+	if n > len(r.b) {
+		r.err = Invalid("intent", "truncated in %s: %d bytes needed, %d left", what, n, len(r.b))
+		return nil
+	}
+	out := r.b[:n]
+	r.b = r.b[n:]
+	return out
+}
+
+func (r *intentReader) u8(what string) uint8 {
+	if b := r.take(what, 1); b != nil {
+		return b[0]
+	}
+	return 0
+}
+
+func (r *intentReader) u32(what string) uint32 {
+	if b := r.take(what, 4); b != nil {
+		return binary.BigEndian.Uint32(b)
+	}
+	return 0
+}
+
+func (r *intentReader) u64(what string) uint64 {
+	if b := r.take(what, 8); b != nil {
+		return binary.BigEndian.Uint64(b)
+	}
+	return 0
+}
+
+func (r *intentReader) bytes(what string, limit int) []byte {
+	n := r.u32(what + " length")
+	if r.err == nil && n > uint32(limit) {
+		r.err = Invalid("intent", "%s of %d bytes is longer than %d", what, n, limit)
+		return nil
+	}
+	return r.take(what, int(n))
+}
+
+// Digest is what an officer signs to give decision on the intent: the
+// BIP-340 tagged hash SHA256(SHA256(tag) || SHA256(tag) || decision ||
+// Encode()), tag = ApprovalTag.
+func (in *Intent) Digest(d Decision) ([32]byte, error) {
+	if d != DecisionApprove && d != DecisionReject {
+		return [32]byte{}, Invalid("decision", "unknown decision %d", uint8(d))
+	}
+	enc, err := in.Encode()
+	if err != nil {
+		return [32]byte{}, err
+	}
+	return taggedHash(ApprovalTag, append([]byte{byte(d)}, enc...)), nil
+}
+
+// taggedHash is BIP-340's tagged hash.
+func taggedHash(tag string, msg []byte) [32]byte {
+	t := sha256.Sum256([]byte(tag))
+	h := sha256.New()
+	h.Write(t[:])
+	h.Write(t[:])
+	h.Write(msg)
+	var out [32]byte
+	h.Sum(out[:0])
+	return out
+}
+
+// Approval is one officer's signature giving a decision on an intent,
+// identified by the officer's Ed25519 public key.
+type Approval struct {
+	OfficerKey [32]byte
+	Signature  [64]byte
+}
+
+// ErrBadApprovalSignature is wrapped by VerifyApproval's refusal of a
+// signature that does not verify.
+var ErrBadApprovalSignature = errors.New("approval signature does not verify")
+
+// SignIntent makes officer key priv's signature giving decision on in.
+func SignIntent(in *Intent, d Decision, priv ed25519.PrivateKey) (Approval, error) {
+	if len(priv) != ed25519.PrivateKeySize {
+		return Approval{}, Invalid("key", "not an Ed25519 private key")
+	}
+	digest, err := in.Digest(d)
+	if err != nil {
+		return Approval{}, err
+	}
+	var a Approval
+	copy(a.OfficerKey[:], priv.Public().(ed25519.PublicKey))
+	copy(a.Signature[:], ed25519.Sign(priv, digest[:]))
+	return a, nil
+}
+
+// VerifyApproval checks that a is a valid signature by a.OfficerKey giving
+// decision on in (RFC 8032 Ed25519, as crypto/ed25519 verifies it).
+func VerifyApproval(in *Intent, d Decision, a Approval) error {
+	digest, err := in.Digest(d)
+	if err != nil {
+		return err
+	}
+	if !ed25519.Verify(a.OfficerKey[:], digest[:], a.Signature[:]) {
+		return Invalid("approval", "%w: officer key %x, decision %s", ErrBadApprovalSignature, a.OfficerKey, d)
+	}
+	return nil
+}
+
+// Quorum is the outcome of CountApprovals.
+type Quorum struct {
+	// Officers are the ids of the policy's officers whose approvals
+	// verified, each once, in policy order.
+	Officers []string
+	// Requirement is what the intent needs under the policy.
+	Requirement Requirement
+}
+
+// Met reports whether the approvals reach the requirement.
+func (q Quorum) Met() bool { return len(q.Officers) >= q.Requirement.Approvals }
+
+// CountApprovals checks approvals of in against policy p at time now and
+// says which officers approved and what the intent needs. Refused, as
+// CodeInvalid: an intent under another policy hash, an expired intent, an
+// approval by a key that is not one of p's officers, one that does not
+// verify, and the same officer twice. What the payment needs is p.Require
+// for pays, the intent's payees with their addresses (in order, amounts
+// equal), with fee and vsize the caller's (the transaction's) and spent
+// the caller's count of earlier payments; its refusals are returned as
+// they are.
+func CountApprovals(p *Policy, in *Intent, approvals []Approval, pays []Payment, feeSat, vsize int64,
+	spent Spent, now time.Time) (Quorum, error) {
+	if p == nil || in == nil {
+		return Quorum{}, Invalid("policy", "no policy or intent")
+	}
+	if h := p.Hash(); h != in.PolicyHash {
+		return Quorum{}, Invalid("intent.policy_hash", "approvals are under policy %x, this policy is %x", in.PolicyHash, h)
+	}
+	if !now.Before(in.ExpiresAt) {
+		return Quorum{}, Invalid("intent.expires_at", "the intent expired at %s", in.ExpiresAt.UTC().Format(time.RFC3339))
+	}
+	if len(pays) != len(in.Payees) {
+		return Quorum{}, Invalid("pays", "%d payments for an intent of %d payees", len(pays), len(in.Payees))
+	}
+	for i, pay := range pays {
+		if pay.AmountSat != in.Payees[i].AmountSat {
+			return Quorum{}, Invalid(fmt.Sprintf("pays[%d]", i), "%d sat, the intent says %d sat", pay.AmountSat, in.Payees[i].AmountSat)
+		}
+	}
+	digest, err := in.Digest(DecisionApprove)
+	if err != nil {
+		return Quorum{}, err
+	}
+	byKey := make(map[[32]byte]int, len(p.Officers))
+	for i, o := range p.Officers {
+		byKey[o.Key] = i
+	}
+	approved := make([]bool, len(p.Officers))
+	for k, a := range approvals {
+		field := fmt.Sprintf("approvals[%d]", k)
+		i, ok := byKey[a.OfficerKey]
+		if !ok {
+			return Quorum{}, Invalid(field, "key %x is not an officer of policy %x", a.OfficerKey, in.PolicyHash[:8])
+		}
+		if approved[i] {
+			return Quorum{}, Invalid(field, "officer %s approved twice", p.Officers[i].ID)
+		}
+		if !ed25519.Verify(a.OfficerKey[:], digest[:], a.Signature[:]) {
+			return Quorum{}, Invalid(field, "officer %s: %w", p.Officers[i].ID, ErrBadApprovalSignature)
+		}
+		approved[i] = true
+	}
+	req, err := p.Require(pays, feeSat, vsize, spent, now)
+	if err != nil {
+		return Quorum{}, err
+	}
+	q := Quorum{Requirement: req}
+	for i, ok := range approved {
+		if ok {
+			q.Officers = append(q.Officers, p.Officers[i].ID)
+		}
+	}
+	return q, nil
+}
