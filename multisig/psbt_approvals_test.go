@@ -248,3 +248,34 @@ func TestCheckIntentOutputs(t *testing.T) {
 	err = CheckIntentOutputs(twice, &in)
 	RequireCode(t, err, reserve.CodeInvalid, "output[0]", "which the approved intent does not")
 }
+
+// FuzzReadApprovals: Custos fields from outside are refused or read into
+// an intent and approvals that SetApprovals writes back and ReadApprovals
+// reads again unchanged.
+func FuzzReadApprovals(f *testing.F) {
+	in := vectorIntent()
+	enc, err := in.Encode()
+	require.NoError(f, err)
+	a, err := reserve.SignIntent(&in, reserve.DecisionApprove, vectorOfficer(1))
+	require.NoError(f, err)
+	f.Add(proprietaryKey(PropIntent, nil), enc, proprietaryKey(PropApproval, a.OfficerKey[:]), a.Signature[:])
+	f.Add(custosPrefix, []byte{}, proprietaryKey(7, nil), []byte{1})
+	f.Fuzz(func(t *testing.T, k1, v1, k2, v2 []byte) {
+		p := &psbt.Packet{Unknowns: []*psbt.Unknown{{Key: k1, Value: v1}, {Key: k2, Value: v2}}}
+		gotIn, gotA, err := ReadApprovals(p)
+		if err != nil {
+			require.Equal(t, reserve.CodeInvalid, reserve.CodeOf(err), "%v", err)
+			return
+		}
+		if gotIn == nil {
+			require.Empty(t, gotA)
+			return
+		}
+		q := &psbt.Packet{}
+		require.NoError(t, SetApprovals(q, gotIn, gotA))
+		againIn, againA, err := ReadApprovals(q)
+		require.NoError(t, err)
+		require.Equal(t, *gotIn, *againIn)
+		require.ElementsMatch(t, gotA, againA)
+	})
+}

@@ -20,10 +20,10 @@ import (
 	"os"
 	"strings"
 
-	"golang.org/x/crypto/argon2"
 	"golang.org/x/crypto/chacha20poly1305"
 
 	"github.com/custos-reserve/custos/reserve"
+	"github.com/custos-reserve/custos/seal"
 )
 
 const (
@@ -41,8 +41,6 @@ const (
 	saltLen      = 16
 	maxFileBytes = 16 << 10
 	adTag        = "custos-officer key file\x00"
-	maxKDFTime   = 64
-	maxKDFMemory = 4 << 20 // KiB
 )
 
 var (
@@ -55,26 +53,10 @@ var (
 )
 
 // KDF is the argon2id cost, stored in the file.
-type KDF struct {
-	Time      uint32 `json:"time"`
-	MemoryKiB uint32 `json:"memory_kib"`
-	Threads   uint8  `json:"threads"`
-}
+type KDF = seal.KDF
 
 // DefaultKDF is what keygen uses: t=3, 64 MiB, 2 threads.
-func DefaultKDF() KDF { return KDF{Time: 3, MemoryKiB: 64 << 10, Threads: 2} }
-
-func (k KDF) validate() error {
-	switch {
-	case k.Time < 1 || k.Time > maxKDFTime:
-		return fmt.Errorf("argon2id time %d is outside 1..%d", k.Time, maxKDFTime)
-	case k.Threads < 1:
-		return errors.New("argon2id threads must be at least 1")
-	case k.MemoryKiB < 8*uint32(k.Threads) || k.MemoryKiB > maxKDFMemory:
-		return fmt.Errorf("argon2id memory %d KiB is outside %d..%d KiB", k.MemoryKiB, 8*uint32(k.Threads), maxKDFMemory)
-	}
-	return nil
-}
+func DefaultKDF() KDF { return seal.DefaultKDF() }
 
 // fileJSON is the file on disk. Everything but nonce and ciphertext is
 // bound into the AEAD's associated data.
@@ -111,7 +93,7 @@ func Generate(path string, passphrase []byte, kdf KDF, rnd io.Reader) ([32]byte,
 	if len([]rune(string(passphrase))) < MinPassphraseLen {
 		return [32]byte{}, reserve.Invalid("passphrase", "at least %d characters", MinPassphraseLen)
 	}
-	if err := kdf.validate(); err != nil {
+	if err := kdf.Validate(); err != nil {
 		return [32]byte{}, reserve.Invalid("kdf", "%w", err)
 	}
 	if rnd == nil {
@@ -209,7 +191,7 @@ func parse(data []byte) (*File, error) {
 	if j.KDF != kdfName || j.Cipher != cipherName {
 		return nil, fmt.Errorf("unsupported kdf %q or cipher %q", j.KDF, j.Cipher)
 	}
-	if err := j.KDFParams.validate(); err != nil {
+	if err := j.KDFParams.Validate(); err != nil {
 		return nil, err
 	}
 	f := &File{KDF: j.KDFParams}
@@ -269,16 +251,7 @@ func (f *File) Unlock(passphrase []byte) (ed25519.PrivateKey, error) {
 }
 
 func (f *File) aead(passphrase []byte) (cipher.AEAD, error) {
-	if len(passphrase) == 0 {
-		return nil, reserve.Invalid("passphrase", "empty passphrase")
-	}
-	k := argon2.IDKey(passphrase, f.salt, f.KDF.Time, f.KDF.MemoryKiB, f.KDF.Threads, chacha20poly1305.KeySize)
-	defer clear(k)
-	aead, err := chacha20poly1305.NewX(k)
-	if err != nil {
-		return nil, fmt.Errorf("unable to set up the cipher: %w", err)
-	}
-	return aead, nil
+	return seal.AEAD(passphrase, f.salt, f.KDF)
 }
 
 // associatedData binds the header: type, version, public key, KDF and

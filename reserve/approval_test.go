@@ -253,3 +253,26 @@ func TestCountApprovals(t *testing.T) {
 	_, err = reserve.CountApprovals(p, &big, nil, pay(addrListed, 100*btc), 1000, 200, reserve.Spent{Last24h: 60 * btc, Last30d: 60 * btc}, before)
 	requireRefusal(t, err, reserve.CodeDenied, reserve.ErrVelocityExceeded, "velocity.per_24h")
 }
+
+// FuzzDecodeIntent: an intent from outside (a PSBT's custos field) either
+// is refused or decodes to one whose encoding is exactly the input, whose
+// digests can be taken, and that Validate accepts.
+func FuzzDecodeIntent(f *testing.F) {
+	p := MustParsePolicy(f, basePolicy)
+	f.Add(MustEncode(f, testIntent(p, 1000)))
+	f.Add(MustEncode(f, testIntent(p, 1, reserve.MaxSat-1)))
+	f.Add([]byte{1, 4})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		in, err := reserve.DecodeIntent(data)
+		if err != nil {
+			require.Equal(t, reserve.CodeInvalid, reserve.CodeOf(err), "%v", err)
+			return
+		}
+		require.NoError(t, in.Validate())
+		enc, err := in.Encode()
+		require.NoError(t, err)
+		require.Equal(t, data, enc)
+		_, err = in.Digest(reserve.DecisionApprove)
+		require.NoError(t, err)
+	})
+}

@@ -29,6 +29,7 @@ forbid "multisig/..." "^$mod/(daemon|store|signer|proto|cmd)|^google.golang.org/
 forbid "store/..." "^$mod/(daemon|signer|proto|cmd)|^google.golang.org/grpc" "store persists domain records only"
 forbid "daemon/..." "^$mod/(signer|store|cmd)" "the daemon holds no keys and gets its store injected"
 forbid "signer" "^$mod/(daemon|store|proto|cmd)|^google.golang.org/grpc|^go.etcd.io/bbolt" "a ministry runs the signer offline"
+forbid "seal/..." "^$mod/(multisig|daemon|store|signer|officer|proto|cmd)|^google.golang.org/grpc|^go.etcd.io/bbolt" "seal is only the at-rest encryption"
 forbid "officer/..." "^$mod/(daemon|store|signer|multisig|proto|cmd)|^google.golang.org/grpc|^go.etcd.io/bbolt" "an officer's key needs nothing but the intent"
 forbid "signer/agent/..." "^$mod/(daemon|store|cmd)|^go.etcd.io/bbolt" "the signer agent never reaches into the daemon"
 forbid "proto/..." "^$mod/(reserve|multisig|store|daemon|signer|cmd)" "generated code depends on nothing of ours"

@@ -16,11 +16,11 @@ import (
 	"unicode/utf8"
 
 	"github.com/tyler-smith/go-bip39"
-	"golang.org/x/crypto/argon2"
 	"golang.org/x/crypto/chacha20poly1305"
 
 	"github.com/custos-reserve/custos/multisig"
 	"github.com/custos-reserve/custos/reserve"
+	"github.com/custos-reserve/custos/seal"
 )
 
 const (
@@ -66,41 +66,13 @@ var (
 )
 
 // KDFParams are the argon2id cost parameters used to stretch the
-// passphrase. They are stored in the key file, so a file keeps opening
-// after the defaults change.
-type KDFParams struct {
-	// Time is the number of passes over memory.
-	Time uint32 `json:"time"`
-	// MemoryKiB is the memory cost in KiB.
-	MemoryKiB uint32 `json:"memory_kib"`
-	// Threads is the degree of parallelism.
-	Threads uint8 `json:"threads"`
-}
+// passphrase (seal.KDF). They are stored in the key file, so a file keeps
+// opening after the defaults change.
+type KDFParams = seal.KDF
 
 // DefaultKDFParams returns the parameters every key made by the command
 // line uses: t=3, 64 MiB, 2 threads (a few hundred milliseconds per unlock).
-func DefaultKDFParams() KDFParams {
-	return KDFParams{Time: 3, MemoryKiB: 64 << 10, Threads: 2}
-}
-
-// Bounds on parameters read from a file, so that a damaged or hostile file
-// cannot make an unlock take hours or exhaust memory.
-const (
-	maxKDFTime      = 64
-	maxKDFMemoryKiB = 4 << 20 // 4 GiB
-)
-
-func (p KDFParams) validate() error {
-	switch {
-	case p.Time < 1 || p.Time > maxKDFTime:
-		return fmt.Errorf("argon2id time %d is outside 1..%d", p.Time, maxKDFTime)
-	case p.Threads < 1:
-		return fmt.Errorf("argon2id threads must be at least 1")
-	case p.MemoryKiB < 8*uint32(p.Threads) || p.MemoryKiB > maxKDFMemoryKiB:
-		return fmt.Errorf("argon2id memory %d KiB is outside %d..%d KiB", p.MemoryKiB, 8*uint32(p.Threads), maxKDFMemoryKiB)
-	}
-	return nil
-}
+func DefaultKDFParams() KDFParams { return seal.DefaultKDF() }
 
 // Config says what key Init and Restore make and how.
 type Config struct {
@@ -127,7 +99,7 @@ func (c *Config) normalize() error {
 	if c.KDF == (KDFParams{}) {
 		c.KDF = DefaultKDFParams()
 	}
-	if err := c.KDF.validate(); err != nil {
+	if err := c.KDF.Validate(); err != nil {
 		return reserve.Invalid("kdf", "%w", err)
 	}
 	if c.Rand == nil {
@@ -353,16 +325,7 @@ func (f *KeyFile) Unlock(passphrase []byte) (*Key, error) {
 
 // aead stretches passphrase with the file's KDF parameters and salt.
 func (f *KeyFile) aead(passphrase []byte) (cipher.AEAD, error) {
-	if len(passphrase) == 0 {
-		return nil, reserve.Invalid("passphrase", "empty passphrase")
-	}
-	k := argon2.IDKey(passphrase, f.salt, f.KDF.Time, f.KDF.MemoryKiB, f.KDF.Threads, chacha20poly1305.KeySize)
-	defer clear(k)
-	aead, err := chacha20poly1305.NewX(k)
-	if err != nil {
-		return nil, fmt.Errorf("unable to set up the key file cipher: %w", err)
-	}
-	return aead, nil
+	return seal.AEAD(passphrase, f.salt, f.KDF)
 }
 
 // associatedData is the canonical, length-prefixed encoding of the header,
@@ -427,7 +390,7 @@ func parseKeyFile(data []byte) (*KeyFile, error) {
 	if j.KDF != kdfArgon2id {
 		return nil, fmt.Errorf("unsupported kdf %q (want %s)", j.KDF, kdfArgon2id)
 	}
-	if err := j.KDFParams.validate(); err != nil {
+	if err := j.KDFParams.Validate(); err != nil {
 		return nil, fmt.Errorf("kdf_params: %w", err)
 	}
 	if j.Cipher != cipherXChaCha {

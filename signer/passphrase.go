@@ -39,14 +39,25 @@ type PromptFunc func(ctx context.Context, prompt string) ([]byte, error)
 // Prompt asks on the terminal.
 type PassphraseSource struct {
 	// LookupEnv reads the environment (os.LookupEnv); nil means no
-	// environment. The variable is EnvPassphrase.
+	// environment. The variable is EnvName.
 	LookupEnv func(key string) (string, bool)
+	// EnvName is the variable to read; empty means EnvPassphrase (an
+	// officer's key uses its own).
+	EnvName string
 	// File is a file whose first line is the passphrase (trailing newline
 	// trimmed), as given by --passphrase-file.
 	File string
 	// Prompt asks interactively; nil means no terminal (TerminalPrompt is
 	// the real one).
 	Prompt PromptFunc
+}
+
+// envName is the environment variable the source reads.
+func (s PassphraseSource) envName() string {
+	if s.EnvName != "" {
+		return s.EnvName
+	}
+	return EnvPassphrase
 }
 
 // Existing returns the passphrase to unlock an existing key. The caller
@@ -73,18 +84,18 @@ func (s PassphraseSource) New(ctx context.Context) ([]byte, error) {
 func (s PassphraseSource) get(ctx context.Context, confirm bool) ([]byte, error) {
 	env, hasEnv := "", false
 	if s.LookupEnv != nil {
-		env, hasEnv = s.LookupEnv(EnvPassphrase)
+		env, hasEnv = s.LookupEnv(s.envName())
 	}
 	switch {
 	case hasEnv && s.File != "":
 		// Two sources for one secret is a mistake; guessing which one the
 		// operator meant could seal a new key under the wrong passphrase.
-		return nil, reserve.Invalid("passphrase", "both %s and --passphrase-file are set; use one", EnvPassphrase)
+		return nil, reserve.Invalid("passphrase", "both %s and --passphrase-file are set; use one", s.envName())
 	case s.File != "":
 		return readPassphraseFile(s.File)
 	case hasEnv:
 		if env == "" {
-			return nil, reserve.Invalid("passphrase", "%s is set but empty", EnvPassphrase)
+			return nil, reserve.Invalid("passphrase", "%s is set but empty", s.envName())
 		}
 		return []byte(env), nil
 	}
@@ -93,7 +104,7 @@ func (s PassphraseSource) get(ctx context.Context, confirm bool) ([]byte, error)
 
 func (s PassphraseSource) prompt(ctx context.Context, confirm bool) ([]byte, error) {
 	noSource := reserve.Errorf(reserve.CodeFailedPrecondition,
-		"%w: no terminal to ask on; set %s or pass --passphrase-file FILE", ErrNoPassphrase, EnvPassphrase)
+		"%w: no terminal to ask on; set %s or pass --passphrase-file FILE", ErrNoPassphrase, s.envName())
 	if s.Prompt == nil {
 		return nil, noSource
 	}

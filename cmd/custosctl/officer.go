@@ -1,10 +1,7 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"crypto/subtle"
-	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -56,39 +53,11 @@ func officerKeygenCmd(fs *flag.FlagSet) func(e *env, args []string) error {
 }
 
 // newOfficerPassphrase reads a new passphrase: from a file, from the
-// environment, or twice from the terminal. Two sources at once are refused.
+// environment, or twice from the terminal; two sources at once, or fewer
+// than 8 characters, are refused.
 func newOfficerPassphrase(ctx context.Context, file string) ([]byte, error) {
-	env, hasEnv := os.LookupEnv(envOfficerPassphrase)
-	switch {
-	case file != "" && hasEnv:
-		return nil, usagef("both %s and --passphrase-file are set; use one", envOfficerPassphrase)
-	case file != "":
-		data, err := os.ReadFile(file)
-		if err != nil {
-			return nil, fmt.Errorf("unable to read passphrase file: %w", err)
-		}
-		defer clear(data)
-		line, _, _ := bytes.Cut(data, []byte{'\n'})
-		return bytes.Clone(bytes.TrimSuffix(line, []byte{'\r'})), nil
-	case hasEnv:
-		return []byte(env), nil
+	src := signer.PassphraseSource{
+		LookupEnv: os.LookupEnv, EnvName: envOfficerPassphrase, File: file, Prompt: signer.TerminalPrompt,
 	}
-	p, err := signer.TerminalPrompt(ctx, "New passphrase for the officer key: ")
-	if errors.Is(err, signer.ErrNoTerminal) {
-		return nil, fmt.Errorf("no terminal to ask on; set %s or pass --passphrase-file FILE", envOfficerPassphrase)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("unable to read passphrase: %w", err)
-	}
-	again, err := signer.TerminalPrompt(ctx, "Repeat the passphrase: ")
-	defer clear(again)
-	if err != nil {
-		clear(p)
-		return nil, fmt.Errorf("unable to read passphrase: %w", err)
-	}
-	if subtle.ConstantTimeCompare(p, again) != 1 {
-		clear(p)
-		return nil, errors.New("the two passphrases do not match")
-	}
-	return p, nil
+	return src.New(ctx)
 }

@@ -58,8 +58,8 @@ func TestOfficerKeygen(t *testing.T) {
 		msg  string
 	}{
 		"no --out":        {"", []string{}, 2, "--out is required"},
-		"short":           {"short", []string{"--out", filepath.Join(dir, "x.key")}, 1, "at least 8 characters"},
-		"two sources":     {"a long passphrase", []string{"--out", filepath.Join(dir, "y.key"), "--passphrase-file", passFile}, 2, "use one"},
+		"short":           {"short", []string{"--out", filepath.Join(dir, "x.key")}, 1, "it needs at least 8"},
+		"two sources":     {"a long passphrase", []string{"--out", filepath.Join(dir, "y.key"), "--passphrase-file", passFile}, 1, "both CUSTOS_OFFICER_PASSPHRASE and --passphrase-file are set; use one"},
 		"positional args": {"a long passphrase", []string{"extra", "--out", filepath.Join(dir, "w.key")}, 2, ""},
 	} {
 		t.Run(name, func(t *testing.T) {
