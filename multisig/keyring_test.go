@@ -176,3 +176,20 @@ func TestDescriptorsShareOne(t *testing.T) {
 	_, err = c.Parse("wsh(", reserve.Regtest)
 	require.Equal(t, reserve.CodeInvalid, reserve.CodeOf(err))
 }
+
+// BenchmarkImportDerived is a signer loading its derived-address file of
+// 2,000 addresses (register's window on both branches) before a check.
+func BenchmarkImportDerived(b *testing.B) {
+	w := MustPSBTWallet(b, "import derived bench", 2, 3)
+	require.NoError(b, w.d.Prederive(reserve.BranchReceive, 0, 1000))
+	require.NoError(b, w.d.Prederive(reserve.BranchChange, 0, 1000))
+	data := w.d.ExportDerived()
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		d, err := ParseDescriptor(w.d.String(), w.d.Network())
+		require.NoError(b, err)
+		n, err := d.ImportDerived(data)
+		require.NoError(b, err)
+		require.Equal(b, 2000, n)
+	}
+}
