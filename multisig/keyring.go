@@ -301,13 +301,24 @@ func (d *Descriptor) Prederive(b reserve.Branch, from, to uint32) error {
 	if err := checkPath(keyPath{b, to - 1}); err != nil {
 		return reserve.Invalid("index", "%w", err)
 	}
-	paths := make([]keyPath, 0, to-from)
+	// Only the missing ones, without building a result: a signer calls
+	// this after every signing over its whole window.
+	var missing []keyPath
+	kr := d.kr
+	kr.mu.RLock()
 	for i := from; i < to; i++ {
-		paths = append(paths, keyPath{b, i})
+		if _, ok := kr.cache[keyPath{b, i}]; !ok {
+			missing = append(missing, keyPath{b, i})
+		}
 	}
-	// An error here is BIP-32's invalid child, odds below 2^-127: that
-	// index is unusable, and Derive says so when it is asked for it.
-	d.kr.deriveAll(paths)
+	kr.mu.RUnlock()
+	_ = forEach(len(missing), 0, func(k int) error {
+		// An error here is BIP-32's invalid child, odds below 2^-127:
+		// that index is unusable, Derive says so when it is asked for
+		// it, and the others are still derived.
+		_, _ = kr.derive(missing[k])
+		return nil
+	})
 	return nil
 }
 

@@ -43,25 +43,6 @@ mkdir -p "$work/bin"
 go build -o "$work/bin/" ./cmd/custosd ./cmd/custosctl ./cmd/custos-signer ./scripts/benchsync
 export PATH="$work/bin:$root/.bin:$PATH"
 
-rpcport=$(free_port)
-p2pport=$(free_port)
-rpcuser=custos
-rpcpass=bench-$RANDOM$RANDOM
-touch "$work/btcctl.conf"
-btcctl() { command btcctl --configfile="$work/btcctl.conf" --regtest --notls --rpcserver="127.0.0.1:$rpcport" --rpcuser="$rpcuser" --rpcpass="$rpcpass" "$@"; }
-# start_custosd DATADIR LOG: starts custosd in the background on DATADIR.
-start_custosd() {
-	CUSTOSD_NODE_RPCPASS=$rpcpass custosd --datadir "$1" --network regtest --rpclisten 127.0.0.1:0 \
-		--node.kind btcd --node.rpchost "127.0.0.1:$rpcport" --node.rpcuser "$rpcuser" --poll 250ms \
-		>"$2" 2>&1 &
-	pids+=($!)
-}
-wait_addr() {
-	for _ in $(seq 100); do [[ -f "$1/custosd.addr" ]] && return 0; sleep 0.1; done
-	echo "custosd did not start" >&2
-	return 1
-}
-
 step "making the wallet: three signers' keys, a 2-of-3 reserve born at height 0 (node not started yet)"
 export CUSTOS_SIGNER_PASSPHRASE="bench passphrase, never use one like it"
 records=()

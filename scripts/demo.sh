@@ -19,21 +19,11 @@ mkdir -p "$work/bin"
 go build -o "$work/bin/" ./cmd/custosd ./cmd/custosctl ./cmd/custos-signer
 export PATH="$work/bin:$root/.bin:$PATH"
 
-rpcport=$(free_port)
-p2pport=$(free_port)
-rpcuser=custos
-rpcpass=demo-$RANDOM$RANDOM
-touch "$work/btcctl.conf"
-btcctl() { command btcctl --configfile="$work/btcctl.conf" --regtest --notls --rpcserver="127.0.0.1:$rpcport" --rpcuser="$rpcuser" --rpcpass="$rpcpass" "$@"; }
 ctl() { custosctl "$@" --datadir "$work/custosd"; }
 
 step "starting custosd (regtest; it waits for the node)"
-CUSTOSD_NODE_RPCPASS=$rpcpass custosd --datadir "$work/custosd" --network regtest --rpclisten 127.0.0.1:0 \
-	--node.kind btcd --node.rpchost "127.0.0.1:$rpcport" --node.rpcuser "$rpcuser" --poll 250ms --confirmations 1 \
-	>"$work/custosd.log" 2>&1 &
-pids+=($!)
-for _ in $(seq 100); do [[ -f "$work/custosd/custosd.addr" ]] && break; sleep 0.1; done
-[[ -f "$work/custosd/custosd.addr" ]] || { echo "custosd did not start" >&2; exit 1; }
+start_custosd "$work/custosd" "$work/custosd.log" --confirmations 1
+wait_addr "$work/custosd"
 echo "custosd listening on $(cat "$work/custosd/custosd.addr") with mutual TLS"
 
 step "three ministries make their keys (each would do this on its own air-gapped machine)"

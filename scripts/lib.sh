@@ -1,8 +1,10 @@
 # Shared by the scripts that start processes (demo.sh, bench-sync.sh):
 # a temporary work dir, the list of pids the script started, a cleanup
 # that stops exactly those pids and removes the dir on exit, failure or
-# Ctrl-C, and a free loopback port finder. Source it after setting
-# `name`; add every started process with `pids+=($!)`.
+# Ctrl-C, a free loopback port finder, the regtest node's ports and
+# credentials with btcctl bound to them, and custosd started against it.
+# Source it after setting `name`; add every started process with
+# `pids+=($!)`.
 # shellcheck shell=bash
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/custos-${name:?}.XXXXXX")
@@ -38,4 +40,29 @@ free_port() {
 			return
 		fi
 	done
+}
+
+# The regtest node's RPC and P2P ports and credentials, and btcctl
+# speaking to it.
+rpcport=$(free_port)
+p2pport=$(free_port)
+rpcuser=custos
+rpcpass=$name-$RANDOM$RANDOM
+touch "$work/btcctl.conf"
+btcctl() { command btcctl --configfile="$work/btcctl.conf" --regtest --notls --rpcserver="127.0.0.1:$rpcport" --rpcuser="$rpcuser" --rpcpass="$rpcpass" "$@"; }
+
+# start_custosd DATADIR LOG [FLAG...]: starts custosd in the background on
+# DATADIR against the node, logging to LOG, with any extra flags.
+start_custosd() {
+	CUSTOSD_NODE_RPCPASS=$rpcpass custosd --datadir "$1" --network regtest --rpclisten 127.0.0.1:0 \
+		--node.kind btcd --node.rpchost "127.0.0.1:$rpcport" --node.rpcuser "$rpcuser" --poll 250ms "${@:3}" \
+		>"$2" 2>&1 &
+	pids+=($!)
+}
+
+# wait_addr DATADIR: waits for the custosd on DATADIR to listen.
+wait_addr() {
+	for _ in $(seq 100); do [[ -f "$1/custosd.addr" ]] && return 0; sleep 0.1; done
+	echo "custosd did not start" >&2
+	return 1
 }

@@ -264,11 +264,11 @@ func describeXPub(x psbt.XPub) string {
 // signer's key but is not the one it makes is replaced, and counts as
 // added.
 //
-// On any error pkt is left as it was, without a new signature: signing
-// happens on a copy that replaces pkt's contents only once every input is
-// signed. (Serializing pkt to copy it re-sorts its partial signatures and
-// derivations in place, which changes none of its bytes.) The caller must have the pinned wallet from LoadPinned
-// with the same key.
+// On any error pkt is left as it was, without a new signature: Check
+// only reads pkt, and multisig.SignPSBT adds every signature or none. The
+// caller must have the pinned wallet from LoadPinned (or Place) with the
+// same key, and must not change pkt while Sign runs: what Check approved
+// is what gets signed.
 func Sign(pkt *psbt.Packet, pinned *Pinned, key *Key, lim Limits) (Summary, int, error) {
 	if pinned == nil || pinned.Descriptor == nil {
 		return Summary{}, 0, reserve.Invalid("descriptor", "no pinned descriptor")
@@ -285,13 +285,7 @@ func Sign(pkt *psbt.Packet, pinned *Pinned, key *Key, lim Limits) (Summary, int,
 	if pos != pinned.Position {
 		return Summary{}, 0, reserve.Errorf(reserve.CodeInvalid, "this signer is cosigner %d of the pinned wallet, not %d", pos+1, pinned.Position+1)
 	}
-	// Check the very copy that gets signed, so the bytes checked are the
-	// bytes signed.
-	work, err := clonePacket(pkt)
-	if err != nil {
-		return Summary{}, 0, err
-	}
-	s, err := Check(work, pinned.Descriptor, lim)
+	s, err := Check(pkt, pinned.Descriptor, lim)
 	if err != nil {
 		return Summary{}, 0, err
 	}
@@ -299,30 +293,16 @@ func Sign(pkt *psbt.Packet, pinned *Pinned, key *Key, lim Limits) (Summary, int,
 	if err != nil {
 		return Summary{}, 0, err
 	}
-	n, err := multisig.SignPSBT(work, pinned.Descriptor, account)
+	n, err := multisig.SignPSBT(pkt, pinned.Descriptor, account)
 	account.Zero()
 	if err != nil {
 		return Summary{}, 0, err
 	}
 	// SignPSBT signs every input or fails, and replaces any signature under
-	// this key that it did not make itself.
-	if work.UnsignedTx.TxHash() != s.TxID {
+	// this key that it did not make itself; it never touches the
+	// transaction.
+	if pkt.UnsignedTx.TxHash() != s.TxID {
 		return Summary{}, 0, reserve.Errorf(reserve.CodeInternal, "signing changed transaction %s", s.TxID)
 	}
-	*pkt = *work
 	return s, n, nil
-}
-
-// clonePacket deep-copies p through its serialization, so that signing
-// the copy cannot touch p.
-func clonePacket(p *psbt.Packet) (*psbt.Packet, error) {
-	b, err := multisig.SerializePSBT(p)
-	if err != nil {
-		return nil, reserve.Errorf(reserve.CodeInvalid, "unable to serialize the PSBT: %w", err)
-	}
-	c, err := multisig.ParsePSBT(b)
-	if err != nil {
-		return nil, fmt.Errorf("the PSBT does not read back as serialized: %w", err)
-	}
-	return c, nil
 }
