@@ -39,6 +39,15 @@ var methodRoles = map[string][]Role{
 	custosv1.SpendService_ExportPSBT_FullMethodName:     {RoleAdmin, RoleOfficer, RoleSigner},
 	custosv1.SpendService_ImportPSBT_FullMethodName:     {RoleAdmin, RoleOfficer, RoleSigner},
 	custosv1.SpendService_CancelProposal_FullMethodName: {RoleAdmin, RoleOfficer},
+	custosv1.SpendService_DecideProposal_FullMethodName: {RoleOfficer},
+	custosv1.SpendService_BumpFee_FullMethodName:        {RoleAdmin, RoleOfficer},
+
+	custosv1.PolicyService_GetPolicy_FullMethodName:     everyone,
+	custosv1.PolicyService_SetPolicy_FullMethodName:     {RoleAdmin},
+	custosv1.PolicyService_ApprovePolicy_FullMethodName: {RoleOfficer},
+	custosv1.PolicyService_CheckPayment_FullMethodName:  readers,
+	custosv1.PolicyService_Freeze_FullMethodName:        {RoleOfficer},
+	custosv1.PolicyService_Unfreeze_FullMethodName:      {RoleOfficer},
 
 	healthpb.Health_Check_FullMethodName:                                   everyone,
 	healthpb.Health_Watch_FullMethodName:                                   everyone,

@@ -19,6 +19,7 @@ func TestEveryMethodHasRoles(t *testing.T) {
 	custosv1.RegisterAdminServiceServer(srv, &adminServer{})
 	custosv1.RegisterTreasuryServiceServer(srv, &treasuryServer{})
 	custosv1.RegisterSpendServiceServer(srv, &spendServer{})
+	custosv1.RegisterPolicyServiceServer(srv, &policyServer{})
 	served := map[string]bool{}
 	for name, info := range srv.GetServiceInfo() {
 		for _, m := range info.Methods {
@@ -27,7 +28,7 @@ func TestEveryMethodHasRoles(t *testing.T) {
 			require.NotEmpty(t, methodRoles[full], "%s has no roles in methodRoles", full)
 		}
 	}
-	require.Len(t, served, 13)
+	require.Len(t, served, 21)
 	for method := range methodRoles {
 		if served[method] {
 			continue

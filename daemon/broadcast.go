@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/btcsuite/btcd/btcjson"
+	"github.com/btcsuite/btcd/chaincfg/chainhash"
 	"github.com/btcsuite/btcd/wire"
 
 	"github.com/custos-reserve/custos/reserve"
@@ -141,7 +142,8 @@ func (d *Daemon) reconcile(ctx context.Context) error {
 	d.spendMu.Lock()
 	defer d.spendMu.Unlock()
 	proposals, err := d.cfg.Store.Proposals(ctx, reserve.StateUnspecified)
-	if err != nil {
+	if err != nil || len(proposals) == 0 {
+		// No proposal, perhaps no wallet yet: nothing to reconcile.
 		return err
 	}
 	utxos, err := d.cfg.Store.UTXOs(ctx, true)
@@ -156,13 +158,31 @@ func (d *Daemon) reconcile(ctx context.Context) error {
 	for _, u := range utxos {
 		byOutpoint[u.OutPoint] = u
 	}
+	g, err := d.governance(ctx)
+	if err != nil {
+		return err
+	}
+	byTxid := make(map[chainhash.Hash]reserve.Proposal, len(proposals))
+	for _, p := range proposals {
+		byTxid[p.Txid] = p
+	}
 	for _, p := range proposals {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		d.reconcileOne(ctx, p, chainView(p, byOutpoint), tip)
+		v := chainView(p, byOutpoint)
+		if r, ok := byTxid[v.conflictTx]; ok && v.conflict != "" && sameIntent(p, r) {
+			v.replacedBy = r.ID
+		}
+		d.reconcileOne(ctx, g, p, v, tip)
 	}
 	return nil
+}
+
+// sameIntent reports whether a and b carry out one approved intent: a
+// proposal and its fee bumps.
+func sameIntent(a, b reserve.Proposal) bool {
+	return a.Intent != nil && b.Intent != nil && a.ID != b.ID && a.Intent.ProposalID == b.Intent.ProposalID
 }
 
 // spendView is what the follower knows of a proposal's inputs.
@@ -173,8 +193,12 @@ type spendView struct {
 	// the mempool.
 	height int32
 	// conflict describes an input spent by another, confirmed
-	// transaction; empty when there is none.
-	conflict string
+	// transaction, conflictTx; empty when there is none.
+	conflict   string
+	conflictTx chainhash.Hash
+	// replacedBy is the proposal whose transaction is conflictTx when it
+	// carries out the same intent (a fee bump).
+	replacedBy string
 }
 
 func chainView(p reserve.Proposal, utxos map[wire.OutPoint]reserve.UTXO) spendView {
@@ -187,6 +211,7 @@ func chainView(p reserve.Proposal, utxos map[wire.OutPoint]reserve.UTXO) spendVi
 		case u.SpentBy != p.Txid:
 			v.seen = false
 			if u.SpentHeight > 0 {
+				v.conflictTx = u.SpentBy
 				v.conflict = fmt.Sprintf("input %s was spent by transaction %s, confirmed at height %d (double spend)", in.OutPoint, u.SpentBy, u.SpentHeight)
 			}
 		case u.SpentHeight == 0:
@@ -201,7 +226,7 @@ func chainView(p reserve.Proposal, utxos map[wire.OutPoint]reserve.UTXO) spendVi
 	return v
 }
 
-func (d *Daemon) reconcileOne(ctx context.Context, p reserve.Proposal, v spendView, tip int32) {
+func (d *Daemon) reconcileOne(ctx context.Context, g governed, p reserve.Proposal, v spendView, tip int32) {
 	now := d.cfg.Now().UTC()
 	move := func(next reserve.State, actor, note string) {
 		_, err := d.cfg.Store.UpdateProposal(ctx, p.ID, func(p *reserve.Proposal) error {
@@ -226,6 +251,8 @@ func (d *Daemon) reconcileOne(ctx context.Context, p reserve.Proposal, v spendVi
 			d.fail(ctx, p, v.conflict)
 		case now.After(p.ExpiresAt):
 			move(reserve.StateExpired, actorDaemon, "expired at "+p.ExpiresAt.Format(time.RFC3339))
+		case p.State == reserve.StateApproved:
+			d.release(ctx, g, p)
 		}
 	case reserve.StateFinalized:
 		switch {
@@ -234,11 +261,15 @@ func (d *Daemon) reconcileOne(ctx context.Context, p reserve.Proposal, v spendVi
 		case v.seen:
 			// Sent before a crash: the follower has seen it.
 			d.markBroadcast(ctx, p, "found on the network; txid "+p.Txid.String())
+		case g.Freeze.Frozen:
+			// Nothing leaves a frozen reserve.
 		default:
 			d.broadcast(ctx, p)
 		}
 	case reserve.StateBroadcast:
 		switch {
+		case v.replacedBy != "":
+			move(reserve.StateReplaced, actorChain, fmt.Sprintf("replaced by proposal %s (fee bump), txid %s, confirmed", v.replacedBy, v.conflictTx))
 		case v.conflict != "":
 			d.fail(ctx, p, v.conflict)
 		case v.seen && v.height > 0 && tip-v.height+1 >= d.cfg.ConfirmDepth:

@@ -51,9 +51,6 @@ type Config struct {
 	Node          chain.NodeConfig
 	Store         Store
 	PollInterval  time.Duration
-	// ProposalTTL is how long a proposal may wait for signatures before it
-	// expires and frees its coins (default 7 days).
-	ProposalTTL time.Duration
 	// ConfirmDepth is how many confirmations make a broadcast proposal
 	// CONFIRMED (default 6).
 	ConfirmDepth int32
@@ -77,10 +74,12 @@ type Daemon struct {
 	health *health.Server
 	lis    net.Listener
 
-	// spendMu serialises the steps after a proposal exists (import,
-	// finalize, broadcast, cancel, reconcile), so a transaction is never
-	// broadcast twice by racing paths. Proposing needs no lock: the store
-	// refuses a coin reserved twice.
+	// spendMu serialises the steps after a proposal exists (decisions,
+	// release, import, finalize, broadcast, bump, cancel, reconcile) and
+	// every change of policy or freeze, so a transaction is never
+	// broadcast twice by racing paths and approvals are counted under the
+	// policy and freeze they were checked against. Proposing needs no
+	// lock: the store refuses a coin reserved twice.
 	spendMu sync.Mutex
 
 	closeOnce sync.Once
@@ -131,6 +130,7 @@ func New(cfg Config) (*Daemon, error) {
 	custosv1.RegisterAdminServiceServer(d.server, &adminServer{d: d})
 	custosv1.RegisterTreasuryServiceServer(d.server, &treasuryServer{d: d})
 	custosv1.RegisterSpendServiceServer(d.server, &spendServer{d: d})
+	custosv1.RegisterPolicyServiceServer(d.server, &policyServer{d: d})
 	healthpb.RegisterHealthServer(d.server, d.health)
 	reflection.Register(d.server)
 	return d, nil
@@ -145,9 +145,6 @@ func (c *Config) fill() error {
 	}
 	if c.RPCListen == "" {
 		c.RPCListen = DefaultRPCListen
-	}
-	if c.ProposalTTL <= 0 {
-		c.ProposalTTL = 7 * 24 * time.Hour
 	}
 	if c.ConfirmDepth <= 0 {
 		c.ConfirmDepth = 6

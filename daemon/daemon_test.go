@@ -731,8 +731,8 @@ var everyRPC = []rpcCall{
 		_, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{})
 		return err
 	}, codes.OK},
-	// Without a node the wallet holds nothing: an allowed proposal is
-	// refused for funds, and proposal ids are unknown.
+	// Without a policy an allowed proposal is refused, and without a node
+	// the wallet holds nothing: proposal ids are unknown.
 	{"ProposeSpend", func(ctx context.Context, conn *grpc.ClientConn) error {
 		_, err := custosv1.NewSpendServiceClient(conn).ProposeSpend(ctx, &custosv1.ProposeSpendRequest{
 			Payees: []*custosv1.Payment{{Address: "bcrt1qpu3a4qrgmeav4zwjkxulszu73yuh336ese0tuu", AmountSat: 100_000}}, FeeRateSatVb: 2,
@@ -759,6 +759,53 @@ var everyRPC = []rpcCall{
 		_, err := custosv1.NewSpendServiceClient(conn).CancelProposal(ctx, &custosv1.CancelProposalRequest{Id: "P000001"})
 		return err
 	}, codes.NotFound},
+	// A well-formed decision is refused for want of a policy.
+	{"DecideProposal", func(ctx context.Context, conn *grpc.ClientConn) error {
+		_, err := custosv1.NewSpendServiceClient(conn).DecideProposal(ctx, &custosv1.DecideProposalRequest{
+			Id: "P000001", Decision: custosv1.Decision_DECISION_APPROVE, Signature: wellFormedSignature(),
+		})
+		return err
+	}, codes.FailedPrecondition},
+	{"BumpFee", func(ctx context.Context, conn *grpc.ClientConn) error {
+		_, err := custosv1.NewSpendServiceClient(conn).BumpFee(ctx, &custosv1.BumpFeeRequest{Id: "P000001", FeeRateSatVb: 5})
+		return err
+	}, codes.NotFound},
+	{"GetPolicy", func(ctx context.Context, conn *grpc.ClientConn) error {
+		_, err := custosv1.NewPolicyServiceClient(conn).GetPolicy(ctx, &custosv1.GetPolicyRequest{})
+		return err
+	}, codes.OK},
+	// A document that does not parse, so no caller sets a policy here.
+	{"SetPolicy", func(ctx context.Context, conn *grpc.ClientConn) error {
+		_, err := custosv1.NewPolicyServiceClient(conn).SetPolicy(ctx, &custosv1.SetPolicyRequest{Text: []byte("version: 2\n")})
+		return err
+	}, codes.InvalidArgument},
+	// The governance RPCs below need a policy, which TestRoles never sets.
+	{"ApprovePolicy", func(ctx context.Context, conn *grpc.ClientConn) error {
+		_, err := custosv1.NewPolicyServiceClient(conn).ApprovePolicy(ctx, &custosv1.ApprovePolicyRequest{
+			NewHash: bytes.Repeat([]byte{1}, 32), Signature: wellFormedSignature(),
+		})
+		return err
+	}, codes.FailedPrecondition},
+	{"CheckPayment", func(ctx context.Context, conn *grpc.ClientConn) error {
+		_, err := custosv1.NewPolicyServiceClient(conn).CheckPayment(ctx, &custosv1.CheckPaymentRequest{
+			Payees: []*custosv1.Payment{{Address: "bcrt1qpu3a4qrgmeav4zwjkxulszu73yuh336ese0tuu", AmountSat: 100_000}},
+		})
+		return err
+	}, codes.FailedPrecondition},
+	{"Freeze", func(ctx context.Context, conn *grpc.ClientConn) error {
+		_, err := custosv1.NewPolicyServiceClient(conn).Freeze(ctx, &custosv1.FreezeRequest{Epoch: 1, Signature: wellFormedSignature()})
+		return err
+	}, codes.FailedPrecondition},
+	{"Unfreeze", func(ctx context.Context, conn *grpc.ClientConn) error {
+		_, err := custosv1.NewPolicyServiceClient(conn).Unfreeze(ctx, &custosv1.UnfreezeRequest{Epoch: 1, Signature: wellFormedSignature()})
+		return err
+	}, codes.FailedPrecondition},
+}
+
+// wellFormedSignature has the lengths of an officer's key and signature
+// and verifies under no policy.
+func wellFormedSignature() *custosv1.OfficerSignature {
+	return &custosv1.OfficerSignature{OfficerKey: bytes.Repeat([]byte{2}, 32), Signature: bytes.Repeat([]byte{3}, 64)}
 }
 
 func TestRoles(t *testing.T) {
@@ -769,12 +816,15 @@ func TestRoles(t *testing.T) {
 	// The table of daemon/auth.go, written out again on purpose.
 	allowed := map[daemon.Role][]string{
 		daemon.RoleAdmin: {"CreateWallet", "GetStatus", "GetWallet", "NewAddress", "ListAddresses", "GetBalance", "ListUtxos", "Health.Check",
-			"ProposeSpend", "ListProposals", "GetProposal", "ExportPSBT", "ImportPSBT", "CancelProposal"},
+			"ProposeSpend", "ListProposals", "GetProposal", "ExportPSBT", "ImportPSBT", "CancelProposal", "BumpFee",
+			"GetPolicy", "SetPolicy", "CheckPayment"},
 		daemon.RoleOfficer: {"GetStatus", "GetWallet", "NewAddress", "ListAddresses", "GetBalance", "ListUtxos", "Health.Check",
-			"ProposeSpend", "ListProposals", "GetProposal", "ExportPSBT", "ImportPSBT", "CancelProposal"},
+			"ProposeSpend", "ListProposals", "GetProposal", "ExportPSBT", "ImportPSBT", "CancelProposal", "DecideProposal", "BumpFee",
+			"GetPolicy", "ApprovePolicy", "CheckPayment", "Freeze", "Unfreeze"},
 		daemon.RoleAuditor: {"GetStatus", "GetWallet", "ListAddresses", "GetBalance", "ListUtxos", "Health.Check",
-			"ListProposals", "GetProposal"},
-		daemon.RoleSigner: {"GetStatus", "GetWallet", "Health.Check", "ListProposals", "GetProposal", "ExportPSBT", "ImportPSBT"},
+			"ListProposals", "GetProposal", "GetPolicy", "CheckPayment"},
+		daemon.RoleSigner: {"GetStatus", "GetWallet", "Health.Check", "ListProposals", "GetProposal", "ExportPSBT", "ImportPSBT",
+			"GetPolicy"},
 	}
 	for _, role := range []daemon.Role{daemon.RoleAdmin, daemon.RoleOfficer, daemon.RoleAuditor, daemon.RoleSigner} {
 		conn := MustDialAs(t, td, role)
@@ -790,10 +840,17 @@ func TestRoles(t *testing.T) {
 		}
 	}
 
-	// Only the admin's and the officer's NewAddress issued anything.
+	// Only the admin's and the officer's NewAddress issued anything, and
+	// no call set a policy or froze the reserve.
 	r, err := custosv1.NewTreasuryServiceClient(MustDialAdmin(t, td)).ListAddresses(callCtx(t), &custosv1.ListAddressesRequest{})
 	require.NoError(t, err)
 	require.Len(t, r.Addresses, 2)
+	g, err := custosv1.NewPolicyServiceClient(MustDialAdmin(t, td)).GetPolicy(callCtx(t), &custosv1.GetPolicyRequest{})
+	require.NoError(t, err)
+	require.Nil(t, g.Policy)
+	require.Nil(t, g.Pending)
+	require.False(t, g.Freeze.Frozen)
+	require.Zero(t, g.Freeze.Epoch)
 }
 
 func contains(list []string, s string) bool {

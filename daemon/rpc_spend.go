@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/custos-reserve/custos/multisig"
 	custosv1 "github.com/custos-reserve/custos/proto/custos/v1"
@@ -18,7 +19,7 @@ type spendServer struct {
 func (s *spendServer) ProposeSpend(ctx context.Context, req *custosv1.ProposeSpendRequest) (*custosv1.ProposeSpendResponse, error) {
 	const method = custosv1.SpendService_ProposeSpend_FullMethodName
 	caller, _ := CallerFrom(ctx)
-	spec := spendSpec{FeeRate: req.GetFeeRateSatVb(), Memo: req.GetMemo()}
+	spec := spendSpec{FeeRate: req.GetFeeRateSatVb(), Memo: req.GetMemo(), FeeCap: req.GetFeeCapSat()}
 	if len(req.GetPayees()) > maxPayees {
 		return nil, s.d.status(ctx, method, reserve.Invalid("payees", "at most %d payees", maxPayees))
 	}
@@ -80,6 +81,9 @@ func (s *spendServer) ExportPSBT(ctx context.Context, req *custosv1.ExportPSBTRe
 	if err != nil {
 		return nil, s.d.status(ctx, method, err)
 	}
+	if err := s.d.checkSpendable(ctx, p); err != nil {
+		return nil, s.d.status(ctx, method, err)
+	}
 	if p.State != reserve.StateSigning {
 		err := reserve.Errorf(reserve.CodeFailedPrecondition, "proposal %s is %s; only a SIGNING proposal is exported to the signers", p.ID, p.State)
 		return nil, s.d.status(ctx, method, err)
@@ -100,6 +104,9 @@ func (s *spendServer) ImportPSBT(ctx context.Context, req *custosv1.ImportPSBTRe
 	caller, _ := CallerFrom(ctx)
 	before, err := s.d.proposal(ctx, req.GetId())
 	if err != nil {
+		return nil, s.d.status(ctx, method, err)
+	}
+	if err := s.d.checkSpendable(ctx, before); err != nil {
 		return nil, s.d.status(ctx, method, err)
 	}
 	p, added, err := s.d.importPSBT(ctx, caller, req.GetId(), req.GetPsbt())
@@ -134,6 +141,69 @@ func (s *spendServer) CancelProposal(ctx context.Context, req *custosv1.CancelPr
 		return nil, s.d.status(ctx, method, err)
 	}
 	return &custosv1.CancelProposalResponse{Proposal: out}, nil
+}
+
+func (s *spendServer) DecideProposal(ctx context.Context, req *custosv1.DecideProposalRequest) (*custosv1.DecideProposalResponse, error) {
+	const method = custosv1.SpendService_DecideProposal_FullMethodName
+	if err := checkID(req.GetId()); err != nil {
+		return nil, s.d.status(ctx, method, err)
+	}
+	a, err := approvalFromProto(req.GetSignature())
+	if err != nil {
+		return nil, s.d.status(ctx, method, err)
+	}
+	var dec reserve.Decision
+	switch req.GetDecision() {
+	case custosv1.Decision_DECISION_APPROVE:
+		dec = reserve.DecisionApprove
+	case custosv1.Decision_DECISION_REJECT:
+		dec = reserve.DecisionReject
+	case custosv1.Decision_DECISION_UNSPECIFIED:
+		return nil, s.d.status(ctx, method, reserve.Invalid("decision", "must be approve or reject"))
+	default:
+		return nil, s.d.status(ctx, method, reserve.Invalid("decision", "unknown decision %d", req.GetDecision()))
+	}
+	caller, _ := CallerFrom(ctx)
+	p, err := s.d.decide(ctx, caller, req.GetId(), dec, a)
+	if err != nil {
+		return nil, s.d.status(ctx, method, err)
+	}
+	out, err := s.d.proposalToProto(ctx, p)
+	if err != nil {
+		return nil, s.d.status(ctx, method, err)
+	}
+	return &custosv1.DecideProposalResponse{Proposal: out}, nil
+}
+
+func (s *spendServer) BumpFee(ctx context.Context, req *custosv1.BumpFeeRequest) (*custosv1.BumpFeeResponse, error) {
+	const method = custosv1.SpendService_BumpFee_FullMethodName
+	if err := checkID(req.GetId()); err != nil {
+		return nil, s.d.status(ctx, method, err)
+	}
+	caller, _ := CallerFrom(ctx)
+	p, err := s.d.bump(ctx, caller, req.GetId(), req.GetFeeRateSatVb())
+	if err != nil {
+		return nil, s.d.status(ctx, method, err)
+	}
+	out, err := s.d.proposalToProto(ctx, p)
+	if err != nil {
+		return nil, s.d.status(ctx, method, err)
+	}
+	return &custosv1.BumpFeeResponse{Proposal: out}, nil
+}
+
+// approvalFromProto checks the lengths of an officer's key and signature.
+func approvalFromProto(s *custosv1.OfficerSignature) (reserve.Approval, error) {
+	var a reserve.Approval
+	if len(s.GetOfficerKey()) != len(a.OfficerKey) {
+		return a, reserve.Invalid("signature.officer_key", "%d bytes, want 32", len(s.GetOfficerKey()))
+	}
+	if len(s.GetSignature()) != len(a.Signature) {
+		return a, reserve.Invalid("signature.signature", "%d bytes, want 64", len(s.GetSignature()))
+	}
+	copy(a.OfficerKey[:], s.GetOfficerKey())
+	copy(a.Signature[:], s.GetSignature())
+	return a, nil
 }
 
 // proposal loads one proposal by a checked id.
@@ -206,6 +276,9 @@ type proposalView struct {
 	desc   *multisig.Descriptor
 	tip    int32
 	synced bool
+	// policy is the policy in force, nil before the first.
+	policy *reserve.Policy
+	now    time.Time
 }
 
 func (d *Daemon) proposalView(ctx context.Context) (proposalView, error) {
@@ -217,7 +290,11 @@ func (d *Daemon) proposalView(ctx context.Context) (proposalView, error) {
 	if err != nil {
 		return proposalView{}, err
 	}
-	return proposalView{wallet: w, desc: desc, tip: tip, synced: ok}, nil
+	g, err := d.governance(ctx)
+	if err != nil {
+		return proposalView{}, err
+	}
+	return proposalView{wallet: w, desc: desc, tip: tip, synced: ok, policy: g.policy, now: d.cfg.Now()}, nil
 }
 
 // proposalToProto renders one proposal with what the chain says of it.
@@ -270,5 +347,36 @@ func (v proposalView) toProto(p reserve.Proposal) (*custosv1.Proposal, error) {
 		n := len(p.UnsignedTx)
 		out.Locktime = uint32(p.UnsignedTx[n-4]) | uint32(p.UnsignedTx[n-3])<<8 | uint32(p.UnsignedTx[n-2])<<16 | uint32(p.UnsignedTx[n-1])<<24
 	}
-	return out, nil
+	return out, v.approvalsToProto(p, out)
+}
+
+// approvalsToProto adds the intent, the decisions and what the proposal
+// needs under the policy in force (velocity left out: the daemon checks
+// it when counting approvals).
+func (v proposalView) approvalsToProto(p reserve.Proposal, out *custosv1.Proposal) error {
+	if p.Intent == nil {
+		return nil
+	}
+	enc, err := p.Intent.Encode()
+	if err != nil {
+		return err
+	}
+	out.Intent, out.FeeCapSat, out.Replaces = enc, p.Intent.FeeCapSat, p.Replaces
+	if !p.ReleaseAt.IsZero() {
+		out.ReleaseAtUnix = p.ReleaseAt.Unix()
+	}
+	for _, d := range p.Decisions {
+		dec := custosv1.Decision_DECISION_APPROVE
+		if d.Decision == reserve.DecisionReject {
+			dec = custosv1.Decision_DECISION_REJECT
+		}
+		out.Decisions = append(out.Decisions, &custosv1.ProposalDecision{Officer: d.Officer, Decision: dec, AtUnix: d.At.Unix()})
+	}
+	if v.policy != nil && v.policy.Hash() == p.Intent.PolicyHash {
+		pays, _ := payments(p.Payees)
+		if req, err := v.policy.Require(pays, p.FeeSat, p.VSize, reserve.Spent{}, v.now); err == nil {
+			out.ApprovalsNeeded = uint32(req.Approvals)
+		}
+	}
+	return nil
 }

@@ -6,7 +6,10 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"math"
 	"math/big"
+	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/btcsuite/btcd/btcutil"
@@ -40,6 +43,9 @@ type spendSpec struct {
 	Payees  []payeeSpec
 	FeeRate int64
 	Memo    string
+	// FeeCap is the fee cap the officers are asked to approve; 0 for the
+	// policy's.
+	FeeCap int64
 }
 
 // propose turns a payment request into a proposal: it selects confirmed,
@@ -52,13 +58,29 @@ func (d *Daemon) propose(ctx context.Context, caller Caller, spec spendSpec) (re
 	if err != nil {
 		return reserve.Proposal{}, err
 	}
+	if spec.FeeCap < 0 || spec.FeeCap > reserve.MaxSat {
+		return reserve.Proposal{}, reserve.Invalid("fee_cap_sat", "%d sat is outside 0 to 21000000 BTC", spec.FeeCap)
+	}
 	w, desc, err := d.wallet(ctx)
 	if err != nil {
 		return reserve.Proposal{}, err
 	}
+	g, err := d.governance(ctx)
+	if err != nil {
+		return reserve.Proposal{}, err
+	}
+	switch {
+	case g.policy == nil:
+		return reserve.Proposal{}, errNoPolicy()
+	case g.Freeze.Frozen:
+		return reserve.Proposal{}, errFrozen(g.Freeze)
+	}
 	for try := 1; ; try++ {
 		p, err := d.buildProposal(ctx, caller, w, desc, spec, payees, outs)
 		if err != nil {
+			return reserve.Proposal{}, err
+		}
+		if err := d.attachIntent(ctx, g, &p, spec.FeeCap); err != nil {
 			return reserve.Proposal{}, err
 		}
 		created, err := d.cfg.Store.CreateProposal(ctx, p)
@@ -78,6 +100,56 @@ func (d *Daemon) propose(ctx context.Context, caller Caller, spec spendSpec) (re
 	}
 }
 
+// attachIntent checks a new proposal against the policy in force and
+// gives it the intent the officers will approve: its payees, the fee cap
+// (asked, or the policy's cap for this transaction) and the policy's
+// expiry. The proposal then waits for approvals.
+func (d *Daemon) attachIntent(ctx context.Context, g governed, p *reserve.Proposal, askedCap int64) error {
+	spent, err := d.spent(ctx, "")
+	if err != nil {
+		return err
+	}
+	pays, _ := payments(p.Payees)
+	now := d.cfg.Now().UTC()
+	req, err := g.policy.Require(pays, p.FeeSat, p.VSize, spent, now)
+	if err != nil {
+		return err
+	}
+	feeCap := policyFeeCap(g.policy, p.VSize)
+	switch {
+	case askedCap > feeCap:
+		return reserve.Invalid("fee_cap_sat", "%d sat is over the policy's cap for this transaction, %d sat", askedCap, feeCap)
+	case askedCap > 0 && askedCap < p.FeeSat:
+		return reserve.Invalid("fee_cap_sat", "%d sat is less than the proposal's fee, %d sat", askedCap, p.FeeSat)
+	case askedCap > 0:
+		feeCap = askedCap
+	}
+	in := &reserve.Intent{
+		Network: g.wallet.Network, WalletID: g.wallet.ID, PolicyHash: g.Policy.Hash,
+		FeeCapSat: feeCap, ExpiresAt: now.Add(g.policy.ProposalExpiry).Truncate(time.Second),
+	}
+	for _, py := range p.Payees {
+		in.Payees = append(in.Payees, reserve.IntentPayee{Script: py.Script, AmountSat: py.AmountSat})
+	}
+	p.Intent, p.ExpiresAt = in, in.ExpiresAt
+	p.State = reserve.StatePendingApproval
+	note := fmt.Sprintf("proposed; tier %d needs %d approvals", req.Tier, req.Approvals)
+	if len(req.Unlisted) > 0 {
+		note += fmt.Sprintf(" (one more for unlisted %s)", strings.Join(req.Unlisted, ", "))
+	}
+	p.History = []reserve.Transition{{State: reserve.StatePendingApproval, At: now, Actor: p.CreatedBy, Note: note}}
+	return nil
+}
+
+// policyFeeCap is the most fee the policy allows a transaction of vsize.
+func policyFeeCap(p *reserve.Policy, vsize int64) int64 {
+	limit := p.Fees.MaxFeeSat
+	if p.Fees.MaxFeeRate <= math.MaxInt64/vsize {
+		limit = min(limit, p.Fees.MaxFeeRate*vsize)
+	}
+	return limit
+}
+
 // checkSpend validates the request and decodes the payees' addresses for
 // this daemon's network.
 func (d *Daemon) checkSpend(spec spendSpec) ([]reserve.Payee, []*wire.TxOut, error) {
@@ -90,14 +162,23 @@ func (d *Daemon) checkSpend(spec spendSpec) ([]reserve.Payee, []*wire.TxOut, err
 	if len(spec.Memo) > maxMemoBytes || !utf8.ValidString(spec.Memo) {
 		return nil, nil, reserve.Invalid("memo", "must be valid UTF-8 of at most %d bytes", maxMemoBytes)
 	}
+	return d.checkPayees(spec.Payees)
+}
+
+// checkPayees checks the payees and decodes their addresses for this
+// daemon's network.
+func (d *Daemon) checkPayees(specs []payeeSpec) ([]reserve.Payee, []*wire.TxOut, error) {
+	if len(specs) == 0 || len(specs) > maxPayees {
+		return nil, nil, reserve.Invalid("payees", "need 1 to %d payees, got %d", maxPayees, len(specs))
+	}
 	params, err := multisig.NetParams(d.cfg.Network)
 	if err != nil {
 		return nil, nil, err
 	}
-	payees := make([]reserve.Payee, len(spec.Payees))
-	outs := make([]*wire.TxOut, len(spec.Payees))
+	payees := make([]reserve.Payee, len(specs))
+	outs := make([]*wire.TxOut, len(specs))
 	total := int64(0)
-	for i, ps := range spec.Payees {
+	for i, ps := range specs {
 		field := fmt.Sprintf("payees[%d]", i)
 		script, err := payeeScript(ps.Address, params)
 		if err != nil {
@@ -109,7 +190,14 @@ func (d *Daemon) checkSpend(spec spendSpec) ([]reserve.Payee, []*wire.TxOut, err
 		if total += ps.AmountSat; total > reserve.MaxSat {
 			return nil, nil, reserve.Invalid("payees", "total is more than 21000000 BTC")
 		}
-		payees[i] = reserve.Payee{Address: ps.Address, Script: script, AmountSat: ps.AmountSat}
+		// The policy matches payees byte for byte, as the signers see
+		// them (multisig.IntentPayments): the script's canonical address,
+		// not the caller's spelling (bech32 in upper case).
+		addr := scriptAddress(script, d.cfg.Network)
+		if addr == "" {
+			addr = ps.Address
+		}
+		payees[i] = reserve.Payee{Address: addr, Script: script, AmountSat: ps.AmountSat}
 		outs[i] = wire.NewTxOut(ps.AmountSat, script)
 	}
 	return payees, outs, nil
@@ -222,23 +310,32 @@ func (d *Daemon) buildProposal(ctx context.Context, caller Caller, w reserve.Wal
 	if err != nil {
 		return reserve.Proposal{}, err
 	}
-	raw, err := multisig.SerializePSBT(pkt)
+	raw, unsigned, err := packetBytes(pkt)
 	if err != nil {
 		return reserve.Proposal{}, err
 	}
-	var unsigned bytes.Buffer
-	if err := pkt.UnsignedTx.SerializeNoWitness(&unsigned); err != nil {
-		return reserve.Proposal{}, fmt.Errorf("unable to serialize unsigned transaction: %w", err)
-	}
 	now := d.cfg.Now().UTC()
+	// attachIntent sets the state, the expiry and the history from the
+	// policy.
 	return reserve.Proposal{
-		WalletID: w.ID, State: reserve.StateSigning, Payees: payees, Memo: spec.Memo,
+		WalletID: w.ID, Payees: payees, Memo: spec.Memo,
 		FeeRate: spec.FeeRate, FeeSat: sel.FeeSat, VSize: sel.VSize, Inputs: sel.Inputs, Change: ch,
-		UnsignedTx: unsigned.Bytes(), PSBT: raw, Txid: pkt.UnsignedTx.TxHash(),
-		CreatedBy: caller.Name, CreatedAt: now, ExpiresAt: now.Add(d.cfg.ProposalTTL),
-		History: []reserve.Transition{{State: reserve.StateSigning, At: now, Actor: caller.Name,
-			Note: "proposed; no approval policy yet, so it goes to the signers"}},
+		UnsignedTx: unsigned, PSBT: raw, Txid: pkt.UnsignedTx.TxHash(),
+		CreatedBy: caller.Name, CreatedAt: now,
 	}, nil
+}
+
+// packetBytes is what a proposal records of its PSBT: the PSBT and its
+// transaction without witnesses.
+func packetBytes(pkt *psbt.Packet) (raw, unsigned []byte, err error) {
+	if raw, err = multisig.SerializePSBT(pkt); err != nil {
+		return nil, nil, err
+	}
+	var buf bytes.Buffer
+	if err := pkt.UnsignedTx.SerializeNoWitness(&buf); err != nil {
+		return nil, nil, fmt.Errorf("unable to serialize unsigned transaction: %w", err)
+	}
+	return raw, buf.Bytes(), nil
 }
 
 // prevTxs loads the full transactions that created the inputs, for the

@@ -60,6 +60,13 @@ type Store interface {
 	// proposal id holding each.
 	Reservations(ctx context.Context) (map[wire.OutPoint]string, error)
 
+	// Governance returns the policy in force, a proposed change and the
+	// freeze (the zero value before any).
+	Governance(ctx context.Context) (reserve.Governance, error)
+	// UpdateGovernance changes them in one transaction with audit
+	// entries; an error from fn aborts everything and is returned as is.
+	UpdateGovernance(ctx context.Context, fn func(g *reserve.Governance) error) (reserve.Governance, error)
+
 	// Backup writes a consistent copy of the whole store.
 	Backup(ctx context.Context, w io.Writer) (int64, error)
 }

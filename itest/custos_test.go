@@ -112,7 +112,13 @@ func (c *custosd) log() string {
 // ctl runs custosctl against this daemon and returns stdout; stderr and
 // the exit status come back in err.
 func (c *custosd) ctl(args ...string) (string, error) {
+	return c.ctlEnv(nil, args...)
+}
+
+// ctlEnv is ctl with more environment variables.
+func (c *custosd) ctlEnv(env []string, args ...string) (string, error) {
 	cmd := exec.Command(bins.custosctl, append(args, "--datadir", c.dir)...)
+	cmd.Env = append(os.Environ(), env...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
@@ -237,13 +243,17 @@ func (s *signer) runErr(stdin string, args ...string) (string, error) {
 
 // register pins the descriptor on the signer and returns the first
 // receive address it shows.
-func (s *signer) register(t testing.TB, descriptor string) string {
+func (s *signer) register(t testing.TB, descriptor, policyFile string) string {
 	t.Helper()
 	var out struct {
 		FirstAddress string `json:"first_address"`
+		Policy       struct {
+			Hash string `json:"hash"`
+		} `json:"policy"`
 	}
-	stdout := s.run(t, "", "register", "--descriptor", descriptor, "--json")
+	stdout := s.run(t, "", "register", "--descriptor", descriptor, "--policy", policyFile, "--json")
 	require.NoError(t, json.Unmarshal([]byte(stdout), &out), stdout)
+	require.Len(t, out.Policy.Hash, 64, stdout)
 	return out.FirstAddress
 }
 
@@ -260,6 +270,14 @@ type walletOut struct {
 // signer pin it; each signer must show the same first address as the
 // daemon's receive address 0.
 func createReserve(t testing.TB, c *custosd, m, n int) (walletOut, []*signer) {
+	t.Helper()
+	return createReserveWith(t, c, m, n, policyParams{})
+}
+
+// createReserveWith is createReserve with the itest policy made from p:
+// the admin sets it after the wallet, and every signer pins it with the
+// wallet.
+func createReserveWith(t testing.TB, c *custosd, m, n int, pp policyParams) (walletOut, []*signer) {
 	t.Helper()
 	signers := make([]*signer, n)
 	args := []string{"wallet", "create", "--name", "treasury reserve", "--threshold", fmt.Sprint(m)}
@@ -279,8 +297,9 @@ func createReserve(t testing.TB, c *custosd, m, n int) (walletOut, []*signer) {
 	c.ctlJSON(&addrs, "address", "list", "--all")
 	require.NotEmpty(t, addrs)
 	require.Equal(t, uint32(0), addrs[0].Index)
+	policy := c.setPolicy(t, pp)
 	for _, s := range signers {
-		require.Equal(t, addrs[0].Address, s.register(t, w.Descriptor), "signer's first address differs from the daemon's")
+		require.Equal(t, addrs[0].Address, s.register(t, w.Descriptor, policy), "signer's first address differs from the daemon's")
 	}
 	return w, signers
 }

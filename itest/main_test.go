@@ -40,5 +40,9 @@ func runMain(m *testing.M) int {
 			return 1
 		}
 	}
+	if err := makeOfficers(dir); err != nil {
+		fmt.Fprintf(os.Stderr, "itest: making officer keys: %v\n", err)
+		return 1
+	}
 	return m.Run()
 }

@@ -43,6 +43,11 @@ var cases = []struct {
 	{"double spend confirmed while signing", testDoubleSpendWhileSigning, false},
 	{"an unsigned proposal expires and frees its coin", testExpiry, false},
 	{"bad spend requests and tampered files are refused", testSpendRefusals, false},
+	{"officers: 2 approve a small payment, 3 and a cool-off a large one", testApprovals, false},
+	{"a veto during the cool-off", testVeto, false},
+	{"a freeze stops an approved proposal until unfrozen", testFreeze, false},
+	{"a fee bump under the original approvals confirms", testFeeBump, false},
+	{"a policy change takes every officer; signers keep theirs until re-pinned", testPolicyChange, false},
 }
 
 func TestIntegration(t *testing.T) {

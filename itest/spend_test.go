@@ -3,8 +3,11 @@
 package itest
 
 import (
+	"crypto/sha256"
+	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -42,19 +45,61 @@ type proposalOut struct {
 	} `json:"signers"`
 	History []struct {
 		State string `json:"state"`
+		Note  string `json:"note"`
 	} `json:"history"`
+	ApprovalsNeeded int    `json:"approvals_needed"`
+	Replaces        string `json:"replaces"`
+	FeeCapSat       int64  `json:"fee_cap_sat"`
+	ReleaseAt       string `json:"release_at"`
+	Decisions       []struct {
+		Officer  string `json:"officer"`
+		Decision string `json:"decision"`
+	} `json:"decisions"`
 }
 
-// externalAddress is a fresh regtest address outside the reserve.
-func externalAddress(t *testing.T) string {
+// unlistedAddress is a fresh regtest address outside the reserve and
+// off the itest policy's allowlist.
+func unlistedAddress(t *testing.T) string {
 	key, err := btcec.NewPrivateKey()
 	require.NoError(t, err)
+	return p2wpkh(t, key)
+}
+
+func p2wpkh(t testing.TB, key *btcec.PrivateKey) string {
 	addr, err := btcutil.NewAddressWitnessPubKeyHash(btcutil.Hash160(key.PubKey().SerializeCompressed()), &chaincfg.RegressionNetParams)
 	require.NoError(t, err)
 	return addr.EncodeAddress()
 }
 
-func (c *custosd) propose(t *testing.T, feeRate int, pays ...payment) proposalOut {
+// allowlisted are the payees on the itest policy's allowlist, in effect
+// long before the tests run.
+func allowlisted(t testing.TB) []string {
+	out := make([]string, 8)
+	for i := range out {
+		seed := sha256.Sum256([]byte(fmt.Sprintf("custos itest payee %d", i)))
+		key, _ := btcec.PrivKeyFromBytes(seed[:])
+		out[i] = p2wpkh(t, key)
+	}
+	return out
+}
+
+// payeesUsed counts, per test, the allowlisted payees handed out.
+var payeesUsed sync.Map
+
+// externalAddress is the next allowlisted payee for this test: outside
+// the reserve, and paid with the tier's approvals alone.
+func externalAddress(t *testing.T) string {
+	n, _ := payeesUsed.LoadOrStore(t.Name(), new(int))
+	i := n.(*int)
+	list := allowlisted(t)
+	require.Less(t, *i, len(list), "the test uses more allowlisted payees than the policy has")
+	a := list[*i]
+	*i++
+	return a
+}
+
+// proposeOnly proposes a payment and returns it waiting for approvals.
+func (c *custosd) proposeOnly(t *testing.T, feeRate int, pays ...payment) proposalOut {
 	t.Helper()
 	args := []string{"spend", "propose", "--feerate", itoa(feeRate), "--memo", "itest"}
 	for _, p := range pays {
@@ -62,6 +107,17 @@ func (c *custosd) propose(t *testing.T, feeRate int, pays ...payment) proposalOu
 	}
 	var p proposalOut
 	c.ctlJSON(&p, args...)
+	require.Equal(t, "PENDING_APPROVAL", p.State)
+	return p
+}
+
+// propose proposes a small payment to allowlisted payees and has alice
+// and bob approve it, which releases it to the signers at once.
+func (c *custosd) propose(t *testing.T, feeRate int, pays ...payment) proposalOut {
+	t.Helper()
+	p := c.proposeOnly(t, feeRate, pays...)
+	require.Equal(t, 2, p.ApprovalsNeeded)
+	p = c.approve(t, p.ID, officers[0], officers[1])
 	require.Equal(t, "SIGNING", p.State)
 	return p
 }
@@ -94,8 +150,13 @@ func (c *custosd) importSigned(t *testing.T, id, path string) int {
 
 func (c *custosd) waitState(t *testing.T, id, state string) proposalOut {
 	t.Helper()
+	return c.waitStateWithin(t, id, state, 60*time.Second)
+}
+
+func (c *custosd) waitStateWithin(t *testing.T, id, state string, within time.Duration) proposalOut {
+	t.Helper()
 	var p proposalOut
-	waitFor(t, 60*time.Second, id+" "+state, func() bool {
+	waitFor(t, within, id+" "+state, func() bool {
 		p = c.show(t, id)
 		return p.State == state
 	})
@@ -347,16 +408,15 @@ func scriptAddress(t *testing.T, script []byte) string {
 	return addrs[0].EncodeAddress()
 }
 
-// testExpiry runs a daemon whose proposals expire after two seconds: an
-// unsigned proposal expires on its own and frees its coin for the next.
+// testExpiry runs a reserve whose policy expires proposals after a
+// minute: a proposal nobody approved expires on its own and frees its coin
+// for the next.
 func testExpiry(t *testing.T, h *harness) {
 	c := h.custos
-	c.flags = []string{"--proposal-ttl", "2s"}
-	c.restart()
-	createReserve(t, c, 2, 3)
+	createReserveWith(t, c, 2, 3, policyParams{expiry: "1m"})
 	fund(t, h, 100_000_000)
-	first := c.propose(t, 3, payment{externalAddress(t), 10_000_000})
-	expired := c.waitState(t, first.ID, "EXPIRED")
+	first := c.proposeOnly(t, 3, payment{externalAddress(t), 10_000_000})
+	expired := c.waitStateWithin(t, first.ID, "EXPIRED", 90*time.Second)
 	require.Equal(t, "EXPIRED", expired.History[len(expired.History)-1].State)
 	// Signatures for an expired proposal are refused; its coin is free.
 	file := filepath.Join(t.TempDir(), "late.psbt")

@@ -98,13 +98,8 @@ func (in *Intent) Validate() error {
 		return Invalid("intent.network", "unknown network %d", uint8(in.Network))
 	}
 	for _, f := range []struct{ name, v string }{{"intent.wallet_id", in.WalletID}, {"intent.proposal_id", in.ProposalID}} {
-		if len(f.v) < 1 || len(f.v) > MaxIntentIDLen {
-			return Invalid(f.name, "%d bytes, want 1 to %d", len(f.v), MaxIntentIDLen)
-		}
-		for i := 0; i < len(f.v); i++ {
-			if f.v[i] < 0x21 || f.v[i] > 0x7e {
-				return Invalid(f.name, "byte %d is not printable ASCII", i)
-			}
+		if err := checkIntentID(f.name, f.v); err != nil {
+			return err
 		}
 	}
 	if len(in.Payees) < 1 || len(in.Payees) > MaxIntentPayees {
@@ -128,6 +123,20 @@ func (in *Intent) Validate() error {
 	}
 	if in.ExpiresAt.Unix() < 1 || in.ExpiresAt.Nanosecond() != 0 {
 		return Invalid("intent.expires_at", "%s is not a whole second after 1970", in.ExpiresAt.UTC().Format(time.RFC3339Nano))
+	}
+	return nil
+}
+
+// checkIntentID checks an id of a signed statement: 1 to MaxIntentIDLen
+// bytes of printable ASCII without spaces.
+func checkIntentID(field, v string) error {
+	if len(v) < 1 || len(v) > MaxIntentIDLen {
+		return Invalid(field, "%d bytes, want 1 to %d", len(v), MaxIntentIDLen)
+	}
+	for i := 0; i < len(v); i++ {
+		if v[i] < 0x21 || v[i] > 0x7e {
+			return Invalid(field, "byte %d is not printable ASCII", i)
+		}
 	}
 	return nil
 }
@@ -307,10 +316,15 @@ func SignIntent(in *Intent, d Decision, priv ed25519.PrivateKey) (Approval, erro
 	if err != nil {
 		return Approval{}, err
 	}
+	return signDigest(priv, digest), nil
+}
+
+// signDigest is priv's signature over a 32-byte digest, with its key.
+func signDigest(priv ed25519.PrivateKey, digest [32]byte) Approval {
 	var a Approval
 	copy(a.OfficerKey[:], priv.Public().(ed25519.PublicKey))
 	copy(a.Signature[:], ed25519.Sign(priv, digest[:]))
-	return a, nil
+	return a
 }
 
 // VerifyApproval checks that a is a valid signature by a.OfficerKey giving

@@ -176,6 +176,53 @@ type Proposal struct {
 	CreatedAt       time.Time
 	ExpiresAt       time.Time
 	History         []Transition
+
+	// Intent is what the officers approve; the store fills its ProposalID
+	// when it numbers the proposal. A fee bump carries the intent (and the
+	// approvals) of the proposal it replaces.
+	Intent *Intent
+	// Decisions are the officers' signed approvals and vetoes, in the
+	// order they arrived: each officer approves at most once, and may
+	// veto after approving.
+	Decisions []OfficerDecision
+	// ReleaseAt is when an APPROVED proposal goes to the signers: quorum
+	// plus the tier's cool-off. Zero before quorum.
+	ReleaseAt time.Time
+	// Replaces is the id of the broadcast proposal whose transaction this
+	// one replaces (a BIP-125 fee bump); empty otherwise.
+	Replaces string
+}
+
+// OfficerDecision is one officer's signed decision on a proposal's intent.
+type OfficerDecision struct {
+	// Officer is the officer's id in the policy the intent names.
+	Officer  string
+	Decision Decision
+	// Approval holds the key and the signature over
+	// Intent.Digest(Decision).
+	Approval Approval
+	At       time.Time
+}
+
+// Approvals returns the approvals among the decisions, in order.
+func (p *Proposal) Approvals() []Approval {
+	var out []Approval
+	for _, d := range p.Decisions {
+		if d.Decision == DecisionApprove {
+			out = append(out, d.Approval)
+		}
+	}
+	return out
+}
+
+// Decided returns the latest decision of the officer with key k, if any.
+func (p *Proposal) Decided(k [32]byte) (OfficerDecision, bool) {
+	for i := len(p.Decisions) - 1; i >= 0; i-- {
+		if p.Decisions[i].Approval.OfficerKey == k {
+			return p.Decisions[i], true
+		}
+	}
+	return OfficerDecision{}, false
 }
 
 // Signed reports whether cosigner position i has signed.

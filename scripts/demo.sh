@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # The main job, on a fresh machine: a regtest btcd on loopback, custosd with
-# its bbolt store, three ministries' signers, a 2-of-3 reserve wallet funded
-# by mining, then a spend paying two external addresses: proposal, PSBT
-# export, two ministries sign their files, import, broadcast, confirmation.
+# its bbolt store, three ministries' signers, three treasury officers with
+# their approval keys, a 2-of-3 reserve wallet under a spending policy,
+# funded by mining; then a spend paying two allowlisted addresses:
+# proposal, the officers' approvals and cool-off, PSBT export, two
+# ministries check the approvals and sign their files, import, broadcast,
+# confirmation.
 # Everything runs in a temporary directory and every process it starts is
 # stopped on exit, failure or Ctrl-C (scripts/lib.sh).
 set -euo pipefail
@@ -40,9 +43,77 @@ step "the admin creates the 2-of-3 reserve wallet"
 ctl wallet create --name "sovereign reserve" --threshold 2 "${records[@]}"
 descriptor=$(ctl wallet show --json | sed -n 's/.*"descriptor": *"\([^"]*\)".*/\1/p')
 
-step "each ministry pins the descriptor and shows the first address to compare"
+step "three treasury officers make their approval keys (each on their own machine)"
+export CUSTOS_OFFICER_PASSPHRASE="officer demo passphrase, never use one like it"
+declare -A officer_key
+for officer in alice bob carol; do
+	out=$(custosctl officer keygen --out "$work/$officer.officer" --json)
+	officer_key[$officer]=$(sed -n 's/.*"public_key": *"\([^"]*\)".*/\1/p' <<<"$out")
+	echo "$officer: ${officer_key[$officer]}"
+	# The operator gives each officer a client certificate of the officer role.
+	custosd issue-cert --datadir "$work/custosd" --name "$officer" --role officer --out "$work/officers"
+done
+as_officer() {
+	local officer=$1
+	shift
+	custosctl "$@" --datadir "$work/custosd" --tlscert "$work/officers/$officer.pem" --tlskey "$work/officers/$officer.key" \
+		--key "$work/$officer.officer" --yes
+}
+
+# Two payees outside the reserve (regtest addresses of keys nobody here
+# holds), on the policy's allowlist.
+supplier=bcrt1qpu3a4qrgmeav4zwjkxulszu73yuh336ese0tuu
+creditor=bcrt1qupdn36tg8pn7mx4k42agwl5hvyttzm7ugmf4vp
+
+step "the admin sets the spending policy: 2 officers up to 1 BTC, all 3 and a 10 s cool-off up to 100 BTC"
+cat >"$work/policy.yaml" <<YAML
+version: 1
+officers:
+  - id: alice
+    name: Alice Moreau
+    key: ${officer_key[alice]}
+  - id: bob
+    name: Bob Okafor
+    key: ${officer_key[bob]}
+  - id: carol
+    name: Carol Lindqvist
+    key: ${officer_key[carol]}
+tiers:
+  - up_to: "1"
+    approvals: 2
+    cool_off: 0s
+  - up_to: "100"
+    approvals: 3
+    cool_off: 10s
+  - up_to: unlimited
+    approvals: all
+    cool_off: 24h
+velocity:
+  per_24h: "150"
+  per_30d: "1000"
+allowlist:
+  unlisted: extra_approval
+  add_delay: 48h
+  entries:
+    - address: $supplier
+      label: Supplier
+      added: 2026-01-01T00:00:00Z
+    - address: $creditor
+      label: Creditor
+      added: 2026-01-01T00:00:00Z
+fees:
+  max_fee: "0.01"
+  max_fee_rate: 1000
+proposal_expiry: 168h
+unfreeze_approvals: 2
+YAML
+ctl policy set "$work/policy.yaml" | sed -n 1p
+ctl policy show --out "$work/pinned-policy.yaml" >/dev/null
+
+step "each ministry pins the descriptor and the policy, and shows the first address and the policy hash to compare"
 for ministry in finance interior defence; do
-	custos-signer register --datadir "$work/signer-$ministry" --descriptor "$descriptor" | grep -i 'first'
+	custos-signer register --datadir "$work/signer-$ministry" --descriptor "$descriptor" --policy "$work/pinned-policy.yaml" |
+		grep -E '^First receive address|^policy [0-9a-f]{64}'
 done
 ctl address list --all >"$work/addresses.txt"
 echo "custosd's receive address 0: $(sed -n '2p' "$work/addresses.txt" | awk '{print $2}')"
@@ -69,19 +140,32 @@ ctl utxos >"$work/utxos.txt"
 sed -n '1,4p' "$work/utxos.txt"
 echo "... $(($(wc -l <"$work/utxos.txt") - 1)) outputs: block rewards spendable after 100 confirmations, the rest immature"
 
-# Two payees outside the reserve (regtest addresses of keys nobody here holds).
-supplier=bcrt1qpu3a4qrgmeav4zwjkxulszu73yuh336ese0tuu
-creditor=bcrt1qupdn36tg8pn7mx4k42agwl5hvyttzm7ugmf4vp
+step "what paying 60 BTC and 25.5 BTC needs under the policy"
+ctl policy check --to "$supplier=60" --to "$creditor=25.5"
 
-step "an officer proposes paying 60 BTC and 25.5 BTC"
+step "an officer proposes it"
 proposal=$(ctl spend propose --to "$supplier=60" --to "$creditor=25.5" --feerate 4 --memo "invoice 2026-118" --json)
 id=$(sed -n 's/^  "id": *"\([^"]*\)".*/\1/p' <<<"$proposal")
 ctl spend show "$id"
 
-step "the PSBT goes to the ministries on a file"
+step "alice reads the intent and approves it with her key; then bob and carol"
+as_officer alice spend approve "$id" | sed -n '1,/^decided/p'
+as_officer bob spend approve "$id" >/dev/null
+as_officer carol spend approve "$id" | grep -E '^(state|officers|release at)'
+
+step "the cool-off: any officer could still veto; then custosd releases it to the signers"
+for _ in $(seq 150); do
+	state=$(ctl spend show "$id" --json | sed -n 's/^  "state": *"\([^"]*\)".*/\1/p')
+	[[ "$state" == SIGNING ]] && break
+	sleep 0.2
+done
+[[ "$state" == SIGNING ]] || { echo "proposal $id is $state, not SIGNING" >&2; exit 1; }
+echo "$id is SIGNING"
+
+step "the PSBT, with the intent and the three approvals, goes to the ministries on a file"
 ctl spend export "$id" --out "$work/$id.psbt"
 
-step "finance and defence check it on their own machines and sign"
+step "finance and defence check it, and the officers' approvals, on their own machines and sign"
 for ministry in finance defence; do
 	custos-signer sign --datadir "$work/signer-$ministry" --in "$work/$id.psbt" --out "$work/$id.$ministry.psbt" --yes
 done

@@ -20,4 +20,26 @@
 // never logs or prints a secret; the only secret it hands back is the
 // mnemonic of a newly created key, which the caller shows once for the
 // offline backup.
+//
+// Nor does it sign what the treasury officers did not approve. The
+// operator pins the spending policy (policy.yaml, docs/policy.md) next to
+// the descriptor, and every PSBT must carry an intent and the officers'
+// Ed25519 approvals of it (docs/approvals.md): its payees exactly the
+// transaction's, its fee cap over the fee, not expired, approved by
+// enough officers of the pinned policy for the amount, within the
+// policy's fee and velocity caps.
+//
+// The velocity caps, and the rule that one intent is paid once, are
+// counted from the signer's own ledger (ledger.jsonl): one line per
+// transaction signed, written and synced before the signed PSBT is handed
+// out. A second transaction for an intent is signed only if it spends an
+// input of every one signed for it before (a BIP-125 fee bump, of which
+// at most one confirms). So a compromised coordinator cannot have the
+// signers pay an approved intent twice, or split a large payment to slip
+// under the caps: the signers do not take its word for what was paid. The
+// ledger does not protect against someone who can delete or edit files on
+// the signer's machine; such a person can also replace the pinned policy
+// and descriptor, and the key's passphrase is the only thing between them
+// and the key. A damaged ledger line stops signing until the operator has
+// repaired it; it is never skipped.
 package signer

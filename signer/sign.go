@@ -7,6 +7,7 @@ import (
 	"math/bits"
 	"slices"
 	"strconv"
+	"time"
 
 	"github.com/btcsuite/btcd/btcutil/base58"
 	"github.com/btcsuite/btcd/btcutil/psbt"
@@ -98,6 +99,9 @@ type Summary struct {
 	// the fee rate in thousandths of a sat/vB.
 	InputSat, OutputSat, FeeSat, VSize int64
 	FeeRateMilli                       int64
+	// Approved is the approved intent and who approved it, as checked
+	// against the pinned policy.
+	Approved Approved
 }
 
 // FeeRate returns the fee rate in sat/vB with one decimal, rounded to the
@@ -120,26 +124,42 @@ func formatMilli(milli, ceilingMilli int64) string {
 }
 
 // Check runs every check Sign runs before it signs, against the pinned
-// descriptor d and nothing the PSBT carries, and returns what the PSBT
-// pays. It never changes pkt. It needs no key, so a signer can show the
-// summary, and refuse a bad PSBT, before the key is unlocked.
+// descriptor d and r, and nothing the PSBT claims about itself, and
+// returns what the PSBT pays and who approved it. It never changes pkt
+// or the ledger. It needs no key, so a signer can show the summary, and
+// refuse a bad PSBT, before the key is unlocked.
 //
-// The checks, in order: the PSBT's global xpubs, if any, are all keys of d
-// with their origins (a PSBT for another wallet fails with ErrOtherWallet);
-// multisig.Analyze against d (every input recomputed from d and its
-// non_witness_utxo consistent with its witness_utxo, sighash ALL only,
-// change recomputed from d's change branch, anything else a payee); the fee
-// and the fee rate within lim (ErrFeeTooHigh); at least one input. Every
-// refusal is a *reserve.Error that names the input or output and the
-// reason.
-func Check(pkt *psbt.Packet, d *multisig.Descriptor, lim Limits) (Summary, error) {
+// The spend checks, in order: the PSBT's global xpubs, if any, are all
+// keys of d with their origins (a PSBT for another wallet fails with
+// ErrOtherWallet); multisig.Analyze against d (every input recomputed from
+// d and its non_witness_utxo consistent with its witness_utxo, sighash ALL
+// only, change recomputed from d's change branch, anything else a payee);
+// the fee and the fee rate within r.Limits (ErrFeeTooHigh); at least one
+// input.
+//
+// Then the approvals (docs/approvals.md, "What a signer checks"): a
+// policy is pinned (ErrNoPolicy); the PSBT carries an intent for d's
+// wallet (ErrNotApproved when it carries none); its payees are exactly
+// the intent's and its fee within the intent's cap
+// (multisig.CheckIntentOutputs); reserve.CountApprovals against the
+// pinned policy, with the transaction's fee and size, velocity counted
+// from the ledger and the time from r.Now, accepts them and the quorum is
+// met (ErrNotApproved); the ledger holds no other transaction for the
+// intent that this one spends no input of (ErrSignedOther). Every refusal
+// is a *reserve.Error that names the input, output, officer or rule and
+// the reason.
+func Check(pkt *psbt.Packet, d *multisig.Descriptor, r Rules) (Summary, error) {
+	return checkPSBT(pkt, d, r, r.now())
+}
+
+func checkPSBT(pkt *psbt.Packet, d *multisig.Descriptor, r Rules, now time.Time) (Summary, error) {
 	if pkt == nil || pkt.UnsignedTx == nil {
 		return Summary{}, reserve.Invalid("psbt", "no PSBT")
 	}
 	if d == nil {
 		return Summary{}, reserve.Invalid("descriptor", "no pinned descriptor")
 	}
-	lim, err := lim.normalize()
+	lim, err := r.Limits.normalize()
 	if err != nil {
 		return Summary{}, err
 	}
@@ -172,6 +192,9 @@ func Check(pkt *psbt.Packet, d *multisig.Descriptor, lim Limits) (Summary, error
 	}
 	if len(s.Inputs) == 0 || len(pkt.UnsignedTx.TxIn) == 0 {
 		return Summary{}, reserve.Invalid("psbt", "the transaction has no inputs")
+	}
+	if s.Approved, err = checkApprovals(pkt, d, a, r, now); err != nil {
+		return Summary{}, err
 	}
 	return s, nil
 }
@@ -239,7 +262,7 @@ func checkGlobalXPubs(pkt *psbt.Packet, d *multisig.Descriptor) error {
 // refusal is a CodeInvalid error with the whole message given and cause
 // kept for errors.Is (reserve.Errorf would append the cause's text).
 func refusal(cause error, format string, args ...any) *reserve.Error {
-	return &reserve.Error{Code: reserve.CodeInvalid, Msg: fmt.Sprintf(format, args...), Err: cause}
+	return refuse(reserve.CodeInvalid, cause, format, args...)
 }
 
 // describeXPub writes a global xpub as a key record for an error message,
@@ -257,19 +280,22 @@ func describeXPub(x psbt.XPub) string {
 	return fmt.Sprintf("[%08x/%s]%s", x.MasterKeyFingerprint, multisig.FormatPath(x.Bip32Path), k.String())
 }
 
-// Sign checks pkt against the pinned wallet exactly as Check does and,
-// if every check passes, adds this signer's partial signature to every
-// input. It returns the summary and the number of signatures added: 0 when
-// pkt already holds this signer's signatures. A signature that claims this
-// signer's key but is not the one it makes is replaced, and counts as
-// added.
+// Sign checks pkt against the pinned wallet and r exactly as Check does
+// and, if every check passes, adds this signer's partial signature to
+// every input and records the transaction in r.Ledger. It returns the
+// summary and the number of signatures added: 0 when pkt already holds
+// this signer's signatures. A signature that claims this signer's key but
+// is not the one it makes is replaced, and counts as added.
 //
-// On any error pkt is left as it was, without a new signature: Check
-// only reads pkt, and multisig.SignPSBT adds every signature or none. The
-// caller must have the pinned wallet from LoadPinned (or Place) with the
-// same key, and must not change pkt while Sign runs: what Check approved
-// is what gets signed.
-func Sign(pkt *psbt.Packet, pinned *Pinned, key *Key, lim Limits) (Summary, int, error) {
+// The ledger entry is on disk before Sign returns, so the caller hands the
+// signed PSBT out only after it is recorded; signing a transaction that
+// is already recorded adds no entry. On any error pkt is left as it was,
+// without a new signature, and nothing is recorded: Check only reads pkt,
+// multisig.SignPSBT adds every signature or none, and the signatures are
+// taken back if the ledger cannot be written. The caller must have the
+// pinned wallet from LoadPinned (or Place) with the same key, and must not
+// change pkt while Sign runs: what Check approved is what gets signed.
+func Sign(pkt *psbt.Packet, pinned *Pinned, key *Key, r Rules) (Summary, int, error) {
 	if pinned == nil || pinned.Descriptor == nil {
 		return Summary{}, 0, reserve.Invalid("descriptor", "no pinned descriptor")
 	}
@@ -285,7 +311,8 @@ func Sign(pkt *psbt.Packet, pinned *Pinned, key *Key, lim Limits) (Summary, int,
 	if pos != pinned.Position {
 		return Summary{}, 0, reserve.Errorf(reserve.CodeInvalid, "this signer is cosigner %d of the pinned wallet, not %d", pos+1, pinned.Position+1)
 	}
-	s, err := Check(pkt, pinned.Descriptor, lim)
+	now := r.now()
+	s, err := checkPSBT(pkt, pinned.Descriptor, r, now)
 	if err != nil {
 		return Summary{}, 0, err
 	}
@@ -293,6 +320,7 @@ func Sign(pkt *psbt.Packet, pinned *Pinned, key *Key, lim Limits) (Summary, int,
 	if err != nil {
 		return Summary{}, 0, err
 	}
+	before := partialSigs(pkt)
 	n, err := multisig.SignPSBT(pkt, pinned.Descriptor, account)
 	account.Zero()
 	if err != nil {
@@ -302,7 +330,30 @@ func Sign(pkt *psbt.Packet, pinned *Pinned, key *Key, lim Limits) (Summary, int,
 	// this key that it did not make itself; it never touches the
 	// transaction.
 	if pkt.UnsignedTx.TxHash() != s.TxID {
+		setPartialSigs(pkt, before)
 		return Summary{}, 0, reserve.Errorf(reserve.CodeInternal, "signing changed transaction %s", s.TxID)
 	}
+	if !s.Approved.recorded {
+		if err := r.Ledger.Append(ledgerEntry(s, now)); err != nil {
+			setPartialSigs(pkt, before)
+			return Summary{}, 0, fmt.Errorf("unable to record transaction %s in the ledger, so nothing was signed: %w", s.TxID, err)
+		}
+	}
 	return s, n, nil
+}
+
+// partialSigs copies the lists of partial signatures of pkt's inputs.
+func partialSigs(pkt *psbt.Packet) [][]*psbt.PartialSig {
+	sigs := make([][]*psbt.PartialSig, len(pkt.Inputs))
+	for i, in := range pkt.Inputs {
+		sigs[i] = slices.Clone(in.PartialSigs)
+	}
+	return sigs
+}
+
+// setPartialSigs puts back what partialSigs copied.
+func setPartialSigs(pkt *psbt.Packet, sigs [][]*psbt.PartialSig) {
+	for i := range pkt.Inputs {
+		pkt.Inputs[i].PartialSigs = sigs[i]
+	}
 }

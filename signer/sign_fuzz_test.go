@@ -13,19 +13,19 @@ import (
 
 // FuzzSignerParse feeds arbitrary bytes through what `custos-signer sign`
 // does with a file: parse, Analyze against a fixed pinned wallet, then
-// Sign. It must never panic, never sign a PSBT that Analyze refused, and
-// never change a PSBT it refuses.
+// Sign with the pinned policy and a ledger. It must never panic, never
+// sign a PSBT that Analyze refused, and never change a PSBT it refuses.
 func FuzzSignerParse(f *testing.F) {
 	w := newWalletFixture(f)
 	sp := newSpend(f, w.desc)
-	valid := MustSerialize(f, sp.create(f, normalFee))
+	valid := MustSerialize(f, w.approved(f, sp, normalFee))
 	f.Add(valid)
 	f.Add([]byte(base64.StdEncoding.EncodeToString(valid)))
-	signed := sp.create(f, normalFee)
-	_, _, err := signer.Sign(signed, w.m[1].pinned, w.m[1].key, signer.Limits{})
+	signed := w.approved(f, sp, normalFee)
+	_, _, err := signer.Sign(signed, w.m[1].pinned, w.m[1].key, w.m[1].rules)
 	require.NoError(f, err)
 	f.Add(MustSerialize(f, signed))
-	bad := sp.create(f, normalFee)
+	bad := w.approved(f, sp, normalFee)
 	bad.Inputs[1].SighashType = txscript.SigHashNone
 	f.Add(MustSerialize(f, bad))
 	f.Add(valid[:len(valid)/2])
@@ -42,7 +42,7 @@ func FuzzSignerParse(f *testing.F) {
 			return
 		}
 		_, analyzeErr := multisig.Analyze(p, w.desc)
-		s, n, err := signer.Sign(p, us.pinned, us.key, signer.Limits{})
+		s, n, err := signer.Sign(p, us.pinned, us.key, us.rules)
 		if analyzeErr != nil || err != nil {
 			if err == nil {
 				t.Fatalf("signed %d inputs of a PSBT that Analyze refused: %v", n, analyzeErr)

@@ -17,6 +17,7 @@ import (
 	"github.com/custos-reserve/custos/multisig"
 	"github.com/custos-reserve/custos/reserve"
 	"github.com/custos-reserve/custos/signer"
+	"github.com/custos-reserve/custos/signer/signertest"
 )
 
 // mnemonicLegal is the third ministry's fixed mnemonic (a BIP-39 test
@@ -34,20 +35,25 @@ const (
 	normalFee   int64 = 20_000
 )
 
-// ministry is one signer made by this package: its data dir and key.
+// ministry is one signer made by this package: its data dir and key, and
+// the rules it signs by (the pinned policy, its ledger, the test clock).
 type ministry struct {
 	dir    string
 	key    *signer.Key
 	rec    reserve.Cosigner
 	pinned *signer.Pinned
+	rules  signer.Rules
 }
 
 // walletFixture is a 2-of-3 wallet of three signers restored from fixed
-// mnemonics with cheap KDF parameters, each with the wallet registered.
-// m[0] ("abandon … art") is the signer under test.
+// mnemonics with cheap KDF parameters, each with the wallet registered
+// and the test policy pinned (signertest.PolicyYAML: officers alice, bob
+// and carol, the fixture's payee allowlisted, so its 0.7 BTC needs two
+// approvals). m[0] ("abandon … art") is the signer under test.
 type walletFixture struct {
-	m    [3]*ministry
-	desc *multisig.Descriptor
+	m      [3]*ministry
+	desc   *multisig.Descriptor
+	policy *reserve.Policy
 }
 
 func newWalletFixture(tb testing.TB) *walletFixture {
@@ -63,18 +69,46 @@ func newWalletFixture(tb testing.TB) *walletFixture {
 		f.m[i] = &ministry{dir: dir, key: key, rec: rec}
 	}
 	text := MustDescriptor(tb, reserve.Regtest, 2, f.m[0].rec, f.m[1].rec, f.m[2].rec)
+	policy := signertest.PolicyYAML(signertest.Officers(), payeeAddress(tb))
 	for _, m := range f.m {
 		reg, err := signer.Register(m.dir, m.key, text, false)
 		require.NoError(tb, err)
 		m.pinned, err = signer.LoadPinned(m.dir, m.key)
 		require.NoError(tb, err)
 		f.desc = reg.Descriptor
+		pin, err := signer.PinPolicy(m.dir, policy)
+		require.NoError(tb, err)
+		f.policy = pin.Policy
+		m.rules, err = signer.LoadRules(m.dir, signer.Limits{}, signertest.Now)
+		require.NoError(tb, err)
 	}
 	return f
 }
 
 // us is the signer under test.
 func (f *walletFixture) us() *ministry { return f.m[0] }
+
+// approve sets alice's and bob's approvals of p's payment on p, and
+// returns the intent.
+func (f *walletFixture) approve(tb testing.TB, p *psbt.Packet) *reserve.Intent {
+	tb.Helper()
+	return signertest.MustApprove(tb, p, f.desc, f.policy.Hash(), signertest.Alice(), signertest.Bob())
+}
+
+// approved is the fixture spend with fee feeSat, approved by alice and
+// bob.
+func (f *walletFixture) approved(tb testing.TB, s *spend, feeSat int64) *psbt.Packet {
+	tb.Helper()
+	p := s.create(tb, feeSat)
+	f.approve(tb, p)
+	return p
+}
+
+// withLimits is r with the fee ceilings lim.
+func withLimits(r signer.Rules, lim signer.Limits) signer.Rules {
+	r.Limits = lim
+	return r
+}
 
 // spend is a set of coins of one wallet and the previous transactions that
 // made them.
@@ -103,11 +137,15 @@ func newSpend(tb testing.TB, d *multisig.Descriptor) *spend {
 	return s
 }
 
-// create builds the PSBT paying payeeSat to payeeScript and the rest less
-// feeSat to change index 3, as the coordinator would.
+// create builds the PSBT spending s.inputs, paying payeeSat to
+// payeeScript and the rest less feeSat to change index 3, as the
+// coordinator would.
 func (s *spend) create(tb testing.TB, feeSat int64) *psbt.Packet {
 	tb.Helper()
-	change := coinA + coinB + coinC - payeeSat - feeSat
+	change := -payeeSat - feeSat
+	for _, in := range s.inputs {
+		change += in.AmountSat
+	}
 	idx := changeIndex
 	p, err := multisig.CreatePSBT(multisig.CreateParams{
 		Descriptor: s.d,

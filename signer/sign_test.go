@@ -14,15 +14,16 @@ import (
 	"github.com/custos-reserve/custos/multisig"
 	"github.com/custos-reserve/custos/reserve"
 	"github.com/custos-reserve/custos/signer"
+	"github.com/custos-reserve/custos/signer/signertest"
 )
 
 func TestSignCorrectPSBT(t *testing.T) {
 	f := newWalletFixture(t)
 	sp := newSpend(t, f.desc)
-	p := sp.create(t, normalFee)
+	p := f.approved(t, sp, normalFee)
 	unsignedID := p.UnsignedTx.TxHash()
 
-	s, n, err := signer.Sign(p, f.us().pinned, f.us().key, signer.Limits{})
+	s, n, err := signer.Sign(p, f.us().pinned, f.us().key, f.us().rules)
 	require.NoError(t, err)
 	require.Equal(t, len(sp.inputs), n, "one signature per input")
 
@@ -64,13 +65,13 @@ func TestSignCorrectPSBT(t *testing.T) {
 
 func TestSignTwiceAddsNothing(t *testing.T) {
 	f := newWalletFixture(t)
-	p := newSpend(t, f.desc).create(t, normalFee)
-	_, n, err := signer.Sign(p, f.us().pinned, f.us().key, signer.Limits{})
+	p := f.approved(t, newSpend(t, f.desc), normalFee)
+	_, n, err := signer.Sign(p, f.us().pinned, f.us().key, f.us().rules)
 	require.NoError(t, err)
 	require.Equal(t, 3, n)
 	once := MustSerialize(t, p)
 
-	_, n, err = signer.Sign(p, f.us().pinned, f.us().key, signer.Limits{})
+	_, n, err = signer.Sign(p, f.us().pinned, f.us().key, f.us().rules)
 	require.NoError(t, err)
 	require.Zero(t, n)
 	require.Equal(t, once, MustSerialize(t, p))
@@ -80,10 +81,10 @@ func TestSignTwiceAddsNothing(t *testing.T) {
 // that it did not make (here, another input's) must not stop it signing.
 func TestSignReplacesAPlantedSignature(t *testing.T) {
 	f := newWalletFixture(t)
-	unsigned := newSpend(t, f.desc).create(t, normalFee)
+	unsigned := f.approved(t, newSpend(t, f.desc), normalFee)
 	canonical := MustClone(t, unsigned)
 	p := MustClone(t, unsigned)
-	_, n, err := signer.Sign(p, f.us().pinned, f.us().key, signer.Limits{})
+	_, n, err := signer.Sign(p, f.us().pinned, f.us().key, f.us().rules)
 	require.NoError(t, err)
 	require.Equal(t, 3, n)
 	good := MustSerialize(t, p)
@@ -92,7 +93,7 @@ func TestSignReplacesAPlantedSignature(t *testing.T) {
 	_, err = multisig.CombinePSBT(MustClone(t, canonical), p, f.desc, 1)
 	require.Error(t, err, "the daemon refuses the planted signature")
 
-	_, n, err = signer.Sign(p, f.us().pinned, f.us().key, signer.Limits{})
+	_, n, err = signer.Sign(p, f.us().pinned, f.us().key, f.us().rules)
 	require.NoError(t, err)
 	require.Equal(t, 1, n)
 	require.Equal(t, good, MustSerialize(t, p))
@@ -107,7 +108,7 @@ func TestSignReplacesAPlantedSignature(t *testing.T) {
 func TestSignCombineFinalize(t *testing.T) {
 	f := newWalletFixture(t)
 	sp := newSpend(t, f.desc)
-	unsigned := MustSerialize(t, sp.create(t, normalFee))
+	unsigned := MustSerialize(t, f.approved(t, sp, normalFee))
 	parse := func() *psbt.Packet {
 		p, err := multisig.ParsePSBT(unsigned)
 		require.NoError(t, err)
@@ -116,7 +117,7 @@ func TestSignCombineFinalize(t *testing.T) {
 	canonical := parse()
 
 	ours := parse()
-	_, n, err := signer.Sign(ours, f.us().pinned, f.us().key, signer.Limits{})
+	_, n, err := signer.Sign(ours, f.us().pinned, f.us().key, f.us().rules)
 	require.NoError(t, err)
 	require.Equal(t, 3, n)
 	refs, err := multisig.CombinePSBT(canonical, ours, f.desc, 2)
@@ -128,7 +129,7 @@ func TestSignCombineFinalize(t *testing.T) {
 
 	third := f.m[2]
 	theirs := parse()
-	_, n, err = signer.Sign(theirs, third.pinned, third.key, signer.Limits{})
+	_, n, err = signer.Sign(theirs, third.pinned, third.key, third.rules)
 	require.NoError(t, err)
 	require.Equal(t, 3, n)
 	refs, err = multisig.CombinePSBT(canonical, theirs, f.desc, 2)
@@ -158,12 +159,12 @@ func TestSignCombineFinalize(t *testing.T) {
 
 func TestSignGlobalXPubsOfThisWallet(t *testing.T) {
 	f := newWalletFixture(t)
-	p := newSpend(t, f.desc).create(t, normalFee)
+	p := f.approved(t, newSpend(t, f.desc), normalFee)
 	p.XPubs = nil
 	for _, m := range f.m {
 		p.XPubs = append(p.XPubs, globalXPub(t, m.rec))
 	}
-	_, n, err := signer.Sign(p, f.us().pinned, f.us().key, signer.Limits{})
+	_, n, err := signer.Sign(p, f.us().pinned, f.us().key, f.us().rules)
 	require.NoError(t, err)
 	require.Equal(t, 3, n)
 }
@@ -272,8 +273,12 @@ func TestSignRefusals(t *testing.T) {
 			is:   signer.ErrFeeTooHigh,
 		},
 		{
-			name:  "PSBT made for another wallet",
-			build: func(t *testing.T) *psbt.Packet { return newSpend(t, other).create(t, normalFee) },
+			name: "PSBT made for another wallet",
+			build: func(t *testing.T) *psbt.Packet {
+				p := newSpend(t, other).create(t, normalFee)
+				signertest.MustApprove(t, p, other, f.policy.Hash(), signertest.Alice(), signertest.Bob())
+				return p
+			},
 			want: []string{"this PSBT is for another wallet: its global xpub[2] " + multisig.FormatKeyRecord(other.Cosigners()[2]) +
 				" is not a key of the pinned wallet " + f.desc.WalletID()},
 			is: signer.ErrOtherWallet,
@@ -282,6 +287,7 @@ func TestSignRefusals(t *testing.T) {
 			name: "PSBT made for another wallet, without global xpubs",
 			build: func(t *testing.T) *psbt.Packet {
 				p := newSpend(t, other).create(t, normalFee)
+				signertest.MustApprove(t, p, other, f.policy.Hash(), signertest.Alice(), signertest.Bob())
 				p.XPubs = nil
 				return p
 			},
@@ -324,16 +330,17 @@ func TestSignRefusals(t *testing.T) {
 				if fee == 0 {
 					fee = normalFee
 				}
-				p = sp.create(t, fee)
+				p = f.approved(t, sp, fee)
 			}
 			if tt.tamper != nil {
 				tt.tamper(t, p)
 			}
 			before := MustSerialize(t, p)
 
-			_, err := signer.Check(p, f.desc, tt.lim)
+			rules := withLimits(f.us().rules, tt.lim)
+			_, err := signer.Check(p, f.desc, rules)
 			require.Error(t, err)
-			s, n, err := signer.Sign(p, f.us().pinned, f.us().key, tt.lim)
+			s, n, err := signer.Sign(p, f.us().pinned, f.us().key, rules)
 			require.Error(t, err)
 			for _, w := range tt.want {
 				require.ErrorContains(t, err, w)
@@ -399,7 +406,10 @@ func TestSignFakeChangeIsAPayee(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			p := sp.create(t, normalFee)
 			tt.tamper(p)
-			s, err := signer.Check(p, f.desc, signer.Limits{})
+			// The officers approve what the PSBT pays: an unlisted payee
+			// needs the third approval.
+			signertest.MustApprove(t, p, f.desc, f.policy.Hash(), signertest.Officers()...)
+			s, err := signer.Check(p, f.desc, f.us().rules)
 			require.NoError(t, err)
 			payees := map[int]int64{}
 			for _, o := range s.Payees {
@@ -421,17 +431,17 @@ func TestSignFakeChangeIsAPayee(t *testing.T) {
 
 func TestSignRefusesAMismatchedPinned(t *testing.T) {
 	f := newWalletFixture(t)
-	p := newSpend(t, f.desc).create(t, normalFee)
+	p := f.approved(t, newSpend(t, f.desc), normalFee)
 	before := MustSerialize(t, p)
 	// The third ministry's pinned wallet with this signer's key.
-	_, n, err := signer.Sign(p, f.m[2].pinned, f.us().key, signer.Limits{})
+	_, n, err := signer.Sign(p, f.m[2].pinned, f.us().key, f.us().rules)
 	require.ErrorContains(t, err, "this signer is cosigner 1 of the pinned wallet, not 3")
 	require.Zero(t, n)
 	require.Equal(t, before, MustSerialize(t, p))
 
-	_, _, err = signer.Sign(p, f.us().pinned, f.us().key, signer.Limits{MaxFeeSat: -1})
+	_, _, err = signer.Sign(p, f.us().pinned, f.us().key, withLimits(f.us().rules, signer.Limits{MaxFeeSat: -1}))
 	require.ErrorContains(t, err, "max-fee")
-	_, _, err = signer.Sign(p, nil, f.us().key, signer.Limits{})
+	_, _, err = signer.Sign(p, nil, f.us().key, f.us().rules)
 	require.Error(t, err)
 }
 

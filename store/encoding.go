@@ -90,9 +90,13 @@ type encoder struct {
 	err error
 }
 
-func newEncoder(sizeHint int) *encoder {
+func newEncoder(sizeHint int) *encoder { return newEncoderVersion(sizeHint, recordVersion) }
+
+// newEncoderVersion starts a record of a layout that has moved past
+// version 1.
+func newEncoderVersion(sizeHint int, version byte) *encoder {
 	e := &encoder{buf: make([]byte, 0, sizeHint+1)}
-	e.buf = append(e.buf, recordVersion)
+	e.buf = append(e.buf, version)
 	return e
 }
 
@@ -183,10 +187,13 @@ type decoder struct {
 	err error
 }
 
-func newDecoder(b []byte) *decoder {
+func newDecoder(b []byte) *decoder { return newDecoderVersion(b, recordVersion) }
+
+// newDecoderVersion reads a record that must be of the given version.
+func newDecoderVersion(b []byte, version byte) *decoder {
 	d := &decoder{buf: b}
-	if v := d.uint8("version"); d.err == nil && v != recordVersion {
-		d.err = fmt.Errorf("unknown record version %d (this code reads version %d)", v, recordVersion)
+	if v := d.uint8("version"); d.err == nil && v != version {
+		d.err = fmt.Errorf("unknown record version %d (this code reads version %d)", v, version)
 	}
 	return d
 }
@@ -513,7 +520,7 @@ func decodeAudit(b []byte) (AuditEntry, error) {
 	return a, nil
 }
 
-// Proposal record, version 1:
+// Proposal record, version 2 (version 1 ended after the history):
 //
 //	version(1) id(uvarint len || bytes) wallet_id(uvarint len || bytes)
 //	state(1) payees(uvarint count) then per payee: address(uvarint len ||
@@ -528,7 +535,11 @@ func decodeAudit(b []byte) (AuditEntry, error) {
 //	fail_reason(uvarint len || bytes) created_by(uvarint len || bytes)
 //	created_at(8) expires_at(8) history(uvarint count) then per
 //	transition: state(1) at(8) actor(uvarint len || bytes) note(uvarint
-//	len || bytes)
+//	len || bytes); then intent(uvarint len || reserve.Intent.Encode(),
+//	empty for none) decisions(uvarint count) then per decision:
+//	officer(uvarint len || bytes) decision(1) officer_key(32)
+//	signature(64) at(8); then release_at(8) replaces(uvarint len ||
+//	bytes)
 //
 // Times are Unix nanoseconds, 0 for the zero time. The id repeats the key
 // so that a record filed under the wrong key is detected. Amounts are
@@ -542,7 +553,7 @@ func encodeProposal(p *reserve.Proposal) ([]byte, error) {
 	}
 	size := 256 + len(p.Memo) + len(p.UnsignedTx) + len(p.PSBT) + len(p.FinalTx) +
 		64*len(p.Payees) + 64*len(p.Inputs) + 16*len(p.Signatures) + 64*len(p.History)
-	e := newEncoder(size)
+	e := newEncoderVersion(size, proposalVersion)
 	e.string("id", p.ID, maxIDLen)
 	e.string("wallet_id", p.WalletID, maxIDLen)
 	e.uint8(uint8(p.State))
@@ -595,7 +606,55 @@ func encodeProposal(p *reserve.Proposal) ([]byte, error) {
 		e.string(field+".actor", h.Actor, maxNameLen)
 		e.string(field+".note", h.Note, maxTextLen)
 	}
+	encodeApprovalSection(e, p)
 	return e.finish()
+}
+
+// encodeApprovalSection writes what version 2 added to the proposal record.
+func encodeApprovalSection(e *encoder, p *reserve.Proposal) {
+	var intent []byte
+	if p.Intent != nil {
+		var err error
+		if intent, err = p.Intent.Encode(); err != nil {
+			e.fail("intent", "%v", err)
+			return
+		}
+	}
+	e.bytes("intent", intent, maxIntentLen)
+	e.count("decisions", len(p.Decisions), maxDecisions)
+	for i, d := range p.Decisions {
+		field := fmt.Sprintf("decisions[%d]", i)
+		e.string(field+".officer", d.Officer, maxIDLen)
+		e.uint8(uint8(d.Decision))
+		e.buf = append(e.buf, d.Approval.OfficerKey[:]...)
+		e.buf = append(e.buf, d.Approval.Signature[:]...)
+		e.time(field+".at", d.At)
+	}
+	e.time("release_at", p.ReleaseAt)
+	e.string("replaces", p.Replaces, maxIDLen)
+}
+
+func decodeApprovalSection(d *decoder, p *reserve.Proposal) {
+	if intent := d.bytes("intent", maxIntentLen); len(intent) > 0 {
+		in, err := reserve.DecodeIntent(intent)
+		if err != nil && d.err == nil {
+			d.err = err // names the intent's field
+		}
+		p.Intent = &in
+	}
+	if n := d.count("decisions", maxDecisions, minDecisionSize); n > 0 {
+		p.Decisions = make([]reserve.OfficerDecision, n)
+	}
+	for i := range p.Decisions {
+		od := &p.Decisions[i]
+		od.Officer = d.string("decision officer", maxIDLen)
+		od.Decision = reserve.Decision(d.uint8("decision"))
+		copy(od.Approval.OfficerKey[:], d.take("decision officer_key", 32))
+		copy(od.Approval.Signature[:], d.take("decision signature", 64))
+		od.At = d.time("decision at")
+	}
+	p.ReleaseAt = d.time("release_at")
+	p.Replaces = d.string("replaces", maxIDLen)
 }
 
 // Smallest encodings of the list elements of a proposal record, for
@@ -605,11 +664,32 @@ const (
 	minInputSize      = 32 + 4 + 8 + 1 + 4
 	minSignatureSize  = 4 + 4 + 8
 	minTransitionSize = 1 + 8 + 1 + 1
+	minDecisionSize   = 1 + 1 + 32 + 64 + 8
+)
+
+// proposalVersion is the version of the proposal record: 2 added the
+// approval section (migration 3).
+const proposalVersion byte = 2
+
+// Limits of the approval section of a proposal record.
+const (
+	// maxIntentLen bounds the encoded intent: 1,000 payees of 10,000-byte
+	// scripts at most.
+	maxIntentLen = 11 << 20
+	// maxDecisions bounds the officers' decisions on one proposal; a
+	// policy has far fewer officers.
+	maxDecisions = 1000
 )
 
 func decodeProposal(b []byte) (reserve.Proposal, error) {
+	return decodeProposalVersion(b, proposalVersion)
+}
+
+// decodeProposalVersion reads a proposal record of the given version: the
+// current one, or 1 for migration 3, which rewrites version 1 records.
+func decodeProposalVersion(b []byte, version byte) (reserve.Proposal, error) {
 	var p reserve.Proposal
-	d := newDecoder(b)
+	d := newDecoderVersion(b, version)
 	p.ID = d.string("id", maxIDLen)
 	p.WalletID = d.string("wallet_id", maxIDLen)
 	p.State = reserve.State(d.uint8("state"))
@@ -672,6 +752,9 @@ func decodeProposal(b []byte) (reserve.Proposal, error) {
 		h.Actor = d.string("history actor", maxNameLen)
 		h.Note = d.string("history note", maxTextLen)
 	}
+	if version >= 2 {
+		decodeApprovalSection(d, &p)
+	}
 	if err := d.finish(); err != nil {
 		return reserve.Proposal{}, err
 	}
@@ -714,6 +797,11 @@ func checkProposalRanges(p *reserve.Proposal) error {
 		if s.Cosigner < 0 || s.Cosigner >= reserve.MaxCosigners {
 			return &limitError{Field: fmt.Sprintf("signatures[%d].cosigner", i),
 				Msg: fmt.Sprintf("position %d is not between 0 and %d", s.Cosigner, reserve.MaxCosigners-1)}
+		}
+	}
+	for i, d := range p.Decisions {
+		if d.Decision != reserve.DecisionApprove && d.Decision != reserve.DecisionReject {
+			return &limitError{Field: fmt.Sprintf("decisions[%d].decision", i), Msg: fmt.Sprintf("unknown decision %d", d.Decision)}
 		}
 	}
 	for i, h := range p.History {

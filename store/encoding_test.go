@@ -355,9 +355,14 @@ func TestDecodeProposalRefuses(t *testing.T) {
 	for _, h := range p.History {
 		historyLen += 1 + 8 + 1 + len(h.Actor) + 1 + len(h.Note)
 	}
-	historyCountAt := len(good) - historyLen - 1
+	// A proposal without approvals ends with an empty approval section:
+	// intent(1) decisions(1) release_at(8) replaces(1).
+	const emptySection = 1 + 1 + 8 + 1
+	require.Equal(t, make([]byte, emptySection), good[len(good)-emptySection:])
+	historyEnd := len(good) - emptySection
+	historyCountAt := historyEnd - historyLen - 1
 	require.Equal(t, byte(len(p.History)), good[historyCountAt])
-	lastHistoryStateAt := len(good) - (1 + 8 + 1 + len(p.History[2].Actor) + 1)
+	lastHistoryStateAt := historyEnd - (1 + 8 + 1 + len(p.History[2].Actor) + 1)
 
 	tests := []struct {
 		name    string
@@ -365,7 +370,14 @@ func TestDecodeProposalRefuses(t *testing.T) {
 		wantErr error
 		wantMsg string
 	}{
-		{name: "unknown version", mutate: func(b []byte) []byte { b[0] = 2; return b }, wantMsg: "unknown record version 2"},
+		{name: "unknown version", mutate: func(b []byte) []byte { b[0] = 3; return b }, wantMsg: "unknown record version 3"},
+		{name: "version 1 record", mutate: func(b []byte) []byte { b[0] = 1; return b }, wantMsg: "unknown record version 1"},
+		{name: "intent that does not decode", mutate: func(b []byte) []byte {
+			out := append([]byte(nil), b[:historyEnd]...)
+			out = append(out, 2, 9, 9) // a 2-byte intent of an unknown version
+			return append(out, b[historyEnd+1:]...)
+		}, wantMsg: "intent"},
+		{name: "approval section cut short", mutate: func(b []byte) []byte { return b[:len(b)-1] }, wantErr: errTruncated},
 		{name: "trailing byte", mutate: func(b []byte) []byte { return append(b, 0) }, wantErr: errTrailing},
 		{name: "unspecified state", mutate: func(b []byte) []byte { b[stateAt] = 0; return b }, wantMsg: "unknown proposal state 0"},
 		{name: "unknown state", mutate: func(b []byte) []byte { b[stateAt] = 12; return b }, wantMsg: "unknown proposal state 12"},

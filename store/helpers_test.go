@@ -1,11 +1,14 @@
 package store_test
 
 import (
+	"bytes"
 	"context"
+	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -140,4 +143,69 @@ func mustBalance(tb testing.TB, db *store.DB) reserve.Balance {
 	tip, _, _, err := db.SyncTip(ctx)
 	require.NoError(tb, err)
 	return reserve.BalanceOf(utxos, tip)
+}
+
+// testOfficerIDs are the officers of testPolicy, in order; officer i holds
+// testOfficerKey(i).
+var testOfficerIDs = []string{"alice", "bob", "carol"}
+
+// testOfficerKey is officer i's Ed25519 key, from the fixed seed of 32
+// bytes of i+1 (the seeds reserve's policy tests use).
+func testOfficerKey(i int) ed25519.PrivateKey {
+	return ed25519.NewKeyFromSeed(bytes.Repeat([]byte{byte(i + 1)}, ed25519.SeedSize))
+}
+
+// testPolicy is a valid policy document (docs/policy.md) of the officers
+// testOfficerIDs. expiry is its proposal_expiry, so policies of different
+// expiries have different hashes; entries lists that many allowlist
+// entries, to make a large document.
+func testPolicy(expiry string, entries int) []byte {
+	var b strings.Builder
+	b.WriteString("version: 1\nofficers:\n")
+	for i, id := range testOfficerIDs {
+		fmt.Fprintf(&b, "  - id: %s\n    name: Officer %s\n    key: ed25519:%x\n", id, id, testOfficerKey(i).Public())
+	}
+	b.WriteString("tiers:\n  - up_to: \"1\"\n    approvals: 2\n    cool_off: 0s\n")
+	b.WriteString("  - up_to: unlimited\n    approvals: all\n    cool_off: 24h\n")
+	b.WriteString("allowlist:\n  unlisted: extra_approval\n  add_delay: 48h\n")
+	if entries > 0 {
+		b.WriteString("  entries:\n")
+	}
+	for i := range entries {
+		fmt.Fprintf(&b, "    - address: bcrt1qallowlisted%08d\n      label: Payee number %d\n      added: 2026-01-01T00:00:00Z\n", i, i)
+	}
+	b.WriteString("fees:\n  max_fee: \"0.01\"\n  max_fee_rate: 1000\n")
+	fmt.Fprintf(&b, "proposal_expiry: %s\nunfreeze_approvals: 2\n", expiry)
+	return []byte(b.String())
+}
+
+// mustPolicyHash is the hash of the policy text.
+func mustPolicyHash(tb testing.TB, text []byte) [32]byte {
+	tb.Helper()
+	p, err := reserve.ParsePolicy(text)
+	require.NoError(tb, err)
+	return p.Hash()
+}
+
+// testIntent is the intent of testProposal's payment under policy 168h,
+// for the test wallet; CreateProposal fills its proposal id.
+func testIntent(tb testing.TB) *reserve.Intent {
+	tb.Helper()
+	return &reserve.Intent{
+		Network:    reserve.Regtest,
+		WalletID:   testWallet().ID,
+		PolicyHash: mustPolicyHash(tb, testPolicy("168h", 0)),
+		Payees:     []reserve.IntentPayee{{Script: append([]byte{0x00, 0x14}, bytes.Repeat([]byte{0x77}, 20)...), AmountSat: btc / 2}},
+		FeeCapSat:  50_000,
+		ExpiresAt:  time.Date(2026, 1, 9, 0, 0, 0, 0, time.UTC),
+	}
+}
+
+// mustDecide is officer i's signed decision on in, made at fixedNow.
+func mustDecide(tb testing.TB, in *reserve.Intent, i int, d reserve.Decision) reserve.OfficerDecision {
+	tb.Helper()
+	a, err := reserve.SignIntent(in, d, testOfficerKey(i))
+	require.NoError(tb, err)
+	require.NoError(tb, reserve.VerifyApproval(in, d, a))
+	return reserve.OfficerDecision{Officer: testOfficerIDs[i], Decision: d, Approval: a, At: fixedNow}
 }

@@ -77,7 +77,7 @@ func TestMigrateVersion1ToCurrent(t *testing.T) {
 	require.NoError(t, db.Close())
 
 	inspect(t, path, func(tx *bolt.Tx) {
-		require.Equal(t, uint32(2), storedVersion(t, tx))
+		require.Equal(t, uint32(3), storedVersion(t, tx))
 		require.Equal(t, schemaVersion(), storedVersion(t, tx))
 		for _, name := range allBuckets {
 			require.NotNil(t, tx.Bucket(name), "bucket %s", name)
@@ -88,7 +88,7 @@ func TestMigrateVersion1ToCurrent(t *testing.T) {
 	db, err = Open(path, Options{})
 	require.NoError(t, err)
 	require.NoError(t, db.Close())
-	inspect(t, path, func(tx *bolt.Tx) { require.Equal(t, uint32(2), storedVersion(t, tx)) })
+	inspect(t, path, func(tx *bolt.Tx) { require.Equal(t, uint32(3), storedVersion(t, tx)) })
 }
 
 // TestMigrationBuckets pins what each shipped migration creates: editing
@@ -103,6 +103,42 @@ func TestMigrationBuckets(t *testing.T) {
 	}
 	require.Equal(t, []string{"meta", "wallet", "addresses", "scripts", "utxos", "txs", "blocks", "audit"}, names(bucketsV1))
 	require.Equal(t, []string{"proposals", "reservations"}, names(bucketsV2))
-	require.Equal(t, append(names(bucketsV1), names(bucketsV2)...), names(allBuckets))
+	require.Equal(t, []string{"governance", "policies"}, names(bucketsV3))
+	require.Equal(t, append(append(names(bucketsV1), names(bucketsV2)...), names(bucketsV3)...), names(allBuckets))
 	require.Equal(t, "proposals and reservations", migrations[1].name)
+	require.Equal(t, "governance, policies, proposal approvals", migrations[2].name)
+}
+
+// TestMigrateProposalsToVersion2 checks that migration 3 rewrites the
+// proposals a version 2 store holds (records of layout 1) with an empty
+// approval section, keeping every field.
+func TestMigrateProposalsToVersion2(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "custos.db")
+	bdb, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
+	require.NoError(t, err)
+	v2 := &DB{bolt: bdb, path: path, now: func() time.Time { return testTime }, log: slog.New(slog.DiscardHandler)}
+	require.NoError(t, v2.migrateTo(2))
+
+	p := sampleProposal()
+	cur, err := encodeProposal(&p)
+	require.NoError(t, err)
+	// Layout 1 is layout 2 without the approval section (11 bytes when
+	// empty) and with version byte 1.
+	v1 := append([]byte(nil), cur[:len(cur)-11]...)
+	v1[0] = 1
+	require.NoError(t, bdb.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketProposals).Put([]byte(p.ID), v1)
+	}))
+	require.NoError(t, bdb.Close())
+
+	db, err := Open(path, Options{})
+	require.NoError(t, err)
+	got, err := db.Proposal(ctx, p.ID)
+	require.NoError(t, err)
+	require.Equal(t, p, got)
+	require.NoError(t, db.Close())
+	inspect(t, path, func(tx *bolt.Tx) {
+		require.Equal(t, cur, tx.Bucket(bucketProposals).Get([]byte(p.ID)))
+	})
 }

@@ -64,15 +64,31 @@ func (db *DB) CreateProposal(ctx context.Context, p reserve.Proposal) (reserve.P
 			p.CreatedAt = db.now()
 		}
 
-		if err := reserveInputs(tx, &p); err != nil {
-			return err
-		}
 		change := "none"
-		if p.Change != nil {
-			if err := issueChange(tx, &p); err != nil {
+		if p.Replaces == "" {
+			if p.Intent != nil {
+				// A copy: the caller's intent is not the store's to
+				// change, least of all when this transaction rolls back.
+				in := *p.Intent
+				in.ProposalID = p.ID
+				p.Intent = &in
+			}
+			if err := reserveInputs(tx, &p); err != nil {
 				return err
 			}
-			change = fmt.Sprintf("%s/%d", reserve.BranchChange, p.Change.Index)
+			if p.Change != nil {
+				if err := issueChange(tx, &p); err != nil {
+					return err
+				}
+				change = fmt.Sprintf("%s/%d", reserve.BranchChange, p.Change.Index)
+			}
+		} else {
+			if err := takeOverInputs(tx, &p); err != nil {
+				return err
+			}
+			if p.Change != nil {
+				change = fmt.Sprintf("%s/%d (of %s)", reserve.BranchChange, p.Change.Index, p.Replaces)
+			}
 		}
 		if out, err = putProposal(tx, &p); err != nil {
 			return err
@@ -209,6 +225,55 @@ func reserveInputs(tx *bolt.Tx, p *reserve.Proposal) error {
 		}
 	}
 	return nil
+}
+
+// takeOverInputs checks a replacement (a fee bump) against the proposal it
+// replaces and moves the reservations of its inputs to it. The replaced
+// proposal must be BROADCAST with the same intent and payees; the
+// replacement spends only its inputs, at least one of them (so at most one
+// of the two transactions can confirm), and keeps its change address or
+// has none. The replaced proposal's transaction may be in the mempool, so
+// the inputs are not checked for being unspent: they are checked for
+// being reserved by it.
+func takeOverInputs(tx *bolt.Tx, p *reserve.Proposal) error {
+	old, err := readProposal(tx, p.Replaces)
+	if reserve.CodeOf(err) == reserve.CodeNotFound {
+		return reserve.Invalid("replaces", "proposal %q does not exist", p.Replaces)
+	}
+	if err != nil {
+		return err
+	}
+	switch {
+	case old.State != reserve.StateBroadcast:
+		return reserve.Errorf(reserve.CodeFailedPrecondition, "proposal %s is %s; only a BROADCAST proposal can be replaced", old.ID, old.State)
+	case old.Intent == nil || p.Intent == nil || !intentEqual(old.Intent, p.Intent):
+		return reserve.Invalid("intent", "a replacement carries the intent of proposal %s unchanged", old.ID)
+	case !slices.EqualFunc(old.Payees, p.Payees, payeeEqual):
+		return reserve.Invalid("payees", "a replacement pays what proposal %s pays", old.ID)
+	case p.Change != nil && (old.Change == nil || old.Change.Index != p.Change.Index):
+		return reserve.Invalid("change", "a replacement keeps the change address of proposal %s", old.ID)
+	}
+	rb := tx.Bucket(bucketReservations)
+	for i, in := range p.Inputs {
+		key := utxoKey(in.OutPoint)
+		holder := string(rb.Get(key))
+		if holder != old.ID {
+			return reserve.Errorf(reserve.CodeConflict, "inputs[%d]: output %s is not an input of proposal %s", i, in.OutPoint, old.ID)
+		}
+		if !slices.Contains(old.Inputs, in) {
+			return reserve.Invalid(fmt.Sprintf("inputs[%d]", i), "output %s is not recorded as proposal %s records it", in.OutPoint, old.ID)
+		}
+		if err := rb.Put(key, []byte(p.ID)); err != nil {
+			return fmt.Errorf("unable to reserve output %s: %w", in.OutPoint, err)
+		}
+	}
+	return nil
+}
+
+func intentEqual(a, b *reserve.Intent) bool {
+	ea, errA := a.Encode()
+	eb, errB := b.Encode()
+	return errA == nil && errB == nil && bytes.Equal(ea, eb)
 }
 
 // issueChange marks p's change address issued, so that no other proposal
@@ -426,12 +491,22 @@ func checkFixedFields(old, cur *reserve.Proposal) error {
 		field = "unsigned_tx"
 	case cur.CreatedBy != old.CreatedBy:
 		field = "created_by"
+	case (cur.Intent == nil) != (old.Intent == nil) || (cur.Intent != nil && !intentEqual(cur.Intent, old.Intent)):
+		field = "intent"
+	case cur.Replaces != old.Replaces:
+		field = "replaces"
+	case len(cur.Decisions) < len(old.Decisions) || !slices.EqualFunc(cur.Decisions[:len(old.Decisions)], old.Decisions, decisionEqual):
+		field = "decisions"
 	case !cur.CreatedAt.Equal(old.CreatedAt):
 		field = "created_at"
 	default:
 		return nil
 	}
 	return reserve.Invalid(field, "cannot change after proposal %s was created", old.ID)
+}
+
+func decisionEqual(a, b reserve.OfficerDecision) bool {
+	return a.Officer == b.Officer && a.Decision == b.Decision && a.Approval == b.Approval && a.At.Equal(b.At)
 }
 
 func payeeEqual(a, b reserve.Payee) bool {
@@ -473,16 +548,34 @@ func transitionEqual(a, b reserve.Transition) bool {
 }
 
 // releaseInputs deletes the reservations of p's inputs that p holds and
-// returns how many it deleted.
+// returns how many it deleted. A replacement that ends while the
+// proposal it replaced still holds coins (its transaction may yet
+// confirm) hands the reservations back to it instead.
 func releaseInputs(tx *bolt.Tx, p *reserve.Proposal) (int, error) {
 	rb := tx.Bucket(bucketReservations)
+	var back []byte
+	if p.Replaces != "" {
+		old, err := readProposal(tx, p.Replaces)
+		if err != nil {
+			return 0, err
+		}
+		if old.State.HoldsCoins() {
+			back = []byte(old.ID)
+		}
+	}
 	n := 0
 	for _, in := range p.Inputs {
 		key := utxoKey(in.OutPoint)
 		if string(rb.Get(key)) != p.ID {
 			continue
 		}
-		if err := rb.Delete(key); err != nil {
+		var err error
+		if back != nil {
+			err = rb.Put(key, back)
+		} else {
+			err = rb.Delete(key)
+		}
+		if err != nil {
 			return n, fmt.Errorf("unable to release output %s: %w", in.OutPoint, err)
 		}
 		n++

@@ -66,6 +66,17 @@ var (
 	// twice; entries go when the proposal reaches a state that does not
 	// hold coins (reserve.State.HoldsCoins).
 	bucketReservations = []byte("reservations")
+
+	// path: governance -> ["state"]
+	// maps: the reserve's governance (policy in force, a proposed change
+	// and its approvals, the freeze) -> governance record
+	// (encodeGovernance).
+	bucketGovernance = []byte("governance")
+
+	// path: policies -> [sequence(8 BE), 1 for the first policy]
+	// maps: every policy that has been in force -> policy record
+	// (encodePolicyRecord). Append-only: the history auditors read.
+	bucketPolicies = []byte("policies")
 )
 
 // bucketsV1 are the buckets migration 1 creates. Frozen: migration 1 has
@@ -78,9 +89,12 @@ var bucketsV1 = [][]byte{
 // bucketsV2 are the buckets migration 2 creates. Frozen once shipped.
 var bucketsV2 = [][]byte{bucketProposals, bucketReservations}
 
+// bucketsV3 are the buckets migration 3 creates. Frozen once shipped.
+var bucketsV3 = [][]byte{bucketGovernance, bucketPolicies}
+
 // allBuckets is what Open checks exists after the migrations ran: every
 // bucket any migration creates.
-var allBuckets = append(append([][]byte(nil), bucketsV1...), bucketsV2...)
+var allBuckets = append(append(append([][]byte(nil), bucketsV1...), bucketsV2...), bucketsV3...)
 
 // Keys of the meta bucket.
 var (
@@ -89,6 +103,9 @@ var (
 	keySyncHeight    = []byte("sync_height")
 	keySyncHash      = []byte("sync_hash")
 )
+
+// keyGovernance is the only key of the governance bucket.
+var keyGovernance = []byte("state")
 
 // keyWallet is the only key of the wallet bucket.
 var keyWallet = []byte("reserve")
@@ -111,6 +128,42 @@ var migrations = []migration{
 	{version: 2, name: "proposals and reservations", apply: func(tx *bolt.Tx) error {
 		return createBuckets(tx, bucketsV2)
 	}},
+	{version: 3, name: "governance, policies, proposal approvals", apply: func(tx *bolt.Tx) error {
+		if err := createBuckets(tx, bucketsV3); err != nil {
+			return err
+		}
+		return rewriteProposalsV1(tx)
+	}},
+}
+
+// rewriteProposalsV1 rewrites every version 1 proposal record as the
+// current version, with an empty approval section.
+func rewriteProposalsV1(tx *bolt.Tx) error {
+	b := tx.Bucket(bucketProposals)
+	var keys, values [][]byte
+	err := b.ForEach(func(k, v []byte) error {
+		p, err := decodeProposalVersion(v, 1)
+		if err != nil {
+			return corrupt("proposal", k, err)
+		}
+		nv, err := encodeProposal(&p)
+		if err != nil {
+			return fmt.Errorf("unable to rewrite proposal %s: %w", k, err)
+		}
+		keys, values = append(keys, k), append(values, nv)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	// Written after the walk: bbolt forbids changing a bucket while its
+	// ForEach runs.
+	for i, k := range keys {
+		if err := b.Put(k, values[i]); err != nil {
+			return fmt.Errorf("unable to write proposal %s: %w", k, err)
+		}
+	}
+	return nil
 }
 
 func createBuckets(tx *bolt.Tx, names [][]byte) error {

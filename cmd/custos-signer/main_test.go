@@ -345,7 +345,8 @@ func TestUsage(t *testing.T) {
 		{name: "init without network", args: []string{"init", "--datadir", "x"}, code: 2, stderr: "--network is required"},
 		{name: "init bad network", args: []string{"init", "--datadir", "x", "--network", "moon"}, code: 2, stderr: `unknown network "moon"`},
 		{name: "init hardened account", args: []string{"init", "--datadir", "x", "--network", "regtest", "--account", "2147483648"}, code: 2, stderr: "not below 2^31"},
-		{name: "register without descriptor", args: []string{"register", "--datadir", "x"}, code: 2, stderr: "--descriptor is required"},
+		{name: "register without descriptor or policy", args: []string{"register", "--datadir", "x"}, code: 2, stderr: "--descriptor or --policy is required"},
+		{name: "register --replace without descriptor", args: []string{"register", "--datadir", "x", "--policy", "p.yaml", "--replace"}, code: 2, stderr: "--replace replaces a descriptor"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -2,28 +2,37 @@ package main
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
+	"text/tabwriter"
 
 	"github.com/custos-reserve/custos/multisig"
+	"github.com/custos-reserve/custos/officer"
+	"github.com/custos-reserve/custos/reserve"
 	"github.com/custos-reserve/custos/signer"
 )
 
-// registerOutput is what register prints with --json.
+// registerOutput is what register prints with --json: the wallet when
+// --descriptor was given, the policy when --policy was.
 type registerOutput struct {
-	Status    string `json:"status"`
-	WalletID  string `json:"wallet_id"`
-	Network   string `json:"network"`
-	Threshold int    `json:"threshold"`
-	Total     int    `json:"total"`
+	Status    string `json:"status,omitempty"`
+	WalletID  string `json:"wallet_id,omitempty"`
+	Network   string `json:"network,omitempty"`
+	Threshold int    `json:"threshold,omitempty"`
+	Total     int    `json:"total,omitempty"`
 	// Position is this signer's 1-based place among the cosigners.
-	Position     int             `json:"position"`
-	Cosigners    []cosignerEntry `json:"cosigners"`
-	FirstAddress string          `json:"first_address"`
-	Descriptor   string          `json:"descriptor"`
+	Position     int             `json:"position,omitempty"`
+	Cosigners    []cosignerEntry `json:"cosigners,omitempty"`
+	FirstAddress string          `json:"first_address,omitempty"`
+	Descriptor   string          `json:"descriptor,omitempty"`
 	Replaced     string          `json:"replaced_descriptor,omitempty"`
+
+	Policy *policyOutput `json:"policy,omitempty"`
 }
 
 type cosignerEntry struct {
@@ -32,39 +41,125 @@ type cosignerEntry struct {
 	ThisSigner bool   `json:"this_signer"`
 }
 
+// policyOutput is the pinned policy as the officers and the other
+// ministries compare it.
+type policyOutput struct {
+	Status string `json:"status"`
+	File   string `json:"file"`
+	Hash   string `json:"hash"`
+	// Replaced is the hash of the policy this one replaced; when that
+	// file could not be read as a policy, ReplacedError says why.
+	Replaced      string         `json:"replaced_hash,omitempty"`
+	ReplacedError string         `json:"replaced_error,omitempty"`
+	Officers      []officerEntry `json:"officers"`
+	// Per24hSat and Per30dSat are the velocity caps; 0 is none.
+	Per24hSat int64 `json:"per_24h_sat"`
+	Per30dSat int64 `json:"per_30d_sat"`
+}
+
+type officerEntry struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+	// Key is "ed25519:" and the public key in hex, as the policy lists it.
+	Key string `json:"key"`
+}
+
 func (c *cli) cmdRegister(ctx context.Context, args []string) error {
 	f := c.newFlags("register", true)
-	desc := f.fs.String("descriptor", "", "the wallet's multipath descriptor wsh(sortedmulti(M,...))#checksum (required)")
+	desc := f.fs.String("descriptor", "", "the wallet's multipath descriptor wsh(sortedmulti(M,...))#checksum")
 	replace := f.fs.Bool("replace", false, "replace a different descriptor that is already registered")
-	if done, err := c.parse(f, args, progName+" register --descriptor DESC [--replace] [--datadir DIR] [--passphrase-file FILE] [--json]",
-		"Unlocks the key, checks that DESC is a wallet for the key's network that holds this signer's\n"+
-			"key by exact match of xpub and origin, and pins it in DIR/"+signer.DescriptorFileName+". It prints the\n"+
-			"wallet id, M-of-N, this signer's position, every cosigner's key record and the first\n"+
+	policyFile := f.fs.String("policy", "", "pin the spending policy in `FILE` (YAML, as 'custosctl policy show --out FILE' writes it)")
+	if done, err := c.parse(f, args, progName+" register [--descriptor DESC [--replace]] [--policy FILE] [--datadir DIR] [--passphrase-file FILE] [--json]",
+		"With --descriptor, unlocks the key, checks that DESC is a wallet for the key's network that\n"+
+			"holds this signer's key by exact match of xpub and origin, and pins it in DIR/"+signer.DescriptorFileName+". It\n"+
+			"prints the wallet id, M-of-N, this signer's position, every cosigner's key record and the first\n"+
 			"receive address: compare them with the other ministries before the wallet is funded.\n"+
-			"Registering the pinned descriptor again changes nothing; a different one needs --replace."); done || err != nil {
+			"Registering the pinned descriptor again changes nothing; a different one needs --replace.\n\n"+
+			"With --policy, checks the spending policy in FILE and pins it, byte for byte, in\n"+
+			"DIR/"+signer.PolicyFileName+"; it needs no passphrase. It prints the policy hash and every officer's\n"+
+			"id, name and key: compare them with the officers. A different policy replaces the pinned one\n"+
+			"(the old and new hashes are printed). Nothing is signed without a pinned policy."); done || err != nil {
 		return err
 	}
-	if strings.TrimSpace(*desc) == "" {
-		return usageErrorf("register: --descriptor is required")
+	if strings.TrimSpace(*desc) == "" && *policyFile == "" {
+		return usageErrorf("register: --descriptor or --policy is required")
 	}
-	key, err := c.unlock(ctx, f)
-	if err != nil {
-		return err
+	if *replace && strings.TrimSpace(*desc) == "" {
+		return usageErrorf("register: --replace replaces a descriptor; pass --descriptor")
 	}
-	defer key.Zero()
-	reg, err := signer.Register(f.datadir, key, *desc, *replace)
-	if errors.Is(err, signer.ErrOtherWalletPinned) {
-		return fmt.Errorf("%w; pass --replace to replace it", err)
-	}
-	if err != nil {
-		return err
+	// The policy is checked before anyone types a passphrase.
+	var policyText []byte
+	if *policyFile != "" {
+		text, err := readPolicyFile(*policyFile)
+		if err != nil {
+			return err
+		}
+		if _, err := reserve.ParsePolicy(text); err != nil {
+			return err
+		}
+		policyText = text
 	}
 
+	var out registerOutput
+	var status signer.RegisterStatus
+	if strings.TrimSpace(*desc) != "" {
+		reg, network, err := c.registerDescriptor(ctx, f, *desc, *replace)
+		if err != nil {
+			return err
+		}
+		out, status = walletOutput(reg, network), reg.Status
+	} else if _, err := signer.ReadKeyFile(f.datadir); err != nil {
+		// A policy is pinned only in a signer's data directory.
+		return err
+	}
+	if policyText != nil {
+		pin, err := signer.PinPolicy(f.datadir, policyText)
+		if err != nil {
+			return err
+		}
+		out.Policy = newPolicyOutput(pin, filepath.Join(f.datadir, signer.PolicyFileName))
+	}
+
+	if f.json {
+		return writeJSON(c.stdout, out)
+	}
+	var text string
+	if out.Status != "" {
+		text = registerText(out, status)
+	}
+	if out.Policy != nil {
+		if text != "" {
+			text += "\n"
+		}
+		text += pinnedPolicyText(out.Policy)
+	}
+	_, err := io.WriteString(c.stdout, text)
+	return err
+}
+
+// registerDescriptor unlocks the key and pins desc.
+func (c *cli) registerDescriptor(ctx context.Context, f *flags, desc string, replace bool) (*signer.Registration, reserve.Network, error) {
+	key, err := c.unlock(ctx, f)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer key.Zero()
+	reg, err := signer.Register(f.datadir, key, desc, replace)
+	if errors.Is(err, signer.ErrOtherWalletPinned) {
+		return nil, 0, fmt.Errorf("%w; pass --replace to replace it", err)
+	}
+	if err != nil {
+		return nil, 0, err
+	}
+	return reg, key.Network(), nil
+}
+
+func walletOutput(reg *signer.Registration, n reserve.Network) registerOutput {
 	d := reg.Descriptor
 	out := registerOutput{
 		Status:       reg.Status.String(),
 		WalletID:     d.WalletID(),
-		Network:      key.Network().String(),
+		Network:      n.String(),
 		Threshold:    d.Threshold(),
 		Total:        len(d.Cosigners()),
 		Position:     reg.Position + 1,
@@ -75,11 +170,45 @@ func (c *cli) cmdRegister(ctx context.Context, args []string) error {
 	for i, cs := range d.Cosigners() {
 		out.Cosigners = append(out.Cosigners, cosignerEntry{Position: i + 1, KeyRecord: multisig.FormatKeyRecord(cs), ThisSigner: i == reg.Position})
 	}
-	if f.json {
-		return writeJSON(c.stdout, out)
+	return out
+}
+
+func newPolicyOutput(pin *signer.PolicyPin, file string) *policyOutput {
+	out := &policyOutput{
+		Status:    pin.Status.String(),
+		File:      file,
+		Hash:      hex.EncodeToString(pin.Hash[:]),
+		Officers:  []officerEntry{},
+		Per24hSat: pin.Policy.Velocity.Per24hSat,
+		Per30dSat: pin.Policy.Velocity.Per30dSat,
 	}
-	_, err = io.WriteString(c.stdout, registerText(out, reg.Status))
-	return err
+	switch {
+	case pin.Status != signer.Replaced:
+	case pin.PreviousErr != nil:
+		out.ReplacedError = pin.PreviousErr.Error()
+	default:
+		out.Replaced = hex.EncodeToString(pin.Previous[:])
+	}
+	for _, o := range pin.Policy.Officers {
+		out.Officers = append(out.Officers, officerEntry{ID: o.ID, Name: o.Name, Key: officer.FormatPublicKey(o.Key)})
+	}
+	return out
+}
+
+// readPolicyFile reads a policy file, refusing one over the size a
+// policy may have before it is all read.
+func readPolicyFile(path string) ([]byte, error) {
+	fh, err := os.Open(path)
+	if err != nil {
+		return nil, reserve.Errorf(reserve.CodeNotFound, "unable to open the policy: %w", err)
+	}
+	defer fh.Close()
+	// ParsePolicy refuses a text over the limit by itself.
+	text, err := io.ReadAll(io.LimitReader(fh, reserve.MaxPolicyBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("unable to read %s: %w", path, err)
+	}
+	return text, nil
 }
 
 func registerText(out registerOutput, status signer.RegisterStatus) string {
@@ -110,4 +239,41 @@ func registerText(out registerOutput, status signer.RegisterStatus) string {
 	fmt.Fprintf(&b, "Compare the wallet, the policy, every key and the first receive address with the\n")
 	fmt.Fprintf(&b, "other ministries and the coordinator before any funds are sent to this wallet.\n")
 	return b.String()
+}
+
+// pinnedPolicyText is the pinned policy as the officers compare it: its
+// hash and every officer's id, name and key.
+func pinnedPolicyText(p *policyOutput) string {
+	var b strings.Builder
+	switch p.Status {
+	case signer.Unchanged.String():
+		fmt.Fprintf(&b, "The pinned spending policy is unchanged (%s).\n", p.File)
+	case signer.Replaced.String():
+		fmt.Fprintf(&b, "Replaced the pinned spending policy in %s.\n", p.File)
+		if p.Replaced != "" {
+			fmt.Fprintf(&b, "old policy %s\n", p.Replaced)
+		} else {
+			fmt.Fprintf(&b, "old policy unreadable: %s\n", p.ReplacedError)
+		}
+	default:
+		fmt.Fprintf(&b, "Pinned the spending policy in %s.\n", p.File)
+	}
+	fmt.Fprintf(&b, "policy %s\n\nOfficers:\n", p.Hash)
+	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+	for _, o := range p.Officers {
+		fmt.Fprintf(tw, "  %s\t%s\t%s\n", o.ID, o.Name, o.Key)
+	}
+	// A strings.Builder never fails a write.
+	_ = tw.Flush()
+	fmt.Fprintf(&b, "\nVelocity caps, counted from this signer's own ledger: %s per 24 hours, %s per 30 days.\n",
+		capText(p.Per24hSat), capText(p.Per30dSat))
+	fmt.Fprintf(&b, "Compare the policy hash and every officer's key with the officers and the other ministries.\n")
+	return b.String()
+}
+
+func capText(sat int64) string {
+	if sat == 0 {
+		return "no cap"
+	}
+	return reserve.FormatBTC(sat) + " BTC"
 }

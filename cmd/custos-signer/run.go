@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/custos-reserve/custos/signer"
 )
@@ -53,6 +54,9 @@ type cli struct {
 	// openTTY opens the terminal sign asks its question on; nil, or an
 	// error, means the answer is read from stdin.
 	openTTY func() (*os.File, error)
+	// now is the clock approvals expire by and the ledger is dated with;
+	// nil means time.Now.
+	now func() time.Time
 }
 
 // run is the whole program: main only adds the process around it.
@@ -65,6 +69,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		prompt:    signer.TerminalPrompt,
 		homeDir:   os.UserHomeDir,
 		openTTY:   openTerminal,
+		now:       time.Now,
 	}
 	return c.run(ctx, args)
 }
@@ -79,8 +84,8 @@ func commands() []command {
 	return []command{
 		{"init", "create this signer's key (or restore it from a mnemonic)", (*cli).cmdInit},
 		{"xpub", "unlock the key and show its key record", (*cli).cmdXpub},
-		{"register", "check the wallet descriptor holds this key and pin it", (*cli).cmdRegister},
-		{"sign", "check a PSBT against the pinned wallet, show it, and sign it", (*cli).cmdSign},
+		{"register", "check the wallet descriptor holds this key and pin it; pin the spending policy", (*cli).cmdRegister},
+		{"sign", "check a PSBT against the pinned wallet and policy, show it, and sign it", (*cli).cmdSign},
 	}
 }
 
@@ -136,7 +141,7 @@ func (c *cli) newFlags(name string, passphrase bool) *flags {
 	if home, err := c.homeDir(); err == nil && home != "" {
 		def = filepath.Join(home, ".custos-signer")
 	}
-	f.fs.StringVar(&f.datadir, "datadir", def, "signer data directory (key file and pinned descriptor)")
+	f.fs.StringVar(&f.datadir, "datadir", def, "signer data directory (key file, pinned descriptor and policy, ledger)")
 	f.fs.BoolVar(&f.json, "json", false, "print a JSON object instead of text")
 	if passphrase {
 		f.fs.StringVar(&f.passphraseFile, "passphrase-file", "",
@@ -198,4 +203,12 @@ func writeJSON(w io.Writer, v any) error {
 		return fmt.Errorf("unable to write JSON output: %w", err)
 	}
 	return nil
+}
+
+// clock is c.now, or time.Now when none is set.
+func (c *cli) clock() func() time.Time {
+	if c.now != nil {
+		return c.now
+	}
+	return time.Now
 }

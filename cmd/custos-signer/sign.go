@@ -2,12 +2,14 @@ package main
 
 import (
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"strings"
+	"time"
 
 	"golang.org/x/term"
 
@@ -37,8 +39,30 @@ type signOutput struct {
 	FeeRate json.Number `json:"fee_rate_sat_per_vb"`
 	VSize   int64       `json:"vsize"`
 
+	Approval signApproval `json:"approval"`
+
 	SignaturesAdded int    `json:"signatures_added"`
 	Out             string `json:"out"`
+}
+
+// signApproval is what the officers approved and who they were, as checked
+// against the pinned policy.
+type signApproval struct {
+	PolicyHash string `json:"policy_hash"`
+	ProposalID string `json:"proposal_id"`
+	// ExpiresAt is RFC 3339, UTC.
+	ExpiresAt  string        `json:"expires_at"`
+	FeeCapSat  int64         `json:"fee_cap_sat"`
+	ApprovedBy []signOfficer `json:"approved_by"`
+	Needed     int           `json:"approvals_needed"`
+	// Replaces are the transactions this signer signed before for the
+	// same intent, which this one (a fee bump) conflicts with.
+	Replaces []string `json:"replaces"`
+}
+
+type signOfficer struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
 }
 
 type signPayee struct {
@@ -76,6 +100,7 @@ func newSignOutput(s signer.Summary) signOutput {
 		FeeSat:    s.FeeSat,
 		FeeRate:   json.Number(s.FeeRate()),
 		VSize:     s.VSize,
+		Approval:  newSignApproval(s.Approved),
 	}
 	for _, p := range s.Payees {
 		sp := signPayee{Vout: p.Vout, Address: p.Address, AmountSat: p.AmountSat}
@@ -93,6 +118,25 @@ func newSignOutput(s signer.Summary) signOutput {
 	return out
 }
 
+func newSignApproval(a signer.Approved) signApproval {
+	out := signApproval{
+		PolicyHash: hex.EncodeToString(a.PolicyHash[:]),
+		ProposalID: a.Intent.ProposalID,
+		ExpiresAt:  a.Intent.ExpiresAt.UTC().Format(time.RFC3339),
+		FeeCapSat:  a.Intent.FeeCapSat,
+		ApprovedBy: []signOfficer{},
+		Needed:     a.Needed,
+		Replaces:   []string{},
+	}
+	for _, o := range a.Officers {
+		out.ApprovedBy = append(out.ApprovedBy, signOfficer{ID: o.ID, Name: o.Name})
+	}
+	for _, id := range a.Replaces {
+		out.Replaces = append(out.Replaces, id.String())
+	}
+	return out
+}
+
 func (c *cli) cmdSign(ctx context.Context, args []string) error {
 	f := c.newFlags("sign", true)
 	in := f.fs.String("in", "", "the PSBT to sign, binary or base64 (`FILE`, required)")
@@ -102,12 +146,17 @@ func (c *cli) cmdSign(ctx context.Context, args []string) error {
 	maxFee := f.fs.String("max-fee", reserve.FormatBTC(signer.DefaultMaxFeeSat), "refuse a fee over `BTC`")
 	maxRate := f.fs.Int64("max-feerate", signer.DefaultMaxFeeRate, "refuse a fee rate over `SAT_PER_VB`")
 	if done, err := c.parse(f, args, progName+" sign --in FILE --out SIGNED [--yes] [--base64] [--max-fee BTC] [--max-feerate SAT_PER_VB] [--datadir DIR] [--passphrase-file FILE] [--json]",
-		"Checks the PSBT in FILE against the wallet descriptor this signer pinned, and nothing the PSBT\n"+
-			"claims about itself: every input must be the wallet's, with its full previous transaction; every\n"+
-			"output is shown as a payee unless the descriptor gives its script as change; sighash ALL only;\n"+
-			"the fee within --max-fee and --max-feerate. It prints every payee, the change, the fee and the\n"+
-			"inputs, asks \"Sign this transaction? [y/N]\" unless --yes, and only then unlocks the key, signs\n"+
-			"and writes the PSBT with this signer's signatures to SIGNED (never overwriting a file)."); done || err != nil {
+		"Checks the PSBT in FILE against the wallet descriptor and the spending policy this signer\n"+
+			"pinned, and nothing the PSBT claims about itself: every input must be the wallet's, with its full\n"+
+			"previous transaction; every output is shown as a payee unless the descriptor gives its script as\n"+
+			"change; sighash ALL only; the fee within --max-fee and --max-feerate. The PSBT must carry the\n"+
+			"officers' approvals of its payment: payees exactly the approved ones, the fee within the approved\n"+
+			"cap, not expired, enough officers of the pinned policy for the amount, within the policy's caps\n"+
+			"and its velocity caps as counted from this signer's ledger, and no other transaction signed for\n"+
+			"the same approvals unless this one replaces it. It prints who approved, every payee, the change,\n"+
+			"the fee and the inputs, asks \"Sign this transaction? [y/N]\" unless --yes, and only then unlocks\n"+
+			"the key, signs, records the transaction in DIR/"+signer.LedgerFileName+" and writes the PSBT with this\n"+
+			"signer's signatures to SIGNED (never overwriting a file)."); done || err != nil {
 		return err
 	}
 	if *in == "" || *out == "" {
@@ -137,13 +186,20 @@ func (c *cli) cmdSign(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	rules, err := signer.LoadRules(f.datadir, lim, c.clock())
+	if errors.Is(err, signer.ErrNoPolicy) {
+		return fmt.Errorf("%w in %s: run '%s register --policy FILE' first; nothing is signed without one", signer.ErrNoPolicy, f.datadir, progName)
+	}
+	if err != nil {
+		return err
+	}
 	// The addresses this signer derived before make the check fast; they
 	// are trusted for signing only once their MAC verifies under the key.
 	derived, err := signer.LoadDerived(f.datadir, desc)
 	if err != nil {
 		return err
 	}
-	sum, err := signer.Check(pkt, desc, lim)
+	sum, err := signer.Check(pkt, desc, rules)
 	if err != nil {
 		return err
 	}
@@ -197,7 +253,9 @@ func (c *cli) cmdSign(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	signed, n, err := signer.Sign(pkt, pinned, key, lim)
+	// Sign records the transaction in the ledger before it returns: the
+	// signed PSBT is written only once that is on disk.
+	signed, n, err := signer.Sign(pkt, pinned, key, rules)
 	if err != nil {
 		return err
 	}
@@ -251,6 +309,7 @@ func signSummaryText(in string, s signer.Summary) string {
 	fmt.Fprintf(&b, "PSBT %s\n", in)
 	fmt.Fprintf(&b, "Wallet:      %s (%d-of-%d), as pinned by this signer\n", s.WalletID, s.Threshold, s.Cosigners)
 	fmt.Fprintf(&b, "Transaction: %s\n\n", s.TxID)
+	b.WriteString(approvalText(s.Approved))
 
 	var paid int64
 	for _, p := range s.Payees {
@@ -280,6 +339,28 @@ func signSummaryText(in string, s signer.Summary) string {
 	for i, in := range s.Inputs {
 		fmt.Fprintf(&b, "  input %-4d %-69s %16s BTC  %s/%d\n", i, in.OutPoint, reserve.FormatBTC(in.AmountSat), in.Branch, in.Index)
 	}
+	return b.String()
+}
+
+// approvalText says what the officers approved and who they were.
+func approvalText(a signer.Approved) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "Proposal:    %s\n", a.Intent.ProposalID)
+	fmt.Fprintf(&b, "Policy:      %x (pinned by this signer)\n", a.PolicyHash)
+	fmt.Fprintf(&b, "Expires:     %s\n", a.Intent.ExpiresAt.UTC().Format(time.RFC3339))
+	fmt.Fprintf(&b, "Fee cap:     %s BTC\n", reserve.FormatBTC(a.Intent.FeeCapSat))
+	fmt.Fprintf(&b, "Approved by %d officer(s), %d needed:\n", len(a.Officers), a.Needed)
+	width := 0
+	for _, o := range a.Officers {
+		width = max(width, len(o.ID))
+	}
+	for _, o := range a.Officers {
+		fmt.Fprintf(&b, "  %-*s  %s\n", width, o.ID, o.Name)
+	}
+	for _, id := range a.Replaces {
+		fmt.Fprintf(&b, "Replaces:    %s, signed before for this proposal (this fee bump spends one of its inputs)\n", id)
+	}
+	b.WriteString("\n")
 	return b.String()
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"encoding/hex"
 	"os"
 	"path/filepath"
 	"strings"
@@ -21,15 +22,20 @@ import (
 	"github.com/custos-reserve/custos/multisig"
 	"github.com/custos-reserve/custos/reserve"
 	"github.com/custos-reserve/custos/signer"
+	"github.com/custos-reserve/custos/signer/signertest"
 )
 
-// signFixture is a signer data dir with the "abandon … art" key and a
-// 2-of-3 wallet registered, and a PSBT file spending two of its coins.
+// signFixture is a signer data dir with the "abandon … art" key, a
+// 2-of-3 wallet registered and the test policy pinned
+// (signertest.PolicyYAML, the payee allowlisted), and a PSBT file
+// spending two of its coins, approved by alice and bob.
 type signFixture struct {
 	dir    string
 	desc   *multisig.Descriptor
+	policy *reserve.Policy
 	in     string // the unsigned PSBT, binary
 	pkt    *psbt.Packet
+	intent *reserve.Intent
 	inputs []reserve.Input
 	payee  string
 }
@@ -75,6 +81,10 @@ func newSignFixture(t *testing.T) *signFixture {
 		},
 	})
 	require.NoError(t, err)
+	pin, err := signer.PinPolicy(f.dir, signertest.PolicyYAML(signertest.Officers(), f.payee))
+	require.NoError(t, err)
+	f.policy = pin.Policy
+	f.intent = signertest.MustApprove(t, f.pkt, f.desc, f.policy.Hash(), signertest.Alice(), signertest.Bob())
 	f.in = f.write(t, "unsigned.psbt", f.bytes(t))
 	return f
 }
@@ -115,6 +125,7 @@ func runSign(t *testing.T, passphrase, stdin string, args ...string) result {
 			return "", false
 		},
 		homeDir: func() (string, error) { return "", os.ErrNotExist },
+		now:     signertest.Now,
 	}
 	err := c.run(context.Background(), append([]string{"sign"}, args...))
 	code := exitCode(err, &errOut)
@@ -152,10 +163,17 @@ func TestSignYes(t *testing.T) {
 	require.NoError(t, r.err, r.stderr)
 	f.requireSigned(t, out)
 
-	// The summary: every payee, the change and its index, the fee, the inputs.
+	// The summary: who approved under which policy, every payee, the
+	// change and its index, the fee, the inputs.
+	policyHash := f.policy.Hash()
 	for _, want := range []string{
 		"Wallet:      " + f.desc.WalletID() + " (2-of-3), as pinned by this signer",
 		"Transaction: " + f.pkt.UnsignedTx.TxHash().String(),
+		"Proposal:    P000001\n",
+		"Policy:      " + hex.EncodeToString(policyHash[:]) + " (pinned by this signer)\n",
+		"Expires:     2026-12-08T12:00:00Z\n",
+		"Fee cap:     0.00050000 BTC\n",
+		"Approved by 2 officer(s), 2 needed:\n  alice  Alice Moreau\n  bob    Bob Okafor\n",
 		"Pays 0.70000000 BTC to 1 payee(s) outside the wallet:",
 		"output 0   " + f.payee,
 		"0.70000000 BTC",
@@ -243,6 +261,16 @@ func TestSignJSON(t *testing.T) {
 	require.Equal(t, int64(100_000_000), o.InputSat)
 	require.Positive(t, o.VSize)
 	require.Regexp(t, `^\d+\.\d$`, o.FeeRate.String())
+	policyHash := f.policy.Hash()
+	require.Equal(t, signApproval{
+		PolicyHash: hex.EncodeToString(policyHash[:]),
+		ProposalID: "P000001",
+		ExpiresAt:  "2026-12-08T12:00:00Z",
+		FeeCapSat:  signertest.FeeCapSat,
+		ApprovedBy: []signOfficer{{ID: "alice", Name: "Alice Moreau"}, {ID: "bob", Name: "Bob Okafor"}},
+		Needed:     2,
+		Replaces:   []string{},
+	}, o.Approval)
 	require.Equal(t, 2, o.SignaturesAdded)
 	require.Equal(t, out, o.Out)
 	f.requireSigned(t, out)

@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/custos-reserve/custos/daemon"
+	"github.com/custos-reserve/custos/reserve"
 )
 
 // usageError is a mistake in the command line itself: exit status 2.
@@ -83,6 +84,15 @@ var commands = []command{
 	{"spend export", "write a proposal's PSBT for the signers", spendExportCmd},
 	{"spend import", "import a signed PSBT; finalize and broadcast when complete", spendImportCmd},
 	{"spend cancel", "cancel a proposal not yet broadcast and free its coins", spendCancelCmd},
+	{"spend approve", "show a proposal's intent and approve it with an officer key", spendDecideCmd(reserve.DecisionApprove)},
+	{"spend reject", "veto a proposal with an officer key", spendDecideCmd(reserve.DecisionReject)},
+	{"spend bump", "replace a broadcast proposal at a higher fee rate, within its approved fee cap", spendBumpCmd},
+	{"policy show", "show the spending policy, a proposed change and the freeze", policyShowCmd},
+	{"policy set", "set the first policy, or propose a change for the officers (admin)", policySetCmd},
+	{"policy approve", "approve the proposed policy change with an officer key", policyApproveCmd},
+	{"policy check", "say which tier and how many approvals a payment needs", policyCheckCmd},
+	{"freeze", "stop all spending, with an officer key", freezeCmd},
+	{"unfreeze", "approve lifting the freeze, with an officer key", unfreezeCmd},
 	{"officer keygen", "make an officer's Ed25519 approval key, sealed under a passphrase (offline)", officerKeygenCmd},
 }
 

@@ -46,6 +46,7 @@ func spendProposeCmd(fs *flag.FlagSet) func(*env, []string) error {
 	fs.Var(&to, "to", "a payment ADDRESS=AMOUNT_BTC (repeat for more payees)")
 	feeRate := fs.Int64("feerate", 0, "fee rate in sat/vB (required)")
 	memo := fs.String("memo", "", "a note for the officers and auditors (up to 256 bytes)")
+	feeCap := fs.String("max-fee", "", "the most fee, in `BTC`, the officers approve, fee bumps included (default: the policy's cap for this transaction)")
 	return func(e *env, args []string) error {
 		if err := noArgs(args); err != nil {
 			return err
@@ -60,6 +61,13 @@ func spendProposeCmd(fs *flag.FlagSet) func(*env, []string) error {
 			return err
 		}
 		req := &custosv1.ProposeSpendRequest{FeeRateSatVb: *feeRate, Memo: *memo}
+		if *feeCap != "" {
+			sat, err := reserve.ParseBTC(*feeCap)
+			if err != nil || sat == 0 {
+				return usagef("--max-fee %q is not an amount of BTC above zero", *feeCap)
+			}
+			req.FeeCapSat = sat
+		}
 		for _, s := range to {
 			addr, sat, err := parsePayment(s)
 			if err != nil {
@@ -160,7 +168,7 @@ func spendImportCmd(fs *flag.FlagSet) func(*env, []string) error {
 			return usagef("want: spend import ID FILE")
 		}
 		id, file := args[0], args[1]
-		data, err := readLimited(file, maxPSBTFile)
+		data, err := readLimitedFile(file, maxPSBTFile, "a PSBT")
 		if err != nil {
 			return err
 		}
@@ -205,27 +213,6 @@ func oneID(args []string) (string, error) {
 	return args[0], nil
 }
 
-// readLimited reads a file, refusing one larger than limit.
-func readLimited(path string, limit int64) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("unable to open %s: %w", path, err)
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("unable to stat %s: %w", path, err)
-	}
-	if st.Size() > limit {
-		return nil, fmt.Errorf("%s is %d bytes, more than the %d a PSBT may have", path, st.Size(), limit)
-	}
-	data := make([]byte, st.Size())
-	if _, err := f.Read(data); err != nil && st.Size() > 0 {
-		return nil, fmt.Errorf("unable to read %s: %w", path, err)
-	}
-	return data, nil
-}
-
 type paymentJSON struct {
 	Address   string `json:"address"`
 	Amount    string `json:"amount"`
@@ -246,31 +233,43 @@ type eventJSON struct {
 }
 
 type proposalJSON struct {
-	ID               string        `json:"id"`
-	State            string        `json:"state"`
-	Payees           []paymentJSON `json:"payees"`
-	Total            string        `json:"total"`
-	TotalSat         int64         `json:"total_sat"`
-	Memo             string        `json:"memo"`
-	FeeRate          int64         `json:"fee_rate_sat_vb"`
-	Fee              string        `json:"fee"`
-	FeeSat           int64         `json:"fee_sat"`
-	VSize            int64         `json:"vsize"`
-	Inputs           int           `json:"inputs"`
-	InputSat         int64         `json:"input_sat"`
-	Change           *paymentJSON  `json:"change,omitempty"`
-	ChangeIndex      uint32        `json:"change_index,omitempty"`
-	Signers          []signerJSON  `json:"signers"`
-	SignaturesNeeded uint32        `json:"signatures_needed"`
-	Txid             string        `json:"txid"`
-	Locktime         uint32        `json:"locktime"`
-	Confirmations    int32         `json:"confirmations"`
-	ConfirmedHeight  int32         `json:"confirmed_height,omitempty"`
-	FailReason       string        `json:"fail_reason,omitempty"`
-	CreatedBy        string        `json:"created_by"`
-	CreatedAt        string        `json:"created_at"`
-	ExpiresAt        string        `json:"expires_at"`
-	History          []eventJSON   `json:"history"`
+	ID               string         `json:"id"`
+	State            string         `json:"state"`
+	Payees           []paymentJSON  `json:"payees"`
+	Total            string         `json:"total"`
+	TotalSat         int64          `json:"total_sat"`
+	Memo             string         `json:"memo"`
+	FeeRate          int64          `json:"fee_rate_sat_vb"`
+	Fee              string         `json:"fee"`
+	FeeSat           int64          `json:"fee_sat"`
+	VSize            int64          `json:"vsize"`
+	Inputs           int            `json:"inputs"`
+	InputSat         int64          `json:"input_sat"`
+	Change           *paymentJSON   `json:"change,omitempty"`
+	ChangeIndex      uint32         `json:"change_index,omitempty"`
+	Signers          []signerJSON   `json:"signers"`
+	SignaturesNeeded uint32         `json:"signatures_needed"`
+	Txid             string         `json:"txid"`
+	Locktime         uint32         `json:"locktime"`
+	Confirmations    int32          `json:"confirmations"`
+	ConfirmedHeight  int32          `json:"confirmed_height,omitempty"`
+	FailReason       string         `json:"fail_reason,omitempty"`
+	CreatedBy        string         `json:"created_by"`
+	CreatedAt        string         `json:"created_at"`
+	ExpiresAt        string         `json:"expires_at"`
+	History          []eventJSON    `json:"history"`
+	Decisions        []decisionJSON `json:"decisions"`
+	ApprovalsNeeded  uint32         `json:"approvals_needed"`
+	ReleaseAt        string         `json:"release_at,omitempty"`
+	FeeCap           string         `json:"fee_cap,omitempty"`
+	FeeCapSat        int64          `json:"fee_cap_sat,omitempty"`
+	Replaces         string         `json:"replaces,omitempty"`
+}
+
+type decisionJSON struct {
+	Officer  string `json:"officer"`
+	Decision string `json:"decision"`
+	At       string `json:"at"`
 }
 
 func unixTime(s int64) string { return time.Unix(s, 0).UTC().Format(time.RFC3339) }
@@ -306,6 +305,16 @@ func proposalToJSON(p *custosv1.Proposal) proposalJSON {
 	for _, h := range p.History {
 		out.History = append(out.History, eventJSON{stateName(h.State), unixTime(h.AtUnix), h.Actor, h.Note})
 	}
+	out.Decisions, out.ApprovalsNeeded, out.Replaces = []decisionJSON{}, p.ApprovalsNeeded, p.Replaces
+	for _, d := range p.Decisions {
+		out.Decisions = append(out.Decisions, decisionJSON{d.Officer, strings.ToLower(strings.TrimPrefix(d.Decision.String(), "DECISION_")), unixTime(d.AtUnix)})
+	}
+	if p.ReleaseAtUnix != 0 {
+		out.ReleaseAt = unixTime(p.ReleaseAtUnix)
+	}
+	if p.FeeCapSat != 0 {
+		out.FeeCap, out.FeeCapSat = reserve.FormatBTC(p.FeeCapSat), p.FeeCapSat
+	}
 	return out
 }
 
@@ -324,6 +333,23 @@ func printProposal(e *env, p *custosv1.Proposal) error {
 		fmt.Fprintf(tw, "change\t%s BTC to %s (change/%d)\n", out.Change.Amount, out.Change.Address, out.ChangeIndex)
 	}
 	fmt.Fprintf(tw, "fee\t%s BTC (%d sat/vB, %d vB)\n", out.Fee, out.FeeRate, out.VSize)
+	if out.FeeCap != "" {
+		fmt.Fprintf(tw, "fee cap\t%s BTC approved\n", out.FeeCap)
+	}
+	if out.Replaces != "" {
+		fmt.Fprintf(tw, "replaces\t%s (fee bump)\n", out.Replaces)
+	}
+	decided := make([]string, len(out.Decisions))
+	for i, d := range out.Decisions {
+		decided[i] = d.Officer + " (" + d.Decision + ")"
+	}
+	if len(decided) == 0 {
+		decided = []string{"nobody yet"}
+	}
+	fmt.Fprintf(tw, "officers\t%s; %d approvals needed\n", strings.Join(decided, ", "), out.ApprovalsNeeded)
+	if out.ReleaseAt != "" {
+		fmt.Fprintf(tw, "release at\t%s\n", out.ReleaseAt)
+	}
 	fmt.Fprintf(tw, "inputs\t%d, %s BTC\n", out.Inputs, reserve.FormatBTC(out.InputSat))
 	if out.Memo != "" {
 		fmt.Fprintf(tw, "memo\t%s\n", out.Memo)

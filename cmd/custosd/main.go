@@ -51,7 +51,6 @@ type options struct {
 	nodeCookie  string
 	poll        time.Duration
 	lockTimeout time.Duration
-	proposalTTL time.Duration
 	confirms    int
 	logLevel    string
 }
@@ -76,7 +75,6 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.nodePass, "node.rpcpass", "", "node RPC password (or CUSTOSD_NODE_RPCPASS)")
 	fs.StringVar(&o.nodeCookie, "node.rpccookie", "", "bitcoind .cookie file, instead of user and password")
 	fs.DurationVar(&o.poll, "poll", time.Second, "how often to poll the node")
-	fs.DurationVar(&o.proposalTTL, "proposal-ttl", 7*24*time.Hour, "how long a proposal may wait for signatures before it expires and frees its coins")
 	fs.IntVar(&o.confirms, "confirmations", 6, "confirmations after which a broadcast spend is CONFIRMED")
 	fs.DurationVar(&o.lockTimeout, "lock-timeout", time.Second, "how long to wait for the store's file lock")
 	fs.StringVar(&o.logLevel, "loglevel", "info", "log level: debug, info, warn, error")
@@ -89,9 +87,6 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	if o.confirms < 1 || o.confirms > 1000 {
 		return nil, fmt.Errorf("--confirmations must be 1 to 1000, got %d", o.confirms)
 	}
-	if o.proposalTTL < time.Second {
-		return nil, fmt.Errorf("--proposal-ttl must be at least a second, got %s", o.proposalTTL)
-	}
 	if o.nodePass == "" {
 		o.nodePass = os.Getenv("CUSTOSD_NODE_RPCPASS")
 	}
@@ -99,6 +94,9 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "issue-cert" {
+		return issueCert(args[1:], stdout, stderr)
+	}
 	o, err := parseFlags(args, stderr)
 	if err != nil {
 		return err
@@ -139,7 +137,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		},
 		Store:        db,
 		PollInterval: o.poll,
-		ProposalTTL:  o.proposalTTL,
 		ConfirmDepth: int32(o.confirms),
 		Logger:       log,
 	})

@@ -208,7 +208,6 @@ func TestRunBadFlags(t *testing.T) {
 		{"extra positional argument", func(t *testing.T, dir string) []string { return append(args(t, dir), "now") }, `unexpected argument "now"`},
 		{"unknown flag", func(t *testing.T, dir string) []string { return args(t, dir, "--turbo") }, "turbo"},
 		{"no confirmations", func(t *testing.T, dir string) []string { return args(t, dir, "--confirmations", "0") }, "--confirmations"},
-		{"proposal TTL of nothing", func(t *testing.T, dir string) []string { return args(t, dir, "--proposal-ttl", "0s") }, "--proposal-ttl"},
 		{"malformed duration", func(t *testing.T, dir string) []string { return args(t, dir, "--poll", "often") }, "poll"},
 	}
 	for _, tc := range tests {

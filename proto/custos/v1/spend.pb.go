@@ -21,6 +21,56 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// Decision is an officer's decision on a proposal.
+type Decision int32
+
+const (
+	Decision_DECISION_UNSPECIFIED Decision = 0
+	Decision_DECISION_APPROVE     Decision = 1
+	Decision_DECISION_REJECT      Decision = 2
+)
+
+// Enum value maps for Decision.
+var (
+	Decision_name = map[int32]string{
+		0: "DECISION_UNSPECIFIED",
+		1: "DECISION_APPROVE",
+		2: "DECISION_REJECT",
+	}
+	Decision_value = map[string]int32{
+		"DECISION_UNSPECIFIED": 0,
+		"DECISION_APPROVE":     1,
+		"DECISION_REJECT":      2,
+	}
+)
+
+func (x Decision) Enum() *Decision {
+	p := new(Decision)
+	*p = x
+	return p
+}
+
+func (x Decision) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (Decision) Descriptor() protoreflect.EnumDescriptor {
+	return file_custos_v1_spend_proto_enumTypes[0].Descriptor()
+}
+
+func (Decision) Type() protoreflect.EnumType {
+	return &file_custos_v1_spend_proto_enumTypes[0]
+}
+
+func (x Decision) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use Decision.Descriptor instead.
+func (Decision) EnumDescriptor() ([]byte, []int) {
+	return file_custos_v1_spend_proto_rawDescGZIP(), []int{0}
+}
+
 // ProposalState mirrors the proposal state machine.
 type ProposalState int32
 
@@ -82,11 +132,11 @@ func (x ProposalState) String() string {
 }
 
 func (ProposalState) Descriptor() protoreflect.EnumDescriptor {
-	return file_custos_v1_spend_proto_enumTypes[0].Descriptor()
+	return file_custos_v1_spend_proto_enumTypes[1].Descriptor()
 }
 
 func (ProposalState) Type() protoreflect.EnumType {
-	return &file_custos_v1_spend_proto_enumTypes[0]
+	return &file_custos_v1_spend_proto_enumTypes[1]
 }
 
 func (x ProposalState) Number() protoreflect.EnumNumber {
@@ -95,7 +145,68 @@ func (x ProposalState) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ProposalState.Descriptor instead.
 func (ProposalState) EnumDescriptor() ([]byte, []int) {
+	return file_custos_v1_spend_proto_rawDescGZIP(), []int{1}
+}
+
+// ProposalDecision is one officer's recorded decision.
+type ProposalDecision struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Officer       string                 `protobuf:"bytes,1,opt,name=officer,proto3" json:"officer,omitempty"`
+	Decision      Decision               `protobuf:"varint,2,opt,name=decision,proto3,enum=custos.v1.Decision" json:"decision,omitempty"`
+	AtUnix        int64                  `protobuf:"varint,3,opt,name=at_unix,json=atUnix,proto3" json:"at_unix,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ProposalDecision) Reset() {
+	*x = ProposalDecision{}
+	mi := &file_custos_v1_spend_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ProposalDecision) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ProposalDecision) ProtoMessage() {}
+
+func (x *ProposalDecision) ProtoReflect() protoreflect.Message {
+	mi := &file_custos_v1_spend_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ProposalDecision.ProtoReflect.Descriptor instead.
+func (*ProposalDecision) Descriptor() ([]byte, []int) {
 	return file_custos_v1_spend_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *ProposalDecision) GetOfficer() string {
+	if x != nil {
+		return x.Officer
+	}
+	return ""
+}
+
+func (x *ProposalDecision) GetDecision() Decision {
+	if x != nil {
+		return x.Decision
+	}
+	return Decision_DECISION_UNSPECIFIED
+}
+
+func (x *ProposalDecision) GetAtUnix() int64 {
+	if x != nil {
+		return x.AtUnix
+	}
+	return 0
 }
 
 // Payment is one external payee.
@@ -109,7 +220,7 @@ type Payment struct {
 
 func (x *Payment) Reset() {
 	*x = Payment{}
-	mi := &file_custos_v1_spend_proto_msgTypes[0]
+	mi := &file_custos_v1_spend_proto_msgTypes[1]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -121,7 +232,7 @@ func (x *Payment) String() string {
 func (*Payment) ProtoMessage() {}
 
 func (x *Payment) ProtoReflect() protoreflect.Message {
-	mi := &file_custos_v1_spend_proto_msgTypes[0]
+	mi := &file_custos_v1_spend_proto_msgTypes[1]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -134,7 +245,7 @@ func (x *Payment) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Payment.ProtoReflect.Descriptor instead.
 func (*Payment) Descriptor() ([]byte, []int) {
-	return file_custos_v1_spend_proto_rawDescGZIP(), []int{0}
+	return file_custos_v1_spend_proto_rawDescGZIP(), []int{1}
 }
 
 func (x *Payment) GetAddress() string {
@@ -165,7 +276,7 @@ type ProposalInput struct {
 
 func (x *ProposalInput) Reset() {
 	*x = ProposalInput{}
-	mi := &file_custos_v1_spend_proto_msgTypes[1]
+	mi := &file_custos_v1_spend_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -177,7 +288,7 @@ func (x *ProposalInput) String() string {
 func (*ProposalInput) ProtoMessage() {}
 
 func (x *ProposalInput) ProtoReflect() protoreflect.Message {
-	mi := &file_custos_v1_spend_proto_msgTypes[1]
+	mi := &file_custos_v1_spend_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -190,7 +301,7 @@ func (x *ProposalInput) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProposalInput.ProtoReflect.Descriptor instead.
 func (*ProposalInput) Descriptor() ([]byte, []int) {
-	return file_custos_v1_spend_proto_rawDescGZIP(), []int{1}
+	return file_custos_v1_spend_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *ProposalInput) GetTxid() string {
@@ -241,7 +352,7 @@ type ProposalChange struct {
 
 func (x *ProposalChange) Reset() {
 	*x = ProposalChange{}
-	mi := &file_custos_v1_spend_proto_msgTypes[2]
+	mi := &file_custos_v1_spend_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -253,7 +364,7 @@ func (x *ProposalChange) String() string {
 func (*ProposalChange) ProtoMessage() {}
 
 func (x *ProposalChange) ProtoReflect() protoreflect.Message {
-	mi := &file_custos_v1_spend_proto_msgTypes[2]
+	mi := &file_custos_v1_spend_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -266,7 +377,7 @@ func (x *ProposalChange) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProposalChange.ProtoReflect.Descriptor instead.
 func (*ProposalChange) Descriptor() ([]byte, []int) {
-	return file_custos_v1_spend_proto_rawDescGZIP(), []int{2}
+	return file_custos_v1_spend_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *ProposalChange) GetVout() uint32 {
@@ -310,7 +421,7 @@ type ProposalSigner struct {
 
 func (x *ProposalSigner) Reset() {
 	*x = ProposalSigner{}
-	mi := &file_custos_v1_spend_proto_msgTypes[3]
+	mi := &file_custos_v1_spend_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -322,7 +433,7 @@ func (x *ProposalSigner) String() string {
 func (*ProposalSigner) ProtoMessage() {}
 
 func (x *ProposalSigner) ProtoReflect() protoreflect.Message {
-	mi := &file_custos_v1_spend_proto_msgTypes[3]
+	mi := &file_custos_v1_spend_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -335,7 +446,7 @@ func (x *ProposalSigner) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProposalSigner.ProtoReflect.Descriptor instead.
 func (*ProposalSigner) Descriptor() ([]byte, []int) {
-	return file_custos_v1_spend_proto_rawDescGZIP(), []int{3}
+	return file_custos_v1_spend_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *ProposalSigner) GetCosigner() uint32 {
@@ -372,7 +483,7 @@ type ProposalEvent struct {
 
 func (x *ProposalEvent) Reset() {
 	*x = ProposalEvent{}
-	mi := &file_custos_v1_spend_proto_msgTypes[4]
+	mi := &file_custos_v1_spend_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -384,7 +495,7 @@ func (x *ProposalEvent) String() string {
 func (*ProposalEvent) ProtoMessage() {}
 
 func (x *ProposalEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_custos_v1_spend_proto_msgTypes[4]
+	mi := &file_custos_v1_spend_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -397,7 +508,7 @@ func (x *ProposalEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProposalEvent.ProtoReflect.Descriptor instead.
 func (*ProposalEvent) Descriptor() ([]byte, []int) {
-	return file_custos_v1_spend_proto_rawDescGZIP(), []int{4}
+	return file_custos_v1_spend_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ProposalEvent) GetState() ProposalState {
@@ -454,13 +565,24 @@ type Proposal struct {
 	ExpiresAtUnix    int64            `protobuf:"varint,19,opt,name=expires_at_unix,json=expiresAtUnix,proto3" json:"expires_at_unix,omitempty"`
 	History          []*ProposalEvent `protobuf:"bytes,20,rep,name=history,proto3" json:"history,omitempty"`
 	Locktime         uint32           `protobuf:"varint,21,opt,name=locktime,proto3" json:"locktime,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// The canonical intent encoding the officers sign (docs/approvals.md).
+	Intent    []byte              `protobuf:"bytes,22,opt,name=intent,proto3" json:"intent,omitempty"`
+	Decisions []*ProposalDecision `protobuf:"bytes,23,rep,name=decisions,proto3" json:"decisions,omitempty"`
+	// Approvals the proposal needs under the policy in force.
+	ApprovalsNeeded uint32 `protobuf:"varint,24,opt,name=approvals_needed,json=approvalsNeeded,proto3" json:"approvals_needed,omitempty"`
+	// When an APPROVED proposal goes to the signers; 0 before quorum.
+	ReleaseAtUnix int64 `protobuf:"varint,25,opt,name=release_at_unix,json=releaseAtUnix,proto3" json:"release_at_unix,omitempty"`
+	// The proposal this one replaces (a fee bump).
+	Replaces string `protobuf:"bytes,26,opt,name=replaces,proto3" json:"replaces,omitempty"`
+	// The most fee the officers approve, in satoshis.
+	FeeCapSat     int64 `protobuf:"varint,27,opt,name=fee_cap_sat,json=feeCapSat,proto3" json:"fee_cap_sat,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Proposal) Reset() {
 	*x = Proposal{}
-	mi := &file_custos_v1_spend_proto_msgTypes[5]
+	mi := &file_custos_v1_spend_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -472,7 +594,7 @@ func (x *Proposal) String() string {
 func (*Proposal) ProtoMessage() {}
 
 func (x *Proposal) ProtoReflect() protoreflect.Message {
-	mi := &file_custos_v1_spend_proto_msgTypes[5]
+	mi := &file_custos_v1_spend_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -485,7 +607,7 @@ func (x *Proposal) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Proposal.ProtoReflect.Descriptor instead.
 func (*Proposal) Descriptor() ([]byte, []int) {
-	return file_custos_v1_spend_proto_rawDescGZIP(), []int{5}
+	return file_custos_v1_spend_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Proposal) GetId() string {
@@ -635,6 +757,48 @@ func (x *Proposal) GetLocktime() uint32 {
 	return 0
 }
 
+func (x *Proposal) GetIntent() []byte {
+	if x != nil {
+		return x.Intent
+	}
+	return nil
+}
+
+func (x *Proposal) GetDecisions() []*ProposalDecision {
+	if x != nil {
+		return x.Decisions
+	}
+	return nil
+}
+
+func (x *Proposal) GetApprovalsNeeded() uint32 {
+	if x != nil {
+		return x.ApprovalsNeeded
+	}
+	return 0
+}
+
+func (x *Proposal) GetReleaseAtUnix() int64 {
+	if x != nil {
+		return x.ReleaseAtUnix
+	}
+	return 0
+}
+
+func (x *Proposal) GetReplaces() string {
+	if x != nil {
+		return x.Replaces
+	}
+	return ""
+}
+
+func (x *Proposal) GetFeeCapSat() int64 {
+	if x != nil {
+		return x.FeeCapSat
+	}
+	return 0
+}
+
 // ProposeSpendRequest is what an officer asks to pay.
 type ProposeSpendRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -643,14 +807,17 @@ type ProposeSpendRequest struct {
 	// Fee rate in sat/vB, 1 to 10,000.
 	FeeRateSatVb int64 `protobuf:"varint,2,opt,name=fee_rate_sat_vb,json=feeRateSatVb,proto3" json:"fee_rate_sat_vb,omitempty"`
 	// Up to 256 bytes of UTF-8.
-	Memo          string `protobuf:"bytes,3,opt,name=memo,proto3" json:"memo,omitempty"`
+	Memo string `protobuf:"bytes,3,opt,name=memo,proto3" json:"memo,omitempty"`
+	// The most fee the officers approve (fee bumps included); 0 means the
+	// policy's cap for this transaction. At least the proposal's fee.
+	FeeCapSat     int64 `protobuf:"varint,4,opt,name=fee_cap_sat,json=feeCapSat,proto3" json:"fee_cap_sat,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ProposeSpendRequest) Reset() {
 	*x = ProposeSpendRequest{}
-	mi := &file_custos_v1_spend_proto_msgTypes[6]
+	mi := &file_custos_v1_spend_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -662,7 +829,7 @@ func (x *ProposeSpendRequest) String() string {
 func (*ProposeSpendRequest) ProtoMessage() {}
 
 func (x *ProposeSpendRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_custos_v1_spend_proto_msgTypes[6]
+	mi := &file_custos_v1_spend_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -675,7 +842,7 @@ func (x *ProposeSpendRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProposeSpendRequest.ProtoReflect.Descriptor instead.
 func (*ProposeSpendRequest) Descriptor() ([]byte, []int) {
-	return file_custos_v1_spend_proto_rawDescGZIP(), []int{6}
+	return file_custos_v1_spend_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ProposeSpendRequest) GetPayees() []*Payment {
@@ -699,6 +866,13 @@ func (x *ProposeSpendRequest) GetMemo() string {
 	return ""
 }
 
+func (x *ProposeSpendRequest) GetFeeCapSat() int64 {
+	if x != nil {
+		return x.FeeCapSat
+	}
+	return 0
+}
+
 // ProposeSpendResponse is the created proposal.
 type ProposeSpendResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -709,7 +883,7 @@ type ProposeSpendResponse struct {
 
 func (x *ProposeSpendResponse) Reset() {
 	*x = ProposeSpendResponse{}
-	mi := &file_custos_v1_spend_proto_msgTypes[7]
+	mi := &file_custos_v1_spend_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -721,7 +895,7 @@ func (x *ProposeSpendResponse) String() string {
 func (*ProposeSpendResponse) ProtoMessage() {}
 
 func (x *ProposeSpendResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_custos_v1_spend_proto_msgTypes[7]
+	mi := &file_custos_v1_spend_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -734,7 +908,7 @@ func (x *ProposeSpendResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProposeSpendResponse.ProtoReflect.Descriptor instead.
 func (*ProposeSpendResponse) Descriptor() ([]byte, []int) {
-	return file_custos_v1_spend_proto_rawDescGZIP(), []int{7}
+	return file_custos_v1_spend_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ProposeSpendResponse) GetProposal() *Proposal {
@@ -755,7 +929,7 @@ type ListProposalsRequest struct {
 
 func (x *ListProposalsRequest) Reset() {
 	*x = ListProposalsRequest{}
-	mi := &file_custos_v1_spend_proto_msgTypes[8]
+	mi := &file_custos_v1_spend_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -767,7 +941,7 @@ func (x *ListProposalsRequest) String() string {
 func (*ListProposalsRequest) ProtoMessage() {}
 
 func (x *ListProposalsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_custos_v1_spend_proto_msgTypes[8]
+	mi := &file_custos_v1_spend_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -780,7 +954,7 @@ func (x *ListProposalsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListProposalsRequest.ProtoReflect.Descriptor instead.
 func (*ListProposalsRequest) Descriptor() ([]byte, []int) {
-	return file_custos_v1_spend_proto_rawDescGZIP(), []int{8}
+	return file_custos_v1_spend_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ListProposalsRequest) GetState() ProposalState {
@@ -800,7 +974,7 @@ type ListProposalsResponse struct {
 
 func (x *ListProposalsResponse) Reset() {
 	*x = ListProposalsResponse{}
-	mi := &file_custos_v1_spend_proto_msgTypes[9]
+	mi := &file_custos_v1_spend_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -812,7 +986,7 @@ func (x *ListProposalsResponse) String() string {
 func (*ListProposalsResponse) ProtoMessage() {}
 
 func (x *ListProposalsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_custos_v1_spend_proto_msgTypes[9]
+	mi := &file_custos_v1_spend_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -825,7 +999,7 @@ func (x *ListProposalsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListProposalsResponse.ProtoReflect.Descriptor instead.
 func (*ListProposalsResponse) Descriptor() ([]byte, []int) {
-	return file_custos_v1_spend_proto_rawDescGZIP(), []int{9}
+	return file_custos_v1_spend_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ListProposalsResponse) GetProposals() []*Proposal {
@@ -845,7 +1019,7 @@ type GetProposalRequest struct {
 
 func (x *GetProposalRequest) Reset() {
 	*x = GetProposalRequest{}
-	mi := &file_custos_v1_spend_proto_msgTypes[10]
+	mi := &file_custos_v1_spend_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -857,7 +1031,7 @@ func (x *GetProposalRequest) String() string {
 func (*GetProposalRequest) ProtoMessage() {}
 
 func (x *GetProposalRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_custos_v1_spend_proto_msgTypes[10]
+	mi := &file_custos_v1_spend_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -870,7 +1044,7 @@ func (x *GetProposalRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetProposalRequest.ProtoReflect.Descriptor instead.
 func (*GetProposalRequest) Descriptor() ([]byte, []int) {
-	return file_custos_v1_spend_proto_rawDescGZIP(), []int{10}
+	return file_custos_v1_spend_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *GetProposalRequest) GetId() string {
@@ -890,7 +1064,7 @@ type GetProposalResponse struct {
 
 func (x *GetProposalResponse) Reset() {
 	*x = GetProposalResponse{}
-	mi := &file_custos_v1_spend_proto_msgTypes[11]
+	mi := &file_custos_v1_spend_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -902,7 +1076,7 @@ func (x *GetProposalResponse) String() string {
 func (*GetProposalResponse) ProtoMessage() {}
 
 func (x *GetProposalResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_custos_v1_spend_proto_msgTypes[11]
+	mi := &file_custos_v1_spend_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -915,7 +1089,7 @@ func (x *GetProposalResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetProposalResponse.ProtoReflect.Descriptor instead.
 func (*GetProposalResponse) Descriptor() ([]byte, []int) {
-	return file_custos_v1_spend_proto_rawDescGZIP(), []int{11}
+	return file_custos_v1_spend_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *GetProposalResponse) GetProposal() *Proposal {
@@ -935,7 +1109,7 @@ type ExportPSBTRequest struct {
 
 func (x *ExportPSBTRequest) Reset() {
 	*x = ExportPSBTRequest{}
-	mi := &file_custos_v1_spend_proto_msgTypes[12]
+	mi := &file_custos_v1_spend_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -947,7 +1121,7 @@ func (x *ExportPSBTRequest) String() string {
 func (*ExportPSBTRequest) ProtoMessage() {}
 
 func (x *ExportPSBTRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_custos_v1_spend_proto_msgTypes[12]
+	mi := &file_custos_v1_spend_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -960,7 +1134,7 @@ func (x *ExportPSBTRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExportPSBTRequest.ProtoReflect.Descriptor instead.
 func (*ExportPSBTRequest) Descriptor() ([]byte, []int) {
-	return file_custos_v1_spend_proto_rawDescGZIP(), []int{12}
+	return file_custos_v1_spend_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ExportPSBTRequest) GetId() string {
@@ -981,7 +1155,7 @@ type ExportPSBTResponse struct {
 
 func (x *ExportPSBTResponse) Reset() {
 	*x = ExportPSBTResponse{}
-	mi := &file_custos_v1_spend_proto_msgTypes[13]
+	mi := &file_custos_v1_spend_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -993,7 +1167,7 @@ func (x *ExportPSBTResponse) String() string {
 func (*ExportPSBTResponse) ProtoMessage() {}
 
 func (x *ExportPSBTResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_custos_v1_spend_proto_msgTypes[13]
+	mi := &file_custos_v1_spend_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1006,7 +1180,7 @@ func (x *ExportPSBTResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExportPSBTResponse.ProtoReflect.Descriptor instead.
 func (*ExportPSBTResponse) Descriptor() ([]byte, []int) {
-	return file_custos_v1_spend_proto_rawDescGZIP(), []int{13}
+	return file_custos_v1_spend_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ExportPSBTResponse) GetPsbt() []byte {
@@ -1028,7 +1202,7 @@ type ImportPSBTRequest struct {
 
 func (x *ImportPSBTRequest) Reset() {
 	*x = ImportPSBTRequest{}
-	mi := &file_custos_v1_spend_proto_msgTypes[14]
+	mi := &file_custos_v1_spend_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1040,7 +1214,7 @@ func (x *ImportPSBTRequest) String() string {
 func (*ImportPSBTRequest) ProtoMessage() {}
 
 func (x *ImportPSBTRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_custos_v1_spend_proto_msgTypes[14]
+	mi := &file_custos_v1_spend_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1053,7 +1227,7 @@ func (x *ImportPSBTRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportPSBTRequest.ProtoReflect.Descriptor instead.
 func (*ImportPSBTRequest) Descriptor() ([]byte, []int) {
-	return file_custos_v1_spend_proto_rawDescGZIP(), []int{14}
+	return file_custos_v1_spend_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ImportPSBTRequest) GetId() string {
@@ -1084,7 +1258,7 @@ type ImportPSBTResponse struct {
 
 func (x *ImportPSBTResponse) Reset() {
 	*x = ImportPSBTResponse{}
-	mi := &file_custos_v1_spend_proto_msgTypes[15]
+	mi := &file_custos_v1_spend_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1096,7 +1270,7 @@ func (x *ImportPSBTResponse) String() string {
 func (*ImportPSBTResponse) ProtoMessage() {}
 
 func (x *ImportPSBTResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_custos_v1_spend_proto_msgTypes[15]
+	mi := &file_custos_v1_spend_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1109,7 +1283,7 @@ func (x *ImportPSBTResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportPSBTResponse.ProtoReflect.Descriptor instead.
 func (*ImportPSBTResponse) Descriptor() ([]byte, []int) {
-	return file_custos_v1_spend_proto_rawDescGZIP(), []int{15}
+	return file_custos_v1_spend_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ImportPSBTResponse) GetProposal() *Proposal {
@@ -1144,7 +1318,7 @@ type CancelProposalRequest struct {
 
 func (x *CancelProposalRequest) Reset() {
 	*x = CancelProposalRequest{}
-	mi := &file_custos_v1_spend_proto_msgTypes[16]
+	mi := &file_custos_v1_spend_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1156,7 +1330,7 @@ func (x *CancelProposalRequest) String() string {
 func (*CancelProposalRequest) ProtoMessage() {}
 
 func (x *CancelProposalRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_custos_v1_spend_proto_msgTypes[16]
+	mi := &file_custos_v1_spend_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1169,7 +1343,7 @@ func (x *CancelProposalRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelProposalRequest.ProtoReflect.Descriptor instead.
 func (*CancelProposalRequest) Descriptor() ([]byte, []int) {
-	return file_custos_v1_spend_proto_rawDescGZIP(), []int{16}
+	return file_custos_v1_spend_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *CancelProposalRequest) GetId() string {
@@ -1196,7 +1370,7 @@ type CancelProposalResponse struct {
 
 func (x *CancelProposalResponse) Reset() {
 	*x = CancelProposalResponse{}
-	mi := &file_custos_v1_spend_proto_msgTypes[17]
+	mi := &file_custos_v1_spend_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1208,7 +1382,7 @@ func (x *CancelProposalResponse) String() string {
 func (*CancelProposalResponse) ProtoMessage() {}
 
 func (x *CancelProposalResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_custos_v1_spend_proto_msgTypes[17]
+	mi := &file_custos_v1_spend_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1221,10 +1395,216 @@ func (x *CancelProposalResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelProposalResponse.ProtoReflect.Descriptor instead.
 func (*CancelProposalResponse) Descriptor() ([]byte, []int) {
-	return file_custos_v1_spend_proto_rawDescGZIP(), []int{17}
+	return file_custos_v1_spend_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *CancelProposalResponse) GetProposal() *Proposal {
+	if x != nil {
+		return x.Proposal
+	}
+	return nil
+}
+
+// DecideProposalRequest is an officer's signed decision.
+type DecideProposalRequest struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Id       string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Decision Decision               `protobuf:"varint,2,opt,name=decision,proto3,enum=custos.v1.Decision" json:"decision,omitempty"`
+	// Over the tagged digest of the proposal's intent and the decision.
+	Signature     *OfficerSignature `protobuf:"bytes,3,opt,name=signature,proto3" json:"signature,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DecideProposalRequest) Reset() {
+	*x = DecideProposalRequest{}
+	mi := &file_custos_v1_spend_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DecideProposalRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DecideProposalRequest) ProtoMessage() {}
+
+func (x *DecideProposalRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_custos_v1_spend_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DecideProposalRequest.ProtoReflect.Descriptor instead.
+func (*DecideProposalRequest) Descriptor() ([]byte, []int) {
+	return file_custos_v1_spend_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *DecideProposalRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *DecideProposalRequest) GetDecision() Decision {
+	if x != nil {
+		return x.Decision
+	}
+	return Decision_DECISION_UNSPECIFIED
+}
+
+func (x *DecideProposalRequest) GetSignature() *OfficerSignature {
+	if x != nil {
+		return x.Signature
+	}
+	return nil
+}
+
+// DecideProposalResponse is the proposal after the decision.
+type DecideProposalResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Proposal      *Proposal              `protobuf:"bytes,1,opt,name=proposal,proto3" json:"proposal,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DecideProposalResponse) Reset() {
+	*x = DecideProposalResponse{}
+	mi := &file_custos_v1_spend_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DecideProposalResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DecideProposalResponse) ProtoMessage() {}
+
+func (x *DecideProposalResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_custos_v1_spend_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DecideProposalResponse.ProtoReflect.Descriptor instead.
+func (*DecideProposalResponse) Descriptor() ([]byte, []int) {
+	return file_custos_v1_spend_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *DecideProposalResponse) GetProposal() *Proposal {
+	if x != nil {
+		return x.Proposal
+	}
+	return nil
+}
+
+// BumpFeeRequest names a broadcast proposal and the new fee rate.
+type BumpFeeRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// sat/vB, more than the proposal's.
+	FeeRateSatVb  int64 `protobuf:"varint,2,opt,name=fee_rate_sat_vb,json=feeRateSatVb,proto3" json:"fee_rate_sat_vb,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BumpFeeRequest) Reset() {
+	*x = BumpFeeRequest{}
+	mi := &file_custos_v1_spend_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BumpFeeRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BumpFeeRequest) ProtoMessage() {}
+
+func (x *BumpFeeRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_custos_v1_spend_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BumpFeeRequest.ProtoReflect.Descriptor instead.
+func (*BumpFeeRequest) Descriptor() ([]byte, []int) {
+	return file_custos_v1_spend_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *BumpFeeRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *BumpFeeRequest) GetFeeRateSatVb() int64 {
+	if x != nil {
+		return x.FeeRateSatVb
+	}
+	return 0
+}
+
+// BumpFeeResponse is the replacement proposal.
+type BumpFeeResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Proposal      *Proposal              `protobuf:"bytes,1,opt,name=proposal,proto3" json:"proposal,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BumpFeeResponse) Reset() {
+	*x = BumpFeeResponse{}
+	mi := &file_custos_v1_spend_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BumpFeeResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BumpFeeResponse) ProtoMessage() {}
+
+func (x *BumpFeeResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_custos_v1_spend_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BumpFeeResponse.ProtoReflect.Descriptor instead.
+func (*BumpFeeResponse) Descriptor() ([]byte, []int) {
+	return file_custos_v1_spend_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *BumpFeeResponse) GetProposal() *Proposal {
 	if x != nil {
 		return x.Proposal
 	}
@@ -1235,7 +1615,11 @@ var File_custos_v1_spend_proto protoreflect.FileDescriptor
 
 const file_custos_v1_spend_proto_rawDesc = "" +
 	"\n" +
-	"\x15custos/v1/spend.proto\x12\tcustos.v1\"B\n" +
+	"\x15custos/v1/spend.proto\x12\tcustos.v1\x1a\x15custos/v1/types.proto\"v\n" +
+	"\x10ProposalDecision\x12\x18\n" +
+	"\aofficer\x18\x01 \x01(\tR\aofficer\x12/\n" +
+	"\bdecision\x18\x02 \x01(\x0e2\x13.custos.v1.DecisionR\bdecision\x12\x17\n" +
+	"\aat_unix\x18\x03 \x01(\x03R\x06atUnix\"B\n" +
 	"\aPayment\x12\x18\n" +
 	"\aaddress\x18\x01 \x01(\tR\aaddress\x12\x1d\n" +
 	"\n" +
@@ -1261,7 +1645,7 @@ const file_custos_v1_spend_proto_rawDesc = "" +
 	"\x05state\x18\x01 \x01(\x0e2\x18.custos.v1.ProposalStateR\x05state\x12\x17\n" +
 	"\aat_unix\x18\x02 \x01(\x03R\x06atUnix\x12\x14\n" +
 	"\x05actor\x18\x03 \x01(\tR\x05actor\x12\x12\n" +
-	"\x04note\x18\x04 \x01(\tR\x04note\"\x89\x06\n" +
+	"\x04note\x18\x04 \x01(\tR\x04note\"\xeb\a\n" +
 	"\bProposal\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1b\n" +
 	"\twallet_id\x18\x02 \x01(\tR\bwalletId\x12.\n" +
@@ -1286,11 +1670,18 @@ const file_custos_v1_spend_proto_rawDesc = "" +
 	"\x0fcreated_at_unix\x18\x12 \x01(\x03R\rcreatedAtUnix\x12&\n" +
 	"\x0fexpires_at_unix\x18\x13 \x01(\x03R\rexpiresAtUnix\x122\n" +
 	"\ahistory\x18\x14 \x03(\v2\x18.custos.v1.ProposalEventR\ahistory\x12\x1a\n" +
-	"\blocktime\x18\x15 \x01(\rR\blocktime\"|\n" +
+	"\blocktime\x18\x15 \x01(\rR\blocktime\x12\x16\n" +
+	"\x06intent\x18\x16 \x01(\fR\x06intent\x129\n" +
+	"\tdecisions\x18\x17 \x03(\v2\x1b.custos.v1.ProposalDecisionR\tdecisions\x12)\n" +
+	"\x10approvals_needed\x18\x18 \x01(\rR\x0fapprovalsNeeded\x12&\n" +
+	"\x0frelease_at_unix\x18\x19 \x01(\x03R\rreleaseAtUnix\x12\x1a\n" +
+	"\breplaces\x18\x1a \x01(\tR\breplaces\x12\x1e\n" +
+	"\vfee_cap_sat\x18\x1b \x01(\x03R\tfeeCapSat\"\x9c\x01\n" +
 	"\x13ProposeSpendRequest\x12*\n" +
 	"\x06payees\x18\x01 \x03(\v2\x12.custos.v1.PaymentR\x06payees\x12%\n" +
 	"\x0ffee_rate_sat_vb\x18\x02 \x01(\x03R\ffeeRateSatVb\x12\x12\n" +
-	"\x04memo\x18\x03 \x01(\tR\x04memo\"G\n" +
+	"\x04memo\x18\x03 \x01(\tR\x04memo\x12\x1e\n" +
+	"\vfee_cap_sat\x18\x04 \x01(\x03R\tfeeCapSat\"G\n" +
 	"\x14ProposeSpendResponse\x12/\n" +
 	"\bproposal\x18\x01 \x01(\v2\x13.custos.v1.ProposalR\bproposal\"F\n" +
 	"\x14ListProposalsRequest\x12.\n" +
@@ -1317,7 +1708,22 @@ const file_custos_v1_spend_proto_rawDesc = "" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
 	"\x06reason\x18\x02 \x01(\tR\x06reason\"I\n" +
 	"\x16CancelProposalResponse\x12/\n" +
-	"\bproposal\x18\x01 \x01(\v2\x13.custos.v1.ProposalR\bproposal*\xf6\x02\n" +
+	"\bproposal\x18\x01 \x01(\v2\x13.custos.v1.ProposalR\bproposal\"\x93\x01\n" +
+	"\x15DecideProposalRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12/\n" +
+	"\bdecision\x18\x02 \x01(\x0e2\x13.custos.v1.DecisionR\bdecision\x129\n" +
+	"\tsignature\x18\x03 \x01(\v2\x1b.custos.v1.OfficerSignatureR\tsignature\"I\n" +
+	"\x16DecideProposalResponse\x12/\n" +
+	"\bproposal\x18\x01 \x01(\v2\x13.custos.v1.ProposalR\bproposal\"G\n" +
+	"\x0eBumpFeeRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12%\n" +
+	"\x0ffee_rate_sat_vb\x18\x02 \x01(\x03R\ffeeRateSatVb\"B\n" +
+	"\x0fBumpFeeResponse\x12/\n" +
+	"\bproposal\x18\x01 \x01(\v2\x13.custos.v1.ProposalR\bproposal*O\n" +
+	"\bDecision\x12\x18\n" +
+	"\x14DECISION_UNSPECIFIED\x10\x00\x12\x14\n" +
+	"\x10DECISION_APPROVE\x10\x01\x12\x13\n" +
+	"\x0fDECISION_REJECT\x10\x02*\xf6\x02\n" +
 	"\rProposalState\x12\x1e\n" +
 	"\x1aPROPOSAL_STATE_UNSPECIFIED\x10\x00\x12#\n" +
 	"\x1fPROPOSAL_STATE_PENDING_APPROVAL\x10\x01\x12\x1b\n" +
@@ -1331,7 +1737,7 @@ const file_custos_v1_spend_proto_rawDesc = "" +
 	"\x16PROPOSAL_STATE_EXPIRED\x10\t\x12\x19\n" +
 	"\x15PROPOSAL_STATE_FAILED\x10\n" +
 	"\x12\x1b\n" +
-	"\x17PROPOSAL_STATE_REPLACED\x10\v2\xee\x03\n" +
+	"\x17PROPOSAL_STATE_REPLACED\x10\v2\x87\x05\n" +
 	"\fSpendService\x12O\n" +
 	"\fProposeSpend\x12\x1e.custos.v1.ProposeSpendRequest\x1a\x1f.custos.v1.ProposeSpendResponse\x12R\n" +
 	"\rListProposals\x12\x1f.custos.v1.ListProposalsRequest\x1a .custos.v1.ListProposalsResponse\x12L\n" +
@@ -1340,7 +1746,9 @@ const file_custos_v1_spend_proto_rawDesc = "" +
 	"ExportPSBT\x12\x1c.custos.v1.ExportPSBTRequest\x1a\x1d.custos.v1.ExportPSBTResponse\x12I\n" +
 	"\n" +
 	"ImportPSBT\x12\x1c.custos.v1.ImportPSBTRequest\x1a\x1d.custos.v1.ImportPSBTResponse\x12U\n" +
-	"\x0eCancelProposal\x12 .custos.v1.CancelProposalRequest\x1a!.custos.v1.CancelProposalResponseB;Z9github.com/custos-reserve/custos/proto/custos/v1;custosv1b\x06proto3"
+	"\x0eCancelProposal\x12 .custos.v1.CancelProposalRequest\x1a!.custos.v1.CancelProposalResponse\x12U\n" +
+	"\x0eDecideProposal\x12 .custos.v1.DecideProposalRequest\x1a!.custos.v1.DecideProposalResponse\x12@\n" +
+	"\aBumpFee\x12\x19.custos.v1.BumpFeeRequest\x1a\x1a.custos.v1.BumpFeeResponseB;Z9github.com/custos-reserve/custos/proto/custos/v1;custosv1b\x06proto3"
 
 var (
 	file_custos_v1_spend_proto_rawDescOnce sync.Once
@@ -1354,61 +1762,78 @@ func file_custos_v1_spend_proto_rawDescGZIP() []byte {
 	return file_custos_v1_spend_proto_rawDescData
 }
 
-var file_custos_v1_spend_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_custos_v1_spend_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
+var file_custos_v1_spend_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
+var file_custos_v1_spend_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
 var file_custos_v1_spend_proto_goTypes = []any{
-	(ProposalState)(0),             // 0: custos.v1.ProposalState
-	(*Payment)(nil),                // 1: custos.v1.Payment
-	(*ProposalInput)(nil),          // 2: custos.v1.ProposalInput
-	(*ProposalChange)(nil),         // 3: custos.v1.ProposalChange
-	(*ProposalSigner)(nil),         // 4: custos.v1.ProposalSigner
-	(*ProposalEvent)(nil),          // 5: custos.v1.ProposalEvent
-	(*Proposal)(nil),               // 6: custos.v1.Proposal
-	(*ProposeSpendRequest)(nil),    // 7: custos.v1.ProposeSpendRequest
-	(*ProposeSpendResponse)(nil),   // 8: custos.v1.ProposeSpendResponse
-	(*ListProposalsRequest)(nil),   // 9: custos.v1.ListProposalsRequest
-	(*ListProposalsResponse)(nil),  // 10: custos.v1.ListProposalsResponse
-	(*GetProposalRequest)(nil),     // 11: custos.v1.GetProposalRequest
-	(*GetProposalResponse)(nil),    // 12: custos.v1.GetProposalResponse
-	(*ExportPSBTRequest)(nil),      // 13: custos.v1.ExportPSBTRequest
-	(*ExportPSBTResponse)(nil),     // 14: custos.v1.ExportPSBTResponse
-	(*ImportPSBTRequest)(nil),      // 15: custos.v1.ImportPSBTRequest
-	(*ImportPSBTResponse)(nil),     // 16: custos.v1.ImportPSBTResponse
-	(*CancelProposalRequest)(nil),  // 17: custos.v1.CancelProposalRequest
-	(*CancelProposalResponse)(nil), // 18: custos.v1.CancelProposalResponse
+	(Decision)(0),                  // 0: custos.v1.Decision
+	(ProposalState)(0),             // 1: custos.v1.ProposalState
+	(*ProposalDecision)(nil),       // 2: custos.v1.ProposalDecision
+	(*Payment)(nil),                // 3: custos.v1.Payment
+	(*ProposalInput)(nil),          // 4: custos.v1.ProposalInput
+	(*ProposalChange)(nil),         // 5: custos.v1.ProposalChange
+	(*ProposalSigner)(nil),         // 6: custos.v1.ProposalSigner
+	(*ProposalEvent)(nil),          // 7: custos.v1.ProposalEvent
+	(*Proposal)(nil),               // 8: custos.v1.Proposal
+	(*ProposeSpendRequest)(nil),    // 9: custos.v1.ProposeSpendRequest
+	(*ProposeSpendResponse)(nil),   // 10: custos.v1.ProposeSpendResponse
+	(*ListProposalsRequest)(nil),   // 11: custos.v1.ListProposalsRequest
+	(*ListProposalsResponse)(nil),  // 12: custos.v1.ListProposalsResponse
+	(*GetProposalRequest)(nil),     // 13: custos.v1.GetProposalRequest
+	(*GetProposalResponse)(nil),    // 14: custos.v1.GetProposalResponse
+	(*ExportPSBTRequest)(nil),      // 15: custos.v1.ExportPSBTRequest
+	(*ExportPSBTResponse)(nil),     // 16: custos.v1.ExportPSBTResponse
+	(*ImportPSBTRequest)(nil),      // 17: custos.v1.ImportPSBTRequest
+	(*ImportPSBTResponse)(nil),     // 18: custos.v1.ImportPSBTResponse
+	(*CancelProposalRequest)(nil),  // 19: custos.v1.CancelProposalRequest
+	(*CancelProposalResponse)(nil), // 20: custos.v1.CancelProposalResponse
+	(*DecideProposalRequest)(nil),  // 21: custos.v1.DecideProposalRequest
+	(*DecideProposalResponse)(nil), // 22: custos.v1.DecideProposalResponse
+	(*BumpFeeRequest)(nil),         // 23: custos.v1.BumpFeeRequest
+	(*BumpFeeResponse)(nil),        // 24: custos.v1.BumpFeeResponse
+	(*OfficerSignature)(nil),       // 25: custos.v1.OfficerSignature
 }
 var file_custos_v1_spend_proto_depIdxs = []int32{
-	0,  // 0: custos.v1.ProposalEvent.state:type_name -> custos.v1.ProposalState
-	0,  // 1: custos.v1.Proposal.state:type_name -> custos.v1.ProposalState
-	1,  // 2: custos.v1.Proposal.payees:type_name -> custos.v1.Payment
-	2,  // 3: custos.v1.Proposal.inputs:type_name -> custos.v1.ProposalInput
-	3,  // 4: custos.v1.Proposal.change:type_name -> custos.v1.ProposalChange
-	4,  // 5: custos.v1.Proposal.signers:type_name -> custos.v1.ProposalSigner
-	5,  // 6: custos.v1.Proposal.history:type_name -> custos.v1.ProposalEvent
-	1,  // 7: custos.v1.ProposeSpendRequest.payees:type_name -> custos.v1.Payment
-	6,  // 8: custos.v1.ProposeSpendResponse.proposal:type_name -> custos.v1.Proposal
-	0,  // 9: custos.v1.ListProposalsRequest.state:type_name -> custos.v1.ProposalState
-	6,  // 10: custos.v1.ListProposalsResponse.proposals:type_name -> custos.v1.Proposal
-	6,  // 11: custos.v1.GetProposalResponse.proposal:type_name -> custos.v1.Proposal
-	6,  // 12: custos.v1.ImportPSBTResponse.proposal:type_name -> custos.v1.Proposal
-	6,  // 13: custos.v1.CancelProposalResponse.proposal:type_name -> custos.v1.Proposal
-	7,  // 14: custos.v1.SpendService.ProposeSpend:input_type -> custos.v1.ProposeSpendRequest
-	9,  // 15: custos.v1.SpendService.ListProposals:input_type -> custos.v1.ListProposalsRequest
-	11, // 16: custos.v1.SpendService.GetProposal:input_type -> custos.v1.GetProposalRequest
-	13, // 17: custos.v1.SpendService.ExportPSBT:input_type -> custos.v1.ExportPSBTRequest
-	15, // 18: custos.v1.SpendService.ImportPSBT:input_type -> custos.v1.ImportPSBTRequest
-	17, // 19: custos.v1.SpendService.CancelProposal:input_type -> custos.v1.CancelProposalRequest
-	8,  // 20: custos.v1.SpendService.ProposeSpend:output_type -> custos.v1.ProposeSpendResponse
-	10, // 21: custos.v1.SpendService.ListProposals:output_type -> custos.v1.ListProposalsResponse
-	12, // 22: custos.v1.SpendService.GetProposal:output_type -> custos.v1.GetProposalResponse
-	14, // 23: custos.v1.SpendService.ExportPSBT:output_type -> custos.v1.ExportPSBTResponse
-	16, // 24: custos.v1.SpendService.ImportPSBT:output_type -> custos.v1.ImportPSBTResponse
-	18, // 25: custos.v1.SpendService.CancelProposal:output_type -> custos.v1.CancelProposalResponse
-	20, // [20:26] is the sub-list for method output_type
-	14, // [14:20] is the sub-list for method input_type
-	14, // [14:14] is the sub-list for extension type_name
-	14, // [14:14] is the sub-list for extension extendee
-	0,  // [0:14] is the sub-list for field type_name
+	0,  // 0: custos.v1.ProposalDecision.decision:type_name -> custos.v1.Decision
+	1,  // 1: custos.v1.ProposalEvent.state:type_name -> custos.v1.ProposalState
+	1,  // 2: custos.v1.Proposal.state:type_name -> custos.v1.ProposalState
+	3,  // 3: custos.v1.Proposal.payees:type_name -> custos.v1.Payment
+	4,  // 4: custos.v1.Proposal.inputs:type_name -> custos.v1.ProposalInput
+	5,  // 5: custos.v1.Proposal.change:type_name -> custos.v1.ProposalChange
+	6,  // 6: custos.v1.Proposal.signers:type_name -> custos.v1.ProposalSigner
+	7,  // 7: custos.v1.Proposal.history:type_name -> custos.v1.ProposalEvent
+	2,  // 8: custos.v1.Proposal.decisions:type_name -> custos.v1.ProposalDecision
+	3,  // 9: custos.v1.ProposeSpendRequest.payees:type_name -> custos.v1.Payment
+	8,  // 10: custos.v1.ProposeSpendResponse.proposal:type_name -> custos.v1.Proposal
+	1,  // 11: custos.v1.ListProposalsRequest.state:type_name -> custos.v1.ProposalState
+	8,  // 12: custos.v1.ListProposalsResponse.proposals:type_name -> custos.v1.Proposal
+	8,  // 13: custos.v1.GetProposalResponse.proposal:type_name -> custos.v1.Proposal
+	8,  // 14: custos.v1.ImportPSBTResponse.proposal:type_name -> custos.v1.Proposal
+	8,  // 15: custos.v1.CancelProposalResponse.proposal:type_name -> custos.v1.Proposal
+	0,  // 16: custos.v1.DecideProposalRequest.decision:type_name -> custos.v1.Decision
+	25, // 17: custos.v1.DecideProposalRequest.signature:type_name -> custos.v1.OfficerSignature
+	8,  // 18: custos.v1.DecideProposalResponse.proposal:type_name -> custos.v1.Proposal
+	8,  // 19: custos.v1.BumpFeeResponse.proposal:type_name -> custos.v1.Proposal
+	9,  // 20: custos.v1.SpendService.ProposeSpend:input_type -> custos.v1.ProposeSpendRequest
+	11, // 21: custos.v1.SpendService.ListProposals:input_type -> custos.v1.ListProposalsRequest
+	13, // 22: custos.v1.SpendService.GetProposal:input_type -> custos.v1.GetProposalRequest
+	15, // 23: custos.v1.SpendService.ExportPSBT:input_type -> custos.v1.ExportPSBTRequest
+	17, // 24: custos.v1.SpendService.ImportPSBT:input_type -> custos.v1.ImportPSBTRequest
+	19, // 25: custos.v1.SpendService.CancelProposal:input_type -> custos.v1.CancelProposalRequest
+	21, // 26: custos.v1.SpendService.DecideProposal:input_type -> custos.v1.DecideProposalRequest
+	23, // 27: custos.v1.SpendService.BumpFee:input_type -> custos.v1.BumpFeeRequest
+	10, // 28: custos.v1.SpendService.ProposeSpend:output_type -> custos.v1.ProposeSpendResponse
+	12, // 29: custos.v1.SpendService.ListProposals:output_type -> custos.v1.ListProposalsResponse
+	14, // 30: custos.v1.SpendService.GetProposal:output_type -> custos.v1.GetProposalResponse
+	16, // 31: custos.v1.SpendService.ExportPSBT:output_type -> custos.v1.ExportPSBTResponse
+	18, // 32: custos.v1.SpendService.ImportPSBT:output_type -> custos.v1.ImportPSBTResponse
+	20, // 33: custos.v1.SpendService.CancelProposal:output_type -> custos.v1.CancelProposalResponse
+	22, // 34: custos.v1.SpendService.DecideProposal:output_type -> custos.v1.DecideProposalResponse
+	24, // 35: custos.v1.SpendService.BumpFee:output_type -> custos.v1.BumpFeeResponse
+	28, // [28:36] is the sub-list for method output_type
+	20, // [20:28] is the sub-list for method input_type
+	20, // [20:20] is the sub-list for extension type_name
+	20, // [20:20] is the sub-list for extension extendee
+	0,  // [0:20] is the sub-list for field type_name
 }
 
 func init() { file_custos_v1_spend_proto_init() }
@@ -1416,13 +1841,14 @@ func file_custos_v1_spend_proto_init() {
 	if File_custos_v1_spend_proto != nil {
 		return
 	}
+	file_custos_v1_types_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_custos_v1_spend_proto_rawDesc), len(file_custos_v1_spend_proto_rawDesc)),
-			NumEnums:      1,
-			NumMessages:   18,
+			NumEnums:      2,
+			NumMessages:   23,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

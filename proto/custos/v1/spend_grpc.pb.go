@@ -25,6 +25,8 @@ const (
 	SpendService_ExportPSBT_FullMethodName     = "/custos.v1.SpendService/ExportPSBT"
 	SpendService_ImportPSBT_FullMethodName     = "/custos.v1.SpendService/ImportPSBT"
 	SpendService_CancelProposal_FullMethodName = "/custos.v1.SpendService/CancelProposal"
+	SpendService_DecideProposal_FullMethodName = "/custos.v1.SpendService/DecideProposal"
+	SpendService_BumpFee_FullMethodName        = "/custos.v1.SpendService/BumpFee"
 )
 
 // SpendServiceClient is the client API for SpendService service.
@@ -54,6 +56,16 @@ type SpendServiceClient interface {
 	// CancelProposal ends a proposal that is not broadcast yet and releases
 	// its coins. CLI: `custosctl spend cancel ID`.
 	CancelProposal(ctx context.Context, in *CancelProposalRequest, opts ...grpc.CallOption) (*CancelProposalResponse, error)
+	// DecideProposal records an officer's signed approval or veto of the
+	// proposal's intent. Approvals reaching the tier's quorum make it
+	// APPROVED; after the cool-off it goes to the signers (SIGNING). A veto
+	// rejects it. CLI: `custosctl spend approve|reject ID --key FILE`.
+	DecideProposal(ctx context.Context, in *DecideProposalRequest, opts ...grpc.CallOption) (*DecideProposalResponse, error)
+	// BumpFee makes a BIP-125 replacement of a broadcast proposal at a higher
+	// fee rate, within the fee cap its officers approved, spending the same
+	// inputs; it goes to the signers under the same approvals.
+	// CLI: `custosctl spend bump ID --feerate N`.
+	BumpFee(ctx context.Context, in *BumpFeeRequest, opts ...grpc.CallOption) (*BumpFeeResponse, error)
 }
 
 type spendServiceClient struct {
@@ -124,6 +136,26 @@ func (c *spendServiceClient) CancelProposal(ctx context.Context, in *CancelPropo
 	return out, nil
 }
 
+func (c *spendServiceClient) DecideProposal(ctx context.Context, in *DecideProposalRequest, opts ...grpc.CallOption) (*DecideProposalResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DecideProposalResponse)
+	err := c.cc.Invoke(ctx, SpendService_DecideProposal_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *spendServiceClient) BumpFee(ctx context.Context, in *BumpFeeRequest, opts ...grpc.CallOption) (*BumpFeeResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(BumpFeeResponse)
+	err := c.cc.Invoke(ctx, SpendService_BumpFee_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // SpendServiceServer is the server API for SpendService service.
 // All implementations must embed UnimplementedSpendServiceServer
 // for forward compatibility.
@@ -151,6 +183,16 @@ type SpendServiceServer interface {
 	// CancelProposal ends a proposal that is not broadcast yet and releases
 	// its coins. CLI: `custosctl spend cancel ID`.
 	CancelProposal(context.Context, *CancelProposalRequest) (*CancelProposalResponse, error)
+	// DecideProposal records an officer's signed approval or veto of the
+	// proposal's intent. Approvals reaching the tier's quorum make it
+	// APPROVED; after the cool-off it goes to the signers (SIGNING). A veto
+	// rejects it. CLI: `custosctl spend approve|reject ID --key FILE`.
+	DecideProposal(context.Context, *DecideProposalRequest) (*DecideProposalResponse, error)
+	// BumpFee makes a BIP-125 replacement of a broadcast proposal at a higher
+	// fee rate, within the fee cap its officers approved, spending the same
+	// inputs; it goes to the signers under the same approvals.
+	// CLI: `custosctl spend bump ID --feerate N`.
+	BumpFee(context.Context, *BumpFeeRequest) (*BumpFeeResponse, error)
 	mustEmbedUnimplementedSpendServiceServer()
 }
 
@@ -178,6 +220,12 @@ func (UnimplementedSpendServiceServer) ImportPSBT(context.Context, *ImportPSBTRe
 }
 func (UnimplementedSpendServiceServer) CancelProposal(context.Context, *CancelProposalRequest) (*CancelProposalResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method CancelProposal not implemented")
+}
+func (UnimplementedSpendServiceServer) DecideProposal(context.Context, *DecideProposalRequest) (*DecideProposalResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method DecideProposal not implemented")
+}
+func (UnimplementedSpendServiceServer) BumpFee(context.Context, *BumpFeeRequest) (*BumpFeeResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method BumpFee not implemented")
 }
 func (UnimplementedSpendServiceServer) mustEmbedUnimplementedSpendServiceServer() {}
 func (UnimplementedSpendServiceServer) testEmbeddedByValue()                      {}
@@ -308,6 +356,42 @@ func _SpendService_CancelProposal_Handler(srv interface{}, ctx context.Context, 
 	return interceptor(ctx, in, info, handler)
 }
 
+func _SpendService_DecideProposal_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DecideProposalRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SpendServiceServer).DecideProposal(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SpendService_DecideProposal_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SpendServiceServer).DecideProposal(ctx, req.(*DecideProposalRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _SpendService_BumpFee_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(BumpFeeRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(SpendServiceServer).BumpFee(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: SpendService_BumpFee_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(SpendServiceServer).BumpFee(ctx, req.(*BumpFeeRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // SpendService_ServiceDesc is the grpc.ServiceDesc for SpendService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -338,6 +422,14 @@ var SpendService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "CancelProposal",
 			Handler:    _SpendService_CancelProposal_Handler,
+		},
+		{
+			MethodName: "DecideProposal",
+			Handler:    _SpendService_DecideProposal_Handler,
+		},
+		{
+			MethodName: "BumpFee",
+			Handler:    _SpendService_BumpFee_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -550,6 +550,61 @@ func (x *Utxo) GetMature() bool {
 	return false
 }
 
+// OfficerSignature is an officer's Ed25519 signature and public key.
+type OfficerSignature struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// 32 bytes.
+	OfficerKey []byte `protobuf:"bytes,1,opt,name=officer_key,json=officerKey,proto3" json:"officer_key,omitempty"`
+	// 64 bytes.
+	Signature     []byte `protobuf:"bytes,2,opt,name=signature,proto3" json:"signature,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *OfficerSignature) Reset() {
+	*x = OfficerSignature{}
+	mi := &file_custos_v1_types_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *OfficerSignature) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*OfficerSignature) ProtoMessage() {}
+
+func (x *OfficerSignature) ProtoReflect() protoreflect.Message {
+	mi := &file_custos_v1_types_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use OfficerSignature.ProtoReflect.Descriptor instead.
+func (*OfficerSignature) Descriptor() ([]byte, []int) {
+	return file_custos_v1_types_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *OfficerSignature) GetOfficerKey() []byte {
+	if x != nil {
+		return x.OfficerKey
+	}
+	return nil
+}
+
+func (x *OfficerSignature) GetSignature() []byte {
+	if x != nil {
+		return x.Signature
+	}
+	return nil
+}
+
 var File_custos_v1_types_proto protoreflect.FileDescriptor
 
 const file_custos_v1_types_proto_rawDesc = "" +
@@ -594,7 +649,11 @@ const file_custos_v1_types_proto_rawDesc = "" +
 	"\rconfirmations\x18\b \x01(\x05R\rconfirmations\x12\x1a\n" +
 	"\bcoinbase\x18\t \x01(\bR\bcoinbase\x12\x16\n" +
 	"\x06mature\x18\n" +
-	" \x01(\bR\x06mature*u\n" +
+	" \x01(\bR\x06mature\"Q\n" +
+	"\x10OfficerSignature\x12\x1f\n" +
+	"\vofficer_key\x18\x01 \x01(\fR\n" +
+	"officerKey\x12\x1c\n" +
+	"\tsignature\x18\x02 \x01(\fR\tsignature*u\n" +
 	"\aNetwork\x12\x17\n" +
 	"\x13NETWORK_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fNETWORK_MAINNET\x10\x01\x12\x13\n" +
@@ -619,14 +678,15 @@ func file_custos_v1_types_proto_rawDescGZIP() []byte {
 }
 
 var file_custos_v1_types_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_custos_v1_types_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
+var file_custos_v1_types_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
 var file_custos_v1_types_proto_goTypes = []any{
-	(Network)(0),     // 0: custos.v1.Network
-	(Branch)(0),      // 1: custos.v1.Branch
-	(*Cosigner)(nil), // 2: custos.v1.Cosigner
-	(*Wallet)(nil),   // 3: custos.v1.Wallet
-	(*Address)(nil),  // 4: custos.v1.Address
-	(*Utxo)(nil),     // 5: custos.v1.Utxo
+	(Network)(0),             // 0: custos.v1.Network
+	(Branch)(0),              // 1: custos.v1.Branch
+	(*Cosigner)(nil),         // 2: custos.v1.Cosigner
+	(*Wallet)(nil),           // 3: custos.v1.Wallet
+	(*Address)(nil),          // 4: custos.v1.Address
+	(*Utxo)(nil),             // 5: custos.v1.Utxo
+	(*OfficerSignature)(nil), // 6: custos.v1.OfficerSignature
 }
 var file_custos_v1_types_proto_depIdxs = []int32{
 	0, // 0: custos.v1.Wallet.network:type_name -> custos.v1.Network
@@ -651,7 +711,7 @@ func file_custos_v1_types_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_custos_v1_types_proto_rawDesc), len(file_custos_v1_types_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   4,
+			NumMessages:   5,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

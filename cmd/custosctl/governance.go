@@ -1,0 +1,630 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/ed25519"
+	"encoding/hex"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/custos-reserve/custos/multisig"
+	"github.com/custos-reserve/custos/officer"
+	custosv1 "github.com/custos-reserve/custos/proto/custos/v1"
+	"github.com/custos-reserve/custos/reserve"
+	"github.com/custos-reserve/custos/signer"
+)
+
+// maxPolicyFile bounds a policy document read for policy set.
+const maxPolicyFile = reserve.MaxPolicyBytes
+
+// officerFlags are the flags of a command that signs with an officer key.
+type officerFlags struct {
+	key      *string
+	passFile *string
+	yes      *bool
+}
+
+func bindOfficer(fs *flag.FlagSet, what string) officerFlags {
+	return officerFlags{
+		key:      fs.String("key", "", "the officer key file made by 'officer keygen' (`FILE`, required)"),
+		passFile: fs.String("passphrase-file", "", "read the key's passphrase from the first line of `FILE` (else "+envOfficerPassphrase+", else the terminal)"),
+		yes:      fs.Bool("yes", false, what+" without asking: what is signed is still printed"),
+	}
+}
+
+// show prints what the officer is about to sign: always when they are
+// asked, and unless a script asked for JSON alone.
+func (o officerFlags) show(e *env, format string, args ...any) {
+	if !e.common.json || !*o.yes {
+		fmt.Fprintf(e.stdout, format, args...)
+	}
+}
+
+// readKey reads the officer key file, before anything is asked.
+func (o officerFlags) readKey() (*officer.File, error) {
+	if *o.key == "" {
+		return nil, usagef("--key FILE is required")
+	}
+	return officer.Read(*o.key)
+}
+
+// sign asks the officer to confirm what the printed statement says,
+// unlocks the key and signs digest. The statement is printed before.
+func (o officerFlags) sign(e *env, kf *officer.File, question string, digest [32]byte) (*custosv1.OfficerSignature, error) {
+	if !*o.yes {
+		ok, err := confirm(e, question)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			return nil, fmt.Errorf("not signed: declined")
+		}
+	}
+	src := signer.PassphraseSource{LookupEnv: os.LookupEnv, EnvName: envOfficerPassphrase, File: *o.passFile, Prompt: signer.TerminalPrompt}
+	pass, err := src.Existing(e.ctx)
+	if err != nil {
+		return nil, err
+	}
+	priv, err := kf.Unlock(pass)
+	clear(pass)
+	if err != nil {
+		return nil, err
+	}
+	defer clear(priv)
+	return &custosv1.OfficerSignature{OfficerKey: kf.PublicKey[:], Signature: ed25519.Sign(priv, digest[:])}, nil
+}
+
+// confirm asks a yes/no question on stdin; only "y" or "yes" is yes.
+func confirm(e *env, question string) (bool, error) {
+	if _, err := fmt.Fprint(e.stdout, question); err != nil {
+		return false, err
+	}
+	line, err := bufio.NewReader(e.stdin).ReadString('\n')
+	if err != nil && err != io.EOF {
+		return false, err
+	}
+	a := strings.ToLower(strings.TrimSpace(line))
+	return a == "y" || a == "yes", nil
+}
+
+func policyShowCmd(fs *flag.FlagSet) func(*env, []string) error {
+	out := fs.String("out", "", "also write the policy document in force to `FILE` (for custos-signer register --policy)")
+	return func(e *env, args []string) error {
+		if err := noArgs(args); err != nil {
+			return err
+		}
+		g, err := custosv1.NewPolicyServiceClient(e.conn).GetPolicy(e.ctx, &custosv1.GetPolicyRequest{})
+		if err != nil {
+			return err
+		}
+		if *out != "" {
+			if g.Policy == nil {
+				return fmt.Errorf("no policy is in force to write")
+			}
+			if err := writeNewFile(*out, g.Policy.Text); err != nil {
+				return err
+			}
+		}
+		if e.common.json {
+			return printJSON(e.stdout, governanceToJSON(g))
+		}
+		return printGovernance(e, g)
+	}
+}
+
+func policySetCmd(fs *flag.FlagSet) func(*env, []string) error {
+	return func(e *env, args []string) error {
+		if len(args) != 1 {
+			return usagef("want: policy set FILE")
+		}
+		text, err := readLimitedFile(args[0], maxPolicyFile, "a policy")
+		if err != nil {
+			return err
+		}
+		// The daemon parses it too; parsing here first gives the line
+		// numbers of the file the admin is editing.
+		p, err := reserve.ParsePolicy(text)
+		if err != nil {
+			return fmt.Errorf("%s: %w", args[0], err)
+		}
+		r, err := custosv1.NewPolicyServiceClient(e.conn).SetPolicy(e.ctx, &custosv1.SetPolicyRequest{Text: text})
+		if err != nil {
+			return err
+		}
+		if e.common.json {
+			return printJSON(e.stdout, struct {
+				Applied    bool           `json:"applied"`
+				Hash       string         `json:"hash"`
+				Governance governanceJSON `json:"governance"`
+			}{r.Applied, fmt.Sprintf("%x", p.Hash()), governanceToJSON(r.Governance)})
+		}
+		h := p.Hash()
+		if r.Applied {
+			fmt.Fprintf(e.stdout, "policy %x is in force\n", h)
+		} else {
+			fmt.Fprintf(e.stdout, "policy %x is proposed; it applies when %d officers approve it with 'custosctl policy approve'\n",
+				h, r.Governance.PendingNeeded)
+		}
+		return printGovernance(e, r.Governance)
+	}
+}
+
+func policyApproveCmd(fs *flag.FlagSet) func(*env, []string) error {
+	o := bindOfficer(fs, "approve")
+	file := fs.String("file", "", "the proposed policy document as you reviewed it (`FILE`); its hash must be the one proposed")
+	return func(e *env, args []string) error {
+		if err := noArgs(args); err != nil {
+			return err
+		}
+		// The officer approves the document they reviewed, not whatever
+		// the daemon says is pending.
+		var reviewed []byte
+		if *file != "" {
+			var err error
+			if reviewed, err = readLimitedFile(*file, maxPolicyFile, "a policy"); err != nil {
+				return err
+			}
+		}
+		s, err := o.signControl(e, reserve.ActionPolicyChange, "Approve this policy change? [y/N] ",
+			func(g *custosv1.GetPolicyResponse, c *reserve.Control) (string, error) {
+				if g.Pending == nil {
+					return "", fmt.Errorf("no policy change is proposed")
+				}
+				text := g.Pending.Text
+				if reviewed != nil {
+					text = reviewed
+				}
+				p, err := reserve.ParsePolicy(text)
+				if err != nil {
+					return "", fmt.Errorf("the proposed policy does not parse: %w", err)
+				}
+				c.NewPolicy = p.Hash()
+				if !bytes.Equal(c.NewPolicy[:], g.Pending.Hash) {
+					return "", fmt.Errorf("the proposed policy is %x, but the document you reviewed is %x", g.Pending.Hash, c.NewPolicy)
+				}
+				return fmt.Sprintf("wallet %s: replace policy %x\n  with %x (%d officers, %d tiers)\n",
+					g.WalletId, g.Policy.Hash, c.NewPolicy, len(p.Officers), len(p.Tiers)), nil
+			})
+		if err != nil {
+			return err
+		}
+		r, err := s.client.ApprovePolicy(e.ctx, &custosv1.ApprovePolicyRequest{NewHash: s.control.NewPolicy[:], Signature: s.sig})
+		if err != nil {
+			return err
+		}
+		if e.common.json {
+			return printJSON(e.stdout, struct {
+				Applied    bool           `json:"applied"`
+				Governance governanceJSON `json:"governance"`
+			}{r.Applied, governanceToJSON(r.Governance)})
+		}
+		if r.Applied {
+			_, err = fmt.Fprintf(e.stdout, "policy %x is in force\n", s.control.NewPolicy)
+		} else {
+			_, err = fmt.Fprintf(e.stdout, "approval recorded: %d of %d\n", len(r.Governance.Pending.GetApprovals()), r.Governance.PendingNeeded)
+		}
+		return err
+	}
+}
+
+func policyCheckCmd(fs *flag.FlagSet) func(*env, []string) error {
+	var to multiFlag
+	fs.Var(&to, "to", "a payment ADDRESS=AMOUNT_BTC (repeat for more payees)")
+	return func(e *env, args []string) error {
+		if err := noArgs(args); err != nil {
+			return err
+		}
+		if len(to) == 0 {
+			return usagef("at least one --to ADDRESS=AMOUNT is required")
+		}
+		req := &custosv1.CheckPaymentRequest{}
+		for _, s := range to {
+			addr, sat, err := parsePayment(s)
+			if err != nil {
+				return usageError{err.Error()}
+			}
+			req.Payees = append(req.Payees, &custosv1.Payment{Address: addr, AmountSat: sat})
+		}
+		r, err := custosv1.NewPolicyServiceClient(e.conn).CheckPayment(e.ctx, req)
+		if err != nil {
+			return err
+		}
+		if e.common.json {
+			return printJSON(e.stdout, r)
+		}
+		if !r.Allowed {
+			_, err := fmt.Fprintf(e.stdout, "refused: %s\n", r.Refusal)
+			return err
+		}
+		bound := "no upper bound"
+		if r.TierUpToSat != nil {
+			bound = "up to " + reserve.FormatBTC(*r.TierUpToSat) + " BTC"
+		}
+		fmt.Fprintf(e.stdout, "%s BTC: tier %d (%s): %d approvals, cool-off %s\n",
+			reserve.FormatBTC(r.TotalSat), r.Tier, bound, r.Approvals, time.Duration(r.CoolOffSeconds)*time.Second)
+		if len(r.Unlisted) > 0 {
+			fmt.Fprintf(e.stdout, "not on the allowlist (one more approval): %s\n", strings.Join(r.Unlisted, ", "))
+		}
+		return nil
+	}
+}
+
+func freezeCmd(fs *flag.FlagSet) func(*env, []string) error {
+	o := bindOfficer(fs, "freeze")
+	reason := fs.String("reason", "", "why (recorded and shown to everyone)")
+	return func(e *env, args []string) error {
+		if err := noArgs(args); err != nil {
+			return err
+		}
+		if err := textFlag("reason", *reason); err != nil {
+			return err
+		}
+		s, err := o.signControl(e, reserve.ActionFreeze, "Freeze the reserve? [y/N] ",
+			func(g *custosv1.GetPolicyResponse, c *reserve.Control) (string, error) {
+				c.Epoch = g.GetFreeze().GetEpoch() + 1
+				return fmt.Sprintf("wallet %s: freeze all spending (freeze %d)\n", g.WalletId, c.Epoch), nil
+			})
+		if err != nil {
+			return err
+		}
+		r, err := s.client.Freeze(e.ctx, &custosv1.FreezeRequest{Epoch: s.control.Epoch, Signature: s.sig, Reason: *reason})
+		if err != nil {
+			return err
+		}
+		return printFreeze(e, r.Freeze)
+	}
+}
+
+func unfreezeCmd(fs *flag.FlagSet) func(*env, []string) error {
+	o := bindOfficer(fs, "approve the unfreeze")
+	return func(e *env, args []string) error {
+		if err := noArgs(args); err != nil {
+			return err
+		}
+		s, err := o.signControl(e, reserve.ActionUnfreeze, "Approve lifting the freeze? [y/N] ",
+			func(g *custosv1.GetPolicyResponse, c *reserve.Control) (string, error) {
+				if !g.GetFreeze().GetFrozen() {
+					return "", fmt.Errorf("the reserve is not frozen")
+				}
+				c.Epoch = g.Freeze.Epoch
+				return fmt.Sprintf("wallet %s: lift freeze %d (by %s: %q)\n", g.WalletId, c.Epoch, g.Freeze.FrozenBy, g.Freeze.Reason), nil
+			})
+		if err != nil {
+			return err
+		}
+		r, err := s.client.Unfreeze(e.ctx, &custosv1.UnfreezeRequest{Epoch: s.control.Epoch, Signature: s.sig})
+		if err != nil {
+			return err
+		}
+		return printFreeze(e, r.Freeze)
+	}
+}
+
+// signedControl is a control statement an officer signed.
+type signedControl struct {
+	client  custosv1.PolicyServiceClient
+	control reserve.Control
+	sig     *custosv1.OfficerSignature
+}
+
+// signControl is what the officer commands over the reserve share: read
+// the key file (before asking anything), read the governance, build the
+// statement for action (complete fills what is particular to it and says
+// what it is), show it, ask, and sign it.
+func (o officerFlags) signControl(e *env, action reserve.Action, question string,
+	complete func(g *custosv1.GetPolicyResponse, c *reserve.Control) (string, error)) (signedControl, error) {
+	kf, err := o.readKey()
+	if err != nil {
+		return signedControl{}, err
+	}
+	s := signedControl{client: custosv1.NewPolicyServiceClient(e.conn)}
+	g, err := s.client.GetPolicy(e.ctx, &custosv1.GetPolicyRequest{})
+	if err != nil {
+		return signedControl{}, err
+	}
+	if s.control, err = control(g, action); err != nil {
+		return signedControl{}, err
+	}
+	summary, err := complete(g, &s.control)
+	if err != nil {
+		return signedControl{}, err
+	}
+	digest, err := s.control.Digest()
+	if err != nil {
+		return signedControl{}, err
+	}
+	o.show(e, "%s", summary)
+	if s.sig, err = o.sign(e, kf, question, digest); err != nil {
+		return signedControl{}, err
+	}
+	return s, nil
+}
+
+// control is the statement skeleton for the governance g shows.
+func control(g *custosv1.GetPolicyResponse, a reserve.Action) (reserve.Control, error) {
+	if g.Policy == nil {
+		return reserve.Control{}, fmt.Errorf("no policy is in force")
+	}
+	c := reserve.Control{Action: a, Network: reserve.Network(g.Network), WalletID: g.WalletId}
+	if len(g.Policy.Hash) != len(c.PolicyHash) {
+		return reserve.Control{}, fmt.Errorf("the daemon sent a policy hash of %d bytes", len(g.Policy.Hash))
+	}
+	copy(c.PolicyHash[:], g.Policy.Hash)
+	return c, nil
+}
+
+func spendDecideCmd(dec reserve.Decision) func(fs *flag.FlagSet) func(*env, []string) error {
+	return func(fs *flag.FlagSet) func(*env, []string) error {
+		o := bindOfficer(fs, dec.String())
+		return func(e *env, args []string) error {
+			id, err := oneID(args)
+			if err != nil {
+				return err
+			}
+			kf, err := o.readKey()
+			if err != nil {
+				return err
+			}
+			client := custosv1.NewSpendServiceClient(e.conn)
+			r, err := client.GetProposal(e.ctx, &custosv1.GetProposalRequest{Id: id})
+			if err != nil {
+				return err
+			}
+			in, err := checkIntent(r.Proposal)
+			if err != nil {
+				return err
+			}
+			if !e.common.json || !*o.yes {
+				if err := printIntent(e, r.Proposal, in); err != nil {
+					return err
+				}
+			}
+			digest, err := in.Digest(dec)
+			if err != nil {
+				return err
+			}
+			question := "Approve this payment? [y/N] "
+			pbDec := custosv1.Decision_DECISION_APPROVE
+			if dec == reserve.DecisionReject {
+				question, pbDec = "Veto this payment? [y/N] ", custosv1.Decision_DECISION_REJECT
+			}
+			sig, err := o.sign(e, kf, question, digest)
+			if err != nil {
+				return err
+			}
+			d, err := client.DecideProposal(e.ctx, &custosv1.DecideProposalRequest{Id: id, Decision: pbDec, Signature: sig})
+			if err != nil {
+				return err
+			}
+			return printProposal(e, d.Proposal)
+		}
+	}
+}
+
+// checkIntent decodes the intent the daemon sent and checks that it is
+// the proposal it claims: the officer signs the intent, so what is shown
+// is read from it, and a daemon showing one payment while asking for a
+// signature over another is caught here.
+func checkIntent(p *custosv1.Proposal) (*reserve.Intent, error) {
+	if len(p.Intent) == 0 {
+		return nil, fmt.Errorf("proposal %s has no intent to approve", p.Id)
+	}
+	in, err := reserve.DecodeIntent(p.Intent)
+	if err != nil {
+		return nil, fmt.Errorf("the daemon sent an intent that does not decode: %w", err)
+	}
+	if in.ProposalID != p.Id || in.WalletID != p.WalletId {
+		return nil, fmt.Errorf("the daemon sent the intent of proposal %s of wallet %s for proposal %s", in.ProposalID, in.WalletID, p.Id)
+	}
+	pays, err := multisig.IntentPayments(&in, in.Network)
+	if err != nil {
+		return nil, err
+	}
+	if len(pays) != len(p.Payees) {
+		return nil, fmt.Errorf("the intent pays %d payees, the proposal shows %d", len(pays), len(p.Payees))
+	}
+	for i, pay := range pays {
+		if pay.Address != p.Payees[i].Address || pay.AmountSat != p.Payees[i].AmountSat {
+			return nil, fmt.Errorf("the intent's payee %d is %s BTC to %s, the proposal shows %s BTC to %s", i+1,
+				reserve.FormatBTC(pay.AmountSat), pay.Address, reserve.FormatBTC(p.Payees[i].AmountSat), p.Payees[i].Address)
+		}
+	}
+	return &in, nil
+}
+
+func printIntent(e *env, p *custosv1.Proposal, in *reserve.Intent) error {
+	pays, err := multisig.IntentPayments(in, in.Network)
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "proposal\t%s of wallet %s (%s), %s\n", in.ProposalID, in.WalletID, in.Network, stateName(p.State))
+	var total int64
+	for _, pay := range pays {
+		fmt.Fprintf(tw, "pay\t%s BTC to %s\n", reserve.FormatBTC(pay.AmountSat), pay.Address)
+		total += pay.AmountSat
+	}
+	fmt.Fprintf(tw, "total\t%s BTC\n", reserve.FormatBTC(total))
+	fmt.Fprintf(tw, "fee\tat most %s BTC (now %s BTC)\n", reserve.FormatBTC(in.FeeCapSat), reserve.FormatBTC(p.FeeSat))
+	fmt.Fprintf(tw, "policy\t%x\n", in.PolicyHash)
+	fmt.Fprintf(tw, "expires\t%s\n", in.ExpiresAt.UTC().Format(time.RFC3339))
+	if p.Memo != "" {
+		fmt.Fprintf(tw, "memo\t%s\n", p.Memo)
+	}
+	var decided []string
+	for _, d := range p.Decisions {
+		decided = append(decided, fmt.Sprintf("%s (%s)", d.Officer, strings.ToLower(strings.TrimPrefix(d.Decision.String(), "DECISION_"))))
+	}
+	if len(decided) == 0 {
+		decided = []string{"nobody yet"}
+	}
+	fmt.Fprintf(tw, "decided\t%s; %d approvals needed\n", strings.Join(decided, ", "), p.ApprovalsNeeded)
+	return tw.Flush()
+}
+
+func spendBumpCmd(fs *flag.FlagSet) func(*env, []string) error {
+	feeRate := fs.Int64("feerate", 0, "the new fee rate in sat/vB (required; above the proposal's)")
+	return func(e *env, args []string) error {
+		id, err := oneID(args)
+		if err != nil {
+			return err
+		}
+		if *feeRate <= 0 {
+			return usagef("--feerate (sat/vB) is required")
+		}
+		r, err := custosv1.NewSpendServiceClient(e.conn).BumpFee(e.ctx, &custosv1.BumpFeeRequest{Id: id, FeeRateSatVb: *feeRate})
+		if err != nil {
+			return err
+		}
+		return printProposal(e, r.Proposal)
+	}
+}
+
+type controlJSON struct {
+	Officer string `json:"officer"`
+	At      string `json:"at"`
+}
+
+type policyJSON struct {
+	Seq       uint64        `json:"seq,omitempty"`
+	Hash      string        `json:"hash"`
+	SetBy     string        `json:"set_by"`
+	SetAt     string        `json:"set_at"`
+	Approvals []controlJSON `json:"approvals"`
+	Text      string        `json:"text"`
+}
+
+type freezeJSON struct {
+	Frozen         bool          `json:"frozen"`
+	Epoch          uint64        `json:"epoch"`
+	FrozenBy       string        `json:"frozen_by,omitempty"`
+	FrozenAt       string        `json:"frozen_at,omitempty"`
+	Reason         string        `json:"reason,omitempty"`
+	Unfreeze       []controlJSON `json:"unfreeze_approvals"`
+	UnfreezeNeeded uint32        `json:"unfreeze_needed"`
+}
+
+type governanceJSON struct {
+	WalletID      string      `json:"wallet_id"`
+	Policy        *policyJSON `json:"policy"`
+	Pending       *policyJSON `json:"pending"`
+	PendingNeeded uint32      `json:"pending_needed"`
+	Freeze        freezeJSON  `json:"freeze"`
+}
+
+func controlsToJSON(cs []*custosv1.ControlApproval) []controlJSON {
+	out := []controlJSON{}
+	for _, c := range cs {
+		out = append(out, controlJSON{c.Officer, unixTime(c.AtUnix)})
+	}
+	return out
+}
+
+func policyToJSON(p *custosv1.PolicyInfo) *policyJSON {
+	if p == nil {
+		return nil
+	}
+	return &policyJSON{Seq: p.Seq, Hash: hex.EncodeToString(p.Hash), SetBy: p.SetBy, SetAt: unixTime(p.SetAtUnix),
+		Approvals: controlsToJSON(p.Approvals), Text: string(p.Text)}
+}
+
+func freezeToJSON(f *custosv1.FreezeInfo) freezeJSON {
+	out := freezeJSON{Frozen: f.GetFrozen(), Epoch: f.GetEpoch(), FrozenBy: f.GetFrozenBy(), Reason: f.GetReason(),
+		Unfreeze: controlsToJSON(f.GetUnfreezeApprovals()), UnfreezeNeeded: f.GetUnfreezeNeeded()}
+	if f.GetFrozenAtUnix() != 0 {
+		out.FrozenAt = unixTime(f.GetFrozenAtUnix())
+	}
+	return out
+}
+
+func governanceToJSON(g *custosv1.GetPolicyResponse) governanceJSON {
+	return governanceJSON{WalletID: g.WalletId, Policy: policyToJSON(g.Policy), Pending: policyToJSON(g.Pending),
+		PendingNeeded: g.PendingNeeded, Freeze: freezeToJSON(g.Freeze)}
+}
+
+func printGovernance(e *env, g *custosv1.GetPolicyResponse) error {
+	out := governanceToJSON(g)
+	tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
+	if out.Policy == nil {
+		fmt.Fprintf(tw, "policy\tnone: the admin sets one with 'custosctl policy set FILE'\n")
+	} else {
+		fmt.Fprintf(tw, "policy\t%d, %s\n", out.Policy.Seq, out.Policy.Hash)
+		fmt.Fprintf(tw, "set\t%s by %s%s\n", out.Policy.SetAt, out.Policy.SetBy, approvedBy(out.Policy.Approvals))
+	}
+	if out.Pending != nil {
+		fmt.Fprintf(tw, "proposed\t%s by %s at %s: %d of %d approvals%s\n", out.Pending.Hash, out.Pending.SetBy, out.Pending.SetAt,
+			len(out.Pending.Approvals), out.PendingNeeded, approvedBy(out.Pending.Approvals))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if err := printFreeze(e, g.Freeze); err != nil {
+		return err
+	}
+	if out.Policy != nil {
+		_, err := fmt.Fprintf(e.stdout, "\n%s", out.Policy.Text)
+		return err
+	}
+	return nil
+}
+
+func approvedBy(cs []controlJSON) string {
+	if len(cs) == 0 {
+		return ""
+	}
+	names := make([]string, len(cs))
+	for i, c := range cs {
+		names[i] = c.Officer
+	}
+	return ", approved by " + strings.Join(names, ", ")
+}
+
+func printFreeze(e *env, f *custosv1.FreezeInfo) error {
+	out := freezeToJSON(f)
+	if e.common.json {
+		return printJSON(e.stdout, out)
+	}
+	if !out.Frozen {
+		_, err := fmt.Fprintf(e.stdout, "frozen\tno (%d freezes so far)\n", out.Epoch)
+		return err
+	}
+	_, err := fmt.Fprintf(e.stdout, "frozen\tYES since %s by %s: %q; %d of %d approvals to unfreeze%s\n",
+		out.FrozenAt, out.FrozenBy, out.Reason, len(out.Unfreeze), out.UnfreezeNeeded, approvedBy(out.Unfreeze))
+	return err
+}
+
+// readLimitedFile reads a file of at most limit bytes.
+func readLimitedFile(path string, limit int64, what string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("unable to open %s: %w", path, err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, fmt.Errorf("unable to read %s: %w", path, err)
+	}
+	if int64(len(data)) > limit {
+		return nil, fmt.Errorf("%s is more than the %d bytes %s may have", path, limit, what)
+	}
+	return data, nil
+}
+
+// writeNewFile writes data to a file that must not exist.
+func writeNewFile(path string, data []byte) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return fmt.Errorf("unable to create %s: %w", path, err)
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return fmt.Errorf("unable to write %s: %w", path, err)
+	}
+	return f.Close()
+}

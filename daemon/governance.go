@@ -1,0 +1,356 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+	"unicode/utf8"
+
+	"github.com/btcsuite/btcd/btcutil"
+
+	"github.com/custos-reserve/custos/multisig"
+	"github.com/custos-reserve/custos/reserve"
+)
+
+// maxPolicyBytes bounds a policy document (docs/policy.md: 1 MiB).
+const maxPolicyBytes = reserve.MaxPolicyBytes
+
+// errNoPolicy is the refusal of anything that needs a policy before the
+// admin set one.
+func errNoPolicy() error {
+	return reserve.Errorf(reserve.CodeFailedPrecondition,
+		"no spending policy is set: the admin sets one with 'custosctl policy set FILE'")
+}
+
+// errFrozen is the refusal of spending while the reserve is frozen.
+func errFrozen(f reserve.Freeze) error {
+	return reserve.Errorf(reserve.CodeFailedPrecondition,
+		"the reserve is frozen (freeze %d by officer %s at %s: %q); spending resumes when officers unfreeze it",
+		f.Epoch, f.By.Officer, f.By.At.UTC().Format(time.RFC3339), f.Reason)
+}
+
+// governed is the governance with its policy parsed.
+type governed struct {
+	reserve.Governance
+	// policy is the policy in force, nil before the first.
+	policy *reserve.Policy
+	wallet reserve.Wallet
+}
+
+// governance reads the governance and parses the policy in force. The
+// wallet must exist.
+func (d *Daemon) governance(ctx context.Context) (governed, error) {
+	w, _, err := d.wallet(ctx)
+	if err != nil {
+		return governed{}, err
+	}
+	g, err := d.cfg.Store.Governance(ctx)
+	if err != nil {
+		return governed{}, err
+	}
+	out := governed{Governance: g, wallet: w}
+	if g.Policy != nil {
+		if out.policy, err = reserve.ParsePolicy(g.Policy.Text); err != nil {
+			return governed{}, reserve.Errorf(reserve.CodeInternal, "stored policy %d does not parse: %v", g.Policy.Seq, err)
+		}
+	}
+	return out, nil
+}
+
+// parsePolicy reads a policy document and checks what the policy parser
+// cannot: that every allowlisted address is one of this daemon's network,
+// written in its canonical form (the form payees are compared in).
+func (d *Daemon) parsePolicy(text []byte) (*reserve.Policy, error) {
+	if len(text) > maxPolicyBytes {
+		return nil, reserve.Invalid("text", "policy is %d bytes, more than the %d allowed", len(text), maxPolicyBytes)
+	}
+	p, err := reserve.ParsePolicy(text)
+	if err != nil {
+		return nil, err
+	}
+	params, err := multisig.NetParams(d.cfg.Network)
+	if err != nil {
+		return nil, err
+	}
+	for i, e := range p.Allowlist.Entries {
+		field := fmt.Sprintf("allowlist.entries[%d].address", i)
+		a, err := btcutil.DecodeAddress(e.Address, params)
+		if err != nil || !a.IsForNet(params) {
+			return nil, reserve.Invalid(field, "%q is not an address of %s", e.Address, d.cfg.Network)
+		}
+		if a.EncodeAddress() != e.Address {
+			return nil, reserve.Invalid(field, "%q is not in canonical form; write %s", e.Address, a.EncodeAddress())
+		}
+	}
+	return p, nil
+}
+
+// setPolicy sets the first policy, or proposes a change to the one in
+// force; a proposed change replaces an earlier proposal and its approvals.
+func (d *Daemon) setPolicy(ctx context.Context, caller Caller, text []byte) (governed, bool, error) {
+	p, err := d.parsePolicy(text)
+	if err != nil {
+		return governed{}, false, err
+	}
+	if _, _, err := d.wallet(ctx); err != nil {
+		return governed{}, false, err
+	}
+	rec := &reserve.PolicyRecord{Text: text, Hash: p.Hash(), By: caller.Name, At: d.cfg.Now().UTC()}
+	applied := false
+	d.spendMu.Lock()
+	defer d.spendMu.Unlock()
+	_, err = d.cfg.Store.UpdateGovernance(ctx, func(g *reserve.Governance) error {
+		switch {
+		case g.Policy == nil:
+			rec.Seq, g.Policy, applied = 1, rec, true
+		case g.Policy.Hash == rec.Hash:
+			return reserve.Invalid("text", "this policy (%x) is already in force", rec.Hash)
+		case g.Pending != nil && g.Pending.Hash == rec.Hash:
+			return reserve.Invalid("text", "this policy (%x) is already proposed, with %d approvals", rec.Hash, len(g.Pending.Approvals))
+		default:
+			g.Pending = rec
+		}
+		return nil
+	})
+	if err != nil {
+		return governed{}, false, err
+	}
+	d.log.Info("policy set", "hash", fmt.Sprintf("%x", rec.Hash), "applied", applied, "by", caller.Name)
+	g, err := d.governance(ctx)
+	return g, applied, err
+}
+
+// control is the statement an officer signs for action under governance g.
+func (g governed) control(a reserve.Action) reserve.Control {
+	c := reserve.Control{Action: a, Network: g.wallet.Network, WalletID: g.wallet.ID}
+	if g.Policy != nil {
+		c.PolicyHash = g.Policy.Hash
+	}
+	return c
+}
+
+// approvePolicy records an officer's approval of the proposed change and
+// applies it at the current policy's top-tier quorum.
+func (d *Daemon) approvePolicy(ctx context.Context, newHash [32]byte, a reserve.Approval) (governed, bool, error) {
+	applied := false
+	err := d.updateGoverned(ctx, func(g *governed) error {
+		if g.policy == nil {
+			return errNoPolicy()
+		}
+		if g.Pending == nil {
+			return reserve.Errorf(reserve.CodeFailedPrecondition, "no policy change is proposed")
+		}
+		if g.Pending.Hash != newHash {
+			return reserve.Invalid("new_hash", "the proposed policy is %x, not %x", g.Pending.Hash, newHash)
+		}
+		c := g.control(reserve.ActionPolicyChange)
+		c.NewPolicy = newHash
+		sig, err := d.verifyControl(g.policy, &c, a, g.Pending.Approvals)
+		if err != nil {
+			return err
+		}
+		g.Pending.Approvals = append(g.Pending.Approvals, sig)
+		if len(g.Pending.Approvals) < g.policy.ChangeApprovals() {
+			return nil
+		}
+		next := *g.Pending
+		next.Seq = g.Policy.Seq + 1
+		g.Policy, g.Pending, applied = &next, nil, true
+		return nil
+	})
+	if err != nil {
+		return governed{}, false, err
+	}
+	g, err := d.governance(ctx)
+	if applied {
+		d.log.Info("policy changed", "seq", g.Policy.Seq, "hash", fmt.Sprintf("%x", g.Policy.Hash))
+	}
+	return g, applied, err
+}
+
+// freeze stops all spending on one officer's signature.
+func (d *Daemon) freeze(ctx context.Context, epoch uint64, a reserve.Approval, reason string) (governed, error) {
+	if len(reason) > maxReasonText || !utf8.ValidString(reason) {
+		return governed{}, reserve.Invalid("reason", "must be valid UTF-8 of at most %d bytes", maxReasonText)
+	}
+	err := d.updateGoverned(ctx, func(g *governed) error {
+		if g.policy == nil {
+			return errNoPolicy()
+		}
+		if g.Freeze.Frozen {
+			return reserve.Errorf(reserve.CodeFailedPrecondition, "the reserve is already frozen (freeze %d by %s)", g.Freeze.Epoch, g.Freeze.By.Officer)
+		}
+		if epoch != g.Freeze.Epoch+1 {
+			return reserve.Invalid("epoch", "the next freeze is epoch %d, not %d", g.Freeze.Epoch+1, epoch)
+		}
+		c := g.control(reserve.ActionFreeze)
+		c.Epoch = epoch
+		sig, err := d.verifyControl(g.policy, &c, a, nil)
+		if err != nil {
+			return err
+		}
+		g.Freeze = reserve.Freeze{Epoch: epoch, Frozen: true, By: sig, Reason: reason}
+		return nil
+	})
+	if err != nil {
+		return governed{}, err
+	}
+	g, err := d.governance(ctx)
+	d.log.Warn("reserve frozen", "epoch", epoch, "officer", g.Freeze.By.Officer)
+	return g, err
+}
+
+// unfreeze records an officer's approval to lift the freeze and lifts it
+// at the policy's unfreeze_approvals.
+func (d *Daemon) unfreeze(ctx context.Context, epoch uint64, a reserve.Approval) (governed, error) {
+	lifted := false
+	err := d.updateGoverned(ctx, func(g *governed) error {
+		if g.policy == nil {
+			return errNoPolicy()
+		}
+		if !g.Freeze.Frozen {
+			return reserve.Errorf(reserve.CodeFailedPrecondition, "the reserve is not frozen")
+		}
+		if epoch != g.Freeze.Epoch {
+			return reserve.Invalid("epoch", "the freeze in force is epoch %d, not %d", g.Freeze.Epoch, epoch)
+		}
+		c := g.control(reserve.ActionUnfreeze)
+		c.Epoch = epoch
+		sig, err := d.verifyControl(g.policy, &c, a, g.Freeze.Unfreeze)
+		if err != nil {
+			return err
+		}
+		g.Freeze.Unfreeze = append(g.Freeze.Unfreeze, sig)
+		if len(g.Freeze.Unfreeze) >= g.policy.UnfreezeApprovals {
+			g.Freeze.Frozen, lifted = false, true
+		}
+		return nil
+	})
+	if err != nil {
+		return governed{}, err
+	}
+	if lifted {
+		d.log.Info("reserve unfrozen", "epoch", epoch)
+	}
+	return d.governance(ctx)
+}
+
+// updateGoverned runs fn on the governance with its policy parsed, in
+// one store transaction. It holds spendMu, so that a proposal's approvals
+// are counted, and its release decided, under one policy and freeze.
+func (d *Daemon) updateGoverned(ctx context.Context, fn func(g *governed) error) error {
+	d.spendMu.Lock()
+	defer d.spendMu.Unlock()
+	w, _, err := d.wallet(ctx)
+	if err != nil {
+		return err
+	}
+	_, err = d.cfg.Store.UpdateGovernance(ctx, func(g *reserve.Governance) error {
+		gv := governed{Governance: *g, wallet: w}
+		if g.Policy != nil {
+			if gv.policy, err = reserve.ParsePolicy(g.Policy.Text); err != nil {
+				return reserve.Errorf(reserve.CodeInternal, "stored policy %d does not parse: %v", g.Policy.Seq, err)
+			}
+		}
+		if err := fn(&gv); err != nil {
+			return err
+		}
+		*g = gv.Governance
+		return nil
+	})
+	return err
+}
+
+// verifyControl checks an officer's signature over c under policy p and
+// that the officer is not among those who already signed.
+func (d *Daemon) verifyControl(p *reserve.Policy, c *reserve.Control, a reserve.Approval, already []reserve.ControlSignature) (reserve.ControlSignature, error) {
+	id, err := reserve.VerifyControl(p, c, a)
+	if err != nil {
+		return reserve.ControlSignature{}, err
+	}
+	if slices.ContainsFunc(already, func(s reserve.ControlSignature) bool { return s.Officer == id }) {
+		return reserve.ControlSignature{}, reserve.Errorf(reserve.CodeConflict, "officer %s already signed this %s", id, c.Action)
+	}
+	return reserve.ControlSignature{Officer: id, Approval: a, At: d.cfg.Now().UTC()}, nil
+}
+
+// checkPayment says what paying payees would need now under the policy
+// it returns (the one in force when it read it), with the fee and size of
+// a typical transaction left out: the fee caps are checked when the
+// proposal is built.
+func (d *Daemon) checkPayment(ctx context.Context, payees []payeeSpec) (reserve.Requirement, *reserve.Policy, int64, error) {
+	g, err := d.governance(ctx)
+	if err != nil {
+		return reserve.Requirement{}, nil, 0, err
+	}
+	if g.policy == nil {
+		return reserve.Requirement{}, nil, 0, errNoPolicy()
+	}
+	ps, _, err := d.checkPayees(payees)
+	if err != nil {
+		return reserve.Requirement{}, nil, 0, err
+	}
+	spent, err := d.spent(ctx, "")
+	if err != nil {
+		return reserve.Requirement{}, nil, 0, err
+	}
+	pays, total := payments(ps)
+	req, err := g.policy.Require(pays, 0, 1, spent, d.cfg.Now().UTC())
+	return req, g.policy, total, err
+}
+
+// payments are the payees as the policy sees them, and their total.
+func payments(ps []reserve.Payee) ([]reserve.Payment, int64) {
+	out := make([]reserve.Payment, len(ps))
+	var total int64
+	for i, p := range ps {
+		out[i] = reserve.Payment{Address: p.Address, AmountSat: p.AmountSat}
+		total += p.AmountSat
+	}
+	return out, total
+}
+
+// spent is what the reserve has paid, or committed to pay, to external
+// addresses in the policy's rolling windows: every proposal approved and
+// not ended unpaid, counted once per intent (a fee bump shares its
+// original's), by creation time. exclude names an intent not to count:
+// the one being evaluated.
+func (d *Daemon) spent(ctx context.Context, exclude string) (reserve.Spent, error) {
+	ps, err := d.cfg.Store.Proposals(ctx, reserve.StateUnspecified)
+	if err != nil {
+		return reserve.Spent{}, err
+	}
+	now := d.cfg.Now()
+	seen := make(map[string]bool)
+	var s reserve.Spent
+	for _, p := range ps {
+		if p.Intent == nil || !committed(p.State) || p.Intent.ProposalID == exclude || seen[p.Intent.ProposalID] {
+			continue
+		}
+		seen[p.Intent.ProposalID] = true
+		age := now.Sub(p.CreatedAt)
+		total := p.Intent.TotalSat()
+		if age < 30*24*time.Hour {
+			s.Last30d += total
+		}
+		if age < 24*time.Hour {
+			s.Last24h += total
+		}
+	}
+	s.Last24h, s.Last30d = min(s.Last24h, reserve.MaxSat), min(s.Last30d, reserve.MaxSat)
+	return s, nil
+}
+
+// committed reports whether a proposal in state s counts toward velocity:
+// approved and not ended without paying.
+func committed(s reserve.State) bool {
+	switch s {
+	case reserve.StateApproved, reserve.StateSigning, reserve.StateFinalized,
+		reserve.StateBroadcast, reserve.StateConfirmed, reserve.StateReplaced:
+		return true
+	case reserve.StateUnspecified, reserve.StatePendingApproval, reserve.StateRejected,
+		reserve.StateCancelled, reserve.StateExpired, reserve.StateFailed:
+	}
+	return false
+}

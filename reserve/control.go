@@ -1,0 +1,161 @@
+package reserve
+
+import (
+	"crypto/ed25519"
+	"encoding/binary"
+	"fmt"
+)
+
+// ControlTag domain-separates the digests of control statements (freeze,
+// unfreeze, policy change) from each other's and from approval digests.
+const ControlTag = "custos/control/v1"
+
+// ControlVersion is the version of the control statement encoding.
+const ControlVersion = 1
+
+// Action is what a control statement asks.
+type Action uint8
+
+const (
+	// ActionFreeze stops all spending; any one officer may sign it.
+	ActionFreeze Action = 1
+	// ActionUnfreeze lifts a freeze; it takes the policy's
+	// unfreeze_approvals officers.
+	ActionUnfreeze Action = 2
+	// ActionPolicyChange replaces the policy in force with the one whose
+	// hash is NewPolicy; it takes the current policy's top-tier quorum.
+	ActionPolicyChange Action = 3
+)
+
+// String names the action ("freeze").
+func (a Action) String() string {
+	switch a {
+	case ActionFreeze:
+		return "freeze"
+	case ActionUnfreeze:
+		return "unfreeze"
+	case ActionPolicyChange:
+		return "policy-change"
+	}
+	return fmt.Sprintf("action(%d)", uint8(a))
+}
+
+// Control is a statement about the reserve as a whole that officers sign:
+// not a payment but a change to what payments may happen. It binds the
+// wallet, the policy in force and, for freezes, the freeze epoch, so a
+// signature cannot be replayed on another wallet, under another policy or
+// to lift a later freeze.
+type Control struct {
+	Action   Action
+	Network  Network
+	WalletID string
+	// PolicyHash is the hash of the policy in force when signing.
+	PolicyHash [32]byte
+	// Epoch counts the freezes of the reserve: a freeze is signed for the
+	// epoch it starts (one more than the last), an unfreeze for the epoch
+	// of the freeze it lifts. Zero for a policy change.
+	Epoch uint64
+	// NewPolicy is the hash of the proposed policy for ActionPolicyChange,
+	// zero otherwise.
+	NewPolicy [32]byte
+}
+
+// Validate checks the statement's fields.
+func (c *Control) Validate() error {
+	switch c.Action {
+	case ActionFreeze, ActionUnfreeze:
+		if c.Epoch == 0 {
+			return Invalid("control.epoch", "a %s names the freeze epoch, from 1", c.Action)
+		}
+		if c.NewPolicy != ([32]byte{}) {
+			return Invalid("control.new_policy", "a %s names no policy", c.Action)
+		}
+	case ActionPolicyChange:
+		if c.Epoch != 0 {
+			return Invalid("control.epoch", "a policy change names no freeze epoch")
+		}
+		if c.NewPolicy == ([32]byte{}) {
+			return Invalid("control.new_policy", "a policy change names the new policy's hash")
+		}
+		if c.NewPolicy == c.PolicyHash {
+			return Invalid("control.new_policy", "the new policy is the one in force")
+		}
+	default:
+		return Invalid("control.action", "unknown action %d", uint8(c.Action))
+	}
+	if c.Network < Mainnet || c.Network > Regtest {
+		return Invalid("control.network", "unknown network %d", uint8(c.Network))
+	}
+	if err := checkIntentID("control.wallet_id", c.WalletID); err != nil {
+		return err
+	}
+	return nil
+}
+
+// Encode is the canonical encoding: version(1) action(1) network(1)
+// wallet_id(u32 BE length || bytes) policy_hash(32) epoch(u64 BE)
+// new_policy(32).
+func (c *Control) Encode() ([]byte, error) {
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	b := make([]byte, 0, 3+4+len(c.WalletID)+32+8+32)
+	b = append(b, ControlVersion, byte(c.Action), byte(c.Network))
+	b = binary.BigEndian.AppendUint32(b, uint32(len(c.WalletID)))
+	b = append(b, c.WalletID...)
+	b = append(b, c.PolicyHash[:]...)
+	b = binary.BigEndian.AppendUint64(b, c.Epoch)
+	b = append(b, c.NewPolicy[:]...)
+	return b, nil
+}
+
+// Digest is what an officer signs: the BIP-340 tagged hash of Encode()
+// under ControlTag.
+func (c *Control) Digest() ([32]byte, error) {
+	enc, err := c.Encode()
+	if err != nil {
+		return [32]byte{}, err
+	}
+	return taggedHash(ControlTag, enc), nil
+}
+
+// SignControl makes officer key priv's signature over c.
+func SignControl(c *Control, priv ed25519.PrivateKey) (Approval, error) {
+	if len(priv) != ed25519.PrivateKeySize {
+		return Approval{}, Invalid("key", "not an Ed25519 private key")
+	}
+	digest, err := c.Digest()
+	if err != nil {
+		return Approval{}, err
+	}
+	return signDigest(priv, digest), nil
+}
+
+// VerifyControl checks a's signature over c and that its key is an
+// officer of p, whose id it returns. It does not check that p is the
+// policy in force, nor count anything.
+func VerifyControl(p *Policy, c *Control, a Approval) (string, error) {
+	digest, err := c.Digest()
+	if err != nil {
+		return "", err
+	}
+	for _, o := range p.Officers {
+		if o.Key != a.OfficerKey {
+			continue
+		}
+		if !ed25519.Verify(a.OfficerKey[:], digest[:], a.Signature[:]) {
+			return "", Invalid("signature", "officer %s: %w over the %s statement", o.ID, ErrBadApprovalSignature, c.Action)
+		}
+		return o.ID, nil
+	}
+	return "", Invalid("officer_key", "key %x is not an officer of the policy in force", a.OfficerKey)
+}
+
+// ChangeApprovals is how many officers must approve replacing p: its
+// top tier's quorum (the strictest rule it has).
+func (p *Policy) ChangeApprovals() int {
+	if len(p.Tiers) == 0 {
+		return len(p.Officers)
+	}
+	return p.Tiers[len(p.Tiers)-1].Approvals
+}

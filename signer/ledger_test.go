@@ -1,0 +1,107 @@
+package signer_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/btcsuite/btcd/chaincfg/chainhash"
+	"github.com/btcsuite/btcd/wire"
+	"github.com/stretchr/testify/require"
+
+	"github.com/custos-reserve/custos/reserve"
+	"github.com/custos-reserve/custos/signer"
+	"github.com/custos-reserve/custos/signer/signertest"
+)
+
+func TestLedgerAppendAndRead(t *testing.T) {
+	dir := t.TempDir()
+	l, err := signer.OpenLedger(dir)
+	require.NoError(t, err)
+	require.Equal(t, filepath.Join(dir, signer.LedgerFileName), l.Path())
+	require.Empty(t, MustEntries(t, l))
+	require.NoFileExists(t, l.Path(), "opening creates nothing")
+
+	a := entryFor([32]byte{1}, 0x01, 70_000_000, signertest.Now(), wire.OutPoint{Hash: chainhash.Hash{9}, Index: 2})
+	b := entryFor([32]byte{2}, 0x02, 1, signertest.Now().Add(time.Hour),
+		wire.OutPoint{Hash: chainhash.Hash{8}}, wire.OutPoint{Hash: chainhash.Hash{7}, Index: 1})
+	require.NoError(t, l.Append(a))
+	require.NoError(t, l.Append(b))
+	require.Equal(t, []signer.LedgerEntry{a, b}, MustEntries(t, l))
+
+	data, err := os.ReadFile(l.Path())
+	require.NoError(t, err)
+	lines := strings.Split(strings.TrimSuffix(string(data), "\n"), "\n")
+	require.Len(t, lines, 2)
+	require.Equal(t, `{"intent_digest":"0100000000000000000000000000000000000000000000000000000000000000",`+
+		`"proposal_id":"P000000","policy_hash":"aa00000000000000000000000000000000000000000000000000000000000000",`+
+		`"txid":"`+chainhash.Hash{1}.String()+`","inputs":["`+chainhash.Hash{9}.String()+`:2"],`+
+		`"amount_sat":70000000,"signed_at":"2026-12-01T12:00:00Z"}`, lines[0])
+	st, err := os.Stat(l.Path())
+	require.NoError(t, err)
+	require.Equal(t, os.FileMode(0o600), st.Mode().Perm())
+}
+
+// TestLedgerCorrupt: a line that is not an entry stops everything, named
+// by its number; it is never skipped.
+func TestLedgerCorrupt(t *testing.T) {
+	good := entryFor([32]byte{1}, 0x01, 70_000_000, signertest.Now(), wire.OutPoint{Hash: chainhash.Hash{9}, Index: 2})
+	dir := t.TempDir()
+	l, err := signer.OpenLedger(dir)
+	require.NoError(t, err)
+	require.NoError(t, l.Append(good))
+	line, err := os.ReadFile(l.Path())
+	require.NoError(t, err)
+	valid := strings.TrimSuffix(string(line), "\n")
+
+	tests := []struct {
+		name string
+		text string
+		want string
+	}{
+		{name: "not JSON", text: valid + "\nhello\n", want: "line 2: not a ledger entry"},
+		{name: "blank line", text: valid + "\n\n" + valid + "\n", want: "line 2: not a ledger entry"},
+		{name: "cut short", text: valid + "\n" + valid[:40], want: "line 2: the line is incomplete (no line end)"},
+		{name: "no line end", text: valid, want: "line 1: the line is incomplete (no line end)"},
+		{name: "unknown field", text: strings.Replace(valid, `"amount_sat"`, `"note":"x","amount_sat"`, 1) + "\n", want: `line 1: not a ledger entry: json: unknown field "note"`},
+		{name: "two values", text: valid + valid + "\n", want: "line 1: more than one JSON value on the line"},
+		{name: "short digest", text: strings.Replace(valid, `"intent_digest":"01`, `"intent_digest":"`, 1) + "\n", want: "line 1: intent_digest"},
+		{name: "bad txid", text: strings.Replace(valid, `"txid":"`, `"txid":"zz`, 1) + "\n", want: "line 1: txid"},
+		{name: "bad input", text: strings.Replace(valid, `:2"]`, `"]`, 1) + "\n", want: "line 1: inputs[0]"},
+		{name: "no inputs", text: strings.Replace(valid, `["`+chainhash.Hash{9}.String()+`:2"]`, `[]`, 1) + "\n", want: "line 1: inputs is empty"},
+		{name: "negative amount", text: strings.Replace(valid, `70000000`, `-5`, 1) + "\n", want: "line 1: amount_sat -5 is outside"},
+		{name: "bad time", text: strings.Replace(valid, `2026-12-01T12:00:00Z`, `yesterday`, 1) + "\n", want: `line 1: signed_at "yesterday"`},
+		{name: "no proposal", text: strings.Replace(valid, `"P000000"`, `""`, 1) + "\n", want: "line 1: proposal_id is empty"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			path := filepath.Join(dir, signer.LedgerFileName)
+			require.NoError(t, os.WriteFile(path, []byte(tt.text), 0o600))
+			_, err := signer.OpenLedger(dir)
+			require.ErrorIs(t, err, signer.ErrLedgerCorrupt)
+			require.ErrorContains(t, err, path+" "+tt.want)
+			require.ErrorContains(t, err, "nothing was signed")
+			require.Equal(t, reserve.CodeFailedPrecondition, reserve.CodeOf(err))
+		})
+	}
+}
+
+// TestSignRefusesACorruptLedger: a ledger damaged after it was opened
+// stops signing too, with nothing signed or written.
+func TestSignRefusesACorruptLedger(t *testing.T) {
+	f := newWalletFixture(t)
+	p := f.approved(t, newSpend(t, f.desc), normalFee)
+	before := MustSerialize(t, p)
+	rules := freshRules(t, f)
+	require.NoError(t, os.WriteFile(rules.Ledger.Path(), []byte("{}\n"), 0o600))
+
+	_, n, err := signer.Sign(p, f.us().pinned, f.us().key, rules)
+	require.ErrorIs(t, err, signer.ErrLedgerCorrupt)
+	require.ErrorContains(t, err, rules.Ledger.Path()+" line 1: ")
+	require.Zero(t, n)
+	require.Equal(t, before, MustSerialize(t, p))
+	require.Equal(t, "{}\n", string(ledgerBytes(t, rules.Ledger)))
+}

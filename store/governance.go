@@ -1,0 +1,355 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"fmt"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/custos-reserve/custos/reserve"
+)
+
+// Audit kinds of governance changes.
+const (
+	// AuditPolicySet records a policy coming into force.
+	AuditPolicySet = "policy.set"
+	// AuditPolicyPropose records a change proposed, approved by one more
+	// officer or withdrawn.
+	AuditPolicyPropose = "policy.pending"
+	// AuditFreeze records a freeze.
+	AuditFreeze = "reserve.freeze"
+	// AuditUnfreeze records an officer's approval to unfreeze, and the
+	// freeze lifted.
+	AuditUnfreeze = "reserve.unfreeze"
+)
+
+// reserve.Governance returns the reserve's governance; the zero value before any
+// policy or freeze.
+func (db *DB) Governance(ctx context.Context) (reserve.Governance, error) {
+	var g reserve.Governance
+	err := db.view(ctx, "read governance", func(tx *bolt.Tx) error {
+		var err error
+		g, err = readGovernance(tx)
+		return err
+	})
+	return g, err
+}
+
+func readGovernance(tx *bolt.Tx) (reserve.Governance, error) {
+	v := tx.Bucket(bucketGovernance).Get(keyGovernance)
+	if v == nil {
+		return reserve.Governance{}, nil
+	}
+	g, err := decodeGovernance(v)
+	if err != nil {
+		return reserve.Governance{}, corrupt("governance", keyGovernance, err)
+	}
+	return g, nil
+}
+
+// UpdateGovernance changes the governance in one transaction: fn gets a
+// copy to change. It checks that every policy text parses to its hash,
+// that a new policy in force is numbered one past the last and differs
+// from it, and that the freeze epoch never goes back; it files a policy
+// that came into force in the history (Policies) and writes one audit
+// entry per change. An error from fn aborts everything and is returned as
+// is.
+func (db *DB) UpdateGovernance(ctx context.Context, fn func(g *reserve.Governance) error) (reserve.Governance, error) {
+	if fn == nil {
+		return reserve.Governance{}, reserve.Invalid("fn", "is nil")
+	}
+	var out reserve.Governance
+	var fnErr error
+	err := db.update(ctx, "update governance", func(tx *bolt.Tx) error {
+		old, err := readGovernance(tx)
+		if err != nil {
+			return err
+		}
+		cur, err := readGovernance(tx)
+		if err != nil {
+			return err
+		}
+		if err := fn(&cur); err != nil {
+			fnErr = err
+			return err
+		}
+		if err := checkGovernance(&old, &cur); err != nil {
+			return err
+		}
+		v, err := encodeGovernance(&cur)
+		if err != nil {
+			return inputError("", err)
+		}
+		if err := tx.Bucket(bucketGovernance).Put(keyGovernance, v); err != nil {
+			return fmt.Errorf("unable to write governance: %w", err)
+		}
+		if cur.Policy != nil && (old.Policy == nil || old.Policy.Seq != cur.Policy.Seq) {
+			pv, err := encodePolicyRecord(cur.Policy)
+			if err != nil {
+				return inputError("policy.", err)
+			}
+			if err := tx.Bucket(bucketPolicies).Put(binary.BigEndian.AppendUint64(nil, cur.Policy.Seq), pv); err != nil {
+				return fmt.Errorf("unable to file policy %d: %w", cur.Policy.Seq, err)
+			}
+		}
+		for _, a := range governanceAudit(&old, &cur) {
+			if err := db.appendAudit(tx, a[0], a[1]); err != nil {
+				return err
+			}
+		}
+		if out, err = decodeGovernance(v); err != nil {
+			return fmt.Errorf("unable to read back governance: %w", err)
+		}
+		return nil
+	})
+	if fnErr != nil {
+		return reserve.Governance{}, fnErr
+	}
+	if err != nil {
+		return reserve.Governance{}, err
+	}
+	return out, nil
+}
+
+// checkGovernance refuses what no governance change may do.
+func checkGovernance(old, cur *reserve.Governance) error {
+	for _, r := range []struct {
+		field string
+		rec   *reserve.PolicyRecord
+	}{{"policy", cur.Policy}, {"pending", cur.Pending}} {
+		if r.rec == nil {
+			continue
+		}
+		p, err := reserve.ParsePolicy(r.rec.Text)
+		if err != nil {
+			return reserve.Invalid(r.field, "policy text does not parse: %v", err)
+		}
+		if p.Hash() != r.rec.Hash {
+			return reserve.Invalid(r.field, "policy hash %x is not the text's %x", r.rec.Hash, p.Hash())
+		}
+	}
+	switch {
+	case old.Policy != nil && cur.Policy == nil:
+		return reserve.Invalid("policy", "the policy in force cannot be removed")
+	case cur.Policy == nil:
+	case old.Policy == nil && cur.Policy.Seq != 1:
+		return reserve.Invalid("policy.seq", "the first policy is number 1, not %d", cur.Policy.Seq)
+	case old.Policy != nil && cur.Policy.Seq == old.Policy.Seq:
+		if !policyRecordEqual(old.Policy, cur.Policy) {
+			return reserve.Invalid("policy", "policy %d in force cannot be changed; a new policy takes the next number", old.Policy.Seq)
+		}
+	case old.Policy != nil && cur.Policy.Seq != old.Policy.Seq+1:
+		return reserve.Invalid("policy.seq", "the next policy is number %d, not %d", old.Policy.Seq+1, cur.Policy.Seq)
+	case old.Policy != nil && cur.Policy.Hash == old.Policy.Hash:
+		return reserve.Invalid("policy", "the new policy is the one in force (%x)", cur.Policy.Hash)
+	}
+	if cur.Freeze.Epoch < old.Freeze.Epoch {
+		return reserve.Invalid("freeze.epoch", "cannot go back from %d to %d", old.Freeze.Epoch, cur.Freeze.Epoch)
+	}
+	if cur.Freeze.Frozen && cur.Freeze.Epoch == 0 {
+		return reserve.Invalid("freeze.epoch", "a freeze has an epoch from 1")
+	}
+	return nil
+}
+
+func policyRecordEqual(a, b *reserve.PolicyRecord) bool {
+	if a.Seq != b.Seq || !bytes.Equal(a.Text, b.Text) || a.Hash != b.Hash || a.By != b.By ||
+		!a.At.Equal(b.At) || len(a.Approvals) != len(b.Approvals) {
+		return false
+	}
+	for i := range a.Approvals {
+		if !controlSignatureEqual(a.Approvals[i], b.Approvals[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+func controlSignatureEqual(a, b reserve.ControlSignature) bool {
+	return a.Officer == b.Officer && a.Approval == b.Approval && a.At.Equal(b.At)
+}
+
+// governanceAudit says what changed, as audit (kind, detail) pairs.
+func governanceAudit(old, cur *reserve.Governance) [][2]string {
+	var out [][2]string
+	if cur.Policy != nil && (old.Policy == nil || old.Policy.Seq != cur.Policy.Seq) {
+		var officers []string
+		for _, a := range cur.Policy.Approvals {
+			officers = append(officers, a.Officer)
+		}
+		out = append(out, [2]string{AuditPolicySet, fmt.Sprintf("seq=%d hash=%x by=%q approvals=%q",
+			cur.Policy.Seq, cur.Policy.Hash, clip(cur.Policy.By, maxAuditFieldLen), officers)})
+	}
+	switch {
+	case cur.Pending == nil && old.Pending != nil:
+		out = append(out, [2]string{AuditPolicyPropose, fmt.Sprintf("hash=%x closed", old.Pending.Hash)})
+	case cur.Pending == nil:
+	case old.Pending == nil || old.Pending.Hash != cur.Pending.Hash || len(old.Pending.Approvals) != len(cur.Pending.Approvals):
+		out = append(out, [2]string{AuditPolicyPropose, fmt.Sprintf("hash=%x by=%q approvals=%d",
+			cur.Pending.Hash, clip(cur.Pending.By, maxAuditFieldLen), len(cur.Pending.Approvals))})
+	}
+	switch {
+	case cur.Freeze.Frozen && (!old.Freeze.Frozen || cur.Freeze.Epoch != old.Freeze.Epoch):
+		out = append(out, [2]string{AuditFreeze, fmt.Sprintf("epoch=%d officer=%s reason=%q",
+			cur.Freeze.Epoch, cur.Freeze.By.Officer, clip(cur.Freeze.Reason, maxAuditFieldLen))})
+	case old.Freeze.Frozen && !cur.Freeze.Frozen:
+		out = append(out, [2]string{AuditUnfreeze, fmt.Sprintf("epoch=%d lifted approvals=%d", cur.Freeze.Epoch, len(cur.Freeze.Unfreeze))})
+	case len(cur.Freeze.Unfreeze) != len(old.Freeze.Unfreeze):
+		out = append(out, [2]string{AuditUnfreeze, fmt.Sprintf("epoch=%d approvals=%d", cur.Freeze.Epoch, len(cur.Freeze.Unfreeze))})
+	}
+	return out
+}
+
+// Policies returns every policy that has been in force, oldest first.
+func (db *DB) Policies(ctx context.Context) ([]reserve.PolicyRecord, error) {
+	var out []reserve.PolicyRecord
+	err := db.view(ctx, "list policies", func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketPolicies).ForEach(func(k, v []byte) error {
+			r, err := decodePolicyRecord(v)
+			if err != nil {
+				return corrupt("policy", k, err)
+			}
+			if len(k) != 8 || binary.BigEndian.Uint64(k) != r.Seq {
+				return corrupt("policy", k, fmt.Errorf("record is policy %d", r.Seq))
+			}
+			out = append(out, r)
+			return nil
+		})
+	})
+	return out, err
+}
+
+// Limits of governance records.
+const (
+	// maxPolicyTextLen is the largest document reserve.ParsePolicy
+	// accepts, so that every valid policy can be stored.
+	maxPolicyTextLen  = reserve.MaxPolicyBytes
+	maxControlSigs    = 1000
+	minControlSigSize = 1 + 32 + 64 + 8
+)
+
+// Policy record, version 1:
+//
+//	version(1) seq(8) text(uvarint len || bytes) hash(32) by(uvarint len
+//	|| bytes) at(8) approvals(uvarint count) then per approval: a control
+//	signature
+//
+// Control signature: officer(uvarint len || bytes) key(32) signature(64)
+// at(8).
+func encodePolicyRecord(r *reserve.PolicyRecord) ([]byte, error) {
+	e := newEncoder(128 + len(r.Text) + 128*len(r.Approvals))
+	putPolicyRecord(e, r)
+	return e.finish()
+}
+
+func putPolicyRecord(e *encoder, r *reserve.PolicyRecord) {
+	e.int64(int64(r.Seq))
+	e.bytes("text", r.Text, maxPolicyTextLen)
+	e.buf = append(e.buf, r.Hash[:]...)
+	e.string("by", r.By, maxNameLen)
+	e.time("at", r.At)
+	putControlSigs(e, "approvals", r.Approvals)
+}
+
+func putControlSigs(e *encoder, field string, sigs []reserve.ControlSignature) {
+	e.count(field, len(sigs), maxControlSigs)
+	for i, s := range sigs {
+		e.string(fmt.Sprintf("%s[%d].officer", field, i), s.Officer, maxIDLen)
+		putControlSig(e, fmt.Sprintf("%s[%d]", field, i), s)
+	}
+}
+
+func putControlSig(e *encoder, field string, s reserve.ControlSignature) {
+	e.buf = append(e.buf, s.Approval.OfficerKey[:]...)
+	e.buf = append(e.buf, s.Approval.Signature[:]...)
+	e.time(field+".at", s.At)
+}
+
+func decodePolicyRecord(b []byte) (reserve.PolicyRecord, error) {
+	d := newDecoder(b)
+	r := getPolicyRecord(d)
+	if err := d.finish(); err != nil {
+		return reserve.PolicyRecord{}, err
+	}
+	return r, nil
+}
+
+func getPolicyRecord(d *decoder) reserve.PolicyRecord {
+	var r reserve.PolicyRecord
+	r.Seq = uint64(d.int64("seq"))
+	r.Text = d.bytes("text", maxPolicyTextLen)
+	copy(r.Hash[:], d.take("hash", 32))
+	r.By = d.string("by", maxNameLen)
+	r.At = d.time("at")
+	r.Approvals = getControlSigs(d, "approvals")
+	return r
+}
+
+func getControlSigs(d *decoder, field string) []reserve.ControlSignature {
+	n := d.count(field, maxControlSigs, minControlSigSize)
+	if n == 0 {
+		return nil
+	}
+	out := make([]reserve.ControlSignature, n)
+	for i := range out {
+		out[i].Officer = d.string(field+" officer", maxIDLen)
+		out[i] = getControlSig(d, field, out[i].Officer)
+	}
+	return out
+}
+
+func getControlSig(d *decoder, field, officer string) reserve.ControlSignature {
+	s := reserve.ControlSignature{Officer: officer}
+	copy(s.Approval.OfficerKey[:], d.take(field+" key", 32))
+	copy(s.Approval.Signature[:], d.take(field+" signature", 64))
+	s.At = d.time(field + " at")
+	return s
+}
+
+// reserve.Governance record, version 1:
+//
+//	version(1) policy_present(1) [policy record body] pending_present(1)
+//	[policy record body] freeze_epoch(8) frozen(1) frozen_by officer
+//	(uvarint len || bytes) and control signature, reason(uvarint len ||
+//	bytes) unfreeze(uvarint count) then per approval: a control signature
+//
+// A policy record body is a policy record without its version byte.
+func encodeGovernance(g *reserve.Governance) ([]byte, error) {
+	e := newEncoder(512)
+	for _, r := range []*reserve.PolicyRecord{g.Policy, g.Pending} {
+		e.bool(r != nil)
+		if r != nil {
+			putPolicyRecord(e, r)
+		}
+	}
+	e.int64(int64(g.Freeze.Epoch))
+	e.bool(g.Freeze.Frozen)
+	e.string("freeze.by.officer", g.Freeze.By.Officer, maxIDLen)
+	putControlSig(e, "freeze.by", g.Freeze.By)
+	e.string("freeze.reason", g.Freeze.Reason, maxTextLen)
+	putControlSigs(e, "freeze.unfreeze", g.Freeze.Unfreeze)
+	return e.finish()
+}
+
+func decodeGovernance(b []byte) (reserve.Governance, error) {
+	var g reserve.Governance
+	d := newDecoder(b)
+	for _, r := range []**reserve.PolicyRecord{&g.Policy, &g.Pending} {
+		if d.bool("policy_present") {
+			rec := getPolicyRecord(d)
+			*r = &rec
+		}
+	}
+	g.Freeze.Epoch = uint64(d.int64("freeze epoch"))
+	g.Freeze.Frozen = d.bool("frozen")
+	officer := d.string("freeze officer", maxIDLen)
+	g.Freeze.By = getControlSig(d, "freeze by", officer)
+	g.Freeze.Reason = d.string("freeze reason", maxTextLen)
+	g.Freeze.Unfreeze = getControlSigs(d, "unfreeze")
+	if err := d.finish(); err != nil {
+		return reserve.Governance{}, err
+	}
+	return g, nil
+}
