@@ -142,16 +142,31 @@ func (d *Daemon) release(ctx context.Context, g governed, p reserve.Proposal) re
 	return updated
 }
 
-// checkSpendable refuses work on a proposal's transaction while the
-// reserve is frozen, and exports before the officers' approvals and
-// cool-off released it.
+// inForce refuses work on a proposal's transaction while the reserve is
+// frozen, or when the policy its approvals were given under has been
+// replaced (the change may have removed an officer whose approval counts).
+func inForce(g reserve.Governance, p *reserve.Proposal) error {
+	if g.Freeze.Frozen {
+		return errFrozen(g.Freeze)
+	}
+	if p.Intent != nil && g.Policy != nil && p.Intent.PolicyHash != g.Policy.Hash {
+		return reserve.Errorf(reserve.CodeFailedPrecondition,
+			"proposal %s was approved under policy %x, and policy %x is now in force: cancel it and propose again",
+			p.ID, p.Intent.PolicyHash[:8], g.Policy.Hash[:8])
+	}
+	return nil
+}
+
+// checkSpendable refuses work on a proposal's transaction that inForce
+// refuses, and exports before the officers' approvals and cool-off
+// released it.
 func (d *Daemon) checkSpendable(ctx context.Context, p reserve.Proposal) error {
 	g, err := d.cfg.Store.Governance(ctx)
 	if err != nil {
 		return err
 	}
-	if g.Freeze.Frozen {
-		return errFrozen(g.Freeze)
+	if err := inForce(g, &p); err != nil {
+		return err
 	}
 	switch p.State {
 	case reserve.StatePendingApproval:

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/btcsuite/btcd/btcjson"
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
@@ -163,8 +162,18 @@ func (d *Daemon) reconcile(ctx context.Context) error {
 		return err
 	}
 	byTxid := make(map[chainhash.Hash]reserve.Proposal, len(proposals))
+	// bumped are the proposals a fee bump on the network replaces: their
+	// own transaction is not sent again.
+	bumped := make(map[string]bool)
 	for _, p := range proposals {
 		byTxid[p.Txid] = p
+		switch p.State {
+		case reserve.StateBroadcast, reserve.StateConfirmed:
+			if p.Replaces != "" {
+				bumped[p.Replaces] = true
+			}
+		default:
+		}
 	}
 	for _, p := range proposals {
 		if err := ctx.Err(); err != nil {
@@ -174,6 +183,7 @@ func (d *Daemon) reconcile(ctx context.Context) error {
 		if r, ok := byTxid[v.conflictTx]; ok && v.conflict != "" && sameIntent(p, r) {
 			v.replacedBy = r.ID
 		}
+		v.bumped = bumped[p.ID]
 		d.reconcileOne(ctx, g, p, v, tip)
 	}
 	return nil
@@ -199,6 +209,8 @@ type spendView struct {
 	// replacedBy is the proposal whose transaction is conflictTx when it
 	// carries out the same intent (a fee bump).
 	replacedBy string
+	// bumped: a fee bump of this proposal is on the network.
+	bumped bool
 }
 
 func chainView(p reserve.Proposal, utxos map[wire.OutPoint]reserve.UTXO) spendView {
@@ -263,6 +275,8 @@ func (d *Daemon) reconcileOne(ctx context.Context, g governed, p reserve.Proposa
 			d.markBroadcast(ctx, p, "found on the network; txid "+p.Txid.String())
 		case g.Freeze.Frozen:
 			// Nothing leaves a frozen reserve.
+		case inForce(g.Governance, &p) != nil:
+			d.fail(ctx, p, inForce(g.Governance, &p).Error())
 		default:
 			d.broadcast(ctx, p)
 		}
@@ -274,7 +288,7 @@ func (d *Daemon) reconcileOne(ctx context.Context, g governed, p reserve.Proposa
 			d.fail(ctx, p, v.conflict)
 		case v.seen && v.height > 0 && tip-v.height+1 >= d.cfg.ConfirmDepth:
 			move(reserve.StateConfirmed, actorChain, fmt.Sprintf("confirmed at height %d, %d confirmations", v.height, tip-v.height+1))
-		case !v.seen && now.Sub(lastChange(p)) > rebroadcastAfter:
+		case !v.seen && !v.bumped && now.Sub(lastChange(p)) > rebroadcastAfter:
 			d.rebroadcast(p)
 		}
 	case reserve.StateConfirmed:
@@ -308,8 +322,8 @@ func (d *Daemon) rebroadcast(p reserve.Proposal) {
 
 // cancel ends a proposal that has not been broadcast and frees its coins.
 func (d *Daemon) cancel(ctx context.Context, caller Caller, id, reason string) (reserve.Proposal, error) {
-	if len(reason) > maxReasonText || !utf8.ValidString(reason) {
-		return reserve.Proposal{}, reserve.Invalid("reason", "must be valid UTF-8 of at most %d bytes", maxReasonText)
+	if err := checkText("reason", reason, maxReasonText); err != nil {
+		return reserve.Proposal{}, err
 	}
 	d.spendMu.Lock()
 	defer d.spendMu.Unlock()

@@ -31,17 +31,20 @@ func (d *Daemon) bump(ctx context.Context, caller Caller, id string, feeRate int
 	if err != nil {
 		return reserve.Proposal{}, err
 	}
-	g, err := d.governance(ctx)
+	d.spendMu.Lock()
+	defer d.spendMu.Unlock()
+	g, err := d.cfg.Store.Governance(ctx)
 	if err != nil {
 		return reserve.Proposal{}, err
 	}
 	if g.Freeze.Frozen {
 		return reserve.Proposal{}, errFrozen(g.Freeze)
 	}
-	d.spendMu.Lock()
-	defer d.spendMu.Unlock()
 	old, err := d.cfg.Store.Proposal(ctx, id)
 	if err != nil {
+		return reserve.Proposal{}, err
+	}
+	if err := inForce(g, &old); err != nil {
 		return reserve.Proposal{}, err
 	}
 	now := d.cfg.Now().UTC()

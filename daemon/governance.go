@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"slices"
 	"time"
-	"unicode/utf8"
 
 	"github.com/btcsuite/btcd/btcutil"
 
@@ -93,14 +92,10 @@ func (d *Daemon) setPolicy(ctx context.Context, caller Caller, text []byte) (gov
 	if err != nil {
 		return governed{}, false, err
 	}
-	if _, _, err := d.wallet(ctx); err != nil {
-		return governed{}, false, err
-	}
-	rec := &reserve.PolicyRecord{Text: text, Hash: p.Hash(), By: caller.Name, At: d.cfg.Now().UTC()}
+	now := d.cfg.Now().UTC()
+	rec := &reserve.PolicyRecord{Text: text, Hash: p.Hash(), By: caller.Name, At: now}
 	applied := false
-	d.spendMu.Lock()
-	defer d.spendMu.Unlock()
-	_, err = d.cfg.Store.UpdateGovernance(ctx, func(g *reserve.Governance) error {
+	err = d.updateGoverned(ctx, func(g *governed) error {
 		switch {
 		case g.Policy == nil:
 			rec.Seq, g.Policy, applied = 1, rec, true
@@ -109,6 +104,9 @@ func (d *Daemon) setPolicy(ctx context.Context, caller Caller, text []byte) (gov
 		case g.Pending != nil && g.Pending.Hash == rec.Hash:
 			return reserve.Invalid("text", "this policy (%x) is already proposed, with %d approvals", rec.Hash, len(g.Pending.Approvals))
 		default:
+			if err := checkNewEntries(g.policy, p, now); err != nil {
+				return err
+			}
 			g.Pending = rec
 		}
 		return nil
@@ -119,6 +117,31 @@ func (d *Daemon) setPolicy(ctx context.Context, caller Caller, text []byte) (gov
 	d.log.Info("policy set", "hash", fmt.Sprintf("%x", rec.Hash), "applied", applied, "by", caller.Name)
 	g, err := d.governance(ctx)
 	return g, applied, err
+}
+
+// addedSlack is how far before a policy change is proposed a new
+// allowlist entry may be dated: the time it takes to write and review
+// the document, and clocks that differ.
+const addedSlack = 24 * time.Hour
+
+// checkNewEntries refuses a change that backdates a new allowlist entry:
+// an address added by the change takes effect add_delay after its added
+// time, so that time must be when it is added, not one chosen to make it
+// effective at once. Entries already on the list in force keep theirs.
+func checkNewEntries(cur, next *reserve.Policy, now time.Time) error {
+	known := make(map[string]bool, len(cur.Allowlist.Entries))
+	for _, e := range cur.Allowlist.Entries {
+		known[e.Address] = true
+	}
+	earliest := now.Add(-addedSlack)
+	for i, e := range next.Allowlist.Entries {
+		if !known[e.Address] && e.Added.Before(earliest) {
+			return reserve.Invalid(fmt.Sprintf("allowlist.entries[%d].added", i),
+				"%s is new to the allowlist but dated %s: date a new entry when it is added (not before %s), so that add_delay runs from then",
+				e.Address, e.Added.Format(time.RFC3339), earliest.Format(time.RFC3339))
+		}
+	}
+	return nil
 }
 
 // control is the statement an officer signs for action under governance g.
@@ -145,7 +168,7 @@ func (d *Daemon) approvePolicy(ctx context.Context, newHash [32]byte, a reserve.
 			return reserve.Invalid("new_hash", "the proposed policy is %x, not %x", g.Pending.Hash, newHash)
 		}
 		c := g.control(reserve.ActionPolicyChange)
-		c.NewPolicy = newHash
+		c.Epoch, c.NewPolicy = g.Policy.Seq, newHash
 		sig, err := d.verifyControl(g.policy, &c, a, g.Pending.Approvals)
 		if err != nil {
 			return err
@@ -157,6 +180,9 @@ func (d *Daemon) approvePolicy(ctx context.Context, newHash [32]byte, a reserve.
 		next := *g.Pending
 		next.Seq = g.Policy.Seq + 1
 		g.Policy, g.Pending, applied = &next, nil, true
+		// Approvals to lift a freeze were given under the old policy,
+		// perhaps by officers the new one removed: they start again.
+		g.Freeze.Unfreeze = nil
 		return nil
 	})
 	if err != nil {
@@ -171,8 +197,8 @@ func (d *Daemon) approvePolicy(ctx context.Context, newHash [32]byte, a reserve.
 
 // freeze stops all spending on one officer's signature.
 func (d *Daemon) freeze(ctx context.Context, epoch uint64, a reserve.Approval, reason string) (governed, error) {
-	if len(reason) > maxReasonText || !utf8.ValidString(reason) {
-		return governed{}, reserve.Invalid("reason", "must be valid UTF-8 of at most %d bytes", maxReasonText)
+	if err := checkText("reason", reason, maxReasonText); err != nil {
+		return governed{}, err
 	}
 	err := d.updateGoverned(ctx, func(g *governed) error {
 		if g.policy == nil {
@@ -312,10 +338,10 @@ func payments(ps []reserve.Payee) ([]reserve.Payment, int64) {
 }
 
 // spent is what the reserve has paid, or committed to pay, to external
-// addresses in the policy's rolling windows: every proposal approved and
-// not ended unpaid, counted once per intent (a fee bump shares its
-// original's), by creation time. exclude names an intent not to count:
-// the one being evaluated.
+// addresses in the policy's rolling windows ending now: every proposal
+// approved and not ended unpaid, counted once per intent (a fee bump
+// shares its original's), at the time its quorum was reached. exclude
+// names an intent not to count: the one being evaluated.
 func (d *Daemon) spent(ctx context.Context, exclude string) (reserve.Spent, error) {
 	ps, err := d.cfg.Store.Proposals(ctx, reserve.StateUnspecified)
 	if err != nil {
@@ -329,17 +355,30 @@ func (d *Daemon) spent(ctx context.Context, exclude string) (reserve.Spent, erro
 			continue
 		}
 		seen[p.Intent.ProposalID] = true
-		age := now.Sub(p.CreatedAt)
+		age := now.Sub(approvedAt(p))
 		total := p.Intent.TotalSat()
+		// Each term is at most MaxSat, so clamping as it goes never
+		// overflows.
 		if age < 30*24*time.Hour {
-			s.Last30d += total
+			s.Last30d = min(s.Last30d+total, reserve.MaxSat)
 		}
 		if age < 24*time.Hour {
-			s.Last24h += total
+			s.Last24h = min(s.Last24h+total, reserve.MaxSat)
 		}
 	}
-	s.Last24h, s.Last30d = min(s.Last24h, reserve.MaxSat), min(s.Last30d, reserve.MaxSat)
 	return s, nil
+}
+
+// approvedAt is when a proposal's quorum was reached: its move to
+// APPROVED, or its creation for one that never passed through it (a fee
+// bump, whose original is counted instead, or one made before policies).
+func approvedAt(p reserve.Proposal) time.Time {
+	for _, h := range p.History {
+		if h.State == reserve.StateApproved {
+			return h.At
+		}
+	}
+	return p.CreatedAt
 }
 
 // committed reports whether a proposal in state s counts toward velocity:

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/btcsuite/btcd/btcutil"
 	"github.com/btcsuite/btcd/chaincfg"
@@ -113,6 +114,9 @@ func controlOf(tb testing.TB, g *custosv1.GetPolicyResponse, action reserve.Acti
 	c := reserve.Control{Action: action, Network: reserve.Regtest, WalletID: g.WalletId}
 	if g.Policy != nil {
 		copy(c.PolicyHash[:], g.Policy.Hash)
+		if action == reserve.ActionPolicyChange {
+			c.Epoch = g.Policy.Seq
+		}
 	}
 	return c
 }
@@ -772,4 +776,147 @@ func TestDecideProposalRefused(t *testing.T) {
 	r, err := spend.ListProposals(callCtx(t), &custosv1.ListProposalsRequest{})
 	require.NoError(t, err)
 	require.Empty(t, r.Proposals)
+}
+
+// TestSetPolicyBackdatedEntry: a policy change may not backdate an
+// address it adds to the allowlist, which would let it be paid with no
+// extra approval before add_delay; entries already listed keep their
+// dates, and the first policy's entries are dated as the admin wrote them.
+func TestSetPolicyBackdatedEntry(t *testing.T) {
+	t.Parallel()
+	td := MustStartDaemon(t)
+	admin := custosv1.NewPolicyServiceClient(MustDialAdmin(t, td))
+	MustCreateWallet(t, td)
+	MustSetPolicy(t, td, testPolicy(t)) // listedAddr, added 2020-01-01: the first policy.
+	before := MustGetPolicy(t, admin)
+
+	added := func(at time.Time) string {
+		return editPolicy(t, testPolicy(t), "fees:\n", "    - address: "+unlistedAddr(t)+
+			"\n      label: New payee\n      added: "+at.UTC().Format(time.RFC3339)+"\nfees:\n")
+	}
+	_, err := admin.SetPolicy(callCtx(t), &custosv1.SetPolicyRequest{Text: []byte(added(time.Now().Add(-25 * time.Hour)))})
+	requireCode(t, err, codes.InvalidArgument, "allowlist.entries[1].added:", unlistedAddr(t), "is new to the allowlist")
+	requireGovernance(t, admin, before)
+
+	r, err := admin.SetPolicy(callCtx(t), &custosv1.SetPolicyRequest{Text: []byte(added(time.Now().Add(-time.Hour)))})
+	require.NoError(t, err)
+	require.False(t, r.Applied)
+	require.NotNil(t, r.Governance.Pending)
+}
+
+// TestUnprintableTextRefused: memos and reasons are shown to officers
+// beside the payees they approve; a terminal escape or a bidirectional
+// override in them is refused, naming the character, before anything else.
+func TestUnprintableTextRefused(t *testing.T) {
+	t.Parallel()
+	td := MustStartDaemon(t)
+	MustCreateWallet(t, td)
+	conn := MustDialAdmin(t, td)
+	spend := custosv1.NewSpendServiceClient(conn)
+	for _, memo := range []string{"\x1b[4Apay 90 BTC", "abc\u202edcba", "two\nlines"} {
+		_, err := spend.ProposeSpend(callCtx(t), &custosv1.ProposeSpendRequest{
+			Payees: []*custosv1.Payment{{Address: listedAddr(t), AmountSat: 100_000}}, FeeRateSatVb: 2, Memo: memo,
+		})
+		requireCode(t, err, codes.InvalidArgument, "memo: character U+", "is not printable")
+	}
+	_, err := spend.CancelProposal(callCtx(t), &custosv1.CancelProposalRequest{Id: "P000001", Reason: "\x07bell"})
+	requireCode(t, err, codes.InvalidArgument, "reason: character U+0007")
+	r, err := spend.ListProposals(callCtx(t), &custosv1.ListProposalsRequest{})
+	require.NoError(t, err)
+	require.Empty(t, r.Proposals)
+}
+
+// TestPolicyChangeReplay: approvals of a change from A to B cannot bring
+// B back after a later change from B to A, nor can unfreeze approvals
+// given under a policy count after it is replaced.
+func TestPolicyChangeReplay(t *testing.T) {
+	t.Parallel()
+	td := MustStartDaemon(t)
+	admin := custosv1.NewPolicyServiceClient(MustDialAdmin(t, td))
+	officer := custosv1.NewPolicyServiceClient(MustDialAs(t, td, daemon.RoleOfficer))
+	MustCreateWallet(t, td)
+	ctx := callCtx(t)
+	a := testPolicy(t)
+	b := editPolicy(t, a, "proposal_expiry: 168h", "proposal_expiry: 24h")
+	MustSetPolicy(t, td, a)
+
+	// change proposes to, every officer approves, and returns the
+	// signatures given.
+	change := func(to string) []*custosv1.OfficerSignature {
+		_, err := admin.SetPolicy(ctx, &custosv1.SetPolicyRequest{Text: []byte(to)})
+		require.NoError(t, err)
+		g := MustGetPolicy(t, officer)
+		c := controlOf(t, g, reserve.ActionPolicyChange)
+		copy(c.NewPolicy[:], policyHash(t, to))
+		var sigs []*custosv1.OfficerSignature
+		for _, id := range []string{"alice", "bob", "carol", "dave"} {
+			sig := sign(t, id, c)
+			_, err := officer.ApprovePolicy(ctx, &custosv1.ApprovePolicyRequest{NewHash: c.NewPolicy[:], Signature: sig})
+			require.NoError(t, err)
+			sigs = append(sigs, sig)
+		}
+		require.Equal(t, policyHash(t, to), MustGetPolicy(t, officer).Policy.Hash)
+		return sigs
+	}
+	aToB := change(b)
+	change(a)
+	require.Equal(t, uint64(3), MustGetPolicy(t, officer).Policy.Seq)
+
+	_, err := admin.SetPolicy(ctx, &custosv1.SetPolicyRequest{Text: []byte(b)})
+	require.NoError(t, err)
+	pending := MustGetPolicy(t, officer)
+	for _, sig := range aToB {
+		_, err := officer.ApprovePolicy(ctx, &custosv1.ApprovePolicyRequest{NewHash: policyHash(t, b), Signature: sig})
+		requireCode(t, err, codes.InvalidArgument, "signature:")
+	}
+	requireGovernance(t, officer, pending)
+	require.Equal(t, policyHash(t, a), pending.Policy.Hash)
+}
+
+// TestPolicyChangeWhileFrozen: the policy can change while the reserve is
+// frozen (to remove an officer whose key is lost), but the approvals to
+// unfreeze given under the old policy do not carry over.
+func TestPolicyChangeWhileFrozen(t *testing.T) {
+	t.Parallel()
+	td := MustStartDaemon(t)
+	admin := custosv1.NewPolicyServiceClient(MustDialAdmin(t, td))
+	officer := custosv1.NewPolicyServiceClient(MustDialAs(t, td, daemon.RoleOfficer))
+	MustCreateWallet(t, td)
+	ctx := callCtx(t)
+	a := testPolicy(t)
+	MustSetPolicy(t, td, a)
+	g := MustGetPolicy(t, officer)
+	freeze := controlOf(t, g, reserve.ActionFreeze)
+	freeze.Epoch = 1
+	_, err := officer.Freeze(ctx, &custosv1.FreezeRequest{Epoch: 1, Signature: sign(t, "bob", freeze)})
+	require.NoError(t, err)
+	unfreeze := controlOf(t, g, reserve.ActionUnfreeze)
+	unfreeze.Epoch = 1
+	r, err := officer.Unfreeze(ctx, &custosv1.UnfreezeRequest{Epoch: 1, Signature: sign(t, "alice", unfreeze)})
+	require.NoError(t, err)
+	require.Len(t, r.Freeze.UnfreezeApprovals, 1)
+
+	b := editPolicy(t, a, "proposal_expiry: 168h", "proposal_expiry: 24h")
+	_, err = admin.SetPolicy(ctx, &custosv1.SetPolicyRequest{Text: []byte(b)})
+	require.NoError(t, err)
+	change := controlOf(t, MustGetPolicy(t, officer), reserve.ActionPolicyChange)
+	copy(change.NewPolicy[:], policyHash(t, b))
+	for _, id := range []string{"alice", "bob", "carol", "dave"} {
+		_, err := officer.ApprovePolicy(ctx, &custosv1.ApprovePolicyRequest{NewHash: change.NewPolicy[:], Signature: sign(t, id, change)})
+		require.NoError(t, err)
+	}
+	g = MustGetPolicy(t, officer)
+	require.Equal(t, uint64(2), g.Policy.Seq)
+	require.True(t, g.Freeze.Frozen)
+	require.Empty(t, g.Freeze.UnfreezeApprovals, "alice's approval under the old policy is gone")
+
+	// One approval under the new policy is not enough: two are needed.
+	unfreeze = controlOf(t, g, reserve.ActionUnfreeze)
+	unfreeze.Epoch = 1
+	r, err = officer.Unfreeze(ctx, &custosv1.UnfreezeRequest{Epoch: 1, Signature: sign(t, "carol", unfreeze)})
+	require.NoError(t, err)
+	require.True(t, r.Freeze.Frozen)
+	r, err = officer.Unfreeze(ctx, &custosv1.UnfreezeRequest{Epoch: 1, Signature: sign(t, "alice", unfreeze)})
+	require.NoError(t, err)
+	require.False(t, r.Freeze.Frozen)
 }

@@ -10,6 +10,7 @@ import (
 	"math/big"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/btcsuite/btcd/btcutil"
@@ -159,10 +160,27 @@ func (d *Daemon) checkSpend(spec spendSpec) ([]reserve.Payee, []*wire.TxOut, err
 	if spec.FeeRate < 1 || spec.FeeRate > maxFeeRate {
 		return nil, nil, reserve.Invalid("fee_rate", "must be 1 to %d sat/vB, got %d", maxFeeRate, spec.FeeRate)
 	}
-	if len(spec.Memo) > maxMemoBytes || !utf8.ValidString(spec.Memo) {
-		return nil, nil, reserve.Invalid("memo", "must be valid UTF-8 of at most %d bytes", maxMemoBytes)
+	if err := checkText("memo", spec.Memo, maxMemoBytes); err != nil {
+		return nil, nil, err
 	}
 	return d.checkPayees(spec.Payees)
+}
+
+// checkText refuses free text that is not valid UTF-8, is longer than max
+// bytes, or holds a character that is not printable (control characters,
+// terminal escapes, bidirectional overrides): officers read memos and
+// reasons next to the payees they approve, and such characters could make
+// a terminal show them something else.
+func checkText(field, s string, max int) error {
+	if len(s) > max || !utf8.ValidString(s) {
+		return reserve.Invalid(field, "must be valid UTF-8 of at most %d bytes", max)
+	}
+	for i, r := range s {
+		if !unicode.IsPrint(r) {
+			return reserve.Invalid(field, "character %U at byte %d is not printable", r, i)
+		}
+	}
+	return nil
 }
 
 // checkPayees checks the payees and decodes their addresses for this
@@ -405,6 +423,12 @@ func (d *Daemon) importPSBT(ctx context.Context, caller Caller, id string, raw [
 	}
 	d.spendMu.Lock()
 	defer d.spendMu.Unlock()
+	// Read under the lock that freezes and policy changes take: a freeze
+	// that lands while this import waits is seen here.
+	g, err := d.cfg.Store.Governance(ctx)
+	if err != nil {
+		return reserve.Proposal{}, nil, err
+	}
 
 	var added []multisig.SigRef
 	p, err := d.cfg.Store.UpdateProposal(ctx, id, func(p *reserve.Proposal) error {
@@ -412,6 +436,11 @@ func (d *Daemon) importPSBT(ctx context.Context, caller Caller, id string, raw [
 		case reserve.StateSigning, reserve.StateFinalized, reserve.StateBroadcast, reserve.StateConfirmed:
 		default:
 			return reserve.Errorf(reserve.CodeFailedPrecondition, "proposal %s is %s and takes no signatures", p.ID, p.State)
+		}
+		if p.State == reserve.StateSigning {
+			if err := inForce(g, p); err != nil {
+				return err
+			}
 		}
 		canonical, err := multisig.ParsePSBT(p.PSBT)
 		if err != nil {

@@ -207,8 +207,9 @@ func contains(list []string, s string) bool {
 func testPolicyChange(t *testing.T, h *harness) {
 	c := h.custos
 	_, signers := createReserve(t, c, 2, 3)
-	fund(t, h, 100_000_000, 100_000_000)
+	fund(t, h, 100_000_000, 100_000_000, 100_000_000)
 	old := c.proposeOnly(t, 3, payment{externalAddress(t), 10_000_000})
+	oldSigning := c.propose(t, 3, payment{externalAddress(t), 10_000_000})
 
 	var check struct {
 		Allowed   bool   `json:"allowed"`
@@ -250,9 +251,13 @@ func testPolicyChange(t *testing.T, h *harness) {
 	require.Equal(t, uint64(2), g.Policy.Seq)
 	require.Equal(t, set.Hash, g.Policy.Hash)
 
-	// The old proposal's intent names policy 1.
+	// The old proposals' intents name policy 1: no more approvals, no
+	// export to the signers.
 	_, err := c.asOfficer(t, officers[0], "spend", "approve", old.ID)
 	require.ErrorContains(t, err, "now in force")
+	_, err = c.ctl("spend", "export", oldSigning.ID, "--out", filepath.Join(t.TempDir(), "stale.psbt"))
+	require.ErrorContains(t, err, "now in force")
+	c.ctlJSON(&oldSigning, "spend", "cancel", oldSigning.ID)
 
 	// A proposal under policy 2: the signers still pin policy 1.
 	p := c.propose(t, 3, payment{externalAddress(t), 20_000_000})
@@ -267,4 +272,19 @@ func testPolicyChange(t *testing.T, h *harness) {
 	c.importSigned(t, p.ID, signers[0].sign(t, file))
 	c.importSigned(t, p.ID, signers[1].sign(t, file))
 	c.waitState(t, p.ID, "BROADCAST")
+}
+
+// testVelocity: with a 24-hour cap of 1 BTC, a second payment that would
+// take the approved total over it is refused when proposed; a cancelled
+// one no longer counts.
+func testVelocity(t *testing.T, h *harness) {
+	c := h.custos
+	createReserveWith(t, c, 2, 3, policyParams{per24h: "1"})
+	fund(t, h, 100_000_000, 100_000_000)
+	first := c.propose(t, 3, payment{externalAddress(t), 60_000_000})
+	_, err := c.ctl("spend", "propose", "--feerate", "3", "--to", externalAddress(t)+"=0.5")
+	require.ErrorContains(t, err, "velocity cap exceeded")
+	require.ErrorContains(t, err, "PermissionDenied")
+	c.ctlJSON(&first, "spend", "cancel", first.ID)
+	require.Equal(t, "SIGNING", c.propose(t, 3, payment{externalAddress(t), 50_000_000}).State)
 }

@@ -54,6 +54,7 @@ func makeOfficers(dir string) error {
 type policyParams struct {
 	expiry  string
 	coolOff string
+	per24h  string
 }
 
 // itestPolicy is the reserve's policy in the integration tests: up to
@@ -66,6 +67,9 @@ func itestPolicy(t testing.TB, p policyParams) string {
 	}
 	if p.coolOff == "" {
 		p.coolOff = "20s"
+	}
+	if p.per24h == "" {
+		p.per24h = "500"
 	}
 	var b strings.Builder
 	b.WriteString("version: 1\nofficers:\n")
@@ -83,7 +87,7 @@ func itestPolicy(t testing.TB, p policyParams) string {
     approvals: all
     cool_off: 1h
 velocity:
-  per_24h: "500"
+  per_24h: "%s"
   per_30d: "5000"
 allowlist:
   unlisted: extra_approval
@@ -95,7 +99,7 @@ fees:
   max_fee_rate: 500
 proposal_expiry: %s
 unfreeze_approvals: 2
-`, p.coolOff, allowlistYAML(t), p.expiry)
+`, p.coolOff, p.per24h, allowlistYAML(t), p.expiry)
 	return b.String()
 }
 

@@ -48,6 +48,7 @@ var cases = []struct {
 	{"a freeze stops an approved proposal until unfrozen", testFreeze, false},
 	{"a fee bump under the original approvals confirms", testFeeBump, false},
 	{"a policy change takes every officer; signers keep theirs until re-pinned", testPolicyChange, false},
+	{"the 24-hour velocity cap counts approved payments", testVelocity, false},
 }
 
 func TestIntegration(t *testing.T) {

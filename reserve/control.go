@@ -51,9 +51,12 @@ type Control struct {
 	WalletID string
 	// PolicyHash is the hash of the policy in force when signing.
 	PolicyHash [32]byte
-	// Epoch counts the freezes of the reserve: a freeze is signed for the
-	// epoch it starts (one more than the last), an unfreeze for the epoch
-	// of the freeze it lifts. Zero for a policy change.
+	// Epoch orders the statements of one kind, so none can be replayed
+	// later. For a freeze it is the epoch the freeze starts (one more than
+	// the freezes so far), for an unfreeze the epoch of the freeze it
+	// lifts; for a policy change it is the number (from 1) of the policy
+	// in force, so approvals of a change from A to B cannot bring B back
+	// after a later change from B to A.
 	Epoch uint64
 	// NewPolicy is the hash of the proposed policy for ActionPolicyChange,
 	// zero otherwise.
@@ -71,8 +74,8 @@ func (c *Control) Validate() error {
 			return Invalid("control.new_policy", "a %s names no policy", c.Action)
 		}
 	case ActionPolicyChange:
-		if c.Epoch != 0 {
-			return Invalid("control.epoch", "a policy change names no freeze epoch")
+		if c.Epoch == 0 {
+			return Invalid("control.epoch", "a policy change names the number of the policy in force, from 1")
 		}
 		if c.NewPolicy == ([32]byte{}) {
 			return Invalid("control.new_policy", "a policy change names the new policy's hash")
@@ -151,11 +154,12 @@ func VerifyControl(p *Policy, c *Control, a Approval) (string, error) {
 	return "", Invalid("officer_key", "key %x is not an officer of the policy in force", a.OfficerKey)
 }
 
-// ChangeApprovals is how many officers must approve replacing p: its
-// top tier's quorum (the strictest rule it has).
+// ChangeApprovals is how many officers must approve replacing p: its top
+// tier's quorum, or its unfreeze_approvals when that is more, since a
+// new policy could otherwise lower what lifting a freeze takes.
 func (p *Policy) ChangeApprovals() int {
 	if len(p.Tiers) == 0 {
 		return len(p.Officers)
 	}
-	return p.Tiers[len(p.Tiers)-1].Approvals
+	return max(p.Tiers[len(p.Tiers)-1].Approvals, p.UnfreezeApprovals)
 }

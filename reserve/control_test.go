@@ -22,6 +22,7 @@ func vectorControl(a reserve.Action) reserve.Control {
 	case reserve.ActionFreeze, reserve.ActionUnfreeze:
 		c.Epoch = 1
 	case reserve.ActionPolicyChange:
+		c.Epoch = 1
 		c.NewPolicy = [32]byte(bytes.Repeat([]byte{0xbb}, 32))
 	}
 	return c
@@ -53,7 +54,7 @@ func TestControlVectors(t *testing.T) {
 			"encoding": hex.EncodeToString(enc), "digest": hex.EncodeToString(digest[:]),
 			"signature": hex.EncodeToString(sig.Signature[:]),
 		} {
-			require.Contains(t, flat, v, "docs/approvals.md must quote the %s %s: %s", a, what, v)
+			require.True(t, strings.Contains(flat, v), "docs/approvals.md must quote the %s %s: %s", a, what, v)
 		}
 	}
 }
@@ -111,7 +112,7 @@ func TestControlValidateRefuses(t *testing.T) {
 		})
 	}
 	pc := vectorControl(reserve.ActionPolicyChange)
-	pc.Epoch = 1
+	pc.Epoch = 0
 	_, err := pc.Encode()
 	requireField(t, err, "control.epoch")
 	pc = vectorControl(reserve.ActionPolicyChange)
@@ -169,5 +170,8 @@ func TestVerifyControl(t *testing.T) {
 func TestChangeApprovals(t *testing.T) {
 	// basePolicy's top tier needs all four officers.
 	require.Equal(t, 4, MustParsePolicy(t, basePolicy).ChangeApprovals())
-	require.Equal(t, 3, MustParsePolicy(t, edit(t, basePolicy, "    approvals: all\n", "    approvals: 3\n")).ChangeApprovals())
+	top3 := edit(t, basePolicy, "    approvals: all\n", "    approvals: 3\n")
+	require.Equal(t, 3, MustParsePolicy(t, top3).ChangeApprovals())
+	// Lifting a freeze takes all four: so does changing the policy.
+	require.Equal(t, 4, MustParsePolicy(t, edit(t, top3, "unfreeze_approvals: 2", "unfreeze_approvals: all")).ChangeApprovals())
 }

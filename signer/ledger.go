@@ -70,18 +70,15 @@ type Ledger struct {
 	path string
 }
 
-// OpenLedger opens the ledger of dir and reads it once, so a damaged
-// ledger is reported before the operator is asked anything. A missing
-// file is an empty ledger.
+// OpenLedger names the ledger of dir; a missing file is an empty ledger.
+// It reads nothing: Check reads the ledger (so a damaged one is reported
+// before the operator is asked anything) and Sign reads it again, as it
+// is when the signature is made.
 func OpenLedger(dir string) (*Ledger, error) {
 	if dir == "" {
 		return nil, errors.New("no data directory given")
 	}
-	l := &Ledger{path: filepath.Join(dir, LedgerFileName)}
-	if _, err := l.Entries(); err != nil {
-		return nil, err
-	}
-	return l, nil
+	return &Ledger{path: filepath.Join(dir, LedgerFileName)}, nil
 }
 
 // Path is the ledger file's path.

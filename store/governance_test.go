@@ -39,7 +39,7 @@ func changeSig(tb testing.TB, i int) reserve.ControlSignature {
 	tb.Helper()
 	return mustControl(tb, reserve.Control{
 		Action: reserve.ActionPolicyChange, Network: reserve.Regtest, WalletID: testWallet().ID,
-		PolicyHash: mustPolicyHash(tb, policy1), NewPolicy: mustPolicyHash(tb, policy2),
+		PolicyHash: mustPolicyHash(tb, policy1), Epoch: 1, NewPolicy: mustPolicyHash(tb, policy2),
 	}, i)
 }
 

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 
@@ -150,7 +151,8 @@ func rewriteProposalsV1(tx *bolt.Tx) error {
 		if err != nil {
 			return fmt.Errorf("unable to rewrite proposal %s: %w", k, err)
 		}
-		keys, values = append(keys, k), append(values, nv)
+		// k is bbolt's memory, valid only during the walk: copy it.
+		keys, values = append(keys, bytes.Clone(k)), append(values, nv)
 		return nil
 	})
 	if err != nil {

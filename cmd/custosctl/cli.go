@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"google.golang.org/grpc"
@@ -253,6 +254,23 @@ func textFlag(name, value string) error {
 		return usagef("--%s must be valid UTF-8", name)
 	}
 	return nil
+}
+
+// safe is text from the daemon as a table may print it: every character
+// that is not printable (control characters, terminal escapes,
+// bidirectional overrides) is written as \u{…}, so a memo or a note
+// cannot make the terminal show an officer something else than the
+// payees they approve.
+func safe(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if unicode.IsPrint(r) && r != utf8.RuneError {
+			b.WriteRune(r)
+		} else {
+			fmt.Fprintf(&b, "\\u{%x}", r)
+		}
+	}
+	return b.String()
 }
 
 // noArgs refuses positional arguments for commands that take none.

@@ -508,3 +508,19 @@ func TestWrongDataDir(t *testing.T) {
 	require.Contains(t, r.err.Error(), "not running")
 	require.Equal(t, 1, r.code)
 }
+
+// TestSafe: text from the daemon is printed with its unprintable
+// characters spelled out, so an escape sequence in a memo cannot move the
+// cursor over the payees an officer reads.
+func TestSafe(t *testing.T) {
+	for in, want := range map[string]string{
+		"invoice 2026-118":             "invoice 2026-118",
+		"Zahlung für März":             "Zahlung für März",
+		"\x1b[4A\x1b[2Kpay\t90 BTC":    `\u{1b}[4A\u{1b}[2Kpay\u{9}90 BTC`,
+		"abc\u202edcba":                `abc\u{202e}dcba`,
+		"line\nbreak\r":                `line\u{a}break\u{d}`,
+		string([]byte{'o', 0xff, 'k'}): `o\u{fffd}k`,
+	} {
+		require.Equal(t, want, safe(in), "%q", in)
+	}
+}

@@ -103,6 +103,13 @@ func policyShowCmd(fs *flag.FlagSet) func(*env, []string) error {
 		if err != nil {
 			return err
 		}
+		// The hashes shown are the documents' own, not what the daemon
+		// says they are.
+		for _, p := range []*custosv1.PolicyInfo{g.Policy, g.Pending} {
+			if err := checkPolicyHash(p); err != nil {
+				return err
+			}
+		}
 		if *out != "" {
 			if g.Policy == nil {
 				return fmt.Errorf("no policy is in force to write")
@@ -184,12 +191,18 @@ func policyApproveCmd(fs *flag.FlagSet) func(*env, []string) error {
 				if err != nil {
 					return "", fmt.Errorf("the proposed policy does not parse: %w", err)
 				}
-				c.NewPolicy = p.Hash()
+				c.Epoch, c.NewPolicy = g.Policy.Seq, p.Hash()
 				if !bytes.Equal(c.NewPolicy[:], g.Pending.Hash) {
 					return "", fmt.Errorf("the proposed policy is %x, but the document you reviewed is %x", g.Pending.Hash, c.NewPolicy)
 				}
-				return fmt.Sprintf("wallet %s: replace policy %x\n  with %x (%d officers, %d tiers)\n",
-					g.WalletId, g.Policy.Hash, c.NewPolicy, len(p.Officers), len(p.Tiers)), nil
+				// The whole document is what is approved: show it, as
+				// parsed here, not a summary the daemon could shade.
+				var doc strings.Builder
+				for _, line := range strings.Split(strings.TrimRight(string(text), "\n"), "\n") {
+					doc.WriteString("  | " + safe(line) + "\n")
+				}
+				return fmt.Sprintf("%swallet %s: replace policy %d (%x)\n  with the policy above, %x (%d officers, %d tiers)\n",
+					doc.String(), safe(g.WalletId), g.Policy.Seq, g.Policy.Hash, c.NewPolicy, len(p.Officers), len(p.Tiers)), nil
 			})
 		if err != nil {
 			return err
@@ -293,7 +306,7 @@ func unfreezeCmd(fs *flag.FlagSet) func(*env, []string) error {
 					return "", fmt.Errorf("the reserve is not frozen")
 				}
 				c.Epoch = g.Freeze.Epoch
-				return fmt.Sprintf("wallet %s: lift freeze %d (by %s: %q)\n", g.WalletId, c.Epoch, g.Freeze.FrozenBy, g.Freeze.Reason), nil
+				return fmt.Sprintf("wallet %s: lift freeze %d (by %s: %q)\n", safe(g.WalletId), c.Epoch, safe(g.Freeze.FrozenBy), g.Freeze.Reason), nil
 			})
 		if err != nil {
 			return err
@@ -344,6 +357,22 @@ func (o officerFlags) signControl(e *env, action reserve.Action, question string
 		return signedControl{}, err
 	}
 	return s, nil
+}
+
+// checkPolicyHash checks that a policy the daemon sent hashes to what it
+// says.
+func checkPolicyHash(p *custosv1.PolicyInfo) error {
+	if p == nil {
+		return nil
+	}
+	parsed, err := reserve.ParsePolicy(p.Text)
+	if err != nil {
+		return fmt.Errorf("the daemon sent a policy that does not parse: %w", err)
+	}
+	if h := parsed.Hash(); !bytes.Equal(h[:], p.Hash) {
+		return fmt.Errorf("the daemon says policy %x, but the document it sent is %x", p.Hash, h)
+	}
+	return nil
 }
 
 // control is the statement skeleton for the governance g shows.
@@ -455,11 +484,11 @@ func printIntent(e *env, p *custosv1.Proposal, in *reserve.Intent) error {
 	fmt.Fprintf(tw, "policy\t%x\n", in.PolicyHash)
 	fmt.Fprintf(tw, "expires\t%s\n", in.ExpiresAt.UTC().Format(time.RFC3339))
 	if p.Memo != "" {
-		fmt.Fprintf(tw, "memo\t%s\n", p.Memo)
+		fmt.Fprintf(tw, "memo\t%s\n", safe(p.Memo))
 	}
 	var decided []string
 	for _, d := range p.Decisions {
-		decided = append(decided, fmt.Sprintf("%s (%s)", d.Officer, strings.ToLower(strings.TrimPrefix(d.Decision.String(), "DECISION_"))))
+		decided = append(decided, fmt.Sprintf("%s (%s)", safe(d.Officer), strings.ToLower(strings.TrimPrefix(d.Decision.String(), "DECISION_"))))
 	}
 	if len(decided) == 0 {
 		decided = []string{"nobody yet"}
@@ -555,10 +584,10 @@ func printGovernance(e *env, g *custosv1.GetPolicyResponse) error {
 		fmt.Fprintf(tw, "policy\tnone: the admin sets one with 'custosctl policy set FILE'\n")
 	} else {
 		fmt.Fprintf(tw, "policy\t%d, %s\n", out.Policy.Seq, out.Policy.Hash)
-		fmt.Fprintf(tw, "set\t%s by %s%s\n", out.Policy.SetAt, out.Policy.SetBy, approvedBy(out.Policy.Approvals))
+		fmt.Fprintf(tw, "set\t%s by %s%s\n", out.Policy.SetAt, safe(out.Policy.SetBy), approvedBy(out.Policy.Approvals))
 	}
 	if out.Pending != nil {
-		fmt.Fprintf(tw, "proposed\t%s by %s at %s: %d of %d approvals%s\n", out.Pending.Hash, out.Pending.SetBy, out.Pending.SetAt,
+		fmt.Fprintf(tw, "proposed\t%s by %s at %s: %d of %d approvals%s\n", out.Pending.Hash, safe(out.Pending.SetBy), out.Pending.SetAt,
 			len(out.Pending.Approvals), out.PendingNeeded, approvedBy(out.Pending.Approvals))
 	}
 	if err := tw.Flush(); err != nil {
@@ -580,7 +609,7 @@ func approvedBy(cs []controlJSON) string {
 	}
 	names := make([]string, len(cs))
 	for i, c := range cs {
-		names[i] = c.Officer
+		names[i] = safe(c.Officer)
 	}
 	return ", approved by " + strings.Join(names, ", ")
 }
@@ -595,7 +624,7 @@ func printFreeze(e *env, f *custosv1.FreezeInfo) error {
 		return err
 	}
 	_, err := fmt.Fprintf(e.stdout, "frozen\tYES since %s by %s: %q; %d of %d approvals to unfreeze%s\n",
-		out.FrozenAt, out.FrozenBy, out.Reason, len(out.Unfreeze), out.UnfreezeNeeded, approvedBy(out.Unfreeze))
+		out.FrozenAt, safe(out.FrozenBy), out.Reason, len(out.Unfreeze), out.UnfreezeNeeded, approvedBy(out.Unfreeze))
 	return err
 }
 

@@ -341,7 +341,7 @@ func printProposal(e *env, p *custosv1.Proposal) error {
 	}
 	decided := make([]string, len(out.Decisions))
 	for i, d := range out.Decisions {
-		decided[i] = d.Officer + " (" + d.Decision + ")"
+		decided[i] = safe(d.Officer) + " (" + d.Decision + ")"
 	}
 	if len(decided) == 0 {
 		decided = []string{"nobody yet"}
@@ -352,7 +352,7 @@ func printProposal(e *env, p *custosv1.Proposal) error {
 	}
 	fmt.Fprintf(tw, "inputs\t%d, %s BTC\n", out.Inputs, reserve.FormatBTC(out.InputSat))
 	if out.Memo != "" {
-		fmt.Fprintf(tw, "memo\t%s\n", out.Memo)
+		fmt.Fprintf(tw, "memo\t%s\n", safe(out.Memo))
 	}
 	fmt.Fprintf(tw, "txid\t%s (locktime %d)\n", out.Txid, out.Locktime)
 	signed := make([]string, len(out.Signers))
@@ -367,11 +367,11 @@ func printProposal(e *env, p *custosv1.Proposal) error {
 		fmt.Fprintf(tw, "confirmations\t%d (height %d)\n", out.Confirmations, out.ConfirmedHeight)
 	}
 	if out.FailReason != "" {
-		fmt.Fprintf(tw, "failed\t%s\n", out.FailReason)
+		fmt.Fprintf(tw, "failed\t%s\n", safe(out.FailReason))
 	}
-	fmt.Fprintf(tw, "created\t%s by %s, expires %s\n", out.CreatedAt, out.CreatedBy, out.ExpiresAt)
+	fmt.Fprintf(tw, "created\t%s by %s, expires %s\n", out.CreatedAt, safe(out.CreatedBy), out.ExpiresAt)
 	for _, h := range out.History {
-		fmt.Fprintf(tw, "  %s\t%s %s: %s\n", h.At, h.State, h.Actor, h.Note)
+		fmt.Fprintf(tw, "  %s\t%s %s: %s\n", h.At, h.State, safe(h.Actor), safe(h.Note))
 	}
 	return tw.Flush()
 }
