@@ -70,6 +70,11 @@ func (d *Daemon) decide(ctx context.Context, caller Caller, id string, dec reser
 			return err
 		}
 		p.ReleaseAt = now.Add(q.Requirement.CoolOff)
+		if !p.ReleaseAt.Before(p.ExpiresAt) {
+			return reserve.Errorf(reserve.CodeFailedPrecondition,
+				"proposal %s expires at %s, before its tier's cool-off of %s would end: it could never go to the signers",
+				p.ID, p.ExpiresAt.Format(time.RFC3339), q.Requirement.CoolOff)
+		}
 		return p.Move(reserve.StateApproved, now, caller.Name, fmt.Sprintf("approved by %d of %d needed (%v); released to the signers at %s",
 			len(q.Officers), q.Requirement.Approvals, q.Officers, p.ReleaseAt.Format(time.RFC3339)))
 	})

@@ -19,7 +19,15 @@ func (s *policyServer) GetPolicy(ctx context.Context, _ *custosv1.GetPolicyReque
 	if err != nil {
 		return nil, s.d.status(ctx, method, err)
 	}
-	return governanceToProto(g), nil
+	history, err := s.d.cfg.Store.Policies(ctx)
+	if err != nil {
+		return nil, s.d.status(ctx, method, err)
+	}
+	out := governanceToProto(g)
+	for i := range history {
+		out.History = append(out.History, policyRecordToProto(&history[i]))
+	}
+	return out, nil
 }
 
 func (s *policyServer) SetPolicy(ctx context.Context, req *custosv1.SetPolicyRequest) (*custosv1.SetPolicyResponse, error) {
@@ -130,7 +138,10 @@ func policyRecordToProto(r *reserve.PolicyRecord) *custosv1.PolicyInfo {
 func controlsToProto(sigs []reserve.ControlSignature) []*custosv1.ControlApproval {
 	var out []*custosv1.ControlApproval
 	for _, s := range sigs {
-		out = append(out, &custosv1.ControlApproval{Officer: s.Officer, AtUnix: s.At.Unix()})
+		out = append(out, &custosv1.ControlApproval{
+			Officer: s.Officer, AtUnix: s.At.Unix(),
+			OfficerKey: s.Approval.OfficerKey[:], Signature: s.Approval.Signature[:],
+		})
 	}
 	return out
 }

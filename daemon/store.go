@@ -66,6 +66,8 @@ type Store interface {
 	// UpdateGovernance changes them in one transaction with audit
 	// entries; an error from fn aborts everything and is returned as is.
 	UpdateGovernance(ctx context.Context, fn func(g *reserve.Governance) error) (reserve.Governance, error)
+	// Policies returns every policy that has been in force, oldest first.
+	Policies(ctx context.Context) ([]reserve.PolicyRecord, error)
 
 	// Backup writes a consistent copy of the whole store.
 	Backup(ctx context.Context, w io.Writer) (int64, error)

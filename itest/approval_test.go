@@ -264,10 +264,15 @@ func testPolicyChange(t *testing.T, h *harness) {
 	file := c.export(t, p.ID)
 	require.ErrorContains(t, signers[0].signErr(t, file), "approvals are under policy")
 	pinned := filepath.Join(t.TempDir(), "policy2.yaml")
-	_, err = c.ctl("policy", "show", "--out", pinned)
+	chain := filepath.Join(t.TempDir(), "chain.json")
+	_, err = c.ctl("policy", "show", "--out", pinned, "--chain-out", chain)
 	require.NoError(t, err)
+	// Without the officers' signatures of the change, a signer keeps its
+	// policy; with them it checks the change itself and moves.
+	_, err = signers[0].runErr("", "register", "--policy", pinned)
+	require.ErrorContains(t, err, "--chain")
 	for _, s := range signers[:2] {
-		s.run(t, "", "register", "--policy", pinned)
+		s.run(t, "", "register", "--policy", pinned, "--chain", chain)
 	}
 	c.importSigned(t, p.ID, signers[0].sign(t, file))
 	c.importSigned(t, p.ID, signers[1].sign(t, file))

@@ -413,14 +413,26 @@ func scriptAddress(t *testing.T, script []byte) string {
 // for the next.
 func testExpiry(t *testing.T, h *harness) {
 	c := h.custos
-	createReserveWith(t, c, 2, 3, policyParams{expiry: "1m"})
-	fund(t, h, 100_000_000)
+	// Tier 1 (above 5 BTC) cools off for two minutes: longer than a
+	// proposal lives.
+	createReserveWith(t, c, 2, 3, policyParams{expiry: "1m", coolOff: "2m"})
+	fund(t, h, 100_000_000, 1_000_000_000)
+
+	// A quorum whose cool-off would outlast the proposal is refused: it
+	// could never reach the signers.
+	large := c.proposeOnly(t, 3, payment{externalAddress(t), 600_000_000})
+	require.Equal(t, "PENDING_APPROVAL", c.approve(t, large.ID, officers[0], officers[1]).State)
+	_, err := c.asOfficer(t, officers[2], "spend", "approve", large.ID)
+	require.ErrorContains(t, err, "could never go to the signers")
+	require.Equal(t, "PENDING_APPROVAL", c.show(t, large.ID).State)
+
 	first := c.proposeOnly(t, 3, payment{externalAddress(t), 10_000_000})
+
 	expired := c.waitStateWithin(t, first.ID, "EXPIRED", 90*time.Second)
 	require.Equal(t, "EXPIRED", expired.History[len(expired.History)-1].State)
 	// Signatures for an expired proposal are refused; its coin is free.
 	file := filepath.Join(t.TempDir(), "late.psbt")
-	_, err := c.ctl("spend", "export", first.ID, "--out", file)
+	_, err = c.ctl("spend", "export", first.ID, "--out", file)
 	require.ErrorContains(t, err, "FailedPrecondition")
 	second := c.propose(t, 3, payment{externalAddress(t), 20_000_000})
 	require.Equal(t, "SIGNING", second.State)

@@ -163,3 +163,84 @@ func (p *Policy) ChangeApprovals() int {
 	}
 	return max(p.Tiers[len(p.Tiers)-1].Approvals, p.UnfreezeApprovals)
 }
+
+// PolicyLink is one policy of a reserve's history: its number, the
+// policy, and the officers' signatures over the change that brought it
+// into force (none for the first).
+type PolicyLink struct {
+	Seq       uint64
+	Policy    *Policy
+	Approvals []Approval
+}
+
+// VerifyPolicyChain checks that policy to was brought into force from
+// policy from by changes the officers approved: history is the reserve's
+// policies in force, numbered consecutively; from must be in it and a
+// later entry must hash to to; each change from there to it must carry
+// signatures over its control statement (network n, wallet walletID, the
+// number and hash of the policy it replaced, its own hash) by distinct
+// officers of the policy it replaced, as many as that policy's
+// ChangeApprovals, and no signature that does not verify. A signer runs
+// it before pinning a new policy, so it need not take the coordinator's
+// word for a change. Refusals are CodeInvalid naming the link.
+func VerifyPolicyChain(from *Policy, to [32]byte, n Network, walletID string, history []PolicyLink) error {
+	_, err := VerifyPolicyChainFrom(from, 0, to, n, walletID, history)
+	return err
+}
+
+// VerifyPolicyChainFrom is VerifyPolicyChain for a signer that knows the
+// number fromSeq of the policy it pinned (0 when it does not): the chain
+// is then checked from that entry, whose hash must be from's, so a
+// history cut short cannot take the signer back to a policy the officers
+// have since replaced. It returns the number of policy to.
+func VerifyPolicyChainFrom(from *Policy, fromSeq uint64, to [32]byte, n Network, walletID string, history []PolicyLink) (uint64, error) {
+	fromHash := from.Hash()
+	start, end := -1, -1
+	for i, l := range history {
+		if l.Policy == nil {
+			return 0, Invalid(fmt.Sprintf("history[%d]", i), "no policy")
+		}
+		if i > 0 && l.Seq != history[i-1].Seq+1 {
+			return 0, Invalid(fmt.Sprintf("history[%d].seq", i), "policy %d follows policy %d", l.Seq, history[i-1].Seq)
+		}
+		if l.Policy.Hash() == to {
+			end = i
+		}
+	}
+	if end < 0 {
+		return 0, Invalid("history", "policy %x is not in the reserve's history", to)
+	}
+	for i := end - 1; i >= 0; i-- {
+		if (fromSeq == 0 && history[i].Policy.Hash() == fromHash) || (fromSeq != 0 && history[i].Seq == fromSeq) {
+			start = i
+			break
+		}
+	}
+	if start < 0 {
+		return 0, Invalid("history", "the pinned policy %x (number %d) is not in the reserve's history before policy %x", fromHash, fromSeq, to)
+	}
+	if history[start].Policy.Hash() != fromHash {
+		return 0, Invalid("history", "the history's policy %d is %x, not the pinned policy %x", fromSeq, history[start].Policy.Hash(), fromHash)
+	}
+	for j := start + 1; j <= end; j++ {
+		prev, cur := history[j-1], history[j]
+		c := Control{
+			Action: ActionPolicyChange, Network: n, WalletID: walletID,
+			PolicyHash: prev.Policy.Hash(), Epoch: prev.Seq, NewPolicy: cur.Policy.Hash(),
+		}
+		field := fmt.Sprintf("history[%d]", j)
+		signed := make(map[string]bool)
+		for k, a := range cur.Approvals {
+			id, err := VerifyControl(prev.Policy, &c, a)
+			if err != nil {
+				return 0, Invalid(fmt.Sprintf("%s.approvals[%d]", field, k), "policy %d: %w", cur.Seq, err)
+			}
+			signed[id] = true
+		}
+		if need := prev.Policy.ChangeApprovals(); len(signed) < need {
+			return 0, Invalid(field, "policy %d was approved by %d officers of policy %d, which needs %d for a change",
+				cur.Seq, len(signed), prev.Seq, need)
+		}
+	}
+	return history[end].Seq, nil
+}

@@ -152,8 +152,10 @@ func decodeLedgerLine(line []byte) (LedgerEntry, error) {
 	if err := dec.Decode(&ll); err != nil {
 		return LedgerEntry{}, fmt.Errorf("not a ledger entry: %w", err)
 	}
-	if dec.More() {
-		return LedgerEntry{}, errors.New("more than one JSON value on the line")
+	// Nothing may follow the entry: not another value, not a stray
+	// bracket (which More does not see).
+	if _, err := dec.Token(); err != io.EOF {
+		return LedgerEntry{}, errors.New("data after the entry on the line")
 	}
 	var e LedgerEntry
 	var err error

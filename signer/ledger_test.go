@@ -66,13 +66,14 @@ func TestLedgerCorrupt(t *testing.T) {
 		{name: "cut short", text: valid + "\n" + valid[:40], want: "line 2: the line is incomplete (no line end)"},
 		{name: "no line end", text: valid, want: "line 1: the line is incomplete (no line end)"},
 		{name: "unknown field", text: strings.Replace(valid, `"amount_sat"`, `"note":"x","amount_sat"`, 1) + "\n", want: `line 1: not a ledger entry: json: unknown field "note"`},
-		{name: "two values", text: valid + valid + "\n", want: "line 1: more than one JSON value on the line"},
+		{name: "two values", text: valid + valid + "\n", want: "line 1: data after the entry"},
 		{name: "short digest", text: strings.Replace(valid, `"intent_digest":"01`, `"intent_digest":"`, 1) + "\n", want: "line 1: intent_digest"},
 		{name: "bad txid", text: strings.Replace(valid, `"txid":"`, `"txid":"zz`, 1) + "\n", want: "line 1: txid"},
 		{name: "bad input", text: strings.Replace(valid, `:2"]`, `"]`, 1) + "\n", want: "line 1: inputs[0]"},
 		{name: "no inputs", text: strings.Replace(valid, `["`+chainhash.Hash{9}.String()+`:2"]`, `[]`, 1) + "\n", want: "line 1: inputs is empty"},
 		{name: "negative amount", text: strings.Replace(valid, `70000000`, `-5`, 1) + "\n", want: "line 1: amount_sat -5 is outside"},
 		{name: "bad time", text: strings.Replace(valid, `2026-12-01T12:00:00Z`, `yesterday`, 1) + "\n", want: `line 1: signed_at "yesterday"`},
+		{name: "stray bracket after the entry", text: valid + "}\n", want: "line 1: data after the entry"},
 		{name: "no proposal", text: strings.Replace(valid, `"P000000"`, `""`, 1) + "\n", want: "line 1: proposal_id is empty"},
 	}
 	for _, tt := range tests {

@@ -76,7 +76,7 @@ func newWalletFixture(tb testing.TB) *walletFixture {
 		m.pinned, err = signer.LoadPinned(m.dir, m.key)
 		require.NoError(tb, err)
 		f.desc = reg.Descriptor
-		pin, err := signer.PinPolicy(m.dir, policy)
+		pin, err := signer.PinPolicy(m.dir, policy, nil)
 		require.NoError(tb, err)
 		f.policy = pin.Policy
 		m.rules, err = signer.LoadRules(m.dir, signer.Limits{}, signertest.Now)

@@ -347,6 +347,10 @@ func TestUsage(t *testing.T) {
 		{name: "init hardened account", args: []string{"init", "--datadir", "x", "--network", "regtest", "--account", "2147483648"}, code: 2, stderr: "not below 2^31"},
 		{name: "register without descriptor or policy", args: []string{"register", "--datadir", "x"}, code: 2, stderr: "--descriptor or --policy is required"},
 		{name: "register --replace without descriptor", args: []string{"register", "--datadir", "x", "--policy", "p.yaml", "--replace"}, code: 2, stderr: "--replace replaces a descriptor"},
+		{name: "register --chain without policy", args: []string{"register", "--datadir", "x", "--chain", "c.json"}, code: 2, stderr: "--descriptor or --policy is required"},
+		{name: "register --chain with a descriptor only", args: []string{"register", "--datadir", "x", "--descriptor", "wsh()", "--chain", "c.json"}, code: 2, stderr: "register: --chain goes with --policy"},
+		{name: "register --replace with --policy", args: []string{"register", "--datadir", "x", "--descriptor", "wsh()", "--replace", "--policy", "p.yaml"}, code: 2, stderr: "in two steps"},
+		{name: "register --help names --chain", args: []string{"register", "--help"}, code: 0, stdout: "-chain FILE"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -51,13 +51,28 @@ func hashHex(p *reserve.Policy) string {
 	return hex.EncodeToString(h[:])
 }
 
+// MustRegisterWallet registers a 2-of-3 regtest wallet holding the key
+// in dir and returns its id.
+func MustRegisterWallet(t *testing.T, dir string) string {
+	t.Helper()
+	key, err := signer.Unlock(dir, []byte(testPassphrase))
+	require.NoError(t, err)
+	defer key.Zero()
+	d := MustDescriptor(t, 2, MustCosigner(t, 1), key.Record(), MustCosigner(t, 2))
+	_, err = signer.Register(dir, key, d.String(), false)
+	require.NoError(t, err)
+	return d.WalletID()
+}
+
 // TestRegisterPolicy: register --policy pins the file byte for byte
 // without the passphrase and prints the hash and the officers; the same
-// policy is unchanged, another replaces it, and a malformed one is
-// refused with its line and field, leaving the pinned one.
+// policy is unchanged, another replaces it only with --chain, and a
+// malformed one is refused with its line and field, leaving the pinned
+// one.
 func TestRegisterPolicy(t *testing.T) {
 	dir := t.TempDir()
 	MustRestore(t, dir)
+	walletID := MustRegisterWallet(t, dir)
 	pinned := filepath.Join(dir, signer.PolicyFileName)
 	text := signertest.PolicyYAML(signertest.Officers())
 	policy := signertest.MustParsePolicy(t, text)
@@ -80,10 +95,23 @@ func TestRegisterPolicy(t *testing.T) {
 	require.Contains(t, r.stdout, "The pinned spending policy is unchanged")
 	require.Contains(t, r.stdout, "policy "+hashHex(policy))
 
-	// Another policy replaces it; JSON gives both hashes.
+	// Another policy does not replace it without the officers' approval
+	// of the change.
 	otherText := signertest.PolicyYAML([]signertest.Officer{signertest.Alice(), signertest.Dave()})
 	other := signertest.MustParsePolicy(t, otherText)
-	r = runNoPassphrase(t, "register", "--datadir", dir, "--policy", writeFile(t, "new.yaml", otherText), "--json")
+	otherFile := writeFile(t, "new.yaml", otherText)
+	r = runNoPassphrase(t, "register", "--datadir", dir, "--policy", otherFile)
+	require.Equal(t, 1, r.code)
+	require.Contains(t, r.stderr, "custos-signer: the officers' approvals of the policy change are needed: replacing the pinned policy "+
+		hashHex(policy)+" with "+hashHex(other)+" takes the reserve's policy history with the officers' signatures (--chain FILE,")
+	require.Empty(t, r.stdout)
+	requireFileIs(t, pinned, text)
+
+	// With the chain of the change, it replaces it; JSON gives both hashes.
+	chain := signertest.NewChain(t, reserve.Regtest, walletID, text).
+		Add(t, otherText, signertest.Alice(), signertest.Bob(), signertest.Carol())
+	r = runNoPassphrase(t, "register", "--datadir", dir, "--policy", otherFile,
+		"--chain", writeFile(t, "chain.json", chain.MustJSON(t)), "--json")
 	require.NoError(t, r.err, r.stderr)
 	out := decode[registerOutput](t, r.stdout)
 	require.Empty(t, out.Status, "no descriptor was registered")
@@ -101,8 +129,10 @@ func TestRegisterPolicy(t *testing.T) {
 	}, out.Policy)
 	requireFileIs(t, pinned, otherText)
 
-	// As text, a replacement prints the old hash and the new.
-	r = runNoPassphrase(t, "register", "--datadir", dir, "--policy", file)
+	// As text, a replacement prints the old hash and the new. Going back
+	// is a change like any other: alice and dave approve it.
+	chain.Add(t, text, signertest.Alice(), signertest.Dave())
+	r = runNoPassphrase(t, "register", "--datadir", dir, "--policy", file, "--chain", writeFile(t, "chain.json", chain.MustJSON(t)))
 	require.NoError(t, r.err, r.stderr)
 	require.Contains(t, r.stdout, "Replaced the pinned spending policy in "+pinned+".\nold policy "+hashHex(other)+"\npolicy "+hashHex(policy)+"\n")
 
@@ -224,7 +254,8 @@ func TestSignApprovalRefusalsCLI(t *testing.T) {
 
 // TestSignRecordsInLedger: a signature is recorded in the ledger before
 // the PSBT is written, once per transaction; after the operator moves to
-// another policy, approvals under the old one sign nothing.
+// another policy, with the officers' approval of the change, approvals
+// under the old one sign nothing.
 func TestSignRecordsInLedger(t *testing.T) {
 	f := newSignFixture(t)
 	ledger := filepath.Join(f.dir, signer.LedgerFileName)
@@ -242,9 +273,24 @@ func TestSignRecordsInLedger(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, first, again, "the same transaction is recorded once")
 
+	// Without the officers' approval of the change the operator cannot
+	// move: the old approvals still sign, and nothing more is recorded.
 	other := signertest.PolicyYAML([]signertest.Officer{signertest.Alice(), signertest.Bob()}, f.payee)
 	r = runNoPassphrase(t, "register", "--datadir", f.dir, "--policy", writeFile(t, "new.yaml", other))
+	require.Equal(t, 1, r.code)
+	require.Contains(t, r.stderr, "--chain FILE")
+	r = runSign(t, testPassphrase, "", "--datadir", f.dir, "--in", f.in, "--out", f.out(t), "--yes")
 	require.NoError(t, r.err, r.stderr)
+	again, err = os.ReadFile(ledger)
+	require.NoError(t, err)
+	require.Equal(t, first, again)
+
+	chain := signertest.NewChain(t, reserve.Regtest, f.desc.WalletID(), signertest.PolicyYAML(signertest.Officers(), f.payee)).
+		Add(t, other, signertest.Alice(), signertest.Bob(), signertest.Carol())
+	r = runNoPassphrase(t, "register", "--datadir", f.dir, "--policy", writeFile(t, "new.yaml", other),
+		"--chain", writeFile(t, "chain.json", chain.MustJSON(t)))
+	require.NoError(t, r.err, r.stderr)
+	require.Contains(t, r.stdout, "Replaced the pinned spending policy")
 	out := f.out(t)
 	r = runSign(t, testPassphrase, "", "--datadir", f.dir, "--in", f.in, "--out", out, "--yes")
 	require.Equal(t, 1, r.code)

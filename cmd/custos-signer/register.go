@@ -69,7 +69,8 @@ func (c *cli) cmdRegister(ctx context.Context, args []string) error {
 	desc := f.fs.String("descriptor", "", "the wallet's multipath descriptor wsh(sortedmulti(M,...))#checksum")
 	replace := f.fs.Bool("replace", false, "replace a different descriptor that is already registered")
 	policyFile := f.fs.String("policy", "", "pin the spending policy in `FILE` (YAML, as 'custosctl policy show --out FILE' writes it)")
-	if done, err := c.parse(f, args, progName+" register [--descriptor DESC [--replace]] [--policy FILE] [--datadir DIR] [--passphrase-file FILE] [--json]",
+	chainFile := f.fs.String("chain", "", "the reserve's policy history with the officers' approvals (`FILE`, from 'custosctl policy show --chain-out FILE'); needed to replace a pinned policy")
+	if done, err := c.parse(f, args, progName+" register [--descriptor DESC [--replace]] [--policy FILE [--chain FILE]] [--datadir DIR] [--passphrase-file FILE] [--json]",
 		"With --descriptor, unlocks the key, checks that DESC is a wallet for the key's network that\n"+
 			"holds this signer's key by exact match of xpub and origin, and pins it in DIR/"+signer.DescriptorFileName+". It\n"+
 			"prints the wallet id, M-of-N, this signer's position, every cosigner's key record and the first\n"+
@@ -78,7 +79,8 @@ func (c *cli) cmdRegister(ctx context.Context, args []string) error {
 			"With --policy, checks the spending policy in FILE and pins it, byte for byte, in\n"+
 			"DIR/"+signer.PolicyFileName+"; it needs no passphrase. It prints the policy hash and every officer's\n"+
 			"id, name and key: compare them with the officers. A different policy replaces the pinned one\n"+
-			"(the old and new hashes are printed). Nothing is signed without a pinned policy."); done || err != nil {
+			"only with --chain, whose signatures must show that the pinned policy's officers approved every\n"+
+			"change to it (the old and new hashes are printed). Nothing is signed without a pinned policy."); done || err != nil {
 		return err
 	}
 	if strings.TrimSpace(*desc) == "" && *policyFile == "" {
@@ -86,6 +88,14 @@ func (c *cli) cmdRegister(ctx context.Context, args []string) error {
 	}
 	if *replace && strings.TrimSpace(*desc) == "" {
 		return usageErrorf("register: --replace replaces a descriptor; pass --descriptor")
+	}
+	if *chainFile != "" && *policyFile == "" {
+		return usageErrorf("register: --chain goes with --policy")
+	}
+	if *replace && *policyFile != "" {
+		// A new wallet and a new policy are two decisions: one command
+		// must not leave the first made and the second refused.
+		return usageErrorf("register: replace the descriptor and pin the policy in two steps (--replace without --policy)")
 	}
 	// The policy is checked before anyone types a passphrase.
 	var policyText []byte
@@ -98,6 +108,16 @@ func (c *cli) cmdRegister(ctx context.Context, args []string) error {
 			return err
 		}
 		policyText = text
+	}
+	var chain []reserve.PolicyLink
+	if *chainFile != "" {
+		data, err := readLimited(*chainFile, "the policy chain", signer.MaxPolicyChainBytes)
+		if err != nil {
+			return err
+		}
+		if chain, err = signer.ParsePolicyChain(data); err != nil {
+			return err
+		}
 	}
 
 	var out registerOutput
@@ -113,7 +133,7 @@ func (c *cli) cmdRegister(ctx context.Context, args []string) error {
 		return err
 	}
 	if policyText != nil {
-		pin, err := signer.PinPolicy(f.datadir, policyText)
+		pin, err := signer.PinPolicy(f.datadir, policyText, chain)
 		if err != nil {
 			return err
 		}
@@ -198,17 +218,23 @@ func newPolicyOutput(pin *signer.PolicyPin, file string) *policyOutput {
 // readPolicyFile reads a policy file, refusing one over the size a
 // policy may have before it is all read.
 func readPolicyFile(path string) ([]byte, error) {
+	// ParsePolicy refuses a text over the limit by itself.
+	return readLimited(path, "the policy", reserve.MaxPolicyBytes)
+}
+
+// readLimited reads at most limit+1 bytes of path, what naming it; the
+// parser refuses more than limit.
+func readLimited(path, what string, limit int64) ([]byte, error) {
 	fh, err := os.Open(path)
 	if err != nil {
-		return nil, reserve.Errorf(reserve.CodeNotFound, "unable to open the policy: %w", err)
+		return nil, reserve.Errorf(reserve.CodeNotFound, "unable to open %s: %w", what, err)
 	}
 	defer fh.Close()
-	// ParsePolicy refuses a text over the limit by itself.
-	text, err := io.ReadAll(io.LimitReader(fh, reserve.MaxPolicyBytes+1))
+	data, err := io.ReadAll(io.LimitReader(fh, limit+1))
 	if err != nil {
 		return nil, fmt.Errorf("unable to read %s: %w", path, err)
 	}
-	return text, nil
+	return data, nil
 }
 
 func registerText(out registerOutput, status signer.RegisterStatus) string {
@@ -238,6 +264,15 @@ func registerText(out registerOutput, status signer.RegisterStatus) string {
 	fmt.Fprintf(&b, "\nFirst receive address: %s\n\n", out.FirstAddress)
 	fmt.Fprintf(&b, "Compare the wallet, the policy, every key and the first receive address with the\n")
 	fmt.Fprintf(&b, "other ministries and the coordinator before any funds are sent to this wallet.\n")
+	if 2*out.Threshold <= out.Total {
+		// Each signer's ledger refuses a second payment for one approved
+		// intent; that stops a double payment only if any two groups of
+		// M signers share one.
+		fmt.Fprintf(&b, "\nNote: in a %d-of-%d wallet two groups of %d ministries share no signer, so each could\n"+
+			"sign a different transaction for the same approved payment without any ledger seeing both.\n"+
+			"Against a compromised coordinator this wallet relies on the ministries comparing what they sign.\n",
+			out.Threshold, out.Total, out.Threshold)
+	}
 	return b.String()
 }
 

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"crypto/ed25519"
 	"encoding/hex"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -95,6 +96,7 @@ func confirm(e *env, question string) (bool, error) {
 
 func policyShowCmd(fs *flag.FlagSet) func(*env, []string) error {
 	out := fs.String("out", "", "also write the policy document in force to `FILE` (for custos-signer register --policy)")
+	chainOut := fs.String("chain-out", "", "also write every policy that has been in force, with the officers' approvals of each change, to `FILE` (for custos-signer register --chain)")
 	return func(e *env, args []string) error {
 		if err := noArgs(args); err != nil {
 			return err
@@ -110,11 +112,16 @@ func policyShowCmd(fs *flag.FlagSet) func(*env, []string) error {
 				return err
 			}
 		}
+		if (*out != "" || *chainOut != "") && g.Policy == nil {
+			return fmt.Errorf("no policy is in force to write")
+		}
 		if *out != "" {
-			if g.Policy == nil {
-				return fmt.Errorf("no policy is in force to write")
-			}
 			if err := writeNewFile(*out, g.Policy.Text); err != nil {
+				return err
+			}
+		}
+		if *chainOut != "" {
+			if err := writeChain(*chainOut, g.History); err != nil {
 				return err
 			}
 		}
@@ -359,6 +366,38 @@ func (o officerFlags) signControl(e *env, action reserve.Action, question string
 	return s, nil
 }
 
+// writeChain writes the policy history in the form custos-signer reads
+// (signer.PolicyChain).
+func writeChain(path string, history []*custosv1.PolicyInfo) error {
+	c := signer.PolicyChain{Type: signer.PolicyChainType, Version: 1, Policies: []signer.ChainPolicy{}}
+	for _, p := range history {
+		cp := signer.ChainPolicy{Seq: p.Seq, Text: string(p.Text), Approvals: []signer.ChainApproval{}}
+		for _, a := range p.Approvals {
+			if len(a.OfficerKey) != 32 {
+				return fmt.Errorf("the daemon sent an officer key of %d bytes for policy %d", len(a.OfficerKey), p.Seq)
+			}
+			cp.Approvals = append(cp.Approvals, signer.ChainApproval{
+				Officer: a.Officer, Key: officer.FormatPublicKey([32]byte(a.OfficerKey)), Signature: hex.EncodeToString(a.Signature),
+			})
+		}
+		c.Policies = append(c.Policies, cp)
+	}
+	data, err := json.MarshalIndent(c, "", "  ")
+	if err != nil {
+		return fmt.Errorf("unable to encode the policy chain: %w", err)
+	}
+	return writeNewFile(path, append(data, '\n'))
+}
+
+// neededText says how many approvals a proposal needs; the daemon sends 0
+// when the policy in force sets none for it (it was made under another).
+func neededText(n uint32) string {
+	if n == 0 {
+		return "the policy in force sets no requirement for it"
+	}
+	return fmt.Sprintf("%d approvals needed", n)
+}
+
 // checkPolicyHash checks that a policy the daemon sent hashes to what it
 // says.
 func checkPolicyHash(p *custosv1.PolicyInfo) error {
@@ -493,7 +532,7 @@ func printIntent(e *env, p *custosv1.Proposal, in *reserve.Intent) error {
 	if len(decided) == 0 {
 		decided = []string{"nobody yet"}
 	}
-	fmt.Fprintf(tw, "decided\t%s; %d approvals needed\n", strings.Join(decided, ", "), p.ApprovalsNeeded)
+	fmt.Fprintf(tw, "decided\t%s; %s\n", strings.Join(decided, ", "), neededText(p.ApprovalsNeeded))
 	return tw.Flush()
 }
 

@@ -346,7 +346,7 @@ func printProposal(e *env, p *custosv1.Proposal) error {
 	if len(decided) == 0 {
 		decided = []string{"nobody yet"}
 	}
-	fmt.Fprintf(tw, "officers\t%s; %d approvals needed\n", strings.Join(decided, ", "), out.ApprovalsNeeded)
+	fmt.Fprintf(tw, "officers\t%s; %s\n", strings.Join(decided, ", "), neededText(out.ApprovalsNeeded))
 	if out.ReleaseAt != "" {
 		fmt.Fprintf(tw, "release at\t%s\n", out.ReleaseAt)
 	}

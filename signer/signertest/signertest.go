@@ -2,13 +2,17 @@
 // tests of package signer and of custos-signer: treasury officers whose
 // Ed25519 keys come from fixed seeds, a spending policy naming them
 // (docs/policy.md), and PSBTs carrying their approvals of an intent
-// (docs/approvals.md). It is imported by tests only; nothing in it is
-// fit to hold a real key.
+// (docs/approvals.md), and a reserve's policy history with the officers'
+// approvals of each change. It is imported by tests only; nothing in it
+// is fit to hold a real key. It imports package signer, so the tests
+// inside package signer itself cannot import it.
 package signertest
 
 import (
 	"bytes"
 	"crypto/ed25519"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -19,6 +23,7 @@ import (
 
 	"github.com/custos-reserve/custos/multisig"
 	"github.com/custos-reserve/custos/reserve"
+	"github.com/custos-reserve/custos/signer"
 )
 
 // Officer is a test officer with the private key of a fixed seed.
@@ -150,4 +155,89 @@ func MustApprove(tb testing.TB, p *psbt.Packet, d *multisig.Descriptor, policyHa
 	in := MustIntent(tb, p, d, policyHash)
 	MustSetApprovals(tb, p, in, officers...)
 	return in
+}
+
+// Chain is a reserve's policy history as a test makes it: the policies
+// that were in force, numbered from 1, each change signed by officers of
+// the policy it replaced, for one wallet on one network.
+type Chain struct {
+	Network  reserve.Network
+	WalletID string
+	// Texts are the policies' YAML documents, Links the history that
+	// reserve.VerifyPolicyChain reads; Texts[i] is Links[i].Policy.
+	Texts [][]byte
+	Links []reserve.PolicyLink
+}
+
+// NewChain starts the policy history of wallet walletID on n with text
+// as policy 1.
+func NewChain(tb testing.TB, n reserve.Network, walletID string, text []byte) *Chain {
+	tb.Helper()
+	return &Chain{
+		Network: n, WalletID: walletID, Texts: [][]byte{text},
+		Links: []reserve.PolicyLink{{Seq: 1, Policy: MustParsePolicy(tb, text)}},
+	}
+}
+
+// Add brings text into force after the last policy of c, with the
+// officers' signatures over the change (MustSignChange); it returns c.
+func (c *Chain) Add(tb testing.TB, text []byte, officers ...Officer) *Chain {
+	tb.Helper()
+	last := c.Links[len(c.Links)-1]
+	p := MustParsePolicy(tb, text)
+	c.Texts = append(c.Texts, text)
+	c.Links = append(c.Links, reserve.PolicyLink{
+		Seq: last.Seq + 1, Policy: p,
+		Approvals: MustSignChange(tb, c.Network, c.WalletID, last.Policy, last.Seq, p.Hash(), officers...),
+	})
+	return c
+}
+
+// MustSignChange is the officers' signatures over the change of wallet
+// walletID on n from policy from, in force as number seq, to the policy
+// of hash to.
+func MustSignChange(tb testing.TB, n reserve.Network, walletID string, from *reserve.Policy, seq uint64, to [32]byte, officers ...Officer) []reserve.Approval {
+	tb.Helper()
+	c := reserve.Control{
+		Action: reserve.ActionPolicyChange, Network: n, WalletID: walletID,
+		PolicyHash: from.Hash(), Epoch: seq, NewPolicy: to,
+	}
+	approvals := make([]reserve.Approval, len(officers))
+	for i, o := range officers {
+		a, err := reserve.SignControl(&c, o.Key)
+		require.NoError(tb, err)
+		approvals[i] = a
+	}
+	return approvals
+}
+
+// File is c as 'custosctl policy show --chain-out FILE' writes it; an
+// approval names the officer of the replaced policy with its key, or no
+// one.
+func (c *Chain) File() signer.PolicyChain {
+	f := signer.PolicyChain{Type: signer.PolicyChainType, Version: 1}
+	for i, l := range c.Links {
+		cp := signer.ChainPolicy{Seq: l.Seq, Text: string(c.Texts[i])}
+		for _, a := range l.Approvals {
+			ca := signer.ChainApproval{Key: fmt.Sprintf("ed25519:%x", a.OfficerKey), Signature: hex.EncodeToString(a.Signature[:])}
+			if i > 0 {
+				for _, o := range c.Links[i-1].Policy.Officers {
+					if o.Key == a.OfficerKey {
+						ca.Officer = o.ID
+					}
+				}
+			}
+			cp.Approvals = append(cp.Approvals, ca)
+		}
+		f.Policies = append(f.Policies, cp)
+	}
+	return f
+}
+
+// MustJSON is File encoded as the chain file.
+func (c *Chain) MustJSON(tb testing.TB) []byte {
+	tb.Helper()
+	data, err := json.Marshal(c.File())
+	require.NoError(tb, err)
+	return data
 }

@@ -21,11 +21,16 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
-// ControlApproval is a recorded officer signature over a control statement.
+// ControlApproval is a recorded officer signature over a control statement
+// (docs/approvals.md), which anyone can verify with the key.
 type ControlApproval struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Officer       string                 `protobuf:"bytes,1,opt,name=officer,proto3" json:"officer,omitempty"`
-	AtUnix        int64                  `protobuf:"varint,2,opt,name=at_unix,json=atUnix,proto3" json:"at_unix,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Officer string                 `protobuf:"bytes,1,opt,name=officer,proto3" json:"officer,omitempty"`
+	AtUnix  int64                  `protobuf:"varint,2,opt,name=at_unix,json=atUnix,proto3" json:"at_unix,omitempty"`
+	// 32 bytes.
+	OfficerKey []byte `protobuf:"bytes,3,opt,name=officer_key,json=officerKey,proto3" json:"officer_key,omitempty"`
+	// 64 bytes.
+	Signature     []byte `protobuf:"bytes,4,opt,name=signature,proto3" json:"signature,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -72,6 +77,20 @@ func (x *ControlApproval) GetAtUnix() int64 {
 		return x.AtUnix
 	}
 	return 0
+}
+
+func (x *ControlApproval) GetOfficerKey() []byte {
+	if x != nil {
+		return x.OfficerKey
+	}
+	return nil
+}
+
+func (x *ControlApproval) GetSignature() []byte {
+	if x != nil {
+		return x.Signature
+	}
+	return nil
 }
 
 // PolicyInfo is one policy document.
@@ -306,6 +325,10 @@ type GetPolicyResponse struct {
 	Freeze        *FreezeInfo `protobuf:"bytes,4,opt,name=freeze,proto3" json:"freeze,omitempty"`
 	Network       Network     `protobuf:"varint,5,opt,name=network,proto3,enum=custos.v1.Network" json:"network,omitempty"`
 	WalletId      string      `protobuf:"bytes,6,opt,name=wallet_id,json=walletId,proto3" json:"wallet_id,omitempty"`
+	// Every policy that has been in force, oldest first, each with the
+	// officers' signatures over the change that brought it in: what a signer
+	// checks before it pins a new policy (custos-signer register --chain).
+	History       []*PolicyInfo `protobuf:"bytes,7,rep,name=history,proto3" json:"history,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -380,6 +403,13 @@ func (x *GetPolicyResponse) GetWalletId() string {
 		return x.WalletId
 	}
 	return ""
+}
+
+func (x *GetPolicyResponse) GetHistory() []*PolicyInfo {
+	if x != nil {
+		return x.History
+	}
+	return nil
 }
 
 // SetPolicyRequest carries a policy document.
@@ -949,10 +979,13 @@ var File_custos_v1_policy_proto protoreflect.FileDescriptor
 
 const file_custos_v1_policy_proto_rawDesc = "" +
 	"\n" +
-	"\x16custos/v1/policy.proto\x12\tcustos.v1\x1a\x15custos/v1/spend.proto\x1a\x15custos/v1/types.proto\"D\n" +
+	"\x16custos/v1/policy.proto\x12\tcustos.v1\x1a\x15custos/v1/spend.proto\x1a\x15custos/v1/types.proto\"\x83\x01\n" +
 	"\x0fControlApproval\x12\x18\n" +
 	"\aofficer\x18\x01 \x01(\tR\aofficer\x12\x17\n" +
-	"\aat_unix\x18\x02 \x01(\x03R\x06atUnix\"\xb7\x01\n" +
+	"\aat_unix\x18\x02 \x01(\x03R\x06atUnix\x12\x1f\n" +
+	"\vofficer_key\x18\x03 \x01(\fR\n" +
+	"officerKey\x12\x1c\n" +
+	"\tsignature\x18\x04 \x01(\fR\tsignature\"\xb7\x01\n" +
 	"\n" +
 	"PolicyInfo\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x12\n" +
@@ -970,14 +1003,15 @@ const file_custos_v1_policy_proto_rawDesc = "" +
 	"\x06reason\x18\x05 \x01(\tR\x06reason\x12I\n" +
 	"\x12unfreeze_approvals\x18\x06 \x03(\v2\x1a.custos.v1.ControlApprovalR\x11unfreezeApprovals\x12'\n" +
 	"\x0funfreeze_needed\x18\a \x01(\rR\x0eunfreezeNeeded\"\x12\n" +
-	"\x10GetPolicyRequest\"\x94\x02\n" +
+	"\x10GetPolicyRequest\"\xc5\x02\n" +
 	"\x11GetPolicyResponse\x12-\n" +
 	"\x06policy\x18\x01 \x01(\v2\x15.custos.v1.PolicyInfoR\x06policy\x12/\n" +
 	"\apending\x18\x02 \x01(\v2\x15.custos.v1.PolicyInfoR\apending\x12%\n" +
 	"\x0epending_needed\x18\x03 \x01(\rR\rpendingNeeded\x12-\n" +
 	"\x06freeze\x18\x04 \x01(\v2\x15.custos.v1.FreezeInfoR\x06freeze\x12,\n" +
 	"\anetwork\x18\x05 \x01(\x0e2\x12.custos.v1.NetworkR\anetwork\x12\x1b\n" +
-	"\twallet_id\x18\x06 \x01(\tR\bwalletId\"&\n" +
+	"\twallet_id\x18\x06 \x01(\tR\bwalletId\x12/\n" +
+	"\ahistory\x18\a \x03(\v2\x15.custos.v1.PolicyInfoR\ahistory\"&\n" +
 	"\x10SetPolicyRequest\x12\x12\n" +
 	"\x04text\x18\x01 \x01(\fR\x04text\"k\n" +
 	"\x11SetPolicyResponse\x12<\n" +
@@ -1064,31 +1098,32 @@ var file_custos_v1_policy_proto_depIdxs = []int32{
 	1,  // 3: custos.v1.GetPolicyResponse.pending:type_name -> custos.v1.PolicyInfo
 	2,  // 4: custos.v1.GetPolicyResponse.freeze:type_name -> custos.v1.FreezeInfo
 	15, // 5: custos.v1.GetPolicyResponse.network:type_name -> custos.v1.Network
-	4,  // 6: custos.v1.SetPolicyResponse.governance:type_name -> custos.v1.GetPolicyResponse
-	16, // 7: custos.v1.ApprovePolicyRequest.signature:type_name -> custos.v1.OfficerSignature
-	4,  // 8: custos.v1.ApprovePolicyResponse.governance:type_name -> custos.v1.GetPolicyResponse
-	17, // 9: custos.v1.CheckPaymentRequest.payees:type_name -> custos.v1.Payment
-	16, // 10: custos.v1.FreezeRequest.signature:type_name -> custos.v1.OfficerSignature
-	2,  // 11: custos.v1.FreezeResponse.freeze:type_name -> custos.v1.FreezeInfo
-	16, // 12: custos.v1.UnfreezeRequest.signature:type_name -> custos.v1.OfficerSignature
-	2,  // 13: custos.v1.UnfreezeResponse.freeze:type_name -> custos.v1.FreezeInfo
-	3,  // 14: custos.v1.PolicyService.GetPolicy:input_type -> custos.v1.GetPolicyRequest
-	5,  // 15: custos.v1.PolicyService.SetPolicy:input_type -> custos.v1.SetPolicyRequest
-	7,  // 16: custos.v1.PolicyService.ApprovePolicy:input_type -> custos.v1.ApprovePolicyRequest
-	9,  // 17: custos.v1.PolicyService.CheckPayment:input_type -> custos.v1.CheckPaymentRequest
-	11, // 18: custos.v1.PolicyService.Freeze:input_type -> custos.v1.FreezeRequest
-	13, // 19: custos.v1.PolicyService.Unfreeze:input_type -> custos.v1.UnfreezeRequest
-	4,  // 20: custos.v1.PolicyService.GetPolicy:output_type -> custos.v1.GetPolicyResponse
-	6,  // 21: custos.v1.PolicyService.SetPolicy:output_type -> custos.v1.SetPolicyResponse
-	8,  // 22: custos.v1.PolicyService.ApprovePolicy:output_type -> custos.v1.ApprovePolicyResponse
-	10, // 23: custos.v1.PolicyService.CheckPayment:output_type -> custos.v1.CheckPaymentResponse
-	12, // 24: custos.v1.PolicyService.Freeze:output_type -> custos.v1.FreezeResponse
-	14, // 25: custos.v1.PolicyService.Unfreeze:output_type -> custos.v1.UnfreezeResponse
-	20, // [20:26] is the sub-list for method output_type
-	14, // [14:20] is the sub-list for method input_type
-	14, // [14:14] is the sub-list for extension type_name
-	14, // [14:14] is the sub-list for extension extendee
-	0,  // [0:14] is the sub-list for field type_name
+	1,  // 6: custos.v1.GetPolicyResponse.history:type_name -> custos.v1.PolicyInfo
+	4,  // 7: custos.v1.SetPolicyResponse.governance:type_name -> custos.v1.GetPolicyResponse
+	16, // 8: custos.v1.ApprovePolicyRequest.signature:type_name -> custos.v1.OfficerSignature
+	4,  // 9: custos.v1.ApprovePolicyResponse.governance:type_name -> custos.v1.GetPolicyResponse
+	17, // 10: custos.v1.CheckPaymentRequest.payees:type_name -> custos.v1.Payment
+	16, // 11: custos.v1.FreezeRequest.signature:type_name -> custos.v1.OfficerSignature
+	2,  // 12: custos.v1.FreezeResponse.freeze:type_name -> custos.v1.FreezeInfo
+	16, // 13: custos.v1.UnfreezeRequest.signature:type_name -> custos.v1.OfficerSignature
+	2,  // 14: custos.v1.UnfreezeResponse.freeze:type_name -> custos.v1.FreezeInfo
+	3,  // 15: custos.v1.PolicyService.GetPolicy:input_type -> custos.v1.GetPolicyRequest
+	5,  // 16: custos.v1.PolicyService.SetPolicy:input_type -> custos.v1.SetPolicyRequest
+	7,  // 17: custos.v1.PolicyService.ApprovePolicy:input_type -> custos.v1.ApprovePolicyRequest
+	9,  // 18: custos.v1.PolicyService.CheckPayment:input_type -> custos.v1.CheckPaymentRequest
+	11, // 19: custos.v1.PolicyService.Freeze:input_type -> custos.v1.FreezeRequest
+	13, // 20: custos.v1.PolicyService.Unfreeze:input_type -> custos.v1.UnfreezeRequest
+	4,  // 21: custos.v1.PolicyService.GetPolicy:output_type -> custos.v1.GetPolicyResponse
+	6,  // 22: custos.v1.PolicyService.SetPolicy:output_type -> custos.v1.SetPolicyResponse
+	8,  // 23: custos.v1.PolicyService.ApprovePolicy:output_type -> custos.v1.ApprovePolicyResponse
+	10, // 24: custos.v1.PolicyService.CheckPayment:output_type -> custos.v1.CheckPaymentResponse
+	12, // 25: custos.v1.PolicyService.Freeze:output_type -> custos.v1.FreezeResponse
+	14, // 26: custos.v1.PolicyService.Unfreeze:output_type -> custos.v1.UnfreezeResponse
+	21, // [21:27] is the sub-list for method output_type
+	15, // [15:21] is the sub-list for method input_type
+	15, // [15:15] is the sub-list for extension type_name
+	15, // [15:15] is the sub-list for extension extendee
+	0,  // [0:15] is the sub-list for field type_name
 }
 
 func init() { file_custos_v1_policy_proto_init() }
