@@ -127,9 +127,9 @@ func (d *Daemon) release(ctx context.Context, g governed, p reserve.Proposal) re
 		if err != nil {
 			return p.Move(reserve.StateCancelled, now, actorDaemon, "approvals no longer meet the policy in force: "+err.Error())
 		}
-		pkt, err := multisig.ParsePSBT(p.PSBT)
+		pkt, err := storedPSBT(p)
 		if err != nil {
-			return reserve.Errorf(reserve.CodeInternal, "stored PSBT of proposal %s does not parse: %v", p.ID, err)
+			return err
 		}
 		if err := multisig.SetApprovals(pkt, p.Intent, p.Approvals()); err != nil {
 			return err

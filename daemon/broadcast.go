@@ -78,7 +78,7 @@ func (d *Daemon) broadcast(ctx context.Context, p reserve.Proposal) reserve.Prop
 		err := d.node.SendRawTransaction(&tx)
 		var rpcErr *btcjson.RPCError
 		switch {
-		case err == nil, alreadyKnown(errText(err)):
+		case err == nil, alreadyKnown(err.Error()):
 		case errors.As(err, &rpcErr) && !transient(rpcErr.Message):
 			return d.fail(ctx, p, "node refused the broadcast: "+rpcErr.Message)
 		default:
@@ -94,13 +94,6 @@ func (d *Daemon) broadcast(ctx context.Context, p reserve.Proposal) reserve.Prop
 		return d.fail(ctx, p, "node refused the transaction: "+acc.Reason)
 	}
 	return d.markBroadcast(ctx, p, note+"; txid "+p.Txid.String())
-}
-
-func errText(err error) string {
-	if err == nil {
-		return ""
-	}
-	return err.Error()
 }
 
 // markBroadcast records that the transaction is out.
@@ -275,9 +268,11 @@ func (d *Daemon) reconcileOne(ctx context.Context, g governed, p reserve.Proposa
 			d.markBroadcast(ctx, p, "found on the network; txid "+p.Txid.String())
 		case g.Freeze.Frozen:
 			// Nothing leaves a frozen reserve.
-		case inForce(g.Governance, &p) != nil:
-			d.fail(ctx, p, inForce(g.Governance, &p).Error())
 		default:
+			if err := inForce(g.Governance, &p); err != nil {
+				d.fail(ctx, p, err.Error())
+				return
+			}
 			d.broadcast(ctx, p)
 		}
 	case reserve.StateBroadcast:

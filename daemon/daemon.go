@@ -74,6 +74,10 @@ type Daemon struct {
 	health *health.Server
 	lis    net.Listener
 
+	// policies parses the policy in force once per document, for every
+	// request and reconcile pass that reads it.
+	policies policyCache
+
 	// spendMu serialises the steps after a proposal exists (decisions,
 	// release, import, finalize, broadcast, bump, cancel, reconcile) and
 	// every change of policy or freeze, so a transaction is never

@@ -1,9 +1,11 @@
 package daemon
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/btcsuite/btcd/btcutil"
@@ -29,18 +31,20 @@ func errFrozen(f reserve.Freeze) error {
 		f.Epoch, f.By.Officer, f.By.At.UTC().Format(time.RFC3339), f.Reason)
 }
 
-// governed is the governance with its policy parsed.
+// governed is the governance with its policy parsed, and the wallet it
+// governs with its parsed descriptor.
 type governed struct {
 	reserve.Governance
 	// policy is the policy in force, nil before the first.
 	policy *reserve.Policy
 	wallet reserve.Wallet
+	desc   *multisig.Descriptor
 }
 
-// governance reads the governance and parses the policy in force. The
-// wallet must exist.
+// governance reads the wallet and the governance, and parses the policy
+// in force. The wallet must exist.
 func (d *Daemon) governance(ctx context.Context) (governed, error) {
-	w, _, err := d.wallet(ctx)
+	w, desc, err := d.wallet(ctx)
 	if err != nil {
 		return governed{}, err
 	}
@@ -48,13 +52,45 @@ func (d *Daemon) governance(ctx context.Context) (governed, error) {
 	if err != nil {
 		return governed{}, err
 	}
-	out := governed{Governance: g, wallet: w}
-	if g.Policy != nil {
-		if out.policy, err = reserve.ParsePolicy(g.Policy.Text); err != nil {
-			return governed{}, reserve.Errorf(reserve.CodeInternal, "stored policy %d does not parse: %v", g.Policy.Seq, err)
-		}
+	return d.govern(g, w, desc)
+}
+
+// govern pairs g with its wallet and its policy in force, parsed.
+func (d *Daemon) govern(g reserve.Governance, w reserve.Wallet, desc *multisig.Descriptor) (governed, error) {
+	p, err := d.policies.parse(g.Policy)
+	if err != nil {
+		return governed{}, err
 	}
-	return out, nil
+	return governed{Governance: g, policy: p, wallet: w, desc: desc}, nil
+}
+
+// policyCache keeps the last stored policy it parsed. The policy in force
+// rarely changes, and the reconcile loop and every proposal rendered or
+// decided read it: parsing its YAML each time is wasted. The zero value
+// is ready to use and safe for concurrent use; the *reserve.Policy it
+// hands out is shared and must not be modified.
+type policyCache struct {
+	mu   sync.Mutex
+	text []byte
+	p    *reserve.Policy
+}
+
+// parse returns rec's policy, parsed once per text; nil for a nil rec.
+func (c *policyCache) parse(rec *reserve.PolicyRecord) (*reserve.Policy, error) {
+	if rec == nil {
+		return nil, nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.p != nil && bytes.Equal(c.text, rec.Text) {
+		return c.p, nil
+	}
+	p, err := reserve.ParsePolicy(rec.Text)
+	if err != nil {
+		return nil, reserve.Errorf(reserve.CodeInternal, "stored policy %d does not parse: %v", rec.Seq, err)
+	}
+	c.text, c.p = bytes.Clone(rec.Text), p
+	return p, nil
 }
 
 // parsePolicy reads a policy document and checks what the policy parser
@@ -95,7 +131,7 @@ func (d *Daemon) setPolicy(ctx context.Context, caller Caller, text []byte) (gov
 	now := d.cfg.Now().UTC()
 	rec := &reserve.PolicyRecord{Text: text, Hash: p.Hash(), By: caller.Name, At: now}
 	applied := false
-	err = d.updateGoverned(ctx, func(g *governed) error {
+	g, err := d.updateGoverned(ctx, func(g *governed) error {
 		switch {
 		case g.Policy == nil:
 			rec.Seq, g.Policy, applied = 1, rec, true
@@ -115,8 +151,7 @@ func (d *Daemon) setPolicy(ctx context.Context, caller Caller, text []byte) (gov
 		return governed{}, false, err
 	}
 	d.log.Info("policy set", "hash", fmt.Sprintf("%x", rec.Hash), "applied", applied, "by", caller.Name)
-	g, err := d.governance(ctx)
-	return g, applied, err
+	return g, applied, nil
 }
 
 // addedSlack is how far before a policy change is proposed a new
@@ -157,7 +192,7 @@ func (g governed) control(a reserve.Action) reserve.Control {
 // applies it at the current policy's top-tier quorum.
 func (d *Daemon) approvePolicy(ctx context.Context, newHash [32]byte, a reserve.Approval) (governed, bool, error) {
 	applied := false
-	err := d.updateGoverned(ctx, func(g *governed) error {
+	g, err := d.updateGoverned(ctx, func(g *governed) error {
 		if g.policy == nil {
 			return errNoPolicy()
 		}
@@ -188,11 +223,10 @@ func (d *Daemon) approvePolicy(ctx context.Context, newHash [32]byte, a reserve.
 	if err != nil {
 		return governed{}, false, err
 	}
-	g, err := d.governance(ctx)
 	if applied {
 		d.log.Info("policy changed", "seq", g.Policy.Seq, "hash", fmt.Sprintf("%x", g.Policy.Hash))
 	}
-	return g, applied, err
+	return g, applied, nil
 }
 
 // freeze stops all spending on one officer's signature.
@@ -200,7 +234,7 @@ func (d *Daemon) freeze(ctx context.Context, epoch uint64, a reserve.Approval, r
 	if err := checkText("reason", reason, maxReasonText); err != nil {
 		return governed{}, err
 	}
-	err := d.updateGoverned(ctx, func(g *governed) error {
+	g, err := d.updateGoverned(ctx, func(g *governed) error {
 		if g.policy == nil {
 			return errNoPolicy()
 		}
@@ -222,16 +256,15 @@ func (d *Daemon) freeze(ctx context.Context, epoch uint64, a reserve.Approval, r
 	if err != nil {
 		return governed{}, err
 	}
-	g, err := d.governance(ctx)
 	d.log.Warn("reserve frozen", "epoch", epoch, "officer", g.Freeze.By.Officer)
-	return g, err
+	return g, nil
 }
 
 // unfreeze records an officer's approval to lift the freeze and lifts it
 // at the policy's unfreeze_approvals.
 func (d *Daemon) unfreeze(ctx context.Context, epoch uint64, a reserve.Approval) (governed, error) {
 	lifted := false
-	err := d.updateGoverned(ctx, func(g *governed) error {
+	g, err := d.updateGoverned(ctx, func(g *governed) error {
 		if g.policy == nil {
 			return errNoPolicy()
 		}
@@ -259,25 +292,24 @@ func (d *Daemon) unfreeze(ctx context.Context, epoch uint64, a reserve.Approval)
 	if lifted {
 		d.log.Info("reserve unfrozen", "epoch", epoch)
 	}
-	return d.governance(ctx)
+	return g, nil
 }
 
 // updateGoverned runs fn on the governance with its policy parsed, in
-// one store transaction. It holds spendMu, so that a proposal's approvals
-// are counted, and its release decided, under one policy and freeze.
-func (d *Daemon) updateGoverned(ctx context.Context, fn func(g *governed) error) error {
+// one store transaction, and returns the governance as written. It holds
+// spendMu, so that a proposal's approvals are counted, and its release
+// decided, under one policy and freeze.
+func (d *Daemon) updateGoverned(ctx context.Context, fn func(g *governed) error) (governed, error) {
 	d.spendMu.Lock()
 	defer d.spendMu.Unlock()
-	w, _, err := d.wallet(ctx)
+	w, desc, err := d.wallet(ctx)
 	if err != nil {
-		return err
+		return governed{}, err
 	}
-	_, err = d.cfg.Store.UpdateGovernance(ctx, func(g *reserve.Governance) error {
-		gv := governed{Governance: *g, wallet: w}
-		if g.Policy != nil {
-			if gv.policy, err = reserve.ParsePolicy(g.Policy.Text); err != nil {
-				return reserve.Errorf(reserve.CodeInternal, "stored policy %d does not parse: %v", g.Policy.Seq, err)
-			}
+	g, err := d.cfg.Store.UpdateGovernance(ctx, func(g *reserve.Governance) error {
+		gv, err := d.govern(*g, w, desc)
+		if err != nil {
+			return err
 		}
 		if err := fn(&gv); err != nil {
 			return err
@@ -285,7 +317,11 @@ func (d *Daemon) updateGoverned(ctx context.Context, fn func(g *governed) error)
 		*g = gv.Governance
 		return nil
 	})
-	return err
+	if err != nil {
+		return governed{}, err
+	}
+	// fn may have put a new policy in force: parse what was written.
+	return d.govern(g, w, desc)
 }
 
 // verifyControl checks an officer's signature over c under policy p and

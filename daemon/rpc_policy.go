@@ -60,12 +60,9 @@ func (s *policyServer) ApprovePolicy(ctx context.Context, req *custosv1.ApproveP
 
 func (s *policyServer) CheckPayment(ctx context.Context, req *custosv1.CheckPaymentRequest) (*custosv1.CheckPaymentResponse, error) {
 	const method = custosv1.PolicyService_CheckPayment_FullMethodName
-	if len(req.GetPayees()) > maxPayees {
-		return nil, s.d.status(ctx, method, reserve.Invalid("payees", "at most %d payees", maxPayees))
-	}
-	var specs []payeeSpec
-	for _, p := range req.GetPayees() {
-		specs = append(specs, payeeSpec{Address: p.GetAddress(), AmountSat: p.GetAmountSat()})
+	specs, err := payeesFromProto(req.GetPayees())
+	if err != nil {
+		return nil, s.d.status(ctx, method, err)
 	}
 	req2, pol, total, err := s.d.checkPayment(ctx, specs)
 	if reserve.CodeOf(err) == reserve.CodeDenied {

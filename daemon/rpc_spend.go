@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"time"
 
@@ -19,13 +20,11 @@ type spendServer struct {
 func (s *spendServer) ProposeSpend(ctx context.Context, req *custosv1.ProposeSpendRequest) (*custosv1.ProposeSpendResponse, error) {
 	const method = custosv1.SpendService_ProposeSpend_FullMethodName
 	caller, _ := CallerFrom(ctx)
-	spec := spendSpec{FeeRate: req.GetFeeRateSatVb(), Memo: req.GetMemo(), FeeCap: req.GetFeeCapSat()}
-	if len(req.GetPayees()) > maxPayees {
-		return nil, s.d.status(ctx, method, reserve.Invalid("payees", "at most %d payees", maxPayees))
+	payees, err := payeesFromProto(req.GetPayees())
+	if err != nil {
+		return nil, s.d.status(ctx, method, err)
 	}
-	for _, p := range req.GetPayees() {
-		spec.Payees = append(spec.Payees, payeeSpec{Address: p.GetAddress(), AmountSat: p.GetAmountSat()})
-	}
+	spec := spendSpec{Payees: payees, FeeRate: req.GetFeeRateSatVb(), Memo: req.GetMemo(), FeeCap: req.GetFeeCapSat()}
 	p, err := s.d.propose(ctx, caller, spec)
 	if err != nil {
 		return nil, s.d.status(ctx, method, err)
@@ -192,6 +191,19 @@ func (s *spendServer) BumpFee(ctx context.Context, req *custosv1.BumpFeeRequest)
 	return &custosv1.BumpFeeResponse{Proposal: out}, nil
 }
 
+// payeesFromProto reads requested payments, refusing more than maxPayees
+// before converting any.
+func payeesFromProto(ps []*custosv1.Payment) ([]payeeSpec, error) {
+	if len(ps) > maxPayees {
+		return nil, reserve.Invalid("payees", "at most %d payees", maxPayees)
+	}
+	var out []payeeSpec
+	for _, p := range ps {
+		out = append(out, payeeSpec{Address: p.GetAddress(), AmountSat: p.GetAmountSat()})
+	}
+	return out, nil
+}
+
 // approvalFromProto checks the lengths of an officer's key and signature.
 func approvalFromProto(s *custosv1.OfficerSignature) (reserve.Approval, error) {
 	var a reserve.Approval
@@ -276,13 +288,16 @@ type proposalView struct {
 	desc   *multisig.Descriptor
 	tip    int32
 	synced bool
-	// policy is the policy in force, nil before the first.
-	policy *reserve.Policy
-	now    time.Time
+	// policy is the policy in force, nil before the first; policyHash is
+	// its recorded hash, the one intents carry, so that rendering a list
+	// does not hash the policy once per proposal.
+	policy     *reserve.Policy
+	policyHash [32]byte
+	now        time.Time
 }
 
 func (d *Daemon) proposalView(ctx context.Context) (proposalView, error) {
-	w, desc, err := d.wallet(ctx)
+	g, err := d.governance(ctx)
 	if err != nil {
 		return proposalView{}, err
 	}
@@ -290,11 +305,11 @@ func (d *Daemon) proposalView(ctx context.Context) (proposalView, error) {
 	if err != nil {
 		return proposalView{}, err
 	}
-	g, err := d.governance(ctx)
-	if err != nil {
-		return proposalView{}, err
+	v := proposalView{wallet: g.wallet, desc: g.desc, tip: tip, synced: ok, policy: g.policy, now: d.cfg.Now()}
+	if g.Policy != nil {
+		v.policyHash = g.Policy.Hash
 	}
-	return proposalView{wallet: w, desc: desc, tip: tip, synced: ok, policy: g.policy, now: d.cfg.Now()}, nil
+	return v, nil
 }
 
 // proposalToProto renders one proposal with what the chain says of it.
@@ -343,9 +358,9 @@ func (v proposalView) toProto(p reserve.Proposal) (*custosv1.Proposal, error) {
 	if v.synced && p.ConfirmedHeight > 0 && v.tip >= p.ConfirmedHeight {
 		out.Confirmations = v.tip - p.ConfirmedHeight + 1
 	}
-	if len(p.UnsignedTx) >= 4 {
-		n := len(p.UnsignedTx)
-		out.Locktime = uint32(p.UnsignedTx[n-4]) | uint32(p.UnsignedTx[n-3])<<8 | uint32(p.UnsignedTx[n-2])<<16 | uint32(p.UnsignedTx[n-1])<<24
+	if n := len(p.UnsignedTx); n >= 4 {
+		// A serialized transaction ends with its locktime.
+		out.Locktime = binary.LittleEndian.Uint32(p.UnsignedTx[n-4:])
 	}
 	return out, v.approvalsToProto(p, out)
 }
@@ -372,7 +387,7 @@ func (v proposalView) approvalsToProto(p reserve.Proposal, out *custosv1.Proposa
 		}
 		out.Decisions = append(out.Decisions, &custosv1.ProposalDecision{Officer: d.Officer, Decision: dec, AtUnix: d.At.Unix()})
 	}
-	if v.policy != nil && v.policy.Hash() == p.Intent.PolicyHash {
+	if v.policy != nil && v.policyHash == p.Intent.PolicyHash {
 		pays, _ := payments(p.Payees)
 		if req, err := v.policy.Require(pays, p.FeeSat, p.VSize, reserve.Spent{}, v.now); err == nil {
 			out.ApprovalsNeeded = uint32(req.Approvals)

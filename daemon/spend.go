@@ -62,10 +62,6 @@ func (d *Daemon) propose(ctx context.Context, caller Caller, spec spendSpec) (re
 	if spec.FeeCap < 0 || spec.FeeCap > reserve.MaxSat {
 		return reserve.Proposal{}, reserve.Invalid("fee_cap_sat", "%d sat is outside 0 to 21000000 BTC", spec.FeeCap)
 	}
-	w, desc, err := d.wallet(ctx)
-	if err != nil {
-		return reserve.Proposal{}, err
-	}
 	g, err := d.governance(ctx)
 	if err != nil {
 		return reserve.Proposal{}, err
@@ -77,7 +73,7 @@ func (d *Daemon) propose(ctx context.Context, caller Caller, spec spendSpec) (re
 		return reserve.Proposal{}, errFrozen(g.Freeze)
 	}
 	for try := 1; ; try++ {
-		p, err := d.buildProposal(ctx, caller, w, desc, spec, payees, outs)
+		p, err := d.buildProposal(ctx, caller, g.wallet, g.desc, spec, payees, outs)
 		if err != nil {
 			return reserve.Proposal{}, err
 		}
@@ -442,11 +438,9 @@ func (d *Daemon) importPSBT(ctx context.Context, caller Caller, id string, raw [
 				return err
 			}
 		}
-		canonical, err := multisig.ParsePSBT(p.PSBT)
+		canonical, err := storedPSBT(p)
 		if err != nil {
-			// Our own record, not the caller's input: internal, whatever
-			// the parser's code.
-			return reserve.Errorf(reserve.CodeInternal, "stored PSBT of proposal %s does not parse: %v", p.ID, err)
+			return err
 		}
 		if added, err = multisig.CombinePSBT(canonical, incoming, desc, 0); err != nil {
 			return err
@@ -473,6 +467,16 @@ func (d *Daemon) importPSBT(ctx context.Context, caller Caller, id string, raw [
 		p = d.broadcast(ctx, p)
 	}
 	return p, added, nil
+}
+
+// storedPSBT parses a proposal's own PSBT. It is our record, not a
+// caller's input: a failure is internal, whatever the parser's code.
+func storedPSBT(p *reserve.Proposal) (*psbt.Packet, error) {
+	pkt, err := multisig.ParsePSBT(p.PSBT)
+	if err != nil {
+		return nil, reserve.Errorf(reserve.CodeInternal, "stored PSBT of proposal %s does not parse: %v", p.ID, err)
+	}
+	return pkt, nil
 }
 
 // recordSigners notes every cosigner that has now signed all inputs.

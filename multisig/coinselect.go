@@ -131,6 +131,8 @@ type selector struct {
 	// eff[i] is coins[i]'s effective value.
 	coins []reserve.Input
 	eff   []int64
+	// spendable is the sum of coins' amounts.
+	spendable int64
 	// skipped counts the coins worth less than their own input fee.
 	skipped int
 	outSum  int64
@@ -245,6 +247,7 @@ func (s *selector) loadCoins() error {
 			continue
 		}
 		s.coins = append(s.coins, c)
+		s.spendable += c.AmountSat
 	}
 	slices.SortFunc(s.coins, compareInputs)
 	s.eff = make([]int64, len(s.coins))
@@ -371,23 +374,14 @@ func (s *selector) accumulate() (Selection, error) {
 // payable reports whether all spendable coins would pay, ignoring the
 // weight limit.
 func (s *selector) payable() bool {
-	var total int64
-	for _, c := range s.coins {
-		total += c.AmountSat
-	}
-	k := len(s.coins)
-	return total-s.outSum >= s.p.FeeRate*vsize(txWeight(s.inWeight, k, s.outLen))
+	return s.spendable-s.outSum >= s.p.FeeRate*vsize(txWeight(s.inWeight, len(s.coins), s.outLen))
 }
 
 // insufficient builds step 3's error.
 func (s *selector) insufficient() error {
-	var total int64
-	for _, c := range s.coins {
-		total += c.AmountSat
-	}
 	fee := s.p.FeeRate * vsize(txWeight(s.inWeight, max(len(s.coins), 1), s.outLen))
 	msg := fmt.Sprintf("need %d sat (payments %d + fee %d at %d sat/vB), spendable %d sat in %d coins",
-		s.outSum+fee, s.outSum, fee, s.p.FeeRate, total, len(s.coins))
+		s.outSum+fee, s.outSum, fee, s.p.FeeRate, s.spendable, len(s.coins))
 	if s.skipped > 0 {
 		msg += fmt.Sprintf("; %d more coins are worth less than the %d sat fee to spend each at this rate", s.skipped, s.inFee)
 	}

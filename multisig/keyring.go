@@ -279,18 +279,6 @@ func (kr *keyring) scripts(keys [][]byte) (derivedScripts, error) {
 	return derivedScripts{keys: keys, witnessScript: ws, pkScript: p2wsh(ws)}, nil
 }
 
-// key returns cosigner c's child key at path as a curve point.
-func (kr *keyring) key(c int, path keyPath) (*btcec.PublicKey, error) {
-	if err := checkPath(path); err != nil {
-		return nil, fmt.Errorf("no wallet key at %s: %w", path, err)
-	}
-	s, err := kr.derive(path)
-	if err != nil {
-		return nil, err
-	}
-	return btcec.ParsePubKey(s.keys[c])
-}
-
 // Prederive derives and keeps the wallet's addresses from index from to
 // index to (exclusive) on branch b, spread over the cores, so that later
 // operations on them are lookups. Indexes at or above 2^31 are refused.

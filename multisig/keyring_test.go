@@ -2,8 +2,10 @@ package multisig
 
 import (
 	"bytes"
+	"fmt"
 	"testing"
 
+	"github.com/btcsuite/btcd/btcec/v2"
 	"github.com/stretchr/testify/require"
 
 	"github.com/custos-reserve/custos/reserve"
@@ -24,6 +26,19 @@ func hdkeychainScripts(t *testing.T, d *Descriptor, path keyPath) ([][]byte, []b
 	ws, err := sortedMultiScript(d.threshold, keys)
 	require.NoError(t, err)
 	return keys, ws
+}
+
+// key returns cosigner c's child key at path as a curve point, for the
+// tests to compare with hdkeychain's.
+func (kr *keyring) key(c int, path keyPath) (*btcec.PublicKey, error) {
+	if err := checkPath(path); err != nil {
+		return nil, fmt.Errorf("no wallet key at %s: %w", path, err)
+	}
+	s, err := kr.derive(path)
+	if err != nil {
+		return nil, err
+	}
+	return btcec.ParsePubKey(s.keys[c])
 }
 
 // TestKeyringMatchesHDKeychain holds the keyring's derivation (and so
@@ -82,6 +97,23 @@ func TestDeriveResultIsTheCallers(t *testing.T) {
 	again, err := d.Derive(reserve.BranchReceive, 5)
 	require.NoError(t, err)
 	require.Equal(t, want, again)
+}
+
+// TestCreatePSBTResultIsTheCallers checks the same of CreatePSBT: the
+// packet's scripts and keys are copies, for inputs and change alike.
+func TestCreatePSBTResultIsTheCallers(t *testing.T) {
+	w := MustPSBTWallet(t, "create copy", 2, 3)
+	p := w.MustStandardSpend(t)
+	want := map[reserve.Branch]Derived{
+		reserve.BranchReceive: w.MustDerived(t, reserve.BranchReceive, 0),
+		reserve.BranchChange:  w.MustDerived(t, reserve.BranchChange, 7),
+	}
+	for _, b := range [][]byte{p.Inputs[0].WitnessScript, p.Inputs[0].Bip32Derivation[0].PubKey,
+		p.Outputs[1].WitnessScript, p.Outputs[1].Bip32Derivation[2].PubKey} {
+		b[len(b)-1] ^= 0xff
+	}
+	require.Equal(t, want[reserve.BranchReceive], w.MustDerived(t, reserve.BranchReceive, 0))
+	require.Equal(t, want[reserve.BranchChange], w.MustDerived(t, reserve.BranchChange, 7))
 }
 
 // TestPrederive checks that Prederive fills the cache with exactly the

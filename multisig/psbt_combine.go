@@ -158,7 +158,7 @@ func verifyPartialSig(canonical *psbt.Packet, i int, s *psbt.PartialSig, path ke
 	if err != nil {
 		return 0, err
 	}
-	c, pub, err := kr.signerOf(s.PubKey, path, canonical.Inputs[i].Bip32Derivation)
+	c, pub, err := kr.signerOf(s.PubKey, path)
 	if err != nil {
 		return 0, err
 	}
@@ -197,35 +197,24 @@ func parseSignature(s *psbt.PartialSig) (*ecdsa.Signature, error) {
 	return sig, nil
 }
 
-// signerOf finds the cosigner whose child key at path is key, trying first
-// the cosigners whose origin key's derivation in ders names, and returns
-// it with the key as a curve point.
-func (kr *keyring) signerOf(key []byte, path keyPath, ders []*psbt.Bip32Derivation) (int, *btcec.PublicKey, error) {
-	var tried []int
-	try := func(c int) (*btcec.PublicKey, bool) {
-		if slices.Contains(tried, c) {
-			return nil, false
-		}
-		tried = append(tried, c)
-		pub, err := kr.key(c, path)
-		return pub, err == nil && bytes.Equal(pub.SerializeCompressed(), key)
+// signerOf finds the cosigner whose child key at path is key and returns
+// it with the key as a curve point. The cosigners' keys are distinct
+// (NewDescriptor refuses the same key twice), so at most one matches, and
+// only that one is decompressed.
+func (kr *keyring) signerOf(key []byte, path keyPath) (int, *btcec.PublicKey, error) {
+	s, err := kr.derive(path)
+	if err != nil {
+		return 0, nil, fmt.Errorf("signature by key %x which is not a key of this wallet at %s: %w", key, path, err)
 	}
-	for _, e := range ders {
-		if e == nil || !bytes.Equal(e.PubKey, key) {
-			continue
-		}
-		for _, c := range kr.d.cosignersOf(e) {
-			if pub, ok := try(c); ok {
-				return c, pub, nil
-			}
-		}
+	c := slices.IndexFunc(s.keys, func(k []byte) bool { return bytes.Equal(k, key) })
+	if c < 0 {
+		return 0, nil, fmt.Errorf("signature by key %x which is not a key of this wallet at %s", key, path)
 	}
-	for c := range kr.d.cosigners {
-		if pub, ok := try(c); ok {
-			return c, pub, nil
-		}
+	pub, err := btcec.ParsePubKey(key)
+	if err != nil {
+		return 0, nil, fmt.Errorf("cosigner[%d]'s key %x at %s: %w", c, key, path, err)
 	}
-	return 0, nil, fmt.Errorf("signature by key %x which is not a key of this wallet at %s", key, path)
+	return c, pub, nil
 }
 
 // Signers returns, per cosigner position, how many inputs of p carry a

@@ -106,7 +106,7 @@ func CreatePSBT(p CreateParams) (*psbt.Packet, error) {
 		if !bytes.Equal(out.Script, der.pkScript) {
 			return nil, reserve.Invalid(outputField(k), "change script %x is not the wallet's change script at %s (%x)", out.Script, path, der.pkScript)
 		}
-		packet.Outputs[k].WitnessScript = der.witnessScript
+		packet.Outputs[k].WitnessScript = slices.Clone(der.witnessScript)
 		packet.Outputs[k].Bip32Derivation = d.derivations(der.keys, path)
 	}
 

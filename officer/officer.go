@@ -17,11 +17,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
+	"io/fs"
 	"strings"
+	"unicode/utf8"
 
 	"golang.org/x/crypto/chacha20poly1305"
 
+	"github.com/custos-reserve/custos/durable"
 	"github.com/custos-reserve/custos/reserve"
 	"github.com/custos-reserve/custos/seal"
 )
@@ -90,7 +92,8 @@ func FormatPublicKey(k [32]byte) string { return keyPrefix + hex.EncodeToString(
 // passphrase and writes it to path, which must not exist. It returns the
 // public key.
 func Generate(path string, passphrase []byte, kdf KDF, rnd io.Reader) ([32]byte, error) {
-	if len([]rune(string(passphrase))) < MinPassphraseLen {
+	// Counted in place: a string or rune copy of the secret could not be cleared.
+	if utf8.RuneCount(passphrase) < MinPassphraseLen {
 		return [32]byte{}, reserve.Invalid("passphrase", "at least %d characters", MinPassphraseLen)
 	}
 	if err := kdf.Validate(); err != nil {
@@ -129,43 +132,24 @@ func Generate(path string, passphrase []byte, kdf KDF, rnd io.Reader) ([32]byte,
 	return f.PublicKey, nil
 }
 
-// writeNew writes data to a new file path, mode 0600, synced; an existing
-// path is refused.
+// writeNew writes data to a new file path, mode 0600, whole or not at all;
+// an existing path is refused.
 func writeNew(path string, data []byte) error {
-	out, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if errors.Is(err, os.ErrExist) {
+	err := durable.Write(path, data, 0o600, false)
+	if errors.Is(err, fs.ErrExist) {
 		return reserve.Errorf(reserve.CodeConflict, "refusing to overwrite %s: it already exists", path)
 	}
-	if err != nil {
-		return fmt.Errorf("unable to create %s: %w", path, err)
-	}
-	if _, err := out.Write(data); err != nil {
-		_ = out.Close()
-		return fmt.Errorf("unable to write %s: %w", path, err)
-	}
-	if err := out.Sync(); err != nil {
-		_ = out.Close()
-		return fmt.Errorf("unable to sync %s: %w", path, err)
-	}
-	if err := out.Close(); err != nil {
-		return fmt.Errorf("unable to close %s: %w", path, err)
-	}
-	return nil
+	return err
 }
 
 // Read reads and checks the shape of an officer key file.
 func Read(path string) (*File, error) {
-	fh, err := os.Open(path)
+	data, err := durable.ReadLimited(path, maxFileBytes)
+	if errors.Is(err, durable.ErrTooLarge) {
+		return nil, reserve.Invalid("key", "%s is larger than %d bytes: not an officer key file", path, maxFileBytes)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("unable to read officer key: %w", err)
-	}
-	defer fh.Close()
-	data, err := io.ReadAll(io.LimitReader(fh, maxFileBytes+1))
-	if err != nil {
-		return nil, fmt.Errorf("unable to read officer key %s: %w", path, err)
-	}
-	if len(data) > maxFileBytes {
-		return nil, reserve.Invalid("key", "%s is larger than %d bytes: not an officer key file", path, maxFileBytes)
 	}
 	f, err := parse(data)
 	if err != nil {

@@ -3,11 +3,13 @@ package reserve
 import (
 	"bytes"
 	"crypto/ed25519"
-	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
+
+	"github.com/btcsuite/btcd/chaincfg/chainhash"
 )
 
 // IntentVersion is the version of the approval intent encoding
@@ -107,12 +109,11 @@ func (in *Intent) Validate() error {
 	}
 	var total int64
 	for i, p := range in.Payees {
-		field := fmt.Sprintf("intent.payees[%d]", i)
 		if len(p.Script) < 1 || len(p.Script) > MaxIntentScriptLen {
-			return Invalid(field, "script of %d bytes, want 1 to %d", len(p.Script), MaxIntentScriptLen)
+			return Invalid(payeeField(i), "script of %d bytes, want 1 to %d", len(p.Script), MaxIntentScriptLen)
 		}
 		if p.AmountSat < 1 || p.AmountSat > MaxSat {
-			return Invalid(field, "amount %d sat is outside 1 sat to 21000000 BTC", p.AmountSat)
+			return Invalid(payeeField(i), "amount %d sat is outside 1 sat to 21000000 BTC", p.AmountSat)
 		}
 		if total += p.AmountSat; total > MaxSat {
 			return Invalid("intent.payees", "the payees add up to more than 21000000 BTC")
@@ -126,6 +127,10 @@ func (in *Intent) Validate() error {
 	}
 	return nil
 }
+
+// payeeField names payee i in refusals. Only refusals build it: Validate
+// runs on every Encode and Digest.
+func payeeField(i int) string { return fmt.Sprintf("intent.payees[%d]", i) }
 
 // checkIntentID checks an id of a signed statement: 1 to MaxIntentIDLen
 // bytes of printable ASCII without spaces.
@@ -155,20 +160,35 @@ func (in *Intent) Encode() ([]byte, error) {
 		return nil, err
 	}
 	b := []byte{IntentVersion, byte(in.Network)}
-	b = appendIntentBytes(b, []byte(in.WalletID))
-	b = appendIntentBytes(b, []byte(in.ProposalID))
+	b = appendLenPrefixed(b, in.WalletID)
+	b = appendLenPrefixed(b, in.ProposalID)
 	b = append(b, in.PolicyHash[:]...)
 	b = binary.BigEndian.AppendUint32(b, uint32(len(in.Payees)))
 	for _, p := range in.Payees {
 		b = binary.BigEndian.AppendUint64(b, uint64(p.AmountSat))
-		b = appendIntentBytes(b, p.Script)
+		b = appendLenPrefixed(b, p.Script)
 	}
 	b = binary.BigEndian.AppendUint64(b, uint64(in.FeeCapSat))
 	b = binary.BigEndian.AppendUint64(b, uint64(in.ExpiresAt.Unix()))
 	return b, nil
 }
 
-func appendIntentBytes(b, s []byte) []byte {
+// Equal reports whether two valid intents are the same intent: whether
+// Encode gives the same bytes for both, so a signature over one is one
+// over the other. It compares the fields Encode writes without encoding;
+// keep the two in step. An invalid intent equals no valid one.
+func (in *Intent) Equal(o *Intent) bool {
+	return in.Network == o.Network && in.WalletID == o.WalletID && in.ProposalID == o.ProposalID &&
+		in.PolicyHash == o.PolicyHash && in.FeeCapSat == o.FeeCapSat && in.ExpiresAt.Equal(o.ExpiresAt) &&
+		slices.EqualFunc(in.Payees, o.Payees, func(a, b IntentPayee) bool {
+			return a.AmountSat == b.AmountSat && bytes.Equal(a.Script, b.Script)
+		})
+}
+
+// appendLenPrefixed appends s preceded by its length as a big-endian
+// uint32: how every signed encoding (intent, control statement, policy)
+// writes strings and scripts.
+func appendLenPrefixed[T string | []byte](b []byte, s T) []byte {
 	b = binary.BigEndian.AppendUint32(b, uint32(len(s)))
 	return append(b, s...)
 }
@@ -195,7 +215,7 @@ func DecodeIntent(b []byte) (Intent, error) {
 		amount := r.u64("amount")
 		script := bytes.Clone(r.bytes("script", MaxIntentScriptLen))
 		if amount > uint64(MaxSat) {
-			return Intent{}, Invalid(fmt.Sprintf("intent.payees[%d]", i), "amount %d sat is more than 21000000 BTC", amount)
+			return Intent{}, Invalid(payeeField(int(i)), "amount %d sat is more than 21000000 BTC", amount)
 		}
 		in.Payees = append(in.Payees, IntentPayee{Script: script, AmountSat: int64(amount)})
 	}
@@ -281,19 +301,7 @@ func (in *Intent) Digest(d Decision) ([32]byte, error) {
 	if err != nil {
 		return [32]byte{}, err
 	}
-	return taggedHash(ApprovalTag, append([]byte{byte(d)}, enc...)), nil
-}
-
-// taggedHash is BIP-340's tagged hash.
-func taggedHash(tag string, msg []byte) [32]byte {
-	t := sha256.Sum256([]byte(tag))
-	h := sha256.New()
-	h.Write(t[:])
-	h.Write(t[:])
-	h.Write(msg)
-	var out [32]byte
-	h.Sum(out[:0])
-	return out
+	return *chainhash.TaggedHash([]byte(ApprovalTag), []byte{byte(d)}, enc), nil
 }
 
 // Approval is one officer's signature giving a decision on an intent,
@@ -384,15 +392,11 @@ func CountApprovals(p *Policy, in *Intent, approvals []Approval, pays []Payment,
 	if err != nil {
 		return Quorum{}, err
 	}
-	byKey := make(map[[32]byte]int, len(p.Officers))
-	for i, o := range p.Officers {
-		byKey[o.Key] = i
-	}
 	approved := make([]bool, len(p.Officers))
 	for k, a := range approvals {
 		field := fmt.Sprintf("approvals[%d]", k)
-		i, ok := byKey[a.OfficerKey]
-		if !ok {
+		i := p.officerIndex(a.OfficerKey)
+		if i < 0 {
 			return Quorum{}, Invalid(field, "key %x is not an officer of policy %x", a.OfficerKey, in.PolicyHash[:8])
 		}
 		if approved[i] {

@@ -152,12 +152,18 @@ func TestDigestCoversEverything(t *testing.T) {
 		"fee cap":     func(in *reserve.Intent) { in.FeeCapSat++ },
 		"expiry":      func(in *reserve.Intent) { in.ExpiresAt = in.ExpiresAt.Add(time.Second) },
 	}
+	same := testIntent(p, 1000, 2000)
+	require.True(t, base.Equal(&same))
+	same.ExpiresAt = same.ExpiresAt.In(time.FixedZone("UTC+2", 2*60*60))
+	require.True(t, base.Equal(&same), "the same instant in another zone encodes the same")
 	for name, edit := range edits {
 		in := testIntent(p, 1000, 2000)
 		edit(&in)
 		d, err := in.Digest(reserve.DecisionApprove)
 		require.NoError(t, err, name)
 		require.NotEqual(t, approve, d, name)
+		require.False(t, base.Equal(&in), name)
+		require.False(t, in.Equal(&base), name)
 		require.ErrorIs(t, reserve.VerifyApproval(&in, reserve.DecisionApprove, a), reserve.ErrBadApprovalSignature, name)
 	}
 	_, err = reserve.SignIntent(&base, reserve.DecisionApprove, ed25519.PrivateKey{1, 2})

@@ -4,6 +4,8 @@ import (
 	"crypto/ed25519"
 	"encoding/binary"
 	"fmt"
+
+	"github.com/btcsuite/btcd/chaincfg/chainhash"
 )
 
 // ControlTag domain-separates the digests of control statements (freeze,
@@ -104,8 +106,7 @@ func (c *Control) Encode() ([]byte, error) {
 	}
 	b := make([]byte, 0, 3+4+len(c.WalletID)+32+8+32)
 	b = append(b, ControlVersion, byte(c.Action), byte(c.Network))
-	b = binary.BigEndian.AppendUint32(b, uint32(len(c.WalletID)))
-	b = append(b, c.WalletID...)
+	b = appendLenPrefixed(b, c.WalletID)
 	b = append(b, c.PolicyHash[:]...)
 	b = binary.BigEndian.AppendUint64(b, c.Epoch)
 	b = append(b, c.NewPolicy[:]...)
@@ -119,7 +120,7 @@ func (c *Control) Digest() ([32]byte, error) {
 	if err != nil {
 		return [32]byte{}, err
 	}
-	return taggedHash(ControlTag, enc), nil
+	return *chainhash.TaggedHash([]byte(ControlTag), enc), nil
 }
 
 // SignControl makes officer key priv's signature over c.
@@ -142,16 +143,14 @@ func VerifyControl(p *Policy, c *Control, a Approval) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	for _, o := range p.Officers {
-		if o.Key != a.OfficerKey {
-			continue
-		}
-		if !ed25519.Verify(a.OfficerKey[:], digest[:], a.Signature[:]) {
-			return "", Invalid("signature", "officer %s: %w over the %s statement", o.ID, ErrBadApprovalSignature, c.Action)
-		}
-		return o.ID, nil
+	o, ok := p.OfficerByKey(a.OfficerKey)
+	if !ok {
+		return "", Invalid("officer_key", "key %x is not an officer of the policy in force", a.OfficerKey)
 	}
-	return "", Invalid("officer_key", "key %x is not an officer of the policy in force", a.OfficerKey)
+	if !ed25519.Verify(a.OfficerKey[:], digest[:], a.Signature[:]) {
+		return "", Invalid("signature", "officer %s: %w over the %s statement", o.ID, ErrBadApprovalSignature, c.Action)
+	}
+	return o.ID, nil
 }
 
 // ChangeApprovals is how many officers must approve replacing p: its top
@@ -195,6 +194,9 @@ func VerifyPolicyChain(from *Policy, to [32]byte, n Network, walletID string, hi
 // have since replaced. It returns the number of policy to.
 func VerifyPolicyChainFrom(from *Policy, fromSeq uint64, to [32]byte, n Network, walletID string, history []PolicyLink) (uint64, error) {
 	fromHash := from.Hash()
+	// Each policy's hash, computed once: Hash encodes and sorts the whole
+	// policy, allowlist included.
+	hashes := make([][32]byte, len(history))
 	start, end := -1, -1
 	for i, l := range history {
 		if l.Policy == nil {
@@ -203,7 +205,7 @@ func VerifyPolicyChainFrom(from *Policy, fromSeq uint64, to [32]byte, n Network,
 		if i > 0 && l.Seq != history[i-1].Seq+1 {
 			return 0, Invalid(fmt.Sprintf("history[%d].seq", i), "policy %d follows policy %d", l.Seq, history[i-1].Seq)
 		}
-		if l.Policy.Hash() == to {
+		if hashes[i] = l.Policy.Hash(); hashes[i] == to {
 			end = i
 		}
 	}
@@ -211,7 +213,7 @@ func VerifyPolicyChainFrom(from *Policy, fromSeq uint64, to [32]byte, n Network,
 		return 0, Invalid("history", "policy %x is not in the reserve's history", to)
 	}
 	for i := end - 1; i >= 0; i-- {
-		if (fromSeq == 0 && history[i].Policy.Hash() == fromHash) || (fromSeq != 0 && history[i].Seq == fromSeq) {
+		if (fromSeq == 0 && hashes[i] == fromHash) || (fromSeq != 0 && history[i].Seq == fromSeq) {
 			start = i
 			break
 		}
@@ -219,14 +221,14 @@ func VerifyPolicyChainFrom(from *Policy, fromSeq uint64, to [32]byte, n Network,
 	if start < 0 {
 		return 0, Invalid("history", "the pinned policy %x (number %d) is not in the reserve's history before policy %x", fromHash, fromSeq, to)
 	}
-	if history[start].Policy.Hash() != fromHash {
-		return 0, Invalid("history", "the history's policy %d is %x, not the pinned policy %x", fromSeq, history[start].Policy.Hash(), fromHash)
+	if hashes[start] != fromHash {
+		return 0, Invalid("history", "the history's policy %d is %x, not the pinned policy %x", fromSeq, hashes[start], fromHash)
 	}
 	for j := start + 1; j <= end; j++ {
 		prev, cur := history[j-1], history[j]
 		c := Control{
 			Action: ActionPolicyChange, Network: n, WalletID: walletID,
-			PolicyHash: prev.Policy.Hash(), Epoch: prev.Seq, NewPolicy: cur.Policy.Hash(),
+			PolicyHash: hashes[j-1], Epoch: prev.Seq, NewPolicy: hashes[j],
 		}
 		field := fmt.Sprintf("history[%d]", j)
 		signed := make(map[string]bool)

@@ -197,6 +197,21 @@ func (p *Policy) Officer(id string) (Officer, bool) {
 	return Officer{}, false
 }
 
+// OfficerByKey returns the officer whose Ed25519 public key is k: the
+// officer a signature claims to be from.
+func (p *Policy) OfficerByKey(k [32]byte) (Officer, bool) {
+	if i := p.officerIndex(k); i >= 0 {
+		return p.Officers[i], true
+	}
+	return Officer{}, false
+}
+
+// officerIndex is the position in p.Officers of the officer with key k,
+// or -1.
+func (p *Policy) officerIndex(k [32]byte) int {
+	return slices.IndexFunc(p.Officers, func(o Officer) bool { return o.Key == k })
+}
+
 // ParsePolicy reads a policy document (YAML, format in docs/policy.md) and
 // checks every rule of the format. It refuses unknown fields, YAML aliases,
 // anchors and explicit tags, and BTC amounts written as YAML numbers.
@@ -977,15 +992,15 @@ func parseText(n *yaml.Node, field string, max int) (string, error) {
 // address. docs/policy.md specifies it byte by byte.
 func (p *Policy) Canonical() []byte {
 	var b []byte
-	b = appendPolicyString(b, PolicyHashTag)
+	b = appendLenPrefixed(b, PolicyHashTag)
 	b = binary.BigEndian.AppendUint32(b, uint32(p.Version))
 
 	officers := slices.Clone(p.Officers)
 	slices.SortStableFunc(officers, func(a, b Officer) int { return strings.Compare(a.ID, b.ID) })
 	b = binary.BigEndian.AppendUint32(b, uint32(len(officers)))
 	for _, o := range officers {
-		b = appendPolicyString(b, o.ID)
-		b = appendPolicyString(b, o.Name)
+		b = appendLenPrefixed(b, o.ID)
+		b = appendLenPrefixed(b, o.Name)
 		b = append(b, o.Key[:]...)
 	}
 
@@ -1005,8 +1020,8 @@ func (p *Policy) Canonical() []byte {
 	slices.SortStableFunc(entries, func(a, b AllowEntry) int { return strings.Compare(a.Address, b.Address) })
 	b = binary.BigEndian.AppendUint32(b, uint32(len(entries)))
 	for _, e := range entries {
-		b = appendPolicyString(b, e.Address)
-		b = appendPolicyString(b, e.Label)
+		b = appendLenPrefixed(b, e.Address)
+		b = appendLenPrefixed(b, e.Label)
 		b = binary.BigEndian.AppendUint64(b, uint64(e.Added.Unix()))
 		b = binary.BigEndian.AppendUint32(b, uint32(e.Added.Nanosecond()))
 	}
@@ -1023,9 +1038,4 @@ func (p *Policy) Canonical() []byte {
 // document do not change it; any change to what the policy says does.
 func (p *Policy) Hash() [32]byte {
 	return sha256.Sum256(p.Canonical())
-}
-
-func appendPolicyString(b []byte, s string) []byte {
-	b = binary.BigEndian.AppendUint32(b, uint32(len(s)))
-	return append(b, s...)
 }

@@ -59,11 +59,7 @@ echo "mining to the reserve's receive address $address"
 stop "$setup_pid"
 
 step "starting btcd --regtest and mining $blocks blocks to the reserve"
-btcd --regtest --datadir="$work/btcd" --logdir="$work/btcd" --notls \
-	--rpclisten="127.0.0.1:$rpcport" --listen="127.0.0.1:$p2pport" --nolisten --nodnsseed \
-	--rpcuser="$rpcuser" --rpcpass="$rpcpass" --miningaddr="$address" >"$work/btcd.log" 2>&1 &
-pids+=($!)
-for _ in $(seq 100); do btcctl getblockcount >/dev/null 2>&1 && break; sleep 0.2; done
+start_btcd "$address"
 left=$blocks
 while ((left > 0)); do
 	chunk=$((left < 100 ? left : 100))

@@ -60,6 +60,19 @@ as_officer() {
 		--key "$work/$officer.officer" --yes
 }
 
+# wait_state ID STATE TRIES: polls proposal ID every 0.2 s, TRIES times at
+# most, until it is in STATE.
+wait_state() {
+	local state
+	for _ in $(seq "$3"); do
+		state=$(ctl spend show "$1" --json | sed -n 's/^  "state": *"\([^"]*\)".*/\1/p')
+		[[ "$state" == "$2" ]] && return 0
+		sleep 0.2
+	done
+	echo "proposal $1 is $state, not $2" >&2
+	return 1
+}
+
 # Two payees outside the reserve (regtest addresses of keys nobody here
 # holds), on the policy's allowlist.
 supplier=bcrt1qpu3a4qrgmeav4zwjkxulszu73yuh336ese0tuu
@@ -123,11 +136,7 @@ address=$(ctl address new --label "block rewards")
 echo "$address"
 
 step "starting btcd --regtest, mining to the reserve"
-btcd --regtest --datadir="$work/btcd" --logdir="$work/btcd" --notls \
-	--rpclisten="127.0.0.1:$rpcport" --listen="127.0.0.1:$p2pport" --nolisten --nodnsseed \
-	--rpcuser="$rpcuser" --rpcpass="$rpcpass" --miningaddr="$address" >"$work/btcd.log" 2>&1 &
-pids+=($!)
-for _ in $(seq 100); do btcctl getblockcount >/dev/null 2>&1 && break; sleep 0.2; done
+start_btcd "$address"
 btcctl generate 101 >/dev/null
 echo "mined 101 blocks; height $(btcctl getblockcount)"
 
@@ -154,12 +163,7 @@ as_officer bob spend approve "$id" >/dev/null
 as_officer carol spend approve "$id" | grep -E '^(state|officers|release at)'
 
 step "the cool-off: any officer could still veto; then custosd releases it to the signers"
-for _ in $(seq 150); do
-	state=$(ctl spend show "$id" --json | sed -n 's/^  "state": *"\([^"]*\)".*/\1/p')
-	[[ "$state" == SIGNING ]] && break
-	sleep 0.2
-done
-[[ "$state" == SIGNING ]] || { echo "proposal $id is $state, not SIGNING" >&2; exit 1; }
+wait_state "$id" SIGNING 150
 echo "$id is SIGNING"
 
 step "the PSBT, with the intent and the three approvals, goes to the ministries on a file"
@@ -176,12 +180,7 @@ ctl spend import "$id" "$work/$id.defence.psbt" | grep -E 'signatures added|^sta
 
 step "a block confirms it"
 btcctl generate 1 >/dev/null
-for _ in $(seq 100); do
-	state=$(ctl spend show "$id" --json | sed -n 's/^  "state": *"\([^"]*\)".*/\1/p')
-	[[ "$state" == CONFIRMED ]] && break
-	sleep 0.2
-done
-[[ "$state" == CONFIRMED ]] || { echo "proposal $id is $state, not CONFIRMED" >&2; exit 1; }
+wait_state "$id" CONFIRMED 100
 shown=$(ctl spend show "$id" --json)
 echo "confirmed txid: $(sed -n 's/^  "txid": *"\([^"]*\)".*/\1/p' <<<"$shown")"
 echo "fee:            $(sed -n 's/^  "fee": *"\([^"]*\)".*/\1/p' <<<"$shown") BTC"

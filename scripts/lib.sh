@@ -2,7 +2,8 @@
 # a temporary work dir, the list of pids the script started, a cleanup
 # that stops exactly those pids and removes the dir on exit, failure or
 # Ctrl-C, a free loopback port finder, the regtest node's ports and
-# credentials with btcctl bound to them, and custosd started against it.
+# credentials with btcctl bound to them, and the node (btcd) and custosd
+# started against them.
 # Source it after setting `name`; add every started process with
 # `pids+=($!)`.
 # shellcheck shell=bash
@@ -50,6 +51,19 @@ rpcuser=custos
 rpcpass=$name-$RANDOM$RANDOM
 touch "$work/btcctl.conf"
 btcctl() { command btcctl --configfile="$work/btcctl.conf" --regtest --notls --rpcserver="127.0.0.1:$rpcport" --rpcuser="$rpcuser" --rpcpass="$rpcpass" "$@"; }
+
+# start_btcd MININGADDR: starts the regtest btcd in the background on the
+# ports above, mining to MININGADDR and logging to $work/btcd.log, and
+# waits until it answers RPC.
+start_btcd() {
+	btcd --regtest --datadir="$work/btcd" --logdir="$work/btcd" --notls \
+		--rpclisten="127.0.0.1:$rpcport" --listen="127.0.0.1:$p2pport" --nolisten --nodnsseed \
+		--rpcuser="$rpcuser" --rpcpass="$rpcpass" --miningaddr="$1" >"$work/btcd.log" 2>&1 &
+	pids+=($!)
+	for _ in $(seq 100); do btcctl getblockcount >/dev/null 2>&1 && return 0; sleep 0.2; done
+	echo "btcd did not start" >&2
+	return 1
+}
 
 # start_custosd DATADIR LOG [FLAG...]: starts custosd in the background on
 # DATADIR against the node, logging to LOG, with any extra flags.

@@ -87,12 +87,12 @@ type Approved struct {
 }
 
 // checkApprovals checks the PSBT's intent and approvals, a being its
-// analysis against d: the intent is for d's wallet, the outputs are
-// exactly its payees within its fee cap, the officers' approvals meet the
-// pinned policy at now with velocity counted from the ledger, and the
-// ledger holds no transaction for the intent that this one does not
-// conflict with.
-func checkApprovals(pkt *psbt.Packet, d *multisig.Descriptor, a multisig.Analysis, r Rules, now time.Time) (Approved, error) {
+// analysis against d and txid its transaction's id: the intent is for d's
+// wallet, the outputs are exactly its payees within its fee cap, the
+// officers' approvals meet the pinned policy at now with velocity counted
+// from the ledger, and the ledger holds no transaction for the intent that
+// this one does not conflict with.
+func checkApprovals(pkt *psbt.Packet, d *multisig.Descriptor, a multisig.Analysis, txid chainhash.Hash, r Rules, now time.Time) (Approved, error) {
 	if r.Policy == nil {
 		return Approved{}, reserve.Errorf(reserve.CodeFailedPrecondition, "%w: run register --policy FILE first", ErrNoPolicy)
 	}
@@ -122,7 +122,6 @@ func checkApprovals(pkt *psbt.Packet, d *multisig.Descriptor, a multisig.Analysi
 	if err != nil {
 		return Approved{}, err
 	}
-	txid := pkt.UnsignedTx.TxHash()
 	v := view(entries, digest, txid, now)
 
 	q, err := count(r.Policy, in, approvals, d.Network(), a, v.spent, now)
@@ -145,6 +144,9 @@ func checkApprovals(pkt *psbt.Packet, d *multisig.Descriptor, a multisig.Analysi
 
 	// A second transaction for one intent is a fee bump only if it
 	// conflicts with every one signed before: then at most one confirms.
+	if len(v.others) == 0 {
+		return ok, nil
+	}
 	spends := make(map[wire.OutPoint]bool, len(pkt.UnsignedTx.TxIn))
 	for _, txIn := range pkt.UnsignedTx.TxIn {
 		spends[txIn.PreviousOutPoint] = true

@@ -61,7 +61,7 @@ func ParsePolicyChain(data []byte) ([]reserve.PolicyLink, error) {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&c); err != nil {
-		return nil, reserve.Invalid("chain", "not a policy chain: %v", err)
+		return nil, reserve.Invalid("chain", "not a policy chain: %w", err)
 	}
 	// More is false before a stray ']' or '}': only EOF ends the file.
 	if _, err := dec.Token(); err != io.EOF {
@@ -75,13 +75,13 @@ func ParsePolicyChain(data []byte) ([]reserve.PolicyLink, error) {
 		field := fmt.Sprintf("chain.policies[%d]", i)
 		p, err := reserve.ParsePolicy([]byte(cp.Text))
 		if err != nil {
-			return nil, reserve.Invalid(field, "policy %d: %v", cp.Seq, err)
+			return nil, reserve.Invalid(field, "policy %d: %w", cp.Seq, err)
 		}
 		links[i] = reserve.PolicyLink{Seq: cp.Seq, Policy: p}
 		for k, a := range cp.Approvals {
 			key, err := officer.ParsePublicKey(a.Key)
 			if err != nil {
-				return nil, reserve.Invalid(fmt.Sprintf("%s.approvals[%d].key", field, k), "%v", err)
+				return nil, reserve.Invalid(fmt.Sprintf("%s.approvals[%d].key", field, k), "%w", err)
 			}
 			sig, err := hex.DecodeString(a.Signature)
 			var ap reserve.Approval

@@ -76,7 +76,8 @@ func PinPolicy(dir string, text []byte, chain []reserve.PolicyLink) (*PolicyPin,
 		return nil, fmt.Errorf("unable to read the pinned policy %s: %w", path, err)
 	default:
 		pin.Status = Replaced
-		if oldPolicy, perr := reserve.ParsePolicy(old); perr != nil {
+		oldPolicy, perr := reserve.ParsePolicy(old)
+		if perr != nil {
 			pin.PreviousErr = perr
 		} else {
 			pin.Previous = oldPolicy.Hash()
@@ -90,7 +91,7 @@ func PinPolicy(dir string, text []byte, chain []reserve.PolicyLink) (*PolicyPin,
 				return pin, nil
 			}
 		default:
-			if seq, err = checkChange(dir, old, pinnedSeq, pin.Hash, chain); err != nil {
+			if seq, err = checkChange(dir, oldPolicy, pinnedSeq, pin.Hash, chain); err != nil {
 				return nil, err
 			}
 		}
@@ -158,14 +159,10 @@ func latestSeq(h [32]byte, chain []reserve.PolicyLink) (uint64, error) {
 	return 0, reserve.Invalid("chain", "policy %x is not in the reserve's history", h)
 }
 
-// checkChange verifies that the officers of the pinned policy (text old,
-// number pinnedSeq or 0 when unknown) approved the changes that lead to
+// checkChange verifies that the officers of the pinned policy from
+// (number pinnedSeq, or 0 when unknown) approved the changes that lead to
 // policy to, for the wallet pinned in dir, and returns to's number.
-func checkChange(dir string, old []byte, pinnedSeq uint64, to [32]byte, chain []reserve.PolicyLink) (uint64, error) {
-	from, err := reserve.ParsePolicy(old)
-	if err != nil {
-		return 0, err
-	}
+func checkChange(dir string, from *reserve.Policy, pinnedSeq uint64, to [32]byte, chain []reserve.PolicyLink) (uint64, error) {
 	if chain == nil {
 		return 0, reserve.Errorf(reserve.CodeFailedPrecondition,
 			"%w: replacing the pinned policy %x with %x takes the reserve's policy history with the officers' signatures (--chain FILE, from 'custosctl policy show --chain-out FILE')",

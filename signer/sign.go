@@ -193,7 +193,7 @@ func checkPSBT(pkt *psbt.Packet, d *multisig.Descriptor, r Rules, now time.Time)
 	if len(s.Inputs) == 0 || len(pkt.UnsignedTx.TxIn) == 0 {
 		return Summary{}, reserve.Invalid("psbt", "the transaction has no inputs")
 	}
-	if s.Approved, err = checkApprovals(pkt, d, a, r, now); err != nil {
+	if s.Approved, err = checkApprovals(pkt, d, a, s.TxID, r, now); err != nil {
 		return Summary{}, err
 	}
 	return s, nil

@@ -626,8 +626,7 @@ func encodeApprovalSection(e *encoder, p *reserve.Proposal) {
 		field := fmt.Sprintf("decisions[%d]", i)
 		e.string(field+".officer", d.Officer, maxIDLen)
 		e.uint8(uint8(d.Decision))
-		e.buf = append(e.buf, d.Approval.OfficerKey[:]...)
-		e.buf = append(e.buf, d.Approval.Signature[:]...)
+		putApproval(e, d.Approval)
 		e.time(field+".at", d.At)
 	}
 	e.time("release_at", p.ReleaseAt)
@@ -649,12 +648,25 @@ func decodeApprovalSection(d *decoder, p *reserve.Proposal) {
 		od := &p.Decisions[i]
 		od.Officer = d.string("decision officer", maxIDLen)
 		od.Decision = reserve.Decision(d.uint8("decision"))
-		copy(od.Approval.OfficerKey[:], d.take("decision officer_key", 32))
-		copy(od.Approval.Signature[:], d.take("decision signature", 64))
+		od.Approval = getApproval(d, "decision")
 		od.At = d.time("decision at")
 	}
 	p.ReleaseAt = d.time("release_at")
 	p.Replaces = d.string("replaces", maxIDLen)
+}
+
+// putApproval writes an officer's signature as decisions and control
+// signatures hold it: officer_key(32) signature(64).
+func putApproval(e *encoder, a reserve.Approval) {
+	e.buf = append(e.buf, a.OfficerKey[:]...)
+	e.buf = append(e.buf, a.Signature[:]...)
+}
+
+func getApproval(d *decoder, field string) reserve.Approval {
+	var a reserve.Approval
+	copy(a.OfficerKey[:], d.take(field+" officer_key", len(a.OfficerKey)))
+	copy(a.Signature[:], d.take(field+" signature", len(a.Signature)))
+	return a
 }
 
 // Smallest encodings of the list elements of a proposal record, for

@@ -25,7 +25,7 @@ const (
 	AuditUnfreeze = "reserve.unfreeze"
 )
 
-// reserve.Governance returns the reserve's governance; the zero value before any
+// Governance returns the reserve's governance; the zero value before any
 // policy or freeze.
 func (db *DB) Governance(ctx context.Context) (reserve.Governance, error) {
 	var g reserve.Governance
@@ -113,21 +113,24 @@ func (db *DB) UpdateGovernance(ctx context.Context, fn func(g *reserve.Governanc
 	return out, nil
 }
 
-// checkGovernance refuses what no governance change may do.
+// checkGovernance refuses what no governance change may do. Only a policy
+// text that is new to the governance is parsed: one already in force or
+// pending was checked when it was written, and parsing a large allowlist
+// on every freeze or approval would hold the write lock for nothing.
 func checkGovernance(old, cur *reserve.Governance) error {
 	for _, r := range []struct {
 		field string
 		rec   *reserve.PolicyRecord
 	}{{"policy", cur.Policy}, {"pending", cur.Pending}} {
-		if r.rec == nil {
+		if r.rec == nil || sameDocument(r.rec, old.Policy) || sameDocument(r.rec, old.Pending) {
 			continue
 		}
 		p, err := reserve.ParsePolicy(r.rec.Text)
 		if err != nil {
-			return reserve.Invalid(r.field, "policy text does not parse: %v", err)
+			return reserve.Invalid(r.field, "policy text does not parse: %w", err)
 		}
-		if p.Hash() != r.rec.Hash {
-			return reserve.Invalid(r.field, "policy hash %x is not the text's %x", r.rec.Hash, p.Hash())
+		if h := p.Hash(); h != r.rec.Hash {
+			return reserve.Invalid(r.field, "policy hash %x is not the text's %x", r.rec.Hash, h)
 		}
 	}
 	switch {
@@ -152,6 +155,12 @@ func checkGovernance(old, cur *reserve.Governance) error {
 		return reserve.Invalid("freeze.epoch", "a freeze has an epoch from 1")
 	}
 	return nil
+}
+
+// sameDocument reports whether rec has the text and hash of stored, a
+// record the store has already checked.
+func sameDocument(rec, stored *reserve.PolicyRecord) bool {
+	return stored != nil && rec.Hash == stored.Hash && bytes.Equal(rec.Text, stored.Text)
 }
 
 func policyRecordEqual(a, b *reserve.PolicyRecord) bool {
@@ -247,7 +256,7 @@ func encodePolicyRecord(r *reserve.PolicyRecord) ([]byte, error) {
 func putPolicyRecord(e *encoder, r *reserve.PolicyRecord) {
 	e.int64(int64(r.Seq))
 	e.bytes("text", r.Text, maxPolicyTextLen)
-	e.buf = append(e.buf, r.Hash[:]...)
+	e.hash(r.Hash)
 	e.string("by", r.By, maxNameLen)
 	e.time("at", r.At)
 	putControlSigs(e, "approvals", r.Approvals)
@@ -256,14 +265,13 @@ func putPolicyRecord(e *encoder, r *reserve.PolicyRecord) {
 func putControlSigs(e *encoder, field string, sigs []reserve.ControlSignature) {
 	e.count(field, len(sigs), maxControlSigs)
 	for i, s := range sigs {
-		e.string(fmt.Sprintf("%s[%d].officer", field, i), s.Officer, maxIDLen)
 		putControlSig(e, fmt.Sprintf("%s[%d]", field, i), s)
 	}
 }
 
 func putControlSig(e *encoder, field string, s reserve.ControlSignature) {
-	e.buf = append(e.buf, s.Approval.OfficerKey[:]...)
-	e.buf = append(e.buf, s.Approval.Signature[:]...)
+	e.string(field+".officer", s.Officer, maxIDLen)
+	putApproval(e, s.Approval)
 	e.time(field+".at", s.At)
 }
 
@@ -280,7 +288,7 @@ func getPolicyRecord(d *decoder) reserve.PolicyRecord {
 	var r reserve.PolicyRecord
 	r.Seq = uint64(d.int64("seq"))
 	r.Text = d.bytes("text", maxPolicyTextLen)
-	copy(r.Hash[:], d.take("hash", 32))
+	r.Hash = d.hash("hash")
 	r.By = d.string("by", maxNameLen)
 	r.At = d.time("at")
 	r.Approvals = getControlSigs(d, "approvals")
@@ -294,21 +302,20 @@ func getControlSigs(d *decoder, field string) []reserve.ControlSignature {
 	}
 	out := make([]reserve.ControlSignature, n)
 	for i := range out {
-		out[i].Officer = d.string(field+" officer", maxIDLen)
-		out[i] = getControlSig(d, field, out[i].Officer)
+		out[i] = getControlSig(d, field)
 	}
 	return out
 }
 
-func getControlSig(d *decoder, field, officer string) reserve.ControlSignature {
-	s := reserve.ControlSignature{Officer: officer}
-	copy(s.Approval.OfficerKey[:], d.take(field+" key", 32))
-	copy(s.Approval.Signature[:], d.take(field+" signature", 64))
-	s.At = d.time(field + " at")
-	return s
+func getControlSig(d *decoder, field string) reserve.ControlSignature {
+	return reserve.ControlSignature{
+		Officer:  d.string(field+" officer", maxIDLen),
+		Approval: getApproval(d, field),
+		At:       d.time(field + " at"),
+	}
 }
 
-// reserve.Governance record, version 1:
+// Governance record, version 1:
 //
 //	version(1) policy_present(1) [policy record body] pending_present(1)
 //	[policy record body] freeze_epoch(8) frozen(1) frozen_by officer
@@ -326,7 +333,6 @@ func encodeGovernance(g *reserve.Governance) ([]byte, error) {
 	}
 	e.int64(int64(g.Freeze.Epoch))
 	e.bool(g.Freeze.Frozen)
-	e.string("freeze.by.officer", g.Freeze.By.Officer, maxIDLen)
 	putControlSig(e, "freeze.by", g.Freeze.By)
 	e.string("freeze.reason", g.Freeze.Reason, maxTextLen)
 	putControlSigs(e, "freeze.unfreeze", g.Freeze.Unfreeze)
@@ -344,8 +350,7 @@ func decodeGovernance(b []byte) (reserve.Governance, error) {
 	}
 	g.Freeze.Epoch = uint64(d.int64("freeze epoch"))
 	g.Freeze.Frozen = d.bool("frozen")
-	officer := d.string("freeze officer", maxIDLen)
-	g.Freeze.By = getControlSig(d, "freeze by", officer)
+	g.Freeze.By = getControlSig(d, "freeze by")
 	g.Freeze.Reason = d.string("freeze reason", maxTextLen)
 	g.Freeze.Unfreeze = getControlSigs(d, "unfreeze")
 	if err := d.finish(); err != nil {

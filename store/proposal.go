@@ -246,7 +246,7 @@ func takeOverInputs(tx *bolt.Tx, p *reserve.Proposal) error {
 	switch {
 	case old.State != reserve.StateBroadcast:
 		return reserve.Errorf(reserve.CodeFailedPrecondition, "proposal %s is %s; only a BROADCAST proposal can be replaced", old.ID, old.State)
-	case old.Intent == nil || p.Intent == nil || !intentEqual(old.Intent, p.Intent):
+	case old.Intent == nil || p.Intent == nil || !old.Intent.Equal(p.Intent):
 		return reserve.Invalid("intent", "a replacement carries the intent of proposal %s unchanged", old.ID)
 	case !slices.EqualFunc(old.Payees, p.Payees, payeeEqual):
 		return reserve.Invalid("payees", "a replacement pays what proposal %s pays", old.ID)
@@ -268,12 +268,6 @@ func takeOverInputs(tx *bolt.Tx, p *reserve.Proposal) error {
 		}
 	}
 	return nil
-}
-
-func intentEqual(a, b *reserve.Intent) bool {
-	ea, errA := a.Encode()
-	eb, errB := b.Encode()
-	return errA == nil && errB == nil && bytes.Equal(ea, eb)
 }
 
 // issueChange marks p's change address issued, so that no other proposal
@@ -491,7 +485,7 @@ func checkFixedFields(old, cur *reserve.Proposal) error {
 		field = "unsigned_tx"
 	case cur.CreatedBy != old.CreatedBy:
 		field = "created_by"
-	case (cur.Intent == nil) != (old.Intent == nil) || (cur.Intent != nil && !intentEqual(cur.Intent, old.Intent)):
+	case (cur.Intent == nil) != (old.Intent == nil) || (cur.Intent != nil && !old.Intent.Equal(cur.Intent)):
 		field = "intent"
 	case cur.Replaces != old.Replaces:
 		field = "replaces"

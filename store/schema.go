@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"slices"
 
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
 	"github.com/btcsuite/btcd/wire"
@@ -95,7 +96,7 @@ var bucketsV3 = [][]byte{bucketGovernance, bucketPolicies}
 
 // allBuckets is what Open checks exists after the migrations ran: every
 // bucket any migration creates.
-var allBuckets = append(append(append([][]byte(nil), bucketsV1...), bucketsV2...), bucketsV3...)
+var allBuckets = slices.Concat(bucketsV1, bucketsV2, bucketsV3)
 
 // Keys of the meta bucket.
 var (

@@ -100,7 +100,8 @@ func (c *cli) cmdRegister(ctx context.Context, args []string) error {
 	// The policy is checked before anyone types a passphrase.
 	var policyText []byte
 	if *policyFile != "" {
-		text, err := readPolicyFile(*policyFile)
+		// ParsePolicy refuses a text over the limit by itself.
+		text, err := readLimited(*policyFile, "the policy", reserve.MaxPolicyBytes)
 		if err != nil {
 			return err
 		}
@@ -213,13 +214,6 @@ func newPolicyOutput(pin *signer.PolicyPin, file string) *policyOutput {
 		out.Officers = append(out.Officers, officerEntry{ID: o.ID, Name: o.Name, Key: officer.FormatPublicKey(o.Key)})
 	}
 	return out
-}
-
-// readPolicyFile reads a policy file, refusing one over the size a
-// policy may have before it is all read.
-func readPolicyFile(path string) ([]byte, error) {
-	// ParsePolicy refuses a text over the limit by itself.
-	return readLimited(path, "the policy", reserve.MaxPolicyBytes)
 }
 
 // readLimited reads at most limit+1 bytes of path, what naming it; the

@@ -204,11 +204,3 @@ func writeJSON(w io.Writer, v any) error {
 	}
 	return nil
 }
-
-// clock is c.now, or time.Now when none is set.
-func (c *cli) clock() func() time.Time {
-	if c.now != nil {
-		return c.now
-	}
-	return time.Now
-}

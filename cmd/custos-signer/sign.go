@@ -186,7 +186,7 @@ func (c *cli) cmdSign(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	rules, err := signer.LoadRules(f.datadir, lim, c.clock())
+	rules, err := signer.LoadRules(f.datadir, lim, c.now)
 	if errors.Is(err, signer.ErrNoPolicy) {
 		return fmt.Errorf("%w in %s: run '%s register --policy FILE' first; nothing is signed without one", signer.ErrNoPolicy, f.datadir, progName)
 	}
@@ -240,15 +240,15 @@ func (c *cli) cmdSign(ctx context.Context, args []string) error {
 	if err := derived.Verify(key); err != nil {
 		return err
 	}
-	repinned, err := signer.LoadPinned(f.datadir, key)
+	again, err := signer.LoadDescriptor(f.datadir, kf.Network)
 	if err != nil {
 		return err
 	}
-	if repinned.Descriptor.String() != desc.String() {
+	if again.String() != desc.String() {
 		return reserve.Errorf(reserve.CodeConflict, "the pinned descriptor in %s changed while signing; nothing was signed", f.datadir)
 	}
 	// Sign with the descriptor checked above, whose derived addresses are
-	// now authenticated.
+	// now authenticated; Place checks the key's place in it.
 	pinned, err := signer.Place(desc, key)
 	if err != nil {
 		return err

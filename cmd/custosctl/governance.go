@@ -6,14 +6,16 @@ import (
 	"crypto/ed25519"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"os"
+	"io/fs"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/custos-reserve/custos/durable"
 	"github.com/custos-reserve/custos/multisig"
 	"github.com/custos-reserve/custos/officer"
 	custosv1 "github.com/custos-reserve/custos/proto/custos/v1"
@@ -67,8 +69,7 @@ func (o officerFlags) sign(e *env, kf *officer.File, question string, digest [32
 			return nil, fmt.Errorf("not signed: declined")
 		}
 	}
-	src := signer.PassphraseSource{LookupEnv: os.LookupEnv, EnvName: envOfficerPassphrase, File: *o.passFile, Prompt: signer.TerminalPrompt}
-	pass, err := src.Existing(e.ctx)
+	pass, err := officerPassphrase(*o.passFile).Existing(e.ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -151,14 +152,14 @@ func policySetCmd(fs *flag.FlagSet) func(*env, []string) error {
 		if err != nil {
 			return err
 		}
+		h := p.Hash()
 		if e.common.json {
 			return printJSON(e.stdout, struct {
 				Applied    bool           `json:"applied"`
 				Hash       string         `json:"hash"`
 				Governance governanceJSON `json:"governance"`
-			}{r.Applied, fmt.Sprintf("%x", p.Hash()), governanceToJSON(r.Governance)})
+			}{r.Applied, fmt.Sprintf("%x", h), governanceToJSON(r.Governance)})
 		}
-		h := p.Hash()
 		if r.Applied {
 			fmt.Fprintf(e.stdout, "policy %x is in force\n", h)
 		} else {
@@ -243,15 +244,11 @@ func policyCheckCmd(fs *flag.FlagSet) func(*env, []string) error {
 		if len(to) == 0 {
 			return usagef("at least one --to ADDRESS=AMOUNT is required")
 		}
-		req := &custosv1.CheckPaymentRequest{}
-		for _, s := range to {
-			addr, sat, err := parsePayment(s)
-			if err != nil {
-				return usageError{err.Error()}
-			}
-			req.Payees = append(req.Payees, &custosv1.Payment{Address: addr, AmountSat: sat})
+		payees, err := payments(to)
+		if err != nil {
+			return err
 		}
-		r, err := custosv1.NewPolicyServiceClient(e.conn).CheckPayment(e.ctx, req)
+		r, err := custosv1.NewPolicyServiceClient(e.conn).CheckPayment(e.ctx, &custosv1.CheckPaymentRequest{Payees: payees})
 		if err != nil {
 			return err
 		}
@@ -288,7 +285,7 @@ func freezeCmd(fs *flag.FlagSet) func(*env, []string) error {
 		s, err := o.signControl(e, reserve.ActionFreeze, "Freeze the reserve? [y/N] ",
 			func(g *custosv1.GetPolicyResponse, c *reserve.Control) (string, error) {
 				c.Epoch = g.GetFreeze().GetEpoch() + 1
-				return fmt.Sprintf("wallet %s: freeze all spending (freeze %d)\n", g.WalletId, c.Epoch), nil
+				return fmt.Sprintf("wallet %s: freeze all spending (freeze %d)\n", safe(g.WalletId), c.Epoch), nil
 			})
 		if err != nil {
 			return err
@@ -444,12 +441,12 @@ func spendDecideCmd(dec reserve.Decision) func(fs *flag.FlagSet) func(*env, []st
 			if err != nil {
 				return err
 			}
-			in, err := checkIntent(r.Proposal)
+			in, pays, err := checkIntent(r.Proposal)
 			if err != nil {
 				return err
 			}
 			if !e.common.json || !*o.yes {
-				if err := printIntent(e, r.Proposal, in); err != nil {
+				if err := printIntent(e, r.Proposal, in, pays); err != nil {
 					return err
 				}
 			}
@@ -477,40 +474,37 @@ func spendDecideCmd(dec reserve.Decision) func(fs *flag.FlagSet) func(*env, []st
 
 // checkIntent decodes the intent the daemon sent and checks that it is
 // the proposal it claims: the officer signs the intent, so what is shown
-// is read from it, and a daemon showing one payment while asking for a
-// signature over another is caught here.
-func checkIntent(p *custosv1.Proposal) (*reserve.Intent, error) {
+// is read from it (its payments as the policy sees them), and a daemon
+// showing one payment while asking for a signature over another is caught
+// here.
+func checkIntent(p *custosv1.Proposal) (*reserve.Intent, []reserve.Payment, error) {
 	if len(p.Intent) == 0 {
-		return nil, fmt.Errorf("proposal %s has no intent to approve", p.Id)
+		return nil, nil, fmt.Errorf("proposal %s has no intent to approve", p.Id)
 	}
 	in, err := reserve.DecodeIntent(p.Intent)
 	if err != nil {
-		return nil, fmt.Errorf("the daemon sent an intent that does not decode: %w", err)
+		return nil, nil, fmt.Errorf("the daemon sent an intent that does not decode: %w", err)
 	}
 	if in.ProposalID != p.Id || in.WalletID != p.WalletId {
-		return nil, fmt.Errorf("the daemon sent the intent of proposal %s of wallet %s for proposal %s", in.ProposalID, in.WalletID, p.Id)
+		return nil, nil, fmt.Errorf("the daemon sent the intent of proposal %s of wallet %s for proposal %s", in.ProposalID, in.WalletID, p.Id)
 	}
 	pays, err := multisig.IntentPayments(&in, in.Network)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if len(pays) != len(p.Payees) {
-		return nil, fmt.Errorf("the intent pays %d payees, the proposal shows %d", len(pays), len(p.Payees))
+		return nil, nil, fmt.Errorf("the intent pays %d payees, the proposal shows %d", len(pays), len(p.Payees))
 	}
 	for i, pay := range pays {
 		if pay.Address != p.Payees[i].Address || pay.AmountSat != p.Payees[i].AmountSat {
-			return nil, fmt.Errorf("the intent's payee %d is %s BTC to %s, the proposal shows %s BTC to %s", i+1,
+			return nil, nil, fmt.Errorf("the intent's payee %d is %s BTC to %s, the proposal shows %s BTC to %s", i+1,
 				reserve.FormatBTC(pay.AmountSat), pay.Address, reserve.FormatBTC(p.Payees[i].AmountSat), p.Payees[i].Address)
 		}
 	}
-	return &in, nil
+	return &in, pays, nil
 }
 
-func printIntent(e *env, p *custosv1.Proposal, in *reserve.Intent) error {
-	pays, err := multisig.IntentPayments(in, in.Network)
-	if err != nil {
-		return err
-	}
+func printIntent(e *env, p *custosv1.Proposal, in *reserve.Intent, pays []reserve.Payment) error {
 	tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "proposal\t%s of wallet %s (%s), %s\n", in.ProposalID, in.WalletID, in.Network, stateName(p.State))
 	var total int64
@@ -525,14 +519,7 @@ func printIntent(e *env, p *custosv1.Proposal, in *reserve.Intent) error {
 	if p.Memo != "" {
 		fmt.Fprintf(tw, "memo\t%s\n", safe(p.Memo))
 	}
-	var decided []string
-	for _, d := range p.Decisions {
-		decided = append(decided, fmt.Sprintf("%s (%s)", safe(d.Officer), strings.ToLower(strings.TrimPrefix(d.Decision.String(), "DECISION_"))))
-	}
-	if len(decided) == 0 {
-		decided = []string{"nobody yet"}
-	}
-	fmt.Fprintf(tw, "decided\t%s; %s\n", strings.Join(decided, ", "), neededText(p.ApprovalsNeeded))
+	fmt.Fprintf(tw, "decided\t%s; %s\n", decisionsText(decisionsToJSON(p.Decisions)), neededText(p.ApprovalsNeeded))
 	return tw.Flush()
 }
 
@@ -667,32 +654,25 @@ func printFreeze(e *env, f *custosv1.FreezeInfo) error {
 	return err
 }
 
-// readLimitedFile reads a file of at most limit bytes.
+// readLimitedFile reads a file of at most limit bytes, what naming what it
+// holds.
 func readLimitedFile(path string, limit int64, what string) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("unable to open %s: %w", path, err)
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, limit+1))
-	if err != nil {
-		return nil, fmt.Errorf("unable to read %s: %w", path, err)
-	}
-	if int64(len(data)) > limit {
+	data, err := durable.ReadLimited(path, limit)
+	switch {
+	case errors.Is(err, durable.ErrTooLarge):
 		return nil, fmt.Errorf("%s is more than the %d bytes %s may have", path, limit, what)
+	case err != nil:
+		return nil, fmt.Errorf("unable to read %s: %w", path, err)
 	}
 	return data, nil
 }
 
-// writeNewFile writes data to a file that must not exist.
+// writeNewFile writes data to a file that must not exist, whole or not at
+// all.
 func writeNewFile(path string, data []byte) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
-	if err != nil {
-		return fmt.Errorf("unable to create %s: %w", path, err)
+	err := durable.Write(path, data, 0o644, false)
+	if errors.Is(err, fs.ErrExist) {
+		return fmt.Errorf("refusing to overwrite %s: it already exists", path)
 	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return fmt.Errorf("unable to write %s: %w", path, err)
-	}
-	return f.Close()
+	return err
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"flag"
 	"fmt"
 	"os"
@@ -32,7 +31,7 @@ func officerKeygenCmd(fs *flag.FlagSet) func(e *env, args []string) error {
 		if _, err := os.Lstat(*out); err == nil {
 			return fmt.Errorf("refusing to overwrite %s: it already exists", *out)
 		}
-		pass, err := newOfficerPassphrase(e.ctx, *passFile)
+		pass, err := officerPassphrase(*passFile).New(e.ctx)
 		if err != nil {
 			return err
 		}
@@ -52,12 +51,12 @@ func officerKeygenCmd(fs *flag.FlagSet) func(e *env, args []string) error {
 	}
 }
 
-// newOfficerPassphrase reads a new passphrase: from a file, from the
-// environment, or twice from the terminal; two sources at once, or fewer
-// than 8 characters, are refused.
-func newOfficerPassphrase(ctx context.Context, file string) ([]byte, error) {
-	src := signer.PassphraseSource{
+// officerPassphrase is where an officer key's passphrase comes from: the
+// first line of file, else the environment, else the terminal; two
+// sources at once are refused. New asks twice and refuses fewer than 8
+// characters; Existing reads it once.
+func officerPassphrase(file string) signer.PassphraseSource {
+	return signer.PassphraseSource{
 		LookupEnv: os.LookupEnv, EnvName: envOfficerPassphrase, File: file, Prompt: signer.TerminalPrompt,
 	}
-	return src.New(ctx)
 }

@@ -185,16 +185,20 @@ func getStatus(e *env, wait bool) (*custosv1.GetStatusResponse, error) {
 	var last *custosv1.GetStatusResponse
 	for {
 		r, err := client.GetStatus(e.ctx, &custosv1.GetStatusRequest{})
-		if wait && err != nil && e.ctx.Err() != nil && last != nil {
-			r = last
-		} else if err != nil || !wait || (r.Synced && r.NodeReachable && r.WalletExists) {
-			return r, err
+		switch {
+		case err == nil && (!wait || (r.Synced && r.NodeReachable && r.WalletExists)):
+			return r, nil
+		case err == nil:
+			last = r
+		case !wait || last == nil || e.ctx.Err() == nil:
+			return nil, err
 		}
-		last = r
+		// Not synced yet, or the call that --timeout cut short: report
+		// the last status seen.
 		select {
 		case <-e.ctx.Done():
 			return nil, fmt.Errorf("not synced after --timeout (node reachable: %t, node height %d, synced height %d): %w",
-				r.NodeReachable, r.NodeHeight, r.SyncedHeight, e.ctx.Err())
+				last.NodeReachable, last.NodeHeight, last.SyncedHeight, e.ctx.Err())
 		case <-time.After(200 * time.Millisecond):
 		}
 	}

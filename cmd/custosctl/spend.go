@@ -10,12 +10,10 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/custos-reserve/custos/multisig"
 	custosv1 "github.com/custos-reserve/custos/proto/custos/v1"
 	"github.com/custos-reserve/custos/reserve"
 )
-
-// maxPSBTFile caps a PSBT file read for import (the daemon's limit).
-const maxPSBTFile = 32 << 20
 
 // parsePayment reads ADDRESS=AMOUNT with AMOUNT in BTC. The address is
 // checked by the daemon against its network; here only its shape.
@@ -39,6 +37,19 @@ func parsePayment(s string) (string, int64, error) {
 		return "", 0, fmt.Errorf("payment %q: amount must be more than zero", s)
 	}
 	return addr, sat, nil
+}
+
+// payments reads the --to flags of spend propose and policy check.
+func payments(to []string) ([]*custosv1.Payment, error) {
+	out := make([]*custosv1.Payment, len(to))
+	for i, s := range to {
+		addr, sat, err := parsePayment(s)
+		if err != nil {
+			return nil, usageError{err.Error()}
+		}
+		out[i] = &custosv1.Payment{Address: addr, AmountSat: sat}
+	}
+	return out, nil
 }
 
 func spendProposeCmd(fs *flag.FlagSet) func(*env, []string) error {
@@ -68,13 +79,11 @@ func spendProposeCmd(fs *flag.FlagSet) func(*env, []string) error {
 			}
 			req.FeeCapSat = sat
 		}
-		for _, s := range to {
-			addr, sat, err := parsePayment(s)
-			if err != nil {
-				return usageError{err.Error()}
-			}
-			req.Payees = append(req.Payees, &custosv1.Payment{Address: addr, AmountSat: sat})
+		payees, err := payments(to)
+		if err != nil {
+			return err
 		}
+		req.Payees = payees
 		r, err := custosv1.NewSpendServiceClient(e.conn).ProposeSpend(e.ctx, req)
 		if err != nil {
 			return err
@@ -168,7 +177,7 @@ func spendImportCmd(fs *flag.FlagSet) func(*env, []string) error {
 			return usagef("want: spend import ID FILE")
 		}
 		id, file := args[0], args[1]
-		data, err := readLimitedFile(file, maxPSBTFile, "a PSBT")
+		data, err := readLimitedFile(file, multisig.MaxPSBTBytes, "a PSBT")
 		if err != nil {
 			return err
 		}
@@ -305,10 +314,7 @@ func proposalToJSON(p *custosv1.Proposal) proposalJSON {
 	for _, h := range p.History {
 		out.History = append(out.History, eventJSON{stateName(h.State), unixTime(h.AtUnix), h.Actor, h.Note})
 	}
-	out.Decisions, out.ApprovalsNeeded, out.Replaces = []decisionJSON{}, p.ApprovalsNeeded, p.Replaces
-	for _, d := range p.Decisions {
-		out.Decisions = append(out.Decisions, decisionJSON{d.Officer, strings.ToLower(strings.TrimPrefix(d.Decision.String(), "DECISION_")), unixTime(d.AtUnix)})
-	}
+	out.Decisions, out.ApprovalsNeeded, out.Replaces = decisionsToJSON(p.Decisions), p.ApprovalsNeeded, p.Replaces
 	if p.ReleaseAtUnix != 0 {
 		out.ReleaseAt = unixTime(p.ReleaseAtUnix)
 	}
@@ -316,6 +322,27 @@ func proposalToJSON(p *custosv1.Proposal) proposalJSON {
 		out.FeeCap, out.FeeCapSat = reserve.FormatBTC(p.FeeCapSat), p.FeeCapSat
 	}
 	return out
+}
+
+func decisionsToJSON(ds []*custosv1.ProposalDecision) []decisionJSON {
+	out := []decisionJSON{}
+	for _, d := range ds {
+		out = append(out, decisionJSON{d.Officer, strings.ToLower(strings.TrimPrefix(d.Decision.String(), "DECISION_")), unixTime(d.AtUnix)})
+	}
+	return out
+}
+
+// decisionsText lists the officers' decisions for a table, "alice
+// (approve), bob (reject)", or says there are none.
+func decisionsText(ds []decisionJSON) string {
+	if len(ds) == 0 {
+		return "nobody yet"
+	}
+	names := make([]string, len(ds))
+	for i, d := range ds {
+		names[i] = safe(d.Officer) + " (" + d.Decision + ")"
+	}
+	return strings.Join(names, ", ")
 }
 
 func printProposal(e *env, p *custosv1.Proposal) error {
@@ -339,14 +366,7 @@ func printProposal(e *env, p *custosv1.Proposal) error {
 	if out.Replaces != "" {
 		fmt.Fprintf(tw, "replaces\t%s (fee bump)\n", out.Replaces)
 	}
-	decided := make([]string, len(out.Decisions))
-	for i, d := range out.Decisions {
-		decided[i] = safe(d.Officer) + " (" + d.Decision + ")"
-	}
-	if len(decided) == 0 {
-		decided = []string{"nobody yet"}
-	}
-	fmt.Fprintf(tw, "officers\t%s; %s\n", strings.Join(decided, ", "), neededText(out.ApprovalsNeeded))
+	fmt.Fprintf(tw, "officers\t%s; %s\n", decisionsText(out.Decisions), neededText(out.ApprovalsNeeded))
 	if out.ReleaseAt != "" {
 		fmt.Fprintf(tw, "release at\t%s\n", out.ReleaseAt)
 	}

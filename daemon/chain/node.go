@@ -378,21 +378,6 @@ func (n *Node) SendRawTransaction(tx *wire.MsgTx) error {
 	return nil
 }
 
-// InMempool reports whether the node's mempool holds txid. It lists the
-// mempool because btcd does not implement getmempoolentry.
-func (n *Node) InMempool(txid chainhash.Hash) (bool, error) {
-	ids, err := n.MempoolTxids()
-	if err != nil {
-		return false, err
-	}
-	for _, id := range ids {
-		if id == txid {
-			return true, nil
-		}
-	}
-	return false, nil
-}
-
 func encodeTx(tx *wire.MsgTx) (string, error) {
 	var buf bytes.Buffer
 	if err := tx.Serialize(&buf); err != nil {

@@ -22,6 +22,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/custos-reserve/custos/multisig"
+	"github.com/custos-reserve/custos/officer"
 	"github.com/custos-reserve/custos/reserve"
 	"github.com/custos-reserve/custos/signer"
 )
@@ -40,24 +41,24 @@ func (o Officer) PublicKey() [32]byte {
 	return k
 }
 
-func officer(seed byte, id, name string) Officer {
+func newOfficer(seed byte, id, name string) Officer {
 	return Officer{ID: id, Name: name, Key: ed25519.NewKeyFromSeed(bytes.Repeat([]byte{seed}, ed25519.SeedSize))}
 }
 
 // Alice, Bob and Carol are the officers of Officers: seeds 01 × 32,
 // 02 × 32 and 03 × 32 (alice and bob are the officers of the test
 // vectors in docs/approvals.md and docs/policy.md).
-func Alice() Officer { return officer(0x01, "alice", "Alice Moreau") }
+func Alice() Officer { return newOfficer(0x01, "alice", "Alice Moreau") }
 
 // Bob is the officer of seed 02 × 32.
-func Bob() Officer { return officer(0x02, "bob", "Bob Okafor") }
+func Bob() Officer { return newOfficer(0x02, "bob", "Bob Okafor") }
 
 // Carol is the officer of seed 03 × 32.
-func Carol() Officer { return officer(0x03, "carol", "Carol Lindqvist") }
+func Carol() Officer { return newOfficer(0x03, "carol", "Carol Lindqvist") }
 
 // Dave, seed 04 × 32, is in no policy unless a test puts him there: an
 // officer of some other reserve.
-func Dave() Officer { return officer(0x04, "dave", "Dave Nakamura") }
+func Dave() Officer { return newOfficer(0x04, "dave", "Dave Nakamura") }
 
 // Officers are the officers of the usual test policy: alice, bob, carol.
 func Officers() []Officer { return []Officer{Alice(), Bob(), Carol()} }
@@ -83,7 +84,7 @@ func PolicyYAML(officers []Officer, allowlisted ...string) []byte {
 	var b strings.Builder
 	b.WriteString("# Spending policy of a test reserve.\nversion: 1\nofficers:\n")
 	for _, o := range officers {
-		fmt.Fprintf(&b, "  - id: %s\n    name: %s\n    key: ed25519:%x\n", o.ID, o.Name, o.PublicKey())
+		fmt.Fprintf(&b, "  - id: %s\n    name: %s\n    key: %s\n", o.ID, o.Name, officer.FormatPublicKey(o.PublicKey()))
 	}
 	fmt.Fprintf(&b, "tiers:\n  - up_to: %q\n    approvals: 2\n    cool_off: 0s\n", reserve.FormatBTC(TierSat))
 	b.WriteString("  - up_to: unlimited\n    approvals: all\n    cool_off: 24h\n")
@@ -219,7 +220,7 @@ func (c *Chain) File() signer.PolicyChain {
 	for i, l := range c.Links {
 		cp := signer.ChainPolicy{Seq: l.Seq, Text: string(c.Texts[i])}
 		for _, a := range l.Approvals {
-			ca := signer.ChainApproval{Key: fmt.Sprintf("ed25519:%x", a.OfficerKey), Signature: hex.EncodeToString(a.Signature[:])}
+			ca := signer.ChainApproval{Key: officer.FormatPublicKey(a.OfficerKey), Signature: hex.EncodeToString(a.Signature[:])}
 			if i > 0 {
 				for _, o := range c.Links[i-1].Policy.Officers {
 					if o.Key == a.OfficerKey {
