@@ -49,7 +49,7 @@ func (d *Daemon) decide(ctx context.Context, caller Caller, id string, dec reser
 				"proposal %s was made under policy %x, and policy %x is now in force: cancel it and propose again",
 				p.ID, p.Intent.PolicyHash[:8], g.Policy.Hash[:8])
 		}
-		officer, ok := officerByKey(g.policy, a.OfficerKey)
+		officer, ok := g.policy.OfficerByKey(a.OfficerKey)
 		if !ok {
 			return reserve.Invalid("signature.officer_key", "key %x is not an officer of the policy in force", a.OfficerKey)
 		}
@@ -92,15 +92,6 @@ func (d *Daemon) decide(ctx context.Context, caller Caller, id string, dec reser
 func (d *Daemon) quorum(pol *reserve.Policy, p *reserve.Proposal, spent reserve.Spent, now time.Time) (reserve.Quorum, error) {
 	pays, _ := payments(p.Payees)
 	return reserve.CountApprovals(pol, p.Intent, p.Approvals(), pays, p.FeeSat, p.VSize, spent, now)
-}
-
-func officerByKey(p *reserve.Policy, k [32]byte) (reserve.Officer, bool) {
-	for _, o := range p.Officers {
-		if o.Key == k {
-			return o, true
-		}
-	}
-	return reserve.Officer{}, false
 }
 
 // release sends an APPROVED proposal to the signers once its cool-off is

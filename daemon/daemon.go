@@ -20,6 +20,7 @@ import (
 	"google.golang.org/grpc/reflection"
 
 	"github.com/custos-reserve/custos/daemon/chain"
+	"github.com/custos-reserve/custos/durable"
 	"github.com/custos-reserve/custos/multisig"
 	custosv1 "github.com/custos-reserve/custos/proto/custos/v1"
 	"github.com/custos-reserve/custos/reserve"
@@ -177,7 +178,7 @@ func (d *Daemon) Addr() net.Addr { return d.lis.Addr() }
 // Run serves gRPC and follows the node until ctx ends, then stops both.
 func (d *Daemon) Run(ctx context.Context) error {
 	addrPath := filepath.Join(d.cfg.DataDir, AddrFile)
-	if err := writeFileAtomic(addrPath, []byte(d.Addr().String()+"\n"), 0o644); err != nil {
+	if err := durable.Write(addrPath, []byte(d.Addr().String()+"\n"), 0o644, true); err != nil {
 		return err
 	}
 	defer os.Remove(addrPath)

@@ -391,16 +391,7 @@ func (d *Daemon) spent(ctx context.Context, exclude string) (reserve.Spent, erro
 			continue
 		}
 		seen[p.Intent.ProposalID] = true
-		age := now.Sub(approvedAt(p))
-		total := p.Intent.TotalSat()
-		// Each term is at most MaxSat, so clamping as it goes never
-		// overflows.
-		if age < 30*24*time.Hour {
-			s.Last30d = min(s.Last30d+total, reserve.MaxSat)
-		}
-		if age < 24*time.Hour {
-			s.Last24h = min(s.Last24h+total, reserve.MaxSat)
-		}
+		s.Add(approvedAt(p), now, p.Intent.TotalSat())
 	}
 	return s, nil
 }

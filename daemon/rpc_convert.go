@@ -3,8 +3,6 @@ package daemon
 import (
 	"fmt"
 
-	"github.com/btcsuite/btcd/txscript"
-
 	"github.com/custos-reserve/custos/daemon/chain"
 	"github.com/custos-reserve/custos/multisig"
 	custosv1 "github.com/custos-reserve/custos/proto/custos/v1"
@@ -91,7 +89,7 @@ func addressToProto(a addressInfo) *custosv1.Address {
 }
 
 func utxoToProto(u reserve.UTXO, tip int32, net reserve.Network) *custosv1.Utxo {
-	addr := scriptAddress(u.Script, net)
+	addr := multisig.ScriptAddress(u.Script, net)
 	return &custosv1.Utxo{
 		Txid:          u.OutPoint.Hash.String(),
 		Vout:          u.OutPoint.Index,
@@ -127,18 +125,4 @@ func statusToProto(st chain.Status, net reserve.Network, kind chain.Kind, wallet
 		out.LastPollUnix = st.LastPoll.Unix()
 	}
 	return out
-}
-
-// scriptAddress renders a wallet output script as its address, or "" for
-// a script that has no standard address form.
-func scriptAddress(script []byte, net reserve.Network) string {
-	params, err := multisig.NetParams(net)
-	if err != nil {
-		return ""
-	}
-	_, addrs, _, err := txscript.ExtractPkScriptAddrs(script, params)
-	if err != nil || len(addrs) != 1 {
-		return ""
-	}
-	return addrs[0].EncodeAddress()
 }

@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"math"
 	"math/big"
 	"strings"
 	"time"
@@ -112,7 +111,7 @@ func (d *Daemon) attachIntent(ctx context.Context, g governed, p *reserve.Propos
 	if err != nil {
 		return err
 	}
-	feeCap := policyFeeCap(g.policy, p.VSize)
+	feeCap := g.policy.FeeCap(p.VSize)
 	switch {
 	case askedCap > feeCap:
 		return reserve.Invalid("fee_cap_sat", "%d sat is over the policy's cap for this transaction, %d sat", askedCap, feeCap)
@@ -136,15 +135,6 @@ func (d *Daemon) attachIntent(ctx context.Context, g governed, p *reserve.Propos
 	}
 	p.History = []reserve.Transition{{State: reserve.StatePendingApproval, At: now, Actor: p.CreatedBy, Note: note}}
 	return nil
-}
-
-// policyFeeCap is the most fee the policy allows a transaction of vsize.
-func policyFeeCap(p *reserve.Policy, vsize int64) int64 {
-	limit := p.Fees.MaxFeeSat
-	if p.Fees.MaxFeeRate <= math.MaxInt64/vsize {
-		limit = min(limit, p.Fees.MaxFeeRate*vsize)
-	}
-	return limit
 }
 
 // checkSpend validates the request and decodes the payees' addresses for
@@ -207,7 +197,7 @@ func (d *Daemon) checkPayees(specs []payeeSpec) ([]reserve.Payee, []*wire.TxOut,
 		// The policy matches payees byte for byte, as the signers see
 		// them (multisig.IntentPayments): the script's canonical address,
 		// not the caller's spelling (bech32 in upper case).
-		addr := scriptAddress(script, d.cfg.Network)
+		addr := multisig.ScriptAddress(script, d.cfg.Network)
 		if addr == "" {
 			addr = ps.Address
 		}

@@ -16,6 +16,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/custos-reserve/custos/durable"
 )
 
 // Role is what a client certificate allows its holder to call. It is
@@ -250,35 +252,8 @@ func exists(path string) bool {
 // enough for first start: key first, so a certificate never exists without
 // its key.
 func writePair(certPath string, certPEM []byte, keyPath string, keyPEM []byte) error {
-	if err := writeFileAtomic(keyPath, keyPEM, 0o600); err != nil {
+	if err := durable.Write(keyPath, keyPEM, 0o600, true); err != nil {
 		return err
 	}
-	return writeFileAtomic(certPath, certPEM, 0o644)
-}
-
-func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
-	if err != nil {
-		return fmt.Errorf("unable to write %s: %w", path, err)
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return fmt.Errorf("unable to write %s: %w", path, err)
-	}
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return fmt.Errorf("unable to chmod %s: %w", path, err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("unable to sync %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("unable to close %s: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("unable to write %s: %w", path, err)
-	}
-	return nil
+	return durable.Write(certPath, certPEM, 0o644, true)
 }

@@ -430,6 +430,17 @@ func outputField(k int) string { return fmt.Sprintf("output[%d]", k) }
 
 // scriptAddress returns the address of a standard single-address output
 // script on the network, or "".
+// ScriptAddress is the address of an output script on network n, as the
+// policy and every display see a payee; "" when the script has no single
+// address (bare multisig, OP_RETURN, non-standard) or n is unknown.
+func ScriptAddress(script []byte, n reserve.Network) string {
+	params, err := NetParams(n)
+	if err != nil {
+		return ""
+	}
+	return scriptAddress(script, params)
+}
+
 func scriptAddress(script []byte, params *chaincfg.Params) string {
 	class, addrs, _, err := txscript.ExtractPkScriptAddrs(script, params)
 	if err != nil || len(addrs) != 1 || class == txscript.MultiSigTy {

@@ -45,6 +45,26 @@ type Spent struct {
 	Last30d int64
 }
 
+// Velocity windows: a payment counts in a window ending now if it was made
+// less than this long before now.
+const (
+	Window24h = 24 * time.Hour
+	Window30d = 30 * 24 * time.Hour
+)
+
+// Add counts a payment of sat satoshis (0 to MaxSat) made at time at in
+// the windows ending now. A payment dated after now (a clock set back)
+// counts as recent. Each sum stops at MaxSat, so adding never overflows.
+func (s *Spent) Add(at, now time.Time, sat int64) {
+	age := now.Sub(at)
+	if age < Window30d {
+		s.Last30d = min(s.Last30d+sat, MaxSat)
+	}
+	if age < Window24h {
+		s.Last24h = min(s.Last24h+sat, MaxSat)
+	}
+}
+
 // Requirement is what a proposal needs under the policy.
 type Requirement struct {
 	// Tier is the index in Policy.Tiers of the tier of the total external
@@ -197,6 +217,24 @@ func refuseUnlisted(unlisted []string, pending map[string]time.Time) error {
 	return e
 }
 
+// FeeCap is the most fee the policy allows a transaction of vsize (at
+// least 1) virtual bytes: the lower of max_fee and max_fee_rate × vsize.
+func (p *Policy) FeeCap(vsize int64) int64 {
+	if limit, ok := p.rateCap(vsize); ok {
+		return min(p.Fees.MaxFeeSat, limit)
+	}
+	return p.Fees.MaxFeeSat
+}
+
+// rateCap is max_fee_rate × vsize; false when vsize is not positive or the
+// product overflows (a rate cap that large caps nothing).
+func (p *Policy) rateCap(vsize int64) (int64, bool) {
+	if vsize < 1 || p.Fees.MaxFeeRate > math.MaxInt64/vsize {
+		return 0, false
+	}
+	return p.Fees.MaxFeeRate * vsize, true
+}
+
 func (p *Policy) checkFee(feeSat, vsize int64) error {
 	if feeSat > p.Fees.MaxFeeSat {
 		e := Errorf(CodeDenied, "%w: %d sat is more than max_fee %s BTC (%d sat)",
@@ -204,9 +242,8 @@ func (p *Policy) checkFee(feeSat, vsize int64) error {
 		e.Field = "fees.max_fee"
 		return e
 	}
-	// A rate cap so large that rate × vsize overflows caps nothing.
-	if p.Fees.MaxFeeRate <= math.MaxInt64/vsize {
-		if limit := p.Fees.MaxFeeRate * vsize; feeSat > limit {
+	if limit, ok := p.rateCap(vsize); ok {
+		if feeSat > limit {
 			e := Errorf(CodeDenied, "%w: %d sat for %d vB is more than max_fee_rate %d sat/vB × %d vB = %d sat",
 				ErrFeeOverCap, feeSat, vsize, p.Fees.MaxFeeRate, vsize, limit)
 			e.Field = "fees.max_fee_rate"

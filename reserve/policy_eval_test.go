@@ -228,3 +228,45 @@ func TestUnlistedActionString(t *testing.T) {
 	require.Equal(t, "unspecified", reserve.UnlistedUnspecified.String())
 	require.Equal(t, "unlisted(9)", reserve.UnlistedAction(9).String())
 }
+
+// TestFeeCap: the most fee a transaction may pay is the lower of max_fee
+// and max_fee_rate × vsize, and what FeeCap says is allowed Require
+// allows, one satoshi more it refuses.
+func TestFeeCap(t *testing.T) {
+	p := MustParsePolicy(t, basePolicy) // max_fee 0.01 BTC, max_fee_rate 1000
+	pay := []reserve.Payment{{Address: addrListed, AmountSat: 1000}}
+	for _, tc := range []struct {
+		vsize, want int64
+	}{{1, 1000}, {200, 200_000}, {1000, 1_000_000}, {5000, 1_000_000}} {
+		require.Equal(t, tc.want, p.FeeCap(tc.vsize), "%d vB", tc.vsize)
+		_, err := p.Require(pay, tc.want, tc.vsize, reserve.Spent{}, afterAll)
+		require.NoError(t, err, "%d vB", tc.vsize)
+		_, err = p.Require(pay, tc.want+1, tc.vsize, reserve.Spent{}, afterAll)
+		require.ErrorIs(t, err, reserve.ErrFeeOverCap, "%d vB", tc.vsize)
+	}
+}
+
+// TestSpentAdd: a payment counts in a window if made less than its length
+// before now; one dated after now counts as recent; sums stop at MaxSat.
+func TestSpentAdd(t *testing.T) {
+	now := afterAll
+	for _, tc := range []struct {
+		name     string
+		at       time.Time
+		day, mon int64
+	}{
+		{"a second ago", now.Add(-time.Second), 5, 5},
+		{"a second short of a day", now.Add(-reserve.Window24h + time.Second), 5, 5},
+		{"exactly a day", now.Add(-reserve.Window24h), 0, 5},
+		{"a second short of 30 days", now.Add(-reserve.Window30d + time.Second), 0, 5},
+		{"exactly 30 days", now.Add(-reserve.Window30d), 0, 0},
+		{"tomorrow (a clock set back)", now.Add(reserve.Window24h), 5, 5},
+	} {
+		var s reserve.Spent
+		s.Add(tc.at, now, 5)
+		require.Equal(t, reserve.Spent{Last24h: tc.day, Last30d: tc.mon}, s, tc.name)
+	}
+	s := reserve.Spent{Last24h: reserve.MaxSat - 1, Last30d: reserve.MaxSat}
+	s.Add(now, now, reserve.MaxSat)
+	require.Equal(t, reserve.Spent{Last24h: reserve.MaxSat, Last30d: reserve.MaxSat}, s)
+}

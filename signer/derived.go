@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"path/filepath"
 
+	"github.com/custos-reserve/custos/durable"
 	"github.com/custos-reserve/custos/multisig"
 	"github.com/custos-reserve/custos/reserve"
 )
@@ -63,7 +64,7 @@ func (f *Derived) Count() int {
 // everything itself. A file that is for d but malformed is an error.
 func LoadDerived(dir string, d *multisig.Descriptor) (*Derived, error) {
 	path := filepath.Join(dir, DerivedFileName)
-	data, err := readFileLimited(path, maxDerivedBytes)
+	data, err := durable.ReadLimited(path, maxDerivedBytes)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
@@ -126,7 +127,7 @@ func SaveDerived(dir string, d *multisig.Descriptor, key *Key, upTo [2]uint32) e
 		return err
 	}
 	path := filepath.Join(dir, DerivedFileName)
-	if err := writeFileAtomic(path, append(body, mac...), true); err != nil {
+	if err := durable.Write(path, append(body, mac...), 0o600, true); err != nil {
 		return fmt.Errorf("unable to write %s: %w", path, err)
 	}
 	return nil

@@ -18,6 +18,7 @@ import (
 	"github.com/tyler-smith/go-bip39"
 	"golang.org/x/crypto/chacha20poly1305"
 
+	"github.com/custos-reserve/custos/durable"
 	"github.com/custos-reserve/custos/multisig"
 	"github.com/custos-reserve/custos/reserve"
 	"github.com/custos-reserve/custos/seal"
@@ -234,7 +235,7 @@ func create(dir string, cfg Config, mnemonic string, passphrase []byte) (reserve
 	if err != nil {
 		return reserve.Cosigner{}, err
 	}
-	if err := writeFileAtomic(path, data, false); err != nil {
+	if err := durable.Write(path, data, 0o600, false); err != nil {
 		if errors.Is(err, fs.ErrExist) {
 			return reserve.Cosigner{}, reserve.Errorf(reserve.CodeConflict, "refusing to overwrite %s: %w", path, ErrKeyExists)
 		}
@@ -267,7 +268,7 @@ func CheckNoKey(dir string) error {
 // The record it holds is a claim; use Unlock before trusting it.
 func ReadKeyFile(dir string) (*KeyFile, error) {
 	path := filepath.Join(dir, KeyFileName)
-	data, err := readFileLimited(path, maxKeyFileBytes)
+	data, err := durable.ReadLimited(path, maxKeyFileBytes)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, reserve.Errorf(reserve.CodeNotFound, "%w in %s: run init first", ErrNoKey, dir)
 	}

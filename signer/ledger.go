@@ -16,6 +16,7 @@ import (
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
 	"github.com/btcsuite/btcd/wire"
 
+	"github.com/custos-reserve/custos/durable"
 	"github.com/custos-reserve/custos/reserve"
 )
 
@@ -244,7 +245,7 @@ func (l *Ledger) Append(e LedgerEntry) error {
 		return fmt.Errorf("unable to close the ledger %s: %w", l.path, err)
 	}
 	// The directory entry too, for a ledger this call created.
-	return syncDir(filepath.Dir(l.path))
+	return durable.SyncDir(filepath.Dir(l.path))
 }
 
 // ledgerView is what the ledger says about one transaction for one
@@ -278,14 +279,8 @@ func view(entries []LedgerEntry, digest [32]byte, txid chainhash.Hash, now time.
 			latest[e.IntentDigest] = e
 		}
 	}
-	day, month := now.Add(-24*time.Hour), now.Add(-30*24*time.Hour)
 	for _, e := range latest {
-		if e.SignedAt.After(day) {
-			v.spent.Last24h = min(v.spent.Last24h+e.AmountSat, reserve.MaxSat)
-		}
-		if e.SignedAt.After(month) {
-			v.spent.Last30d = min(v.spent.Last30d+e.AmountSat, reserve.MaxSat)
-		}
+		v.spent.Add(e.SignedAt, now, e.AmountSat)
 	}
 	return v
 }

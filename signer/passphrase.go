@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/term"
 
+	"github.com/custos-reserve/custos/durable"
 	"github.com/custos-reserve/custos/reserve"
 )
 
@@ -140,7 +141,7 @@ func (s PassphraseSource) prompt(ctx context.Context, confirm bool) ([]byte, err
 
 // readPassphraseFile returns the first line of path without its line end.
 func readPassphraseFile(path string) ([]byte, error) {
-	data, err := readFileLimited(path, maxPassphraseFileBytes)
+	data, err := durable.ReadLimited(path, maxPassphraseFileBytes)
 	if err != nil {
 		return nil, reserve.Errorf(reserve.CodeInvalid, "unable to read passphrase file: %w", err)
 	}

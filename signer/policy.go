@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/custos-reserve/custos/durable"
 	"github.com/custos-reserve/custos/reserve"
 )
 
@@ -64,7 +65,7 @@ func PinPolicy(dir string, text []byte, chain []reserve.PolicyLink) (*PolicyPin,
 	// seq is the number the new policy has in the reserve's history: known
 	// from a chain, and kept when the policy does not change.
 	var seq uint64
-	old, err := readFileLimited(path, reserve.MaxPolicyBytes)
+	old, err := durable.ReadLimited(path, reserve.MaxPolicyBytes)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		if chain != nil {
@@ -100,7 +101,7 @@ func PinPolicy(dir string, text []byte, chain []reserve.PolicyLink) (*PolicyPin,
 	if err := ensureDir(dir); err != nil {
 		return nil, err
 	}
-	if err := writeFileAtomic(path, text, true); err != nil {
+	if err := durable.Write(path, text, 0o600, true); err != nil {
 		return nil, fmt.Errorf("unable to pin the policy in %s: %w", path, err)
 	}
 	// The number goes second: if writing it fails the old number stays,
@@ -121,7 +122,7 @@ const PolicySeqFileName = "policy.seq"
 
 func readPolicySeq(dir string) (uint64, error) {
 	path := filepath.Join(dir, PolicySeqFileName)
-	b, err := readFileLimited(path, 32)
+	b, err := durable.ReadLimited(path, 32)
 	if errors.Is(err, fs.ErrNotExist) {
 		return 0, nil
 	}
@@ -143,7 +144,7 @@ func writePolicySeq(dir string, seq uint64) error {
 		}
 		return nil
 	}
-	if err := writeFileAtomic(path, []byte(strconv.FormatUint(seq, 10)+"\n"), true); err != nil {
+	if err := durable.Write(path, []byte(strconv.FormatUint(seq, 10)+"\n"), 0o600, true); err != nil {
 		return fmt.Errorf("unable to record the policy number in %s: %w", path, err)
 	}
 	return nil
@@ -189,7 +190,7 @@ func checkChange(dir string, from *reserve.Policy, pinnedSeq uint64, to [32]byte
 // operator must register a policy again.
 func LoadPolicy(dir string) (*reserve.Policy, error) {
 	path := filepath.Join(dir, PolicyFileName)
-	text, err := readFileLimited(path, reserve.MaxPolicyBytes)
+	text, err := durable.ReadLimited(path, reserve.MaxPolicyBytes)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, reserve.Errorf(reserve.CodeFailedPrecondition, "%w in %s: run register --policy FILE first", ErrNoPolicy, dir)
 	}

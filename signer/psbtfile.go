@@ -10,6 +10,7 @@ import (
 
 	"github.com/btcsuite/btcd/btcutil/psbt"
 
+	"github.com/custos-reserve/custos/durable"
 	"github.com/custos-reserve/custos/multisig"
 	"github.com/custos-reserve/custos/reserve"
 )
@@ -79,7 +80,7 @@ func WritePSBT(path string, p *psbt.Packet, b64 bool) error {
 	if err := CheckNoFile(path); err != nil {
 		return err
 	}
-	if err := writeFileAtomic(path, data, false); err != nil {
+	if err := durable.Write(path, data, 0o600, false); err != nil {
 		if errors.Is(err, fs.ErrExist) {
 			return existsError(path)
 		}

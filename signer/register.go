@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/custos-reserve/custos/durable"
 	"github.com/custos-reserve/custos/multisig"
 	"github.com/custos-reserve/custos/reserve"
 )
@@ -119,7 +120,7 @@ func Register(dir string, key *Key, descriptor string, replace bool) (*Registrat
 	if err := SaveDerived(dir, p.Descriptor, key, [2]uint32{}); err != nil {
 		return nil, err
 	}
-	if err := writeFileAtomic(path, []byte(p.Descriptor.String()+"\n"), true); err != nil {
+	if err := durable.Write(path, []byte(p.Descriptor.String()+"\n"), 0o600, true); err != nil {
 		return nil, fmt.Errorf("unable to pin descriptor in %s: %w", path, err)
 	}
 	return reg, nil
@@ -192,7 +193,7 @@ func checked(d *multisig.Descriptor, key *Key) (*Pinned, error) {
 // readPinned returns the pinned descriptor text, or an error wrapping
 // fs.ErrNotExist when there is none.
 func readPinned(path string) (string, error) {
-	data, err := readFileLimited(path, maxDescriptorBytes)
+	data, err := durable.ReadLimited(path, maxDescriptorBytes)
 	if err != nil {
 		return "", err
 	}

@@ -6,11 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
+	"io/fs"
 	"path/filepath"
 	"strings"
 	"text/tabwriter"
 
+	"github.com/custos-reserve/custos/durable"
 	"github.com/custos-reserve/custos/multisig"
 	"github.com/custos-reserve/custos/officer"
 	"github.com/custos-reserve/custos/reserve"
@@ -100,7 +101,6 @@ func (c *cli) cmdRegister(ctx context.Context, args []string) error {
 	// The policy is checked before anyone types a passphrase.
 	var policyText []byte
 	if *policyFile != "" {
-		// ParsePolicy refuses a text over the limit by itself.
 		text, err := readLimited(*policyFile, "the policy", reserve.MaxPolicyBytes)
 		if err != nil {
 			return err
@@ -216,17 +216,14 @@ func newPolicyOutput(pin *signer.PolicyPin, file string) *policyOutput {
 	return out
 }
 
-// readLimited reads at most limit+1 bytes of path, what naming it; the
-// parser refuses more than limit.
+// readLimited reads the file of what at path, of at most limit bytes.
 func readLimited(path, what string, limit int64) ([]byte, error) {
-	fh, err := os.Open(path)
-	if err != nil {
+	data, err := durable.ReadLimited(path, limit)
+	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrPermission) {
 		return nil, reserve.Errorf(reserve.CodeNotFound, "unable to open %s: %w", what, err)
 	}
-	defer fh.Close()
-	data, err := io.ReadAll(io.LimitReader(fh, limit+1))
 	if err != nil {
-		return nil, fmt.Errorf("unable to read %s: %w", path, err)
+		return nil, reserve.Errorf(reserve.CodeInvalid, "%s: %w", what, err)
 	}
 	return data, nil
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/custos-reserve/custos/daemon"
+	"github.com/custos-reserve/custos/durable"
 )
 
 // nameRE is what a client identity's name may be: it becomes a file name
@@ -60,28 +61,13 @@ func issueCert(args []string, stdout, stderr io.Writer) error {
 	if err := os.MkdirAll(*out, 0o700); err != nil {
 		return fmt.Errorf("issue-cert: %w", err)
 	}
-	if err := writeExclusive(keyPath, keyPEM, 0o600); err != nil {
-		return err
+	// The key first: a certificate never exists without its key.
+	if err := durable.Write(keyPath, keyPEM, 0o600, false); err != nil {
+		return fmt.Errorf("issue-cert: %w", err)
 	}
-	if err := writeExclusive(certPath, certPEM, 0o644); err != nil {
-		return err
+	if err := durable.Write(certPath, certPEM, 0o644, false); err != nil {
+		return fmt.Errorf("issue-cert: %w", err)
 	}
 	_, err = fmt.Fprintf(stdout, "issued %s (%s): %s, %s\n", *name, r, certPath, keyPath)
 	return err
-}
-
-func writeExclusive(path string, data []byte, mode os.FileMode) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
-	if err != nil {
-		return fmt.Errorf("issue-cert: %w", err)
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return fmt.Errorf("issue-cert: unable to write %s: %w", path, err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("issue-cert: unable to sync %s: %w", path, err)
-	}
-	return f.Close()
 }

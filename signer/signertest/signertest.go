@@ -222,10 +222,8 @@ func (c *Chain) File() signer.PolicyChain {
 		for _, a := range l.Approvals {
 			ca := signer.ChainApproval{Key: officer.FormatPublicKey(a.OfficerKey), Signature: hex.EncodeToString(a.Signature[:])}
 			if i > 0 {
-				for _, o := range c.Links[i-1].Policy.Officers {
-					if o.Key == a.OfficerKey {
-						ca.Officer = o.ID
-					}
+				if o, ok := c.Links[i-1].Policy.OfficerByKey(a.OfficerKey); ok {
+					ca.Officer = o.ID
 				}
 			}
 			cp.Approvals = append(cp.Approvals, ca)
