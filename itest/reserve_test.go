@@ -38,6 +38,7 @@ var cases = []struct {
 	{"2-of-3 spend: sign in any order, surplus signature, confirm", testSpend2of3, false},
 	{"3-of-5 spend, signatures one at a time", testSpend3of5, false},
 	{"a cancelled proposal's coins go to the next", testCancelRespend, false},
+	{"a finalized PSBT from a finalizing co-signer completes the spend", testImportFinalized, false},
 	{"custosd killed between every two steps", testCrashEveryStep, false},
 	{"broadcast refused over a mempool double spend", testDoubleSpend, false},
 	{"double spend confirmed while signing", testDoubleSpendWhileSigning, false},

@@ -374,6 +374,57 @@ func testDoubleSpendWhileSigning(t *testing.T, h *harness) {
 	require.Contains(t, failed.FailReason, "double spend")
 }
 
+// testImportFinalized: a co-signer that finalizes once it sees the
+// threshold (Electrum's default, Core's walletprocesspsbt with finalize)
+// returns final witnesses instead of partial signatures. The import takes
+// the signatures out of them; the unsigned export is refused, never
+// "0 signatures added".
+func testImportFinalized(t *testing.T, h *harness) {
+	c := h.custos
+	w, signers := createReserve(t, c, 2, 3)
+	fund(t, h, 100_000_000, 50_000_000)
+	p := c.propose(t, 4, payment{externalAddress(t), 120_000_000})
+	file := c.export(t, p.ID)
+
+	_, err := c.ctl("spend", "import", p.ID, file)
+	require.ErrorContains(t, err, "carries no signatures")
+	require.Equal(t, "SIGNING", c.show(t, p.ID).State)
+
+	s0, s2 := signers[0].sign(t, file), signers[2].sign(t, file)
+	finalized := finalizedOutside(t, w.Descriptor, file, s0, s2)
+	added := c.importSigned(t, p.ID, finalized)
+	// 1.2 BTC takes both coins: two signatures on each of two inputs.
+	require.Equal(t, 4, added, "signatures taken from the final witnesses")
+	got := c.waitState(t, p.ID, "BROADCAST")
+	require.Contains(t, h.node.mempool(), got.Txid)
+	require.Zero(t, c.importSigned(t, p.ID, finalized), "a repeat adds nothing")
+}
+
+// finalizedOutside is finalizeOutside's PSBT, finalized, written to a file.
+func finalizedOutside(t *testing.T, descriptor string, files ...string) string {
+	t.Helper()
+	desc, err := multisig.ParseDescriptor(descriptor, reserve.Regtest)
+	require.NoError(t, err)
+	pkts := make([]*psbt.Packet, len(files))
+	for i, f := range files {
+		b, err := os.ReadFile(f)
+		require.NoError(t, err)
+		pkts[i], err = multisig.ParsePSBT(b)
+		require.NoError(t, err)
+	}
+	for _, in := range pkts[1:] {
+		_, err = multisig.CombinePSBT(pkts[0], in, desc, 1)
+		require.NoError(t, err)
+	}
+	_, err = multisig.FinalizePSBT(pkts[0], desc)
+	require.NoError(t, err)
+	raw, err := multisig.SerializePSBT(pkts[0])
+	require.NoError(t, err)
+	out := filepath.Join(t.TempDir(), "finalized.psbt")
+	require.NoError(t, os.WriteFile(out, raw, 0o600))
+	return out
+}
+
 // finalizeOutside combines signed PSBT files and finalizes them without
 // Custos, as a rogue operator holding m signatures could.
 func finalizeOutside(t *testing.T, descriptor string, files ...string) *wire.MsgTx {

@@ -2,6 +2,7 @@ package multisig
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"slices"
 
@@ -35,6 +36,14 @@ type SigRef struct {
 // computed once per call) must pass. No script engine is involved. The
 // verification is spread over workers goroutines (0 means GOMAXPROCS).
 //
+// A co-signer that finalizes an input once it sees the threshold
+// (Electrum's default, Core's walletprocesspsbt with finalize) returns
+// PSBT_IN_FINAL_SCRIPTWITNESS instead of partial signatures: the
+// signatures are taken out of such a witness (finalSignatures) and checked
+// like any other. A returned PSBT that carries no signature at all, partial
+// or final, is refused with ErrNoSignatures: it is the exported file, not
+// a signed one, and "0 added" would hide that.
+//
 // It is all or nothing: on any error canonical is unchanged. Signatures by
 // keys canonical already has a signature from are ignored, so importing
 // the same PSBT twice adds nothing. It returns the signatures added,
@@ -47,10 +56,6 @@ func CombinePSBT(canonical, incoming *psbt.Packet, d *Descriptor, workers int) (
 	}
 	if err := sameTransaction(canonical, incoming); err != nil {
 		return nil, err
-	}
-	jobs := newSignatures(canonical, incoming)
-	if len(jobs) == 0 {
-		return nil, nil
 	}
 
 	// What the signatures are checked against comes from canonical.
@@ -69,9 +74,13 @@ func CombinePSBT(canonical, incoming *psbt.Packet, d *Descriptor, workers int) (
 	}
 	kr := d.kr
 	hashes := txscript.NewTxSigHashes(tx, prevOutFetcher(canonical))
+	jobs, err := newSignatures(canonical, incoming, hashes)
+	if err != nil || len(jobs) == 0 {
+		return nil, err
+	}
 
 	refs := make([]SigRef, len(jobs))
-	err := forEach(len(jobs), workers, func(j int) error {
+	err = forEach(len(jobs), workers, func(j int) error {
 		i := jobs[j].input
 		c, err := verifyPartialSig(canonical, i, jobs[j].sig, paths[i], kr, hashes)
 		if err != nil {
@@ -129,24 +138,104 @@ type sigJob struct {
 	sig   *psbt.PartialSig
 }
 
-// newSignatures lists incoming's partial signatures by keys canonical has
-// no signature from, in input order.
-func newSignatures(canonical, incoming *psbt.Packet) []sigJob {
+// ErrNoSignatures is returned (inside a *reserve.Error) by CombinePSBT for
+// a returned PSBT that carries neither a partial signature nor a final
+// witness on any input.
+var ErrNoSignatures = errors.New("the PSBT carries no signatures")
+
+// newSignatures lists incoming's signatures by keys canonical has no
+// signature from, in input order: its partial signatures, and those of
+// its final witnesses (finalSignatures). It fails for a final witness
+// that is not the wallet's, and for a PSBT with no signature at all.
+func newSignatures(canonical, incoming *psbt.Packet, hashes *txscript.TxSigHashes) ([]sigJob, error) {
 	var jobs []sigJob
+	carried := 0
 	for i := range incoming.Inputs {
+		in := &incoming.Inputs[i]
+		sigs := in.PartialSigs
+		switch {
+		case len(in.FinalScriptSig) > 0:
+			return nil, reserve.Invalid(inputField(i), "input has a final scriptSig; the wallet's inputs are P2WSH")
+		case len(in.FinalScriptWitness) > 0:
+			var err error
+			if sigs, err = finalSignatures(canonical, i, in.FinalScriptWitness, hashes); err != nil {
+				return nil, reserve.Invalid(inputField(i), "%w", err)
+			}
+		}
 		have := canonical.Inputs[i].PartialSigs
-		for k, s := range incoming.Inputs[i].PartialSigs {
+		for k, s := range sigs {
 			if s == nil {
 				continue
 			}
+			carried++
 			sameKey := func(o *psbt.PartialSig) bool { return o != nil && bytes.Equal(o.PubKey, s.PubKey) }
-			if slices.ContainsFunc(have, sameKey) || slices.ContainsFunc(incoming.Inputs[i].PartialSigs[:k], sameKey) {
+			if slices.ContainsFunc(have, sameKey) || slices.ContainsFunc(sigs[:k], sameKey) {
 				continue
 			}
 			jobs = append(jobs, sigJob{input: i, sig: s})
 		}
 	}
-	return jobs
+	if carried == 0 {
+		return nil, &reserve.Error{Code: reserve.CodeInvalid, Field: "psbt",
+			Msg: "the PSBT carries no signatures, partial or final: import the file the signer wrote, not the exported one",
+			Err: ErrNoSignatures}
+	}
+	return jobs, nil
+}
+
+// finalSignatures takes the signatures out of input i's final witness, as
+// partial signatures keyed by the cosigner key each one verifies under.
+// The witness must be the wallet's P2WSH spend of canonical's input:
+// [empty, m signatures, witness_script] with canonical's witness_script.
+// OP_CHECKMULTISIG takes signatures in the script's key order, so each is
+// matched to the first key after the previous match that it verifies
+// against, as the script engine would; a signature that matches none is
+// refused. Each is then verified again with the partial signatures, at the
+// cost of at most n verifications per finalized input here.
+func finalSignatures(canonical *psbt.Packet, i int, final []byte, hashes *txscript.TxSigHashes) ([]*psbt.PartialSig, error) {
+	in := &canonical.Inputs[i]
+	wit, err := parseWitness(final)
+	if err != nil {
+		return nil, err
+	}
+	m, keys, err := parseMultisig(in.WitnessScript)
+	if err != nil {
+		return nil, fmt.Errorf("canonical PSBT: %w", err)
+	}
+	switch {
+	case len(wit) != m+2:
+		return nil, fmt.Errorf("final witness has %d items; a %d-of-%d P2WSH spend has %d (empty, %d signatures, witness script)",
+			len(wit), m, len(keys), m+2, m)
+	case len(wit[0]) != 0:
+		return nil, errors.New("final witness does not start with the empty item OP_CHECKMULTISIG consumes")
+	case !bytes.Equal(wit[len(wit)-1], in.WitnessScript):
+		return nil, errors.New("final witness ends with a script that is not the input's witness_script")
+	}
+	hash, err := txscript.CalcWitnessSigHash(in.WitnessScript, hashes, txscript.SigHashAll,
+		canonical.UnsignedTx, i, in.WitnessUtxo.Value)
+	if err != nil {
+		return nil, fmt.Errorf("unable to compute the sighash: %w", err)
+	}
+	sigs := make([]*psbt.PartialSig, 0, m)
+	next := 0
+	for k, raw := range wit[1 : len(wit)-1] {
+		sig, err := parseSignature(raw, fmt.Sprintf("final witness signature %d", k+1))
+		if err != nil {
+			return nil, err
+		}
+		found := -1
+		for ; next < len(keys) && found < 0; next++ {
+			pub, err := btcec.ParsePubKey(keys[next])
+			if err == nil && sig.Verify(hash, pub) {
+				found = next
+			}
+		}
+		if found < 0 {
+			return nil, fmt.Errorf("final witness signature %d verifies under no key of the witness_script in OP_CHECKMULTISIG order", k+1)
+		}
+		sigs = append(sigs, &psbt.PartialSig{PubKey: slices.Clone(keys[found]), Signature: slices.Clone(raw)})
+	}
+	return sigs, nil
 }
 
 // verifyPartialSig checks one partial signature of input i and returns the
@@ -154,7 +243,7 @@ func newSignatures(canonical, incoming *psbt.Packet) []sigJob {
 func verifyPartialSig(canonical *psbt.Packet, i int, s *psbt.PartialSig, path keyPath,
 	kr *keyring, hashes *txscript.TxSigHashes) (int, error) {
 
-	sig, err := parseSignature(s)
+	sig, err := parseSignature(s.Signature, fmt.Sprintf("signature by key %x", s.PubKey))
 	if err != nil {
 		return 0, err
 	}
@@ -177,22 +266,22 @@ func verifyPartialSig(canonical *psbt.Packet, i int, s *psbt.PartialSig, path ke
 	return c, nil
 }
 
-// parseSignature reads a partial signature's value: a strict DER
+// parseSignature reads a signature as a witness carries it: a strict DER
 // signature with low S (BIP-66, BIP-146: anything else is not relayed),
-// then the sighash byte, which must be ALL.
-func parseSignature(s *psbt.PartialSig) (*ecdsa.Signature, error) {
-	if len(s.Signature) == 0 {
-		return nil, fmt.Errorf("signature by key %x is empty", s.PubKey)
+// then the sighash byte, which must be ALL. who names it in errors.
+func parseSignature(b []byte, who string) (*ecdsa.Signature, error) {
+	if len(b) == 0 {
+		return nil, fmt.Errorf("%s is empty", who)
 	}
-	der, hashType := s.Signature[:len(s.Signature)-1], s.Signature[len(s.Signature)-1]
+	der, hashType := b[:len(b)-1], b[len(b)-1]
 	if txscript.SigHashType(hashType) != txscript.SigHashAll {
-		return nil, fmt.Errorf("signature by key %x has sighash type %s, only ALL is accepted", s.PubKey, sighashName(uint32(hashType)))
+		return nil, fmt.Errorf("%s has sighash type %s, only ALL is accepted", who, sighashName(uint32(hashType)))
 	}
 	sig, err := ecdsa.ParseDERSignature(der)
 	// Serialize writes strict DER with low S; any other encoding of the
 	// same signature differs from it.
 	if err != nil || !bytes.Equal(sig.Serialize(), der) {
-		return nil, fmt.Errorf("signature by key %x is not a strict DER, low-S signature", s.PubKey)
+		return nil, fmt.Errorf("%s is not a strict DER, low-S signature", who)
 	}
 	return sig, nil
 }

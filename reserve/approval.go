@@ -348,6 +348,29 @@ func VerifyApproval(in *Intent, d Decision, a Approval) error {
 	return nil
 }
 
+// ExpiryClockSkew is how far ahead of a checker's clock the coordinator's
+// may be when it dates an intent: CheckExpiry lets an intent expire up to
+// this much later than the policy's proposal expiry from the checker's
+// now. Signers are often air-gapped machines whose clocks drift.
+const ExpiryClockSkew = 10 * time.Minute
+
+// CheckExpiry refuses, as CodeInvalid with field "intent.expires_at", an
+// intent that has expired at now, and one that expires later than p's
+// ProposalExpiry (plus ExpiryClockSkew) from now: the coordinator dates
+// an intent's expiry from its creation by the policy in force, so a later
+// one was made to have approvals held, and a payment made, long after the
+// officers looked at it (docs/approvals.md, "What a signer checks").
+func (p *Policy) CheckExpiry(expiresAt, now time.Time) error {
+	if !now.Before(expiresAt) {
+		return Invalid("intent.expires_at", "the intent expired at %s", expiresAt.UTC().Format(time.RFC3339))
+	}
+	if latest := now.Add(p.ProposalExpiry + ExpiryClockSkew); expiresAt.After(latest) {
+		return Invalid("intent.expires_at", "the intent expires at %s, later than the policy's proposal expiry of %s from now (%s, with %s for clock skew)",
+			expiresAt.UTC().Format(time.RFC3339), p.ProposalExpiry, latest.UTC().Format(time.RFC3339), ExpiryClockSkew)
+	}
+	return nil
+}
+
 // Quorum is the outcome of CountApprovals.
 type Quorum struct {
 	// Officers are the ids of the policy's officers whose approvals
@@ -362,8 +385,8 @@ func (q Quorum) Met() bool { return len(q.Officers) >= q.Requirement.Approvals }
 
 // CountApprovals checks approvals of in against policy p at time now and
 // says which officers approved and what the intent needs. Refused, as
-// CodeInvalid: an intent under another policy hash, an expired intent, an
-// approval by a key that is not one of p's officers, one that does not
+// CodeInvalid: an intent under another policy hash, an expired intent or
+// one that expires too late (CheckExpiry), an approval by a key that is not one of p's officers, one that does not
 // verify, and the same officer twice. What the payment needs is p.Require
 // for pays, the intent's payees with their addresses (in order, amounts
 // equal), with fee and vsize the caller's (the transaction's) and spent
@@ -377,8 +400,8 @@ func CountApprovals(p *Policy, in *Intent, approvals []Approval, pays []Payment,
 	if h := p.Hash(); h != in.PolicyHash {
 		return Quorum{}, Invalid("intent.policy_hash", "approvals are under policy %x, this policy is %x", in.PolicyHash, h)
 	}
-	if !now.Before(in.ExpiresAt) {
-		return Quorum{}, Invalid("intent.expires_at", "the intent expired at %s", in.ExpiresAt.UTC().Format(time.RFC3339))
+	if err := p.CheckExpiry(in.ExpiresAt, now); err != nil {
+		return Quorum{}, err
 	}
 	if len(pays) != len(in.Payees) {
 		return Quorum{}, Invalid("pays", "%d payments for an intent of %d payees", len(pays), len(in.Payees))

@@ -282,3 +282,45 @@ func FuzzDecodeIntent(f *testing.F) {
 		require.NoError(t, err)
 	})
 }
+
+// TestCheckExpiry: an intent is good from its creation until it expires,
+// and may not expire later than the policy's proposal expiry from the
+// checker's now, give or take ExpiryClockSkew.
+func TestCheckExpiry(t *testing.T) {
+	p := MustParsePolicy(t, basePolicy) // proposal_expiry: 168h
+	now := intentExpiry.Add(-p.ProposalExpiry)
+	for _, tt := range []struct {
+		name string
+		now  time.Time
+		msg  string
+	}{
+		{name: "just created", now: now},
+		{name: "a second before it expires", now: intentExpiry.Add(-time.Second)},
+		{name: "checker's clock behind by the allowed skew", now: now.Add(-reserve.ExpiryClockSkew)},
+		{name: "checker's clock behind by a second more", now: now.Add(-reserve.ExpiryClockSkew - time.Second),
+			msg: "intent.expires_at: the intent expires at 2026-12-04T12:00:00Z, later than the policy's proposal expiry of 168h0m0s from now (2026-12-04T11:59:59Z, with 10m0s for clock skew)"},
+		{name: "dated a year ahead", now: intentExpiry.AddDate(-1, 0, 0),
+			msg: "later than the policy's proposal expiry of 168h0m0s from now"},
+		{name: "at its expiry", now: intentExpiry, msg: "intent.expires_at: the intent expired at 2026-12-04T12:00:00Z"},
+		{name: "after its expiry", now: intentExpiry.Add(time.Hour), msg: "the intent expired"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			err := p.CheckExpiry(intentExpiry, tt.now)
+			if tt.msg == "" {
+				require.NoError(t, err)
+				return
+			}
+			require.ErrorContains(t, err, tt.msg)
+			require.Equal(t, reserve.CodeInvalid, reserve.CodeOf(err))
+		})
+	}
+
+	// CountApprovals applies it: approvals of an intent dated too far
+	// ahead count for nothing.
+	in := testIntent(p, 1000)
+	a, err := reserve.SignIntent(&in, reserve.DecisionApprove, officerKey(1))
+	require.NoError(t, err)
+	pays := []reserve.Payment{{Address: addrListed, AmountSat: 1000}}
+	_, err = reserve.CountApprovals(p, &in, []reserve.Approval{a}, pays, 1000, 200, reserve.Spent{}, intentExpiry.AddDate(0, -1, 0))
+	require.ErrorContains(t, err, "intent.expires_at: the intent expires at 2026-12-04T12:00:00Z, later than")
+}

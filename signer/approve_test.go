@@ -285,6 +285,28 @@ func TestSignApprovalRefusals(t *testing.T) {
 			code: reserve.CodeInvalid,
 		},
 		{
+			name: "intent dated to expire a year from now",
+			prepare: func(t *testing.T, p *psbt.Packet) *reserve.Intent {
+				in := signertest.MustIntent(t, p, f.desc, f.policy.Hash())
+				in.ExpiresAt = now.AddDate(1, 0, 0)
+				signertest.MustSetApprovals(t, p, in, alice, bob)
+				return in
+			},
+			want: []string{"intent.expires_at: the intent expires at 2027-12-01T12:00:00Z, later than the policy's proposal expiry of 168h0m0s from now"},
+			code: reserve.CodeInvalid,
+		},
+		{
+			name: "intent for another network",
+			prepare: func(t *testing.T, p *psbt.Packet) *reserve.Intent {
+				in := signertest.MustIntent(t, p, f.desc, f.policy.Hash())
+				in.Network = reserve.Testnet
+				signertest.MustSetApprovals(t, p, in, alice, bob)
+				return in
+			},
+			want: []string{"intent: the approvals are for wallet " + f.desc.WalletID() + " on testnet, this signer's wallet is " + f.desc.WalletID() + " on regtest"},
+			code: reserve.CodeInvalid,
+		},
+		{
 			name: "a second transaction for a signed intent, spending other coins",
 			prepare: func(t *testing.T, p *psbt.Packet) *reserve.Intent {
 				return signertest.MustApprove(t, p, f.desc, f.policy.Hash(), alice, bob)
