@@ -508,6 +508,11 @@ func TestNewAddress(t *testing.T) {
 	requireCode(t, err, codes.InvalidArgument, "label")
 	_, err = treasury.NewAddress(ctx, &custosv1.NewAddressRequest{Label: strings.Repeat("é", 129)})
 	requireCode(t, err, codes.InvalidArgument, "label")
+	// Unprintable labels too, as memos: they are shown next to addresses.
+	for _, label := range []string{"clear \x1b[2J", "rlo \u202e", "two\nlines", "tab\there", "bell\a"} {
+		_, err = treasury.NewAddress(ctx, &custosv1.NewAddressRequest{Label: label})
+		requireCode(t, err, codes.InvalidArgument, "label: character")
+	}
 
 	list := func(branch custosv1.Branch, lookahead bool) []*custosv1.Address {
 		t.Helper()

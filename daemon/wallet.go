@@ -132,8 +132,10 @@ func deriveRange(desc *multisig.Descriptor, gap uint32, now time.Time) ([]reserv
 // newAddress issues the next unused receive address, then keeps the gap
 // of watched addresses ahead of it.
 func (d *Daemon) newAddress(ctx context.Context, label string) (reserve.Address, error) {
-	if len(label) > maxLabelBytes || !utf8.ValidString(label) {
-		return reserve.Address{}, reserve.Invalid("label", "must be valid UTF-8 of at most %d bytes", maxLabelBytes)
+	// A label is shown next to the address people deposit to: printable
+	// only, as memos are.
+	if err := checkText("label", label, maxLabelBytes); err != nil {
+		return reserve.Address{}, err
 	}
 	if _, err := d.cfg.Store.Wallet(ctx); err != nil {
 		return reserve.Address{}, noWallet(err)

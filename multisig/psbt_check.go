@@ -3,6 +3,7 @@ package multisig
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"runtime"
@@ -11,6 +12,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/btcsuite/btcd/btcutil/hdkeychain"
 	"github.com/btcsuite/btcd/btcutil/psbt"
 	"github.com/btcsuite/btcd/chaincfg"
 	"github.com/btcsuite/btcd/txscript"
@@ -71,8 +73,11 @@ type Analysis struct {
 //
 // An output is change only if it carries every cosigner's derivation for
 // (BranchChange, index) with the derived keys and its script (and
-// witness_script, if present) is the one the descriptor gives there; any
-// other output, whatever derivations it carries, is a payee. Global xpubs,
+// witness_script, if present) is the one the descriptor gives there. Any
+// other output is a payee, and must not claim to be the wallet's: one
+// that carries a derivation from a cosigner's origin, or a
+// witness_script, is refused ("fake change"); derivations of foreign keys
+// only are allowed. Global xpubs,
 // if present, must each be one of the wallet's cosigners, key and origin.
 //
 // The fee must be positive. Every refusal is a *reserve.Error of code
@@ -82,6 +87,11 @@ type Analysis struct {
 // core (GOMAXPROCS) to derive the inputs' keys.
 func Analyze(p *psbt.Packet, d *Descriptor) (Analysis, error) {
 	if err := checkPacket(p, d); err != nil {
+		return Analysis{}, err
+	}
+	// Global xpubs first: a PSBT made for another wallet gets a refusal
+	// that says so (ErrOtherWallet) rather than one about its inputs.
+	if err := checkGlobalXPubs(p, d); err != nil {
 		return Analysis{}, err
 	}
 	tx := p.UnsignedTx
@@ -125,9 +135,6 @@ func Analyze(p *psbt.Packet, d *Descriptor) (Analysis, error) {
 		}
 	}
 
-	if err := checkGlobalXPubs(p, d); err != nil {
-		return Analysis{}, err
-	}
 	if err := a.addOutputs(p, kr); err != nil {
 		return Analysis{}, err
 	}
@@ -154,6 +161,9 @@ func (a *Analysis) addOutputs(p *psbt.Packet, kr *keyring) error {
 			info.IsChange, info.ChangeIndex = true, idx
 			a.Change = append(a.Change, info)
 			continue
+		}
+		if err := kr.d.checkNotClaimed(&p.Outputs[k]); err != nil {
+			return reserve.Invalid(field, "%w", err)
 		}
 		a.Payees = append(a.Payees, info)
 	}
@@ -201,19 +211,55 @@ func checkPacket(p *psbt.Packet, d *Descriptor) error {
 	return nil
 }
 
+// ErrOtherWallet is the cause (errors.Is through the *reserve.Error) of a
+// refusal of a PSBT whose global xpubs (PSBT_GLOBAL_XPUB) name a key, or a
+// key origin, that is not one of the descriptor's cosigners: it was made
+// for another wallet. The signer shows it as such rather than as a fault.
+var ErrOtherWallet = errors.New("this PSBT is for another wallet")
+
 // checkGlobalXPubs refuses a global xpub that is not exactly one of the
 // wallet's cosigners (key, fingerprint and origin path): devices that take
 // the wallet from the PSBT would otherwise be shown a coordinator's keys.
-// Missing ones are fine: nothing here trusts them.
+// Missing ones are fine: nothing here trusts them. Refusals carry
+// ErrOtherWallet.
 func checkGlobalXPubs(p *psbt.Packet, d *Descriptor) error {
 	for k, x := range p.XPubs {
-		c := d.cosignerOfXPub(x)
-		if c < 0 {
-			return reserve.Invalid(fmt.Sprintf("xpub[%d]", k), "global xpub (fingerprint %08x, path %s) is not a cosigner of this wallet",
-				x.MasterKeyFingerprint, formatOrigin(x.Bip32Path))
+		if d.cosignerOfXPub(x) >= 0 {
+			continue
 		}
+		field := fmt.Sprintf("xpub[%d]", k)
+		pos := slices.IndexFunc(d.accounts, func(acct *hdkeychain.ExtendedKey) bool {
+			return bytes.Equal(x.ExtendedKey, psbt.EncodeExtendedKey(acct))
+		})
+		if pos < 0 {
+			return otherWallet(field, "its key %s is not a key of wallet %s", describeXPub(x), d.WalletID())
+		}
+		return otherWallet(field, "it is cosigner %d's key with the origin [%08x/%s], but wallet %s has %s",
+			pos+1, recordFingerprint(x.MasterKeyFingerprint), FormatPath(x.Bip32Path), d.WalletID(),
+			FormatKeyRecord(d.cosigners[pos]))
 	}
 	return nil
+}
+
+// otherWallet is a refusal caused by ErrOtherWallet.
+func otherWallet(field, format string, args ...any) *reserve.Error {
+	return &reserve.Error{Code: reserve.CodeInvalid, Field: field,
+		Msg: ErrOtherWallet.Error() + ": " + fmt.Sprintf(format, args...), Err: ErrOtherWallet}
+}
+
+// describeXPub writes a global xpub as a key record for an error message,
+// or says it is not one. A private key there is named as such, never
+// printed.
+func describeXPub(x psbt.XPub) string {
+	k, err := psbt.DecodeExtendedKey(slices.Clone(x.ExtendedKey))
+	switch {
+	case err != nil:
+		return "(not a valid extended key)"
+	case k.IsPrivate():
+		k.Zero()
+		return "(a private key)"
+	}
+	return fmt.Sprintf("[%08x/%s]%s", recordFingerprint(x.MasterKeyFingerprint), FormatPath(x.Bip32Path), k.String())
 }
 
 // cosignerOfXPub returns the cosigner whose serialized key, fingerprint and
@@ -221,7 +267,7 @@ func checkGlobalXPubs(p *psbt.Packet, d *Descriptor) error {
 func (d *Descriptor) cosignerOfXPub(x psbt.XPub) int {
 	for c, acct := range d.accounts {
 		if bytes.Equal(x.ExtendedKey, psbt.EncodeExtendedKey(acct)) &&
-			x.MasterKeyFingerprint == d.cosigners[c].Fingerprint &&
+			x.MasterKeyFingerprint == psbtFingerprint(d.cosigners[c].Fingerprint) &&
 			slices.Equal(x.Bip32Path, d.cosigners[c].Path) {
 			return c
 		}
@@ -243,7 +289,7 @@ func checkInputFields(txIn *wire.TxIn, in *psbt.PInput) error {
 	if err := checkUtxo(txIn, in); err != nil {
 		return err
 	}
-	if err := checkSighashType(in.SighashType); err != nil {
+	if err := checkSighashType(in); err != nil {
 		return err
 	}
 	if in.WitnessScript == nil {
@@ -293,10 +339,26 @@ func hasTaprootFields(in *psbt.PInput) bool {
 		in.TaprootInternalKey != nil || in.TaprootMerkleRoot != nil
 }
 
-// checkSighashType accepts an absent sighash type (0) or ALL. NONE,
-// SINGLE and ANYONECANPAY let whoever holds the signature change the
-// outputs or inputs afterwards.
-func checkSighashType(t txscript.SigHashType) error {
+// checkSighashType accepts an absent sighash type or ALL. NONE, SINGLE
+// and ANYONECANPAY let whoever holds the signature change the outputs or
+// inputs afterwards. An explicit 0 (SIGHASH_DEFAULT, which BIP-341 defines
+// for taproot only) is refused too: BIP-174 says a signer must refuse a
+// sighash type it will not use, and btcutil/psbt cannot tell it from none
+// (PInput.SighashType 0), so ParsePSBT keeps it as an unknown pair with
+// key 0x03. Any pair of that key type among the unknowns, however it got
+// there (a PSBT built in memory too), is refused: the serializer would
+// write it beside the decoded type.
+func checkSighashType(in *psbt.PInput) error {
+	for _, u := range in.Unknowns {
+		if len(u.Key) == 0 || u.Key[0] != inSighash {
+			continue
+		}
+		if len(u.Key) == 1 && len(u.Value) == 4 && binary.LittleEndian.Uint32(u.Value) == 0 && in.SighashType == 0 {
+			return errors.New("explicit sighash type 0 (SIGHASH_DEFAULT, taproot only) is not allowed, only ALL")
+		}
+		return fmt.Errorf("sighash type field %x = %x beside the decoded one is not allowed", u.Key, u.Value)
+	}
+	t := in.SighashType
 	if t == 0 || t == txscript.SigHashAll {
 		return nil
 	}
@@ -337,7 +399,7 @@ func (k keyPath) String() string { return fmt.Sprintf("%d/%d", k.Branch, k.Index
 func (d *Descriptor) cosignersOf(e *psbt.Bip32Derivation) []int {
 	var out []int
 	for c, cs := range d.cosigners {
-		if e.MasterKeyFingerprint == cs.Fingerprint && len(e.Bip32Path) == len(cs.Path)+2 &&
+		if e.MasterKeyFingerprint == psbtFingerprint(cs.Fingerprint) && len(e.Bip32Path) == len(cs.Path)+2 &&
 			slices.Equal(e.Bip32Path[:len(cs.Path)], cs.Path) {
 			out = append(out, c)
 		}
@@ -364,7 +426,7 @@ func (d *Descriptor) derivationPath(ders []*psbt.Bip32Derivation) (keyPath, erro
 		cs := d.cosignersOf(e)
 		if len(cs) == 0 {
 			return keyPath{}, fmt.Errorf("derivation of key %x (fingerprint %08x, path %s) is not from a cosigner of this wallet",
-				e.PubKey, e.MasterKeyFingerprint, formatOrigin(e.Bip32Path))
+				e.PubKey, recordFingerprint(e.MasterKeyFingerprint), formatOrigin(e.Bip32Path))
 		}
 		tail := e.Bip32Path[len(e.Bip32Path)-2:]
 		if tail[0] != uint32(reserve.BranchReceive) && tail[0] != uint32(reserve.BranchChange) {
@@ -428,8 +490,6 @@ func formatOrigin(path []uint32) string {
 func inputField(i int) string  { return fmt.Sprintf("input[%d]", i) }
 func outputField(k int) string { return fmt.Sprintf("output[%d]", k) }
 
-// scriptAddress returns the address of a standard single-address output
-// script on the network, or "".
 // ScriptAddress is the address of an output script on network n, as the
 // policy and every display see a payee; "" when the script has no single
 // address (bare multisig, OP_RETURN, non-standard) or n is unknown.
@@ -441,6 +501,7 @@ func ScriptAddress(script []byte, n reserve.Network) string {
 	return scriptAddress(script, params)
 }
 
+// scriptAddress is ScriptAddress for a network's parameters.
 func scriptAddress(script []byte, params *chaincfg.Params) string {
 	class, addrs, _, err := txscript.ExtractPkScriptAddrs(script, params)
 	if err != nil || len(addrs) != 1 || class == txscript.MultiSigTy {
@@ -491,6 +552,25 @@ func (kr *keyring) changeIndex(out *psbt.POutput, script []byte) (uint32, bool) 
 		return 0, false
 	}
 	return path.Index, true
+}
+
+// checkNotClaimed refuses an output that is not the wallet's change but
+// claims the wallet's keys ("fake change"): a BIP-32 derivation whose
+// origin is one of the cosigners', or a witness_script. A device or a
+// coordinator that trusts those records would take the output for the
+// wallet's own and hide a payment. Derivations of foreign keys only (a
+// payee's own wallet, which Core may describe) are allowed.
+func (d *Descriptor) checkNotClaimed(out *psbt.POutput) error {
+	for _, e := range out.Bip32Derivation {
+		if e != nil && len(d.cosignersOf(e)) > 0 {
+			return fmt.Errorf("carries BIP-32 derivations of this wallet's cosigners at %s, but its script is not the wallet's change script there",
+				formatOrigin(e.Bip32Path))
+		}
+	}
+	if out.WitnessScript != nil {
+		return errors.New("carries a witness_script, but is not the wallet's change")
+	}
+	return nil
 }
 
 // p2wsh returns the P2WSH output script of a witness script.

@@ -74,10 +74,12 @@ func TestAnalyzeRefusals(t *testing.T) {
 				p.UnsignedTx.AddTxIn(otherSpend.UnsignedTx.TxIn[0])
 				p.Inputs = append(p.Inputs, in)
 			}},
-		{name: "PSBT of another wallet", psbt: otherSpend, field: "input[0]", msg: "is not from a cosigner of this wallet"},
-		{name: "global xpub of another wallet", field: "xpub[1]", msg: "is not a cosigner of this wallet",
+		{name: "PSBT of another wallet", psbt: otherSpend, field: "xpub[0]", msg: "this PSBT is for another wallet: its key ["},
+		{name: "PSBT of another wallet without global xpubs", field: "input[0]", msg: "is not from a cosigner of this wallet",
+			psbt: func() *psbt.Packet { p := MustCopy(t, otherSpend); p.XPubs = nil; return p }()},
+		{name: "global xpub of another wallet", field: "xpub[1]", msg: "this PSBT is for another wallet: its key [",
 			tamper: func(t *testing.T, p *psbt.Packet) { p.XPubs[1] = otherSpend.XPubs[1] }},
-		{name: "global xpub with another origin", field: "xpub[0]", msg: "is not a cosigner of this wallet",
+		{name: "global xpub with another origin", field: "xpub[0]", msg: "this PSBT is for another wallet: it is cosigner 1's key with the origin [",
 			tamper: func(t *testing.T, p *psbt.Packet) { p.XPubs[0].MasterKeyFingerprint++ }},
 		{name: "missing non_witness_utxo", field: "input[1]", msg: "non_witness_utxo is missing",
 			tamper: func(t *testing.T, p *psbt.Packet) { p.Inputs[1].NonWitnessUtxo = nil }},
@@ -127,6 +129,15 @@ func TestAnalyzeRefusals(t *testing.T) {
 			}},
 		{name: "derivation with a fingerprint of no cosigner", field: "input[0]", msg: "is not from a cosigner of this wallet",
 			tamper: func(t *testing.T, p *psbt.Packet) { p.Inputs[0].Bip32Derivation[0].MasterKeyFingerprint ^= 1 }},
+		{name: "explicit sighash 0 built in memory", field: "input[1]", msg: "explicit sighash type 0 (SIGHASH_DEFAULT, taproot only) is not allowed, only ALL",
+			tamper: func(t *testing.T, p *psbt.Packet) {
+				p.Inputs[1].SighashType = 0
+				p.Inputs[1].Unknowns = append(p.Inputs[1].Unknowns, &psbt.Unknown{Key: []byte{0x03}, Value: make([]byte, 4)})
+			}},
+		{name: "second sighash type among the unknowns", field: "input[0]", msg: "sighash type field 03 = 01000000 beside the decoded one",
+			tamper: func(t *testing.T, p *psbt.Packet) {
+				p.Inputs[0].Unknowns = append(p.Inputs[0].Unknowns, &psbt.Unknown{Key: []byte{0x03}, Value: le32(1)})
+			}},
 		{name: "sighash NONE", field: "input[0]", msg: "sighash type NONE (0x2) is not allowed, only ALL",
 			tamper: func(t *testing.T, p *psbt.Packet) { p.Inputs[0].SighashType = txscript.SigHashNone }},
 		{name: "sighash SINGLE", field: "input[1]", msg: "sighash type SINGLE (0x3) is not allowed",
@@ -178,8 +189,10 @@ func TestAnalyzeRefusals(t *testing.T) {
 }
 
 // TestAnalyzeChange checks that only an output whose script the
-// descriptor rebuilds on the change branch is change: anything else is
-// shown as a payee, and none of it is an error.
+// descriptor rebuilds on the change branch is change, that an output
+// claiming the wallet's keys without being its change is refused (fake
+// change, naming the output and the claim), and that anything else is a
+// payee.
 func TestAnalyzeChange(t *testing.T) {
 	w := MustPSBTWallet(t, "analyze", 2, 3)
 	other := MustPSBTWallet(t, "analyze other", 2, 3)
@@ -193,30 +206,32 @@ func TestAnalyzeChange(t *testing.T) {
 		name     string
 		tamper   func(t *testing.T, p *psbt.Packet)
 		isChange []bool // per output
+		msg      string // a refusal of output[1] (output[0] when field0)
+		field0   bool
 	}{
 		{name: "standard", tamper: func(*testing.T, *psbt.Packet) {}, isChange: []bool{false, true}},
 		{name: "change without witness_script", isChange: []bool{false, true},
 			tamper: func(t *testing.T, p *psbt.Packet) { p.Outputs[1].WitnessScript = nil }},
-		{name: "fake change derivations on the payee", isChange: []bool{false, true},
+		{name: "fake change derivations on the payee", field0: true, msg: "carries BIP-32 derivations of this wallet's cosigners at m/48'/1'/0'/2'/1/7, but its script is not the wallet's change script there",
 			tamper: func(t *testing.T, p *psbt.Packet) { p.Outputs[0] = p.Outputs[1] }},
-		{name: "change script with one key swapped", isChange: []bool{false, false},
+		{name: "change script with one key swapped", msg: "carries BIP-32 derivations of this wallet's cosigners at m/48'/1'/0'/2'/1/7, but its script is not the wallet's change script there",
 			tamper: func(t *testing.T, p *psbt.Packet) {
 				p.UnsignedTx.TxOut[1].PkScript = p2wsh(swappedScript)
 				p.Outputs[1].WitnessScript = swappedScript
 			}},
-		{name: "matching derivations, another script", isChange: []bool{false, false},
+		{name: "matching derivations, another script", msg: "carries BIP-32 derivations of this wallet's cosigners at m/48'/1'/0'/2'/1/7, but its script is not the wallet's change script there",
 			tamper: func(t *testing.T, p *psbt.Packet) {
 				p.UnsignedTx.TxOut[1].PkScript = w.MustDerived(t, reserve.BranchChange, 8).PkScript
 			}},
-		{name: "wrong witness_script", isChange: []bool{false, false},
+		{name: "wrong witness_script", msg: "carries BIP-32 derivations of this wallet's cosigners at m/48'/1'/0'/2'/1/7, but its script is not the wallet's change script there",
 			tamper: func(t *testing.T, p *psbt.Packet) { p.Outputs[1].WitnessScript = swappedScript }},
-		{name: "partial derivations", isChange: []bool{false, false},
+		{name: "partial derivations", msg: "carries BIP-32 derivations of this wallet's cosigners at m/48'/1'/0'/2'/1/7, but its script is not the wallet's change script there",
 			tamper: func(t *testing.T, p *psbt.Packet) {
 				p.Outputs[1].Bip32Derivation = p.Outputs[1].Bip32Derivation[1:]
 			}},
-		{name: "derivation with a swapped key", isChange: []bool{false, false},
+		{name: "derivation with a swapped key", msg: "carries BIP-32 derivations of this wallet's cosigners at m/48'/1'/0'/2'/1/7, but its script is not the wallet's change script there",
 			tamper: func(t *testing.T, p *psbt.Packet) { p.Outputs[1].Bip32Derivation[2].PubKey = swapped[2] }},
-		{name: "receive-branch address with its derivations", isChange: []bool{false, false},
+		{name: "receive-branch address with its derivations", msg: "carries BIP-32 derivations of this wallet's cosigners at m/48'/1'/0'/2'/0/7",
 			tamper: func(t *testing.T, p *psbt.Packet) {
 				recv := w.MustDerived(t, reserve.BranchReceive, 7)
 				p.UnsignedTx.TxOut[1].PkScript = recv.PkScript
@@ -227,6 +242,18 @@ func TestAnalyzeChange(t *testing.T) {
 			tamper: func(t *testing.T, p *psbt.Packet) {
 				p.UnsignedTx.TxOut[1].PkScript = other.MustDerived(t, reserve.BranchChange, 7).PkScript
 				p.Outputs[1] = other.MustStandardSpend(t).Outputs[1]
+				p.Outputs[1].WitnessScript = nil
+			}},
+		{name: "another wallet's change with its witness_script", msg: "carries a witness_script, but is not the wallet's change",
+			tamper: func(t *testing.T, p *psbt.Packet) {
+				p.UnsignedTx.TxOut[1].PkScript = other.MustDerived(t, reserve.BranchChange, 7).PkScript
+				p.Outputs[1] = other.MustStandardSpend(t).Outputs[1]
+			}},
+		{name: "claimed change index 2^31-1", msg: "carries BIP-32 derivations of this wallet's cosigners at m/48'/1'/0'/2'/1/2147483647",
+			tamper: func(t *testing.T, p *psbt.Packet) {
+				for _, e := range p.Outputs[1].Bip32Derivation {
+					e.Bip32Path[len(e.Bip32Path)-1] = 1<<31 - 1
+				}
 			}},
 		{name: "change without derivations", isChange: []bool{false, false},
 			tamper: func(t *testing.T, p *psbt.Packet) { p.Outputs[1] = psbt.POutput{} }},
@@ -236,6 +263,14 @@ func TestAnalyzeChange(t *testing.T) {
 			p := MustCopy(t, w.MustStandardSpend(t))
 			tt.tamper(t, p)
 			a, err := Analyze(p, w.d)
+			if tt.msg != "" {
+				field := "output[1]"
+				if tt.field0 {
+					field = "output[0]"
+				}
+				RequireCode(t, err, reserve.CodeInvalid, field, tt.msg)
+				return
+			}
 			require.NoError(t, err)
 			var got []bool
 			for k := range p.UnsignedTx.TxOut {

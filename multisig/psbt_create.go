@@ -113,7 +113,7 @@ func CreatePSBT(p CreateParams) (*psbt.Packet, error) {
 	for c, acct := range d.accounts {
 		packet.XPubs = append(packet.XPubs, psbt.XPub{
 			ExtendedKey:          psbt.EncodeExtendedKey(acct),
-			MasterKeyFingerprint: d.cosigners[c].Fingerprint,
+			MasterKeyFingerprint: psbtFingerprint(d.cosigners[c].Fingerprint),
 			Bip32Path:            slices.Clone(d.cosigners[c].Path),
 		})
 	}
@@ -210,7 +210,7 @@ func (d *Descriptor) derivations(keys [][]byte, path keyPath) []*psbt.Bip32Deriv
 		cs := d.cosigners[c]
 		p := make([]uint32, 0, len(cs.Path)+2)
 		p = append(append(p, cs.Path...), uint32(path.Branch), path.Index)
-		out[c] = &psbt.Bip32Derivation{PubKey: slices.Clone(key), MasterKeyFingerprint: cs.Fingerprint, Bip32Path: p}
+		out[c] = &psbt.Bip32Derivation{PubKey: slices.Clone(key), MasterKeyFingerprint: psbtFingerprint(cs.Fingerprint), Bip32Path: p}
 	}
 	return out
 }

@@ -66,10 +66,12 @@ func writeRawMaps(tb testing.TB, maps [][]rawKV) []byte {
 func le32(v uint32) []byte { return binary.LittleEndian.AppendUint32(nil, v) }
 func le64(v int64) []byte  { return binary.LittleEndian.AppendUint64(nil, uint64(v)) }
 
-// originValue is a BIP-174 derivation value: fingerprint, then the path,
-// each a little-endian uint32.
+// originValue is a BIP-174 derivation value: the fingerprint, then the
+// path, each step a little-endian uint32.
 func originValue(fp uint32, path ...uint32) []byte {
-	out := le32(fp)
+	// The fingerprint's four bytes in key-record order (BIP-174: the
+	// first four bytes of HASH160 of the master key), then LE32 steps.
+	out := binary.BigEndian.AppendUint32(nil, fp)
 	for _, step := range path {
 		out = append(out, le32(step)...)
 	}

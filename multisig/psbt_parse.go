@@ -71,19 +71,30 @@ func ParsePSBT(b []byte) (*psbt.Packet, error) {
 	if err != nil {
 		return nil, err
 	}
-	nwuLen, err := scanPSBT(raw)
+	sc, err := scanPSBT(raw)
 	if err != nil {
 		return nil, malformed("%w", err)
 	}
-	p, err := decodePSBT(raw)
+	p, err := decodePSBT(sc.raw)
 	if err != nil {
 		return nil, err
 	}
-	// The decoder reads each previous transaction from its own value and
-	// ignores what follows the transaction; refuse leftovers.
-	for i, n := range nwuLen {
-		if n >= 0 && p.Inputs[i].NonWitnessUtxo.SerializeSize() != n {
-			return nil, malformed("input[%d]: non_witness_utxo has bytes after the transaction", i)
+	for i, in := range p.Inputs {
+		// The decoder reads each previous transaction from its own value
+		// and ignores what follows the transaction; refuse leftovers, and
+		// a transaction that is not the one spent (Core refuses both).
+		if n := sc.nwuLen[i]; n >= 0 {
+			if err := checkNonWitnessUtxo(p.UnsignedTx.TxIn[i].PreviousOutPoint, in.NonWitnessUtxo, n); err != nil {
+				return nil, malformed("input[%d]: %w", i, err)
+			}
+		}
+		// An explicit sighash type 0 decodes as none; keep the pair where
+		// Analyze sees it and SerializePSBT writes it back, so that what
+		// a signer refuses is what it was given (see checkSighashType).
+		if sc.sighashZero[i] {
+			p.Inputs[i].Unknowns = append(p.Inputs[i].Unknowns, &psbt.Unknown{
+				Key: []byte{inSighash}, Value: make([]byte, 4),
+			})
 		}
 	}
 	return p, nil
@@ -129,6 +140,22 @@ func psbtBytes(b []byte) ([]byte, error) {
 		return nil, malformed("bad base64: %w", err)
 	}
 	return raw[:n], nil
+}
+
+// checkNonWitnessUtxo checks a decoded non_witness_utxo of n serialized
+// bytes against the outpoint its input spends.
+func checkNonWitnessUtxo(op wire.OutPoint, prev *wire.MsgTx, n int) error {
+	switch {
+	case prev == nil:
+		return fmt.Errorf("non_witness_utxo did not decode")
+	case prev.SerializeSize() != n:
+		return fmt.Errorf("non_witness_utxo has bytes after the transaction")
+	case prev.TxHash() != op.Hash:
+		return fmt.Errorf("non_witness_utxo is transaction %s, but the input spends %s", prev.TxHash(), op.Hash)
+	case op.Index >= uint32(len(prev.TxOut)):
+		return fmt.Errorf("non_witness_utxo has %d outputs, the input spends output %d", len(prev.TxOut), op.Index)
+	}
+	return nil
 }
 
 // decodePSBT runs psbt.NewFromRawBytes on a binary PSBT that scanPSBT
@@ -233,72 +260,160 @@ func (k mapKind) String() string {
 	return fmt.Sprintf("output[%d]", k.output)
 }
 
+// scanned is what scanPSBT learned on its way through a PSBT.
+type scanned struct {
+	// raw is the PSBT with its unsigned transaction as the first global
+	// pair, as psbt.NewFromRawBytes insists (BIP-174 fixes no key order).
+	raw []byte
+	// nwuLen is, per input, the length of its non_witness_utxo value (-1
+	// if none), which ParsePSBT compares with the decoded transaction.
+	nwuLen []int
+	// sighashZero is, per input, whether it carries an explicit
+	// PSBT_IN_SIGHASH_TYPE of 0, which the decoder cannot tell from none.
+	sighashZero []bool
+}
+
 // scanPSBT checks the map structure of a binary PSBT (magic included)
 // before psbt.NewFromRawBytes decodes it, refusing what that decoder
-// accepts or would mangle but BIP-174 does not allow (see ParsePSBT). It
-// returns, per input, the length of its non_witness_utxo value (-1 if
-// none), which ParsePSBT compares with the decoded transaction.
-func scanPSBT(raw []byte) ([]int, error) {
+// accepts or would mangle but BIP-174 (or Bitcoin Core's decoder) does not
+// allow (see ParsePSBT).
+func scanPSBT(raw []byte) (scanned, error) {
 	s := &scanner{b: raw, off: len(psbtMagic)}
-	// The global map starts with the unsigned transaction, whose input and
-	// output counts say how many maps follow.
-	tx, err := s.unsignedTx()
+	// The unsigned transaction's input and output counts say how many
+	// maps follow the global one.
+	tx, canonical, err := s.globalMap()
 	if err != nil {
-		return nil, err
+		return scanned{}, err
 	}
-	nwuLen := make([]int, len(tx.TxIn))
+	out := scanned{
+		raw:         canonical,
+		nwuLen:      make([]int, len(tx.TxIn)),
+		sighashZero: make([]bool, len(tx.TxIn)),
+	}
 	seen := make(map[string]struct{})
-	seen[string([]byte{globalUnsignedTx})] = struct{}{}
-	kinds := 1 + len(tx.TxIn) + len(tx.TxOut)
-	for m := range kinds {
-		kind := mapKind{global: m == 0, input: -1, output: -1}
-		switch {
-		case m == 0:
-		case m <= len(tx.TxIn):
-			kind.input = m - 1
-			nwuLen[kind.input] = -1
-		default:
-			kind.output = m - 1 - len(tx.TxIn)
+	for m := range len(tx.TxIn) + len(tx.TxOut) {
+		kind := mapKind{input: -1, output: -1}
+		if m < len(tx.TxIn) {
+			kind.input = m
+			out.nwuLen[m] = -1
+		} else {
+			kind.output = m - len(tx.TxIn)
 		}
-		if m > 0 {
-			clear(seen)
-		}
-		if err := s.scanMap(kind, seen, nwuLen); err != nil {
-			return nil, err
+		clear(seen)
+		if err := s.scanMap(kind, seen, &out); err != nil {
+			return scanned{}, err
 		}
 	}
 	if s.off != len(raw) {
-		return nil, fmt.Errorf("%d bytes after the last map", len(raw)-s.off)
+		return scanned{}, fmt.Errorf("%d bytes after the last map", len(raw)-s.off)
 	}
-	return nwuLen, nil
+	return out, nil
 }
 
-// unsignedTx reads the first global key-value pair, which must be the
-// unsigned transaction, and decodes it as BIP-174 requires: no witness
-// serialization and nothing after it.
-func (s *scanner) unsignedTx() (*wire.MsgTx, error) {
+// pair reads one key-value pair of a map, or its separator (done).
+func (s *scanner) pair(kind mapKind) (key, val []byte, done bool, err error) {
 	keyLen, err := s.compactSize()
 	if err != nil {
-		return nil, err
+		return nil, nil, false, fmt.Errorf("%s: %w", kind, err)
 	}
-	key, err := s.next(keyLen, "key")
-	if err != nil {
-		return nil, err
+	if keyLen == 0 {
+		return nil, nil, true, nil
 	}
-	if len(key) != 1 || key[0] != globalUnsignedTx {
-		return nil, fmt.Errorf("the first global key is not the unsigned transaction (0x00)")
+	if keyLen > maxKeyBytes {
+		return nil, nil, false, fmt.Errorf("%s: key of %d bytes is too long", kind, keyLen)
+	}
+	if key, err = s.next(keyLen, "key"); err != nil {
+		return nil, nil, false, fmt.Errorf("%s: %w", kind, err)
 	}
 	valLen, err := s.compactSize()
 	if err != nil {
-		return nil, err
+		return nil, nil, false, fmt.Errorf("%s: %w", kind, err)
 	}
 	if valLen > maxValueBytes {
-		return nil, fmt.Errorf("unsigned transaction of %d bytes is too large", valLen)
+		return nil, nil, false, fmt.Errorf("%s: value of %d bytes is too large", kind, valLen)
 	}
-	val, err := s.next(valLen, "unsigned transaction")
+	if val, err = s.next(valLen, "value"); err != nil {
+		return nil, nil, false, fmt.Errorf("%s: %w", kind, err)
+	}
+	if key[0] >= multiByteKeyType {
+		return nil, nil, false, fmt.Errorf("%s: key type 0x%x… is a multi-byte compact size; no such type is defined", kind, key[0])
+	}
+	return key, val, false, nil
+}
+
+// globalMap reads the global map: the version, if stated, must be 0, the
+// unsigned transaction must be there, wherever it sits, and be decodable
+// as BIP-174 requires (no witness serialization, nothing after it). It
+// returns the transaction and the PSBT with the transaction's pair moved
+// first (s.b itself when it is first already).
+func (s *scanner) globalMap() (*wire.MsgTx, []byte, error) {
+	kind := mapKind{global: true, input: -1, output: -1}
+	start := s.off
+	seen := make(map[string]struct{})
+	txStart, txEnd := -1, -1
+	var txVal []byte
+	var version uint32
+	var v2Field int = -1
+	for {
+		pairStart := s.off
+		key, val, done, err := s.pair(kind)
+		if err != nil {
+			return nil, nil, err
+		}
+		if done {
+			break
+		}
+		if _, dup := seen[string(key)]; dup {
+			return nil, nil, fmt.Errorf("%s: duplicate key %x", kind, key)
+		}
+		seen[string(key)] = struct{}{}
+		switch t := key[0]; {
+		case t == globalUnsignedTx:
+			if len(key) != 1 {
+				return nil, nil, fmt.Errorf("%s: unsigned transaction key %x has key data", kind, key)
+			}
+			txStart, txEnd, txVal = pairStart, s.off, val
+		case t == globalVersion:
+			if len(key) != 1 || len(val) != 4 {
+				return nil, nil, fmt.Errorf("%s: bad version field", kind)
+			}
+			version = binary.LittleEndian.Uint32(val)
+		case isV2Global(t):
+			if v2Field < 0 {
+				v2Field = int(t)
+			}
+		default:
+			if err := checkGlobalPair(key, val); err != nil {
+				return nil, nil, fmt.Errorf("%s: %w", kind, err)
+			}
+		}
+	}
+	switch {
+	case version != 0:
+		return nil, nil, fmt.Errorf("PSBT version %d is not supported, only version 0", version)
+	case txStart < 0:
+		return nil, nil, fmt.Errorf("%s: no unsigned transaction (key 0x00)", kind)
+	case v2Field >= 0:
+		return nil, nil, fmt.Errorf("%s: PSBT version 2 field (type 0x%02x) in a version 0 PSBT", kind, v2Field)
+	}
+	tx, err := decodeUnsignedTx(txVal)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
+	if txStart == start {
+		return tx, s.b, nil
+	}
+	canonical := make([]byte, 0, len(s.b))
+	canonical = append(canonical, s.b[:start]...)
+	canonical = append(canonical, s.b[txStart:txEnd]...)
+	canonical = append(canonical, s.b[start:txStart]...)
+	canonical = append(canonical, s.b[txEnd:]...)
+	return tx, canonical, nil
+}
+
+// decodeUnsignedTx decodes the unsigned transaction as BIP-174 requires:
+// no witness serialization and nothing after it.
+func decodeUnsignedTx(val []byte) (*wire.MsgTx, error) {
 	tx := new(wire.MsgTx)
 	r := bytes.NewReader(val)
 	if err := tx.DeserializeNoWitness(r); err != nil {
@@ -310,44 +425,24 @@ func (s *scanner) unsignedTx() (*wire.MsgTx, error) {
 	return tx, nil
 }
 
-// scanMap reads one map's key-value pairs up to its separator.
-func (s *scanner) scanMap(kind mapKind, seen map[string]struct{}, nwuLen []int) error {
+// scanMap reads one input or output map's key-value pairs up to its
+// separator.
+func (s *scanner) scanMap(kind mapKind, seen map[string]struct{}, out *scanned) error {
 	var types [256]bool
 	for {
-		keyLen, err := s.compactSize()
+		key, val, done, err := s.pair(kind)
 		if err != nil {
-			return fmt.Errorf("%s: %w", kind, err)
+			return err
 		}
-		if keyLen == 0 {
+		if done {
 			break
-		}
-		if keyLen > maxKeyBytes {
-			return fmt.Errorf("%s: key of %d bytes is too long", kind, keyLen)
-		}
-		key, err := s.next(keyLen, "key")
-		if err != nil {
-			return fmt.Errorf("%s: %w", kind, err)
-		}
-		valLen, err := s.compactSize()
-		if err != nil {
-			return fmt.Errorf("%s: %w", kind, err)
-		}
-		if valLen > maxValueBytes {
-			return fmt.Errorf("%s: value of %d bytes is too large", kind, valLen)
-		}
-		val, err := s.next(valLen, "value")
-		if err != nil {
-			return fmt.Errorf("%s: %w", kind, err)
-		}
-		if key[0] >= multiByteKeyType {
-			return fmt.Errorf("%s: key type 0x%x… is a multi-byte compact size; no such type is defined", kind, key[0])
 		}
 		if _, dup := seen[string(key)]; dup {
 			return fmt.Errorf("%s: duplicate key %x", kind, key)
 		}
 		seen[string(key)] = struct{}{}
 		types[key[0]] = true
-		if err := checkValue(kind, key, val, nwuLen); err != nil {
+		if err := checkValue(kind, key, val, out); err != nil {
 			return fmt.Errorf("%s: %w", kind, err)
 		}
 	}
@@ -361,48 +456,25 @@ func (s *scanner) scanMap(kind mapKind, seen map[string]struct{}, nwuLen []int) 
 	return nil
 }
 
-// checkValue applies the per-type rules of scanPSBT to one pair.
-func checkValue(kind mapKind, key, val []byte, nwuLen []int) error {
+// checkValue applies the per-type rules of scanPSBT to one pair of an
+// input or output map.
+func checkValue(kind mapKind, key, val []byte, out *scanned) error {
 	t := key[0]
-	switch {
-	case kind.global:
-		switch {
-		case t == globalUnsignedTx:
-			return fmt.Errorf("a second unsigned transaction key %x", key)
-		case isV2Global(t):
-			return fmt.Errorf("PSBT version 2 field (type 0x%02x) in a version 0 PSBT", t)
-		case t == globalVersion:
-			if len(key) != 1 || len(val) != 4 {
-				return fmt.Errorf("bad version field")
-			}
-			if v := binary.LittleEndian.Uint32(val); v != 0 {
-				return fmt.Errorf("PSBT version %d is not supported, only version 0", v)
-			}
-		}
-	case kind.input >= 0:
+	if kind.input >= 0 {
 		switch {
 		case isV2Input(t):
 			return fmt.Errorf("PSBT version 2 field (type 0x%02x) in a version 0 PSBT", t)
 		case t == inNonWitnessUtxo && len(key) == 1:
-			nwuLen[kind.input] = len(val)
-		case t == inWitnessUtxo && len(key) == 1:
-			return checkTxOut(val)
-		case t == inBip32:
-			return checkDerivationValue(val)
-		case t == inTaprootBip32:
-			return checkTaprootDerivationValue(val)
+			out.nwuLen[kind.input] = len(val)
+		case t == inSighash && len(key) == 1 && len(val) == 4 && binary.LittleEndian.Uint32(val) == 0:
+			out.sighashZero[kind.input] = true
 		}
-	default:
-		switch {
-		case isV2Output(t):
-			return fmt.Errorf("PSBT version 2 field (type 0x%02x) in a version 0 PSBT", t)
-		case t == outBip32:
-			return checkDerivationValue(val)
-		case t == outTaprootBip32:
-			return checkTaprootDerivationValue(val)
-		}
+		return checkInputPair(key, val)
 	}
-	return nil
+	if isV2Output(t) {
+		return fmt.Errorf("PSBT version 2 field (type 0x%02x) in a version 0 PSBT", t)
+	}
+	return checkOutputPair(key, val)
 }
 
 // checkTxOut checks that val is exactly one serialized transaction output:

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/btcsuite/btcd/wire"
 	"github.com/stretchr/testify/require"
 
 	"github.com/custos-reserve/custos/reserve"
@@ -101,10 +102,10 @@ func TestParsePSBTRefusals(t *testing.T) {
 		{name: "global PSBT v2 field", in: add(0, rawKV{[]byte{0x04}, []byte{2}}), msg: "PSBT version 2 field (type 0x04)"},
 		{name: "input PSBT v2 field", in: add(1, rawKV{[]byte{0x0e}, make([]byte, 32)}), msg: "input[0]: PSBT version 2 field (type 0x0e)"},
 		{name: "output PSBT v2 field", in: add(4, rawKV{[]byte{0x03}, le64(1)}), msg: "output[1]: PSBT version 2 field (type 0x03)"},
-		{name: "second unsigned transaction", in: add(0, rawKV{[]byte{0x00, 0x01}, []byte{0}}), msg: "a second unsigned transaction key"},
+		{name: "second unsigned transaction", in: add(0, rawKV{[]byte{0x00, 0x01}, []byte{0}}), msg: "unsigned transaction key 0001 has key data"},
 		{name: "duplicate global xpub", in: add(0, xpubKV), msg: "global map: duplicate key 01"},
 		{name: "duplicate proprietary key", msg: "global map: duplicate key fc0178", in: edit(func(maps [][]rawKV) [][]rawKV {
-			kv := rawKV{[]byte{0xfc, 1, 'x'}, []byte{1}}
+			kv := rawKV{[]byte{0xfc, 1, 'x', 0}, []byte{1}}
 			maps[0] = append(maps[0], kv, kv)
 			return maps
 		})},
@@ -121,10 +122,23 @@ func TestParsePSBTRefusals(t *testing.T) {
 		{name: "taproot derivation with 2^58 leaf hashes", in: add(3, rawKV{append([]byte{0x07}, make([]byte, 32)...),
 			append([]byte{0xff, 0, 0, 0, 0, 0, 0, 0, 4}, make([]byte, 4)...)}), msg: "claims 288230376151711744 leaf hashes"},
 		{name: "non-canonical compact size", in: append(slices.Clone(raw[:5]), 0xfd, 0x01, 0x00), msg: "non-canonical compact size"},
-		{name: "first key not the transaction", msg: "the first global key is not the unsigned transaction", in: edit(func(maps [][]rawKV) [][]rawKV {
-			maps[0][0], maps[0][1] = maps[0][1], maps[0][0]
+		{name: "no unsigned transaction", msg: "no unsigned transaction", in: edit(func(maps [][]rawKV) [][]rawKV {
+			maps[0] = maps[0][1:]
+			return maps[:1]
+		})},
+		{name: "proprietary key without a subtype", in: add(0, rawKV{[]byte{0xfc, 1, 'x'}, nil}), msg: "proprietary key fc0178"},
+		{name: "non_witness_utxo of another transaction", in: set(1, []byte{0x00}, valueOf(2, []byte{0x00})), msg: "input[0]: non_witness_utxo is transaction"},
+		{name: "non_witness_utxo without the spent output", msg: "input[0]: non_witness_utxo has 1 outputs, the input spends output 5", in: edit(func(maps [][]rawKV) [][]rawKV {
+			tx := MustTx(t, maps[0][0].value)
+			prev := MustTx(t, maps[1][0].value)
+			prev.TxOut = prev.TxOut[:1]
+			tx.TxIn[0].PreviousOutPoint = wire.OutPoint{Hash: prev.TxHash(), Index: 5}
+			maps[0][0].value, maps[1][0].value = MustTxBytes(t, tx), MustTxBytes(t, prev)
 			return maps
 		})},
+		{name: "sighash type of 2 bytes", in: set(1, []byte{0x03}, []byte{1, 0}), msg: "sighash type value of 2 bytes"},
+		{name: "derivation key not on the curve", in: add(1, rawKV{append([]byte{0x06, 0x02}, bytes.Repeat([]byte{0xff}, 32)...), make([]byte, 4)}), msg: "is not a valid public key"},
+		{name: "taproot internal key of 31 bytes", in: add(3, rawKV{[]byte{0x05}, make([]byte, 31)}), msg: "taproot internal key value of 31 bytes"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -144,6 +158,17 @@ func TestParsePSBTRefusals(t *testing.T) {
 		copy(text, "cHNidP8B")
 		_, err = ParsePSBT(text)
 		RequireCode(t, err, reserve.CodeInvalid, "psbt", "base64 characters is more than")
+	})
+	t.Run("unsigned transaction not first", func(t *testing.T) {
+		// BIP-174 fixes no key order; Core writes the version first in
+		// some PSBTs.
+		in := edit(func(maps [][]rawKV) [][]rawKV {
+			maps[0] = append([]rawKV{{[]byte{0xfb}, le32(0)}}, maps[0]...)
+			return maps
+		})
+		p, err := ParsePSBT(in)
+		require.NoError(t, err)
+		require.Equal(t, add(0, rawKV{[]byte{0xfb}, le32(0)}), MustSerialize(t, p))
 	})
 	t.Run("version 0 stated", func(t *testing.T) {
 		p, err := ParsePSBT(add(0, rawKV{[]byte{0xfb}, le32(0)}))

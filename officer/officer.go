@@ -8,20 +8,15 @@ package officer
 
 import (
 	"bytes"
-	"crypto/cipher"
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/binary"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
-	"strings"
 	"unicode/utf8"
-
-	"golang.org/x/crypto/chacha20poly1305"
 
 	"github.com/custos-reserve/custos/durable"
 	"github.com/custos-reserve/custos/reserve"
@@ -35,12 +30,8 @@ const (
 	// signer's key file.
 	FileType = "custos-officer-key"
 	// MinPassphraseLen is the fewest characters a new passphrase may have.
-	MinPassphraseLen = 8
+	MinPassphraseLen = seal.MinPassphraseLen
 
-	keyPrefix    = "ed25519:"
-	kdfName      = "argon2id"
-	cipherName   = "xchacha20poly1305"
-	saltLen      = 16
 	maxFileBytes = 16 << 10
 	adTag        = "custos-officer key file\x00"
 )
@@ -63,15 +54,10 @@ func DefaultKDF() KDF { return seal.DefaultKDF() }
 // fileJSON is the file on disk. Everything but nonce and ciphertext is
 // bound into the AEAD's associated data.
 type fileJSON struct {
-	Version    int    `json:"version"`
-	Type       string `json:"type"`
-	PublicKey  string `json:"public_key"`
-	KDF        string `json:"kdf"`
-	KDFParams  KDF    `json:"kdf_params"`
-	Salt       string `json:"salt"`
-	Cipher     string `json:"cipher"`
-	Nonce      string `json:"nonce"`
-	Ciphertext string `json:"ciphertext"`
+	Version   int    `json:"version"`
+	Type      string `json:"type"`
+	PublicKey string `json:"public_key"`
+	seal.Fields
 }
 
 // File is an officer key file read from disk: its public key is readable
@@ -81,12 +67,12 @@ type File struct {
 	PublicKey [32]byte
 	KDF       KDF
 
-	salt, nonce, ciphertext []byte
+	sealed *seal.Box
 }
 
 // FormatPublicKey writes a key as the policy document lists it
-// ("ed25519:<64 hex digits>").
-func FormatPublicKey(k [32]byte) string { return keyPrefix + hex.EncodeToString(k[:]) }
+// ("ed25519:<64 hex digits>", reserve.FormatOfficerKey).
+func FormatPublicKey(k [32]byte) string { return reserve.FormatOfficerKey(k) }
 
 // Generate makes a new key from rnd (nil: crypto/rand), seals it under
 // passphrase and writes it to path, which must not exist. It returns the
@@ -104,24 +90,22 @@ func Generate(path string, passphrase []byte, kdf KDF, rnd io.Reader) ([32]byte,
 	}
 	seed := make([]byte, ed25519.SeedSize)
 	defer clear(seed)
-	f := &File{Path: path, KDF: kdf, salt: make([]byte, saltLen), nonce: make([]byte, chacha20poly1305.NonceSizeX)}
-	for _, b := range [][]byte{seed, f.salt, f.nonce} {
-		if _, err := io.ReadFull(rnd, b); err != nil {
-			return [32]byte{}, fmt.Errorf("unable to read randomness: %w", err)
-		}
+	if _, err := io.ReadFull(rnd, seed); err != nil {
+		return [32]byte{}, fmt.Errorf("unable to read randomness: %w", err)
 	}
+	sealed, err := seal.NewBox(kdf, rnd)
+	if err != nil {
+		return [32]byte{}, fmt.Errorf("unable to read randomness: %w", err)
+	}
+	f := &File{Path: path, KDF: kdf, sealed: sealed}
 	priv := ed25519.NewKeyFromSeed(seed)
 	defer clear(priv)
 	copy(f.PublicKey[:], priv.Public().(ed25519.PublicKey))
-	aead, err := f.aead(passphrase)
-	if err != nil {
+	if err := f.sealed.Seal(passphrase, seed, f.associatedData()); err != nil {
 		return [32]byte{}, err
 	}
-	f.ciphertext = aead.Seal(nil, f.nonce, seed, f.associatedData())
 	data, err := json.MarshalIndent(fileJSON{
-		Version: FileVersion, Type: FileType, PublicKey: FormatPublicKey(f.PublicKey),
-		KDF: kdfName, KDFParams: kdf, Salt: hex.EncodeToString(f.salt), Cipher: cipherName,
-		Nonce: hex.EncodeToString(f.nonce), Ciphertext: hex.EncodeToString(f.ciphertext),
+		Version: FileVersion, Type: FileType, PublicKey: FormatPublicKey(f.PublicKey), Fields: f.sealed.Fields(),
 	}, "", "  ")
 	if err != nil {
 		return [32]byte{}, fmt.Errorf("unable to encode the key file: %w", err)
@@ -172,70 +156,38 @@ func parse(data []byte) (*File, error) {
 	if j.Version != FileVersion {
 		return nil, fmt.Errorf("unsupported officer key file version %d (want %d)", j.Version, FileVersion)
 	}
-	if j.KDF != kdfName || j.Cipher != cipherName {
-		return nil, fmt.Errorf("unsupported kdf %q or cipher %q", j.KDF, j.Cipher)
-	}
-	if err := j.KDFParams.Validate(); err != nil {
+	sealed, err := j.Fields.Box(ed25519.SeedSize)
+	if err != nil {
 		return nil, err
 	}
-	f := &File{KDF: j.KDFParams}
 	pub, err := ParsePublicKey(j.PublicKey)
 	if err != nil {
 		return nil, err
 	}
-	f.PublicKey = pub
-	for _, field := range []struct {
-		name string
-		hex  string
-		n    int
-		out  *[]byte
-	}{
-		{"salt", j.Salt, saltLen, &f.salt},
-		{"nonce", j.Nonce, chacha20poly1305.NonceSizeX, &f.nonce},
-		{"ciphertext", j.Ciphertext, ed25519.SeedSize + chacha20poly1305.Overhead, &f.ciphertext},
-	} {
-		b, err := hex.DecodeString(field.hex)
-		if err != nil || len(b) != field.n {
-			return nil, fmt.Errorf("%s is not %d bytes of hex", field.name, field.n)
-		}
-		*field.out = b
-	}
-	return f, nil
+	return &File{PublicKey: pub, KDF: sealed.KDF, sealed: sealed}, nil
 }
 
-// ParsePublicKey reads "ed25519:<64 hex digits>".
-func ParsePublicKey(s string) ([32]byte, error) {
-	var k [32]byte
-	h, ok := strings.CutPrefix(s, keyPrefix)
-	b, err := hex.DecodeString(h)
-	if !ok || err != nil || len(b) != 32 {
-		return k, reserve.Invalid("public_key", "%q is not ed25519:<64 hex digits>", s)
-	}
-	copy(k[:], b)
-	return k, nil
-}
+// ParsePublicKey reads "ed25519:<64 hex digits>" (reserve.ParseOfficerKey).
+func ParsePublicKey(s string) ([32]byte, error) { return reserve.ParseOfficerKey(s) }
 
 // Unlock opens the sealed key. The caller must clear the key when done.
 func (f *File) Unlock(passphrase []byte) (ed25519.PrivateKey, error) {
-	aead, err := f.aead(passphrase)
+	var priv ed25519.PrivateKey
+	err := f.sealed.Open(passphrase, f.associatedData(), func(seed []byte) error {
+		priv = ed25519.NewKeyFromSeed(seed)
+		return nil
+	})
+	if errors.Is(err, seal.ErrOpen) {
+		return nil, reserve.Errorf(reserve.CodeDenied, "unable to unlock %s: %w", f.Path, ErrWrongPassphrase)
+	}
 	if err != nil {
 		return nil, err
 	}
-	seed, err := aead.Open(nil, f.nonce, f.ciphertext, f.associatedData())
-	if err != nil {
-		return nil, reserve.Errorf(reserve.CodeDenied, "unable to unlock %s: %w", f.Path, ErrWrongPassphrase)
-	}
-	defer clear(seed)
-	priv := ed25519.NewKeyFromSeed(seed)
 	if !bytes.Equal(priv.Public().(ed25519.PublicKey), f.PublicKey[:]) {
 		clear(priv)
 		return nil, reserve.Errorf(reserve.CodeInvalid, "unable to unlock %s: %w", f.Path, ErrKeyMismatch)
 	}
 	return priv, nil
-}
-
-func (f *File) aead(passphrase []byte) (cipher.AEAD, error) {
-	return seal.AEAD(passphrase, f.salt, f.KDF)
 }
 
 // associatedData binds the header: type, version, public key, KDF and
@@ -246,11 +198,11 @@ func (f *File) associatedData() []byte {
 	lp([]byte(FileType))
 	b = binary.BigEndian.AppendUint32(b, FileVersion)
 	lp(f.PublicKey[:])
-	lp([]byte(kdfName))
-	b = binary.BigEndian.AppendUint32(b, f.KDF.Time)
-	b = binary.BigEndian.AppendUint32(b, f.KDF.MemoryKiB)
-	b = append(b, f.KDF.Threads)
-	lp(f.salt)
-	lp([]byte(cipherName))
+	lp([]byte(seal.KDFName))
+	b = binary.BigEndian.AppendUint32(b, f.sealed.KDF.Time)
+	b = binary.BigEndian.AppendUint32(b, f.sealed.KDF.MemoryKiB)
+	b = append(b, f.sealed.KDF.Threads)
+	lp(f.sealed.Salt)
+	lp([]byte(seal.CipherName))
 	return b
 }

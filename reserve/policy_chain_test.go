@@ -29,16 +29,23 @@ const (
 //   - D: basePolicy.
 func chainPolicies(tb testing.TB) (a, b, c, d *reserve.Policy) {
 	tb.Helper()
-	textA := edit(tb, basePolicy, "    approvals: all\n", "    approvals: 3\n")
-	textB := edit(tb, textA,
-		"tiers:\n", "  - id: erin\n    name: Erin Walsh\n    key: ed25519:"+keyErin+"\ntiers:\n",
-		"unfreeze_approvals: 2", "unfreeze_approvals: 4")
-	textC := edit(tb, textB, "max_fee_rate: 1000", "max_fee_rate: 500")
+	textA, textB, textC := chainTexts(tb)
 	a, b, c, d = MustParsePolicy(tb, textA), MustParsePolicy(tb, textB), MustParsePolicy(tb, textC), MustParsePolicy(tb, basePolicy)
 	require.Equal(tb, 3, a.ChangeApprovals())
 	require.Equal(tb, 4, b.ChangeApprovals())
 	require.Len(tb, b.Officers, 5)
 	return a, b, c, d
+}
+
+// chainTexts are the documents of chainPolicies' A, B and C.
+func chainTexts(tb testing.TB) (textA, textB, textC string) {
+	tb.Helper()
+	textA = edit(tb, basePolicy, "    approvals: all\n", "    approvals: 3\n")
+	textB = edit(tb, textA,
+		"tiers:\n", "  - id: erin\n    name: Erin Walsh\n    key: ed25519:"+keyErin+"\ntiers:\n",
+		"unfreeze_approvals: 2", "unfreeze_approvals: 4")
+	textC = edit(tb, textB, "max_fee_rate: 1000", "max_fee_rate: 500")
+	return textA, textB, textC
 }
 
 // changeOf is the control statement of the change from policy prev, in

@@ -54,7 +54,7 @@ start_custosd "$work/wallet" "$work/custosd-setup.log"
 setup_pid=${pids[-1]}
 wait_addr "$work/wallet"
 custosctl wallet create --datadir "$work/wallet" --name "bench reserve" --threshold 2 --birthday 0 "${records[@]}" >/dev/null
-address=$(custosctl address new --datadir "$work/wallet" --label "block rewards")
+address=$(custosctl address new --datadir "$work/wallet" --label "block rewards" | sed -n 1p)
 echo "mining to the reserve's receive address $address"
 stop "$setup_pid"
 

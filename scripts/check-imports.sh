@@ -30,9 +30,11 @@ forbid "multisig/..." "^$mod/(daemon|store|signer|proto|cmd)|^google.golang.org/
 forbid "store/..." "^$mod/(daemon|signer|proto|cmd)|^google.golang.org/grpc" "store persists domain records only"
 forbid "daemon/..." "^$mod/(signer|store|cmd)" "the daemon holds no keys and gets its store injected"
 forbid "signer" "^$mod/(daemon|store|proto|cmd)|^google.golang.org/grpc|^go.etcd.io/bbolt" "a ministry runs the signer offline"
-forbid "seal/..." "^$mod/(multisig|daemon|store|signer|officer|proto|cmd)|^google.golang.org/grpc|^go.etcd.io/bbolt" "seal is only the at-rest encryption"
+forbid "seal/..." "^$mod/(multisig|daemon|store|signer|officer|passphrase|proto|cmd)|^google.golang.org/grpc|^go.etcd.io/bbolt" "seal is only the at-rest encryption"
+forbid "passphrase/..." "^$mod/(multisig|daemon|store|signer|officer|proto|cmd)|^google.golang.org/grpc|^go.etcd.io/bbolt" "a passphrase source only reads a secret"
 forbid "officer/..." "^$mod/(daemon|store|signer|multisig|proto|cmd)|^google.golang.org/grpc|^go.etcd.io/bbolt" "an officer's key needs nothing but the intent"
 forbid "signer/agent/..." "^$mod/(daemon|store|cmd)|^go.etcd.io/bbolt" "the signer agent never reaches into the daemon"
+forbid "cmd/custosctl" "^$mod/signer" "the officers' CLI does not link the ministry signer: the policy chain file is reserve's, the passphrase prompt is package passphrase"
 forbid "proto/..." "^$mod/(reserve|multisig|store|daemon|signer|cmd)" "generated code depends on nothing of ours"
 
 # Proto types stop at the daemon's rpc_*.go files.

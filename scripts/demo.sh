@@ -129,11 +129,17 @@ for ministry in finance interior defence; do
 		grep -E '^First receive address|^policy [0-9a-f]{64}'
 done
 ctl address list --all >"$work/addresses.txt"
-echo "custosd's receive address 0: $(sed -n '2p' "$work/addresses.txt" | awk '{print $2}')"
+echo "custosd's receive address 0: $(sed -n '2p' "$work/addresses.txt" | awk '{print $3}')"
 
 step "an officer asks for a receive address"
-address=$(ctl address new --label "block rewards")
+# The first line is the address; the next say its branch and index.
+address=$(ctl address new --label "block rewards" | sed -n 1p)
 echo "$address"
+
+step "two ministries (M of the wallet) verify it offline against their pinned descriptor before it is published"
+for ministry in finance interior; do
+	custos-signer address verify "$address" --datadir "$work/signer-$ministry" | grep -E '^VERIFIED|^Branch'
+done
 
 step "starting btcd --regtest, mining to the reserve"
 start_btcd "$address"

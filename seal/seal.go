@@ -1,9 +1,12 @@
 // Package seal is how Custos keeps a secret at rest under a passphrase:
 // argon2id stretches the passphrase and salt into an XChaCha20-Poly1305
-// key. The signer's key file and an officer's key file both use it; each
-// file binds its own header as associated data. It bounds the argon2id
-// cost read from a file, so a damaged or hostile file cannot make an
-// unlock take hours or exhaust memory.
+// key. The signer's key file and an officer's key file both keep their
+// secret in a Box: each file parses and encodes its own header, binds it
+// as associated data, and leaves to Box the sealing, the opening and the
+// clearing of the secret after use. It bounds the argon2id cost read
+// from a file, so a damaged or hostile file cannot make an unlock take
+// hours or exhaust memory. It reads no files and asks no one for a
+// passphrase (package passphrase does).
 package seal
 
 import (
@@ -16,6 +19,12 @@ import (
 
 	"github.com/custos-reserve/custos/reserve"
 )
+
+// MinPassphraseLen is the fewest characters a new key file's passphrase
+// may have, the signer's and an officer's alike. It is a floor against
+// typos and empty input, not a strength meter: argon2id makes each guess
+// expensive, and the owner chooses well.
+const MinPassphraseLen = 8
 
 // Bounds on argon2id parameters.
 const (

@@ -184,7 +184,8 @@ func count(p *reserve.Policy, in *reserve.Intent, approvals []reserve.Approval, 
 }
 
 // refuse is an error of the given code with the whole message given and
-// cause kept for errors.Is.
+// cause kept for errors.Is (reserve.Errorf would append the cause's
+// text). The signer's refusals all go through it.
 func refuse(code reserve.Code, cause error, format string, args ...any) *reserve.Error {
 	return &reserve.Error{Code: code, Msg: fmt.Sprintf(format, args...), Err: cause}
 }

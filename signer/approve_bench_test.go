@@ -115,14 +115,18 @@ func (a *approvedSpend) pinned(tb testing.TB, warm bool) *signer.Pinned {
 // file (nil: no file, an empty ledger).
 func (a *approvedSpend) rules(tb testing.TB, ledger []byte) signer.Rules {
 	tb.Helper()
-	return signer.Rules{Policy: a.f.policy, Ledger: MustLedgerWith(tb, ledger), Now: signertest.Now}
+	l, err := signer.OpenLedger(MustStateDir(tb, a.f.us().dir, ledger))
+	require.NoError(tb, err)
+	return signer.Rules{Policy: a.f.policy, Ledger: l, Now: signertest.Now}
 }
 
 // MustLedgerWith opens a ledger in a new directory whose file holds data;
-// nil data writes no file.
+// nil data writes no file. Its state record records an empty ledger and
+// is not authenticated: enough for Entries and Append, not for Sign.
 func MustLedgerWith(tb testing.TB, data []byte) *signer.Ledger {
 	tb.Helper()
 	dir := tb.TempDir()
+	require.NoError(tb, os.WriteFile(filepath.Join(dir, signer.StateFileName), []byte(unauthenticatedState), 0o600))
 	if data != nil {
 		require.NoError(tb, os.WriteFile(filepath.Join(dir, signer.LedgerFileName), data, 0o600))
 	}

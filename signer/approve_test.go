@@ -7,7 +7,6 @@ import (
 	"errors"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -26,10 +25,11 @@ import (
 	"github.com/custos-reserve/custos/signer/signertest"
 )
 
-// freshRules are f's policy with a new, empty ledger and the test clock.
+// freshRules are f's policy with a new, empty ledger (in a copy of the
+// signer under test's data directory) and the test clock.
 func freshRules(t *testing.T, f *walletFixture) signer.Rules {
 	t.Helper()
-	l, err := signer.OpenLedger(t.TempDir())
+	l, err := signer.OpenLedger(MustStateDir(t, f.us().dir, nil))
 	require.NoError(t, err)
 	return signer.Rules{Policy: f.policy, Ledger: l, Now: signertest.Now}
 }
@@ -575,10 +575,12 @@ func TestSignLedgerWriteFailure(t *testing.T) {
 	f := newWalletFixture(t)
 	p := f.approved(t, newSpend(t, f.desc), normalFee)
 	before := MustSerialize(t, p)
-	// A ledger in a directory that does not exist reads as empty, and
-	// cannot be written.
-	l, err := signer.OpenLedger(filepath.Join(t.TempDir(), "gone"))
+	// A ledger whose directory is gone once it was opened reads as
+	// empty, and cannot be written.
+	dir := MustStateDir(t, f.us().dir, nil)
+	l, err := signer.OpenLedger(dir)
 	require.NoError(t, err)
+	require.NoError(t, os.RemoveAll(dir))
 	rules := signer.Rules{Policy: f.policy, Ledger: l, Now: signertest.Now}
 	_, n, err := signer.Sign(p, f.us().pinned, f.us().key, rules)
 	require.ErrorContains(t, err, "unable to record transaction "+p.UnsignedTx.TxHash().String()+" in the ledger, so nothing was signed")

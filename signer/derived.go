@@ -26,8 +26,10 @@ const DerivedFileName = "wallet.derived"
 
 // DerivedWindow is how far past the highest index it has seen the signer
 // derives ahead on each branch: at register, the first DerivedWindow
-// addresses of each; after signing, up to DerivedWindow past the PSBT's
-// highest input and change indexes.
+// addresses of each; after signing, up to DerivedWindow past the highest
+// indexes its state record holds (Ledger.Seen), which Check lets grow by
+// at most IndexWindow a signature. Nothing here derives up to an index a
+// PSBT claims.
 const DerivedWindow = 1000
 
 const (
@@ -105,9 +107,9 @@ func (f *Derived) Verify(key *Key) error {
 	return nil
 }
 
-// SaveDerived derives ahead on each branch to DerivedWindow past the
-// highest index in upTo (the PSBT just signed, or nothing at register)
-// and writes every address d holds to dir's derived-address file, MACed
+// SaveDerived derives ahead on each branch to DerivedWindow past upTo,
+// one past the highest index seen on each (Ledger.Seen after signing,
+// never indexes read from a PSBT), and writes every address d holds to dir's derived-address file, MACed
 // under key. d must hold only addresses it derived itself or read from a
 // file that passed Verify.
 func SaveDerived(dir string, d *multisig.Descriptor, key *Key, upTo [2]uint32) error {
@@ -134,7 +136,8 @@ func SaveDerived(dir string, d *multisig.Descriptor, key *Key, upTo [2]uint32) e
 }
 
 // HighestIndexes returns, per branch, one past the highest index of the
-// summary's inputs and change: where SaveDerived should derive from.
+// summary's inputs and change: what signing it adds to the indexes the
+// state record holds as seen.
 func HighestIndexes(s Summary) [2]uint32 {
 	var top [2]uint32
 	for _, in := range s.Inputs {
@@ -156,6 +159,13 @@ func descriptorHash(d *multisig.Descriptor) [32]byte {
 // derivedMAC is HMAC-SHA256 of body under HMAC-SHA256(account private
 // key, derivedMACTag): a key only this signer can compute.
 func derivedMAC(key *Key, body []byte) ([]byte, error) {
+	return keyMAC(key, derivedMACTag, body)
+}
+
+// keyMAC is HMAC-SHA256 of body under HMAC-SHA256(account private key,
+// tag): each file the signer authenticates has its own tag, so a MAC of
+// one is never a MAC of another.
+func keyMAC(key *Key, tag string, body []byte) ([]byte, error) {
 	if key == nil || key.xprv == nil {
 		return nil, errors.New("key is locked")
 	}
@@ -167,7 +177,7 @@ func derivedMAC(key *Key, body []byte) ([]byte, error) {
 	priv.Zero()
 	defer clear(secret)
 	k := hmac.New(sha256.New, secret)
-	k.Write([]byte(derivedMACTag))
+	k.Write([]byte(tag))
 	macKey := k.Sum(nil)
 	defer clear(macKey)
 	m := hmac.New(sha256.New, macKey)

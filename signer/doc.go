@@ -36,10 +36,19 @@
 // input of every one signed for it before (a BIP-125 fee bump, of which
 // at most one confirms). So a compromised coordinator cannot have the
 // signers pay an approved intent twice, or split a large payment to slip
-// under the caps: the signers do not take its word for what was paid. The
-// ledger does not protect against someone who can delete or edit files on
-// the signer's machine; such a person can also replace the pinned policy
-// and descriptor, and the key's passphrase is the only thing between them
-// and the key. A damaged ledger line stops signing until the operator has
-// repaired it; it is never skipped.
+// under the caps: the signers do not take its word for what was paid.
+//
+// Nor can whoever writes the signer's data directory without its key
+// reset that memory (docs/signer.md). Each ledger line names the hash of
+// the one before, and the state record (signer.state) binds the ledger's
+// count and head, the pinned descriptor and policy and the policy's
+// number, and the highest wallet indexes seen, under a MAC keyed from the
+// signer's private key. A missing, cut-short or altered file stops signing
+// with ErrStateBroken naming it and the recovery (ledger import); a
+// damaged ledger line is never skipped. The record is created by Register
+// for a new signer only, and every command that reads and then writes it
+// holds the data directory's lock (LockDir). An input or change output
+// more than IndexWindow past the highest index seen on its branch is
+// refused, so nothing derived or stored grows with an index a PSBT
+// claims.
 package signer

@@ -2,10 +2,8 @@ package signer
 
 import (
 	"bytes"
-	"crypto/cipher"
 	"crypto/rand"
 	"encoding/binary"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,7 +14,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/tyler-smith/go-bip39"
-	"golang.org/x/crypto/chacha20poly1305"
 
 	"github.com/custos-reserve/custos/durable"
 	"github.com/custos-reserve/custos/multisig"
@@ -32,17 +29,18 @@ const (
 	KeyFileVersion = 1
 
 	// MinPassphraseLen is the fewest characters a new key's passphrase may
-	// have. It is a floor against typos and empty input, not a strength
-	// meter: argon2id makes each guess expensive, the ministry chooses well.
-	MinPassphraseLen = 8
+	// have (seal.MinPassphraseLen).
+	MinPassphraseLen = seal.MinPassphraseLen
+
+	// EnvPassphrase is the environment variable a non-interactive signer
+	// reads its key file's passphrase from (custos-signer passes it to
+	// passphrase.Source).
+	EnvPassphrase = "CUSTOS_SIGNER_PASSPHRASE"
 
 	// MnemonicWords is the length of the mnemonic Init creates (256 bits of
 	// entropy).
 	MnemonicWords = 24
 
-	kdfArgon2id     = "argon2id"
-	cipherXChaCha   = "xchacha20poly1305"
-	saltLen         = 16
 	seedLen         = 64 // BIP-39 seeds are always 512 bits
 	maxKeyFileBytes = 64 << 10
 	adTag           = "custos-signer key file\x00"
@@ -114,16 +112,11 @@ func (c *Config) normalize() error {
 // associatedData); Nonce and Ciphertext are authenticated by the AEAD
 // itself.
 type fileJSON struct {
-	Version    int       `json:"version"`
-	Network    string    `json:"network"`
-	Account    uint32    `json:"account"`
-	KeyRecord  string    `json:"key_record"`
-	KDF        string    `json:"kdf"`
-	KDFParams  KDFParams `json:"kdf_params"`
-	Salt       string    `json:"salt"`
-	Cipher     string    `json:"cipher"`
-	Nonce      string    `json:"nonce"`
-	Ciphertext string    `json:"ciphertext"`
+	Version   int    `json:"version"`
+	Network   string `json:"network"`
+	Account   uint32 `json:"account"`
+	KeyRecord string `json:"key_record"`
+	seal.Fields
 }
 
 // KeyFile is a key file's public header, readable without the passphrase.
@@ -140,9 +133,7 @@ type KeyFile struct {
 	Record reserve.Cosigner
 
 	recordText string
-	salt       []byte
-	nonce      []byte
-	ciphertext []byte
+	sealed     *seal.Box
 }
 
 // Init creates a new key in dir from 256 bits of entropy read from
@@ -208,6 +199,10 @@ func create(dir string, cfg Config, mnemonic string, passphrase []byte) (reserve
 	}
 	xprv.Zero()
 
+	sealed, err := seal.NewBox(cfg.KDF, cfg.Rand)
+	if err != nil {
+		return reserve.Cosigner{}, err
+	}
 	f := &KeyFile{
 		Path:       path,
 		Version:    KeyFileVersion,
@@ -216,20 +211,11 @@ func create(dir string, cfg Config, mnemonic string, passphrase []byte) (reserve
 		KDF:        cfg.KDF,
 		Record:     rec,
 		recordText: multisig.FormatKeyRecord(rec),
-		salt:       make([]byte, saltLen),
-		nonce:      make([]byte, chacha20poly1305.NonceSizeX),
+		sealed:     sealed,
 	}
-	if _, err := io.ReadFull(cfg.Rand, f.salt); err != nil {
-		return reserve.Cosigner{}, fmt.Errorf("unable to read a salt: %w", err)
-	}
-	if _, err := io.ReadFull(cfg.Rand, f.nonce); err != nil {
-		return reserve.Cosigner{}, fmt.Errorf("unable to read a nonce: %w", err)
-	}
-	aead, err := f.aead(passphrase)
-	if err != nil {
+	if err := f.sealed.Seal(passphrase, seed, f.associatedData()); err != nil {
 		return reserve.Cosigner{}, err
 	}
-	f.ciphertext = aead.Seal(nil, f.nonce, seed, f.associatedData())
 
 	data, err := f.marshal()
 	if err != nil {
@@ -298,15 +284,24 @@ func Unlock(dir string, passphrase []byte) (*Key, error) {
 // an edited file fails with ErrWrongPassphrase and changes nothing. The
 // caller must Zero the key when done with it.
 func (f *KeyFile) Unlock(passphrase []byte) (*Key, error) {
-	aead, err := f.aead(passphrase)
+	var k *Key
+	err := f.sealed.Open(passphrase, f.associatedData(), func(seed []byte) error {
+		var err error
+		k, err = f.derive(seed)
+		return err
+	})
+	if errors.Is(err, seal.ErrOpen) {
+		return nil, reserve.Errorf(reserve.CodeDenied, "unable to unlock %s: %w", f.Path, ErrWrongPassphrase)
+	}
 	if err != nil {
 		return nil, err
 	}
-	seed, err := aead.Open(nil, f.nonce, f.ciphertext, f.associatedData())
-	if err != nil {
-		return nil, reserve.Errorf(reserve.CodeDenied, "unable to unlock %s: %w", f.Path, ErrWrongPassphrase)
-	}
-	defer clear(seed)
+	return k, nil
+}
+
+// derive makes the account key of the decrypted seed and refuses it
+// unless it gives the key record stored in the file.
+func (f *KeyFile) derive(seed []byte) (*Key, error) {
 	if len(seed) != seedLen {
 		return nil, reserve.Errorf(reserve.CodeInvalid, "unable to unlock %s: sealed seed has %d bytes, want %d", f.Path, len(seed), seedLen)
 	}
@@ -324,11 +319,6 @@ func (f *KeyFile) Unlock(passphrase []byte) (*Key, error) {
 	return &Key{network: f.Network, account: f.Account, record: rec, xprv: xprv}, nil
 }
 
-// aead stretches passphrase with the file's KDF parameters and salt.
-func (f *KeyFile) aead(passphrase []byte) (cipher.AEAD, error) {
-	return seal.AEAD(passphrase, f.salt, f.KDF)
-}
-
 // associatedData is the canonical, length-prefixed encoding of the header,
 // so that no edit of version, network, account, KDF, salt, cipher or key
 // record goes unnoticed by the AEAD.
@@ -340,28 +330,23 @@ func (f *KeyFile) associatedData() []byte {
 	u32(uint32(f.Version))
 	b.WriteByte(byte(f.Network))
 	u32(f.Account)
-	lp([]byte(kdfArgon2id))
-	u32(f.KDF.Time)
-	u32(f.KDF.MemoryKiB)
-	b.WriteByte(f.KDF.Threads)
-	lp(f.salt)
-	lp([]byte(cipherXChaCha))
+	lp([]byte(seal.KDFName))
+	u32(f.sealed.KDF.Time)
+	u32(f.sealed.KDF.MemoryKiB)
+	b.WriteByte(f.sealed.KDF.Threads)
+	lp(f.sealed.Salt)
+	lp([]byte(seal.CipherName))
 	lp([]byte(f.recordText))
 	return b.Bytes()
 }
 
 func (f *KeyFile) marshal() ([]byte, error) {
 	data, err := json.MarshalIndent(fileJSON{
-		Version:    f.Version,
-		Network:    f.Network.String(),
-		Account:    f.Account,
-		KeyRecord:  f.recordText,
-		KDF:        kdfArgon2id,
-		KDFParams:  f.KDF,
-		Salt:       hex.EncodeToString(f.salt),
-		Cipher:     cipherXChaCha,
-		Nonce:      hex.EncodeToString(f.nonce),
-		Ciphertext: hex.EncodeToString(f.ciphertext),
+		Version:   f.Version,
+		Network:   f.Network.String(),
+		Account:   f.Account,
+		KeyRecord: f.recordText,
+		Fields:    f.sealed.Fields(),
 	}, "", "  ")
 	if err != nil {
 		return nil, fmt.Errorf("unable to encode key file: %w", err)
@@ -388,46 +373,21 @@ func parseKeyFile(data []byte) (*KeyFile, error) {
 	if j.Account >= 1<<31 {
 		return nil, fmt.Errorf("account %d is not below 2^31", j.Account)
 	}
-	if j.KDF != kdfArgon2id {
-		return nil, fmt.Errorf("unsupported kdf %q (want %s)", j.KDF, kdfArgon2id)
-	}
-	if err := j.KDFParams.Validate(); err != nil {
-		return nil, fmt.Errorf("kdf_params: %w", err)
-	}
-	if j.Cipher != cipherXChaCha {
-		return nil, fmt.Errorf("unsupported cipher %q (want %s)", j.Cipher, cipherXChaCha)
+	sealed, err := j.Fields.Box(seedLen)
+	if err != nil {
+		return nil, err
 	}
 	rec, err := multisig.ParseKeyRecord(j.KeyRecord, net)
 	if err != nil {
 		return nil, fmt.Errorf("key_record: %w", err)
 	}
-	f := &KeyFile{
+	return &KeyFile{
 		Version:    j.Version,
 		Network:    net,
 		Account:    j.Account,
-		KDF:        j.KDFParams,
+		KDF:        sealed.KDF,
 		Record:     rec,
 		recordText: j.KeyRecord,
-	}
-	if f.salt, err = decodeHex("salt", j.Salt, saltLen); err != nil {
-		return nil, err
-	}
-	if f.nonce, err = decodeHex("nonce", j.Nonce, chacha20poly1305.NonceSizeX); err != nil {
-		return nil, err
-	}
-	if f.ciphertext, err = decodeHex("ciphertext", j.Ciphertext, seedLen+chacha20poly1305.Overhead); err != nil {
-		return nil, err
-	}
-	return f, nil
-}
-
-func decodeHex(field, s string, n int) ([]byte, error) {
-	b, err := hex.DecodeString(s)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", field, err)
-	}
-	if len(b) != n {
-		return nil, fmt.Errorf("%s has %d bytes, want %d", field, len(b), n)
-	}
-	return b, nil
+		sealed:     sealed,
+	}, nil
 }

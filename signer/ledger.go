@@ -3,6 +3,7 @@ package signer
 import (
 	"bufio"
 	"bytes"
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -17,11 +18,15 @@ import (
 	"github.com/btcsuite/btcd/wire"
 
 	"github.com/custos-reserve/custos/durable"
+	"github.com/custos-reserve/custos/multisig"
 	"github.com/custos-reserve/custos/reserve"
 )
 
 // LedgerFileName is this signer's own record of what it signed, in the
-// data directory: append-only, one JSON object per line.
+// data directory: append-only, one JSON object per line, each naming the
+// hash of the line before it ("prev"), so the lines form a chain whose
+// count and head hash the state record (StateFileName) holds under the
+// signer's MAC.
 const LedgerFileName = "ledger.jsonl"
 
 // maxLedgerLine bounds one ledger line; an entry lists the inputs it
@@ -53,8 +58,11 @@ type LedgerEntry struct {
 	SignedAt time.Time
 }
 
-// ledgerLine is a LedgerEntry as written in the file.
+// ledgerLine is a LedgerEntry as written in the file. Prev is the hash
+// of the line before (SHA-256 of its bytes without the line end), or 64
+// zeros on the first line.
 type ledgerLine struct {
+	Prev         string   `json:"prev"`
 	IntentDigest string   `json:"intent_digest"`
 	ProposalID   string   `json:"proposal_id"`
 	PolicyHash   string   `json:"policy_hash"`
@@ -64,59 +72,148 @@ type ledgerLine struct {
 	SignedAt     string   `json:"signed_at"`
 }
 
-// Ledger is the signer's ledger file. It is read whole before every
-// signature and appended to after it; it is not locked, so one signer data
-// directory signs one PSBT at a time.
+// Ledger is the signer's ledger file together with the state record that
+// binds it. It is read whole before every signature and appended to after
+// it. The caller holds the data directory's lock (LockDir) from the read
+// of the check through the append, so two signings never interleave.
 type Ledger struct {
-	path string
+	dir   string
+	path  string
+	state *sealedState
 }
 
-// OpenLedger names the ledger of dir; a missing file is an empty ledger.
-// It reads nothing: Check reads the ledger (so a damaged one is reported
-// before the operator is asked anything) and Sign reads it again, as it
-// is when the signature is made.
+// OpenLedger reads dir's state record, without the key, and names its
+// ledger. It fails, with ErrStateBroken naming the file and the recovery,
+// when the record is missing or damaged: a signer's state is created by
+// register, never by signing. Check reads the ledger against the record
+// (so a truncated or damaged one is reported before the operator is asked
+// anything); Sign verifies the record's MAC under the key before it reads
+// the ledger again, as it is when the signature is made.
 func OpenLedger(dir string) (*Ledger, error) {
 	if dir == "" {
 		return nil, errors.New("no data directory given")
 	}
-	return &Ledger{path: filepath.Join(dir, LedgerFileName)}, nil
+	s, err := readState(dir)
+	if err != nil {
+		return nil, err
+	}
+	return &Ledger{dir: dir, path: filepath.Join(dir, LedgerFileName), state: s}, nil
 }
 
 // Path is the ledger file's path.
 func (l *Ledger) Path() string { return l.path }
 
+// Verify checks the state record's MAC under key. Until it has passed,
+// nothing the ledger or the record says may be trusted for signing.
+func (l *Ledger) Verify(key *Key) error { return l.state.verify(key) }
+
+// Seen returns, per branch (reserve.BranchReceive, reserve.BranchChange),
+// one past the highest index this signer has seen: Check accepts indexes
+// below Seen()[b] + IndexWindow.
+func (l *Ledger) Seen() [2]uint32 { return l.state.st.next }
+
 // Entries reads every entry, in the order they were written. A line that
-// is not a complete entry fails with ErrLedgerCorrupt naming the line.
+// is not a complete entry, or does not follow the line before it, fails
+// with ErrLedgerCorrupt naming the line; a ledger that is shorter than
+// the state record says, or whose first entries are not the recorded
+// ones, fails with ErrStateBroken. Entries after the recorded ones (a
+// signature whose record was cut short by a crash) are read: they can
+// only make the signer refuse more.
 func (l *Ledger) Entries() ([]LedgerEntry, error) {
+	entries, _, err := l.scan()
+	return entries, err
+}
+
+// scan reads the ledger, checks its chain and its agreement with the
+// state record, and returns its entries and head hash.
+func (l *Ledger) scan() ([]LedgerEntry, [32]byte, error) {
+	var head [32]byte
+	want := l.state.st
+	if want.entries == 0 && want.head != head {
+		return nil, head, l.broken("%s records an empty ledger with a head hash", l.state.path)
+	}
 	f, err := os.Open(l.path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
+		if want.entries > 0 {
+			return nil, head, l.broken("%s is missing, and %s records %d entries", l.path, l.state.path, want.entries)
+		}
+		return nil, head, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("unable to open the ledger: %w", err)
+		return nil, head, fmt.Errorf("unable to open the ledger: %w", err)
 	}
 	defer f.Close()
+	return l.scanFrom(f)
+}
 
+// scanFrom is scan reading the ledger from rd.
+func (l *Ledger) scanFrom(rd io.Reader) ([]LedgerEntry, [32]byte, error) {
+	var head [32]byte
+	want := l.state.st
 	var entries []LedgerEntry
-	r := bufio.NewReader(f)
+	r := bufio.NewReader(rd)
 	for n := 1; ; n++ {
 		line, err := readLine(r)
 		if errors.Is(err, io.EOF) && len(line) == 0 {
-			return entries, nil
+			if uint64(len(entries)) < want.entries {
+				return nil, head, l.broken("%s holds %d entries, and %s records %d: it was cut short",
+					l.path, len(entries), l.state.path, want.entries)
+			}
+			return entries, head, nil
 		}
 		if errors.Is(err, io.EOF) {
 			// A line without its line end: a write was cut short.
-			return nil, l.corrupt(n, errors.New("the line is incomplete (no line end)"))
+			return nil, head, l.corrupt(n, errors.New("the line is incomplete (no line end)"))
 		}
 		if err != nil {
-			return nil, l.corrupt(n, err)
+			return nil, head, l.corrupt(n, err)
 		}
-		e, err := decodeLedgerLine(line)
+		e, prev, err := decodeLedgerLine(line)
 		if err != nil {
-			return nil, l.corrupt(n, err)
+			return nil, head, l.corrupt(n, err)
 		}
+		if prev != head {
+			return nil, head, l.corrupt(n, errors.New("the line does not follow the line before it (prev is not its hash): a line was removed, moved or edited"))
+		}
+		head = sha256.Sum256(line)
 		entries = append(entries, e)
+		if uint64(n) == want.entries && head != want.head {
+			return nil, head, l.broken("the first %d entries of %s are not the ones %s records: the ledger was edited or replaced",
+				n, l.path, l.state.path)
+		}
 	}
+}
+
+// broken is an ErrStateBroken refusal.
+func (l *Ledger) broken(format string, args ...any) error {
+	return reserve.Errorf(reserve.CodeFailedPrecondition, "%w: %s; %s", ErrStateBroken, fmt.Sprintf(format, args...), recovery)
+}
+
+// checkPinned refuses a descriptor or policy other than the state
+// record's.
+func (l *Ledger) checkPinned(d *multisig.Descriptor, p *reserve.Policy) error {
+	return l.state.checkPinned(l.dir, d, p)
+}
+
+// seal records in the state record, under key, the ledger as it now is
+// and the indexes of s. The record's MAC must have passed Verify.
+func (l *Ledger) seal(key *Key, s Summary) error {
+	entries, head, err := l.scan()
+	if err != nil {
+		return err
+	}
+	st := l.state.st
+	st.entries, st.head = uint64(len(entries)), head
+	top := HighestIndexes(s)
+	for b := range st.next {
+		st.next[b] = max(st.next[b], top[b])
+	}
+	sealed, err := writeState(l.dir, key, st)
+	if err != nil {
+		return err
+	}
+	l.state = sealed
+	return nil
 }
 
 // readLine reads one line without its '\n', refusing one longer than
@@ -141,23 +238,34 @@ func readLine(r *bufio.Reader) ([]byte, error) {
 }
 
 func (l *Ledger) corrupt(n int, err error) error {
-	return reserve.Errorf(reserve.CodeFailedPrecondition, "%w: %s line %d: %w; nothing was signed. Check the file against the signatures given out (a copy elsewhere, the coordinator's record) and repair it",
-		ErrLedgerCorrupt, l.path, n, err)
+	return reserve.Errorf(reserve.CodeFailedPrecondition, "%w: %s line %d: %w; %s",
+		ErrLedgerCorrupt, l.path, n, err, recovery)
 }
 
-// decodeLedgerLine parses and checks one line.
-func decodeLedgerLine(line []byte) (LedgerEntry, error) {
+// decodeLedgerLine parses and checks one line, and returns its entry and
+// the hash of the line before it that it names.
+func decodeLedgerLine(line []byte) (LedgerEntry, [32]byte, error) {
 	dec := json.NewDecoder(bytes.NewReader(line))
 	dec.DisallowUnknownFields()
 	var ll ledgerLine
 	if err := dec.Decode(&ll); err != nil {
-		return LedgerEntry{}, fmt.Errorf("not a ledger entry: %w", err)
+		return LedgerEntry{}, [32]byte{}, fmt.Errorf("not a ledger entry: %w", err)
 	}
 	// Nothing may follow the entry: not another value, not a stray
 	// bracket (which More does not see).
 	if _, err := dec.Token(); err != io.EOF {
-		return LedgerEntry{}, errors.New("data after the entry on the line")
+		return LedgerEntry{}, [32]byte{}, errors.New("data after the entry on the line")
 	}
+	prev, err := decodeHash32("prev", ll.Prev)
+	if err != nil {
+		return LedgerEntry{}, prev, err
+	}
+	e, err := decodeLedgerFields(ll)
+	return e, prev, err
+}
+
+// decodeLedgerFields checks the entry's fields.
+func decodeLedgerFields(ll ledgerLine) (LedgerEntry, error) {
 	var e LedgerEntry
 	var err error
 	if e.IntentDigest, err = decodeHash32("intent_digest", ll.IntentDigest); err != nil {
@@ -205,11 +313,19 @@ func decodeHash32(field, s string) ([32]byte, error) {
 	return h, nil
 }
 
-// Append writes e as one line at the end of the ledger and syncs it to
-// disk before it returns, so an entry is on disk before the signature it
-// records is handed out.
+// Append writes e as one line at the end of the ledger, chained to the
+// line before it, and syncs it to disk before it returns, so an entry is
+// on disk before the signature it records is handed out. It reads the
+// ledger first and appends nothing to one that does not check. The state
+// record learns of the entry when Sign seals it; until then the entry is
+// read as one past the recorded ones.
 func (l *Ledger) Append(e LedgerEntry) error {
+	_, head, err := l.scan()
+	if err != nil {
+		return err
+	}
 	ll := ledgerLine{
+		Prev:         hex.EncodeToString(head[:]),
 		IntentDigest: hex.EncodeToString(e.IntentDigest[:]),
 		ProposalID:   e.ProposalID,
 		PolicyHash:   hex.EncodeToString(e.PolicyHash[:]),
@@ -226,7 +342,7 @@ func (l *Ledger) Append(e LedgerEntry) error {
 		return fmt.Errorf("unable to encode the ledger entry: %w", err)
 	}
 	// Check it as a reader will, so nothing unreadable is ever written.
-	if _, err := decodeLedgerLine(line); err != nil {
+	if _, _, err := decodeLedgerLine(line); err != nil {
 		return fmt.Errorf("unable to record transaction %s in the ledger: %w", e.TxID, err)
 	}
 	f, err := os.OpenFile(l.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)

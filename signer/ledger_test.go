@@ -1,6 +1,8 @@
 package signer_test
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,9 +19,8 @@ import (
 )
 
 func TestLedgerAppendAndRead(t *testing.T) {
-	dir := t.TempDir()
-	l, err := signer.OpenLedger(dir)
-	require.NoError(t, err)
+	l := MustLedgerWith(t, nil)
+	dir := filepath.Dir(l.Path())
 	require.Equal(t, filepath.Join(dir, signer.LedgerFileName), l.Path())
 	require.Empty(t, MustEntries(t, l))
 	require.NoFileExists(t, l.Path(), "opening creates nothing")
@@ -35,7 +36,12 @@ func TestLedgerAppendAndRead(t *testing.T) {
 	require.NoError(t, err)
 	lines := strings.Split(strings.TrimSuffix(string(data), "\n"), "\n")
 	require.Len(t, lines, 2)
-	require.Equal(t, `{"intent_digest":"0100000000000000000000000000000000000000000000000000000000000000",`+
+	// Each line names the SHA-256 of the line before it (zeros on the
+	// first): the lines form a chain.
+	prev := sha256.Sum256([]byte(lines[0]))
+	require.True(t, strings.HasPrefix(lines[1], `{"prev":"`+hex.EncodeToString(prev[:])+`",`), lines[1])
+	require.Equal(t, `{"prev":"0000000000000000000000000000000000000000000000000000000000000000",`+
+		`"intent_digest":"0100000000000000000000000000000000000000000000000000000000000000",`+
 		`"proposal_id":"P000000","policy_hash":"aa00000000000000000000000000000000000000000000000000000000000000",`+
 		`"txid":"`+chainhash.Hash{1}.String()+`","inputs":["`+chainhash.Hash{9}.String()+`:2"],`+
 		`"amount_sat":70000000,"signed_at":"2026-12-01T12:00:00Z"}`, lines[0])
@@ -48,13 +54,12 @@ func TestLedgerAppendAndRead(t *testing.T) {
 // by its number; it is never skipped.
 func TestLedgerCorrupt(t *testing.T) {
 	good := entryFor([32]byte{1}, 0x01, 70_000_000, signertest.Now(), wire.OutPoint{Hash: chainhash.Hash{9}, Index: 2})
-	dir := t.TempDir()
-	l, err := signer.OpenLedger(dir)
-	require.NoError(t, err)
+	l := MustLedgerWith(t, nil)
 	require.NoError(t, l.Append(good))
-	line, err := os.ReadFile(l.Path())
+	require.NoError(t, l.Append(good))
+	data, err := os.ReadFile(l.Path())
 	require.NoError(t, err)
-	valid := strings.TrimSuffix(string(line), "\n")
+	valid, second, _ := strings.Cut(strings.TrimSuffix(string(data), "\n"), "\n")
 
 	tests := []struct {
 		name string
@@ -62,8 +67,13 @@ func TestLedgerCorrupt(t *testing.T) {
 		want string
 	}{
 		{name: "not JSON", text: valid + "\nhello\n", want: "line 2: not a ledger entry"},
-		{name: "blank line", text: valid + "\n\n" + valid + "\n", want: "line 2: not a ledger entry"},
-		{name: "cut short", text: valid + "\n" + valid[:40], want: "line 2: the line is incomplete (no line end)"},
+		{name: "blank line", text: valid + "\n\n" + second + "\n", want: "line 2: not a ledger entry"},
+		{name: "cut short", text: valid + "\n" + second[:40], want: "line 2: the line is incomplete (no line end)"},
+		{name: "first line removed", text: second + "\n", want: "line 1: the line does not follow the line before it"},
+		{name: "line repeated", text: valid + "\n" + valid + "\n", want: "line 2: the line does not follow the line before it"},
+		{name: "lines swapped", text: second + "\n" + valid + "\n", want: "line 1: the line does not follow"},
+		{name: "line edited", text: strings.Replace(valid, `70000000`, `7000000`, 1) + "\n" + second + "\n", want: "line 2: the line does not follow"},
+		{name: "no prev", text: strings.Replace(valid, `"prev":"0000000000000000000000000000000000000000000000000000000000000000",`, ``, 1) + "\n", want: `line 1: prev "" is not 64 hex digits`},
 		{name: "no line end", text: valid, want: "line 1: the line is incomplete (no line end)"},
 		{name: "unknown field", text: strings.Replace(valid, `"amount_sat"`, `"note":"x","amount_sat"`, 1) + "\n", want: `line 1: not a ledger entry: json: unknown field "note"`},
 		{name: "two values", text: valid + valid + "\n", want: "line 1: data after the entry"},
@@ -78,11 +88,8 @@ func TestLedgerCorrupt(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			dir := t.TempDir()
-			path := filepath.Join(dir, signer.LedgerFileName)
-			require.NoError(t, os.WriteFile(path, []byte(tt.text), 0o600))
-			l, err := signer.OpenLedger(dir)
-			require.NoError(t, err)
+			l := MustLedgerWith(t, []byte(tt.text))
+			path := l.Path()
 			_, err = l.Entries()
 			require.ErrorIs(t, err, signer.ErrLedgerCorrupt)
 			require.ErrorContains(t, err, path+" "+tt.want)

@@ -5,10 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 
 	"github.com/custos-reserve/custos/durable"
 	"github.com/custos-reserve/custos/reserve"
@@ -32,69 +29,78 @@ type PolicyPin struct {
 	// policy has this hash) or Replaced.
 	Status RegisterStatus
 	// Previous is the hash of the replaced policy when Status is
-	// Replaced, unless the old file could not be read as a policy: then
-	// PreviousErr says why and Previous is zero.
-	Previous    [32]byte
-	PreviousErr error
+	// Replaced, as the state record held it.
+	Previous [32]byte
 }
 
 // PinPolicy checks text with reserve.ParsePolicy and pins exactly these
-// bytes in dir/policy.yaml, atomically. Pinning a policy with the hash of
-// the pinned one is Unchanged (its text is rewritten only if it differs,
-// a comment edited). Pinning another one replaces it, which is how an
-// operator moves the signer to a new policy, but only with chain, the
-// reserve's policy history (ParsePolicyChain), showing that the officers
-// of the pinned policy approved every change from it to this one for the
-// wallet pinned in dir (reserve.VerifyPolicyChain); without chain it is
-// ErrChangeUnapproved. The first policy is pinned on the operator's
-// comparison of its hash with the officers'. Refusals are ParsePolicy's,
-// naming the line and the field, or the chain's; on any error the pinned
-// file is left as it was.
-func PinPolicy(dir string, text []byte, chain []reserve.PolicyLink) (*PolicyPin, error) {
+// bytes in dir/policy.yaml, atomically, and its hash and number in the
+// state record, sealed under key (so an edited, unreadable or deleted
+// policy file, or a deleted number, is never taken for a first policy).
+// Pinning a policy with the hash the record holds is Unchanged (its text
+// is rewritten if it differs: a comment edited, or a damaged file put
+// back). Pinning another one replaces it, which is how an operator moves
+// the signer to a new policy, but only with chain, the reserve's policy
+// history (ParsePolicyChain), showing that the officers of the recorded
+// policy approved every change from it to this one for the wallet pinned
+// in dir (reserve.VerifyPolicyChain), counted from the recorded policy's
+// number; without chain it is ErrChangeUnapproved. When the policy file no
+// longer holds the recorded policy, the chain must hold it. The first
+// policy is pinned on the operator's comparison of its hash with the
+// officers'. Refusals are ParsePolicy's, naming the line and the field,
+// the chain's, or ErrStateBroken; on any error the pinned file and the
+// record are left as they were. The caller holds the data directory's
+// lock (LockDir).
+func PinPolicy(dir string, key *Key, text []byte, chain []reserve.PolicyLink) (*PolicyPin, error) {
 	p, err := reserve.ParsePolicy(text)
 	if err != nil {
 		return nil, err
 	}
 	pin := &PolicyPin{Policy: p, Hash: p.Hash(), Status: Registered}
-
-	path := filepath.Join(dir, PolicyFileName)
-	pinnedSeq, err := readPolicySeq(dir)
+	st, err := loadState(dir, key)
 	if err != nil {
 		return nil, err
+	}
+
+	path := filepath.Join(dir, PolicyFileName)
+	old, oldErr := durable.ReadLimited(path, reserve.MaxPolicyBytes)
+	var oldPolicy *reserve.Policy
+	if oldErr == nil {
+		oldPolicy, oldErr = reserve.ParsePolicy(old)
 	}
 	// seq is the number the new policy has in the reserve's history: known
 	// from a chain, and kept when the policy does not change.
 	var seq uint64
-	old, err := durable.ReadLimited(path, reserve.MaxPolicyBytes)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
+	switch recorded := st.st.policy; {
+	case recorded == [32]byte{}:
 		if chain != nil {
 			if seq, err = latestSeq(pin.Hash, chain); err != nil {
 				return nil, err
 			}
 		}
-	case err != nil:
-		return nil, fmt.Errorf("unable to read the pinned policy %s: %w", path, err)
-	default:
-		pin.Status = Replaced
-		oldPolicy, perr := reserve.ParsePolicy(old)
-		if perr != nil {
-			pin.PreviousErr = perr
-		} else {
-			pin.Previous = oldPolicy.Hash()
+	case recorded == pin.Hash:
+		pin.Status, pin.Previous, seq = Unchanged, recorded, st.st.policySeq
+		if oldErr == nil && bytes.Equal(old, text) {
+			return pin, nil
 		}
-		switch {
-		case pin.PreviousErr != nil:
-			// An unreadable pin is replaced as a first one.
-		case pin.Previous == pin.Hash:
-			pin.Status, seq = Unchanged, pinnedSeq
-			if bytes.Equal(old, text) {
-				return pin, nil
+	default:
+		pin.Status, pin.Previous = Replaced, recorded
+		from := oldPolicy
+		if from == nil || from.Hash() != recorded {
+			// The file no longer holds the recorded policy: take its text
+			// from the chain, whose signatures are checked from it.
+			if from = policyIn(recorded, chain); from == nil {
+				return nil, reserve.Errorf(reserve.CodeFailedPrecondition, "%w: %s no longer holds the pinned policy %x that %s records; replacing it takes a --chain that holds that policy",
+					ErrStateBroken, path, recorded, st.path)
 			}
-		default:
-			if seq, err = checkChange(dir, oldPolicy, pinnedSeq, pin.Hash, chain); err != nil {
+		}
+		if d, derr := LoadDescriptor(dir, key.Network()); derr == nil {
+			if err := st.checkPinned(dir, d, nil); err != nil {
 				return nil, err
 			}
+		}
+		if seq, err = checkChange(dir, key, from, st.st.policySeq, pin.Hash, chain); err != nil {
+			return nil, err
 		}
 	}
 
@@ -104,48 +110,22 @@ func PinPolicy(dir string, text []byte, chain []reserve.PolicyLink) (*PolicyPin,
 	if err := durable.Write(path, text, 0o600, true); err != nil {
 		return nil, fmt.Errorf("unable to pin the policy in %s: %w", path, err)
 	}
-	// The number goes second: if writing it fails the old number stays,
-	// which the next change finds not to be the pinned policy's and
-	// refuses, so a failure here can only stop changes, not allow one.
-	if err := writePolicySeq(dir, seq); err != nil {
+	// The record goes second: if writing it fails the old record stays,
+	// which refuses the new file until the operator pins a policy again,
+	// so a failure here can only stop signing, not allow it.
+	st.st.policy, st.st.policySeq = pin.Hash, seq
+	if _, err := writeState(dir, key, st.st); err != nil {
 		return nil, err
 	}
 	return pin, nil
 }
 
-// PolicySeqFileName holds the number of the pinned policy in the
-// reserve's history (decimal, one line), when a policy chain told it: a
-// later change is then checked from that entry, so a history cut short
-// cannot take the signer back to a replaced policy. Absent when unknown
-// (a first policy pinned without a chain).
-const PolicySeqFileName = "policy.seq"
-
-func readPolicySeq(dir string) (uint64, error) {
-	path := filepath.Join(dir, PolicySeqFileName)
-	b, err := durable.ReadLimited(path, 32)
-	if errors.Is(err, fs.ErrNotExist) {
-		return 0, nil
-	}
-	if err != nil {
-		return 0, fmt.Errorf("unable to read %s: %w", path, err)
-	}
-	seq, err := strconv.ParseUint(strings.TrimSuffix(string(b), "\n"), 10, 64)
-	if err != nil || seq == 0 {
-		return 0, reserve.Errorf(reserve.CodeFailedPrecondition, "%s does not hold a policy number (%q); remove it and register the policy with --chain", path, b)
-	}
-	return seq, nil
-}
-
-func writePolicySeq(dir string, seq uint64) error {
-	path := filepath.Join(dir, PolicySeqFileName)
-	if seq == 0 {
-		if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("unable to remove %s: %w", path, err)
+// policyIn is the policy of chain with hash h, or nil.
+func policyIn(h [32]byte, chain []reserve.PolicyLink) *reserve.Policy {
+	for _, l := range chain {
+		if l.Policy != nil && l.Policy.Hash() == h {
+			return l.Policy
 		}
-		return nil
-	}
-	if err := durable.Write(path, []byte(strconv.FormatUint(seq, 10)+"\n"), 0o600, true); err != nil {
-		return fmt.Errorf("unable to record the policy number in %s: %w", path, err)
 	}
 	return nil
 }
@@ -163,17 +143,13 @@ func latestSeq(h [32]byte, chain []reserve.PolicyLink) (uint64, error) {
 // checkChange verifies that the officers of the pinned policy from
 // (number pinnedSeq, or 0 when unknown) approved the changes that lead to
 // policy to, for the wallet pinned in dir, and returns to's number.
-func checkChange(dir string, from *reserve.Policy, pinnedSeq uint64, to [32]byte, chain []reserve.PolicyLink) (uint64, error) {
+func checkChange(dir string, key *Key, from *reserve.Policy, pinnedSeq uint64, to [32]byte, chain []reserve.PolicyLink) (uint64, error) {
 	if chain == nil {
 		return 0, reserve.Errorf(reserve.CodeFailedPrecondition,
 			"%w: replacing the pinned policy %x with %x takes the reserve's policy history with the officers' signatures (--chain FILE, from 'custosctl policy show --chain-out FILE')",
 			ErrChangeUnapproved, from.Hash(), to)
 	}
-	kf, err := ReadKeyFile(dir)
-	if err != nil {
-		return 0, err
-	}
-	d, err := LoadDescriptor(dir, kf.Network)
+	d, err := LoadDescriptor(dir, key.Network())
 	if err != nil {
 		return 0, err
 	}

@@ -37,7 +37,7 @@ func TestPinPolicy(t *testing.T) {
 	require.Equal(t, reserve.CodeFailedPrecondition, reserve.CodeOf(err))
 	require.EqualError(t, err, "no spending policy registered in "+dir+": run register --policy FILE first")
 
-	pin, err := signer.PinPolicy(dir, text, nil)
+	pin, err := signer.PinPolicy(dir, MustUnlock(t, dir), text, nil)
 	require.NoError(t, err)
 	require.Equal(t, signer.Registered, pin.Status)
 	require.Equal(t, want, pin.Hash)
@@ -52,11 +52,11 @@ func TestPinPolicy(t *testing.T) {
 
 	// The same policy again: unchanged. With a comment added, the hash is
 	// the same and the file takes the new text.
-	pin, err = signer.PinPolicy(dir, text, nil)
+	pin, err = signer.PinPolicy(dir, MustUnlock(t, dir), text, nil)
 	require.NoError(t, err)
 	require.Equal(t, signer.Unchanged, pin.Status)
 	commented := append([]byte("# reviewed 2026-11-30\n"), text...)
-	pin, err = signer.PinPolicy(dir, commented, nil)
+	pin, err = signer.PinPolicy(dir, MustUnlock(t, dir), commented, nil)
 	require.NoError(t, err)
 	require.Equal(t, signer.Unchanged, pin.Status)
 	requireFile(t, path, commented)
@@ -64,41 +64,49 @@ func TestPinPolicy(t *testing.T) {
 	// Another policy replaces it only with the officers' approval of the
 	// change, and says what it replaced.
 	other := signertest.PolicyYAML([]signertest.Officer{signertest.Alice(), signertest.Dave()})
-	_, err = signer.PinPolicy(dir, other, nil)
+	_, err = signer.PinPolicy(dir, MustUnlock(t, dir), other, nil)
 	require.ErrorIs(t, err, signer.ErrChangeUnapproved)
 	require.Equal(t, reserve.CodeFailedPrecondition, reserve.CodeOf(err))
 	require.ErrorContains(t, err, "--chain FILE")
 	requireFile(t, path, commented)
 	chain := signertest.NewChain(t, reserve.Regtest, walletID, text).
 		Add(t, other, signertest.Alice(), signertest.Bob(), signertest.Carol())
-	pin, err = signer.PinPolicy(dir, other, chain.Links)
+	pin, err = signer.PinPolicy(dir, MustUnlock(t, dir), other, chain.Links)
 	require.NoError(t, err)
 	require.Equal(t, signer.Replaced, pin.Status)
 	require.Equal(t, want, pin.Previous)
-	require.NoError(t, pin.PreviousErr)
 	require.NotEqual(t, want, pin.Hash)
 	requireFile(t, path, other)
 
 	// A malformed policy is refused with its line and field, and the
 	// pinned one stays.
 	bad := []byte(strings.Replace(string(text), `max_fee: "0.01"`, "max_fee: 0.01", 1))
-	_, err = signer.PinPolicy(dir, bad, nil)
+	_, err = signer.PinPolicy(dir, MustUnlock(t, dir), bad, nil)
 	require.ErrorContains(t, err, "policy line 28: fees.max_fee: write BTC amounts in quotes")
 	require.Equal(t, reserve.CodeInvalid, reserve.CodeOf(err))
 	requireFile(t, path, other)
 
-	// A pinned file that no longer parses stops signing, and a new
-	// registration replaces it: there are no officers left to approve.
+	// A pinned file that no longer parses stops signing, but is not taken
+	// for a first policy: the state record still holds the pinned one,
+	// which only the officers' approvals replace, and which a register of
+	// the same policy writes back.
 	require.NoError(t, os.WriteFile(path, []byte("version: 2\n"), 0o600))
 	_, err = signer.LoadPolicy(dir)
 	require.ErrorContains(t, err, "the pinned policy "+path+" is not valid (policy line 1: version:")
 	require.Equal(t, reserve.CodeFailedPrecondition, reserve.CodeOf(err))
-	pin, err = signer.PinPolicy(dir, text, nil)
+	_, err = signer.PinPolicy(dir, MustUnlock(t, dir), text, nil)
+	require.ErrorIs(t, err, signer.ErrStateBroken)
+	require.ErrorContains(t, err, path+" no longer holds the pinned policy")
+	requireFile(t, path, []byte("version: 2\n"))
+	pin, err = signer.PinPolicy(dir, MustUnlock(t, dir), other, nil)
 	require.NoError(t, err)
-	require.Equal(t, signer.Replaced, pin.Status)
-	require.Error(t, pin.PreviousErr)
-	require.Zero(t, pin.Previous)
-	requireFile(t, path, text)
+	require.Equal(t, signer.Unchanged, pin.Status)
+	requireFile(t, path, other)
+	// Deleted, likewise.
+	require.NoError(t, os.Remove(path))
+	_, err = signer.PinPolicy(dir, MustUnlock(t, dir), text, nil)
+	require.ErrorIs(t, err, signer.ErrStateBroken)
+	require.NoFileExists(t, path)
 }
 
 // TestPinPolicyChange: a pinned policy is replaced only with a chain
@@ -156,16 +164,15 @@ func TestPinPolicyChange(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			dir, walletID := policySigner(t)
 			path := filepath.Join(dir, signer.PolicyFileName)
-			first, err := signer.PinPolicy(dir, text, nil)
+			first, err := signer.PinPolicy(dir, MustUnlock(t, dir), text, nil)
 			require.NoError(t, err, "the first policy needs no chain")
 			require.Equal(t, signer.Registered, first.Status)
 
-			pin, err := signer.PinPolicy(dir, other, tt.chain(walletID))
+			pin, err := signer.PinPolicy(dir, MustUnlock(t, dir), other, tt.chain(walletID))
 			if tt.code == 0 {
 				require.NoError(t, err)
 				require.Equal(t, signer.Replaced, pin.Status)
 				require.Equal(t, first.Hash, pin.Previous)
-				require.NoError(t, pin.PreviousErr)
 				require.Equal(t, otherHash, pin.Hash)
 				requireFile(t, path, other)
 				return
@@ -191,11 +198,11 @@ func TestPinPolicyChangeNeedsWallet(t *testing.T) {
 	f := newRegisterFixture(t)
 	text := signertest.PolicyYAML(signertest.Officers())
 	other := signertest.PolicyYAML([]signertest.Officer{signertest.Alice(), signertest.Dave()})
-	_, err := signer.PinPolicy(f.dir, text, nil)
+	_, err := signer.PinPolicy(f.dir, MustUnlock(t, f.dir), text, nil)
 	require.NoError(t, err)
 	chain := signertest.NewChain(t, reserve.Regtest, chainWallet, text).
 		Add(t, other, signertest.Alice(), signertest.Bob(), signertest.Carol())
-	_, err = signer.PinPolicy(f.dir, other, chain.Links)
+	_, err = signer.PinPolicy(f.dir, MustUnlock(t, f.dir), other, chain.Links)
 	require.ErrorIs(t, err, signer.ErrNotRegistered)
 	requireFile(t, filepath.Join(f.dir, signer.PolicyFileName), text)
 }
@@ -216,36 +223,36 @@ func TestPinPolicyRemembersItsNumber(t *testing.T) {
 	a := signertest.PolicyYAML(signertest.Officers())
 	b := signertest.PolicyYAML([]signertest.Officer{alice, bob, carol, signertest.Dave()})
 	dir, walletID := policySigner(t)
-	_, err := signer.PinPolicy(dir, a, nil) // a first policy: no number
+	_, err := signer.PinPolicy(dir, MustUnlock(t, dir), a, nil) // a first policy: no number
 	require.NoError(t, err)
-	seqFile := filepath.Join(dir, signer.PolicySeqFileName)
-	_, err = os.Stat(seqFile)
-	require.ErrorIs(t, err, os.ErrNotExist)
+	requireStateLine(t, dir, "policy_seq 0")
 
 	// The officers change a to b (number 2) and back to a (number 3).
 	full := signertest.NewChain(t, reserve.Regtest, walletID, a).Add(t, b, alice, bob, carol).
 		Add(t, a, alice, bob, carol, signertest.Dave())
-	pin, err := signer.PinPolicy(dir, b, full.Links[:2])
+	pin, err := signer.PinPolicy(dir, MustUnlock(t, dir), b, full.Links[:2])
 	require.NoError(t, err)
 	require.Equal(t, signer.Replaced, pin.Status)
-	requireFile(t, seqFile, []byte("2\n"))
-	pin, err = signer.PinPolicy(dir, a, full.Links)
+	requireStateLine(t, dir, "policy_seq 2")
+	pin, err = signer.PinPolicy(dir, MustUnlock(t, dir), a, full.Links)
 	require.NoError(t, err)
 	require.Equal(t, signer.Replaced, pin.Status)
-	requireFile(t, seqFile, []byte("3\n"))
+	requireStateLine(t, dir, "policy_seq 3")
 
 	// The first two entries alone are a genuine change from a to b, but
 	// from a's number 1, not 3: refused, and nothing changes.
-	_, err = signer.PinPolicy(dir, b, full.Links[:2])
+	_, err = signer.PinPolicy(dir, MustUnlock(t, dir), b, full.Links[:2])
 	require.ErrorIs(t, err, signer.ErrChangeUnapproved)
 	require.ErrorContains(t, err, "(number 3) is not in the reserve's history")
 	requireFile(t, filepath.Join(dir, signer.PolicyFileName), a)
-	requireFile(t, seqFile, []byte("3\n"))
+	requireStateLine(t, dir, "policy_seq 3")
 
-	// A damaged number stops every change until the operator repairs it.
-	require.NoError(t, os.WriteFile(seqFile, []byte("three\n"), 0o600))
-	_, err = signer.PinPolicy(dir, b, full.Links)
-	require.ErrorContains(t, err, "does not hold a policy number")
+	// The number is in the authenticated state record: set back by hand,
+	// it stops every change instead of allowing the cut-short history.
+	editState(t, dir, "policy_seq 3", "policy_seq 1")
+	_, err = signer.PinPolicy(dir, MustUnlock(t, dir), b, full.Links[:2])
+	require.ErrorIs(t, err, signer.ErrStateBroken)
+	require.ErrorContains(t, err, "does not authenticate under this signer's key")
 	requireFile(t, filepath.Join(dir, signer.PolicyFileName), a)
 }
 
@@ -256,11 +263,11 @@ func TestPinFirstPolicyWithChain(t *testing.T) {
 	a := signertest.PolicyYAML(signertest.Officers())
 	b := signertest.PolicyYAML([]signertest.Officer{signertest.Alice(), signertest.Dave()})
 	chain := signertest.NewChain(t, reserve.Regtest, chainWallet, a).Add(t, b, signertest.Alice(), signertest.Bob(), signertest.Carol())
-	_, err := signer.PinPolicy(f.dir, b, chain.Links)
+	_, err := signer.PinPolicy(f.dir, MustUnlock(t, f.dir), b, chain.Links)
 	require.NoError(t, err)
-	requireFile(t, filepath.Join(f.dir, signer.PolicySeqFileName), []byte("2\n"))
+	requireStateLine(t, f.dir, "policy_seq 2")
 	// A policy the history does not hold is refused.
-	other := t.TempDir()
-	_, err = signer.PinPolicy(other, signertest.PolicyYAML([]signertest.Officer{signertest.Bob(), signertest.Carol(), signertest.Dave()}), chain.Links)
+	other := newRegisterFixture(t).dir
+	_, err = signer.PinPolicy(other, MustUnlock(t, other), signertest.PolicyYAML([]signertest.Officer{signertest.Bob(), signertest.Carol(), signertest.Dave()}), chain.Links)
 	require.ErrorContains(t, err, "is not in the reserve's history")
 }

@@ -72,56 +72,81 @@ type Registration struct {
 	Previous string
 }
 
+// ErrNoChecksum is returned by Register for a descriptor given without its
+// BIP-380 checksum: a signer pins exactly one descriptor, and the checksum
+// is what catches a character changed on the way from the coordinator.
+var ErrNoChecksum = errors.New("the descriptor has no #checksum (BIP-380)")
+
 // Register pins descriptor in dir/wallet.descriptor after checking that
-// it is a descriptor for key's network and that key is in it by exact
-// match (Key.PositionIn). Pinning the descriptor already pinned changes
-// nothing; pinning a different one fails with ErrOtherWalletPinned unless
-// replace is set. On any error nothing is written.
+// it carries its BIP-380 checksum (ErrNoChecksum), is a descriptor for
+// key's network and that key is in it by exact match (Key.PositionIn), and
+// records its hash in the state record (StateFileName), which it creates
+// for a new signer. Pinning the descriptor already pinned changes nothing
+// (a pinned file that was changed is written back); pinning a different
+// one fails with ErrOtherWalletPinned unless replace is set, and starts
+// the indexes seen afresh. A state record that is missing while other
+// files are there, or does not authenticate under key, fails with
+// ErrStateBroken. On any error nothing is written. The caller holds the
+// data directory's lock (LockDir).
 func Register(dir string, key *Key, descriptor string, replace bool) (*Registration, error) {
-	p, err := check(strings.TrimSpace(descriptor), key)
+	text := strings.TrimSpace(descriptor)
+	if text != "" && !strings.Contains(text, "#") {
+		return nil, reserve.Invalid("descriptor", "%w: give it as 'custosctl wallet show' prints it, ending in #checksum", ErrNoChecksum)
+	}
+	p, err := check(text, key)
 	if err != nil {
 		return nil, err
 	}
 	reg := &Registration{Pinned: *p, Status: Registered}
+	st, err := loadState(dir, key)
+	if err != nil {
+		return nil, err
+	}
 
 	path := filepath.Join(dir, DescriptorFileName)
 	old, err := readPinned(path)
-	var oldDesc *multisig.Descriptor
+	oldWallet := "unreadable"
 	if err == nil {
 		// Compare canonical forms, so a pinned file written by an older
 		// formatter still counts as the same descriptor.
-		if oldDesc, err = multisig.ParseDescriptor(old, key.Network()); err == nil {
-			old = oldDesc.String()
+		if oldDesc, perr := multisig.ParseDescriptor(old, key.Network()); perr == nil {
+			old, oldWallet = oldDesc.String(), oldDesc.WalletID()
 		}
 	}
+	want := descriptorHash(p.Descriptor)
 	switch {
-	case errors.Is(err, fs.ErrNotExist):
-	case err != nil && !replace:
-		return nil, reserve.Errorf(reserve.CodeFailedPrecondition, "the registered descriptor %s is unusable (%w); only an explicit replace can overwrite it", path, err)
-	case err != nil:
-		reg.Status = Replaced
-		reg.Previous = old
-	case old == p.Descriptor.String():
+	case st.st.descriptor == want && err == nil && old == p.Descriptor.String():
 		reg.Status = Unchanged
 		return reg, nil
+	case st.st.descriptor == want:
+		// The recorded descriptor, its file missing or changed: write it
+		// back.
+		reg.Status = Unchanged
+	case st.st.descriptor == [32]byte{}:
 	case !replace:
-		return nil, reserve.Errorf(reserve.CodeConflict, "%w in %s (wallet %s)", ErrOtherWalletPinned, path, oldDesc.WalletID())
+		return nil, reserve.Errorf(reserve.CodeConflict, "%w in %s (wallet %s, recorded in %s)", ErrOtherWalletPinned, path, oldWallet, st.path)
 	default:
 		reg.Status = Replaced
 		reg.Previous = old
+		st.st.next = [2]uint32{}
 	}
+	st.st.descriptor = want
 
 	if err := ensureDir(dir); err != nil {
 		return nil, err
 	}
 	// The derived addresses first: a file for a descriptor that is not
-	// pinned is ignored, so failing between the two writes leaves nothing
-	// in use.
-	if err := SaveDerived(dir, p.Descriptor, key, [2]uint32{}); err != nil {
+	// pinned is ignored, so failing between the writes leaves nothing in
+	// use. The state record last: until it names the new descriptor,
+	// signing refuses the pinned file.
+	if err := SaveDerived(dir, p.Descriptor, key, st.st.next); err != nil {
 		return nil, err
 	}
 	if err := durable.Write(path, []byte(p.Descriptor.String()+"\n"), 0o600, true); err != nil {
 		return nil, fmt.Errorf("unable to pin descriptor in %s: %w", path, err)
+	}
+	if _, err := writeState(dir, key, st.st); err != nil {
+		return nil, err
 	}
 	return reg, nil
 }

@@ -189,20 +189,32 @@ func TestRegisterIdempotentAndReplace(t *testing.T) {
 	require.Equal(t, signer.Unchanged, reg.Status)
 }
 
+// TestRegisterUnusablePinnedFile: the state record, not the descriptor
+// file, says what is pinned. A garbled file is refused by signing and
+// written back by registering the recorded descriptor; another descriptor
+// still needs replace. Without a state record, a pinned file is refused.
 func TestRegisterUnusablePinnedFile(t *testing.T) {
 	f := newRegisterFixture(t)
-	require.NoError(t, os.WriteFile(f.pinnedPath(), []byte("garbage\n"), 0o600))
 	desc := MustDescriptor(t, reserve.Regtest, 2, f.b, f.own, f.c)
-
 	_, err := signer.Register(f.dir, f.key, desc, false)
-	require.ErrorContains(t, err, "unusable")
-	data, err := os.ReadFile(f.pinnedPath())
 	require.NoError(t, err)
-	require.Equal(t, "garbage\n", string(data))
+	require.NoError(t, os.WriteFile(f.pinnedPath(), []byte("garbage\n"), 0o600))
 
-	reg, err := signer.Register(f.dir, f.key, desc, true)
+	_, err = signer.Register(f.dir, f.key, MustDescriptor(t, reserve.Regtest, 1, f.b, f.own, f.c), false)
+	require.ErrorIs(t, err, signer.ErrOtherWalletPinned)
+	requireFile(t, f.pinnedPath(), []byte("garbage\n"))
+
+	reg, err := signer.Register(f.dir, f.key, desc, false)
 	require.NoError(t, err)
-	require.Equal(t, signer.Replaced, reg.Status)
+	require.Equal(t, signer.Unchanged, reg.Status)
+	requireFile(t, f.pinnedPath(), []byte(desc+"\n"))
+
+	g := newRegisterFixture(t)
+	require.NoError(t, os.WriteFile(g.pinnedPath(), []byte("garbage\n"), 0o600))
+	_, err = signer.Register(g.dir, g.key, desc, true)
+	require.ErrorIs(t, err, signer.ErrStateBroken)
+	require.ErrorContains(t, err, filepath.Join(g.dir, signer.StateFileName)+" is missing but wallet.descriptor is there")
+	requireFile(t, g.pinnedPath(), []byte("garbage\n"))
 }
 
 func TestLoadPinned(t *testing.T) {

@@ -1,7 +1,6 @@
 package signer
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"math/bits"
@@ -9,7 +8,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/btcsuite/btcd/btcutil/base58"
 	"github.com/btcsuite/btcd/btcutil/psbt"
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
 
@@ -31,8 +29,9 @@ const (
 var (
 	// ErrOtherWallet is returned for a PSBT whose global xpubs
 	// (PSBT_GLOBAL_XPUB) name a key, or a key origin, that is not in the
-	// pinned descriptor: it was made for another wallet.
-	ErrOtherWallet = errors.New("this PSBT is for another wallet")
+	// pinned descriptor: it was made for another wallet. It is
+	// multisig.ErrOtherWallet, which multisig.Analyze returns.
+	ErrOtherWallet = multisig.ErrOtherWallet
 
 	// ErrFeeTooHigh is returned when the fee or the fee rate is over this
 	// signer's ceiling (Limits).
@@ -134,8 +133,10 @@ func formatMilli(milli, ceilingMilli int64) string {
 // ErrOtherWallet); multisig.Analyze against d (every input recomputed from
 // d and its non_witness_utxo consistent with its witness_utxo, sighash ALL
 // only, change recomputed from d's change branch, anything else a payee);
-// the fee and the fee rate within r.Limits (ErrFeeTooHigh); at least one
-// input.
+// the fee and the fee rate within r.Limits (ErrFeeTooHigh); d and r.Policy
+// the ones r.Ledger's state record binds (ErrStateBroken); every input's
+// and change output's index below IndexWindow past the highest this signer
+// has seen on its branch; at least one input.
 //
 // Then the approvals (docs/approvals.md, "What a signer checks"): a
 // policy is pinned (ErrNoPolicy); the PSBT carries an intent for d's
@@ -164,11 +165,8 @@ func checkPSBT(pkt *psbt.Packet, d *multisig.Descriptor, r Rules, now time.Time)
 		return Summary{}, err
 	}
 
-	// Analyze checks the global xpubs too; checking them first here
-	// gives a PSBT for another wallet a message that says so.
-	if err := checkGlobalXPubs(pkt, d); err != nil {
-		return Summary{}, err
-	}
+	// Analyze checks the global xpubs first, so a PSBT for another
+	// wallet gets a message that says so (ErrOtherWallet).
 	a, err := multisig.Analyze(pkt, d)
 	if err != nil {
 		return Summary{}, err
@@ -190,6 +188,17 @@ func checkPSBT(pkt *psbt.Packet, d *multisig.Descriptor, r Rules, now time.Time)
 	if err := checkFee(s, lim); err != nil {
 		return Summary{}, err
 	}
+	// The state record binds the pinned descriptor and policy and says how
+	// far along each branch this signer has seen; without a policy or
+	// ledger checkApprovals refuses.
+	if r.Ledger != nil && r.Policy != nil {
+		if err := r.Ledger.checkPinned(d, r.Policy); err != nil {
+			return Summary{}, err
+		}
+		if err := checkIndexes(s, r.Ledger.Seen()); err != nil {
+			return Summary{}, err
+		}
+	}
 	if len(s.Inputs) == 0 || len(pkt.UnsignedTx.TxIn) == 0 {
 		return Summary{}, reserve.Invalid("psbt", "the transaction has no inputs")
 	}
@@ -208,7 +217,7 @@ func checkFee(s Summary, lim Limits) error {
 		return reserve.Invalid("fee", "fee %d sat over %d vB makes no sense", s.FeeSat, s.VSize)
 	}
 	if s.FeeSat > lim.MaxFeeSat {
-		return refusal(ErrFeeTooHigh, "fee %s BTC is over this signer's ceiling of %s BTC",
+		return refuse(reserve.CodeInvalid, ErrFeeTooHigh, "fee %s BTC is over this signer's ceiling of %s BTC",
 			reserve.FormatBTC(s.FeeSat), reserve.FormatBTC(lim.MaxFeeSat))
 	}
 	hi, lo := bits.Mul64(uint64(lim.MaxFeeRate), uint64(s.VSize))
@@ -219,65 +228,10 @@ func checkFee(s Summary, lim Limits) error {
 		if s.FeeSat*1000%s.VSize != 0 {
 			milli++
 		}
-		return refusal(ErrFeeTooHigh, "fee rate %s sat/vB (fee %s BTC for %d vB) is over this signer's ceiling of %d sat/vB",
+		return refuse(reserve.CodeInvalid, ErrFeeTooHigh, "fee rate %s sat/vB (fee %s BTC for %d vB) is over this signer's ceiling of %d sat/vB",
 			formatMilli(milli, lim.MaxFeeRate*1000), reserve.FormatBTC(s.FeeSat), s.VSize, lim.MaxFeeRate)
 	}
 	return nil
-}
-
-// checkGlobalXPubs refuses a PSBT whose PSBT_GLOBAL_XPUB entries are not
-// all keys of d with d's origins. They are never used for anything else:
-// trusting xpubs a coordinator supplies at signing time would let it
-// describe its own wallet (REFERENCES.md pitfalls 3 and 5).
-func checkGlobalXPubs(pkt *psbt.Packet, d *multisig.Descriptor) error {
-	if len(pkt.XPubs) == 0 {
-		return nil
-	}
-	cos := d.Cosigners()
-	pinned := make([][]byte, len(cos))
-	for i, c := range cos {
-		// The 78 serialized bytes: base58check minus its 4-byte checksum.
-		raw := base58.Decode(c.XPub)
-		if len(raw) < 4 {
-			return reserve.Errorf(reserve.CodeInternal, "pinned cosigner %d has an undecodable xpub", i+1)
-		}
-		pinned[i] = raw[:len(raw)-4]
-	}
-	for i, x := range pkt.XPubs {
-		pos := slices.IndexFunc(pinned, func(p []byte) bool { return bytes.Equal(p, x.ExtendedKey) })
-		if pos < 0 {
-			return refusal(ErrOtherWallet, "%s: its global xpub[%d] %s is not a key of the pinned wallet %s",
-				ErrOtherWallet, i, describeXPub(x), d.WalletID())
-		}
-		c := cos[pos]
-		if x.MasterKeyFingerprint != c.Fingerprint || !slices.Equal(x.Bip32Path, c.Path) {
-			return refusal(ErrOtherWallet, "%s: its global xpub[%d] is cosigner %d's key with the origin [%08x/%s], but the pinned wallet %s has %s",
-				ErrOtherWallet, i, pos+1, x.MasterKeyFingerprint, multisig.FormatPath(x.Bip32Path), d.WalletID(),
-				multisig.FormatKeyRecord(c))
-		}
-	}
-	return nil
-}
-
-// refusal is a CodeInvalid error with the whole message given and cause
-// kept for errors.Is (reserve.Errorf would append the cause's text).
-func refusal(cause error, format string, args ...any) *reserve.Error {
-	return refuse(reserve.CodeInvalid, cause, format, args...)
-}
-
-// describeXPub writes a global xpub as a key record for an error message,
-// or says it is not one. A private key there is named as such, never
-// printed.
-func describeXPub(x psbt.XPub) string {
-	k, err := psbt.DecodeExtendedKey(slices.Clone(x.ExtendedKey))
-	switch {
-	case err != nil:
-		return "(not a valid extended key)"
-	case k.IsPrivate():
-		k.Zero()
-		return "(a private key)"
-	}
-	return fmt.Sprintf("[%08x/%s]%s", x.MasterKeyFingerprint, multisig.FormatPath(x.Bip32Path), k.String())
 }
 
 // Sign checks pkt against the pinned wallet and r exactly as Check does
@@ -295,6 +249,10 @@ func describeXPub(x psbt.XPub) string {
 // taken back if the ledger cannot be written. The caller must have the
 // pinned wallet from LoadPinned (or Place) with the same key, and must not
 // change pkt while Sign runs: what Check approved is what gets signed.
+// Sign first verifies r.Ledger's state record under key (ErrStateBroken),
+// and after the ledger entry seals the record again with the new ledger
+// head and indexes. The caller holds the data directory's lock (LockDir)
+// from the Check it showed the operator through Sign.
 func Sign(pkt *psbt.Packet, pinned *Pinned, key *Key, r Rules) (Summary, int, error) {
 	if pinned == nil || pinned.Descriptor == nil {
 		return Summary{}, 0, reserve.Invalid("descriptor", "no pinned descriptor")
@@ -310,6 +268,13 @@ func Sign(pkt *psbt.Packet, pinned *Pinned, key *Key, r Rules) (Summary, int, er
 	}
 	if pos != pinned.Position {
 		return Summary{}, 0, reserve.Errorf(reserve.CodeInvalid, "this signer is cosigner %d of the pinned wallet, not %d", pos+1, pinned.Position+1)
+	}
+	// The state record must authenticate before the ledger it binds is
+	// read for the check.
+	if r.Ledger != nil {
+		if err := r.Ledger.Verify(key); err != nil {
+			return Summary{}, 0, err
+		}
 	}
 	now := r.now()
 	s, err := checkPSBT(pkt, pinned.Descriptor, r, now)
@@ -338,6 +303,12 @@ func Sign(pkt *psbt.Packet, pinned *Pinned, key *Key, r Rules) (Summary, int, er
 			setPartialSigs(pkt, before)
 			return Summary{}, 0, fmt.Errorf("unable to record transaction %s in the ledger, so nothing was signed: %w", s.TxID, err)
 		}
+	}
+	// The entry is on disk; a record not resealed here is found one entry
+	// behind by the next signing, which reads the entry all the same.
+	if err := r.Ledger.seal(key, s); err != nil {
+		setPartialSigs(pkt, before)
+		return Summary{}, 0, fmt.Errorf("unable to record transaction %s in the signer state, so nothing was signed: %w", s.TxID, err)
 	}
 	return s, n, nil
 }

@@ -2,6 +2,7 @@ package signer_test
 
 import (
 	"bytes"
+	"math/bits"
 	"testing"
 
 	"github.com/btcsuite/btcd/btcec/v2"
@@ -76,7 +77,7 @@ func newWalletFixture(tb testing.TB) *walletFixture {
 		m.pinned, err = signer.LoadPinned(m.dir, m.key)
 		require.NoError(tb, err)
 		f.desc = reg.Descriptor
-		pin, err := signer.PinPolicy(m.dir, policy, nil)
+		pin, err := signer.PinPolicy(m.dir, m.key, policy, nil)
 		require.NoError(tb, err)
 		f.policy = pin.Policy
 		m.rules, err = signer.LoadRules(m.dir, signer.Limits{}, signertest.Now)
@@ -214,5 +215,7 @@ func globalXPub(tb testing.TB, c reserve.Cosigner) psbt.XPub {
 	tb.Helper()
 	k, err := hdkeychain.NewKeyFromString(c.XPub)
 	require.NoError(tb, err)
-	return psbt.XPub{ExtendedKey: psbt.EncodeExtendedKey(k), MasterKeyFingerprint: c.Fingerprint, Bip32Path: c.Path}
+	// btcutil/psbt writes MasterKeyFingerprint little-endian; BIP-174
+	// wants the key record's bytes in order.
+	return psbt.XPub{ExtendedKey: psbt.EncodeExtendedKey(k), MasterKeyFingerprint: bits.ReverseBytes32(c.Fingerprint), Bip32Path: c.Path}
 }

@@ -279,8 +279,8 @@ func TestSignRefusals(t *testing.T) {
 				signertest.MustApprove(t, p, other, f.policy.Hash(), signertest.Alice(), signertest.Bob())
 				return p
 			},
-			want: []string{"this PSBT is for another wallet: its global xpub[2] " + multisig.FormatKeyRecord(other.Cosigners()[2]) +
-				" is not a key of the pinned wallet " + f.desc.WalletID()},
+			want: []string{"xpub[2]: this PSBT is for another wallet: its key " + multisig.FormatKeyRecord(other.Cosigners()[2]) +
+				" is not a key of wallet " + f.desc.WalletID()},
 			is: signer.ErrOtherWallet,
 		},
 		{
@@ -305,18 +305,18 @@ func TestSignRefusals(t *testing.T) {
 			tamper: func(t *testing.T, p *psbt.Packet) {
 				p.XPubs = []psbt.XPub{globalXPub(t, f.m[0].rec), globalXPub(t, f.m[1].rec), globalXPub(t, foreign)}
 			},
-			want: []string{"this PSBT is for another wallet: its global xpub[2] " + multisig.FormatKeyRecord(foreign) +
-				" is not a key of the pinned wallet " + f.desc.WalletID()},
+			want: []string{"xpub[2]: this PSBT is for another wallet: its key " + multisig.FormatKeyRecord(foreign) +
+				" is not a key of wallet " + f.desc.WalletID()},
 			is: signer.ErrOtherWallet,
 		},
 		{
 			name: "global xpub of this signer's key with another origin",
 			tamper: func(t *testing.T, p *psbt.Packet) {
 				x := globalXPub(t, f.us().rec)
-				x.MasterKeyFingerprint = 0xd34db33f
+				x.MasterKeyFingerprint = 0x3fb34dd3 // written d3 4d b3 3f: btcutil writes it little-endian
 				p.XPubs = []psbt.XPub{x}
 			},
-			want: []string{"this PSBT is for another wallet: its global xpub[0] is cosigner 1's key with the origin [d34db33f/48'/1'/0'/2']"},
+			want: []string{"xpub[0]: this PSBT is for another wallet: it is cosigner 1's key with the origin [d34db33f/48'/1'/0'/2']"},
 			is:   signer.ErrOtherWallet,
 		},
 	}
@@ -359,21 +359,21 @@ func TestSignRefusals(t *testing.T) {
 	}
 }
 
-// TestSignFakeChangeIsAPayee: an output is change only when the pinned
-// descriptor gives its script; derivation paths claiming change are hints
-// that prove nothing (REFERENCES.md pitfall 2). Such outputs are shown as
-// payees, for the operator (and the approvals) to judge.
-func TestSignFakeChangeIsAPayee(t *testing.T) {
+// TestSignRefusesFakeChange: an output is change only when the pinned
+// descriptor gives its script; derivation paths or a witness script
+// claiming this wallet's keys on any other output are an attempt to pass a
+// payment off as change (REFERENCES.md pitfall 2), refused naming the
+// output, with nothing signed and the PSBT unchanged. The same outputs
+// without those records are plain payees.
+func TestSignRefusesFakeChange(t *testing.T) {
 	f := newWalletFixture(t)
 	sp := newSpend(t, f.desc)
 	attacker := MustDerive(t, MustParse(t, MustDescriptor(t, reserve.Regtest, 1, MustCosigner(t, 7, reserve.Regtest))), reserve.BranchChange, changeIndex)
-	change := coinA + coinB + coinC - payeeSat - normalFee
 
 	tests := []struct {
 		name   string
 		tamper func(p *psbt.Packet)
-		payees map[int]int64
-		change map[int]int64
+		want   string
 	}{
 		{
 			name: "payee output with this wallet's change derivations",
@@ -381,16 +381,14 @@ func TestSignFakeChangeIsAPayee(t *testing.T) {
 				p.Outputs[0].WitnessScript = p.Outputs[1].WitnessScript
 				p.Outputs[0].Bip32Derivation = p.Outputs[1].Bip32Derivation
 			},
-			payees: map[int]int64{0: payeeSat},
-			change: map[int]int64{1: change},
+			want: "output[0]: carries BIP-32 derivations of this wallet's cosigners at m/",
 		},
 		{
 			name: "change derivations on another script",
 			tamper: func(p *psbt.Packet) {
 				p.UnsignedTx.TxOut[1].PkScript = attacker.PkScript
 			},
-			payees: map[int]int64{0: payeeSat, 1: change},
-			change: map[int]int64{},
+			want: "output[1]: carries BIP-32 derivations of this wallet's cosigners at m/",
 		},
 		{
 			name: "change derivations and witness script of another wallet",
@@ -398,35 +396,40 @@ func TestSignFakeChangeIsAPayee(t *testing.T) {
 				p.UnsignedTx.TxOut[1].PkScript = attacker.PkScript
 				p.Outputs[1].WitnessScript = attacker.WitnessScript
 			},
-			payees: map[int]int64{0: payeeSat, 1: change},
-			change: map[int]int64{},
+			want: "output[1]: carries BIP-32 derivations of this wallet's cosigners at m/",
+		},
+		{
+			name: "a witness script alone on a payee",
+			tamper: func(p *psbt.Packet) {
+				p.Outputs[0].WitnessScript = attacker.WitnessScript
+			},
+			want: "output[0]: carries a witness_script, but is not the wallet's change",
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p := sp.create(t, normalFee)
+			p := f.approved(t, sp, normalFee)
 			tt.tamper(p)
-			// The officers approve what the PSBT pays: an unlisted payee
-			// needs the third approval.
-			signertest.MustApprove(t, p, f.desc, f.policy.Hash(), signertest.Officers()...)
-			s, err := signer.Check(p, f.desc, f.us().rules)
-			require.NoError(t, err)
-			payees := map[int]int64{}
-			for _, o := range s.Payees {
-				require.False(t, o.IsChange)
-				payees[o.Vout] = o.AmountSat
-			}
-			changes := map[int]int64{}
-			for _, o := range s.Change {
-				changes[o.Vout] = o.AmountSat
-			}
-			require.Equal(t, tt.payees, payees)
-			require.Equal(t, tt.change, changes)
-			if _, ok := payees[1]; ok {
-				require.NotEqual(t, MustDerive(t, f.desc, reserve.BranchChange, changeIndex).Address, s.Payees[len(s.Payees)-1].Address)
-			}
+			before := MustSerialize(t, p)
+			s, n, err := signer.Sign(p, f.us().pinned, f.us().key, f.us().rules)
+			require.ErrorContains(t, err, tt.want)
+			require.Equal(t, reserve.CodeInvalid, reserve.CodeOf(err))
+			require.Zero(t, n)
+			require.Zero(t, s.TxID)
+			require.Equal(t, before, MustSerialize(t, p), "a refused PSBT is left as it was")
 		})
 	}
+
+	// Without the claims, an output to the attacker's script is a payee
+	// like any other, for the approvals to judge.
+	p := sp.create(t, normalFee)
+	p.UnsignedTx.TxOut[1].PkScript = attacker.PkScript
+	p.Outputs[1] = psbt.POutput{}
+	signertest.MustApprove(t, p, f.desc, f.policy.Hash(), signertest.Officers()...)
+	s, err := signer.Check(p, f.desc, f.us().rules)
+	require.NoError(t, err)
+	require.Len(t, s.Payees, 2)
+	require.Empty(t, s.Change)
 }
 
 func TestSignRefusesAMismatchedPinned(t *testing.T) {

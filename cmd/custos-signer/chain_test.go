@@ -19,6 +19,8 @@ import (
 // for this wallet; any refusal leaves the pinned policy and prints
 // nothing.
 func TestRegisterPolicyChain(t *testing.T) {
+	// Pinning a policy seals it into the state record under the key.
+	t.Setenv(signer.EnvPassphrase, testPassphrase)
 	dir := t.TempDir()
 	MustRestore(t, dir)
 	walletID := MustRegisterWallet(t, dir)
@@ -31,7 +33,7 @@ func TestRegisterPolicyChain(t *testing.T) {
 	newFile := writeFile(t, "new.yaml", newText)
 
 	// The first policy needs no chain.
-	r := runNoPassphrase(t, "register", "--datadir", dir, "--policy", writeFile(t, "policy.yaml", text))
+	r := runCLI(t, "", "register", "--datadir", dir, "--policy", writeFile(t, "policy.yaml", text))
 	require.NoError(t, r.err, r.stderr)
 	require.Contains(t, r.stdout, "Pinned the spending policy")
 
@@ -69,7 +71,7 @@ func TestRegisterPolicyChain(t *testing.T) {
 	}
 	for _, tt := range refusals {
 		t.Run(tt.name, func(t *testing.T) {
-			r := runNoPassphrase(t, append([]string{"register", "--datadir", dir, "--policy", newFile}, tt.args...)...)
+			r := runCLI(t, "", append([]string{"register", "--datadir", dir, "--policy", newFile}, tt.args...)...)
 			require.Equal(t, 1, r.code, r.stderr)
 			require.Contains(t, r.stderr, tt.want)
 			require.Empty(t, r.stdout)
@@ -77,14 +79,14 @@ func TestRegisterPolicyChain(t *testing.T) {
 		})
 	}
 
-	r = runNoPassphrase(t, "register", "--datadir", dir, "--policy", newFile, "--chain", chainFile(valid))
+	r = runCLI(t, "", "register", "--datadir", dir, "--policy", newFile, "--chain", chainFile(valid))
 	require.NoError(t, r.err, r.stderr)
 	require.Contains(t, r.stdout, "Replaced the pinned spending policy in "+pinned+".\nold policy "+
 		hashHex(signertest.MustParsePolicy(t, text))+"\npolicy "+hashHex(signertest.MustParsePolicy(t, newText))+"\n")
 	requireFileIs(t, pinned, newText)
 
 	// Pinned again, the same policy needs no chain.
-	r = runNoPassphrase(t, "register", "--datadir", dir, "--policy", newFile, "--json")
+	r = runCLI(t, "", "register", "--datadir", dir, "--policy", newFile, "--json")
 	require.NoError(t, r.err, r.stderr)
 	require.Equal(t, "unchanged", decode[registerOutput](t, r.stdout).Policy.Status)
 	requireFileIs(t, pinned, newText)

@@ -15,6 +15,7 @@ import (
 	"github.com/tyler-smith/go-bip39"
 
 	"github.com/custos-reserve/custos/multisig"
+	"github.com/custos-reserve/custos/passphrase"
 	"github.com/custos-reserve/custos/reserve"
 	"github.com/custos-reserve/custos/signer"
 )
@@ -216,11 +217,11 @@ func TestPassphraseSourcesCLI(t *testing.T) {
 	c := &cli{
 		stdin: strings.NewReader(""), stdout: &out, stderr: &errOut,
 		lookupEnv: func(string) (string, bool) { return "", false },
-		prompt:    func(context.Context, string) ([]byte, error) { return nil, signer.ErrNoTerminal },
+		prompt:    func(context.Context, string) ([]byte, error) { return nil, passphrase.ErrNoTerminal },
 		homeDir:   os.UserHomeDir,
 	}
 	err := c.run(context.Background(), []string{"xpub", "--datadir", dir})
-	require.ErrorIs(t, err, signer.ErrNoPassphrase)
+	require.ErrorIs(t, err, passphrase.ErrNoPassphrase)
 	require.Equal(t, 1, exitCode(err, &errOut))
 	require.Contains(t, errOut.String(), "set CUSTOS_SIGNER_PASSPHRASE or pass --passphrase-file FILE")
 

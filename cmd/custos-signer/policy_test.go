@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/custos-reserve/custos/multisig"
+	"github.com/custos-reserve/custos/passphrase"
 	"github.com/custos-reserve/custos/reserve"
 	"github.com/custos-reserve/custos/signer"
 	"github.com/custos-reserve/custos/signer/signertest"
@@ -29,7 +30,7 @@ func runNoPassphrase(t *testing.T, args ...string) result {
 		lookupEnv: func(string) (string, bool) { return "", false },
 		prompt: func(context.Context, string) ([]byte, error) {
 			t.Error("asked for a passphrase")
-			return nil, signer.ErrNoTerminal
+			return nil, passphrase.ErrNoTerminal
 		},
 		homeDir: func() (string, error) { return "", os.ErrNotExist },
 		now:     signertest.Now,
@@ -65,11 +66,13 @@ func MustRegisterWallet(t *testing.T, dir string) string {
 }
 
 // TestRegisterPolicy: register --policy pins the file byte for byte
-// without the passphrase and prints the hash and the officers; the same
+// and prints the hash and the officers; the same
 // policy is unchanged, another replaces it only with --chain, and a
 // malformed one is refused with its line and field, leaving the pinned
 // one.
 func TestRegisterPolicy(t *testing.T) {
+	// Pinning a policy seals it into the state record under the key.
+	t.Setenv(signer.EnvPassphrase, testPassphrase)
 	dir := t.TempDir()
 	MustRestore(t, dir)
 	walletID := MustRegisterWallet(t, dir)
@@ -78,7 +81,7 @@ func TestRegisterPolicy(t *testing.T) {
 	policy := signertest.MustParsePolicy(t, text)
 	file := writeFile(t, "policy.yaml", text)
 
-	r := runNoPassphrase(t, "register", "--datadir", dir, "--policy", file)
+	r := runCLI(t, "", "register", "--datadir", dir, "--policy", file)
 	require.NoError(t, r.err, r.stderr)
 	require.Contains(t, r.stdout, "Pinned the spending policy in "+pinned+".\n")
 	require.Contains(t, r.stdout, "\npolicy "+hashHex(policy)+"\n")
@@ -90,7 +93,7 @@ func TestRegisterPolicy(t *testing.T) {
 	require.NotContains(t, r.stdout, "Wallet:", "no descriptor was registered")
 	requireFileIs(t, pinned, text)
 
-	r = runNoPassphrase(t, "register", "--datadir", dir, "--policy", file)
+	r = runCLI(t, "", "register", "--datadir", dir, "--policy", file)
 	require.NoError(t, r.err, r.stderr)
 	require.Contains(t, r.stdout, "The pinned spending policy is unchanged")
 	require.Contains(t, r.stdout, "policy "+hashHex(policy))
@@ -100,7 +103,7 @@ func TestRegisterPolicy(t *testing.T) {
 	otherText := signertest.PolicyYAML([]signertest.Officer{signertest.Alice(), signertest.Dave()})
 	other := signertest.MustParsePolicy(t, otherText)
 	otherFile := writeFile(t, "new.yaml", otherText)
-	r = runNoPassphrase(t, "register", "--datadir", dir, "--policy", otherFile)
+	r = runCLI(t, "", "register", "--datadir", dir, "--policy", otherFile)
 	require.Equal(t, 1, r.code)
 	require.Contains(t, r.stderr, "custos-signer: the officers' approvals of the policy change are needed: replacing the pinned policy "+
 		hashHex(policy)+" with "+hashHex(other)+" takes the reserve's policy history with the officers' signatures (--chain FILE,")
@@ -110,7 +113,7 @@ func TestRegisterPolicy(t *testing.T) {
 	// With the chain of the change, it replaces it; JSON gives both hashes.
 	chain := signertest.NewChain(t, reserve.Regtest, walletID, text).
 		Add(t, otherText, signertest.Alice(), signertest.Bob(), signertest.Carol())
-	r = runNoPassphrase(t, "register", "--datadir", dir, "--policy", otherFile,
+	r = runCLI(t, "", "register", "--datadir", dir, "--policy", otherFile,
 		"--chain", writeFile(t, "chain.json", chain.MustJSON(t)), "--json")
 	require.NoError(t, r.err, r.stderr)
 	out := decode[registerOutput](t, r.stdout)
@@ -132,27 +135,27 @@ func TestRegisterPolicy(t *testing.T) {
 	// As text, a replacement prints the old hash and the new. Going back
 	// is a change like any other: alice and dave approve it.
 	chain.Add(t, text, signertest.Alice(), signertest.Dave())
-	r = runNoPassphrase(t, "register", "--datadir", dir, "--policy", file, "--chain", writeFile(t, "chain.json", chain.MustJSON(t)))
+	r = runCLI(t, "", "register", "--datadir", dir, "--policy", file, "--chain", writeFile(t, "chain.json", chain.MustJSON(t)))
 	require.NoError(t, r.err, r.stderr)
 	require.Contains(t, r.stdout, "Replaced the pinned spending policy in "+pinned+".\nold policy "+hashHex(other)+"\npolicy "+hashHex(policy)+"\n")
 
 	// Malformed: refused with the line and the field; the pinned policy
 	// stays.
 	bad := bytes.Replace(text, []byte(`max_fee: "0.01"`), []byte("max_fee: 0.01"), 1)
-	r = runNoPassphrase(t, "register", "--datadir", dir, "--policy", writeFile(t, "bad.yaml", bad))
+	r = runCLI(t, "", "register", "--datadir", dir, "--policy", writeFile(t, "bad.yaml", bad))
 	require.Equal(t, 1, r.code)
 	require.Equal(t, "custos-signer: policy line 28: fees.max_fee: write BTC amounts in quotes (\"0.01\"), not as YAML numbers, so they are never read as floating point\n", r.stderr)
 	require.Empty(t, r.stdout)
 	requireFileIs(t, pinned, text)
 
-	r = runNoPassphrase(t, "register", "--datadir", dir, "--policy", filepath.Join(t.TempDir(), "missing.yaml"))
+	r = runCLI(t, "", "register", "--datadir", dir, "--policy", filepath.Join(t.TempDir(), "missing.yaml"))
 	require.Equal(t, 1, r.code)
 	require.Contains(t, r.stderr, "unable to open the policy")
 	requireFileIs(t, pinned, text)
 
 	// Only into a signer's data directory.
 	empty := t.TempDir()
-	r = runNoPassphrase(t, "register", "--datadir", empty, "--policy", file)
+	r = runCLI(t, "", "register", "--datadir", empty, "--policy", file)
 	require.Equal(t, 1, r.code)
 	require.Contains(t, r.stderr, "no key file")
 	require.NoFileExists(t, filepath.Join(empty, signer.PolicyFileName))
@@ -257,6 +260,8 @@ func TestSignApprovalRefusalsCLI(t *testing.T) {
 // another policy, with the officers' approval of the change, approvals
 // under the old one sign nothing.
 func TestSignRecordsInLedger(t *testing.T) {
+	// Pinning a policy seals it into the state record under the key.
+	t.Setenv(signer.EnvPassphrase, testPassphrase)
 	f := newSignFixture(t)
 	ledger := filepath.Join(f.dir, signer.LedgerFileName)
 	r := runSign(t, testPassphrase, "", "--datadir", f.dir, "--in", f.in, "--out", f.out(t), "--yes")
@@ -276,7 +281,7 @@ func TestSignRecordsInLedger(t *testing.T) {
 	// Without the officers' approval of the change the operator cannot
 	// move: the old approvals still sign, and nothing more is recorded.
 	other := signertest.PolicyYAML([]signertest.Officer{signertest.Alice(), signertest.Bob()}, f.payee)
-	r = runNoPassphrase(t, "register", "--datadir", f.dir, "--policy", writeFile(t, "new.yaml", other))
+	r = runCLI(t, "", "register", "--datadir", f.dir, "--policy", writeFile(t, "new.yaml", other))
 	require.Equal(t, 1, r.code)
 	require.Contains(t, r.stderr, "--chain FILE")
 	r = runSign(t, testPassphrase, "", "--datadir", f.dir, "--in", f.in, "--out", f.out(t), "--yes")
@@ -287,7 +292,7 @@ func TestSignRecordsInLedger(t *testing.T) {
 
 	chain := signertest.NewChain(t, reserve.Regtest, f.desc.WalletID(), signertest.PolicyYAML(signertest.Officers(), f.payee)).
 		Add(t, other, signertest.Alice(), signertest.Bob(), signertest.Carol())
-	r = runNoPassphrase(t, "register", "--datadir", f.dir, "--policy", writeFile(t, "new.yaml", other),
+	r = runCLI(t, "", "register", "--datadir", f.dir, "--policy", writeFile(t, "new.yaml", other),
 		"--chain", writeFile(t, "chain.json", chain.MustJSON(t)))
 	require.NoError(t, r.err, r.stderr)
 	require.Contains(t, r.stdout, "Replaced the pinned spending policy")

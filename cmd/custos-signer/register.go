@@ -48,11 +48,9 @@ type policyOutput struct {
 	Status string `json:"status"`
 	File   string `json:"file"`
 	Hash   string `json:"hash"`
-	// Replaced is the hash of the policy this one replaced; when that
-	// file could not be read as a policy, ReplacedError says why.
-	Replaced      string         `json:"replaced_hash,omitempty"`
-	ReplacedError string         `json:"replaced_error,omitempty"`
-	Officers      []officerEntry `json:"officers"`
+	// Replaced is the hash of the policy this one replaced.
+	Replaced string         `json:"replaced_hash,omitempty"`
+	Officers []officerEntry `json:"officers"`
 	// Per24hSat and Per30dSat are the velocity caps; 0 is none.
 	Per24hSat int64 `json:"per_24h_sat"`
 	Per30dSat int64 `json:"per_30d_sat"`
@@ -78,10 +76,12 @@ func (c *cli) cmdRegister(ctx context.Context, args []string) error {
 			"receive address: compare them with the other ministries before the wallet is funded.\n"+
 			"Registering the pinned descriptor again changes nothing; a different one needs --replace.\n\n"+
 			"With --policy, checks the spending policy in FILE and pins it, byte for byte, in\n"+
-			"DIR/"+signer.PolicyFileName+"; it needs no passphrase. It prints the policy hash and every officer's\n"+
+			"DIR/"+signer.PolicyFileName+". It prints the policy hash and every officer's\n"+
 			"id, name and key: compare them with the officers. A different policy replaces the pinned one\n"+
 			"only with --chain, whose signatures must show that the pinned policy's officers approved every\n"+
-			"change to it (the old and new hashes are printed). Nothing is signed without a pinned policy."); done || err != nil {
+			"change to it (the old and new hashes are printed). Nothing is signed without a pinned policy.\n\n"+
+			"Both unlock the key: the descriptor's and the policy's hashes are recorded in\n"+
+			"DIR/"+signer.StateFileName+", authenticated under it. DIR is locked for the whole command."); done || err != nil {
 		return err
 	}
 	if strings.TrimSpace(*desc) == "" && *policyFile == "" {
@@ -112,29 +112,42 @@ func (c *cli) cmdRegister(ctx context.Context, args []string) error {
 	}
 	var chain []reserve.PolicyLink
 	if *chainFile != "" {
-		data, err := readLimited(*chainFile, "the policy chain", signer.MaxPolicyChainBytes)
+		data, err := readLimited(*chainFile, "the policy chain", reserve.MaxPolicyChainBytes)
 		if err != nil {
 			return err
 		}
-		if chain, err = signer.ParsePolicyChain(data); err != nil {
+		if chain, err = reserve.ParsePolicyChain(data); err != nil {
 			return err
 		}
 	}
 
+	// Both are recorded in the state record, sealed under the key, with
+	// the data directory locked.
+	kf, err := signer.ReadKeyFile(f.datadir)
+	if err != nil {
+		return err
+	}
+	lock, err := signer.LockDir(f.datadir)
+	if err != nil {
+		return err
+	}
+	defer lock.Unlock()
+	key, err := c.unlockFile(ctx, f, kf)
+	if err != nil {
+		return err
+	}
+	defer key.Zero()
 	var out registerOutput
 	var status signer.RegisterStatus
 	if strings.TrimSpace(*desc) != "" {
-		reg, network, err := c.registerDescriptor(ctx, f, *desc, *replace)
+		reg, err := registerDescriptor(f, key, *desc, *replace)
 		if err != nil {
 			return err
 		}
-		out, status = walletOutput(reg, network), reg.Status
-	} else if _, err := signer.ReadKeyFile(f.datadir); err != nil {
-		// A policy is pinned only in a signer's data directory.
-		return err
+		out, status = walletOutput(reg, key.Network()), reg.Status
 	}
 	if policyText != nil {
-		pin, err := signer.PinPolicy(f.datadir, policyText, chain)
+		pin, err := signer.PinPolicy(f.datadir, key, policyText, chain)
 		if err != nil {
 			return err
 		}
@@ -154,25 +167,20 @@ func (c *cli) cmdRegister(ctx context.Context, args []string) error {
 		}
 		text += pinnedPolicyText(out.Policy)
 	}
-	_, err := io.WriteString(c.stdout, text)
+	_, err = io.WriteString(c.stdout, text)
 	return err
 }
 
-// registerDescriptor unlocks the key and pins desc.
-func (c *cli) registerDescriptor(ctx context.Context, f *flags, desc string, replace bool) (*signer.Registration, reserve.Network, error) {
-	key, err := c.unlock(ctx, f)
-	if err != nil {
-		return nil, 0, err
-	}
-	defer key.Zero()
+// registerDescriptor pins desc.
+func registerDescriptor(f *flags, key *signer.Key, desc string, replace bool) (*signer.Registration, error) {
 	reg, err := signer.Register(f.datadir, key, desc, replace)
 	if errors.Is(err, signer.ErrOtherWalletPinned) {
-		return nil, 0, fmt.Errorf("%w; pass --replace to replace it", err)
+		return nil, fmt.Errorf("%w; pass --replace to replace it", err)
 	}
 	if err != nil {
-		return nil, 0, err
+		return nil, err
 	}
-	return reg, key.Network(), nil
+	return reg, nil
 }
 
 func walletOutput(reg *signer.Registration, n reserve.Network) registerOutput {
@@ -203,11 +211,7 @@ func newPolicyOutput(pin *signer.PolicyPin, file string) *policyOutput {
 		Per24hSat: pin.Policy.Velocity.Per24hSat,
 		Per30dSat: pin.Policy.Velocity.Per30dSat,
 	}
-	switch {
-	case pin.Status != signer.Replaced:
-	case pin.PreviousErr != nil:
-		out.ReplacedError = pin.PreviousErr.Error()
-	default:
+	if pin.Status == signer.Replaced {
 		out.Replaced = hex.EncodeToString(pin.Previous[:])
 	}
 	for _, o := range pin.Policy.Officers {
@@ -238,7 +242,7 @@ func registerText(out registerOutput, status signer.RegisterStatus) string {
 		if prev == "" {
 			prev = "(unreadable)"
 		}
-		fmt.Fprintf(&b, "Replaced the registered descriptor\n  %s\n", prev)
+		fmt.Fprintf(&b, "Replaced the registered descriptor\n  %s\n", safe(prev))
 	default:
 		fmt.Fprintf(&b, "Registered.\n")
 	}
@@ -273,21 +277,17 @@ func pinnedPolicyText(p *policyOutput) string {
 	var b strings.Builder
 	switch p.Status {
 	case signer.Unchanged.String():
-		fmt.Fprintf(&b, "The pinned spending policy is unchanged (%s).\n", p.File)
+		fmt.Fprintf(&b, "The pinned spending policy is unchanged (%s).\n", safe(p.File))
 	case signer.Replaced.String():
-		fmt.Fprintf(&b, "Replaced the pinned spending policy in %s.\n", p.File)
-		if p.Replaced != "" {
-			fmt.Fprintf(&b, "old policy %s\n", p.Replaced)
-		} else {
-			fmt.Fprintf(&b, "old policy unreadable: %s\n", p.ReplacedError)
-		}
+		fmt.Fprintf(&b, "Replaced the pinned spending policy in %s.\n", safe(p.File))
+		fmt.Fprintf(&b, "old policy %s\n", p.Replaced)
 	default:
-		fmt.Fprintf(&b, "Pinned the spending policy in %s.\n", p.File)
+		fmt.Fprintf(&b, "Pinned the spending policy in %s.\n", safe(p.File))
 	}
 	fmt.Fprintf(&b, "policy %s\n\nOfficers:\n", p.Hash)
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
 	for _, o := range p.Officers {
-		fmt.Fprintf(tw, "  %s\t%s\t%s\n", o.ID, o.Name, o.Key)
+		fmt.Fprintf(tw, "  %s\t%s\t%s\n", safe(o.ID), safe(o.Name), o.Key)
 	}
 	// A strings.Builder never fails a write.
 	_ = tw.Flush()

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -12,6 +13,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/custos-reserve/custos/passphrase"
+	"github.com/custos-reserve/custos/reserve"
 	"github.com/custos-reserve/custos/signer"
 )
 
@@ -34,7 +37,7 @@ func exitCode(err error, stderr io.Writer) int {
 	if err == nil {
 		return 0
 	}
-	_, _ = fmt.Fprintf(stderr, "%s: %s\n", progName, err)
+	_, _ = fmt.Fprintf(stderr, "%s: %s\n", progName, safe(err.Error()))
 	var u *usageError
 	if errors.As(err, &u) {
 		return 2
@@ -49,7 +52,7 @@ type cli struct {
 	stdout    io.Writer
 	stderr    io.Writer
 	lookupEnv func(string) (string, bool)
-	prompt    signer.PromptFunc
+	prompt    passphrase.PromptFunc
 	homeDir   func() (string, error)
 	// openTTY opens the terminal sign asks its question on; nil, or an
 	// error, means the answer is read from stdin.
@@ -66,7 +69,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		stdout:    stdout,
 		stderr:    stderr,
 		lookupEnv: os.LookupEnv,
-		prompt:    signer.TerminalPrompt,
+		prompt:    passphrase.TerminalPrompt,
 		homeDir:   os.UserHomeDir,
 		openTTY:   openTerminal,
 		now:       time.Now,
@@ -86,6 +89,8 @@ func commands() []command {
 		{"xpub", "unlock the key and show its key record", (*cli).cmdXpub},
 		{"register", "check the wallet descriptor holds this key and pin it; pin the spending policy", (*cli).cmdRegister},
 		{"sign", "check a PSBT against the pinned wallet and policy, show it, and sign it", (*cli).cmdSign},
+		{"ledger", "export this signer's ledger and state, or import them on new hardware", (*cli).cmdLedger},
+		{"address", "show the pinned wallet's address at an index, or verify that an address is the wallet's", (*cli).cmdAddress},
 	}
 }
 
@@ -173,8 +178,8 @@ func (c *cli) parse(f *flags, args []string, synopsis, about string) (done bool,
 	return false, nil
 }
 
-func (c *cli) passphrases(f *flags) signer.PassphraseSource {
-	return signer.PassphraseSource{LookupEnv: c.lookupEnv, File: f.passphraseFile, Prompt: c.prompt}
+func (c *cli) passphrases(f *flags) passphrase.Source {
+	return passphrase.Source{LookupEnv: c.lookupEnv, EnvName: signer.EnvPassphrase, File: f.passphraseFile, Prompt: c.prompt}
 }
 
 // unlock asks for the passphrase and unlocks the key of f.datadir. The
@@ -186,6 +191,12 @@ func (c *cli) unlock(ctx context.Context, f *flags) (*signer.Key, error) {
 	if err != nil {
 		return nil, err
 	}
+	return c.unlockFile(ctx, f, kf)
+}
+
+// unlockFile asks for the passphrase and unlocks kf. The caller must Zero
+// the key.
+func (c *cli) unlockFile(ctx context.Context, f *flags, kf *signer.KeyFile) (*signer.Key, error) {
 	pass, err := c.passphrases(f).Existing(ctx)
 	if err != nil {
 		return nil, err
@@ -195,11 +206,16 @@ func (c *cli) unlock(ctx context.Context, f *flags) (*signer.Key, error) {
 }
 
 func writeJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
 	enc.SetIndent("", "  ")
 	// Descriptors hold "<0;1>": keep them as typed, not \u003c-escaped.
 	enc.SetEscapeHTML(false)
 	if err := enc.Encode(v); err != nil {
+		return fmt.Errorf("unable to write JSON output: %w", err)
+	}
+	// encoding/json leaves a bidirectional override in a string as it is.
+	if _, err := w.Write(reserve.EscapeJSON(buf.Bytes())); err != nil {
 		return fmt.Errorf("unable to write JSON output: %w", err)
 	}
 	return nil

@@ -11,8 +11,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/btcsuite/btcd/btcutil/psbt"
 	"golang.org/x/term"
 
+	"github.com/custos-reserve/custos/multisig"
+	"github.com/custos-reserve/custos/passphrase"
 	"github.com/custos-reserve/custos/reserve"
 	"github.com/custos-reserve/custos/signer"
 )
@@ -137,7 +140,63 @@ func newSignApproval(a signer.Approved) signApproval {
 	return out
 }
 
+// signRequest is what sign was asked to do.
+type signRequest struct {
+	in, out string
+	yes     bool
+	b64     bool
+	lim     signer.Limits
+}
+
+// signJob is a PSBT checked without the key against what the data
+// directory pins: what the operator is shown and asked about.
+type signJob struct {
+	pkt     *psbt.Packet
+	kf      *signer.KeyFile
+	desc    *multisig.Descriptor
+	rules   signer.Rules
+	derived *signer.Derived
+	sum     signer.Summary
+}
+
+// cmdSign is sign: the flags; the data directory's lock, held to the end;
+// the checks that need no key; the summary and the question; then the key,
+// the signature and its record; and what was done.
 func (c *cli) cmdSign(ctx context.Context, args []string) error {
+	f, req, done, err := c.signFlags(args)
+	if done || err != nil {
+		return err
+	}
+	// Everything that can be refused without the key is refused before
+	// the operator types a passphrase or answers a question.
+	if err := signer.CheckNoFile(req.out); err != nil {
+		return err
+	}
+	kf, err := signer.ReadKeyFile(f.datadir)
+	if err != nil {
+		return err
+	}
+	lock, err := signer.LockDir(f.datadir)
+	if err != nil {
+		return err
+	}
+	defer lock.Unlock()
+	job, err := c.checkSign(f, req, kf)
+	if err != nil {
+		return err
+	}
+	if err := c.confirmSign(ctx, f, req, job); err != nil {
+		return err
+	}
+	pinned, n, err := c.signAndWrite(ctx, f, req, job)
+	if err != nil {
+		return err
+	}
+	return c.printSigned(f, req, job.sum, pinned, n)
+}
+
+// signFlags parses sign's flags.
+func (c *cli) signFlags(args []string) (*flags, signRequest, bool, error) {
 	f := c.newFlags("sign", true)
 	in := f.fs.String("in", "", "the PSBT to sign, binary or base64 (`FILE`, required)")
 	out := f.fs.String("out", "", "where to write the signed PSBT (`FILE`, required; must not exist)")
@@ -149,131 +208,146 @@ func (c *cli) cmdSign(ctx context.Context, args []string) error {
 		"Checks the PSBT in FILE against the wallet descriptor and the spending policy this signer\n"+
 			"pinned, and nothing the PSBT claims about itself: every input must be the wallet's, with its full\n"+
 			"previous transaction; every output is shown as a payee unless the descriptor gives its script as\n"+
-			"change; sighash ALL only; the fee within --max-fee and --max-feerate. The PSBT must carry the\n"+
+			"change; sighash ALL only; the fee within --max-fee and --max-feerate; every input and change index\n"+
+			"within the window past the highest this signer has seen (docs/signer.md). The PSBT must carry the\n"+
 			"officers' approvals of its payment: payees exactly the approved ones, the fee within the approved\n"+
 			"cap, not expired, enough officers of the pinned policy for the amount, within the policy's caps\n"+
 			"and its velocity caps as counted from this signer's ledger, and no other transaction signed for\n"+
 			"the same approvals unless this one replaces it. It prints who approved, every payee, the change,\n"+
 			"the fee and the inputs, asks \"Sign this transaction? [y/N]\" unless --yes, and only then unlocks\n"+
-			"the key, signs, records the transaction in DIR/"+signer.LedgerFileName+" and writes the PSBT with this\n"+
-			"signer's signatures to SIGNED (never overwriting a file)."); done || err != nil {
-		return err
+			"the key, checks DIR/"+signer.StateFileName+" under it, signs, records the transaction in\n"+
+			"DIR/"+signer.LedgerFileName+" and writes the PSBT with this signer's signatures to SIGNED (never\n"+
+			"overwriting a file). DIR is locked for the whole command."); done || err != nil {
+		return nil, signRequest{}, done, err
 	}
 	if *in == "" || *out == "" {
-		return usageErrorf("sign: --in and --out are required")
+		return nil, signRequest{}, false, usageErrorf("sign: --in and --out are required")
 	}
 	lim, err := signLimits(*maxFee, *maxRate)
 	if err != nil {
-		return err
+		return nil, signRequest{}, false, err
 	}
-	// Everything that can be refused without the key is refused before
-	// the operator types a passphrase or answers a question.
-	if err := signer.CheckNoFile(*out); err != nil {
-		return err
+	return f, signRequest{in: *in, out: *out, yes: *yes, b64: *b64, lim: lim}, false, nil
+}
+
+// checkSign reads the PSBT and what the data directory pins, and runs
+// every check that needs no key.
+func (c *cli) checkSign(f *flags, req signRequest, kf *signer.KeyFile) (*signJob, error) {
+	job := &signJob{kf: kf}
+	var err error
+	if job.pkt, err = signer.ReadPSBT(req.in); err != nil {
+		return nil, err
 	}
-	pkt, err := signer.ReadPSBT(*in)
-	if err != nil {
-		return err
-	}
-	kf, err := signer.ReadKeyFile(f.datadir)
-	if err != nil {
-		return err
-	}
-	desc, err := signer.LoadDescriptor(f.datadir, kf.Network)
+	job.desc, err = signer.LoadDescriptor(f.datadir, kf.Network)
 	if errors.Is(err, signer.ErrNotRegistered) {
-		return fmt.Errorf("%w in %s: run '%s register --descriptor DESC' first", signer.ErrNotRegistered, f.datadir, progName)
+		return nil, fmt.Errorf("%w in %s: run '%s register --descriptor DESC' first", signer.ErrNotRegistered, f.datadir, progName)
 	}
 	if err != nil {
-		return err
+		return nil, err
 	}
-	rules, err := signer.LoadRules(f.datadir, lim, c.now)
+	job.rules, err = signer.LoadRules(f.datadir, req.lim, c.now)
 	if errors.Is(err, signer.ErrNoPolicy) {
-		return fmt.Errorf("%w in %s: run '%s register --policy FILE' first; nothing is signed without one", signer.ErrNoPolicy, f.datadir, progName)
+		return nil, fmt.Errorf("%w in %s: run '%s register --policy FILE' first; nothing is signed without one", signer.ErrNoPolicy, f.datadir, progName)
 	}
 	if err != nil {
-		return err
+		return nil, err
 	}
 	// The addresses this signer derived before make the check fast; they
 	// are trusted for signing only once their MAC verifies under the key.
-	derived, err := signer.LoadDerived(f.datadir, desc)
-	if err != nil {
-		return err
+	if job.derived, err = signer.LoadDerived(f.datadir, job.desc); err != nil {
+		return nil, err
 	}
-	sum, err := signer.Check(pkt, desc, rules)
-	if err != nil {
-		return err
+	if job.sum, err = signer.Check(job.pkt, job.desc, job.rules); err != nil {
+		return nil, err
 	}
+	return job, nil
+}
 
-	text := signSummaryText(*in, sum)
+// confirmSign prints the summary and, unless --yes, asks the operator.
+func (c *cli) confirmSign(ctx context.Context, f *flags, req signRequest, job *signJob) error {
+	text := signSummaryText(req.in, job.sum)
 	if !f.json {
 		if _, err := io.WriteString(c.stdout, text); err != nil {
 			return err
 		}
 	}
-	if !*yes {
-		// With --json, stdout is for the result only: show the summary
-		// where the question is asked.
-		preamble := ""
-		if f.json {
-			preamble = text
-		}
-		ok, err := c.confirm(ctx, preamble, "Sign this transaction? [y/N] ")
-		if err != nil {
-			return err
-		}
-		if !ok {
-			return errDeclined
-		}
+	if req.yes {
+		return nil
 	}
+	// With --json, stdout is for the result only: show the summary where
+	// the question is asked.
+	preamble := ""
+	if f.json {
+		preamble = text
+	}
+	ok, err := c.confirm(ctx, preamble, "Sign this transaction? [y/N] ")
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return errDeclined
+	}
+	return nil
+}
 
+// signAndWrite unlocks the key, authenticates what the check read, signs
+// (which records the transaction in the ledger and the state record) and
+// writes the signed PSBT. job.sum becomes the summary Sign checked.
+func (c *cli) signAndWrite(ctx context.Context, f *flags, req signRequest, job *signJob) (*signer.Pinned, int, error) {
 	// Only now is the key unlocked, and only for as long as signing takes.
 	pass, err := c.passphrases(f).Existing(ctx)
 	if err != nil {
-		return err
+		return nil, 0, err
 	}
-	key, err := kf.Unlock(pass)
+	key, err := job.kf.Unlock(pass)
 	clear(pass)
 	if err != nil {
-		return err
+		return nil, 0, err
 	}
 	defer key.Zero()
-	if err := derived.Verify(key); err != nil {
-		return err
+	if err := job.derived.Verify(key); err != nil {
+		return nil, 0, err
 	}
-	again, err := signer.LoadDescriptor(f.datadir, kf.Network)
+	again, err := signer.LoadDescriptor(f.datadir, job.kf.Network)
 	if err != nil {
-		return err
+		return nil, 0, err
 	}
-	if again.String() != desc.String() {
-		return reserve.Errorf(reserve.CodeConflict, "the pinned descriptor in %s changed while signing; nothing was signed", f.datadir)
+	if again.String() != job.desc.String() {
+		return nil, 0, reserve.Errorf(reserve.CodeConflict, "the pinned descriptor in %s changed while signing; nothing was signed", f.datadir)
 	}
 	// Sign with the descriptor checked above, whose derived addresses are
 	// now authenticated; Place checks the key's place in it.
-	pinned, err := signer.Place(desc, key)
+	pinned, err := signer.Place(job.desc, key)
 	if err != nil {
-		return err
+		return nil, 0, err
 	}
-	// Sign records the transaction in the ledger before it returns: the
-	// signed PSBT is written only once that is on disk.
-	signed, n, err := signer.Sign(pkt, pinned, key, rules)
+	// Sign verifies the state record under the key and records the
+	// transaction before it returns: the signed PSBT is written only once
+	// that is on disk.
+	signed, n, err := signer.Sign(job.pkt, pinned, key, job.rules)
 	if err != nil {
-		return err
+		return nil, 0, err
 	}
-	if err := signer.WritePSBT(*out, pkt, *b64); err != nil {
-		return err
+	job.sum = signed
+	if err := signer.WritePSBT(req.out, job.pkt, req.b64); err != nil {
+		return nil, 0, err
 	}
-	if err := signer.SaveDerived(f.datadir, desc, key, signer.HighestIndexes(signed)); err != nil {
+	if err := signer.SaveDerived(f.datadir, job.desc, key, job.rules.Ledger.Seen()); err != nil {
 		// The signature is written; only the next check is slower.
 		fmt.Fprintf(c.stderr, "warning: %v\n", err)
 	}
+	return pinned, n, nil
+}
 
+// printSigned says what sign did.
+func (c *cli) printSigned(f *flags, req signRequest, signed signer.Summary, pinned *signer.Pinned, n int) error {
 	if f.json {
 		o := newSignOutput(signed)
-		o.SignaturesAdded, o.Out = n, *out
+		o.SignaturesAdded, o.Out = n, req.out
 		return writeJSON(c.stdout, o)
 	}
 	format := "binary"
-	if *b64 {
+	if req.b64 {
 		format = "base64"
 	}
 	var b strings.Builder
@@ -282,8 +356,8 @@ func (c *cli) cmdSign(ctx context.Context, args []string) error {
 	} else {
 		fmt.Fprintf(&b, "\nSigned as cosigner %d of %d: %d signature(s) added.\n", pinned.Position+1, signed.Cosigners, n)
 	}
-	fmt.Fprintf(&b, "Wrote %s (%s PSBT); return it to the coordinator.\n", *out, format)
-	_, err = io.WriteString(c.stdout, b.String())
+	fmt.Fprintf(&b, "Wrote %s (%s PSBT); return it to the coordinator.\n", req.out, format)
+	_, err := io.WriteString(c.stdout, b.String())
 	return err
 }
 
@@ -306,7 +380,7 @@ func signLimits(maxFee string, maxRate int64) (signer.Limits, error) {
 // payee and amount, the change and its index, the fee and the inputs.
 func signSummaryText(in string, s signer.Summary) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "PSBT %s\n", in)
+	fmt.Fprintf(&b, "PSBT %s\n", safe(in))
 	fmt.Fprintf(&b, "Wallet:      %s (%d-of-%d), as pinned by this signer\n", s.WalletID, s.Threshold, s.Cosigners)
 	fmt.Fprintf(&b, "Transaction: %s\n\n", s.TxID)
 	b.WriteString(approvalText(s.Approved))
@@ -345,7 +419,7 @@ func signSummaryText(in string, s signer.Summary) string {
 // approvalText says what the officers approved and who they were.
 func approvalText(a signer.Approved) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "Proposal:    %s\n", a.Intent.ProposalID)
+	fmt.Fprintf(&b, "Proposal:    %s\n", safe(a.Intent.ProposalID))
 	fmt.Fprintf(&b, "Policy:      %x (pinned by this signer)\n", a.PolicyHash)
 	fmt.Fprintf(&b, "Expires:     %s\n", a.Intent.ExpiresAt.UTC().Format(time.RFC3339))
 	fmt.Fprintf(&b, "Fee cap:     %s BTC\n", reserve.FormatBTC(a.Intent.FeeCapSat))
@@ -355,7 +429,7 @@ func approvalText(a signer.Approved) string {
 		width = max(width, len(o.ID))
 	}
 	for _, o := range a.Officers {
-		fmt.Fprintf(&b, "  %-*s  %s\n", width, o.ID, o.Name)
+		fmt.Fprintf(&b, "  %-*s  %s\n", width, safe(o.ID), safe(o.Name))
 	}
 	for _, id := range a.Replaces {
 		fmt.Fprintf(&b, "Replaces:    %s, signed before for this proposal (this fee bump spends one of its inputs)\n", id)
@@ -441,7 +515,7 @@ func openTerminal() (*os.File, error) {
 	}
 	if !term.IsTerminal(int(tty.Fd())) {
 		tty.Close()
-		return nil, signer.ErrNoTerminal
+		return nil, passphrase.ErrNoTerminal
 	}
 	return tty, nil
 }

@@ -81,7 +81,7 @@ func newSignFixture(t *testing.T) *signFixture {
 		},
 	})
 	require.NoError(t, err)
-	pin, err := signer.PinPolicy(f.dir, signertest.PolicyYAML(signertest.Officers(), f.payee), nil)
+	pin, err := signer.PinPolicy(f.dir, key, signertest.PolicyYAML(signertest.Officers(), f.payee), nil)
 	require.NoError(t, err)
 	f.policy = pin.Policy
 	f.intent = signertest.MustApprove(t, f.pkt, f.desc, f.policy.Hash(), signertest.Alice(), signertest.Bob())

@@ -44,7 +44,16 @@ func addressNewCmd(fs *flag.FlagSet) func(*env, []string) error {
 		if e.common.json {
 			return printJSON(e.stdout, out)
 		}
-		_, err = fmt.Fprintln(e.stdout, out.Address)
+		// The address alone on the first line, for scripts; then where it
+		// sits, which each ministry's custos-signer must confirm.
+		if out.Label != "" {
+			printf(e.stdout, "%s\nlabel: %s\n", out.Address, out.Label)
+		} else {
+			printf(e.stdout, "%s\n", out.Address)
+		}
+		_, err = printf(e.stdout, "branch %s, index %d\n"+
+			"Publish it only after the ministries ran 'custos-signer address verify %s'\n"+
+			"and each saw branch %s, index %d.\n", out.Branch, out.Index, out.Address, out.Branch, out.Index)
 		return err
 	}
 }
@@ -72,9 +81,9 @@ func addressListCmd(fs *flag.FlagSet) func(*env, []string) error {
 			return printJSON(e.stdout, out)
 		}
 		tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "INDEX\tADDRESS\tLABEL\tRECEIVED (BTC)\tOUTPUTS")
+		fmt.Fprintln(tw, "BRANCH\tINDEX\tADDRESS\tLABEL\tRECEIVED (BTC)\tOUTPUTS")
 		for _, a := range out {
-			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\n", a.Index, a.Address, a.Label, a.Received, a.ReceivedCount)
+			printf(tw, "%s\t%d\t%s\t%s\t%s\t%d\n", a.Branch, a.Index, a.Address, a.Label, a.Received, a.ReceivedCount)
 		}
 		return tw.Flush()
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"flag"
@@ -11,7 +12,6 @@ import (
 	"sort"
 	"strings"
 	"time"
-	"unicode"
 	"unicode/utf8"
 
 	"google.golang.org/grpc"
@@ -237,13 +237,20 @@ type rpcFailure struct{ code, msg string }
 
 func (e *rpcFailure) Error() string { return e.code + ": " + e.msg }
 
-// printJSON writes v as indented JSON.
+// printJSON writes v as indented JSON, every character that is not
+// printable written as a \u escape (reserve.EscapeJSON): encoding/json
+// writes a bidirectional override inside a string as it is.
 func printJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
 	enc.SetIndent("", "  ")
 	// Descriptors carry < and >: keep them as they are, for scripts.
 	enc.SetEscapeHTML(false)
-	return enc.Encode(v)
+	if err := enc.Encode(v); err != nil {
+		return err
+	}
+	_, err := w.Write(reserve.EscapeJSON(buf.Bytes()))
+	return err
 }
 
 // textFlag refuses a flag value that is not valid UTF-8: the API carries
@@ -256,21 +263,37 @@ func textFlag(name, value string) error {
 	return nil
 }
 
-// safe is text from the daemon as a table may print it: every character
-// that is not printable (control characters, terminal escapes,
-// bidirectional overrides) is written as \u{…}, so a memo or a note
-// cannot make the terminal show an officer something else than the
-// payees they approve.
-func safe(s string) string {
-	var b strings.Builder
-	for _, r := range s {
-		if unicode.IsPrint(r) && r != utf8.RuneError {
-			b.WriteRune(r)
-		} else {
-			fmt.Fprintf(&b, "\\u{%x}", r)
+// safe is text from the daemon or a file as custosctl shows it: every
+// character that is not printable (control characters, terminal escapes,
+// bidirectional overrides, newlines) is written as \u{…} (reserve.Escape),
+// so a label, a memo or a note cannot make the terminal show an officer
+// something else than the payees they approve. It is the one rule: printf
+// applies it to every string it formats, and text built otherwise calls
+// it on each value from outside.
+func safe(s string) string { return reserve.Escape(s) }
+
+// printf is fmt.Fprintf for text output with every string argument passed
+// through safe: the format is custosctl's own, the arguments may come from
+// the daemon or a file. Text that was already made safe may pass through
+// again (safe changes nothing in it), but then without its newlines: write
+// such text with io.WriteString.
+func printf(w io.Writer, format string, args ...any) (int, error) {
+	for i, a := range args {
+		if s, ok := a.(string); ok {
+			args[i] = safe(s)
 		}
 	}
-	return b.String()
+	return fmt.Fprintf(w, format, args...)
+}
+
+// safeLines is safe applied to each line of a multi-line document (a
+// policy), keeping its line breaks.
+func safeLines(text string) string {
+	lines := strings.Split(text, "\n")
+	for i, l := range lines {
+		lines[i] = safe(l)
+	}
+	return strings.Join(lines, "\n")
 }
 
 // noArgs refuses positional arguments for commands that take none.

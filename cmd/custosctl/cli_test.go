@@ -29,6 +29,14 @@ import (
 // on, until the test ends. It returns the data dir.
 func MustDaemon(tb testing.TB) string {
 	tb.Helper()
+	return MustDaemonWith(tb, nil)
+}
+
+// MustDaemonWith is MustDaemon with the store seen through wrap (nil:
+// as it is), so a test can make the daemon say what a compromised or
+// older one could.
+func MustDaemonWith(tb testing.TB, wrap func(daemon.Store) daemon.Store) string {
+	tb.Helper()
 	dir := tb.TempDir()
 	db, err := store.Open(filepath.Join(dir, "custos.db"), store.Options{Timeout: 200 * time.Millisecond})
 	require.NoError(tb, err)
@@ -39,12 +47,16 @@ func MustDaemon(tb testing.TB) string {
 	deadNode := l.Addr().String()
 	require.NoError(tb, l.Close())
 
+	var st daemon.Store = db
+	if wrap != nil {
+		st = wrap(db)
+	}
 	d, err := daemon.New(daemon.Config{
 		DataDir:      dir,
 		Network:      reserve.Regtest,
 		RPCListen:    "127.0.0.1:0",
 		Node:         chain.NodeConfig{Kind: chain.KindBtcd, Host: deadNode},
-		Store:        db,
+		Store:        st,
 		PollInterval: 50 * time.Millisecond,
 	})
 	require.NoError(tb, err)
@@ -345,8 +357,16 @@ func TestAddresses(t *testing.T) {
 
 	ctlOK(t, dir, createArgs(keyRecords(t, 1, 2, 3))...)
 
-	first := strings.TrimSpace(ctlOK(t, dir, "address", "new", "--label", "customs"))
+	text := lines(ctlOK(t, dir, "address", "new", "--label", "customs"))
+	first := text[0]
 	require.Regexp(t, addressPattern, first)
+	require.Equal(t, []string{
+		first,
+		"label: customs",
+		"branch receive, index 0",
+		"Publish it only after the ministries ran 'custos-signer address verify " + first + "'",
+		"and each saw branch receive, index 0.",
+	}, text, "the address alone first, for scripts, then its branch and index")
 
 	out := ctlOK(t, dir, "address", "new", "--label", "taxes 2026", "--json")
 	a := decode[addressJSON](t, out)
@@ -362,9 +382,9 @@ func TestAddresses(t *testing.T) {
 	// Issued receive addresses, as a table and as JSON.
 	table := lines(ctlOK(t, dir, "address", "list"))
 	require.Len(t, table, 3)
-	require.Regexp(t, `^INDEX\s+ADDRESS\s+LABEL\s+RECEIVED \(BTC\)\s+OUTPUTS$`, table[0])
-	require.Regexp(t, `^0\s+`+first+`\s+customs\s+0\.00000000\s+0$`, table[1])
-	require.Regexp(t, `^1\s+`+a.Address+`\s+taxes 2026\s+0\.00000000\s+0$`, table[2])
+	require.Regexp(t, `^BRANCH\s+INDEX\s+ADDRESS\s+LABEL\s+RECEIVED \(BTC\)\s+OUTPUTS$`, table[0])
+	require.Regexp(t, `^receive\s+0\s+`+first+`\s+customs\s+0\.00000000\s+0$`, table[1])
+	require.Regexp(t, `^receive\s+1\s+`+a.Address+`\s+taxes 2026\s+0\.00000000\s+0$`, table[2])
 	list := decode[[]addressJSON](t, ctlOK(t, dir, "address", "list", "--json"))
 	require.Len(t, list, 2)
 	require.Equal(t, first, list[0].Address)
@@ -519,7 +539,8 @@ func TestSafe(t *testing.T) {
 		"\x1b[4A\x1b[2Kpay\t90 BTC":    `\u{1b}[4A\u{1b}[2Kpay\u{9}90 BTC`,
 		"abc\u202edcba":                `abc\u{202e}dcba`,
 		"line\nbreak\r":                `line\u{a}break\u{d}`,
-		string([]byte{'o', 0xff, 'k'}): `o\u{fffd}k`,
+		string([]byte{'o', 0xff, 'k'}): `o\x{ff}k`,
+		"\ufffd":                       `\u{fffd}`,
 	} {
 		require.Equal(t, want, safe(in), "%q", in)
 	}

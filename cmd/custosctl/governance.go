@@ -16,11 +16,9 @@ import (
 	"time"
 
 	"github.com/custos-reserve/custos/durable"
-	"github.com/custos-reserve/custos/multisig"
 	"github.com/custos-reserve/custos/officer"
 	custosv1 "github.com/custos-reserve/custos/proto/custos/v1"
 	"github.com/custos-reserve/custos/reserve"
-	"github.com/custos-reserve/custos/signer"
 )
 
 // maxPolicyFile bounds a policy document read for policy set.
@@ -42,7 +40,9 @@ func bindOfficer(fs *flag.FlagSet, what string) officerFlags {
 }
 
 // show prints what the officer is about to sign: always when they are
-// asked, and unless a script asked for JSON alone.
+// asked, and unless a script asked for JSON alone. Its arguments are
+// statements built with safe on every value from the daemon, keeping
+// their line breaks.
 func (o officerFlags) show(e *env, format string, args ...any) {
 	if !e.common.json || !*o.yes {
 		fmt.Fprintf(e.stdout, format, args...)
@@ -161,9 +161,9 @@ func policySetCmd(fs *flag.FlagSet) func(*env, []string) error {
 			}{r.Applied, fmt.Sprintf("%x", h), governanceToJSON(r.Governance)})
 		}
 		if r.Applied {
-			fmt.Fprintf(e.stdout, "policy %x is in force\n", h)
+			printf(e.stdout, "policy %x is in force\n", h)
 		} else {
-			fmt.Fprintf(e.stdout, "policy %x is proposed; it applies when %d officers approve it with 'custosctl policy approve'\n",
+			printf(e.stdout, "policy %x is proposed; it applies when %d officers approve it with 'custosctl policy approve'\n",
 				h, r.Governance.PendingNeeded)
 		}
 		return printGovernance(e, r.Governance)
@@ -226,9 +226,9 @@ func policyApproveCmd(fs *flag.FlagSet) func(*env, []string) error {
 			}{r.Applied, governanceToJSON(r.Governance)})
 		}
 		if r.Applied {
-			_, err = fmt.Fprintf(e.stdout, "policy %x is in force\n", s.control.NewPolicy)
+			_, err = printf(e.stdout, "policy %x is in force\n", s.control.NewPolicy)
 		} else {
-			_, err = fmt.Fprintf(e.stdout, "approval recorded: %d of %d\n", len(r.Governance.Pending.GetApprovals()), r.Governance.PendingNeeded)
+			_, err = printf(e.stdout, "approval recorded: %d of %d\n", len(r.Governance.Pending.GetApprovals()), r.Governance.PendingNeeded)
 		}
 		return err
 	}
@@ -256,17 +256,17 @@ func policyCheckCmd(fs *flag.FlagSet) func(*env, []string) error {
 			return printJSON(e.stdout, r)
 		}
 		if !r.Allowed {
-			_, err := fmt.Fprintf(e.stdout, "refused: %s\n", r.Refusal)
+			_, err := printf(e.stdout, "refused: %s\n", r.Refusal)
 			return err
 		}
 		bound := "no upper bound"
 		if r.TierUpToSat != nil {
 			bound = "up to " + reserve.FormatBTC(*r.TierUpToSat) + " BTC"
 		}
-		fmt.Fprintf(e.stdout, "%s BTC: tier %d (%s): %d approvals, cool-off %s\n",
+		printf(e.stdout, "%s BTC: tier %d (%s): %d approvals, cool-off %s\n",
 			reserve.FormatBTC(r.TotalSat), r.Tier, bound, r.Approvals, time.Duration(r.CoolOffSeconds)*time.Second)
 		if len(r.Unlisted) > 0 {
-			fmt.Fprintf(e.stdout, "not on the allowlist (one more approval): %s\n", strings.Join(r.Unlisted, ", "))
+			printf(e.stdout, "not on the allowlist (one more approval): %s\n", strings.Join(r.Unlisted, ", "))
 		}
 		return nil
 	}
@@ -310,7 +310,7 @@ func unfreezeCmd(fs *flag.FlagSet) func(*env, []string) error {
 					return "", fmt.Errorf("the reserve is not frozen")
 				}
 				c.Epoch = g.Freeze.Epoch
-				return fmt.Sprintf("wallet %s: lift freeze %d (by %s: %q)\n", safe(g.WalletId), c.Epoch, safe(g.Freeze.FrozenBy), g.Freeze.Reason), nil
+				return fmt.Sprintf("wallet %s: lift freeze %d (by %s: \"%s\")\n", safe(g.WalletId), c.Epoch, safe(g.Freeze.FrozenBy), safe(g.Freeze.Reason)), nil
 			})
 		if err != nil {
 			return err
@@ -364,16 +364,16 @@ func (o officerFlags) signControl(e *env, action reserve.Action, question string
 }
 
 // writeChain writes the policy history in the form custos-signer reads
-// (signer.PolicyChain).
+// (reserve.PolicyChain).
 func writeChain(path string, history []*custosv1.PolicyInfo) error {
-	c := signer.PolicyChain{Type: signer.PolicyChainType, Version: 1, Policies: []signer.ChainPolicy{}}
+	c := reserve.PolicyChain{Type: reserve.PolicyChainType, Version: 1, Policies: []reserve.ChainPolicy{}}
 	for _, p := range history {
-		cp := signer.ChainPolicy{Seq: p.Seq, Text: string(p.Text), Approvals: []signer.ChainApproval{}}
+		cp := reserve.ChainPolicy{Seq: p.Seq, Text: string(p.Text), Approvals: []reserve.ChainApproval{}}
 		for _, a := range p.Approvals {
 			if len(a.OfficerKey) != 32 {
 				return fmt.Errorf("the daemon sent an officer key of %d bytes for policy %d", len(a.OfficerKey), p.Seq)
 			}
-			cp.Approvals = append(cp.Approvals, signer.ChainApproval{
+			cp.Approvals = append(cp.Approvals, reserve.ChainApproval{
 				Officer: a.Officer, Key: officer.FormatPublicKey([32]byte(a.OfficerKey)), Signature: hex.EncodeToString(a.Signature),
 			})
 		}
@@ -422,123 +422,6 @@ func control(g *custosv1.GetPolicyResponse, a reserve.Action) (reserve.Control, 
 	}
 	copy(c.PolicyHash[:], g.Policy.Hash)
 	return c, nil
-}
-
-func spendDecideCmd(dec reserve.Decision) func(fs *flag.FlagSet) func(*env, []string) error {
-	return func(fs *flag.FlagSet) func(*env, []string) error {
-		o := bindOfficer(fs, dec.String())
-		return func(e *env, args []string) error {
-			id, err := oneID(args)
-			if err != nil {
-				return err
-			}
-			kf, err := o.readKey()
-			if err != nil {
-				return err
-			}
-			client := custosv1.NewSpendServiceClient(e.conn)
-			r, err := client.GetProposal(e.ctx, &custosv1.GetProposalRequest{Id: id})
-			if err != nil {
-				return err
-			}
-			in, pays, err := checkIntent(r.Proposal)
-			if err != nil {
-				return err
-			}
-			if !e.common.json || !*o.yes {
-				if err := printIntent(e, r.Proposal, in, pays); err != nil {
-					return err
-				}
-			}
-			digest, err := in.Digest(dec)
-			if err != nil {
-				return err
-			}
-			question := "Approve this payment? [y/N] "
-			pbDec := custosv1.Decision_DECISION_APPROVE
-			if dec == reserve.DecisionReject {
-				question, pbDec = "Veto this payment? [y/N] ", custosv1.Decision_DECISION_REJECT
-			}
-			sig, err := o.sign(e, kf, question, digest)
-			if err != nil {
-				return err
-			}
-			d, err := client.DecideProposal(e.ctx, &custosv1.DecideProposalRequest{Id: id, Decision: pbDec, Signature: sig})
-			if err != nil {
-				return err
-			}
-			return printProposal(e, d.Proposal)
-		}
-	}
-}
-
-// checkIntent decodes the intent the daemon sent and checks that it is
-// the proposal it claims: the officer signs the intent, so what is shown
-// is read from it (its payments as the policy sees them), and a daemon
-// showing one payment while asking for a signature over another is caught
-// here.
-func checkIntent(p *custosv1.Proposal) (*reserve.Intent, []reserve.Payment, error) {
-	if len(p.Intent) == 0 {
-		return nil, nil, fmt.Errorf("proposal %s has no intent to approve", p.Id)
-	}
-	in, err := reserve.DecodeIntent(p.Intent)
-	if err != nil {
-		return nil, nil, fmt.Errorf("the daemon sent an intent that does not decode: %w", err)
-	}
-	if in.ProposalID != p.Id || in.WalletID != p.WalletId {
-		return nil, nil, fmt.Errorf("the daemon sent the intent of proposal %s of wallet %s for proposal %s", in.ProposalID, in.WalletID, p.Id)
-	}
-	pays, err := multisig.IntentPayments(&in, in.Network)
-	if err != nil {
-		return nil, nil, err
-	}
-	if len(pays) != len(p.Payees) {
-		return nil, nil, fmt.Errorf("the intent pays %d payees, the proposal shows %d", len(pays), len(p.Payees))
-	}
-	for i, pay := range pays {
-		if pay.Address != p.Payees[i].Address || pay.AmountSat != p.Payees[i].AmountSat {
-			return nil, nil, fmt.Errorf("the intent's payee %d is %s BTC to %s, the proposal shows %s BTC to %s", i+1,
-				reserve.FormatBTC(pay.AmountSat), pay.Address, reserve.FormatBTC(p.Payees[i].AmountSat), p.Payees[i].Address)
-		}
-	}
-	return &in, pays, nil
-}
-
-func printIntent(e *env, p *custosv1.Proposal, in *reserve.Intent, pays []reserve.Payment) error {
-	tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "proposal\t%s of wallet %s (%s), %s\n", in.ProposalID, in.WalletID, in.Network, stateName(p.State))
-	var total int64
-	for _, pay := range pays {
-		fmt.Fprintf(tw, "pay\t%s BTC to %s\n", reserve.FormatBTC(pay.AmountSat), pay.Address)
-		total += pay.AmountSat
-	}
-	fmt.Fprintf(tw, "total\t%s BTC\n", reserve.FormatBTC(total))
-	fmt.Fprintf(tw, "fee\tat most %s BTC (now %s BTC)\n", reserve.FormatBTC(in.FeeCapSat), reserve.FormatBTC(p.FeeSat))
-	fmt.Fprintf(tw, "policy\t%x\n", in.PolicyHash)
-	fmt.Fprintf(tw, "expires\t%s\n", in.ExpiresAt.UTC().Format(time.RFC3339))
-	if p.Memo != "" {
-		fmt.Fprintf(tw, "memo\t%s\n", safe(p.Memo))
-	}
-	fmt.Fprintf(tw, "decided\t%s; %s\n", decisionsText(decisionsToJSON(p.Decisions)), neededText(p.ApprovalsNeeded))
-	return tw.Flush()
-}
-
-func spendBumpCmd(fs *flag.FlagSet) func(*env, []string) error {
-	feeRate := fs.Int64("feerate", 0, "the new fee rate in sat/vB (required; above the proposal's)")
-	return func(e *env, args []string) error {
-		id, err := oneID(args)
-		if err != nil {
-			return err
-		}
-		if *feeRate <= 0 {
-			return usagef("--feerate (sat/vB) is required")
-		}
-		r, err := custosv1.NewSpendServiceClient(e.conn).BumpFee(e.ctx, &custosv1.BumpFeeRequest{Id: id, FeeRateSatVb: *feeRate})
-		if err != nil {
-			return err
-		}
-		return printProposal(e, r.Proposal)
-	}
 }
 
 type controlJSON struct {
@@ -607,13 +490,13 @@ func printGovernance(e *env, g *custosv1.GetPolicyResponse) error {
 	out := governanceToJSON(g)
 	tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
 	if out.Policy == nil {
-		fmt.Fprintf(tw, "policy\tnone: the admin sets one with 'custosctl policy set FILE'\n")
+		printf(tw, "policy\tnone: the admin sets one with 'custosctl policy set FILE'\n")
 	} else {
-		fmt.Fprintf(tw, "policy\t%d, %s\n", out.Policy.Seq, out.Policy.Hash)
-		fmt.Fprintf(tw, "set\t%s by %s%s\n", out.Policy.SetAt, safe(out.Policy.SetBy), approvedBy(out.Policy.Approvals))
+		printf(tw, "policy\t%d, %s\n", out.Policy.Seq, out.Policy.Hash)
+		printf(tw, "set\t%s by %s%s\n", out.Policy.SetAt, safe(out.Policy.SetBy), approvedBy(out.Policy.Approvals))
 	}
 	if out.Pending != nil {
-		fmt.Fprintf(tw, "proposed\t%s by %s at %s: %d of %d approvals%s\n", out.Pending.Hash, safe(out.Pending.SetBy), out.Pending.SetAt,
+		printf(tw, "proposed\t%s by %s at %s: %d of %d approvals%s\n", out.Pending.Hash, safe(out.Pending.SetBy), out.Pending.SetAt,
 			len(out.Pending.Approvals), out.PendingNeeded, approvedBy(out.Pending.Approvals))
 	}
 	if err := tw.Flush(); err != nil {
@@ -623,7 +506,7 @@ func printGovernance(e *env, g *custosv1.GetPolicyResponse) error {
 		return err
 	}
 	if out.Policy != nil {
-		_, err := fmt.Fprintf(e.stdout, "\n%s", out.Policy.Text)
+		_, err := io.WriteString(e.stdout, "\n"+safeLines(out.Policy.Text))
 		return err
 	}
 	return nil
@@ -646,11 +529,11 @@ func printFreeze(e *env, f *custosv1.FreezeInfo) error {
 		return printJSON(e.stdout, out)
 	}
 	if !out.Frozen {
-		_, err := fmt.Fprintf(e.stdout, "frozen\tno (%d freezes so far)\n", out.Epoch)
+		_, err := printf(e.stdout, "frozen\tno (%d freezes so far)\n", out.Epoch)
 		return err
 	}
-	_, err := fmt.Fprintf(e.stdout, "frozen\tYES since %s by %s: %q; %d of %d approvals to unfreeze%s\n",
-		out.FrozenAt, safe(out.FrozenBy), out.Reason, len(out.Unfreeze), out.UnfreezeNeeded, approvedBy(out.Unfreeze))
+	_, err := printf(e.stdout, "frozen\tYES since %s by %s: \"%s\"; %d of %d approvals to unfreeze%s\n",
+		out.FrozenAt, out.FrozenBy, out.Reason, len(out.Unfreeze), out.UnfreezeNeeded, approvedBy(out.Unfreeze))
 	return err
 }
 

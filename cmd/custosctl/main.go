@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"flag"
-	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
@@ -21,14 +20,16 @@ func main() {
 }
 
 // exitCode prints err and picks the status: 0 ok, 2 usage, 1 anything else.
+// The message is escaped (safe): it may echo what the daemon or a file
+// said.
 func exitCode(err error, stderr *os.File) int {
 	switch {
 	case err == nil, errors.Is(err, flag.ErrHelp):
 		return 0
 	case errors.As(err, new(usageError)):
-		fmt.Fprintf(stderr, "custosctl: %v\n", err)
+		printf(stderr, "custosctl: %s\n", err.Error())
 		return 2
 	}
-	fmt.Fprintf(stderr, "custosctl: %v\n", err)
+	printf(stderr, "custosctl: %s\n", err.Error())
 	return 1
 }

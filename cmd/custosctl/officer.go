@@ -6,7 +6,7 @@ import (
 	"os"
 
 	"github.com/custos-reserve/custos/officer"
-	"github.com/custos-reserve/custos/signer"
+	"github.com/custos-reserve/custos/passphrase"
 )
 
 // envOfficerPassphrase is where a non-interactive run finds the officer
@@ -44,7 +44,7 @@ func officerKeygenCmd(fs *flag.FlagSet) func(e *env, args []string) error {
 		if e.common.json {
 			return printJSON(e.stdout, res)
 		}
-		_, err = fmt.Fprintf(e.stdout, "Wrote %s, sealed under your passphrase.\n"+
+		_, err = printf(e.stdout, "Wrote %s, sealed under your passphrase.\n"+
 			"Your approval key, for the policy's officer list:\n\n    key: %s\n\n"+
 			"Keep the file and the passphrase apart; no one else needs either.\n", res.File, res.PublicKey)
 		return err
@@ -55,8 +55,8 @@ func officerKeygenCmd(fs *flag.FlagSet) func(e *env, args []string) error {
 // first line of file, else the environment, else the terminal; two
 // sources at once are refused. New asks twice and refuses fewer than 8
 // characters; Existing reads it once.
-func officerPassphrase(file string) signer.PassphraseSource {
-	return signer.PassphraseSource{
-		LookupEnv: os.LookupEnv, EnvName: envOfficerPassphrase, File: file, Prompt: signer.TerminalPrompt,
+func officerPassphrase(file string) passphrase.Source {
+	return passphrase.Source{
+		LookupEnv: os.LookupEnv, EnvName: envOfficerPassphrase, File: file, Prompt: passphrase.TerminalPrompt,
 	}
 }

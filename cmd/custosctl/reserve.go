@@ -79,13 +79,13 @@ func statusCmd(fs *flag.FlagSet) func(*env, []string) error {
 				reach += " (" + out.NodeError + ")"
 			}
 		}
-		fmt.Fprintf(tw, "network\t%s\n", out.Network)
-		fmt.Fprintf(tw, "node\t%s, reachable: %s\n", out.NodeKind, reach)
-		fmt.Fprintf(tw, "node tip\t%d %s\n", out.NodeHeight, out.NodeBestHash)
-		fmt.Fprintf(tw, "synced\t%d %s (in sync: %t)\n", out.SyncedHeight, out.SyncedHash, out.Synced)
-		fmt.Fprintf(tw, "wallet\t%t\n", out.WalletExists)
+		printf(tw, "network\t%s\n", out.Network)
+		printf(tw, "node\t%s, reachable: %s\n", out.NodeKind, reach)
+		printf(tw, "node tip\t%d %s\n", out.NodeHeight, out.NodeBestHash)
+		printf(tw, "synced\t%d %s (in sync: %t)\n", out.SyncedHeight, out.SyncedHash, out.Synced)
+		printf(tw, "wallet\t%t\n", out.WalletExists)
 		if out.LastPoll != "" {
-			fmt.Fprintf(tw, "last poll\t%s\n", out.LastPoll)
+			printf(tw, "last poll\t%s\n", out.LastPoll)
 		}
 		return tw.Flush()
 	}
@@ -120,10 +120,10 @@ func balanceCmd(fs *flag.FlagSet) func(*env, []string) error {
 			return printJSON(e.stdout, out)
 		}
 		tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-		fmt.Fprintf(tw, "confirmed\t%s BTC\t\n", out.Confirmed)
-		fmt.Fprintf(tw, "unconfirmed\t%s BTC\t\n", out.Unconfirmed)
-		fmt.Fprintf(tw, "immature\t%s BTC\t\n", out.Immature)
-		fmt.Fprintf(tw, "at height\t%d\t\n", out.SyncedHeight)
+		printf(tw, "confirmed\t%s BTC\t\n", out.Confirmed)
+		printf(tw, "unconfirmed\t%s BTC\t\n", out.Unconfirmed)
+		printf(tw, "immature\t%s BTC\t\n", out.Immature)
+		printf(tw, "at height\t%d\t\n", out.SyncedHeight)
 		return tw.Flush()
 	}
 }
@@ -172,7 +172,7 @@ func utxosCmd(fs *flag.FlagSet) func(*env, []string) error {
 			if u.Coinbase && !u.Mature {
 				note = "immature coinbase"
 			}
-			fmt.Fprintf(tw, "%s:%d\t%s\t%s\t%s/%d\t%d\t%s\n", u.Txid, u.Vout, u.Amount, u.Address, u.Branch, u.Index, u.Confirmations, note)
+			printf(tw, "%s:%d\t%s\t%s\t%s/%d\t%d\t%s\n", u.Txid, u.Vout, u.Amount, u.Address, u.Branch, u.Index, u.Confirmations, note)
 		}
 		return tw.Flush()
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/base64"
 	"flag"
 	"fmt"
@@ -120,7 +121,7 @@ func spendListCmd(fs *flag.FlagSet) func(*env, []string) error {
 		tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "ID\tSTATE\tPAYEES\tAMOUNT (BTC)\tFEE (BTC)\tSIGNED\tCREATED")
 		for _, p := range out {
-			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%d/%d\t%s\n", p.ID, p.State, len(p.Payees), p.Total, p.Fee,
+			printf(tw, "%s\t%s\t%d\t%s\t%s\t%d/%d\t%s\n", p.ID, p.State, len(p.Payees), p.Total, p.Fee,
 				len(p.Signers), len(p.Signers)+int(p.SignaturesNeeded), p.CreatedAt)
 		}
 		return tw.Flush()
@@ -166,7 +167,7 @@ func spendExportCmd(fs *flag.FlagSet) func(*env, []string) error {
 		if e.common.json {
 			return printJSON(e.stdout, map[string]any{"id": id, "file": *out, "bytes": len(data), "base64": *b64})
 		}
-		_, err = fmt.Fprintf(e.stdout, "wrote the PSBT of %s to %s (%d bytes)\n", id, *out, len(data))
+		_, err = printf(e.stdout, "wrote the PSBT of %s to %s (%d bytes)\n", id, *out, len(data))
 		return err
 	}
 }
@@ -192,7 +193,7 @@ func spendImportCmd(fs *flag.FlagSet) func(*env, []string) error {
 				Proposal        proposalJSON `json:"proposal"`
 			}{r.SignaturesAdded, r.NewSigners, proposalToJSON(r.Proposal)})
 		}
-		fmt.Fprintf(e.stdout, "%d signatures added\n", r.SignaturesAdded)
+		printf(e.stdout, "%d signatures added\n", r.SignaturesAdded)
 		return printProposal(e, r.Proposal)
 	}
 }
@@ -351,30 +352,30 @@ func printProposal(e *env, p *custosv1.Proposal) error {
 		return printJSON(e.stdout, out)
 	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "proposal\t%s\n", out.ID)
-	fmt.Fprintf(tw, "state\t%s\n", out.State)
+	printf(tw, "proposal\t%s\n", out.ID)
+	printf(tw, "state\t%s\n", out.State)
 	for _, pay := range out.Payees {
-		fmt.Fprintf(tw, "pay\t%s BTC to %s\n", pay.Amount, pay.Address)
+		printf(tw, "pay\t%s BTC to %s\n", pay.Amount, pay.Address)
 	}
 	if out.Change != nil {
-		fmt.Fprintf(tw, "change\t%s BTC to %s (change/%d)\n", out.Change.Amount, out.Change.Address, out.ChangeIndex)
+		printf(tw, "change\t%s BTC to %s (change/%d)\n", out.Change.Amount, out.Change.Address, out.ChangeIndex)
 	}
-	fmt.Fprintf(tw, "fee\t%s BTC (%d sat/vB, %d vB)\n", out.Fee, out.FeeRate, out.VSize)
+	printf(tw, "fee\t%s BTC (%d sat/vB, %d vB)\n", out.Fee, out.FeeRate, out.VSize)
 	if out.FeeCap != "" {
-		fmt.Fprintf(tw, "fee cap\t%s BTC approved\n", out.FeeCap)
+		printf(tw, "fee cap\t%s BTC approved\n", out.FeeCap)
 	}
 	if out.Replaces != "" {
-		fmt.Fprintf(tw, "replaces\t%s (fee bump)\n", out.Replaces)
+		printf(tw, "replaces\t%s (fee bump)\n", out.Replaces)
 	}
-	fmt.Fprintf(tw, "officers\t%s; %s\n", decisionsText(out.Decisions), neededText(out.ApprovalsNeeded))
+	printf(tw, "officers\t%s; %s\n", decisionsText(out.Decisions), neededText(out.ApprovalsNeeded))
 	if out.ReleaseAt != "" {
-		fmt.Fprintf(tw, "release at\t%s\n", out.ReleaseAt)
+		printf(tw, "release at\t%s\n", out.ReleaseAt)
 	}
-	fmt.Fprintf(tw, "inputs\t%d, %s BTC\n", out.Inputs, reserve.FormatBTC(out.InputSat))
+	printf(tw, "inputs\t%d, %s BTC\n", out.Inputs, reserve.FormatBTC(out.InputSat))
 	if out.Memo != "" {
-		fmt.Fprintf(tw, "memo\t%s\n", safe(out.Memo))
+		printf(tw, "memo\t%s\n", safe(out.Memo))
 	}
-	fmt.Fprintf(tw, "txid\t%s (locktime %d)\n", out.Txid, out.Locktime)
+	printf(tw, "txid\t%s (locktime %d)\n", out.Txid, out.Locktime)
 	signed := make([]string, len(out.Signers))
 	for i, s := range out.Signers {
 		signed[i] = fmt.Sprintf("cosigner %d (%s)", s.Cosigner+1, s.Fingerprint)
@@ -382,16 +383,166 @@ func printProposal(e *env, p *custosv1.Proposal) error {
 	if len(signed) == 0 {
 		signed = []string{"nobody yet"}
 	}
-	fmt.Fprintf(tw, "signed by\t%s; %d more needed\n", strings.Join(signed, ", "), out.SignaturesNeeded)
+	printf(tw, "signed by\t%s; %d more needed\n", strings.Join(signed, ", "), out.SignaturesNeeded)
 	if out.Confirmations > 0 {
-		fmt.Fprintf(tw, "confirmations\t%d (height %d)\n", out.Confirmations, out.ConfirmedHeight)
+		printf(tw, "confirmations\t%d (height %d)\n", out.Confirmations, out.ConfirmedHeight)
 	}
 	if out.FailReason != "" {
-		fmt.Fprintf(tw, "failed\t%s\n", safe(out.FailReason))
+		printf(tw, "failed\t%s\n", safe(out.FailReason))
 	}
-	fmt.Fprintf(tw, "created\t%s by %s, expires %s\n", out.CreatedAt, safe(out.CreatedBy), out.ExpiresAt)
+	printf(tw, "created\t%s by %s, expires %s\n", out.CreatedAt, safe(out.CreatedBy), out.ExpiresAt)
 	for _, h := range out.History {
-		fmt.Fprintf(tw, "  %s\t%s %s: %s\n", h.At, h.State, safe(h.Actor), safe(h.Note))
+		printf(tw, "  %s\t%s %s: %s\n", h.At, h.State, safe(h.Actor), safe(h.Note))
 	}
 	return tw.Flush()
+}
+
+func spendDecideCmd(dec reserve.Decision) func(fs *flag.FlagSet) func(*env, []string) error {
+	return func(fs *flag.FlagSet) func(*env, []string) error {
+		o := bindOfficer(fs, dec.String())
+		return func(e *env, args []string) error {
+			id, err := oneID(args)
+			if err != nil {
+				return err
+			}
+			kf, err := o.readKey()
+			if err != nil {
+				return err
+			}
+			client := custosv1.NewSpendServiceClient(e.conn)
+			r, err := client.GetProposal(e.ctx, &custosv1.GetProposalRequest{Id: id})
+			if err != nil {
+				return err
+			}
+			in, pays, err := checkIntent(r.Proposal)
+			if err != nil {
+				return err
+			}
+			if dec == reserve.DecisionApprove {
+				if err := checkIntentExpiry(e, in); err != nil {
+					return err
+				}
+			}
+			if !e.common.json || !*o.yes {
+				if err := printIntent(e, r.Proposal, in, pays); err != nil {
+					return err
+				}
+			}
+			digest, err := in.Digest(dec)
+			if err != nil {
+				return err
+			}
+			question := "Approve this payment? [y/N] "
+			pbDec := custosv1.Decision_DECISION_APPROVE
+			if dec == reserve.DecisionReject {
+				question, pbDec = "Veto this payment? [y/N] ", custosv1.Decision_DECISION_REJECT
+			}
+			sig, err := o.sign(e, kf, question, digest)
+			if err != nil {
+				return err
+			}
+			d, err := client.DecideProposal(e.ctx, &custosv1.DecideProposalRequest{Id: id, Decision: pbDec, Signature: sig})
+			if err != nil {
+				return err
+			}
+			return printProposal(e, d.Proposal)
+		}
+	}
+}
+
+// checkIntentExpiry refuses to approve an intent that expires later than
+// the proposal expiry of the policy it names from now (reserve.CheckExpiry,
+// the bound every signer applies): approvals of it could be held and used
+// long after the officer looked. The policy is the one whose hash the
+// intent carries, read from the daemon's history and hashed here, so the
+// daemon cannot lengthen the bound by sending another document. A veto
+// needs no such check.
+func checkIntentExpiry(e *env, in *reserve.Intent) error {
+	g, err := custosv1.NewPolicyServiceClient(e.conn).GetPolicy(e.ctx, &custosv1.GetPolicyRequest{})
+	if err != nil {
+		return err
+	}
+	for _, info := range append([]*custosv1.PolicyInfo{g.Policy}, g.History...) {
+		if info == nil || !bytes.Equal(info.Hash, in.PolicyHash[:]) {
+			continue
+		}
+		pol, err := reserve.ParsePolicy(info.Text)
+		if err != nil {
+			return fmt.Errorf("the policy %x the intent names does not parse: %w", in.PolicyHash[:8], err)
+		}
+		if pol.Hash() != in.PolicyHash {
+			return fmt.Errorf("the daemon sent a document for policy %x that hashes to %x", in.PolicyHash[:8], pol.Hash())
+		}
+		return pol.CheckExpiry(in.ExpiresAt, time.Now())
+	}
+	return fmt.Errorf("the daemon has no policy %x, which the intent names", in.PolicyHash[:8])
+}
+
+// checkIntent decodes the intent the daemon sent and checks that it is
+// the proposal it claims: the officer signs the intent, so what is shown
+// is read from it (its payments as the policy sees them), and a daemon
+// showing one payment while asking for a signature over another is caught
+// here.
+func checkIntent(p *custosv1.Proposal) (*reserve.Intent, []reserve.Payment, error) {
+	if len(p.Intent) == 0 {
+		return nil, nil, fmt.Errorf("proposal %s has no intent to approve", p.Id)
+	}
+	in, err := reserve.DecodeIntent(p.Intent)
+	if err != nil {
+		return nil, nil, fmt.Errorf("the daemon sent an intent that does not decode: %w", err)
+	}
+	if in.ProposalID != p.Id || in.WalletID != p.WalletId {
+		return nil, nil, fmt.Errorf("the daemon sent the intent of proposal %s of wallet %s for proposal %s", in.ProposalID, in.WalletID, p.Id)
+	}
+	pays, err := multisig.IntentPayments(&in, in.Network)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(pays) != len(p.Payees) {
+		return nil, nil, fmt.Errorf("the intent pays %d payees, the proposal shows %d", len(pays), len(p.Payees))
+	}
+	for i, pay := range pays {
+		if pay.Address != p.Payees[i].Address || pay.AmountSat != p.Payees[i].AmountSat {
+			return nil, nil, fmt.Errorf("the intent's payee %d is %s BTC to %s, the proposal shows %s BTC to %s", i+1,
+				reserve.FormatBTC(pay.AmountSat), pay.Address, reserve.FormatBTC(p.Payees[i].AmountSat), p.Payees[i].Address)
+		}
+	}
+	return &in, pays, nil
+}
+
+func printIntent(e *env, p *custosv1.Proposal, in *reserve.Intent, pays []reserve.Payment) error {
+	tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
+	printf(tw, "proposal\t%s of wallet %s (%s), %s\n", in.ProposalID, in.WalletID, in.Network, stateName(p.State))
+	var total int64
+	for _, pay := range pays {
+		printf(tw, "pay\t%s BTC to %s\n", reserve.FormatBTC(pay.AmountSat), pay.Address)
+		total += pay.AmountSat
+	}
+	printf(tw, "total\t%s BTC\n", reserve.FormatBTC(total))
+	printf(tw, "fee\tat most %s BTC (now %s BTC)\n", reserve.FormatBTC(in.FeeCapSat), reserve.FormatBTC(p.FeeSat))
+	printf(tw, "policy\t%x\n", in.PolicyHash)
+	printf(tw, "expires\t%s\n", in.ExpiresAt.UTC().Format(time.RFC3339))
+	if p.Memo != "" {
+		printf(tw, "memo\t%s\n", safe(p.Memo))
+	}
+	printf(tw, "decided\t%s; %s\n", decisionsText(decisionsToJSON(p.Decisions)), neededText(p.ApprovalsNeeded))
+	return tw.Flush()
+}
+
+func spendBumpCmd(fs *flag.FlagSet) func(*env, []string) error {
+	feeRate := fs.Int64("feerate", 0, "the new fee rate in sat/vB (required; above the proposal's)")
+	return func(e *env, args []string) error {
+		id, err := oneID(args)
+		if err != nil {
+			return err
+		}
+		if *feeRate <= 0 {
+			return usagef("--feerate (sat/vB) is required")
+		}
+		r, err := custosv1.NewSpendServiceClient(e.conn).BumpFee(e.ctx, &custosv1.BumpFeeRequest{Id: id, FeeRateSatVb: *feeRate})
+		if err != nil {
+			return err
+		}
+		return printProposal(e, r.Proposal)
+	}
 }

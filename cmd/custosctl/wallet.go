@@ -51,17 +51,17 @@ func printWallet(e *env, w *custosv1.Wallet) error {
 		return printJSON(e.stdout, out)
 	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "wallet\t%s (%s)\n", out.Name, out.ID)
-	fmt.Fprintf(tw, "network\t%s\n", out.Network)
-	fmt.Fprintf(tw, "policy\t%d of %d, P2WSH sortedmulti\n", out.Threshold, out.N)
-	fmt.Fprintf(tw, "birthday\theight %d\n", out.BirthdayHeight)
-	fmt.Fprintf(tw, "gap limit\t%d\n", out.GapLimit)
+	printf(tw, "wallet\t%s (%s)\n", out.Name, out.ID)
+	printf(tw, "network\t%s\n", out.Network)
+	printf(tw, "policy\t%d of %d, P2WSH sortedmulti\n", out.Threshold, out.N)
+	printf(tw, "birthday\theight %d\n", out.BirthdayHeight)
+	printf(tw, "gap limit\t%d\n", out.GapLimit)
 	for i, c := range out.Cosigners {
-		fmt.Fprintf(tw, "cosigner %d\t%s  %s\n", i+1, c.Fingerprint, c.KeyRecord)
+		printf(tw, "cosigner %d\t%s  %s\n", i+1, c.Fingerprint, c.KeyRecord)
 	}
-	fmt.Fprintf(tw, "descriptor\t%s\n", out.Descriptor)
-	fmt.Fprintf(tw, "receive\t%s\n", out.ReceiveDescriptor)
-	fmt.Fprintf(tw, "change\t%s\n", out.ChangeDescriptor)
+	printf(tw, "descriptor\t%s\n", out.Descriptor)
+	printf(tw, "receive\t%s\n", out.ReceiveDescriptor)
+	printf(tw, "change\t%s\n", out.ChangeDescriptor)
 	return tw.Flush()
 }
 

@@ -4,8 +4,7 @@
 // (docs/policy.md), and PSBTs carrying their approvals of an intent
 // (docs/approvals.md), and a reserve's policy history with the officers'
 // approvals of each change. It is imported by tests only; nothing in it
-// is fit to hold a real key. It imports package signer, so the tests
-// inside package signer itself cannot import it.
+// is fit to hold a real key.
 package signertest
 
 import (
@@ -24,7 +23,6 @@ import (
 	"github.com/custos-reserve/custos/multisig"
 	"github.com/custos-reserve/custos/officer"
 	"github.com/custos-reserve/custos/reserve"
-	"github.com/custos-reserve/custos/signer"
 )
 
 // Officer is a test officer with the private key of a fixed seed.
@@ -215,12 +213,12 @@ func MustSignChange(tb testing.TB, n reserve.Network, walletID string, from *res
 // File is c as 'custosctl policy show --chain-out FILE' writes it; an
 // approval names the officer of the replaced policy with its key, or no
 // one.
-func (c *Chain) File() signer.PolicyChain {
-	f := signer.PolicyChain{Type: signer.PolicyChainType, Version: 1}
+func (c *Chain) File() reserve.PolicyChain {
+	f := reserve.PolicyChain{Type: reserve.PolicyChainType, Version: 1}
 	for i, l := range c.Links {
-		cp := signer.ChainPolicy{Seq: l.Seq, Text: string(c.Texts[i])}
+		cp := reserve.ChainPolicy{Seq: l.Seq, Text: string(c.Texts[i])}
 		for _, a := range l.Approvals {
-			ca := signer.ChainApproval{Key: officer.FormatPublicKey(a.OfficerKey), Signature: hex.EncodeToString(a.Signature[:])}
+			ca := reserve.ChainApproval{Key: officer.FormatPublicKey(a.OfficerKey), Signature: hex.EncodeToString(a.Signature[:])}
 			if i > 0 {
 				if o, ok := c.Links[i-1].Policy.OfficerByKey(a.OfficerKey); ok {
 					ca.Officer = o.ID

@@ -1,4 +1,4 @@
-package signer_test
+package passphrase_test
 
 import (
 	"context"
@@ -9,8 +9,11 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/custos-reserve/custos/signer"
+	"github.com/custos-reserve/custos/passphrase"
 )
+
+// envSigner is the variable custos-signer reads.
+const envSigner = "CUSTOS_SIGNER_PASSPHRASE"
 
 func env(vars map[string]string) func(string) (string, bool) {
 	return func(k string) (string, bool) {
@@ -35,7 +38,7 @@ func (p *prompts) prompt(_ context.Context, label string) ([]byte, error) {
 	return []byte(a), nil
 }
 
-func noTerminal(context.Context, string) ([]byte, error) { return nil, signer.ErrNoTerminal }
+func noTerminal(context.Context, string) ([]byte, error) { return nil, passphrase.ErrNoTerminal }
 
 func writeFile(t *testing.T, content string) string {
 	t.Helper()
@@ -48,7 +51,7 @@ func TestPassphraseSources(t *testing.T) {
 	ctx := context.Background()
 	tests := []struct {
 		name    string
-		src     func(t *testing.T, p *prompts) signer.PassphraseSource
+		src     func(t *testing.T, p *prompts) passphrase.Source
 		answers []string
 		newKey  bool
 		want    string
@@ -57,78 +60,85 @@ func TestPassphraseSources(t *testing.T) {
 	}{
 		{
 			name: "env",
-			src: func(t *testing.T, p *prompts) signer.PassphraseSource {
-				return signer.PassphraseSource{LookupEnv: env(map[string]string{signer.EnvPassphrase: "from the env"}), Prompt: p.prompt}
+			src: func(t *testing.T, p *prompts) passphrase.Source {
+				return passphrase.Source{EnvName: envSigner, LookupEnv: env(map[string]string{envSigner: "from the env"}), Prompt: p.prompt}
 			},
 			want: "from the env",
 		},
 		{
 			name: "env set but empty",
-			src: func(t *testing.T, p *prompts) signer.PassphraseSource {
-				return signer.PassphraseSource{LookupEnv: env(map[string]string{signer.EnvPassphrase: ""}), Prompt: p.prompt}
+			src: func(t *testing.T, p *prompts) passphrase.Source {
+				return passphrase.Source{EnvName: envSigner, LookupEnv: env(map[string]string{envSigner: ""}), Prompt: p.prompt}
 			},
 			wantErr: "CUSTOS_SIGNER_PASSPHRASE is set but empty",
 		},
 		{
 			name: "file, first line, newline trimmed",
-			src: func(t *testing.T, p *prompts) signer.PassphraseSource {
-				return signer.PassphraseSource{File: writeFile(t, "from a file\nsecond line\n"), Prompt: p.prompt}
+			src: func(t *testing.T, p *prompts) passphrase.Source {
+				return passphrase.Source{EnvName: envSigner, File: writeFile(t, "from a file\nsecond line\n"), Prompt: p.prompt}
 			},
 			want: "from a file",
 		},
 		{
 			name: "file with CRLF and no env",
-			src: func(t *testing.T, p *prompts) signer.PassphraseSource {
-				return signer.PassphraseSource{LookupEnv: env(nil), File: writeFile(t, "crlf line  \r\n")}
+			src: func(t *testing.T, p *prompts) passphrase.Source {
+				return passphrase.Source{EnvName: envSigner, LookupEnv: env(nil), File: writeFile(t, "crlf line  \r\n")}
 			},
 			want: "crlf line  ",
 		},
 		{
 			name: "file without newline",
-			src: func(t *testing.T, p *prompts) signer.PassphraseSource {
-				return signer.PassphraseSource{File: writeFile(t, "no newline")}
+			src: func(t *testing.T, p *prompts) passphrase.Source {
+				return passphrase.Source{EnvName: envSigner, File: writeFile(t, "no newline")}
 			},
 			want: "no newline",
 		},
 		{
 			name: "file with empty first line",
-			src: func(t *testing.T, p *prompts) signer.PassphraseSource {
-				return signer.PassphraseSource{File: writeFile(t, "\nsecret on line two\n")}
+			src: func(t *testing.T, p *prompts) passphrase.Source {
+				return passphrase.Source{EnvName: envSigner, File: writeFile(t, "\nsecret on line two\n")}
 			},
 			wantErr: "first line",
 		},
 		{
 			name: "missing file",
-			src: func(t *testing.T, p *prompts) signer.PassphraseSource {
-				return signer.PassphraseSource{File: filepath.Join(t.TempDir(), "nope")}
+			src: func(t *testing.T, p *prompts) passphrase.Source {
+				return passphrase.Source{EnvName: envSigner, File: filepath.Join(t.TempDir(), "nope")}
 			},
 			wantErr: "unable to read passphrase file",
 		},
 		{
 			name: "env and file both set",
-			src: func(t *testing.T, p *prompts) signer.PassphraseSource {
-				return signer.PassphraseSource{LookupEnv: env(map[string]string{signer.EnvPassphrase: "a"}), File: writeFile(t, "b\n")}
+			src: func(t *testing.T, p *prompts) passphrase.Source {
+				return passphrase.Source{EnvName: envSigner, LookupEnv: env(map[string]string{envSigner: "a"}), File: writeFile(t, "b\n")}
 			},
 			wantErr: "use one",
 		},
 		{
 			name: "none available: no prompt",
-			src: func(t *testing.T, p *prompts) signer.PassphraseSource {
-				return signer.PassphraseSource{LookupEnv: env(nil)}
+			src: func(t *testing.T, p *prompts) passphrase.Source {
+				return passphrase.Source{EnvName: envSigner, LookupEnv: env(nil)}
 			},
 			wantErr: "no passphrase available: no terminal to ask on; set CUSTOS_SIGNER_PASSPHRASE or pass --passphrase-file FILE",
 		},
 		{
 			name: "none available: no terminal",
-			src: func(t *testing.T, p *prompts) signer.PassphraseSource {
-				return signer.PassphraseSource{LookupEnv: env(nil), Prompt: noTerminal}
+			src: func(t *testing.T, p *prompts) passphrase.Source {
+				return passphrase.Source{EnvName: envSigner, LookupEnv: env(nil), Prompt: noTerminal}
 			},
 			wantErr: "set CUSTOS_SIGNER_PASSPHRASE or pass --passphrase-file",
 		},
 		{
+			name: "no variable named: the environment is not read",
+			src: func(t *testing.T, p *prompts) passphrase.Source {
+				return passphrase.Source{LookupEnv: env(map[string]string{envSigner: "from the env"}), Prompt: noTerminal}
+			},
+			wantErr: "no passphrase available: no terminal to ask on; pass --passphrase-file FILE",
+		},
+		{
 			name: "terminal prompt once to unlock",
-			src: func(t *testing.T, p *prompts) signer.PassphraseSource {
-				return signer.PassphraseSource{LookupEnv: env(nil), Prompt: p.prompt}
+			src: func(t *testing.T, p *prompts) passphrase.Source {
+				return passphrase.Source{EnvName: envSigner, LookupEnv: env(nil), Prompt: p.prompt}
 			},
 			answers: []string{"typed in"},
 			want:    "typed in",
@@ -136,8 +146,8 @@ func TestPassphraseSources(t *testing.T) {
 		},
 		{
 			name: "terminal prompt twice for a new key",
-			src: func(t *testing.T, p *prompts) signer.PassphraseSource {
-				return signer.PassphraseSource{Prompt: p.prompt}
+			src: func(t *testing.T, p *prompts) passphrase.Source {
+				return passphrase.Source{EnvName: envSigner, Prompt: p.prompt}
 			},
 			answers: []string{"typed twice", "typed twice"},
 			newKey:  true,
@@ -146,8 +156,8 @@ func TestPassphraseSources(t *testing.T) {
 		},
 		{
 			name: "terminal prompts differ",
-			src: func(t *testing.T, p *prompts) signer.PassphraseSource {
-				return signer.PassphraseSource{Prompt: p.prompt}
+			src: func(t *testing.T, p *prompts) passphrase.Source {
+				return passphrase.Source{EnvName: envSigner, Prompt: p.prompt}
 			},
 			answers: []string{"typed twice", "typed twise"},
 			newKey:  true,
@@ -156,8 +166,8 @@ func TestPassphraseSources(t *testing.T) {
 		},
 		{
 			name: "terminal empty",
-			src: func(t *testing.T, p *prompts) signer.PassphraseSource {
-				return signer.PassphraseSource{Prompt: p.prompt}
+			src: func(t *testing.T, p *prompts) passphrase.Source {
+				return passphrase.Source{EnvName: envSigner, Prompt: p.prompt}
 			},
 			answers: []string{""},
 			wantErr: "empty passphrase",
@@ -165,16 +175,16 @@ func TestPassphraseSources(t *testing.T) {
 		},
 		{
 			name: "new key: short passphrase from the env",
-			src: func(t *testing.T, p *prompts) signer.PassphraseSource {
-				return signer.PassphraseSource{LookupEnv: env(map[string]string{signer.EnvPassphrase: "1234567"})}
+			src: func(t *testing.T, p *prompts) passphrase.Source {
+				return passphrase.Source{EnvName: envSigner, LookupEnv: env(map[string]string{envSigner: "1234567"})}
 			},
 			newKey:  true,
 			wantErr: "needs at least 8",
 		},
 		{
 			name: "new key: short passphrase typed",
-			src: func(t *testing.T, p *prompts) signer.PassphraseSource {
-				return signer.PassphraseSource{Prompt: p.prompt}
+			src: func(t *testing.T, p *prompts) passphrase.Source {
+				return passphrase.Source{EnvName: envSigner, Prompt: p.prompt}
 			},
 			answers: []string{"short", "short"},
 			newKey:  true,
@@ -183,8 +193,8 @@ func TestPassphraseSources(t *testing.T) {
 		},
 		{
 			name: "new key: eight characters, not bytes",
-			src: func(t *testing.T, p *prompts) signer.PassphraseSource {
-				return signer.PassphraseSource{LookupEnv: env(map[string]string{signer.EnvPassphrase: "ñññññññ"})}
+			src: func(t *testing.T, p *prompts) passphrase.Source {
+				return passphrase.Source{EnvName: envSigner, LookupEnv: env(map[string]string{envSigner: "ñññññññ"})}
 			},
 			newKey:  true,
 			wantErr: "has 7 characters",
@@ -213,6 +223,6 @@ func TestPassphraseSources(t *testing.T) {
 }
 
 func TestPassphraseNoSourceIsSentinel(t *testing.T) {
-	_, err := signer.PassphraseSource{Prompt: noTerminal}.Existing(context.Background())
-	require.ErrorIs(t, err, signer.ErrNoPassphrase)
+	_, err := passphrase.Source{EnvName: envSigner, Prompt: noTerminal}.Existing(context.Background())
+	require.ErrorIs(t, err, passphrase.ErrNoPassphrase)
 }

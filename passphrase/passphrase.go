@@ -1,4 +1,10 @@
-package signer
+// Package passphrase is where a command line gets the passphrase of a
+// sealed key file (package seal): an environment variable, the first line
+// of a file, or a prompt on the terminal with echo off, never a flag. Both
+// custos-signer and custosctl officer use it, so it lives apart from the
+// signer. It keeps secrets in byte slices the caller clears; it knows
+// nothing of what the passphrase unlocks.
+package passphrase
 
 import (
 	"bytes"
@@ -13,13 +19,10 @@ import (
 
 	"github.com/custos-reserve/custos/durable"
 	"github.com/custos-reserve/custos/reserve"
+	"github.com/custos-reserve/custos/seal"
 )
 
-// EnvPassphrase is the environment variable a non-interactive signer reads
-// its passphrase from.
-const EnvPassphrase = "CUSTOS_SIGNER_PASSPHRASE"
-
-const maxPassphraseFileBytes = 64 << 10
+const maxFileBytes = 64 << 10
 
 var (
 	// ErrNoTerminal is returned by a prompt when there is no terminal to
@@ -34,16 +37,17 @@ var (
 // It returns an error wrapping ErrNoTerminal when there is no terminal.
 type PromptFunc func(ctx context.Context, prompt string) ([]byte, error)
 
-// PassphraseSource says where the key's passphrase comes from. It is
-// never a command-line flag, which would leave it in shell history and
-// in the process list. Exactly one of Env and File may be set; with neither,
-// Prompt asks on the terminal.
-type PassphraseSource struct {
+// Source says where a key's passphrase comes from. It is never a
+// command-line flag, which would leave it in shell history and in the
+// process list. Exactly one of the variable EnvName and File may be set;
+// with neither, Prompt asks on the terminal.
+type Source struct {
 	// LookupEnv reads the environment (os.LookupEnv); nil means no
 	// environment. The variable is EnvName.
 	LookupEnv func(key string) (string, bool)
-	// EnvName is the variable to read; empty means EnvPassphrase (an
-	// officer's key uses its own).
+	// EnvName is the variable to read, each program its own
+	// (CUSTOS_SIGNER_PASSPHRASE, CUSTOS_OFFICER_PASSPHRASE); empty means
+	// no environment.
 	EnvName string
 	// File is a file whose first line is the passphrase (trailing newline
 	// trimmed), as given by --passphrase-file.
@@ -53,59 +57,54 @@ type PassphraseSource struct {
 	Prompt PromptFunc
 }
 
-// envName is the environment variable the source reads.
-func (s PassphraseSource) envName() string {
-	if s.EnvName != "" {
-		return s.EnvName
-	}
-	return EnvPassphrase
-}
-
 // Existing returns the passphrase to unlock an existing key. The caller
 // must clear it after use.
-func (s PassphraseSource) Existing(ctx context.Context) ([]byte, error) {
+func (s Source) Existing(ctx context.Context) ([]byte, error) {
 	return s.get(ctx, false)
 }
 
 // New returns the passphrase for a new key: asked twice on a terminal and
-// refused unless both match, and at least MinPassphraseLen characters
-// wherever it comes from. The caller must clear it after use.
-func (s PassphraseSource) New(ctx context.Context) ([]byte, error) {
+// refused unless both match, and at least seal.MinPassphraseLen
+// characters wherever it comes from. The caller must clear it after use.
+func (s Source) New(ctx context.Context) ([]byte, error) {
 	p, err := s.get(ctx, true)
 	if err != nil {
 		return nil, err
 	}
-	if n := utf8.RuneCount(p); n < MinPassphraseLen {
+	if n := utf8.RuneCount(p); n < seal.MinPassphraseLen {
 		clear(p)
-		return nil, reserve.Invalid("passphrase", "passphrase has %d characters; it needs at least %d", n, MinPassphraseLen)
+		return nil, reserve.Invalid("passphrase", "passphrase has %d characters; it needs at least %d", n, seal.MinPassphraseLen)
 	}
 	return p, nil
 }
 
-func (s PassphraseSource) get(ctx context.Context, confirm bool) ([]byte, error) {
+func (s Source) get(ctx context.Context, confirm bool) ([]byte, error) {
 	env, hasEnv := "", false
-	if s.LookupEnv != nil {
-		env, hasEnv = s.LookupEnv(s.envName())
+	if s.LookupEnv != nil && s.EnvName != "" {
+		env, hasEnv = s.LookupEnv(s.EnvName)
 	}
 	switch {
 	case hasEnv && s.File != "":
 		// Two sources for one secret is a mistake; guessing which one the
 		// operator meant could seal a new key under the wrong passphrase.
-		return nil, reserve.Invalid("passphrase", "both %s and --passphrase-file are set; use one", s.envName())
+		return nil, reserve.Invalid("passphrase", "both %s and --passphrase-file are set; use one", s.EnvName)
 	case s.File != "":
-		return readPassphraseFile(s.File)
+		return readFile(s.File)
 	case hasEnv:
 		if env == "" {
-			return nil, reserve.Invalid("passphrase", "%s is set but empty", s.envName())
+			return nil, reserve.Invalid("passphrase", "%s is set but empty", s.EnvName)
 		}
 		return []byte(env), nil
 	}
 	return s.prompt(ctx, confirm)
 }
 
-func (s PassphraseSource) prompt(ctx context.Context, confirm bool) ([]byte, error) {
-	noSource := reserve.Errorf(reserve.CodeFailedPrecondition,
-		"%w: no terminal to ask on; set %s or pass --passphrase-file FILE", ErrNoPassphrase, s.envName())
+func (s Source) prompt(ctx context.Context, confirm bool) ([]byte, error) {
+	others := "pass --passphrase-file FILE"
+	if s.EnvName != "" {
+		others = "set " + s.EnvName + " or " + others
+	}
+	noSource := reserve.Errorf(reserve.CodeFailedPrecondition, "%w: no terminal to ask on; %s", ErrNoPassphrase, others)
 	if s.Prompt == nil {
 		return nil, noSource
 	}
@@ -139,9 +138,9 @@ func (s PassphraseSource) prompt(ctx context.Context, confirm bool) ([]byte, err
 	return p, nil
 }
 
-// readPassphraseFile returns the first line of path without its line end.
-func readPassphraseFile(path string) ([]byte, error) {
-	data, err := durable.ReadLimited(path, maxPassphraseFileBytes)
+// readFile returns the first line of path without its line end.
+func readFile(path string) ([]byte, error) {
+	data, err := durable.ReadLimited(path, maxFileBytes)
 	if err != nil {
 		return nil, reserve.Errorf(reserve.CodeInvalid, "unable to read passphrase file: %w", err)
 	}
