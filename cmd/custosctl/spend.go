@@ -462,7 +462,13 @@ func checkIntentExpiry(e *env, in *reserve.Intent) error {
 	if err != nil {
 		return err
 	}
-	for _, info := range append([]*custosv1.PolicyInfo{g.Policy}, g.History...) {
+	return intentExpiryError(g, in, time.Now())
+}
+
+// intentExpiryError is checkIntentExpiry's rule on the daemon's governance
+// g at now.
+func intentExpiryError(g *custosv1.GetPolicyResponse, in *reserve.Intent, now time.Time) error {
+	for _, info := range append([]*custosv1.PolicyInfo{g.GetPolicy()}, g.GetHistory()...) {
 		if info == nil || !bytes.Equal(info.Hash, in.PolicyHash[:]) {
 			continue
 		}
@@ -473,7 +479,7 @@ func checkIntentExpiry(e *env, in *reserve.Intent) error {
 		if pol.Hash() != in.PolicyHash {
 			return fmt.Errorf("the daemon sent a document for policy %x that hashes to %x", in.PolicyHash[:8], pol.Hash())
 		}
-		return pol.CheckExpiry(in.ExpiresAt, time.Now())
+		return pol.CheckExpiry(in.ExpiresAt, now)
 	}
 	return fmt.Errorf("the daemon has no policy %x, which the intent names", in.PolicyHash[:8])
 }
