@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -255,4 +256,32 @@ func TestAddressVerifyWidensTheWindow(t *testing.T) {
 	require.Equal(t, 1, r.code)
 	require.Contains(t, r.stderr, "verify addresses in between first")
 	require.Equal(t, before, dirFiles(t, dir), "nothing written")
+}
+
+// TestHostileTextEscapedSigner: what custos-signer prints that came from
+// the operator's files or arguments (a PSBT path, a descriptor, an
+// address) reaches the terminal escaped, in its output and its errors.
+func TestHostileTextEscapedSigner(t *testing.T) {
+	dir, _ := MustPinnedWallet(t)
+	const hostile = "evil\x1b[2J\u202e\nline"
+	hostilePath := filepath.Join(t.TempDir(), hostile+".psbt")
+	require.NoError(t, os.WriteFile(hostilePath, []byte("cHNidP8B"+hostile), 0o600))
+	t.Setenv(signer.EnvPassphrase, testPassphrase)
+	for _, args := range [][]string{
+		{"sign", "--in", hostilePath, "--out", filepath.Join(t.TempDir(), "out.psbt"), "--yes"},
+		{"sign", "--in", hostilePath + ".missing", "--out", filepath.Join(t.TempDir(), "out.psbt"), "--yes"},
+		{"register", "--descriptor", "wsh(" + hostile + ")"},
+		{"address", "verify", hostile},
+		{"address", "show", "--index", hostile},
+	} {
+		t.Run(args[0], func(t *testing.T) {
+			r := runCLI(t, "", append(args, "--datadir", dir)...)
+			require.Error(t, r.err)
+			require.NotZero(t, r.code)
+			for _, raw := range []string{"\x1b", "\u202e", "evil\nline"} {
+				require.NotContains(t, r.stdout, raw)
+				require.NotContains(t, r.stderr, raw)
+			}
+		})
+	}
 }
