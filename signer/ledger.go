@@ -313,19 +313,12 @@ func decodeHash32(field, s string) ([32]byte, error) {
 	return h, nil
 }
 
-// Append writes e as one line at the end of the ledger, chained to the
-// line before it, and syncs it to disk before it returns, so an entry is
-// on disk before the signature it records is handed out. It reads the
-// ledger first and appends nothing to one that does not check. The state
-// record learns of the entry when Sign seals it; until then the entry is
-// read as one past the recorded ones.
-func (l *Ledger) Append(e LedgerEntry) error {
-	_, head, err := l.scan()
-	if err != nil {
-		return err
-	}
+// encodeLedgerLine is e as one ledger line, without its line end,
+// chained to the line whose hash is prev (zeros for the first line). It
+// checks the line as a reader will, so nothing unreadable is ever written.
+func encodeLedgerLine(e LedgerEntry, prev [32]byte) ([]byte, error) {
 	ll := ledgerLine{
-		Prev:         hex.EncodeToString(head[:]),
+		Prev:         hex.EncodeToString(prev[:]),
 		IntentDigest: hex.EncodeToString(e.IntentDigest[:]),
 		ProposalID:   e.ProposalID,
 		PolicyHash:   hex.EncodeToString(e.PolicyHash[:]),
@@ -339,11 +332,28 @@ func (l *Ledger) Append(e LedgerEntry) error {
 	}
 	line, err := json.Marshal(ll)
 	if err != nil {
-		return fmt.Errorf("unable to encode the ledger entry: %w", err)
+		return nil, fmt.Errorf("unable to encode the ledger entry: %w", err)
 	}
-	// Check it as a reader will, so nothing unreadable is ever written.
 	if _, _, err := decodeLedgerLine(line); err != nil {
-		return fmt.Errorf("unable to record transaction %s in the ledger: %w", e.TxID, err)
+		return nil, fmt.Errorf("unable to record transaction %s in the ledger: %w", e.TxID, err)
+	}
+	return line, nil
+}
+
+// Append writes e as one line at the end of the ledger, chained to the
+// line before it, and syncs it to disk before it returns, so an entry is
+// on disk before the signature it records is handed out. It reads the
+// ledger first and appends nothing to one that does not check. The state
+// record learns of the entry when Sign seals it; until then the entry is
+// read as one past the recorded ones.
+func (l *Ledger) Append(e LedgerEntry) error {
+	_, head, err := l.scan()
+	if err != nil {
+		return err
+	}
+	line, err := encodeLedgerLine(e, head)
+	if err != nil {
+		return err
 	}
 	f, err := os.OpenFile(l.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
 	if err != nil {

@@ -89,7 +89,7 @@ func commands() []command {
 		{"xpub", "unlock the key and show its key record", (*cli).cmdXpub},
 		{"register", "check the wallet descriptor holds this key and pin it; pin the spending policy", (*cli).cmdRegister},
 		{"sign", "check a PSBT against the pinned wallet and policy, show it, and sign it", (*cli).cmdSign},
-		{"ledger", "export this signer's ledger and state, or import them on new hardware", (*cli).cmdLedger},
+		{"ledger", "export this signer's ledger and state, import them on new hardware, or upgrade a previous release's", (*cli).cmdLedger},
 		{"address", "show the pinned wallet's address at an index, or verify that an address is the wallet's", (*cli).cmdAddress},
 	}
 }
