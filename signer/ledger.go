@@ -80,6 +80,20 @@ type Ledger struct {
 	dir   string
 	path  string
 	state *sealedState
+	// tip is where the ledger ended when this Ledger last read or
+	// wrote it. The caller holds the directory lock from the check's
+	// read through the append and the seal, so neither reads the file
+	// again; a file of another size is read again (tipNow).
+	tip ledgerTip
+}
+
+// ledgerTip is the end of a ledger file: its entry count, head hash and
+// size in bytes.
+type ledgerTip struct {
+	known   bool
+	entries int
+	head    [32]byte
+	size    int64
 }
 
 // OpenLedger reads dir's state record, without the key, and names its
@@ -143,7 +157,46 @@ func (l *Ledger) scan() ([]LedgerEntry, [32]byte, error) {
 		return nil, head, fmt.Errorf("unable to open the ledger: %w", err)
 	}
 	defer f.Close()
-	return l.scanFrom(f)
+	cr := &countingReader{r: f}
+	entries, head, err := l.scanFrom(cr)
+	if err == nil {
+		// scanFrom read to the end: cr.n is the file's size.
+		l.tip = ledgerTip{known: true, entries: len(entries), head: head, size: cr.n}
+	}
+	return entries, head, err
+}
+
+// tipNow is where the ledger ends now: the tip this Ledger last saw when
+// the file still has that size, else what reading it again finds.
+func (l *Ledger) tipNow() (ledgerTip, error) {
+	var size int64
+	st, err := os.Stat(l.path)
+	switch {
+	case err == nil:
+		size = st.Size()
+	case !errors.Is(err, fs.ErrNotExist):
+		return ledgerTip{}, fmt.Errorf("unable to read the ledger: %w", err)
+	}
+	if l.tip.known && l.tip.size == size {
+		return l.tip, nil
+	}
+	entries, head, err := l.scan()
+	if err != nil {
+		return ledgerTip{}, err
+	}
+	return ledgerTip{known: true, entries: len(entries), head: head, size: size}, nil
+}
+
+// countingReader counts the bytes read through it.
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
 }
 
 // scanFrom is scan reading the ledger from rd.
@@ -198,12 +251,12 @@ func (l *Ledger) checkPinned(d *multisig.Descriptor, p *reserve.Policy) error {
 // seal records in the state record, under key, the ledger as it now is
 // and the indexes of s. The record's MAC must have passed Verify.
 func (l *Ledger) seal(key *Key, s Summary) error {
-	entries, head, err := l.scan()
+	tip, err := l.tipNow()
 	if err != nil {
 		return err
 	}
 	st := l.state.st
-	st.entries, st.head = uint64(len(entries)), head
+	st.entries, st.head = uint64(tip.entries), tip.head
 	top := HighestIndexes(s)
 	for b := range st.next {
 		st.next[b] = max(st.next[b], top[b])
@@ -347,11 +400,11 @@ func encodeLedgerLine(e LedgerEntry, prev [32]byte) ([]byte, error) {
 // record learns of the entry when Sign seals it; until then the entry is
 // read as one past the recorded ones.
 func (l *Ledger) Append(e LedgerEntry) error {
-	_, head, err := l.scan()
+	tip, err := l.tipNow()
 	if err != nil {
 		return err
 	}
-	line, err := encodeLedgerLine(e, head)
+	line, err := encodeLedgerLine(e, tip.head)
 	if err != nil {
 		return err
 	}
@@ -371,7 +424,11 @@ func (l *Ledger) Append(e LedgerEntry) error {
 		return fmt.Errorf("unable to close the ledger %s: %w", l.path, err)
 	}
 	// The directory entry too, for a ledger this call created.
-	return durable.SyncDir(filepath.Dir(l.path))
+	if err := durable.SyncDir(filepath.Dir(l.path)); err != nil {
+		return err
+	}
+	l.tip = ledgerTip{known: true, entries: tip.entries + 1, head: sha256.Sum256(line), size: tip.size + int64(len(line)) + 1}
+	return nil
 }
 
 // ledgerView is what the ledger says about one transaction for one
