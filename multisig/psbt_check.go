@@ -75,10 +75,12 @@ type Analysis struct {
 // (BranchChange, index) with the derived keys and its script (and
 // witness_script, if present) is the one the descriptor gives there. Any
 // other output is a payee, and must not claim to be the wallet's: one
-// that carries a derivation from a cosigner's origin, or a
-// witness_script, is refused ("fake change"); derivations of foreign keys
-// only are allowed. Global xpubs,
-// if present, must each be one of the wallet's cosigners, key and origin.
+// that carries a derivation (P2WSH or taproot) with a cosigner's master
+// fingerprint, whatever its path, since devices match derivations to
+// themselves by fingerprint alone, or a witness_script, is refused ("fake
+// change"); derivations of foreign fingerprints only are allowed. Global
+// xpubs, if present, must each be one of the wallet's cosigners, key and
+// origin.
 //
 // The fee must be positive. Every refusal is a *reserve.Error of code
 // CodeInvalid whose Field names the place ("input[3]", "output[1]",
@@ -407,6 +409,17 @@ func (d *Descriptor) cosignersOf(e *psbt.Bip32Derivation) []int {
 	return out
 }
 
+// cosignerOfFingerprint returns the first cosigner whose master key
+// fingerprint is fp (as a PSBT record holds it), or -1.
+func (d *Descriptor) cosignerOfFingerprint(fp uint32) int {
+	for c, cs := range d.cosigners {
+		if fp == psbtFingerprint(cs.Fingerprint) {
+			return c
+		}
+	}
+	return -1
+}
+
 // derivationPath reads the one (branch, index) that an input's or output's
 // BIP-32 derivations name. Each derivation must extend a cosigner's origin
 // by [branch, index] with branch 0 or 1 and index below 2^31, all must name
@@ -555,16 +568,34 @@ func (kr *keyring) changeIndex(out *psbt.POutput, script []byte) (uint32, bool) 
 }
 
 // checkNotClaimed refuses an output that is not the wallet's change but
-// claims the wallet's keys ("fake change"): a BIP-32 derivation whose
-// origin is one of the cosigners', or a witness_script. A device or a
-// coordinator that trusts those records would take the output for the
-// wallet's own and hide a payment. Derivations of foreign keys only (a
+// claims the wallet's keys ("fake change"): a BIP-32 derivation (P2WSH or
+// taproot) whose master fingerprint is one of the cosigners', whatever its
+// path, or a witness_script. Hardware wallets match a derivation to
+// themselves by the fingerprint alone, so a device shown such a record
+// would take the output for its own and hide a payment, as would a
+// coordinator that trusts it. Derivations of foreign fingerprints only (a
 // payee's own wallet, which Core may describe) are allowed.
 func (d *Descriptor) checkNotClaimed(out *psbt.POutput) error {
 	for _, e := range out.Bip32Derivation {
-		if e != nil && len(d.cosignersOf(e)) > 0 {
+		if e == nil {
+			continue
+		}
+		if len(d.cosignersOf(e)) > 0 {
 			return fmt.Errorf("carries BIP-32 derivations of this wallet's cosigners at %s, but its script is not the wallet's change script there",
 				formatOrigin(e.Bip32Path))
+		}
+		if c := d.cosignerOfFingerprint(e.MasterKeyFingerprint); c >= 0 {
+			return fmt.Errorf("carries a BIP-32 derivation at %s with the master fingerprint %08x of this wallet's cosigner %d, but is not the wallet's change",
+				formatOrigin(e.Bip32Path), recordFingerprint(e.MasterKeyFingerprint), c)
+		}
+	}
+	for _, e := range out.TaprootBip32Derivation {
+		if e == nil {
+			continue
+		}
+		if c := d.cosignerOfFingerprint(e.MasterKeyFingerprint); c >= 0 {
+			return fmt.Errorf("carries a taproot BIP-32 derivation at %s with the master fingerprint %08x of this wallet's cosigner %d, but is not the wallet's change",
+				formatOrigin(e.Bip32Path), recordFingerprint(e.MasterKeyFingerprint), c)
 		}
 	}
 	if out.WitnessScript != nil {

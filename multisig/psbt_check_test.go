@@ -1,9 +1,11 @@
 package multisig
 
 import (
+	"fmt"
 	"slices"
 	"testing"
 
+	"github.com/btcsuite/btcd/btcutil/hdkeychain"
 	"github.com/btcsuite/btcd/btcutil/psbt"
 	"github.com/btcsuite/btcd/txscript"
 	"github.com/stretchr/testify/require"
@@ -202,6 +204,30 @@ func TestAnalyzeChange(t *testing.T) {
 	swappedScript, err := sortedMultiScript(2, swapped)
 	require.NoError(t, err)
 
+	// onPayee puts on the payee (output[0]) a derivation of the change's
+	// first key with cosigner c's master fingerprint (or a foreign one when
+	// c < 0) at path; taproot makes it a taproot derivation.
+	const h = hdkeychain.HardenedKeyStart
+	onPayee := func(c int, taproot bool, path ...uint32) func(t *testing.T, p *psbt.Packet) {
+		return func(t *testing.T, p *psbt.Packet) {
+			fp := uint32(0xdeadbeef)
+			if c >= 0 {
+				fp = psbtFingerprint(w.d.cosigners[c].Fingerprint)
+			}
+			if taproot {
+				p.Outputs[0].TaprootBip32Derivation = append(p.Outputs[0].TaprootBip32Derivation, &psbt.TaprootBip32Derivation{
+					XOnlyPubKey: change.PubKeys[0][1:], MasterKeyFingerprint: fp, Bip32Path: path})
+				return
+			}
+			p.Outputs[0].Bip32Derivation = append(p.Outputs[0].Bip32Derivation, &psbt.Bip32Derivation{
+				PubKey: change.PubKeys[0], MasterKeyFingerprint: fp, Bip32Path: path})
+		}
+	}
+	claim := func(c int, path string) string {
+		return fmt.Sprintf("at %s with the master fingerprint %08x of this wallet's cosigner %d, but is not the wallet's change",
+			path, w.d.cosigners[c].Fingerprint, c)
+	}
+
 	tests := []struct {
 		name     string
 		tamper   func(t *testing.T, p *psbt.Packet)
@@ -257,6 +283,21 @@ func TestAnalyzeChange(t *testing.T) {
 			}},
 		{name: "change without derivations", isChange: []bool{false, false},
 			tamper: func(t *testing.T, p *psbt.Packet) { p.Outputs[1] = psbt.POutput{} }},
+		{name: "cosigner fingerprint on the payee, another path", field0: true, msg: claim(0, "m/84'/1'/0'/1/7"),
+			tamper: onPayee(0, false, 84+h, 1+h, 0+h, 1, 7)},
+		{name: "cosigner fingerprint on the payee, hardened path", field0: true, msg: claim(1, "m/48'/1'/5'/2'/1'/7'"),
+			tamper: onPayee(1, false, 48+h, 1+h, 5+h, 2+h, 1+h, 7+h)},
+		{name: "cosigner fingerprint on the payee, short path", field0: true, msg: claim(2, "m/48'/1'/0'/2'/1"),
+			tamper: onPayee(2, false, 48+h, 1+h, 0+h, 2+h, 1)},
+		{name: "cosigner fingerprint on the payee, master key", field0: true, msg: claim(0, "m"),
+			tamper: onPayee(0, false)},
+		{name: "cosigner fingerprint on the payee, taproot derivation", field0: true,
+			msg:    "carries a taproot BIP-32 derivation " + claim(2, "m/86'/1'/0'/1/7"),
+			tamper: onPayee(2, true, 86+h, 1+h, 0+h, 1, 7)},
+		{name: "foreign fingerprint on the payee at the wallet's change path", isChange: []bool{false, true},
+			tamper: onPayee(-1, false, 48+h, 1+h, 0+h, 2+h, 1, 7)},
+		{name: "foreign fingerprint on the payee, taproot derivation", isChange: []bool{false, true},
+			tamper: onPayee(-1, true, 86+h, 1+h, 0+h, 1, 7)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -13,8 +13,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/btcsuite/btcd/btcutil/hdkeychain"
 	"github.com/btcsuite/btcd/btcutil/psbt"
-	"github.com/btcsuite/btcd/chaincfg/chainhash"
 	"github.com/btcsuite/btcd/wire"
 	"github.com/stretchr/testify/require"
 
@@ -199,7 +199,8 @@ func MustCoreWallet(tb testing.TB) *Descriptor {
 	return d
 }
 
-// MustCorePSBT reads testdata/core/name (base64).
+// MustCorePSBT reads testdata/core/name (base64; name may lead out of
+// core/, as "../electrum/…").
 func MustCorePSBT(tb testing.TB, name string) *psbt.Packet {
 	tb.Helper()
 	text, err := os.ReadFile(filepath.Join("testdata", "core", name))
@@ -219,23 +220,8 @@ func TestCoreInteropFixture(t *testing.T) {
 	var decoded coreDecoded
 	MustReadJSON(t, "core/core-made.decodepsbt.json", &decoded)
 
-	// The same spend: Core's one input (receive 0) and two outputs, the
-	// first of them change at index 0, with Core's locktime.
-	require.Len(t, core.UnsignedTx.TxIn, 1)
-	op := core.UnsignedTx.TxIn[0].PreviousOutPoint
-	prev := core.Inputs[0].NonWitnessUtxo
-	change := uint32(0)
-	ours, err := CreatePSBT(CreateParams{
-		Descriptor: d,
-		Inputs:     []reserve.Input{{OutPoint: op, AmountSat: prev.TxOut[op.Index].Value, Branch: reserve.BranchReceive, Index: 0}},
-		PrevTxs:    map[chainhash.Hash]*wire.MsgTx{op.Hash: prev},
-		Outputs: []Output{
-			{Script: core.UnsignedTx.TxOut[0].PkScript, AmountSat: core.UnsignedTx.TxOut[0].Value, ChangeIndex: &change},
-			{Script: core.UnsignedTx.TxOut[1].PkScript, AmountSat: core.UnsignedTx.TxOut[1].Value},
-		},
-		LockTime: core.UnsignedTx.LockTime,
-	})
-	require.NoError(t, err)
+	// The same spend (MustCustosCoreSpend).
+	ours := MustCustosCoreSpend(t, d)
 	ourRaw := MustSerialize(t, ours)
 	coreRaw := MustSerialize(t, core)
 	ourMaps, coreMaps := parseRawMaps(t, ourRaw), parseRawMaps(t, coreRaw)
@@ -275,13 +261,19 @@ func TestCoreInteropFixture(t *testing.T) {
 	requireDerivs("output[0]", decoded.Outputs[0].Bip32Derivs, ours.Outputs[0].Bip32Derivation)
 	require.Equal(t, "73c5da0a", decoded.Inputs[0].Bip32Derivs[0].Fingerprint, "the abandon…about key")
 
-	// Global xpubs: each the key record's fingerprint bytes, path and key.
+	// Global xpubs: each the key record's fingerprint bytes, path and key,
+	// in Core's order (fingerprint bytes, then path).
 	require.Len(t, ours.XPubs, 3)
 	for k, x := range ours.XPubs {
-		c := d.Cosigners()[k]
+		c := d.Cosigners()[d.cosignerOfXPub(x)]
 		require.Equal(t, fmt.Sprintf("%08x", c.Fingerprint), fingerprintBytes(x.MasterKeyFingerprint), "xpub[%d]", k)
 		require.Equal(t, c.Path, x.Bip32Path)
 	}
+	order := []string{}
+	for _, x := range ours.XPubs {
+		order = append(order, fingerprintBytes(x.MasterKeyFingerprint))
+	}
+	require.Equal(t, []string{"28645006", "73c5da0a", "b8688df1"}, order)
 
 	// And each side reads the other's PSBT as the same spend.
 	a, err := Analyze(core, d)
@@ -311,43 +303,154 @@ func fingerprintBytes(fp uint32) string {
 	return hex.EncodeToString(binary.LittleEndian.AppendUint32(nil, fp))
 }
 
-// TestBIP174Fingerprints checks that the BIP-174 test vector that carries
-// derivations decodes to the fingerprint the BIP states, d90c6a4f.
+// bip174Master is the master private key BIP-174's role vectors (Creator
+// to Extractor) derive every key from; the BIP states its fingerprint,
+// d90c6a4f.
+const bip174Master = "tprv8ZgxMBicQKsPd9TeAdPADNnSyH9SSUUbTVeFszDE23Ki6TBB5nCefAdHkK8Fm3qMQR6sHwA56zqRmKmxnHk37JkiFzvncDqoKmPWubu7hDF"
+
+// TestBIP174Fingerprints checks every key record (BIP-32 and taproot
+// derivations, global xpubs) of every version-0 PSBT in Core's copy of the
+// BIP vectors, with no filter: in the role vectors each derivation carries
+// the fingerprint of BIP-174's master key, d90c6a4f, and a key that master
+// derives at the recorded path; in the valid list, each vector's records
+// read as the fingerprints listed below, in record order (the four bytes as
+// the BIPs print them, which recordFingerprint must give).
 func TestBIP174Fingerprints(t *testing.T) {
 	var v coreVectors
 	MustReadJSON(t, "core/rpc_psbt.json", &v)
-	// BIP-174's vectors derive every key from the BIP-32 test master
-	// key, fingerprint d90c6a4f: the Creator's result (output
-	// derivations), the Updater's (input derivations too) and the global
-	// xpub vector.
-	var ders, xpubs int
-	for _, b := range v.valid() {
-		if psbtVersion(t, b) == 2 {
-			continue
+
+	master, err := hdkeychain.NewKeyFromString(bip174Master)
+	require.NoError(t, err)
+	masterFP, err := MasterFingerprint(master)
+	require.NoError(t, err)
+	require.Equal(t, uint32(0xd90c6a4f), masterFP)
+
+	// records lists the fingerprints of every key record of p.
+	records := func(p *psbt.Packet) string {
+		var out []string
+		add := func(where string, fp uint32) {
+			out = append(out, fmt.Sprintf("%s:%08x", where, recordFingerprint(fp)))
 		}
-		p := MustParse(t, []byte(b))
-		var all []*psbt.Bip32Derivation
-		for _, in := range p.Inputs {
-			all = append(all, in.Bip32Derivation...)
+		for i, in := range p.Inputs {
+			for _, e := range in.Bip32Derivation {
+				add(fmt.Sprintf("in%d", i), e.MasterKeyFingerprint)
+			}
+			for _, e := range in.TaprootBip32Derivation {
+				add(fmt.Sprintf("tin%d", i), e.MasterKeyFingerprint)
+			}
 		}
-		for _, out := range p.Outputs {
-			all = append(all, out.Bip32Derivation...)
-		}
-		for _, e := range all {
-			if fingerprintBytes(e.MasterKeyFingerprint) == "d90c6a4f" {
-				require.Equal(t, uint32(0xd90c6a4f), recordFingerprint(e.MasterKeyFingerprint))
-				ders++
+		for k, out := range p.Outputs {
+			for _, e := range out.Bip32Derivation {
+				add(fmt.Sprintf("out%d", k), e.MasterKeyFingerprint)
+			}
+			for _, e := range out.TaprootBip32Derivation {
+				add(fmt.Sprintf("tout%d", k), e.MasterKeyFingerprint)
 			}
 		}
 		for _, x := range p.XPubs {
-			if fingerprintBytes(x.MasterKeyFingerprint) == "d90c6a4f" {
-				require.Equal(t, uint32(0xd90c6a4f), recordFingerprint(x.MasterKeyFingerprint))
-				xpubs++
+			add("xpub", x.MasterKeyFingerprint)
+		}
+		return strings.Join(out, " ")
+	}
+
+	t.Run("role vectors", func(t *testing.T) {
+		// Core's role vectors are BIP-174's but for its signer[2], a test
+		// of its own on a PSBT whose outputs carry derivations of another
+		// master (Core's valid[3]).
+		type vector struct{ name, b64 string }
+		var roles []vector
+		for k, c := range v.Creator {
+			roles = append(roles, vector{fmt.Sprintf("creator[%d]", k), c.Result})
+		}
+		for k, s := range v.Signer {
+			roles = append(roles, vector{fmt.Sprintf("signer[%d].psbt", k), s.PSBT}, vector{fmt.Sprintf("signer[%d].result", k), s.Result})
+		}
+		for k, c := range v.Combiner {
+			for j, b := range c.Combine {
+				roles = append(roles, vector{fmt.Sprintf("combiner[%d].combine[%d]", k, j), b})
+			}
+			roles = append(roles, vector{fmt.Sprintf("combiner[%d].result", k), c.Result})
+		}
+		for k, f := range v.Finalizer {
+			roles = append(roles, vector{fmt.Sprintf("finalizer[%d].finalize", k), f.Finalize}, vector{fmt.Sprintf("finalizer[%d].result", k), f.Result})
+		}
+		for k, e := range v.Extractor {
+			roles = append(roles, vector{fmt.Sprintf("extractor[%d]", k), e.Extract})
+		}
+		require.Len(t, roles, len(v.valid())-len(v.Valid))
+		other := map[string]string{
+			"signer[2].psbt":   "out0:b4a6ba67 out1:b4a6ba67",
+			"signer[2].result": "out0:b4a6ba67 out1:b4a6ba67",
+		}
+		var ders int
+		for _, r := range roles {
+			i, p := r.name, MustParse(t, []byte(r.b64))
+			if want, ok := other[i]; ok {
+				require.Equal(t, want, records(p), i)
+				continue
+			}
+			require.Empty(t, p.XPubs, i)
+			var all []*psbt.Bip32Derivation
+			for k, in := range p.Inputs {
+				require.Empty(t, in.TaprootBip32Derivation, "%s input %d", i, k)
+				all = append(all, in.Bip32Derivation...)
+			}
+			for k, out := range p.Outputs {
+				require.Empty(t, out.TaprootBip32Derivation, "%s output %d", i, k)
+				all = append(all, out.Bip32Derivation...)
+			}
+			for _, e := range all {
+				require.Equal(t, masterFP, recordFingerprint(e.MasterKeyFingerprint), "%s, key %x", i, e.PubKey)
+				key := master
+				for _, step := range e.Bip32Path {
+					key, err = key.Derive(step)
+					require.NoError(t, err)
+				}
+				pub, err := key.ECPubKey()
+				require.NoError(t, err)
+				require.Equal(t, pub.SerializeCompressed(), e.PubKey, "%s at %s", i, formatOrigin(e.Bip32Path))
+				ders++
 			}
 		}
-	}
-	require.NotZero(t, ders)
-	require.NotZero(t, xpubs)
+		require.NotZero(t, ders)
+	})
+
+	t.Run("valid list", func(t *testing.T) {
+		// want is every valid-list vector with key records; the rest
+		// have none. BIP-174's global-xpub vectors (8, 9) are d90c6a4f.
+		taproot := "tin0:2680dd6e tin0:580b0887 tin0:c3249a82 tin0:7dd65592"
+		taproot5 := "tin0:2680dd6e tin0:580b0887 tin0:c3249a82 tin0:7c461e5d tin0:7dd65592"
+		taprootReordered := "tin0:580b0887 tin0:c3249a82 tin0:2680dd6e tin0:7dd65592"
+		want := map[int]string{
+			3:  "out0:b4a6ba67 out1:b4a6ba67",
+			4:  "in0:b4a6ba67 in0:b4a6ba67",
+			8:  "in0:d90c6a4f in0:d90c6a4f out0:ede45cc5 xpub:d90c6a4f xpub:d90c6a4f",
+			9:  "xpub:d90c6a4f",
+			14: "tin0:772b2da7 out0:772b2da7",
+			15: "tin0:772b2da7 out0:772b2da7",
+			16: "tin0:772b2da7 tout0:772b2da7",
+			17: "tin0:772b2da7 tin0:772b2da7 tin0:7c461e5d tin0:772b2da7 tout0:772b2da7",
+			18: "tin0:772b2da7 tout0:772b2da7 tout0:7c461e5d tout0:772b2da7 tout0:772b2da7",
+			19: "tin0:772b2da7 tin0:772b2da7 tin0:7c461e5d tin0:772b2da7 tout0:772b2da7",
+			20: taproot, 21: taproot, 22: taproot, 23: taproot, 24: taproot, 25: taproot,
+			26: taproot5, 27: taproot5, 28: taproot5,
+			29: taprootReordered, 30: taprootReordered, 31: taprootReordered,
+			32: "in0:bfff44a3 tout0:2680dd6e tout0:580b0887 tout0:c3249a82 tout0:7dd65592 out1:bfff44a3",
+			33: "in0:bfff44a3 tout0:580b0887 tout0:c3249a82 tout0:2680dd6e tout0:7dd65592 out1:bfff44a3",
+		}
+		checked := 0
+		for i, b := range v.Valid {
+			if psbtVersion(t, b) == 2 {
+				require.NotContains(t, want, i, "valid[%d] is version 2", i)
+				continue
+			}
+			require.Equal(t, want[i], records(MustParse(t, []byte(b))), "valid[%d]", i)
+			if want[i] != "" {
+				checked++
+			}
+		}
+		require.Equal(t, len(want), checked)
+	})
 }
 
 // TestExplicitSighashZero checks that an explicit PSBT_IN_SIGHASH_TYPE of

@@ -2,6 +2,7 @@ package multisig
 
 import (
 	"bytes"
+	"cmp"
 	"fmt"
 	"slices"
 
@@ -110,9 +111,23 @@ func CreatePSBT(p CreateParams) (*psbt.Packet, error) {
 		packet.Outputs[k].Bip32Derivation = d.derivations(der.keys, path)
 	}
 
-	for c, acct := range d.accounts {
+	// Global xpubs in Bitcoin Core's order (its map is keyed by the key
+	// origin: fingerprint bytes, then path), so that Core's
+	// walletprocesspsbt hands back the records byte for byte as written.
+	order := make([]int, len(d.accounts))
+	for c := range order {
+		order[c] = c
+	}
+	slices.SortStableFunc(order, func(a, b int) int {
+		ca, cb := d.cosigners[a], d.cosigners[b]
+		if ca.Fingerprint != cb.Fingerprint {
+			return cmp.Compare(ca.Fingerprint, cb.Fingerprint)
+		}
+		return slices.Compare(ca.Path, cb.Path)
+	})
+	for _, c := range order {
 		packet.XPubs = append(packet.XPubs, psbt.XPub{
-			ExtendedKey:          psbt.EncodeExtendedKey(acct),
+			ExtendedKey:          psbt.EncodeExtendedKey(d.accounts[c]),
 			MasterKeyFingerprint: psbtFingerprint(d.cosigners[c].Fingerprint),
 			Bip32Path:            slices.Clone(d.cosigners[c].Path),
 		})

@@ -1,21 +1,10 @@
 package multisig
 
 import (
-	"os"
-	"path/filepath"
 	"testing"
 
-	"github.com/btcsuite/btcd/btcutil/psbt"
 	"github.com/stretchr/testify/require"
 )
-
-// MustElectrumPSBT reads testdata/electrum/name (base64).
-func MustElectrumPSBT(tb testing.TB, name string) *psbt.Packet {
-	tb.Helper()
-	text, err := os.ReadFile(filepath.Join("testdata", "electrum", name))
-	require.NoError(tb, err)
-	return MustParse(tb, text)
-}
 
 // TestElectrumInterop reads what Electrum 4.3.4 wrote when it signed
 // Bitcoin Core's PSBT for the known 2-of-3 (testdata/electrum/README.md):
@@ -31,7 +20,7 @@ func TestElectrumInterop(t *testing.T) {
 	legal := d.cosignerByFingerprint(t, 0xb8688df1)
 
 	t.Run("partial signature", func(t *testing.T) {
-		signed := MustElectrumPSBT(t, "core-made.signed-abandon.psbt.b64")
+		signed := MustCorePSBT(t, "../electrum/core-made.signed-abandon.psbt.b64")
 		require.Len(t, signed.Inputs[0].PartialSigs, 1)
 		unsigned := MustCopy(t, signed)
 		unsigned.Inputs[0].PartialSigs = nil
@@ -45,7 +34,7 @@ func TestElectrumInterop(t *testing.T) {
 		require.Equal(t, []SigRef{{Input: 0, Cosigner: abandon}}, refs)
 	})
 	t.Run("finalized by the second signer", func(t *testing.T) {
-		final := MustElectrumPSBT(t, "core-made.finalized.psbt.b64")
+		final := MustCorePSBT(t, "../electrum/core-made.finalized.psbt.b64")
 		require.NotNil(t, final.Inputs[0].FinalScriptWitness)
 		require.Empty(t, final.Inputs[0].PartialSigs)
 

@@ -3,6 +3,7 @@ package multisig
 import (
 	"bytes"
 	"errors"
+	"fmt"
 
 	"github.com/btcsuite/btcd/btcutil/psbt"
 	"github.com/btcsuite/btcd/wire"
@@ -121,17 +122,34 @@ func clearPartialFields(in *psbt.PInput) {
 // errNoWitness reports a final witness that does not decode.
 var errNoWitness = errors.New("final_scriptwitness does not decode")
 
+// maxWitnessItems is the most items parseWitness takes: a standard P2WSH
+// spend has at most 100 stack items and its witness script
+// (MAX_STANDARD_P2WSH_STACK_ITEMS in Bitcoin Core); the wallet's own has
+// m+2, m at most 20.
+const maxWitnessItems = 101
+
+// errWitnessItems reports a final witness with more than maxWitnessItems
+// items.
+var errWitnessItems = fmt.Errorf("final_scriptwitness has more than %d items, more than any standard P2WSH spend", maxWitnessItems)
+
 // parseWitness decodes a serialized witness stack (FinalScriptWitness),
-// refusing bytes after it.
+// refusing bytes after it. The input is hostile (CombinePSBT reads final
+// witnesses from imported files): the item count is refused above
+// maxWitnessItems before anything is allocated for it, since even a
+// witness of empty items would cost 24 bytes of slice header per byte of
+// input, and an item is never allocated larger than the bytes left.
 func parseWitness(b []byte) (wire.TxWitness, error) {
 	r := bytes.NewReader(b)
 	n, err := wire.ReadVarInt(r, 0)
-	if err != nil || n > uint64(len(b)) {
+	if err != nil {
 		return nil, errNoWitness
+	}
+	if n > maxWitnessItems {
+		return nil, errWitnessItems
 	}
 	wit := make(wire.TxWitness, 0, n)
 	for range n {
-		item, err := wire.ReadVarBytes(r, 0, uint32(len(b)), "witness item")
+		item, err := wire.ReadVarBytes(r, 0, uint32(r.Len()), "witness item")
 		if err != nil {
 			return nil, errNoWitness
 		}

@@ -122,7 +122,14 @@ func checkApprovals(pkt *psbt.Packet, d *multisig.Descriptor, a multisig.Analysi
 	if err != nil {
 		return Approved{}, err
 	}
-	v := view(entries, digest, txid, now)
+	ins := make([]wire.OutPoint, len(a.Inputs))
+	for i, in := range a.Inputs {
+		ins[i] = in.OutPoint
+	}
+	v, err := view(entries, digest, txid, ins, now)
+	if err != nil {
+		return Approved{}, err
+	}
 
 	q, err := count(r.Policy, in, approvals, d.Network(), a, v.spent, now)
 	if err != nil {

@@ -154,13 +154,14 @@ func earlierEntries(n int) []signer.LedgerEntry {
 	return entries
 }
 
-// MustLedgerFile is the ledger file that appending entries writes; it
+// MustLedgerFile is the ledger file that appending entries under key
+// writes (a signer reads it only when key is its own); it
 // checks that the file reads back as entries.
-func MustLedgerFile(tb testing.TB, entries []signer.LedgerEntry) []byte {
+func MustLedgerFile(tb testing.TB, key *signer.Key, entries []signer.LedgerEntry) []byte {
 	tb.Helper()
 	l := MustLedgerWith(tb, nil)
 	for _, e := range entries {
-		require.NoError(tb, l.Append(e))
+		require.NoError(tb, l.Append(key, e))
 	}
 	got, err := l.Entries()
 	require.NoError(tb, err)
@@ -195,7 +196,7 @@ func BenchmarkCheck950(b *testing.B) {
 // reads and parses the whole file for the velocity figures.
 func BenchmarkCheck950Ledger1000(b *testing.B) {
 	a := MustApprovedSpend(b)
-	ledger := MustLedgerFile(b, earlierEntries(benchLedgerEntries))
+	ledger := MustLedgerFile(b, a.f.us().key, earlierEntries(benchLedgerEntries))
 	for _, warm := range []bool{true, false} {
 		b.Run(cacheName(warm), func(b *testing.B) { benchCheck(b, a, warm, ledger) })
 	}
@@ -238,7 +239,7 @@ func BenchmarkSign950(b *testing.B) {
 // signatures of BenchmarkCheck950Ledger1000 in each iteration's ledger.
 func BenchmarkSign950Ledger1000(b *testing.B) {
 	a := MustApprovedSpend(b)
-	ledger := MustLedgerFile(b, earlierEntries(benchLedgerEntries))
+	ledger := MustLedgerFile(b, a.f.us().key, earlierEntries(benchLedgerEntries))
 	for _, warm := range []bool{true, false} {
 		b.Run(cacheName(warm), func(b *testing.B) { benchSign(b, a, warm, ledger) })
 	}
@@ -321,7 +322,7 @@ func BenchmarkAnalyzeAndSign950(b *testing.B) {
 // ledger of BenchmarkCheck950Ledger1000, as Check and Sign do before
 // every signature.
 func BenchmarkLedgerEntries1000(b *testing.B) {
-	data := MustLedgerFile(b, earlierEntries(benchLedgerEntries))
+	data := MustLedgerFile(b, newWalletFixture(b).us().key, earlierEntries(benchLedgerEntries))
 	l := MustLedgerWith(b, data)
 	b.SetBytes(int64(len(data)))
 	for b.Loop() {
@@ -342,7 +343,8 @@ func BenchmarkLedgerAppend950(b *testing.B) {
 		ins[i] = wire.OutPoint{Hash: chainhash.Hash(sha256.Sum256(fmt.Appendf(nil, "coin %d", i)))}
 	}
 	e := entryFor([32]byte{0x01}, 0x01, payeeSat, signertest.Now(), ins...)
-	earlier := MustLedgerFile(b, earlierEntries(benchLedgerEntries))
+	key := newWalletFixture(b).us().key
+	earlier := MustLedgerFile(b, key, earlierEntries(benchLedgerEntries))
 	for _, ledger := range []struct {
 		name string
 		data []byte
@@ -355,7 +357,7 @@ func BenchmarkLedgerAppend950(b *testing.B) {
 				b.StopTimer()
 				l := MustLedgerWith(b, ledger.data)
 				b.StartTimer()
-				require.NoError(b, l.Append(e))
+				require.NoError(b, l.Append(key, e))
 			}
 		})
 	}

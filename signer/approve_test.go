@@ -385,7 +385,7 @@ func TestSignApprovalRefusals(t *testing.T) {
 			}
 			if tt.ledger != nil {
 				for _, e := range tt.ledger(in, p) {
-					require.NoError(t, rules.Ledger.Append(e))
+					require.NoError(t, rules.Ledger.Append(f.us().key, e))
 				}
 			}
 			before, ledgerBefore := MustSerialize(t, p), ledgerBytes(t, rules.Ledger)
@@ -498,7 +498,7 @@ func TestSignFeeBump(t *testing.T) {
 	// 1.3 BTC of another intent today: 1.3 + 0.7 is exactly the 2 BTC
 	// cap, allowed only if the first signature of this intent is not
 	// counted as well.
-	require.NoError(t, rules.Ledger.Append(entryFor([32]byte{0x33}, 0x07, 130_000_000, signertest.Now().Add(-time.Minute),
+	require.NoError(t, rules.Ledger.Append(f.us().key, entryFor([32]byte{0x33}, 0x07, 130_000_000, signertest.Now().Add(-time.Minute),
 		wire.OutPoint{Hash: chainhash.Hash{0x99}})))
 
 	s, n, err := signer.Sign(bump, f.us().pinned, f.us().key, rules)
@@ -535,7 +535,7 @@ func TestSignVelocityWindow(t *testing.T) {
 			rules := freshRules(t, f)
 			// 1.5 BTC then, 0.7 BTC now: over the 2 BTC a day, within the
 			// 5 BTC in 30 days.
-			require.NoError(t, rules.Ledger.Append(entryFor([32]byte{0x44}, 0x01, 150_000_000, tt.at, elsewhere)))
+			require.NoError(t, rules.Ledger.Append(f.us().key, entryFor([32]byte{0x44}, 0x01, 150_000_000, tt.at, elsewhere)))
 			p := f.approved(t, sp, normalFee)
 			_, _, err := signer.Sign(p, f.us().pinned, f.us().key, rules)
 			if tt.signed {

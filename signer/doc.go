@@ -45,7 +45,11 @@
 // number, and the highest wallet indexes seen, under a MAC keyed from the
 // signer's private key. A missing, cut-short or altered file stops signing
 // with ErrStateBroken naming it and the recovery (ledger import); a
-// damaged ledger line is never skipped. The record is created by Register
+// damaged ledger line is never skipped. A whole older copy of the
+// directory (record and ledger together) authenticates and cannot be told
+// from the current one by the signer alone: the ministry compares the
+// ledger head Sign seals (Ledger.Head), written down off the machine, at
+// its next session (docs/signer.md). The record is created by Register
 // for a new signer only, and every command that reads and then writes it
 // holds the data directory's lock (LockDir). An input or change output
 // more than IndexWindow past the highest index seen on its branch is

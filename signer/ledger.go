@@ -3,6 +3,7 @@ package signer
 import (
 	"bufio"
 	"bytes"
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -12,6 +13,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
@@ -70,6 +72,24 @@ type ledgerLine struct {
 	Inputs       []string `json:"inputs"`
 	AmountSat    int64    `json:"amount_sat"`
 	SignedAt     string   `json:"signed_at"`
+	// MAC authenticates the rest of the line (its body: the line without
+	// this field) under a key only this signer derives (ledgerMACTag).
+	MAC string `json:"mac,omitempty"`
+}
+
+// ledgerMACTag derives the key of the ledger lines' MACs from the
+// signer's key; the state record and wallet.derived have tags of their
+// own.
+const ledgerMACTag = "custos/signer/ledger/v1"
+
+// ledgerMACKey is the key a ledger line's MAC is made under.
+func ledgerMACKey(key *Key) ([]byte, error) { return keyMAC(key, ledgerMACTag, nil) }
+
+// lineMAC is the MAC of a line body under macKey.
+func lineMAC(macKey, body []byte) []byte {
+	m := hmac.New(sha256.New, macKey)
+	m.Write(body)
+	return m.Sum(nil)
 }
 
 // Ledger is the signer's ledger file together with the state record that
@@ -80,6 +100,11 @@ type Ledger struct {
 	dir   string
 	path  string
 	state *sealedState
+	// macKey, once Verify has passed, is the key every line's MAC is
+	// checked against as it is read; before that lines are read without
+	// it (a summary shown before the passphrase), never trusted for
+	// signing.
+	macKey []byte
 	// tip is where the ledger ended when this Ledger last read or
 	// wrote it. The caller holds the directory lock from the check's
 	// read through the append and the seal, so neither reads the file
@@ -93,7 +118,9 @@ type ledgerTip struct {
 	known   bool
 	entries int
 	head    [32]byte
-	size    int64
+	// size is where the last complete line ends; fileSize is the file's
+	// size, larger when a torn line (a crash during an append) follows.
+	size, fileSize int64
 }
 
 // OpenLedger reads dir's state record, without the key, and names its
@@ -119,7 +146,17 @@ func (l *Ledger) Path() string { return l.path }
 
 // Verify checks the state record's MAC under key. Until it has passed,
 // nothing the ledger or the record says may be trusted for signing.
-func (l *Ledger) Verify(key *Key) error { return l.state.verify(key) }
+func (l *Ledger) Verify(key *Key) error {
+	if err := l.state.verify(key); err != nil {
+		return err
+	}
+	macKey, err := ledgerMACKey(key)
+	if err != nil {
+		return err
+	}
+	l.macKey, l.tip = macKey, ledgerTip{}
+	return nil
+}
 
 // Seen returns, per branch (reserve.BranchReceive, reserve.BranchChange),
 // one past the highest index this signer has seen: Check accepts indexes
@@ -138,8 +175,9 @@ func (l *Ledger) Entries() ([]LedgerEntry, error) {
 	return entries, err
 }
 
-// scan reads the ledger, checks its chain and its agreement with the
-// state record, and returns its entries and head hash.
+// scan reads the ledger, checks its chain, its lines' MACs once Verify
+// has passed, and its agreement with the state record, and returns its
+// entries and head hash.
 func (l *Ledger) scan() ([]LedgerEntry, [32]byte, error) {
 	var head [32]byte
 	want := l.state.st
@@ -151,19 +189,19 @@ func (l *Ledger) scan() ([]LedgerEntry, [32]byte, error) {
 		if want.entries > 0 {
 			return nil, head, l.broken("%s is missing, and %s records %d entries", l.path, l.state.path, want.entries)
 		}
+		l.tip = ledgerTip{known: true}
 		return nil, head, nil
 	}
 	if err != nil {
 		return nil, head, fmt.Errorf("unable to open the ledger: %w", err)
 	}
 	defer f.Close()
-	cr := &countingReader{r: f}
-	entries, head, err := l.scanFrom(cr)
-	if err == nil {
-		// scanFrom read to the end: cr.n is the file's size.
-		l.tip = ledgerTip{known: true, entries: len(entries), head: head, size: cr.n}
+	got, err := l.scanFrom(f)
+	if err != nil {
+		return nil, head, err
 	}
-	return entries, head, err
+	l.tip = ledgerTip{known: true, entries: len(got.entries), head: got.head, size: got.size, fileSize: got.fileSize}
+	return got.entries, got.head, nil
 }
 
 // tipNow is where the ledger ends now: the tip this Ledger last saw when
@@ -177,61 +215,64 @@ func (l *Ledger) tipNow() (ledgerTip, error) {
 	case !errors.Is(err, fs.ErrNotExist):
 		return ledgerTip{}, fmt.Errorf("unable to read the ledger: %w", err)
 	}
-	if l.tip.known && l.tip.size == size {
+	if l.tip.known && l.tip.fileSize == size {
 		return l.tip, nil
 	}
-	entries, head, err := l.scan()
-	if err != nil {
+	if _, _, err := l.scan(); err != nil {
 		return ledgerTip{}, err
 	}
-	return ledgerTip{known: true, entries: len(entries), head: head, size: size}, nil
+	return l.tip, nil
 }
 
-// countingReader counts the bytes read through it.
-type countingReader struct {
-	r io.Reader
-	n int64
+// ledgerRead is what scanFrom read.
+type ledgerRead struct {
+	entries []LedgerEntry
+	head    [32]byte
+	// size is where the last complete line ends, fileSize how many bytes
+	// were read: more when a torn line follows (tornLine).
+	size, fileSize int64
 }
 
-func (c *countingReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.n += int64(n)
-	return n, err
-}
-
-// scanFrom is scan reading the ledger from rd.
-func (l *Ledger) scanFrom(rd io.Reader) ([]LedgerEntry, [32]byte, error) {
-	var head [32]byte
+// scanFrom is scan reading the ledger from rd. A last line without its
+// line end past the recorded entries is what a crash during an append
+// leaves (its signature was never handed out): it is not an entry, and
+// the next Append writes over it. Anywhere else a torn line is damage.
+func (l *Ledger) scanFrom(rd io.Reader) (ledgerRead, error) {
+	var got ledgerRead
 	want := l.state.st
-	var entries []LedgerEntry
 	r := bufio.NewReader(rd)
 	for n := 1; ; n++ {
 		line, err := readLine(r)
-		if errors.Is(err, io.EOF) && len(line) == 0 {
-			if uint64(len(entries)) < want.entries {
-				return nil, head, l.broken("%s holds %d entries, and %s records %d: it was cut short",
-					l.path, len(entries), l.state.path, want.entries)
-			}
-			return entries, head, nil
-		}
 		if errors.Is(err, io.EOF) {
-			// A line without its line end: a write was cut short.
-			return nil, head, l.corrupt(n, errors.New("the line is incomplete (no line end)"))
+			got.fileSize = got.size + int64(len(line))
+			if len(line) > 0 && uint64(len(got.entries)) < want.entries {
+				// A line without its line end among the recorded ones.
+				return ledgerRead{}, l.corrupt(n, errors.New("the line is incomplete (no line end)"))
+			}
+			if uint64(len(got.entries)) < want.entries {
+				return ledgerRead{}, l.broken("%s holds %d entries, and %s records %d: it was cut short",
+					l.path, len(got.entries), l.state.path, want.entries)
+			}
+			return got, nil
 		}
 		if err != nil {
-			return nil, head, l.corrupt(n, err)
+			return ledgerRead{}, l.corrupt(n, err)
 		}
-		e, prev, err := decodeLedgerLine(line)
+		e, prev, body, mac, err := decodeLedgerLine(line)
 		if err != nil {
-			return nil, head, l.corrupt(n, err)
+			return ledgerRead{}, l.corrupt(n, err)
 		}
-		if prev != head {
-			return nil, head, l.corrupt(n, errors.New("the line does not follow the line before it (prev is not its hash): a line was removed, moved or edited"))
+		if prev != got.head {
+			return ledgerRead{}, l.corrupt(n, errors.New("the line does not follow the line before it (prev is not its hash): a line was removed, moved or edited"))
 		}
-		head = sha256.Sum256(line)
-		entries = append(entries, e)
-		if uint64(n) == want.entries && head != want.head {
-			return nil, head, l.broken("the first %d entries of %s are not the ones %s records: the ledger was edited or replaced",
+		if l.macKey != nil && !hmac.Equal(mac, lineMAC(l.macKey, body)) {
+			return ledgerRead{}, l.corrupt(n, errors.New("the line does not authenticate under this signer's key: this signer did not write it"))
+		}
+		got.head = sha256.Sum256(body)
+		got.size += int64(len(line)) + 1
+		got.entries = append(got.entries, e)
+		if uint64(n) == want.entries && got.head != want.head {
+			return ledgerRead{}, l.broken("the first %d entries of %s are not the ones %s records: the ledger was edited or replaced",
 				n, l.path, l.state.path)
 		}
 	}
@@ -295,26 +336,51 @@ func (l *Ledger) corrupt(n int, err error) error {
 		ErrLedgerCorrupt, l.path, n, err, recovery)
 }
 
-// decodeLedgerLine parses and checks one line, and returns its entry and
-// the hash of the line before it that it names.
-func decodeLedgerLine(line []byte) (LedgerEntry, [32]byte, error) {
+// decodeLedgerLine parses and checks one line, and returns its entry,
+// the hash of the line before it that it names, its body (the line
+// without its MAC, what the MAC and the next line's prev are computed
+// over) and its MAC. The line must be exactly as encodeLedgerLine writes
+// it, so that no two lines mean the same entry.
+func decodeLedgerLine(line []byte) (e LedgerEntry, prev [32]byte, body, mac []byte, err error) {
 	dec := json.NewDecoder(bytes.NewReader(line))
 	dec.DisallowUnknownFields()
 	var ll ledgerLine
 	if err := dec.Decode(&ll); err != nil {
-		return LedgerEntry{}, [32]byte{}, fmt.Errorf("not a ledger entry: %w", err)
+		return e, prev, nil, nil, fmt.Errorf("not a ledger entry: %w", err)
 	}
 	// Nothing may follow the entry: not another value, not a stray
 	// bracket (which More does not see).
 	if _, err := dec.Token(); err != io.EOF {
-		return LedgerEntry{}, [32]byte{}, errors.New("data after the entry on the line")
+		return e, prev, nil, nil, errors.New("data after the entry on the line")
 	}
-	prev, err := decodeHash32("prev", ll.Prev)
+	if prev, err = decodeHash32("prev", ll.Prev); err != nil {
+		return e, prev, nil, nil, err
+	}
+	m, err := decodeHash32("mac", ll.MAC)
 	if err != nil {
-		return LedgerEntry{}, prev, err
+		return e, prev, nil, nil, err
 	}
-	e, err := decodeLedgerFields(ll)
-	return e, prev, err
+	if e, err = decodeLedgerFields(ll); err != nil {
+		return e, prev, nil, nil, err
+	}
+	ll.MAC = ""
+	if body, err = json.Marshal(ll); err != nil {
+		return e, prev, nil, nil, fmt.Errorf("unable to encode the ledger entry: %w", err)
+	}
+	if !bytes.Equal(withMAC(body, m[:]), line) {
+		return e, prev, nil, nil, errors.New("the line is not in the form custos-signer writes")
+	}
+	return e, prev, body, m[:], nil
+}
+
+// withMAC is a line body with its MAC as the last field, as json.Marshal
+// writes ledgerLine with MAC set.
+func withMAC(body, mac []byte) []byte {
+	out := make([]byte, 0, len(body)+len(mac)*2+10)
+	out = append(out, body[:len(body)-1]...)
+	out = append(out, `,"mac":"`...)
+	out = hex.AppendEncode(out, mac)
+	return append(out, `"}`...)
 }
 
 // decodeLedgerFields checks the entry's fields.
@@ -366,10 +432,10 @@ func decodeHash32(field, s string) ([32]byte, error) {
 	return h, nil
 }
 
-// encodeLedgerLine is e as one ledger line, without its line end,
-// chained to the line whose hash is prev (zeros for the first line). It
-// checks the line as a reader will, so nothing unreadable is ever written.
-func encodeLedgerLine(e LedgerEntry, prev [32]byte) ([]byte, error) {
+// encodeLedgerBody is e as the body of a ledger line: the line without
+// its MAC, chained to the line before it by prev, the hash of that line's
+// body.
+func encodeLedgerBody(e LedgerEntry, prev [32]byte) ([]byte, error) {
 	ll := ledgerLine{
 		Prev:         hex.EncodeToString(prev[:]),
 		IntentDigest: hex.EncodeToString(e.IntentDigest[:]),
@@ -383,36 +449,70 @@ func encodeLedgerLine(e LedgerEntry, prev [32]byte) ([]byte, error) {
 	for i, op := range e.Inputs {
 		ll.Inputs[i] = op.String()
 	}
-	line, err := json.Marshal(ll)
+	body, err := json.Marshal(ll)
 	if err != nil {
 		return nil, fmt.Errorf("unable to encode the ledger entry: %w", err)
 	}
-	if _, _, err := decodeLedgerLine(line); err != nil {
-		return nil, fmt.Errorf("unable to record transaction %s in the ledger: %w", e.TxID, err)
+	return body, nil
+}
+
+// encodeLedgerLine is a line body with its MAC under macKey: one ledger
+// line, without its line end. It checks that the line reads back.
+func encodeLedgerLine(body, macKey []byte) ([]byte, error) {
+	if len(macKey) == 0 {
+		return nil, errors.New("the ledger is written only with the signer's key unlocked")
+	}
+	line := withMAC(body, lineMAC(macKey, body))
+	if _, _, _, _, err := decodeLedgerLine(line); err != nil {
+		return nil, fmt.Errorf("unable to encode the ledger entry: %w", err)
 	}
 	return line, nil
 }
 
 // Append writes e as one line at the end of the ledger, chained to the
-// line before it, and syncs it to disk before it returns, so an entry is
-// on disk before the signature it records is handed out. It reads the
-// ledger first and appends nothing to one that does not check. The state
-// record learns of the entry when Sign seals it; until then the entry is
-// read as one past the recorded ones.
-func (l *Ledger) Append(e LedgerEntry) error {
+// line before it and authenticated under key, and syncs it to disk before
+// it returns, so an entry is on disk before the signature it records is
+// handed out. It reads the ledger first (unless this Ledger read it under
+// the directory lock already) and appends nothing to one that does not
+// check; a torn last line a crash left is written over. The state record
+// learns of the entry when Sign seals it; until then the entry is read as
+// one past the recorded ones.
+func (l *Ledger) Append(key *Key, e LedgerEntry) error {
+	macKey, err := ledgerMACKey(key)
+	if err != nil {
+		return err
+	}
+	if l.macKey != nil && !hmac.Equal(l.macKey, macKey) {
+		return errors.New("the ledger was verified under another key than the one appending")
+	}
+	// Every line is read under key before one is added: a signer appends
+	// only to its own ledger.
+	if l.macKey == nil {
+		l.macKey = macKey
+		l.tip = ledgerTip{}
+	}
 	tip, err := l.tipNow()
 	if err != nil {
 		return err
 	}
-	line, err := encodeLedgerLine(e, tip.head)
+	body, err := encodeLedgerBody(e, tip.head)
 	if err != nil {
 		return err
 	}
-	f, err := os.OpenFile(l.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	line, err := encodeLedgerLine(body, l.macKey)
+	if err != nil {
+		return fmt.Errorf("unable to record transaction %s in the ledger: %w", e.TxID, err)
+	}
+	f, err := os.OpenFile(l.path, os.O_WRONLY|os.O_CREATE, 0o600)
 	if err != nil {
 		return fmt.Errorf("unable to open the ledger: %w", err)
 	}
-	if _, err := f.Write(append(line, '\n')); err != nil {
+	// Past the last complete line: over a torn one, if a crash left it.
+	if err := f.Truncate(tip.size); err != nil {
+		_ = f.Close()
+		return fmt.Errorf("unable to cut the torn last line of the ledger %s: %w", l.path, err)
+	}
+	if _, err := f.WriteAt(append(line, '\n'), tip.size); err != nil {
 		_ = f.Close()
 		return fmt.Errorf("unable to write to the ledger %s: %w", l.path, err)
 	}
@@ -427,7 +527,8 @@ func (l *Ledger) Append(e LedgerEntry) error {
 	if err := durable.SyncDir(filepath.Dir(l.path)); err != nil {
 		return err
 	}
-	l.tip = ledgerTip{known: true, entries: tip.entries + 1, head: sha256.Sum256(line), size: tip.size + int64(len(line)) + 1}
+	end := tip.size + int64(len(line)) + 1
+	l.tip = ledgerTip{known: true, entries: tip.entries + 1, head: sha256.Sum256(body), size: end, fileSize: end}
 	return nil
 }
 
@@ -446,12 +547,19 @@ type ledgerView struct {
 // digest: velocity counts each other intent once, at its latest
 // signature, and never this intent (its amount is the payment being
 // checked). Entries dated after now (a clock set back) count as recent.
-func view(entries []LedgerEntry, digest [32]byte, txid chainhash.Hash, now time.Time) ledgerView {
+func view(entries []LedgerEntry, digest [32]byte, txid chainhash.Hash, ins []wire.OutPoint, now time.Time) (ledgerView, error) {
 	var v ledgerView
 	latest := map[[32]byte]LedgerEntry{}
 	for _, e := range entries {
 		if e.IntentDigest == digest {
 			if e.TxID == txid {
+				// A txid commits to its inputs: an entry that names this
+				// transaction with other inputs was not written by this
+				// signer, and must not stand in for its own record.
+				if !slices.Equal(e.Inputs, ins) {
+					return ledgerView{}, reserve.Errorf(reserve.CodeFailedPrecondition, "%w: an entry for transaction %s lists inputs that are not the transaction's; %s",
+						ErrLedgerCorrupt, txid, recovery)
+				}
 				v.signed = true
 			} else {
 				v.others = append(v.others, e)
@@ -465,7 +573,7 @@ func view(entries []LedgerEntry, digest [32]byte, txid chainhash.Hash, now time.
 	for _, e := range latest {
 		v.spent.Add(e.SignedAt, now, e.AmountSat)
 	}
-	return v
+	return v, nil
 }
 
 // sharesInput reports whether any of ins is in e.Inputs.

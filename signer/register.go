@@ -89,49 +89,12 @@ var ErrNoChecksum = errors.New("the descriptor has no #checksum (BIP-380)")
 // ErrStateBroken. On any error nothing is written. The caller holds the
 // data directory's lock (LockDir).
 func Register(dir string, key *Key, descriptor string, replace bool) (*Registration, error) {
-	text := strings.TrimSpace(descriptor)
-	if text != "" && !strings.Contains(text, "#") {
-		return nil, reserve.Invalid("descriptor", "%w: give it as 'custosctl wallet show' prints it, ending in #checksum", ErrNoChecksum)
+	reg, st, write, err := planRegister(dir, key, descriptor, replace)
+	if err != nil || !write {
+		return reg, err
 	}
-	p, err := check(text, key)
-	if err != nil {
-		return nil, err
-	}
-	reg := &Registration{Pinned: *p, Status: Registered}
-	st, err := loadState(dir, key)
-	if err != nil {
-		return nil, err
-	}
-
+	p := reg.Pinned
 	path := filepath.Join(dir, DescriptorFileName)
-	old, err := readPinned(path)
-	oldWallet := "unreadable"
-	if err == nil {
-		// Compare canonical forms, so a pinned file written by an older
-		// formatter still counts as the same descriptor.
-		if oldDesc, perr := multisig.ParseDescriptor(old, key.Network()); perr == nil {
-			old, oldWallet = oldDesc.String(), oldDesc.WalletID()
-		}
-	}
-	want := descriptorHash(p.Descriptor)
-	switch {
-	case st.st.descriptor == want && err == nil && old == p.Descriptor.String():
-		reg.Status = Unchanged
-		return reg, nil
-	case st.st.descriptor == want:
-		// The recorded descriptor, its file missing or changed: write it
-		// back.
-		reg.Status = Unchanged
-	case st.st.descriptor == [32]byte{}:
-	case !replace:
-		return nil, reserve.Errorf(reserve.CodeConflict, "%w in %s (wallet %s, recorded in %s)", ErrOtherWalletPinned, path, oldWallet, st.path)
-	default:
-		reg.Status = Replaced
-		reg.Previous = old
-		st.st.next = [2]uint32{}
-	}
-	st.st.descriptor = want
-
 	if err := ensureDir(dir); err != nil {
 		return nil, err
 	}
@@ -149,6 +112,83 @@ func Register(dir string, key *Key, descriptor string, replace bool) (*Registrat
 		return nil, err
 	}
 	return reg, nil
+}
+
+// CheckRegister makes every check Register makes and writes nothing: a
+// command that pins more than the descriptor (register --descriptor
+// --policy) runs it before it writes anything, so a refusal leaves the
+// data directory as it was. The caller holds the data directory's lock.
+func CheckRegister(dir string, key *Key, descriptor string, replace bool) (*Registration, error) {
+	reg, _, _, err := planRegister(dir, key, descriptor, replace)
+	return reg, err
+}
+
+// ParseRegistration checks, without the key, what Register checks first:
+// that descriptor carries its BIP-380 checksum (ErrNoChecksum) and is a
+// wallet descriptor for network n. Commands run it before they lock the
+// data directory or ask for the passphrase, so such a refusal writes
+// nothing and asks nothing.
+func ParseRegistration(descriptor string, n reserve.Network) (*multisig.Descriptor, error) {
+	text := strings.TrimSpace(descriptor)
+	if text == "" {
+		return nil, reserve.Invalid("descriptor", "empty descriptor")
+	}
+	if !strings.Contains(text, "#") {
+		return nil, reserve.Invalid("descriptor", "%w: give it as 'custosctl wallet show' prints it, ending in #checksum", ErrNoChecksum)
+	}
+	d, err := multisig.ParseDescriptor(text, n)
+	if err != nil {
+		return nil, reserve.Errorf(reserve.CodeInvalid, "not a valid %s wallet descriptor: %w", n, err)
+	}
+	return d, nil
+}
+
+// planRegister is Register's checks: the registration, the state record
+// to write and whether anything is to be written.
+func planRegister(dir string, key *Key, descriptor string, replace bool) (*Registration, *sealedState, bool, error) {
+	d, err := ParseRegistration(descriptor, key.Network())
+	if err != nil {
+		return nil, nil, false, err
+	}
+	p, err := checked(d, key)
+	if err != nil {
+		return nil, nil, false, err
+	}
+	reg := &Registration{Pinned: *p, Status: Registered}
+	st, err := loadState(dir, key)
+	if err != nil {
+		return nil, nil, false, err
+	}
+
+	path := filepath.Join(dir, DescriptorFileName)
+	old, err := readPinned(path)
+	oldWallet := "unreadable"
+	if err == nil {
+		// Compare canonical forms, so a pinned file written by an older
+		// formatter still counts as the same descriptor.
+		if oldDesc, perr := multisig.ParseDescriptor(old, key.Network()); perr == nil {
+			old, oldWallet = oldDesc.String(), oldDesc.WalletID()
+		}
+	}
+	want := descriptorHash(p.Descriptor)
+	switch {
+	case st.st.descriptor == want && err == nil && old == p.Descriptor.String():
+		reg.Status = Unchanged
+		return reg, st, false, nil
+	case st.st.descriptor == want:
+		// The recorded descriptor, its file missing or changed: write it
+		// back.
+		reg.Status = Unchanged
+	case st.st.descriptor == [32]byte{}:
+	case !replace:
+		return nil, nil, false, reserve.Errorf(reserve.CodeConflict, "%w in %s (wallet %s, recorded in %s)", ErrOtherWalletPinned, path, oldWallet, st.path)
+	default:
+		reg.Status = Replaced
+		reg.Previous = old
+		st.st.next = [2]uint32{}
+	}
+	st.st.descriptor = want
+	return reg, st, true, nil
 }
 
 // LoadDescriptor reads the pinned descriptor of dir and parses it for
@@ -181,16 +221,46 @@ func LoadPinned(dir string, key *Key) (*Pinned, error) {
 	return checked(d, key)
 }
 
-// check parses text for key's network and places key in it.
-func check(text string, key *Key) (*Pinned, error) {
-	if text == "" {
-		return nil, reserve.Invalid("descriptor", "empty descriptor")
-	}
-	d, err := multisig.ParseDescriptor(text, key.Network())
+// OpenPinned is how a command that shows or records anything about the
+// pinned wallet starts (address show and verify, RecordSeen): nothing in
+// the data directory is trusted before the key is unlocked. It verifies
+// the state record's MAC under key (and that the ledger holds what the
+// record says), reads the pinned descriptor, refuses it unless its hash is
+// the one the record holds, and refuses it unless key is in it by exact
+// match. It returns the wallet as pinned for key and, per branch, one past
+// the highest index this signer has seen (docs/signer.md). A descriptor
+// swapped, the record edited or from another signer, or a wallet without
+// this signer's key fails with ErrStateBroken naming the file and the
+// recovery; no descriptor pinned fails with ErrNotRegistered.
+func OpenPinned(dir string, key *Key) (*Pinned, [2]uint32, error) {
+	p, s, err := openPinned(dir, key)
 	if err != nil {
-		return nil, reserve.Errorf(reserve.CodeInvalid, "not a valid %s wallet descriptor: %w", key.Network(), err)
+		return nil, [2]uint32{}, err
 	}
-	return checked(d, key)
+	return p, s.st.next, nil
+}
+
+// openPinned is OpenPinned, returning the verified state record.
+func openPinned(dir string, key *Key) (*Pinned, *sealedState, error) {
+	s, err := loadState(dir, key)
+	if err != nil {
+		return nil, nil, err
+	}
+	d, err := LoadDescriptor(dir, key.Network())
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := s.checkPinned(dir, d, nil); err != nil {
+		return nil, nil, err
+	}
+	p, err := checked(d, key)
+	if err != nil {
+		// The record authenticates this descriptor, so this is a record
+		// of another signer's wallet: never show its addresses as ours.
+		return nil, nil, reserve.Errorf(reserve.CodeFailedPrecondition, "%w: the pinned descriptor %s (wallet %s) does not hold this signer's key: %w; %s",
+			ErrStateBroken, filepath.Join(dir, DescriptorFileName), d.WalletID(), err, recovery)
+	}
+	return p, s, nil
 }
 
 // Place checks that key is in d by exact match and returns d as pinned

@@ -299,7 +299,7 @@ func Sign(pkt *psbt.Packet, pinned *Pinned, key *Key, r Rules) (Summary, int, er
 		return Summary{}, 0, reserve.Errorf(reserve.CodeInternal, "signing changed transaction %s", s.TxID)
 	}
 	if !s.Approved.recorded {
-		if err := r.Ledger.Append(ledgerEntry(s, now)); err != nil {
+		if err := r.Ledger.Append(key, ledgerEntry(s, now)); err != nil {
 			setPartialSigs(pkt, before)
 			return Summary{}, 0, fmt.Errorf("unable to record transaction %s in the ledger, so nothing was signed: %w", s.TxID, err)
 		}

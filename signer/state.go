@@ -280,8 +280,9 @@ const MaxSeenStep = 10 * IndexWindow
 // address at (b, index): the signer's window (IndexWindow) then reaches
 // IndexWindow past it, so a deposit to an address the ministry checked
 // can be spent however far out the coordinator handed it. The caller holds
-// the data directory's lock (LockDir). The state's MAC and the ledger are
-// checked first; nothing is written when the index is inside what the
+// the data directory's lock (LockDir). The state's MAC, the ledger and the
+// pinned descriptor (OpenPinned: its recorded hash, this signer's key in
+// it) are checked first; nothing is written when the index is inside what the
 // record already holds, and an index MaxSeenStep or more past it is
 // refused. It returns the record's indexes as they now are.
 func RecordSeen(dir string, key *Key, b reserve.Branch, index uint32) ([2]uint32, error) {
@@ -291,11 +292,11 @@ func RecordSeen(dir string, key *Key, b reserve.Branch, index uint32) ([2]uint32
 	if index >= 1<<31 {
 		return [2]uint32{}, reserve.Invalid("index", "%d is not an unhardened index", index)
 	}
-	s, err := readState(dir)
+	// The record's MAC, the ledger against it, the pinned descriptor's
+	// hash and this signer's key in it: a window is widened only for the
+	// wallet this signer registered.
+	_, s, err := openPinned(dir, key)
 	if err != nil {
-		return [2]uint32{}, err
-	}
-	if err := s.verify(key); err != nil {
 		return [2]uint32{}, err
 	}
 	l := &Ledger{dir: dir, path: filepath.Join(dir, LedgerFileName), state: s}

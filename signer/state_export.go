@@ -57,18 +57,18 @@ func ExportLedger(dir string) ([]byte, LedgerExport, error) {
 	if err != nil {
 		return nil, LedgerExport{}, err
 	}
-	entries, head, err := l.scan()
-	if err != nil {
-		return nil, LedgerExport{}, err
-	}
-	if uint64(len(entries)) != l.state.st.entries {
-		return nil, LedgerExport{}, l.broken("%s holds %d entries and %s records %d: sign once more, or import, before exporting",
-			l.path, len(entries), l.state.path, l.state.st.entries)
-	}
 	ledger, err := readOptional(l.path, MaxLedgerExportBytes)
 	if err != nil {
 		return nil, LedgerExport{}, err
 	}
+	if _, err := l.scanFrom(bytes.NewReader(ledger)); err != nil {
+		return nil, LedgerExport{}, err
+	}
+	// The entries the state record binds. Lines past them are a signing
+	// a crash cut short before it was recorded, whose PSBT was never
+	// written: the export leaves them out.
+	ledger = ledgerPrefix(ledger, l.state.st.entries)
+	head := l.state.st.head
 	var policy []byte
 	if l.state.st.policy != [32]byte{} {
 		path := filepath.Join(dir, PolicyFileName)
@@ -93,6 +93,19 @@ func ExportLedger(dir string) ([]byte, LedgerExport, error) {
 	return append(data, '\n'), LedgerExport{Entries: l.state.st.entries, Head: head}, nil
 }
 
+// ledgerPrefix is the first n lines of ledger, line ends included.
+func ledgerPrefix(ledger []byte, n uint64) []byte {
+	end := 0
+	for range n {
+		i := bytes.IndexByte(ledger[end:], '\n')
+		if i < 0 {
+			return ledger
+		}
+		end += i + 1
+	}
+	return ledger[:end]
+}
+
 // ImportLedger installs an export made by ExportLedger into dir, whose
 // descriptor must already be registered with key (Register, which creates
 // its state record). It refuses, with ErrExportRefused, an export whose
@@ -114,12 +127,18 @@ func ImportLedger(dir string, key *Key, data []byte) (LedgerExport, error) {
 	if err := st.verify(key); err != nil {
 		return refuse("its state record does not authenticate under this signer's key: it is from another signer, or was edited")
 	}
-	// The export's ledger and policy against its own record.
-	tmp := &Ledger{path: "the export's ledger", state: st}
-	entries, head, err := tmp.scanFrom(strings.NewReader(x.Ledger))
-	if err != nil || uint64(len(entries)) != st.st.entries {
+	// The export's ledger and policy against its own record, every line
+	// authenticated under key.
+	macKey, err := ledgerMACKey(key)
+	if err != nil {
+		return LedgerExport{}, err
+	}
+	tmp := &Ledger{path: "the export's ledger", state: st, macKey: macKey}
+	got, err := tmp.scanFrom(strings.NewReader(x.Ledger))
+	if err != nil || uint64(len(got.entries)) != st.st.entries || got.fileSize != got.size {
 		return refuse("its ledger is not the one its state record binds (cut short or edited)")
 	}
+	entries, head := got.entries, got.head
 	if st.st.policy != [32]byte{} {
 		p, err := reserve.ParsePolicy([]byte(x.Policy))
 		if err != nil || p.Hash() != st.st.policy {
@@ -191,14 +210,18 @@ func parseExport(data []byte) (ledgerExport, *sealedState, error) {
 	return x, &sealedState{path: "the export's state record", st: st, mac: mac}, nil
 }
 
-// headAt is the hash of line n (1-based) of ledger, whose lines entries
-// were read from.
+// headAt is the head hash after line n (1-based) of ledger, whose lines
+// entries were read from: the hash of that line's body.
 func headAt(entries []LedgerEntry, ledger []byte, n uint64) [32]byte {
 	lines := bytes.SplitAfter(ledger, []byte("\n"))
 	if n == 0 || n > uint64(len(entries)) || n > uint64(len(lines)) {
 		return [32]byte{}
 	}
-	return sha256.Sum256(bytes.TrimSuffix(lines[n-1], []byte("\n")))
+	_, _, body, _, err := decodeLedgerLine(bytes.TrimSuffix(lines[n-1], []byte("\n")))
+	if err != nil {
+		return [32]byte{}
+	}
+	return sha256.Sum256(body)
 }
 
 // readOptional reads a file of at most limit bytes; a missing one is

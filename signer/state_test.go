@@ -230,7 +230,7 @@ func TestSignRefusesABrokenState(t *testing.T) {
 		}, want: signer.LedgerFileName + " holds 0 entries"},
 		{name: "ledger replaced by another chain", breakIt: func(t *testing.T, dir string) {
 			l := MustLedgerWith(t, nil)
-			require.NoError(t, l.Append(entryFor([32]byte{7}, 7, 1, signertest.Now(), wire.OutPoint{Hash: chainhash.Hash{7}})))
+			require.NoError(t, l.Append(f.us().key, entryFor([32]byte{7}, 7, 1, signertest.Now(), wire.OutPoint{Hash: chainhash.Hash{7}})))
 			data, err := os.ReadFile(l.Path())
 			require.NoError(t, err)
 			require.NoError(t, os.WriteFile(filepath.Join(dir, signer.LedgerFileName), data, 0o600))
@@ -279,7 +279,7 @@ func TestSignAfterACrashBeforeTheSeal(t *testing.T) {
 	f := newWalletFixture(t)
 	us := f.us()
 	e := entryFor([32]byte{7}, 7, 1, signertest.Now(), wire.OutPoint{Hash: chainhash.Hash{7}})
-	require.NoError(t, us.rules.Ledger.Append(e))
+	require.NoError(t, us.rules.Ledger.Append(us.key, e))
 	requireStateLine(t, us.dir, "ledger_entries 0")
 	require.Equal(t, []signer.LedgerEntry{e}, MustEntries(t, us.rules.Ledger))
 	_, _, err := signer.Sign(f.approved(t, newSpend(t, f.desc), normalFee), us.pinned, us.key, us.rules)

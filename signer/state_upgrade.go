@@ -67,8 +67,9 @@ type upgradePlan struct {
 	// st is the state record to seal: next is [0, 0], since the old
 	// ledger holds no indexes.
 	st state
-	// ledger is the chained ledger's text; nil when there is no ledger
-	// file to rewrite (none, or empty).
+	// ledger is the chained ledger's line bodies, one a line, without
+	// their MACs (UpgradeState adds them under the key); nil when there is
+	// no ledger file to rewrite (none, or empty).
 	ledger []byte
 	// found is the state record of an interrupted upgrade, unverified.
 	found *sealedState
@@ -125,7 +126,11 @@ func UpgradeState(dir string, key *Key, confirmed *UpgradeReport) (UpgradeReport
 	}
 	path := filepath.Join(dir, LedgerFileName)
 	if p.ledger != nil {
-		if err := durable.Write(path, p.ledger, 0o600, true); err != nil {
+		ledger, err := authenticateBodies(p.ledger, key)
+		if err != nil {
+			return UpgradeReport{}, err
+		}
+		if err := durable.Write(path, ledger, 0o600, true); err != nil {
 			return UpgradeReport{}, fmt.Errorf("unable to write the chained ledger %s: %w", path, err)
 		}
 	}
@@ -177,6 +182,29 @@ func planUpgrade(dir string, n reserve.Network) (*upgradePlan, error) {
 	return p, nil
 }
 
+// authenticateBodies turns line bodies, one a line, into ledger lines
+// with their MACs under key.
+func authenticateBodies(bodies []byte, key *Key) ([]byte, error) {
+	macKey, err := ledgerMACKey(key)
+	if err != nil {
+		return nil, err
+	}
+	var out bytes.Buffer
+	for _, body := range bytes.SplitAfter(bodies, []byte("\n")) {
+		body = bytes.TrimSuffix(body, []byte("\n"))
+		if len(body) == 0 {
+			continue
+		}
+		line, err := encodeLedgerLine(body, macKey)
+		if err != nil {
+			return nil, err
+		}
+		out.Write(line)
+		out.WriteByte('\n')
+	}
+	return out.Bytes(), nil
+}
+
 // convertLedger reads dir's ledger as the previous release wrote it and
 // chains its entries.
 func (p *upgradePlan) convertLedger(dir string) error {
@@ -205,13 +233,13 @@ func (p *upgradePlan) convertLedger(dir string) error {
 		}
 		e, err := decodeOldLedgerLine(line)
 		if err != nil {
-			if _, _, newErr := decodeLedgerLine(line); newErr == nil {
+			if _, _, _, _, newErr := decodeLedgerLine(line); newErr == nil {
 				return refuseUpgrade(reserve.CodeFailedPrecondition, "%s line %d is in this release's format (it has \"prev\"): the directory's %s was deleted, and an upgrade would make the signer trust a ledger it can no longer check; %s",
 					path, n, StateFileName, recovery)
 			}
 			return badOldLine(path, n, err)
 		}
-		enc, err := encodeLedgerLine(e, head)
+		enc, err := encodeLedgerBody(e, head)
 		if err != nil {
 			return err
 		}

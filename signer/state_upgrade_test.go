@@ -263,7 +263,7 @@ func TestUpgradeRefusals(t *testing.T) {
 	policy := signertest.PolicyYAML(signertest.Officers(), payeeAddress(t))
 	// A line as this release writes it, chained.
 	l := MustLedgerWith(t, nil)
-	require.NoError(t, l.Append(u.entries[0]))
+	require.NoError(t, l.Append(f.us().key, u.entries[0]))
 	current, err := os.ReadFile(l.Path())
 	require.NoError(t, err)
 	bad := u.entries[1]

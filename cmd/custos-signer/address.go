@@ -53,14 +53,14 @@ func (c *cli) cmdAddress(ctx context.Context, args []string) error {
 	}
 	switch sub {
 	case "show":
-		return c.cmdAddressShow(args)
+		return c.cmdAddressShow(ctx, args)
 	case "verify":
 		return c.cmdAddressVerify(ctx, args)
 	case "", "-h", "-help", "--help":
-		_, err := fmt.Fprintf(c.stdout, "Usage:\n  %s address show --index N [--change] [--datadir DIR] [--json]\n"+
-			"  %s address verify ADDRESS [--index N [--change]] [--no-record] [--datadir DIR] [--json]\n\n"+
-			"Both work offline from the pinned descriptor; verify asks for the passphrase only to widen\n"+
-			"this signer's window to an address past what it has seen.\n", progName, progName)
+		_, err := fmt.Fprintf(c.stdout, "Usage:\n  %s address show --index N [--change] [--datadir DIR] [--passphrase-file FILE] [--json]\n"+
+			"  %s address verify ADDRESS [--index N [--change]] [--no-record] [--datadir DIR] [--passphrase-file FILE] [--json]\n\n"+
+			"Both work offline from the pinned descriptor and unlock the key first: the descriptor is\n"+
+			"trusted only once "+signer.StateFileName+" authenticates it under the key and the key is in it.\n", progName, progName)
 		if err == nil && sub == "" {
 			return usageErrorf("address: want 'address show' or 'address verify'")
 		}
@@ -69,13 +69,15 @@ func (c *cli) cmdAddress(ctx context.Context, args []string) error {
 	return usageErrorf("address: unknown command %q; want 'address show' or 'address verify'", sub)
 }
 
-func (c *cli) cmdAddressShow(args []string) error {
-	f := c.newFlags("address show", false)
+func (c *cli) cmdAddressShow(ctx context.Context, args []string) error {
+	f := c.newFlags("address show", true)
 	index := f.fs.Int64("index", -1, "the address index `N` (0 is the first)")
 	change := f.fs.Bool("change", false, "the change branch instead of receive")
-	if done, err := c.parse(f, args, progName+" address show --index N [--change] [--datadir DIR] [--json]",
-		"Derives, from the pinned descriptor alone, the wallet's receive (or change) address at\n"+
-			"index N and prints it with every cosigner's derivation path. Needs no passphrase."); done || err != nil {
+	if done, err := c.parse(f, args, progName+" address show --index N [--change] [--datadir DIR] [--passphrase-file FILE] [--json]",
+		"Unlocks the key, checks the pinned descriptor against DIR/"+signer.StateFileName+" under it and\n"+
+			"that this signer's key is in it, then derives from it alone the wallet's receive (or change)\n"+
+			"address at index N and prints it with every cosigner's derivation path. Needs the passphrase:\n"+
+			"nothing in DIR is trusted without it."); done || err != nil {
 		return err
 	}
 	if *index < 0 || *index > math.MaxInt32 {
@@ -84,10 +86,16 @@ func (c *cli) cmdAddressShow(args []string) error {
 		}
 		return usageErrorf("address show: --index %d is not from 0 to %d", *index, math.MaxInt32)
 	}
-	d, own, err := c.pinnedWallet(f.datadir)
+	kf, err := signer.ReadKeyFile(f.datadir)
 	if err != nil {
 		return err
 	}
+	pinned, _, key, err := c.openPinned(ctx, f, kf)
+	if err != nil {
+		return err
+	}
+	key.Zero()
+	d, own := pinned.Descriptor, pinned.Position
 	b := reserve.BranchReceive
 	if *change {
 		b = reserve.BranchChange
@@ -107,13 +115,15 @@ func (c *cli) cmdAddressVerify(ctx context.Context, args []string) error {
 	f := c.newFlags("address verify", true)
 	at := f.fs.Int64("index", -1, "check the address at index `N` only (as 'custosctl address new' printed it) instead of searching")
 	change := f.fs.Bool("change", false, "with --index: the change branch instead of receive")
-	noRecord := f.fs.Bool("no-record", false, "only check: do not unlock the key to widen this signer's window to the address")
+	noRecord := f.fs.Bool("no-record", false, "only check: do not widen this signer's window to the address")
 	synopsis := progName + " address verify ADDRESS [--index N [--change]] [--no-record] [--datadir DIR] [--passphrase-file FILE] [--json]"
-	about := "Derives the pinned wallet's addresses from the pinned descriptor alone (no cached file) and\n" +
+	about := "Unlocks the key and checks the pinned descriptor against DIR/" + signer.StateFileName + " under it and\n" +
+		"that this signer's key is in it (nothing in DIR is trusted without the passphrase). Then derives\n" +
+		"the pinned wallet's addresses from the pinned descriptor alone (no cached file) and\n" +
 		"looks for ADDRESS among the receive and change addresses up to " + fmt.Sprint(signer.IndexWindow) + " past the highest index this\n" +
 		"signer has seen, or only at --index N. Prints the branch, index and every cosigner's path when\n" +
 		"found; exits non-zero when not. A found address past the window this signer signs for widens\n" +
-		"the window to it (docs/signer.md), which takes the passphrase; --no-record skips that.\n" +
+		"the window to it (docs/signer.md); --no-record skips that.\n" +
 		"A deposit address is published only after enough ministries verified it this way."
 	// The address may come before or after the flags.
 	var positional []string
@@ -142,18 +152,21 @@ func (c *cli) cmdAddressVerify(ctx context.Context, args []string) error {
 	case *change && *at < 0:
 		return usageErrorf("address verify: --change goes with --index")
 	}
-	d, own, err := c.pinnedWallet(f.datadir)
+	kf, err := signer.ReadKeyFile(f.datadir)
 	if err != nil {
 		return err
 	}
-	script, err := signer.ParseWalletAddress(strings.TrimSpace(positional[0]), d.Network())
+	// The address is checked before anyone types a passphrase.
+	script, err := signer.ParseWalletAddress(strings.TrimSpace(positional[0]), kf.Network)
 	if err != nil {
 		return err
 	}
-	seen, err := signer.Seen(f.datadir)
+	pinned, seen, key, err := c.openPinned(ctx, f, kf)
 	if err != nil {
 		return err
 	}
+	defer key.Zero()
+	d, own := pinned.Descriptor, pinned.Position
 	var got multisig.Derived
 	var end [2]uint32
 	if *at >= 0 {
@@ -176,7 +189,7 @@ func (c *cli) cmdAddressVerify(ctx context.Context, args []string) error {
 	// Inside the window the address is signed for already; past it, the
 	// window moves to it (with the key), unless the operator only checks.
 	if !*noRecord && uint64(got.Index) >= uint64(seen[got.Branch])+signer.IndexWindow {
-		if seen, err = c.recordSeen(ctx, f, got); err != nil {
+		if seen, err = recordSeen(f.datadir, key, got); err != nil {
 			return err
 		}
 	}
@@ -187,43 +200,36 @@ func (c *cli) cmdAddressVerify(ctx context.Context, args []string) error {
 	return c.printAddress(out, fmt.Sprintf("VERIFIED: this address belongs to wallet %s.\n", out.WalletID))
 }
 
-// recordSeen unlocks the key and widens the signer's window to the
-// address verified, under the data directory's lock.
-func (c *cli) recordSeen(ctx context.Context, f *flags, got multisig.Derived) ([2]uint32, error) {
-	kf, err := signer.ReadKeyFile(f.datadir)
-	if err != nil {
-		return [2]uint32{}, err
-	}
-	lock, err := signer.LockDir(f.datadir)
+// recordSeen widens the signer's window to the address verified, under
+// the data directory's lock; RecordSeen checks the pinned wallet again
+// under it.
+func recordSeen(dir string, key *signer.Key, got multisig.Derived) ([2]uint32, error) {
+	lock, err := signer.LockDir(dir)
 	if err != nil {
 		return [2]uint32{}, err
 	}
 	defer lock.Unlock()
-	key, err := c.unlockFile(ctx, f, kf)
-	if err != nil {
-		return [2]uint32{}, err
-	}
-	defer key.Zero()
-	return signer.RecordSeen(f.datadir, key, got.Branch, got.Index)
+	return signer.RecordSeen(dir, key, got.Branch, got.Index)
 }
 
 // ignoreDone drops parse's done flag: the help was printed.
 func ignoreDone(_ bool, err error) error { return err }
 
-// pinnedWallet reads the network and key record from the key file's
-// public header (no passphrase) and the descriptor pinned for that
-// network, and returns the descriptor with this signer's 0-based place
-// in it (-1 if the key is not there).
-func (c *cli) pinnedWallet(dir string) (*multisig.Descriptor, int, error) {
-	kf, err := signer.ReadKeyFile(dir)
+// openPinned unlocks kf and opens the pinned wallet with it
+// (signer.OpenPinned): the state record's MAC, the descriptor's recorded
+// hash and this signer's key in it. It returns the wallet, the indexes
+// this signer has seen and the key, which the caller must Zero.
+func (c *cli) openPinned(ctx context.Context, f *flags, kf *signer.KeyFile) (*signer.Pinned, [2]uint32, *signer.Key, error) {
+	key, err := c.unlockFile(ctx, f, kf)
 	if err != nil {
-		return nil, -1, err
+		return nil, [2]uint32{}, nil, err
 	}
-	d, err := signer.LoadDescriptor(dir, kf.Network)
+	pinned, seen, err := signer.OpenPinned(f.datadir, key)
 	if err != nil {
-		return nil, -1, err
+		key.Zero()
+		return nil, [2]uint32{}, nil, err
 	}
-	return d, d.Position(kf.Record.XPub), nil
+	return pinned, seen, key, nil
 }
 
 func newAddressOutput(d *multisig.Descriptor, own int, got multisig.Derived) addressOutput {

@@ -87,7 +87,7 @@ func (c *cli) cmdLedgerExport(args []string) error {
 	}
 	_, err = fmt.Fprintf(c.stdout, "Exported %d ledger entries (head %s) to %s.\n"+
 		"Import it on the new machine with '%s ledger import --in FILE' after restoring the key and\n"+
-		"registering the same descriptor there; compare the head it prints with this one.\n", o.Entries, o.Head, o.File, progName)
+		"registering the same descriptor there; compare the head it prints with this one.\n", o.Entries, o.Head, safe(o.File), progName)
 	return err
 }
 
@@ -131,7 +131,7 @@ func (c *cli) cmdLedgerImport(ctx context.Context, args []string) error {
 		return writeJSON(c.stdout, o)
 	}
 	_, err = fmt.Fprintf(c.stdout, "Imported %d ledger entries (head %s) from %s.\n"+
-		"Compare the head with the one the old machine printed when it exported.\n", o.Entries, o.Head, o.File)
+		"Compare the head with the one the old machine printed when it exported.\n", o.Entries, o.Head, safe(o.File))
 	return err
 }
 

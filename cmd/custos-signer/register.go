@@ -98,7 +98,18 @@ func (c *cli) cmdRegister(ctx context.Context, args []string) error {
 		// must not leave the first made and the second refused.
 		return usageErrorf("register: replace the descriptor and pin the policy in two steps (--replace without --policy)")
 	}
-	// The policy is checked before anyone types a passphrase.
+	// Everything that needs no key is checked before the data directory
+	// is locked (which creates its lock file) and before anyone types a
+	// passphrase: such a refusal leaves DIR as it was.
+	kf, err := signer.ReadKeyFile(f.datadir)
+	if err != nil {
+		return err
+	}
+	if strings.TrimSpace(*desc) != "" {
+		if _, err := signer.ParseRegistration(*desc, kf.Network); err != nil {
+			return err
+		}
+	}
 	var policyText []byte
 	if *policyFile != "" {
 		text, err := readLimited(*policyFile, "the policy", reserve.MaxPolicyBytes)
@@ -121,30 +132,34 @@ func (c *cli) cmdRegister(ctx context.Context, args []string) error {
 		}
 	}
 
-	// Both are recorded in the state record, sealed under the key, with
-	// the data directory locked.
-	kf, err := signer.ReadKeyFile(f.datadir)
+	// Then the key, and what needs it, still before the lock: a wrong
+	// passphrase or a descriptor without this signer's key leaves DIR as
+	// it was. Both are recorded in the state record, sealed under the
+	// key, with the data directory locked; the checks run again there.
+	key, err := c.unlockFile(ctx, f, kf)
 	if err != nil {
 		return err
+	}
+	defer key.Zero()
+	if strings.TrimSpace(*desc) != "" {
+		if _, err := checkDescriptor(f, key, *desc, *replace); err != nil {
+			return err
+		}
 	}
 	lock, err := signer.LockDir(f.datadir)
 	if err != nil {
 		return err
 	}
 	defer lock.Unlock()
-	key, err := c.unlockFile(ctx, f, kf)
-	if err != nil {
-		return err
-	}
-	defer key.Zero()
 	var out registerOutput
 	var status signer.RegisterStatus
-	if strings.TrimSpace(*desc) != "" {
-		reg, err := registerDescriptor(f, key, *desc, *replace)
-		if err != nil {
+	// With both, neither is written unless both pass: the descriptor's
+	// checks run first without writing, then the policy is pinned (which
+	// writes nothing when it refuses), then the descriptor.
+	if strings.TrimSpace(*desc) != "" && policyText != nil {
+		if _, err := checkDescriptor(f, key, *desc, *replace); err != nil {
 			return err
 		}
-		out, status = walletOutput(reg, key.Network()), reg.Status
 	}
 	if policyText != nil {
 		pin, err := signer.PinPolicy(f.datadir, key, policyText, chain)
@@ -152,6 +167,15 @@ func (c *cli) cmdRegister(ctx context.Context, args []string) error {
 			return err
 		}
 		out.Policy = newPolicyOutput(pin, filepath.Join(f.datadir, signer.PolicyFileName))
+	}
+	if strings.TrimSpace(*desc) != "" {
+		reg, err := registerDescriptor(f, key, *desc, *replace)
+		if err != nil {
+			return err
+		}
+		policy := out.Policy
+		out, status = walletOutput(reg, key.Network()), reg.Status
+		out.Policy = policy
 	}
 
 	if f.json {
@@ -173,7 +197,17 @@ func (c *cli) cmdRegister(ctx context.Context, args []string) error {
 
 // registerDescriptor pins desc.
 func registerDescriptor(f *flags, key *signer.Key, desc string, replace bool) (*signer.Registration, error) {
-	reg, err := signer.Register(f.datadir, key, desc, replace)
+	return registerWith(signer.Register, f, key, desc, replace)
+}
+
+// checkDescriptor makes registerDescriptor's checks and writes nothing.
+func checkDescriptor(f *flags, key *signer.Key, desc string, replace bool) (*signer.Registration, error) {
+	return registerWith(signer.CheckRegister, f, key, desc, replace)
+}
+
+func registerWith(register func(string, *signer.Key, string, bool) (*signer.Registration, error),
+	f *flags, key *signer.Key, desc string, replace bool) (*signer.Registration, error) {
+	reg, err := register(f.datadir, key, desc, replace)
 	if errors.Is(err, signer.ErrOtherWalletPinned) {
 		return nil, fmt.Errorf("%w; pass --replace to replace it", err)
 	}

@@ -46,6 +46,12 @@ type signOutput struct {
 
 	SignaturesAdded int    `json:"signatures_added"`
 	Out             string `json:"out"`
+	// LedgerEntries and LedgerHead are this signer's ledger after the
+	// signature, as its state record seals them: written down off the
+	// machine, they reveal a whole older data directory restored
+	// (docs/signer.md).
+	LedgerEntries uint64 `json:"ledger_entries"`
+	LedgerHead    string `json:"ledger_head"`
 }
 
 // signApproval is what the officers approved and who they were, as checked
@@ -192,7 +198,7 @@ func (c *cli) cmdSign(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	return c.printSigned(f, req, job.sum, pinned, n)
+	return c.printSigned(f, req, job, pinned, n)
 }
 
 // signFlags parses sign's flags.
@@ -334,16 +340,19 @@ func (c *cli) signAndWrite(ctx context.Context, f *flags, req signRequest, job *
 	}
 	if err := signer.SaveDerived(f.datadir, job.desc, key, job.rules.Ledger.Seen()); err != nil {
 		// The signature is written; only the next check is slower.
-		fmt.Fprintf(c.stderr, "warning: %v\n", err)
+		fmt.Fprintf(c.stderr, "warning: %s\n", safe(err.Error()))
 	}
 	return pinned, n, nil
 }
 
 // printSigned says what sign did.
-func (c *cli) printSigned(f *flags, req signRequest, signed signer.Summary, pinned *signer.Pinned, n int) error {
+func (c *cli) printSigned(f *flags, req signRequest, job *signJob, pinned *signer.Pinned, n int) error {
+	signed := job.sum
+	entries, head := job.rules.Ledger.Head()
 	if f.json {
 		o := newSignOutput(signed)
 		o.SignaturesAdded, o.Out = n, req.out
+		o.LedgerEntries, o.LedgerHead = entries, hex.EncodeToString(head[:])
 		return writeJSON(c.stdout, o)
 	}
 	format := "binary"
@@ -356,7 +365,10 @@ func (c *cli) printSigned(f *flags, req signRequest, signed signer.Summary, pinn
 	} else {
 		fmt.Fprintf(&b, "\nSigned as cosigner %d of %d: %d signature(s) added.\n", pinned.Position+1, signed.Cosigners, n)
 	}
-	fmt.Fprintf(&b, "Wrote %s (%s PSBT); return it to the coordinator.\n", req.out, format)
+	fmt.Fprintf(&b, "Wrote %s (%s PSBT); return it to the coordinator.\n", safe(req.out), format)
+	fmt.Fprintf(&b, "Ledger: %d entries, head %x\n", entries, head)
+	fmt.Fprintf(&b, "Write the ledger line down off this machine and compare it at the next session:\n"+
+		"a data directory restored from an older copy shows fewer entries or another head.\n")
 	_, err := io.WriteString(c.stdout, b.String())
 	return err
 }

@@ -189,6 +189,10 @@ func TestSignYes(t *testing.T) {
 		require.Contains(t, r.stdout, want)
 	}
 	require.NotContains(t, r.stderr, "Sign this transaction?")
+	// The ledger as the state record seals it, to be written down off the
+	// machine.
+	require.Contains(t, r.stdout, "\nLedger: 1 entries, head "+stateValue(t, f.dir, "ledger_head")+"\n")
+	require.Equal(t, "1", stateValue(t, f.dir, "ledger_entries"))
 
 	// Signing the signed file again adds nothing.
 	out2 := f.out(t)
@@ -273,6 +277,8 @@ func TestSignJSON(t *testing.T) {
 	}, o.Approval)
 	require.Equal(t, 2, o.SignaturesAdded)
 	require.Equal(t, out, o.Out)
+	require.Equal(t, uint64(1), o.LedgerEntries)
+	require.Equal(t, stateValue(t, f.dir, "ledger_head"), o.LedgerHead)
 	f.requireSigned(t, out)
 
 	// Without --yes the summary goes where the question is asked, and
@@ -467,4 +473,18 @@ func TestSignDerivedFile(t *testing.T) {
 	require.NoError(t, r.err, r.stderr)
 	f.requireSigned(t, out2)
 	require.FileExists(t, path)
+}
+
+// stateValue is the value of key in dir's state record.
+func stateValue(t *testing.T, dir, key string) string {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(dir, signer.StateFileName))
+	require.NoError(t, err)
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, key+" "); ok {
+			return v
+		}
+	}
+	t.Fatalf("%s has no %s", signer.StateFileName, key)
+	return ""
 }
