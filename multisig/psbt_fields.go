@@ -105,7 +105,7 @@ func checkGlobalPair(key, val []byte) error {
 }
 
 // checkInputPair applies Core's rules to one input key-value pair.
-func checkInputPair(key, val []byte) error {
+func checkInputPair(key, val []byte, curve bool) error {
 	switch key[0] {
 	case inNonWitnessUtxo:
 		return keySize("non_witness_utxo", key, 1)
@@ -115,7 +115,7 @@ func checkInputPair(key, val []byte) error {
 		}
 		return checkTxOut(val)
 	case inPartialSig:
-		return checkPartialSig(key, val)
+		return checkPartialSig(key, val, curve)
 	case inSighash:
 		if err := keySize("sighash type", key, 1); err != nil {
 			return err
@@ -129,7 +129,7 @@ func checkInputPair(key, val []byte) error {
 		}
 		return checkWitnessStack(val)
 	case inBip32:
-		return checkDerivation(key, val)
+		return checkDerivation(key, val, curve)
 	case inRipemd160, inHash160:
 		return keySize("hash preimage", key, 1+20)
 	case inSha256, inHash256:
@@ -172,12 +172,12 @@ func checkInputPair(key, val []byte) error {
 }
 
 // checkOutputPair applies Core's rules to one output key-value pair.
-func checkOutputPair(key, val []byte) error {
+func checkOutputPair(key, val []byte, curve bool) error {
 	switch key[0] {
 	case outRedeemScript, outWitnessScript:
 		return keySize(fmt.Sprintf("type 0x%02x", key[0]), key, 1)
 	case outBip32:
-		return checkDerivation(key, val)
+		return checkDerivation(key, val, curve)
 	case outTapInternalKey:
 		if err := keySize("taproot internal key", key, 1); err != nil {
 			return err
@@ -201,26 +201,46 @@ func checkOutputPair(key, val []byte) error {
 	return nil
 }
 
-// checkDerivation checks a BIP-32 derivation pair: a valid public key of
-// 33 or 65 bytes, a fingerprint and whole path steps.
-func checkDerivation(key, val []byte) error {
+// checkDerivation checks a BIP-32 derivation pair: a public key of 33 or
+// 65 bytes (on the curve, when curve is set), a fingerprint and whole path
+// steps.
+func checkDerivation(key, val []byte, curve bool) error {
 	if err := keySize("BIP-32 derivation", key, 1+33, 1+65); err != nil {
 		return err
 	}
-	if err := checkPubKey("BIP-32 derivation key", key[1:]); err != nil {
+	if err := checkSECKey("BIP-32 derivation key", key[1:], curve); err != nil {
 		return err
 	}
 	return checkDerivationValue(val)
 }
 
+// checkSECKey checks a public key the decoder checks again: its encoding
+// always, the point only when curve is set. A point off the curve is
+// refused by psbt.NewFromRawBytes with a message that does not say which
+// key; ParsePSBT then scans again with curve set, so the refusal names it
+// (each check costs a square root: doing it twice per key doubled the
+// time of a large parse).
+func checkSECKey(name string, b []byte, curve bool) error {
+	if curve {
+		return checkPubKey(name, b)
+	}
+	switch {
+	case len(b) == 33 && (b[0] == 0x02 || b[0] == 0x03):
+	case len(b) == 65 && (b[0] == 0x04 || b[0] == 0x06 || b[0] == 0x07):
+	default:
+		return fmt.Errorf("%s %x is not a valid public key: not a SEC encoding", name, b)
+	}
+	return nil
+}
+
 // checkPartialSig checks a partial signature pair: a valid public key and
 // a strict-DER signature with a defined sighash byte (BIP-66, Core's
 // CheckSignatureEncoding with DERSIG and STRICTENC).
-func checkPartialSig(key, val []byte) error {
+func checkPartialSig(key, val []byte, curve bool) error {
 	if err := keySize("partial signature", key, 1+33, 1+65); err != nil {
 		return err
 	}
-	if err := checkPubKey("partial signature key", key[1:]); err != nil {
+	if err := checkSECKey("partial signature key", key[1:], curve); err != nil {
 		return err
 	}
 	if !isStrictDERSig(val) {

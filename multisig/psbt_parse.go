@@ -71,12 +71,16 @@ func ParsePSBT(b []byte) (*psbt.Packet, error) {
 	if err != nil {
 		return nil, err
 	}
-	sc, err := scanPSBT(raw)
+	sc, err := scanPSBT(raw, false)
 	if err != nil {
 		return nil, malformed("%w", err)
 	}
 	p, err := decodePSBT(sc.raw)
 	if err != nil {
+		// Say which key, if a key off the curve is why (checkSECKey).
+		if _, serr := scanPSBT(raw, true); serr != nil {
+			return nil, malformed("%w", serr)
+		}
 		return nil, err
 	}
 	for i, in := range p.Inputs {
@@ -271,13 +275,16 @@ type scanned struct {
 	// sighashZero is, per input, whether it carries an explicit
 	// PSBT_IN_SIGHASH_TYPE of 0, which the decoder cannot tell from none.
 	sighashZero []bool
+	// curve is set when the keys the decoder checks again are checked
+	// on the curve here too (checkSECKey).
+	curve bool
 }
 
 // scanPSBT checks the map structure of a binary PSBT (magic included)
 // before psbt.NewFromRawBytes decodes it, refusing what that decoder
 // accepts or would mangle but BIP-174 (or Bitcoin Core's decoder) does not
 // allow (see ParsePSBT).
-func scanPSBT(raw []byte) (scanned, error) {
+func scanPSBT(raw []byte, curve bool) (scanned, error) {
 	s := &scanner{b: raw, off: len(psbtMagic)}
 	// The unsigned transaction's input and output counts say how many
 	// maps follow the global one.
@@ -289,6 +296,7 @@ func scanPSBT(raw []byte) (scanned, error) {
 		raw:         canonical,
 		nwuLen:      make([]int, len(tx.TxIn)),
 		sighashZero: make([]bool, len(tx.TxIn)),
+		curve:       curve,
 	}
 	seen := make(map[string]struct{})
 	for m := range len(tx.TxIn) + len(tx.TxOut) {
@@ -469,12 +477,12 @@ func checkValue(kind mapKind, key, val []byte, out *scanned) error {
 		case t == inSighash && len(key) == 1 && len(val) == 4 && binary.LittleEndian.Uint32(val) == 0:
 			out.sighashZero[kind.input] = true
 		}
-		return checkInputPair(key, val)
+		return checkInputPair(key, val, out.curve)
 	}
 	if isV2Output(t) {
 		return fmt.Errorf("PSBT version 2 field (type 0x%02x) in a version 0 PSBT", t)
 	}
-	return checkOutputPair(key, val)
+	return checkOutputPair(key, val, out.curve)
 }
 
 // checkTxOut checks that val is exactly one serialized transaction output:
