@@ -47,26 +47,11 @@ type searched struct {
 }
 
 func (c *cli) cmdAddress(ctx context.Context, args []string) error {
-	sub := ""
-	if len(args) > 0 {
-		sub, args = args[0], args[1:]
-	}
-	switch sub {
-	case "show":
-		return c.cmdAddressShow(ctx, args)
-	case "verify":
-		return c.cmdAddressVerify(ctx, args)
-	case "", "-h", "-help", "--help":
-		_, err := fmt.Fprintf(c.stdout, "Usage:\n  %s address show --index N [--change] [--datadir DIR] [--passphrase-file FILE] [--json]\n"+
-			"  %s address verify ADDRESS [--index N [--change]] [--no-record] [--datadir DIR] [--passphrase-file FILE] [--json]\n\n"+
-			"Both work offline from the pinned descriptor and unlock the key first: the descriptor is\n"+
-			"trusted only once "+signer.StateFileName+" authenticates it under the key and the key is in it.\n", progName, progName)
-		if err == nil && sub == "" {
-			return usageErrorf("address: want 'address show' or 'address verify'")
-		}
-		return err
-	}
-	return usageErrorf("address: unknown command %q; want 'address show' or 'address verify'", sub)
+	return c.dispatch(ctx, "address", args, []subcommand{
+		{"show", "show --index N [--change] [--datadir DIR] [--passphrase-file FILE] [--json]", (*cli).cmdAddressShow},
+		{"verify", "verify ADDRESS [--index N [--change]] [--no-record] [--datadir DIR] [--passphrase-file FILE] [--json]", (*cli).cmdAddressVerify},
+	}, "Both work offline from the pinned descriptor and unlock the key first: the descriptor is\n"+
+		"trusted only once "+signer.StateFileName+" authenticates it under the key and the key is in it.\n")
 }
 
 func (c *cli) cmdAddressShow(ctx context.Context, args []string) error {

@@ -24,31 +24,14 @@ type ledgerOutput struct {
 }
 
 func (c *cli) cmdLedger(ctx context.Context, args []string) error {
-	sub := ""
-	if len(args) > 0 {
-		sub, args = args[0], args[1:]
-	}
-	switch sub {
-	case "export":
-		return c.cmdLedgerExport(args)
-	case "import":
-		return c.cmdLedgerImport(ctx, args)
-	case "upgrade":
-		return c.cmdLedgerUpgrade(ctx, args)
-	case "", "-h", "-help", "--help":
-		_, err := fmt.Fprintf(c.stdout, "Usage:\n  %s ledger export --out FILE [--datadir DIR] [--json]\n"+
-			"  %s ledger import --in FILE [--datadir DIR] [--passphrase-file FILE] [--json]\n"+
-			"  %s ledger upgrade [--yes] [--datadir DIR] [--passphrase-file FILE] [--json]\n\n"+
-			"Moves this signer's memory of what it signed (ledger, state record, pinned policy) to new\n"+
-			"hardware: export on the old machine, restore the key and register the same descriptor on the\n"+
-			"new one, then import. See README.md. Upgrade turns a data directory of the previous release\n"+
-			"into one this release signs from (docs/signer.md).\n", progName, progName, progName)
-		if err == nil && sub == "" {
-			return usageErrorf("ledger: want 'ledger export', 'ledger import' or 'ledger upgrade'")
-		}
-		return err
-	}
-	return usageErrorf("ledger: unknown command %q; want 'ledger export', 'ledger import' or 'ledger upgrade'", sub)
+	return c.dispatch(ctx, "ledger", args, []subcommand{
+		{"export", "export --out FILE [--datadir DIR] [--json]", func(c *cli, _ context.Context, args []string) error { return c.cmdLedgerExport(args) }},
+		{"import", "import --in FILE [--datadir DIR] [--passphrase-file FILE] [--json]", (*cli).cmdLedgerImport},
+		{"upgrade", "upgrade [--yes] [--datadir DIR] [--passphrase-file FILE] [--json]", (*cli).cmdLedgerUpgrade},
+	}, "Moves this signer's memory of what it signed (ledger, state record, pinned policy) to new\n"+
+		"hardware: export on the old machine, restore the key and register the same descriptor on the\n"+
+		"new one, then import. See README.md. Upgrade turns a data directory of the previous release\n"+
+		"into one this release signs from (docs/signer.md).\n")
 }
 
 func (c *cli) cmdLedgerExport(args []string) error {

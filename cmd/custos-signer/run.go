@@ -220,3 +220,47 @@ func writeJSON(w io.Writer, v any) error {
 	}
 	return nil
 }
+
+// subcommand is one command of a group (address show, ledger export).
+type subcommand struct {
+	name     string
+	synopsis string // after "custos-signer GROUP "
+	run      func(c *cli, ctx context.Context, args []string) error
+}
+
+// dispatch runs the subcommand args[0] of group, or prints the group's
+// usage (about after the synopses) for none or -h; none, or one it does
+// not know, is a usage error naming the ones there are.
+func (c *cli) dispatch(ctx context.Context, group string, args []string, subs []subcommand, about string) error {
+	name := ""
+	if len(args) > 0 {
+		name, args = args[0], args[1:]
+	}
+	for _, s := range subs {
+		if s.name == name {
+			return s.run(c, ctx, args)
+		}
+	}
+	names := make([]string, len(subs))
+	for i, s := range subs {
+		names[i] = "'" + group + " " + s.name + "'"
+	}
+	want := strings.Join(names, " or ")
+	if len(names) > 2 {
+		want = strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
+	}
+	switch name {
+	case "", "-h", "-help", "--help":
+		var b strings.Builder
+		b.WriteString("Usage:\n")
+		for _, s := range subs {
+			fmt.Fprintf(&b, "  %s %s %s\n", progName, group, s.synopsis)
+		}
+		b.WriteString("\n" + about)
+		if _, err := io.WriteString(c.stdout, b.String()); err != nil || name != "" {
+			return err
+		}
+		return usageErrorf("%s: want %s", group, want)
+	}
+	return usageErrorf("%s: unknown command %q; want %s", group, name, want)
+}
