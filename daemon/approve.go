@@ -75,7 +75,7 @@ func (d *Daemon) decide(ctx context.Context, caller Caller, id string, dec reser
 				"proposal %s expires at %s, before its tier's cool-off of %s would end: it could never go to the signers",
 				p.ID, p.ExpiresAt.Format(time.RFC3339), q.Requirement.CoolOff)
 		}
-		return p.Move(reserve.StateApproved, now, caller.Name, fmt.Sprintf("approved by %d of %d needed (%v); released to the signers at %s",
+		return p.Move(reserve.StateApproved, now, caller.Name, fmt.Sprintf("approved by %d of %d needed (%v); goes to the signers when the cool-off ends at %s",
 			len(q.Officers), q.Requirement.Approvals, q.Officers, p.ReleaseAt.Format(time.RFC3339)))
 	})
 	if err != nil {
@@ -118,16 +118,13 @@ func (d *Daemon) release(ctx context.Context, g governed, p reserve.Proposal) re
 		if err != nil {
 			return p.Move(reserve.StateCancelled, now, actorDaemon, "approvals no longer meet the policy in force: "+err.Error())
 		}
-		pkt, err := storedPSBT(p)
+		raw, err := approvedPSBT(p)
 		if err != nil {
-			return err
+			// Trying again would fail again, and no signer has seen
+			// the proposal: end it, saying why, and free its coins.
+			return p.Move(reserve.StateCancelled, now, actorDaemon, "unable to go to the signers: "+err.Error()+"; propose again")
 		}
-		if err := multisig.SetApprovals(pkt, p.Intent, p.Approvals()); err != nil {
-			return err
-		}
-		if p.PSBT, err = multisig.SerializePSBT(pkt); err != nil {
-			return err
-		}
+		p.PSBT = raw
 		return p.Move(reserve.StateSigning, now, actorDaemon, "cool-off over; released to the signers")
 	})
 	if err != nil {
@@ -136,6 +133,28 @@ func (d *Daemon) release(ctx context.Context, g governed, p reserve.Proposal) re
 	}
 	d.log.Info("proposal released", "proposal", updated.ID, "state", updated.State.String())
 	return updated
+}
+
+// approvedPSBT is the proposal's PSBT with its intent and approvals, as
+// the signers get it; it refuses a PSBT over multisig.MaxPSBTBytes, which
+// no transfer path would carry (propose keeps proposals well within it).
+func approvedPSBT(p *reserve.Proposal) ([]byte, error) {
+	pkt, err := storedPSBT(p)
+	if err != nil {
+		return nil, err
+	}
+	if err := multisig.SetApprovals(pkt, p.Intent, p.Approvals()); err != nil {
+		return nil, err
+	}
+	raw, err := multisig.SerializePSBT(pkt)
+	if err != nil {
+		return nil, err
+	}
+	if len(raw) > multisig.MaxPSBTBytes {
+		return nil, reserve.Errorf(reserve.CodeInternal, "its PSBT with the approvals would be %d bytes, more than the %d the signers' transfer paths carry",
+			len(raw), multisig.MaxPSBTBytes)
+	}
+	return raw, nil
 }
 
 // inForce refuses work on a proposal's transaction while the reserve is

@@ -12,6 +12,7 @@ import (
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
 	"github.com/btcsuite/btcd/wire"
 
+	"github.com/custos-reserve/custos/daemon/chain"
 	"github.com/custos-reserve/custos/reserve"
 )
 
@@ -26,41 +27,100 @@ const (
 // the follower before the daemon sends it again.
 const rebroadcastAfter = 30 * time.Second
 
-// alreadyKnown recognises the node saying it has the transaction already:
-// then the broadcast has happened, maybe before a crash.
-func alreadyKnown(reason string) bool {
-	return reasonHas(reason, "already in mempool", "already-in-mempool", "txn-already-known",
-		"already have transaction", "already in block chain", "transaction already exists",
-		"outputs already in utxo set")
+// nodeClient is what the daemon asks of the node: *chain.Node in
+// production; the tests replay responses recorded from btcd and bitcoind.
+type nodeClient interface {
+	Kind() chain.Kind
+	Probe(ctx context.Context) error
+	ChainInfo() (chain.ChainInfo, error)
+	TestMempoolAccept(tx *wire.MsgTx) (chain.Acceptance, error)
+	SendRawTransaction(tx *wire.MsgTx) error
+	Close()
 }
 
-// transient recognises refusals that say nothing final about the
-// transaction: a full or choosy mempool, a locktime not yet reached after a
-// reorg, or inputs the node cannot see — which is also what it says when
-// this very transaction confirmed while the daemon was down. The proposal
-// stays FINALIZED; reconcile retries, and the chain view decides between
-// "it confirmed" and "a conflicting spend confirmed".
-func transient(reason string) bool {
-	return reasonHas(reason, "mempool min fee not met", "mempool full", "too-long-mempool-chain",
-		"non-final", "non-bip68-final", "missing-inputs", "missingorspent", "orphan")
+var _ nodeClient = (*chain.Node)(nil)
+
+// refusal is what a node's refusal says about a transaction.
+type refusal int
+
+const (
+	// refusalRetry says nothing final: not now, the node's policy, a
+	// conflict only in the mempool, or a refusal nobody classified. The
+	// proposal stays FINALIZED and is sent again.
+	refusalRetry refusal = iota
+	// refusalKnown: the node has the transaction already, in its mempool
+	// or its chain; the broadcast has happened, maybe before a crash.
+	refusalKnown
+	// refusalInputs: an input is spent or unknown to the node. Candidate
+	// final only: it is also what the node says when this very
+	// transaction confirmed, or when a conflicting spend is in a block the
+	// next reorganisation drops. The chain view decides.
+	refusalInputs
+)
+
+// refusalRule reads one kind of refusal. code is the JSON-RPC error code
+// of sendrawtransaction (0: any code, and testmempoolaccept's
+// reject-reason); token starts the node's reason once btcd's "TX rejected:
+// " is cut (bitcoind's reject reasons are stable tokens; btcd's are its
+// RuleError texts, recorded in testdata/broadcast).
+type refusalRule struct {
+	code  btcjson.RPCErrorCode
+	token string
+	class refusal
+	// why is what the log says about a refusal that keeps the proposal
+	// FINALIZED.
+	why string
 }
 
-func reasonHas(reason string, parts ...string) bool {
-	r := strings.ToLower(reason)
-	for _, s := range parts {
-		if strings.Contains(r, s) {
-			return true
+// refusalRules is the one table of node refusals, first match wins. A
+// refusal matching none is retried.
+var refusalRules = []refusalRule{
+	// Both nodes: RPC_VERIFY_ALREADY_IN_CHAIN (bitcoind "Transaction
+	// outputs already in utxo set", btcd "transaction already exists in
+	// blockchain").
+	{code: btcjson.ErrRPCVerifyAlreadyInChain, class: refusalKnown},
+	{token: "txn-already-in-mempool", class: refusalKnown},
+	{token: "txn-already-known", class: refusalKnown},
+	{token: "already have transaction", class: refusalKnown},
+	{token: "transaction already exists", class: refusalKnown},
+	{token: "missing-inputs", class: refusalInputs},
+	{code: btcjson.ErrRPCVerify, token: "bad-txns-inputs-missingorspent", class: refusalInputs},
+	{code: btcjson.ErrRPCVerify, token: "orphan transaction", class: refusalInputs},
+	{token: "txn-mempool-conflict", why: "a conflicting transaction is in the node's mempool"},
+	{token: "insufficient fee", why: "a conflicting transaction is in the node's mempool and this one does not pay enough to replace it"},
+	{token: "output already spent in mempool", why: "a conflicting transaction is in the node's mempool"},
+	{token: "min relay fee not met", why: "the fee is below the node's minimum relay fee"},
+	{token: "mempool min fee not met", why: "the fee is below the node's mempool minimum"},
+	{token: "mempool full", why: "the node's mempool is full"},
+	{token: "too-long-mempool-chain", why: "too many unconfirmed ancestors"},
+	{token: "non-final", why: "the locktime is not reached"},
+	{token: "non-bip68-final", why: "a relative locktime is not reached"},
+	{token: "dust", why: "the node's policy refuses a dust output"},
+}
+
+// classify reads a refusal: code is sendrawtransaction's error code, 0 for
+// testmempoolaccept's reject reason.
+func classify(code btcjson.RPCErrorCode, reason string) refusalRule {
+	r := strings.ToLower(strings.TrimPrefix(reason, "TX rejected: "))
+	for _, rule := range refusalRules {
+		if rule.code != 0 && rule.code != code {
+			continue
+		}
+		if strings.HasPrefix(r, rule.token) {
+			return rule
 		}
 	}
-	return false
+	return refusalRule{class: refusalRetry, why: "the node refused it for a reason the daemon does not classify"}
 }
 
 // broadcast sends a FINALIZED proposal's transaction. The node first tests
-// it. A definite refusal ends the proposal FAILED with the node's reason and
-// frees its coins; anything that may only mean "not now" (no answer, a
-// transient refusal) leaves it FINALIZED for the next reconcile pass, since
-// marking a valid signed payment FAILED could get it paid twice. The caller
-// holds spendMu.
+// it. Only a transaction that can never confirm ends FAILED and frees its
+// coins: the node says an input is missing or spent and the chain view
+// shows the spend confirmed in another transaction. Anything else (no
+// answer, a policy refusal, a conflict only in the mempool, a refusal
+// nobody classified) leaves it FINALIZED for the next reconcile pass with
+// the node's words in the log, since marking a valid signed payment FAILED
+// could get it paid twice. The caller holds spendMu.
 func (d *Daemon) broadcast(ctx context.Context, p reserve.Proposal) reserve.Proposal {
 	var tx wire.MsgTx
 	if err := tx.Deserialize(bytes.NewReader(p.FinalTx)); err != nil {
@@ -72,28 +132,59 @@ func (d *Daemon) broadcast(ctx context.Context, p reserve.Proposal) reserve.Prop
 		d.log.Warn("cannot test transaction with the node; will retry", "proposal", p.ID, "err", err)
 		return p
 	}
-	note := "accepted by the node"
-	switch {
-	case acc.Allowed:
-		err := d.node.SendRawTransaction(&tx)
-		var rpcErr *btcjson.RPCError
-		switch {
-		case err == nil, alreadyKnown(err.Error()):
-		case errors.As(err, &rpcErr) && !transient(rpcErr.Message):
-			return d.fail(ctx, p, "node refused the broadcast: "+rpcErr.Message)
-		default:
-			d.log.Warn("broadcast not confirmed by the node; will retry", "proposal", p.ID, "err", err)
-			return p
-		}
-	case alreadyKnown(acc.Reason):
-		note = "already known to the node"
-	case transient(acc.Reason):
-		d.log.Warn("node cannot take the transaction now; will retry", "proposal", p.ID, "reason", acc.Reason)
-		return p
-	default:
-		return d.fail(ctx, p, "node refused the transaction: "+acc.Reason)
+	if !acc.Allowed {
+		return d.refused(ctx, p, 0, acc.Reason)
 	}
-	return d.markBroadcast(ctx, p, note+"; txid "+p.Txid.String())
+	err = d.node.SendRawTransaction(&tx)
+	var rpcErr *btcjson.RPCError
+	switch {
+	case err == nil:
+		return d.markBroadcast(ctx, p, "accepted by the node; txid "+p.Txid.String())
+	case errors.As(err, &rpcErr):
+		return d.refused(ctx, p, rpcErr.Code, rpcErr.Message)
+	default:
+		d.log.Warn("broadcast not confirmed by the node; will retry", "proposal", p.ID, "err", err)
+		return p
+	}
+}
+
+// refused acts on the node's refusal of a FINALIZED proposal's
+// transaction.
+func (d *Daemon) refused(ctx context.Context, p reserve.Proposal, code btcjson.RPCErrorCode, reason string) reserve.Proposal {
+	rule := classify(code, reason)
+	switch rule.class {
+	case refusalKnown:
+		return d.markBroadcast(ctx, p, "already known to the node; txid "+p.Txid.String())
+	case refusalInputs:
+		v, err := d.inputsView(ctx, p)
+		switch {
+		case err != nil:
+			d.log.Error("unable to read the chain view", "proposal", p.ID, "err", err)
+			return p
+		case v.seen:
+			return d.markBroadcast(ctx, p, "found on the network; txid "+p.Txid.String())
+		case v.conflict != "":
+			return d.fail(ctx, p, v.conflict+"; node refused the transaction: "+reason)
+		}
+		rule.why = "the node does not see an input, and no confirmed spend of it is known: it may be in a block not yet followed, or reorganised away"
+	case refusalRetry:
+	}
+	d.log.Warn("node refused the transaction; it stays FINALIZED and is retried",
+		"proposal", p.ID, "txid", p.Txid.String(), "code", int(code), "reason", reason, "why", rule.why)
+	return p
+}
+
+// inputsView is the follower's view of p's inputs.
+func (d *Daemon) inputsView(ctx context.Context, p reserve.Proposal) (spendView, error) {
+	utxos, err := d.cfg.Store.UTXOs(ctx, true)
+	if err != nil {
+		return spendView{}, err
+	}
+	byOutpoint := make(map[wire.OutPoint]reserve.UTXO, len(p.Inputs))
+	for _, u := range utxos {
+		byOutpoint[u.OutPoint] = u
+	}
+	return chainView(p, byOutpoint), nil
 }
 
 // markBroadcast records that the transaction is out.
@@ -310,7 +401,12 @@ func (d *Daemon) rebroadcast(p reserve.Proposal) {
 		d.log.Error("stored final transaction does not decode", "proposal", p.ID, "err", err)
 		return
 	}
-	if err := d.node.SendRawTransaction(&tx); err != nil && !alreadyKnown(err.Error()) {
+	err := d.node.SendRawTransaction(&tx)
+	var rpcErr *btcjson.RPCError
+	switch {
+	case err == nil:
+	case errors.As(err, &rpcErr) && classify(rpcErr.Code, rpcErr.Message).class == refusalKnown:
+	default:
 		d.log.Warn("rebroadcast refused", "proposal", p.ID, "txid", p.Txid.String(), "err", err)
 	}
 }

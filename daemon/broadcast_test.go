@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/btcsuite/btcd/btcjson"
 	"github.com/stretchr/testify/require"
 )
 
@@ -26,36 +27,39 @@ func recordedReason(t *testing.T, file string) string {
 	return env.Result[0].Reason
 }
 
-// TestRefusalClasses pins how the daemon reads a node's refusal: only a
-// definite one may end a signed proposal FAILED (and free its coins); a
-// transaction the node already has, or one it cannot judge now (which is
-// also what it says when the transaction confirmed while the daemon was
-// down), keeps the proposal FINALIZED.
+// TestRefusalClasses pins how the daemon reads a node's refusal: a
+// transaction the node already has is broadcast; "missing or spent
+// inputs" is only a candidate for FAILED (the chain view decides, since it
+// is also what the node says when the transaction confirmed while the
+// daemon was down); everything else, policy refusals and conflicts in the
+// mempool included, is retried.
 func TestRefusalClasses(t *testing.T) {
 	tests := []struct {
-		name      string
-		reason    string
-		known     bool
-		transient bool
+		name   string
+		code   btcjson.RPCErrorCode
+		reason string
+		want   refusal
 	}{
-		{name: "btcd already has it", reason: recordedReason(t, "btcd_testmempoolaccept_in_mempool.json"), known: true},
-		{name: "bitcoind already has it", reason: recordedReason(t, "bitcoind_testmempoolaccept_in_mempool.json"), known: true},
-		{name: "btcd missing inputs", reason: recordedReason(t, "btcd_testmempoolaccept_missing_inputs.json"), transient: true},
-		{name: "bitcoind missing inputs", reason: recordedReason(t, "bitcoind_testmempoolaccept_missing_inputs.json"), transient: true},
-		{name: "bitcoind outputs already confirmed", reason: "txn-already-known", known: true},
-		{name: "bitcoind mempool full", reason: "mempool full", transient: true},
-		{name: "bitcoind fee below mempool minimum", reason: "mempool min fee not met, 100 < 200", transient: true},
-		{name: "locktime not reached after a reorg", reason: "non-final", transient: true},
-		{name: "btcd orphan", reason: "orphan transaction abc references outputs of unknown or fully-spent transaction def", transient: true},
-		{name: "bitcoind double spend in mempool", reason: "txn-mempool-conflict"},
-		{name: "btcd double spend in mempool", reason: "output 1234:0 already spent by transaction 5678 in the memory pool"},
-		{name: "bad signature", reason: "mandatory-script-verify-flag-failed (Signature must be zero for failed CHECK(MULTI)SIG operation)"},
-		{name: "dust", reason: "dust"},
+		{name: "btcd already has it", reason: recordedReason(t, "btcd_testmempoolaccept_in_mempool.json"), want: refusalKnown},
+		{name: "bitcoind already has it", reason: recordedReason(t, "bitcoind_testmempoolaccept_in_mempool.json"), want: refusalKnown},
+		{name: "btcd missing inputs", reason: recordedReason(t, "btcd_testmempoolaccept_missing_inputs.json"), want: refusalInputs},
+		{name: "bitcoind missing inputs", reason: recordedReason(t, "bitcoind_testmempoolaccept_missing_inputs.json"), want: refusalInputs},
+		{name: "bitcoind outputs already confirmed", reason: "txn-already-known", want: refusalKnown},
+		{name: "already in chain by code", code: btcjson.ErrRPCVerifyAlreadyInChain, reason: "Transaction outputs already in utxo set", want: refusalKnown},
+		{name: "bitcoind mempool full", reason: "mempool full", want: refusalRetry},
+		{name: "bitcoind fee below mempool minimum", reason: "mempool min fee not met, 100 < 200", want: refusalRetry},
+		{name: "locktime not reached after a reorg", reason: "non-final", want: refusalRetry},
+		{name: "btcd orphan, by code", code: btcjson.ErrRPCVerify, reason: "TX rejected: orphan transaction abc references outputs of unknown or fully-spent transaction def", want: refusalInputs},
+		{name: "orphan words under another code", code: btcjson.ErrRPCVerifyRejected, reason: "TX rejected: orphan transaction abc", want: refusalRetry},
+		{name: "bitcoind double spend in mempool", reason: "txn-mempool-conflict", want: refusalRetry},
+		{name: "btcd double spend in mempool", reason: "output already spent in mempool: output=1234:0, tx=5678", want: refusalRetry},
+		{name: "bad signature", reason: "mandatory-script-verify-flag-failed (Signature must be zero for failed CHECK(MULTI)SIG operation)", want: refusalRetry},
+		{name: "dust", reason: "dust", want: refusalRetry},
+		{name: "a token inside another reason is not read", reason: "something about missing-inputs", want: refusalRetry},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			require.Equal(t, tc.known, alreadyKnown(tc.reason), tc.reason)
-			require.Equal(t, tc.transient, transient(tc.reason), tc.reason)
+			require.Equal(t, tc.want, classify(tc.code, tc.reason).class, tc.reason)
 		})
 	}
 }

@@ -35,10 +35,22 @@ const DefaultRPCListen = "127.0.0.1:7341"
 // port 0.
 const AddrFile = "custosd.addr"
 
-// MaxRequestBytes caps one gRPC request: a PSBT of up to 32 MiB
-// (multisig.MaxPSBTBytes) and its envelope. Every field has its own,
+// MaxRequestBytes caps one gRPC message, request or response, on both
+// sides (the server's receive and send limits, custosctl's call options,
+// every client that talks to custosd): a PSBT of up to
+// multisig.MaxPSBTBytes, the one limit on the PSBTs the system carries,
+// and 1 MiB for the message's other fields. Propose keeps a proposal's
+// PSBT within multisig.MaxPSBTBytes for its whole life, so every PSBT the
+// daemon accepts can be exported and imported. Every field has its own,
 // smaller limit checked by the handlers.
-const MaxRequestBytes = 33 << 20
+const MaxRequestBytes = multisig.MaxPSBTBytes + 1<<20
+
+// CallOptions are the gRPC call options a client of custosd dials with
+// (grpc.WithDefaultCallOptions): gRPC's default receive limit of 4 MiB
+// would refuse the PSBT of any large proposal.
+func CallOptions() []grpc.CallOption {
+	return []grpc.CallOption{grpc.MaxCallRecvMsgSize(MaxRequestBytes), grpc.MaxCallSendMsgSize(MaxRequestBytes)}
+}
 
 // Config wires a Daemon. DataDir, Network, Node and Store are required.
 type Config struct {
@@ -66,7 +78,7 @@ type Config struct {
 type Daemon struct {
 	cfg      Config
 	log      *slog.Logger
-	node     *chain.Node
+	node     nodeClient
 	follower *chain.Follower
 	// descs is the wallet's parsed descriptor, shared with the follower
 	// so that the addresses it derived are not derived again.
@@ -129,6 +141,7 @@ func New(cfg Config) (*Daemon, error) {
 	d.server = grpc.NewServer(
 		grpc.Creds(credentials.NewTLS(tlsCfg)),
 		grpc.MaxRecvMsgSize(MaxRequestBytes),
+		grpc.MaxSendMsgSize(MaxRequestBytes),
 		grpc.UnaryInterceptor(unaryAuth),
 		grpc.StreamInterceptor(streamAuth),
 	)

@@ -30,6 +30,15 @@ const (
 	maxFeeRate    = 10_000
 	proposeTries  = 5
 	maxReasonText = 256
+	// psbtReserve is the part of multisig.MaxPSBTBytes that a proposal's
+	// inputs may not use: the PSBT's header, global xpubs (20 cosigners
+	// × some 130 bytes), the unsigned transaction's other fields and
+	// maxPayees outputs (some 50 bytes each), the change output's
+	// witness script and derivations, and what release adds: the intent
+	// (maxPayees payees of at most 42-byte scripts, some 6 KB) and an
+	// approval per officer (reserve.MaxOfficers × some 110 bytes). They
+	// come to under 24 KiB (estimated, not yet checked by a test).
+	psbtReserve = 64 << 10
 )
 
 // payeeSpec is one requested payment.
@@ -276,9 +285,19 @@ func (d *Daemon) buildProposal(ctx context.Context, caller Caller, w reserve.Wal
 	if err != nil {
 		return reserve.Proposal{}, err
 	}
+	sizes, err := d.prevTxSizes(ctx, coins)
+	if err != nil {
+		return reserve.Proposal{}, err
+	}
+	// Every input carries its whole previous transaction, and signatures
+	// and approvals are added later: the PSBT must stay within the limit
+	// every transfer path carries for the proposal's whole life.
 	sel, err := multisig.SelectCoins(multisig.SelectParams{
 		Coins: coins, Outputs: outs, ChangeScript: change.PkScript, FeeRate: spec.FeeRate,
 		M: desc.Threshold(), N: len(desc.Cosigners()),
+		PSBT: multisig.PSBTBudget{
+			MaxBytes: multisig.MaxPSBTBytes - psbtReserve, InputBytes: desc.InputPSBTBytes(), PrevTxBytes: sizes,
+		},
 	})
 	if err != nil {
 		return reserve.Proposal{}, err
@@ -340,6 +359,24 @@ func packetBytes(pkt *psbt.Packet) (raw, unsigned []byte, err error) {
 		return nil, nil, fmt.Errorf("unable to serialize unsigned transaction: %w", err)
 	}
 	return raw, buf.Bytes(), nil
+}
+
+// prevTxSizes returns the size of each coin's previous transaction, as
+// its non_witness_utxo field would carry it.
+func (d *Daemon) prevTxSizes(ctx context.Context, coins []reserve.Input) (map[chainhash.Hash]int64, error) {
+	out := make(map[chainhash.Hash]int64, len(coins))
+	for _, c := range coins {
+		id := c.OutPoint.Hash
+		if _, ok := out[id]; ok {
+			continue
+		}
+		raw, err := d.cfg.Store.RawTx(ctx, id)
+		if err != nil {
+			return nil, fmt.Errorf("previous transaction %s of coin %s: %w", id, c.OutPoint, err)
+		}
+		out[id] = int64(len(raw))
+	}
+	return out, nil
 }
 
 // prevTxs loads the full transactions that created the inputs, for the

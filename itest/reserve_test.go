@@ -50,6 +50,7 @@ var cases = []struct {
 	{"a fee bump under the original approvals confirms", testFeeBump, false},
 	{"a policy change takes every officer; signers keep theirs until re-pinned", testPolicyChange, false},
 	{"the 24-hour velocity cap counts approved payments", testVelocity, false},
+	{"a large spend's PSBT goes through export, sign and import; one over the limit is refused at propose", testLargePSBT, false},
 }
 
 func TestIntegration(t *testing.T) {

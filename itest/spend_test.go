@@ -338,19 +338,21 @@ func testDoubleSpend(t *testing.T, h *harness) {
 	conflict := finalizeOutside(t, w.Descriptor, file, s0, s1)
 	n.send(conflict)
 
-	// Completing the second now makes the node refuse it: FAILED, with
-	// the node's reason, and its coin released.
+	// Completing the second now makes the node refuse it; but a conflict
+	// only in the mempool may yet be replaced or dropped, so the signed
+	// second transaction stays FINALIZED, holding its coin, and is tried
+	// again.
 	c.importSigned(t, second.ID, signers[0].sign(t, secondFile))
-	failed := c.waitState(t, second.ID, "FAILED")
-	require.NotEmpty(t, failed.FailReason)
-
-	// A third proposal cannot get the coin: it is spent in the mempool.
+	require.Equal(t, "FINALIZED", c.waitState(t, second.ID, "FINALIZED").State)
 	_, err := c.ctl("spend", "propose", "--to", externalAddress(t)+"=0.1", "--feerate", "3")
 	require.ErrorContains(t, err, "insufficient funds")
 
-	// Once it confirms, the change of the conflicting spend is ours.
+	// Once the conflicting spend confirms, the second can never confirm:
+	// FAILED, saying so, and the change of the conflicting spend is ours.
 	h.funder.mine(n, 1)
 	c.waitSynced()
+	failed := c.waitState(t, second.ID, "FAILED")
+	require.NotEmpty(t, failed.FailReason)
 	require.Equal(t, "CANCELLED", c.show(t, first.ID).State)
 	third := c.propose(t, 3, payment{externalAddress(t), 5_000_000})
 	require.Equal(t, "SIGNING", third.State)

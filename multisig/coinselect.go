@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/btcsuite/btcd/chaincfg/chainhash"
 	"github.com/btcsuite/btcd/txscript"
 	"github.com/btcsuite/btcd/wire"
 
@@ -24,6 +25,12 @@ const bnbMaxTries = 100_000
 // cannot pay the outputs and the fee; test for it with errors.Is.
 var ErrInsufficientFunds = errors.New("insufficient funds")
 
+// ErrPSBTTooLarge is the cause of SelectCoins' error when the coins would
+// pay, but only with inputs whose PSBT (each carrying its previous
+// transaction) is over SelectParams.PSBT.MaxBytes; test for it with
+// errors.Is.
+var ErrPSBTTooLarge = errors.New("PSBT too large")
+
 // SelectParams is what SelectCoins chooses from and pays for.
 type SelectParams struct {
 	// Coins are the candidates. The caller passes only coins that may be
@@ -39,6 +46,26 @@ type SelectParams struct {
 	FeeRate int64
 	// M and N are the wallet's threshold and number of keys.
 	M, N int
+	// PSBT bounds the bytes the inputs add to the spend's PSBT; its zero
+	// value sets no bound.
+	PSBT PSBTBudget
+}
+
+// PSBTBudget is the room a spend's PSBT has for its inputs. Every input
+// costs InputBytes plus PrevTxPSBTBytes of its previous transaction: each
+// input carries its own copy of that transaction, also when several spend
+// outputs of the same one.
+type PSBTBudget struct {
+	// MaxBytes is what the inputs may take together: MaxPSBTBytes less
+	// the rest of the PSBT (globals, outputs, the approvals added when
+	// it goes to the signers). 0 sets no bound.
+	MaxBytes int64
+	// InputBytes is what every input adds besides its previous
+	// transaction (Descriptor.InputPSBTBytes).
+	InputBytes int64
+	// PrevTxBytes is the serialized size (with witnesses) of every
+	// coin's previous transaction, by txid; required when MaxBytes > 0.
+	PrevTxBytes map[chainhash.Hash]int64
 }
 
 // Selection is the coins to spend and where the money goes.
@@ -72,7 +99,10 @@ type Selection struct {
 // × EstimateVSize. costOfChange = FeeRate × (OutputSize(ChangeScript) +
 // ceil(InputWeight/4)): creating the change output now and spending it
 // later, as Bitcoin Core counts it. No selection may make the transaction
-// heavier than 400,000 weight units (the standard limit).
+// heavier than 400,000 weight units (the standard limit), nor, when
+// PSBT.MaxBytes is set, have inputs whose PSBT bytes (PSBTBudget) total
+// more than PSBT.MaxBytes: a coin that would pass the bound is passed
+// over, and the search goes on with the next.
 //
 // Step 1, no change (Bitcoin Core's branch and bound). A depth-first
 // search over the coins by effective value descending, inclusion branch
@@ -89,7 +119,9 @@ type Selection struct {
 // DustThreshold(ChangeScript) (330 sat for P2WSH) is dropped and goes to
 // the fee. If all the coins pay the outputs but not a change output, the
 // fewest largest coins that pay without change are spent and the excess
-// goes to the fee.
+// goes to the fee. When the PSBT bound passed a coin over and nothing
+// paid, step 2 runs again with the coins by effective value per PSBT byte,
+// descending (coins from small previous transactions first).
 //
 // Step 3. When no selection pays, the error, of code
 // CodeFailedPrecondition and cause ErrInsufficientFunds, reads
@@ -97,7 +129,11 @@ type Selection struct {
 // spendable W sat in K coins", where Z is the fee of spending all K coins
 // of positive effective value (W sat) without change. If the coins would
 // pay but only with more inputs than a standard transaction holds, the
-// error says so and suggests consolidating.
+// error says so and suggests consolidating. If they would pay but only
+// with a PSBT over the bound, the error, of code CodeFailedPrecondition
+// and cause ErrPSBTTooLarge, says so and gives the largest total payment
+// to the same outputs, at the same fee rate and without change, that the
+// two orders of step 2 find within both bounds.
 //
 // Finally the fee is checked against FeeRate × VSize of the result; a
 // shortfall is taken from the change (never happens with the sizes above,
@@ -110,9 +146,11 @@ type Selection struct {
 // in a standard transaction ("outputs"); a nil output, an amount ≤ 0 or
 // above reserve.MaxSat, an unspendable (OP_RETURN or unparsable) script,
 // or an amount below DustThreshold of its script ("output[i]"); a coin
-// amount ≤ 0 or above MaxSat, the same outpoint twice, or coins that
-// total more than 21 million BTC ("coin[i]", "coins"). It does not modify
-// p; Selection.Inputs is a new slice.
+// amount ≤ 0 or above MaxSat, the same outpoint twice, coins that total
+// more than 21 million BTC, or, with a PSBT bound, a coin whose previous
+// transaction's size is not given ("coin[i]", "coins"); a negative PSBT
+// bound or input size ("psbt"). It does not modify p; Selection.Inputs is
+// a new slice.
 func SelectCoins(p SelectParams) (Selection, error) {
 	s, err := newSelector(p)
 	if err != nil {
@@ -121,7 +159,16 @@ func SelectCoins(p SelectParams) (Selection, error) {
 	if chosen, ok := s.branchAndBound(); ok {
 		return s.finish(chosen, 0)
 	}
-	return s.accumulate()
+	if sel, ok, err := s.accumulate(s.byValue()); ok || err != nil || !s.passedOver {
+		if ok || err != nil {
+			return sel, err
+		}
+		return Selection{}, s.unpaid()
+	}
+	if sel, ok, err := s.accumulate(s.byDensity()); ok || err != nil {
+		return sel, err
+	}
+	return Selection{}, s.unpaid()
 }
 
 // selector holds one SelectCoins call's checked inputs and derived sizes.
@@ -141,6 +188,10 @@ type selector struct {
 	// outLen and outLenChange are outputsLen without and with change.
 	outLen, outLenChange int64
 	costOfChange, dust   int64
+	// cost[i] is coins[i]'s PSBT bytes (PSBTBudget), 0 without a bound.
+	cost []int64
+	// passedOver is set when step 2 passed a coin over for the PSBT bound.
+	passedOver bool
 	// maxIn and maxInChange are the most inputs a standard transaction
 	// holds without and with the change output.
 	maxIn, maxInChange int
@@ -184,6 +235,9 @@ func checkSelectParams(p SelectParams) (int64, error) {
 	}
 	if p.FeeRate < 1 || p.FeeRate > MaxFeeRate {
 		return 0, reserve.Invalid("fee_rate", "fee rate %d sat/vB is outside 1..%d", p.FeeRate, MaxFeeRate)
+	}
+	if p.PSBT.MaxBytes < 0 || p.PSBT.InputBytes < 0 {
+		return 0, reserve.Invalid("psbt", "PSBT bound %d and input size %d must not be negative", p.PSBT.MaxBytes, p.PSBT.InputBytes)
 	}
 	if !txscript.IsPayToWitnessScriptHash(p.ChangeScript) {
 		return 0, reserve.Invalid("change_script", "change script %x is not P2WSH (OP_0 <32 bytes>)", p.ChangeScript)
@@ -235,6 +289,9 @@ func (s *selector) loadCoins() error {
 		if c.AmountSat <= 0 || c.AmountSat > reserve.MaxSat {
 			return reserve.Invalid(coinField(i), "amount %d sat is outside 1..%d", c.AmountSat, reserve.MaxSat)
 		}
+		if size, ok := s.p.PSBT.PrevTxBytes[c.OutPoint.Hash]; s.p.PSBT.MaxBytes > 0 && (!ok || size <= 0) {
+			return reserve.Invalid(coinField(i), "size of previous transaction %s is not given", c.OutPoint.Hash)
+		}
 		if j, dup := seen[c.OutPoint]; dup {
 			return reserve.Invalid(coinField(i), "outpoint %s is also coin[%d]", c.OutPoint, j)
 		}
@@ -251,10 +308,19 @@ func (s *selector) loadCoins() error {
 	}
 	slices.SortFunc(s.coins, compareInputs)
 	s.eff = make([]int64, len(s.coins))
+	s.cost = make([]int64, len(s.coins))
 	for i, c := range s.coins {
 		s.eff[i] = c.AmountSat - s.inFee
+		if s.p.PSBT.MaxBytes > 0 {
+			s.cost[i] = s.p.PSBT.InputBytes + PrevTxPSBTBytes(s.p.PSBT.PrevTxBytes[c.OutPoint.Hash])
+		}
 	}
 	return nil
+}
+
+// fits reports whether coin i may join inputs of PSBT bytes used.
+func (s *selector) fits(used int64, i int) bool {
+	return s.p.PSBT.MaxBytes <= 0 || used+s.cost[i] <= s.p.PSBT.MaxBytes
 }
 
 // coinField names SelectParams.Coins[i] in errors.
@@ -303,7 +369,7 @@ func (s *selector) branchAndBound() ([]int, bool) {
 	}
 	floor := s.target(1) // no target is lower
 	var (
-		cur        int64
+		cur, used  int64 // effective value and PSBT bytes of sel
 		sel, best  []int
 		bestExcess int64
 	)
@@ -332,43 +398,118 @@ func (s *selector) branchAndBound() ([]int, bool) {
 				avail += eff[i]
 			}
 			cur -= eff[last]
+			used -= s.cost[last]
 			sel = sel[:len(sel)-1]
 			continue
 		}
 		avail -= eff[i]
 		// Including a coin equal to the one just excluded would only
-		// repeat that branch.
-		if len(sel) == 0 || sel[len(sel)-1] == i-1 || eff[i] != eff[i-1] {
+		// repeat that branch; a coin past the PSBT bound is excluded.
+		equal := i > 0 && eff[i] == eff[i-1] && s.cost[i] == s.cost[i-1]
+		if (len(sel) == 0 || sel[len(sel)-1] == i-1 || !equal) && s.fits(used, i) {
 			sel = append(sel, i)
 			cur += eff[i]
+			used += s.cost[i]
 		}
 	}
 	return best, best != nil
 }
 
-// accumulate is steps 2 and 3: largest coins first until there is change.
-func (s *selector) accumulate() (Selection, error) {
-	limit := min(len(s.coins), s.maxInChange)
-	changeless := 0 // the fewest coins that pay without change
-	var total int64
-	for k := 1; k <= limit; k++ {
-		total += s.coins[k-1].AmountSat
-		if change := total - s.outSum - s.p.FeeRate*vsize(txWeight(s.inWeight, k, s.outLenChange)); change >= 0 {
-			return s.finish(indices(k), change)
+// accumulate is step 2: it adds coins in the given order, passing over
+// those the PSBT bound refuses, until there is change, and reports whether
+// it found a selection.
+func (s *selector) accumulate(order []int) (Selection, bool, error) {
+	var (
+		chosen, changeless []int
+		total, used        int64
+	)
+	for _, i := range order {
+		if len(chosen) == s.maxIn {
+			break
 		}
-		if changeless == 0 && total-s.outSum >= s.p.FeeRate*vsize(txWeight(s.inWeight, k, s.outLen)) {
-			changeless = k
+		if !s.fits(used, i) {
+			s.passedOver = true
+			continue
+		}
+		chosen = append(chosen, i)
+		total, used = total+s.coins[i].AmountSat, used+s.cost[i]
+		k := len(chosen)
+		if k <= s.maxInChange {
+			if change := total - s.outSum - s.p.FeeRate*vsize(txWeight(s.inWeight, k, s.outLenChange)); change >= 0 {
+				sel, err := s.finish(sortedIndices(chosen), change)
+				return sel, true, err
+			}
+		}
+		if changeless == nil && total-s.outSum >= s.p.FeeRate*vsize(txWeight(s.inWeight, k, s.outLen)) {
+			changeless = slices.Clone(chosen)
 		}
 	}
-	if changeless > 0 {
-		return s.finish(indices(changeless), 0)
+	if changeless != nil {
+		sel, err := s.finish(sortedIndices(changeless), 0)
+		return sel, true, err
 	}
-	if len(s.coins) > limit && s.payable() {
-		return Selection{}, reserve.Errorf(reserve.CodeFailedPrecondition,
+	return Selection{}, false, nil
+}
+
+// unpaid is step 3: why no selection pays.
+func (s *selector) unpaid() error {
+	switch {
+	case !s.payable():
+		return s.insufficient()
+	case s.passedOver:
+		return reserve.Errorf(reserve.CodeFailedPrecondition,
+			"%w: paying %d sat at %d sat/vB needs inputs whose PSBT would be over the %d bytes it may have (every input carries its whole previous transaction): the largest payment that fits is %d sat; pay less, or consolidate the wallet's coins first",
+			ErrPSBTTooLarge, s.outSum, s.p.FeeRate, s.p.PSBT.MaxBytes, max(s.largestFitting(), 0))
+	default:
+		return reserve.Errorf(reserve.CodeFailedPrecondition,
 			"paying %d sat at %d sat/vB needs more than %d inputs, over the standard transaction weight of %d: consolidate the wallet's coins first",
-			s.outSum, s.p.FeeRate, limit, maxStandardWeight)
+			s.outSum, s.p.FeeRate, s.maxIn, maxStandardWeight)
 	}
-	return Selection{}, s.insufficient()
+}
+
+// largestFitting is the largest total payment to the outputs, without
+// change, that the coins taken in either order of step 2 make within the
+// standard weight and the PSBT bound.
+func (s *selector) largestFitting() int64 {
+	best := int64(0)
+	for _, order := range [][]int{s.byValue(), s.byDensity()} {
+		var sum, used int64
+		k := 0
+		for _, i := range order {
+			if k == s.maxIn {
+				break
+			}
+			if s.fits(used, i) {
+				k, sum, used = k+1, sum+s.eff[i], used+s.cost[i]
+			}
+		}
+		if k > 0 {
+			best = max(best, sum-(s.target(k)-s.outSum))
+		}
+	}
+	return best
+}
+
+// byValue is the coins' order: effective value descending.
+func (s *selector) byValue() []int { return indices(len(s.coins)) }
+
+// byDensity orders the coins by effective value per PSBT byte,
+// descending, then by their order.
+func (s *selector) byDensity() []int {
+	order := indices(len(s.coins))
+	slices.SortStableFunc(order, func(a, b int) int {
+		// Compared as a·cb against b·ca; the products overflow int64.
+		return cmp.Compare(float64(s.eff[b])*float64(s.cost[a]), float64(s.eff[a])*float64(s.cost[b]))
+	})
+	return order
+}
+
+// sortedIndices returns chosen ascending, so the inputs keep the coins'
+// order.
+func sortedIndices(chosen []int) []int {
+	out := slices.Clone(chosen)
+	slices.Sort(out)
+	return out
 }
 
 // payable reports whether all spendable coins would pay, ignoring the

@@ -218,7 +218,8 @@ func dial(c *common) (*grpc.ClientConn, error) {
 		}
 		addr = strings.TrimSpace(string(b))
 	}
-	return grpc.NewClient(addr, grpc.WithTransportCredentials(credentials.NewTLS(tlsCfg)))
+	return grpc.NewClient(addr, grpc.WithTransportCredentials(credentials.NewTLS(tlsCfg)),
+		grpc.WithDefaultCallOptions(daemon.CallOptions()...))
 }
 
 // rpcError turns a gRPC status into "kind: message" for the user.
