@@ -1,10 +1,14 @@
 package daemon
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"fmt"
 	"time"
+
+	"github.com/btcsuite/btcd/wire"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/custos-reserve/custos/multisig"
 	custosv1 "github.com/custos-reserve/custos/proto/custos/v1"
@@ -312,13 +316,42 @@ func (d *Daemon) proposalView(ctx context.Context) (proposalView, error) {
 	return v, nil
 }
 
-// proposalToProto renders one proposal with what the chain says of it.
+// proposalToProto renders one proposal with what the chain says of it,
+// and, once it has its final transaction, which cosigners' signatures are
+// in it (a list leaves that out: it parses the proposal's PSBT).
 func (d *Daemon) proposalToProto(ctx context.Context, p reserve.Proposal) (*custosv1.Proposal, error) {
 	v, err := d.proposalView(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return v.toProto(p)
+	out, err := v.toProto(p)
+	if err != nil || len(p.FinalTx) == 0 {
+		return out, err
+	}
+	in, err := transactionSigners(&p, v.desc)
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range out.Signers {
+		if int(s.Cosigner) < len(in) {
+			s.InTransaction = proto.Bool(in[s.Cosigner])
+		}
+	}
+	return out, nil
+}
+
+// transactionSigners says, per cosigner, whether its signatures are in
+// the proposal's final transaction.
+func transactionSigners(p *reserve.Proposal, desc *multisig.Descriptor) ([]bool, error) {
+	pkt, err := storedPSBT(p)
+	if err != nil {
+		return nil, err
+	}
+	var tx wire.MsgTx
+	if err := tx.Deserialize(bytes.NewReader(p.FinalTx)); err != nil {
+		return nil, reserve.Errorf(reserve.CodeInternal, "stored final transaction of proposal %s does not decode: %v", p.ID, err)
+	}
+	return multisig.TransactionSigners(pkt, &tx, desc), nil
 }
 
 func (v proposalView) toProto(p reserve.Proposal) (*custosv1.Proposal, error) {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -23,6 +24,12 @@ import (
 	"github.com/custos-reserve/custos/reserve"
 )
 
+// signerOut is a cosigner whose signatures a proposal holds.
+type signerOut struct {
+	Cosigner      int   `json:"cosigner"`
+	InTransaction *bool `json:"in_transaction"`
+}
+
 type proposalOut struct {
 	ID      string `json:"id"`
 	State   string `json:"state"`
@@ -37,13 +44,11 @@ type proposalOut struct {
 	Change *struct {
 		AmountSat int64 `json:"amount_sat"`
 	} `json:"change"`
-	InputSat         int64  `json:"input_sat"`
-	SignaturesNeeded int    `json:"signatures_needed"`
-	FailReason       string `json:"fail_reason"`
-	Signers          []struct {
-		Cosigner int `json:"cosigner"`
-	} `json:"signers"`
-	History []struct {
+	InputSat         int64       `json:"input_sat"`
+	SignaturesNeeded int         `json:"signatures_needed"`
+	FailReason       string      `json:"fail_reason"`
+	Signers          []signerOut `json:"signers"`
+	History          []struct {
 		State string `json:"state"`
 		Note  string `json:"note"`
 	} `json:"history"`
@@ -229,6 +234,14 @@ func spendFlow(t *testing.T, h *harness, m, n int, order []int) {
 	c.waitSynced()
 	done := c.waitState(t, p.ID, "CONFIRMED")
 	require.Len(t, done.Signers, len(order), "surplus signers are recorded too")
+	// ... but only the first m made the transaction: a late signature is
+	// evidence, not part of it.
+	for k, i := range order {
+		idx := slices.IndexFunc(done.Signers, func(s signerOut) bool { return s.Cosigner == i })
+		require.GreaterOrEqual(t, idx, 0, "cosigner %d", i)
+		require.NotNil(t, done.Signers[idx].InTransaction, "cosigner %d", i)
+		require.Equal(t, k < m, *done.Signers[idx].InTransaction, "cosigner %d, signed %d-th", i, k+1)
+	}
 
 	// The payees got exactly their amounts; the reserve kept the change.
 	tx := h.node.findTx(done.Txid)

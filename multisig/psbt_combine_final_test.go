@@ -157,3 +157,30 @@ func mustWitnessBytes(tb testing.TB, wit wire.TxWitness) []byte {
 	require.NoError(tb, psbt.WriteTxWitness(&buf, wit))
 	return buf.Bytes()
 }
+
+// TestTransactionSigners: the cosigners whose signatures are in the
+// finalized transaction, not those whose signatures arrived after it.
+func TestTransactionSigners(t *testing.T) {
+	w := MustPSBTWallet(t, "transaction signers", 2, 3)
+	created := w.MustStandardSpend(t)
+	canonical := MustCopy(t, created)
+	for _, c := range []int{2, 0} {
+		_, err := CombinePSBT(canonical, w.MustSigned(t, created, c), w.d, 0)
+		require.NoError(t, err)
+	}
+	tx, err := FinalizePSBT(MustCopy(t, canonical), w.d)
+	require.NoError(t, err)
+	require.Equal(t, []bool{true, false, true}, TransactionSigners(canonical, tx, w.d))
+
+	// A late signature is kept as evidence, never counted as in it.
+	_, err = CombinePSBT(canonical, w.MustSigned(t, created, 1), w.d, 0)
+	require.NoError(t, err)
+	require.Equal(t, []int{2, 2, 2}, Signers(canonical, w.d))
+	require.Equal(t, []bool{true, false, true}, TransactionSigners(canonical, tx, w.d))
+
+	// Another transaction, or none, names nobody.
+	other := tx.Copy()
+	other.LockTime++
+	require.Equal(t, []bool{false, false, false}, TransactionSigners(canonical, other, w.d))
+	require.Equal(t, []bool{false, false, false}, TransactionSigners(canonical, nil, w.d))
+}

@@ -160,3 +160,56 @@ func parseWitness(b []byte) (wire.TxWitness, error) {
 	}
 	return wit, nil
 }
+
+// TransactionSigners returns, per cosigner position, whether that
+// cosigner's signature is in every input's witness of tx, the transaction
+// finalized from p: signatures that arrive after finalization stay in the
+// proposal's PSBT as evidence, and this tells them from those that made
+// the transaction. A witness signature is matched to its cosigner through
+// the partial signature of p that carries the same bytes and the input's
+// derivations, so tx must be p's transaction (same txid); otherwise, or
+// for a nil tx, no cosigner is reported.
+func TransactionSigners(p *psbt.Packet, tx *wire.MsgTx, d *Descriptor) []bool {
+	if d == nil {
+		return nil
+	}
+	in := make([]bool, len(d.cosigners))
+	if p == nil || p.UnsignedTx == nil || tx == nil || tx.TxHash() != p.UnsignedTx.TxHash() || len(tx.TxIn) != len(p.Inputs) {
+		return in
+	}
+	counts := make([]int, len(d.cosigners))
+	for i, txIn := range tx.TxIn {
+		seen := make([]bool, len(d.cosigners))
+		for _, item := range txIn.Witness {
+			for _, c := range d.signerOfSignature(&p.Inputs[i], item) {
+				if !seen[c] {
+					seen[c] = true
+					counts[c]++
+				}
+			}
+		}
+	}
+	for c, n := range counts {
+		in[c] = n == len(tx.TxIn)
+	}
+	return in
+}
+
+// signerOfSignature returns the cosigners whose partial signature in in
+// is sig, byte for byte.
+func (d *Descriptor) signerOfSignature(in *psbt.PInput, sig []byte) []int {
+	if len(sig) == 0 {
+		return nil
+	}
+	for _, s := range in.PartialSigs {
+		if s == nil || !bytes.Equal(s.Signature, sig) {
+			continue
+		}
+		for _, e := range in.Bip32Derivation {
+			if e != nil && bytes.Equal(e.PubKey, s.PubKey) {
+				return d.cosignersOf(e)
+			}
+		}
+	}
+	return nil
+}

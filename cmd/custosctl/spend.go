@@ -233,6 +233,10 @@ type signerJSON struct {
 	Cosigner    uint32 `json:"cosigner"`
 	Fingerprint string `json:"fingerprint"`
 	At          string `json:"at"`
+	// InTransaction is set once the proposal has its final transaction:
+	// whether this cosigner's signatures are in it (a late signature is
+	// kept, not part of it).
+	InTransaction *bool `json:"in_transaction,omitempty"`
 }
 
 type eventJSON struct {
@@ -310,7 +314,7 @@ func proposalToJSON(p *custosv1.Proposal) proposalJSON {
 		out.ChangeIndex = c.Index
 	}
 	for _, s := range p.Signers {
-		out.Signers = append(out.Signers, signerJSON{s.Cosigner, s.Fingerprint, unixTime(s.AtUnix)})
+		out.Signers = append(out.Signers, signerJSON{s.Cosigner, s.Fingerprint, unixTime(s.AtUnix), s.InTransaction})
 	}
 	for _, h := range p.History {
 		out.History = append(out.History, eventJSON{stateName(h.State), unixTime(h.AtUnix), h.Actor, h.Note})
@@ -379,6 +383,9 @@ func printProposal(e *env, p *custosv1.Proposal) error {
 	signed := make([]string, len(out.Signers))
 	for i, s := range out.Signers {
 		signed[i] = fmt.Sprintf("cosigner %d (%s)", s.Cosigner+1, s.Fingerprint)
+		if s.InTransaction != nil && !*s.InTransaction {
+			signed[i] += " after the transaction was final, not in it"
+		}
 	}
 	if len(signed) == 0 {
 		signed = []string{"nobody yet"}

@@ -412,9 +412,15 @@ func (x *ProposalChange) GetAddress() string {
 type ProposalSigner struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Position in the wallet's cosigner list, from 0.
-	Cosigner      uint32 `protobuf:"varint,1,opt,name=cosigner,proto3" json:"cosigner,omitempty"`
-	Fingerprint   string `protobuf:"bytes,2,opt,name=fingerprint,proto3" json:"fingerprint,omitempty"`
-	AtUnix        int64  `protobuf:"varint,3,opt,name=at_unix,json=atUnix,proto3" json:"at_unix,omitempty"`
+	Cosigner    uint32 `protobuf:"varint,1,opt,name=cosigner,proto3" json:"cosigner,omitempty"`
+	Fingerprint string `protobuf:"bytes,2,opt,name=fingerprint,proto3" json:"fingerprint,omitempty"`
+	AtUnix      int64  `protobuf:"varint,3,opt,name=at_unix,json=atUnix,proto3" json:"at_unix,omitempty"`
+	// Set once the proposal has its final transaction (GetProposal and the
+	// calls that return one proposal; not ListProposals): whether this
+	// cosigner's signatures are in it. Signatures that arrive later are kept
+	// as evidence but are not part of the transaction (custosctl spend show
+	// says so).
+	InTransaction *bool `protobuf:"varint,4,opt,name=in_transaction,json=inTransaction,proto3,oneof" json:"in_transaction,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -468,6 +474,13 @@ func (x *ProposalSigner) GetAtUnix() int64 {
 		return x.AtUnix
 	}
 	return 0
+}
+
+func (x *ProposalSigner) GetInTransaction() bool {
+	if x != nil && x.InTransaction != nil {
+		return *x.InTransaction
+	}
+	return false
 }
 
 // ProposalEvent is one state change.
@@ -1636,11 +1649,13 @@ const file_custos_v1_spend_proto_rawDesc = "" +
 	"\x05index\x18\x02 \x01(\rR\x05index\x12\x1d\n" +
 	"\n" +
 	"amount_sat\x18\x03 \x01(\x03R\tamountSat\x12\x18\n" +
-	"\aaddress\x18\x04 \x01(\tR\aaddress\"g\n" +
+	"\aaddress\x18\x04 \x01(\tR\aaddress\"\xa6\x01\n" +
 	"\x0eProposalSigner\x12\x1a\n" +
 	"\bcosigner\x18\x01 \x01(\rR\bcosigner\x12 \n" +
 	"\vfingerprint\x18\x02 \x01(\tR\vfingerprint\x12\x17\n" +
-	"\aat_unix\x18\x03 \x01(\x03R\x06atUnix\"\x82\x01\n" +
+	"\aat_unix\x18\x03 \x01(\x03R\x06atUnix\x12*\n" +
+	"\x0ein_transaction\x18\x04 \x01(\bH\x00R\rinTransaction\x88\x01\x01B\x11\n" +
+	"\x0f_in_transaction\"\x82\x01\n" +
 	"\rProposalEvent\x12.\n" +
 	"\x05state\x18\x01 \x01(\x0e2\x18.custos.v1.ProposalStateR\x05state\x12\x17\n" +
 	"\aat_unix\x18\x02 \x01(\x03R\x06atUnix\x12\x14\n" +
@@ -1842,6 +1857,7 @@ func file_custos_v1_spend_proto_init() {
 		return
 	}
 	file_custos_v1_types_proto_init()
+	file_custos_v1_spend_proto_msgTypes[4].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
