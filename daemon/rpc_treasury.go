@@ -24,7 +24,9 @@ func (s *treasuryServer) GetStatus(ctx context.Context, _ *custosv1.GetStatusReq
 	if err != nil && reserve.CodeOf(err) != reserve.CodeNotFound {
 		return nil, s.d.status(ctx, custosv1.TreasuryService_GetStatus_FullMethodName, err)
 	}
-	return statusToProto(s.d.follower.Status(), s.d.cfg.Network, s.d.node.Kind(), exists), nil
+	// The node's tip is asked now, so "synced" is judged against the tip
+	// as of this call (custosctl status --wait relies on it).
+	return statusToProto(s.d.follower.Observe(ctx), s.d.cfg.Network, s.d.node.Kind(), exists), nil
 }
 
 func (s *treasuryServer) GetWallet(ctx context.Context, _ *custosv1.GetWalletRequest) (*custosv1.GetWalletResponse, error) {

@@ -34,6 +34,7 @@ var cases = []struct {
 	{"deposits survive restart and reorg", testDepositsRestartReorg, false},
 	{"lookahead follows deposits past the gap", testLookahead, false},
 	{"node down and back", testNodeDown, false},
+	{"status --wait right after 30 blocks reports the new tip synced", testStatusWait, false},
 	{"coinbase to the reserve matures after 100 blocks", testCoinbaseMaturity, true},
 	{"2-of-3 spend: sign in any order, surplus signature, confirm", testSpend2of3, false},
 	{"3-of-5 spend, signatures one at a time", testSpend3of5, false},

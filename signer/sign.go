@@ -313,6 +313,12 @@ func Sign(pkt *psbt.Packet, pinned *Pinned, key *Key, r Rules) (Summary, int, er
 	return s, n, nil
 }
 
+// Recorded reports whether the signer's ledger already recorded this
+// transaction when it was checked: signing it again adds no entry, so a
+// caller can say the signature is not a first one (a signed PSBT that was
+// not written, or is wanted again).
+func (a Approved) Recorded() bool { return a.recorded }
+
 // partialSigs copies the lists of partial signatures of pkt's inputs.
 func partialSigs(pkt *psbt.Packet) [][]*psbt.PartialSig {
 	sigs := make([][]*psbt.PartialSig, len(pkt.Inputs))

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/btcsuite/btcd/btcutil/psbt"
+	"github.com/btcsuite/btcd/chaincfg/chainhash"
 	"golang.org/x/term"
 
 	"github.com/custos-reserve/custos/multisig"
@@ -46,6 +47,11 @@ type signOutput struct {
 
 	SignaturesAdded int    `json:"signatures_added"`
 	Out             string `json:"out"`
+	// LedgerEntry is the ledger entry (1 for the first line) that records
+	// this transaction; AlreadySignedAt (RFC 3339, UTC) is set when that
+	// entry is from an earlier run, which this one only wrote out again.
+	LedgerEntry     uint64 `json:"ledger_entry"`
+	AlreadySignedAt string `json:"already_signed_at,omitempty"`
 	// LedgerEntries and LedgerHead are this signer's ledger after the
 	// signature, as its state record seals them: written down off the
 	// machine, they reveal a whole older data directory restored
@@ -163,6 +169,38 @@ type signJob struct {
 	rules   signer.Rules
 	derived *signer.Derived
 	sum     signer.Summary
+	// earlier is the ledger's record of this very transaction, when an
+	// earlier run signed it; nil for a first signing.
+	earlier *ledgerRecord
+	// appended is the entry this run's signing added (0 before Sign).
+	appended uint64
+}
+
+// ledgerRecord is where the ledger records a transaction.
+type ledgerRecord struct {
+	// entry is its line, 1 for the first.
+	entry    uint64
+	signedAt time.Time
+}
+
+// findRecord looks for transaction txid in the ledger.
+func findRecord(l *signer.Ledger, txid chainhash.Hash) (*ledgerRecord, error) {
+	entries, err := l.Entries()
+	if err != nil {
+		return nil, err
+	}
+	for i := len(entries) - 1; i >= 0; i-- {
+		if entries[i].TxID == txid {
+			return &ledgerRecord{entry: uint64(i) + 1, signedAt: entries[i].SignedAt}, nil
+		}
+	}
+	return nil, fmt.Errorf("transaction %s is not in the ledger %s", txid, l.Path())
+}
+
+// alreadyText says that the ledger records the transaction already.
+func alreadyText(rec *ledgerRecord) string {
+	return fmt.Sprintf("Already signed on %s (ledger entry %d); writing the signed PSBT again adds no ledger entry.\n",
+		rec.signedAt.UTC().Format(time.RFC3339), rec.entry)
 }
 
 // cmdSign is sign: the flags; the data directory's lock, held to the end;
@@ -266,12 +304,23 @@ func (c *cli) checkSign(f *flags, req signRequest, kf *signer.KeyFile) (*signJob
 	if job.sum, err = signer.Check(job.pkt, job.desc, job.rules); err != nil {
 		return nil, err
 	}
+	// A transaction the ledger records already was signed by an earlier
+	// run, whose signed PSBT may never have been written: say so rather
+	// than look like a first signing.
+	if job.sum.Approved.Recorded() {
+		if job.earlier, err = findRecord(job.rules.Ledger, job.sum.TxID); err != nil {
+			return nil, err
+		}
+	}
 	return job, nil
 }
 
 // confirmSign prints the summary and, unless --yes, asks the operator.
 func (c *cli) confirmSign(ctx context.Context, f *flags, req signRequest, job *signJob) error {
 	text := signSummaryText(req.in, job.sum)
+	if job.earlier != nil {
+		text += "\n" + alreadyText(job.earlier)
+	}
 	if !f.json {
 		if _, err := io.WriteString(c.stdout, text); err != nil {
 			return err
@@ -335,14 +384,48 @@ func (c *cli) signAndWrite(ctx context.Context, f *flags, req signRequest, job *
 		return nil, 0, err
 	}
 	job.sum = signed
-	if err := signer.WritePSBT(req.out, job.pkt, req.b64); err != nil {
+	if err := c.noteRecord(job); err != nil {
 		return nil, 0, err
+	}
+	if err := signer.WritePSBT(req.out, job.pkt, req.b64); err != nil {
+		// The signature is recorded whatever happens to the file: say so,
+		// and how to get the file, so the next run is not a mystery.
+		return nil, 0, fmt.Errorf("transaction %s is recorded in the ledger %s as entry %d, but the signed PSBT was not written: %w; "+
+			"run sign on the same PSBT again with an --out that can be written: it writes the signed PSBT and adds no ledger entry",
+			job.sum.TxID, job.rules.Ledger.Path(), job.entry(), err)
 	}
 	if err := signer.SaveDerived(f.datadir, job.desc, key, job.rules.Ledger.Seen()); err != nil {
 		// The signature is written; only the next check is slower.
 		fmt.Fprintf(c.stderr, "warning: %s\n", safe(err.Error()))
 	}
 	return pinned, n, nil
+}
+
+// noteRecord finds, after Sign, the ledger entry that records the
+// transaction: the one an earlier run wrote, or the one Sign appended,
+// last in the ledger the state record now seals.
+func (c *cli) noteRecord(job *signJob) error {
+	if !job.sum.Approved.Recorded() {
+		entries, _ := job.rules.Ledger.Head()
+		job.earlier = nil
+		job.appended = entries
+		return nil
+	}
+	if job.earlier != nil {
+		return nil
+	}
+	var err error
+	job.earlier, err = findRecord(job.rules.Ledger, job.sum.TxID)
+	return err
+}
+
+// entry is the ledger entry that records the job's transaction, once
+// noteRecord has run.
+func (j *signJob) entry() uint64 {
+	if j.earlier != nil {
+		return j.earlier.entry
+	}
+	return j.appended
 }
 
 // printSigned says what sign did.
@@ -352,6 +435,10 @@ func (c *cli) printSigned(f *flags, req signRequest, job *signJob, pinned *signe
 	if f.json {
 		o := newSignOutput(signed)
 		o.SignaturesAdded, o.Out = n, req.out
+		o.LedgerEntry = job.entry()
+		if job.earlier != nil {
+			o.AlreadySignedAt = job.earlier.signedAt.UTC().Format(time.RFC3339)
+		}
 		o.LedgerEntries, o.LedgerHead = entries, hex.EncodeToString(head[:])
 		return writeJSON(c.stdout, o)
 	}
@@ -360,6 +447,9 @@ func (c *cli) printSigned(f *flags, req signRequest, job *signJob, pinned *signe
 		format = "base64"
 	}
 	var b strings.Builder
+	if job.earlier != nil {
+		fmt.Fprintf(&b, "\n%s", alreadyText(job.earlier))
+	}
 	if n == 0 {
 		fmt.Fprintf(&b, "\nNothing to add: this signer (cosigner %d of %d) had already signed every input.\n", pinned.Position+1, signed.Cosigners)
 	} else {

@@ -178,15 +178,28 @@ func utxosCmd(fs *flag.FlagSet) func(*env, []string) error {
 	}
 }
 
+// statusSynced reports whether r says the wallet is synced to the node's
+// tip as the daemon saw it while answering (GetStatus asks the node):
+// the same block, by hash, on both sides.
+func statusSynced(r *custosv1.GetStatusResponse) bool {
+	if !r.Synced || !r.NodeReachable || !r.WalletExists {
+		return false
+	}
+	// A wallet born above the node's tip is synced before its first block.
+	return r.SyncedHeight < 0 || (r.SyncedHeight == r.NodeHeight && r.SyncedHash == r.NodeBestHash)
+}
+
 // getStatus asks for the status, and with wait polls until the daemon
-// reports the wallet synced to a reachable node's tip.
+// reports the wallet synced to a reachable node's tip; each answer judges
+// that against the node's tip as of the call, so blocks mined before
+// --wait started, or while it waits, are waited for.
 func getStatus(e *env, wait bool) (*custosv1.GetStatusResponse, error) {
 	client := custosv1.NewTreasuryServiceClient(e.conn)
 	var last *custosv1.GetStatusResponse
 	for {
 		r, err := client.GetStatus(e.ctx, &custosv1.GetStatusRequest{})
 		switch {
-		case err == nil && (!wait || (r.Synced && r.NodeReachable && r.WalletExists)):
+		case err == nil && (!wait || statusSynced(r)):
 			return r, nil
 		case err == nil:
 			last = r

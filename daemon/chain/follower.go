@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
@@ -36,7 +37,9 @@ type Config struct {
 }
 
 // Status is a snapshot of what the follower knows of the node and how far
-// the wallet is synced.
+// the wallet is synced. Synced is true only when SyncedHash is NodeHash,
+// the node's best block as last seen: every observation of the node's tip
+// and the verdict on it are published together (see observe).
 type Status struct {
 	NodeReachable bool
 	NodeErr       string
@@ -59,6 +62,11 @@ type Follower struct {
 
 	statusMu sync.Mutex
 	status   Status
+	// polls numbers observations of the node's tip in the order they are
+	// asked; shown (under statusMu) is the latest one published, so an
+	// answer that arrives late never overwrites a newer one.
+	polls atomic.Uint64
+	shown uint64
 
 	// watchMu guards the wallet's derivation state: scans read it, the
 	// lookahead extends it.
@@ -171,23 +179,10 @@ func (f *Follower) Run(ctx context.Context) error {
 // cycle is one poll: check the node, catch up with its chain, then mirror
 // its mempool.
 func (f *Follower) cycle(ctx context.Context) error {
-	if err := f.cfg.Node.Probe(ctx); err != nil {
-		return err
-	}
-	info, err := f.cfg.Node.ChainInfo()
+	info, err := f.observe(ctx)
 	if err != nil {
 		return err
 	}
-	if info.Network != f.cfg.Network {
-		return fmt.Errorf("node follows %s (chain %q), this daemon is for %s", info.Network, info.Chain, f.cfg.Network)
-	}
-	f.setStatus(func(s *Status) {
-		s.NodeReachable = true
-		s.NodeErr = ""
-		s.NodeHeight = info.Blocks
-		s.NodeHash = info.BestHash
-		s.LastPoll = f.cfg.Now()
-	})
 	loaded, err := f.loadWallet(ctx)
 	if err != nil || !loaded {
 		return err
@@ -198,23 +193,95 @@ func (f *Follower) cycle(ctx context.Context) error {
 	if err := f.syncMempool(ctx, info.BestHash); err != nil {
 		return err
 	}
-	return f.refreshSynced(ctx, info)
+	return f.refreshSynced(ctx)
 }
 
-// refreshSynced records how far the wallet is against the node's tip.
-func (f *Follower) refreshSynced(ctx context.Context, info ChainInfo) error {
+// Observe asks the node for its tip now and returns the status judged
+// against it: Synced means synced to the node's best block as of this
+// call, not as of the follower's last poll. When the wallet is behind it
+// asks the follower to poll at once. A node that cannot be asked is
+// reported as unreachable.
+func (f *Follower) Observe(ctx context.Context) Status {
+	_, _ = f.observe(ctx)
+	st := f.Status()
+	if !st.Synced {
+		f.Kick()
+	}
+	return st
+}
+
+// observe asks the node which chain it follows and where its tip is, and
+// publishes the answer with the synced flag judged against it in one
+// update: the new tip keeps the previous poll's "synced" only if the
+// wallet's tip is that very block.
+func (f *Follower) observe(ctx context.Context) (ChainInfo, error) {
+	seq := f.polls.Add(1)
+	info, err := f.chainInfo(ctx)
+	born := f.birthday()
+	now := f.cfg.Now()
+	f.setStatus(func(s *Status) {
+		if seq < f.shown {
+			return
+		}
+		f.shown = seq
+		if err != nil {
+			s.NodeReachable = false
+			s.NodeErr = err.Error()
+			s.Synced = false
+			return
+		}
+		s.NodeReachable = true
+		s.NodeErr = ""
+		s.NodeHeight = info.Blocks
+		s.NodeHash = info.BestHash
+		s.LastPoll = now
+		s.Synced = s.Synced && s.atTip(born)
+	})
+	return info, err
+}
+
+// chainInfo is getblockchaininfo, after a quick check that the node
+// listens, refused when the node follows another network.
+func (f *Follower) chainInfo(ctx context.Context) (ChainInfo, error) {
+	if err := f.cfg.Node.Probe(ctx); err != nil {
+		return ChainInfo{}, err
+	}
+	info, err := f.cfg.Node.ChainInfo()
+	if err != nil {
+		return ChainInfo{}, err
+	}
+	if info.Network != f.cfg.Network {
+		return ChainInfo{}, fmt.Errorf("node follows %s (chain %q), this daemon is for %s", info.Network, info.Chain, f.cfg.Network)
+	}
+	return info, nil
+}
+
+// refreshSynced records how far the wallet is, judged against the node's
+// tip as last seen: if the tip moved while this poll caught up with an
+// older one, the wallet is not synced, and the next poll goes on.
+func (f *Follower) refreshSynced(ctx context.Context) error {
 	height, hash, ok, err := f.cfg.Store.SyncTip(ctx)
 	if err != nil {
 		return err
 	}
+	born := f.birthday()
 	f.setStatus(func(s *Status) {
 		s.SyncedHeight = -1
 		s.SyncedHash = chainhash.Hash{}
 		if ok {
 			s.SyncedHeight, s.SyncedHash = height, hash
 		}
-		// A wallet born above the node's tip has nothing to scan yet.
-		s.Synced = (ok && hash == info.BestHash) || (!ok && f.birthday() > info.Blocks)
+		s.Synced = s.NodeReachable && s.atTip(born)
 	})
 	return nil
+}
+
+// atTip reports whether the wallet's synced tip is the node's tip as last
+// seen, or, before the first block, whether the wallet (born at height
+// born) has nothing to scan below the node's tip.
+func (s *Status) atTip(born int32) bool {
+	if s.SyncedHeight < 0 {
+		return s.WalletLoaded && born > s.NodeHeight
+	}
+	return s.SyncedHash == s.NodeHash && s.SyncedHeight == s.NodeHeight
 }
