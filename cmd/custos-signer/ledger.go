@@ -91,11 +91,7 @@ func (c *cli) cmdLedgerImport(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	kf, err := signer.ReadKeyFile(f.datadir)
-	if err != nil {
-		return err
-	}
-	lock, err := signer.LockDir(f.datadir)
+	kf, lock, err := lockKeyDir(f.datadir)
 	if err != nil {
 		return err
 	}

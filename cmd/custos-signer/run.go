@@ -264,3 +264,18 @@ func (c *cli) dispatch(ctx context.Context, group string, args []string, subs []
 	}
 	return usageErrorf("%s: unknown command %q; want %s", group, name, want)
 }
+
+// lockKeyDir reads dir's key file header (a missing or damaged key is
+// reported before anything else) and takes the data directory's lock; the
+// caller unlocks it.
+func lockKeyDir(dir string) (*signer.KeyFile, *signer.DirLock, error) {
+	kf, err := signer.ReadKeyFile(dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	lock, err := signer.LockDir(dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	return kf, lock, nil
+}

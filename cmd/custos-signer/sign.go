@@ -216,11 +216,7 @@ func (c *cli) cmdSign(ctx context.Context, args []string) error {
 	if err := signer.CheckNoFile(req.out); err != nil {
 		return err
 	}
-	kf, err := signer.ReadKeyFile(f.datadir)
-	if err != nil {
-		return err
-	}
-	lock, err := signer.LockDir(f.datadir)
+	kf, lock, err := lockKeyDir(f.datadir)
 	if err != nil {
 		return err
 	}
