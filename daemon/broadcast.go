@@ -174,9 +174,14 @@ func (d *Daemon) refused(ctx context.Context, p reserve.Proposal, code btcjson.R
 	return p
 }
 
-// inputsView is the follower's view of p's inputs.
+// inputsView is the follower's view of p's inputs and whether p still
+// holds reservations.
 func (d *Daemon) inputsView(ctx context.Context, p reserve.Proposal) (spendView, error) {
 	utxos, err := d.cfg.Store.UTXOs(ctx, true)
+	if err != nil {
+		return spendView{}, err
+	}
+	res, err := d.cfg.Store.Reservations(ctx)
 	if err != nil {
 		return spendView{}, err
 	}
@@ -184,7 +189,19 @@ func (d *Daemon) inputsView(ctx context.Context, p reserve.Proposal) (spendView,
 	for _, u := range utxos {
 		byOutpoint[u.OutPoint] = u
 	}
-	return chainView(p, byOutpoint), nil
+	v := chainView(p, byOutpoint)
+	v.held = holds(p, res)
+	return v, nil
+}
+
+// holds reports whether p holds the reservation of any of its inputs.
+func holds(p reserve.Proposal, res map[wire.OutPoint]string) bool {
+	for _, in := range p.Inputs {
+		if res[in.OutPoint] == p.ID {
+			return true
+		}
+	}
+	return false
 }
 
 // markBroadcast records that the transaction is out.
@@ -241,6 +258,10 @@ func (d *Daemon) reconcile(ctx context.Context) error {
 	for _, u := range utxos {
 		byOutpoint[u.OutPoint] = u
 	}
+	res, err := d.cfg.Store.Reservations(ctx)
+	if err != nil {
+		return err
+	}
 	g, err := d.governance(ctx)
 	if err != nil {
 		return err
@@ -268,6 +289,7 @@ func (d *Daemon) reconcile(ctx context.Context) error {
 			v.replacedBy = r.ID
 		}
 		v.bumped = bumped[p.ID]
+		v.held = holds(p, res)
 		d.reconcileOne(ctx, g, p, v, tip)
 	}
 	return nil
@@ -295,12 +317,20 @@ type spendView struct {
 	replacedBy string
 	// bumped: a fee bump of this proposal is on the network.
 	bumped bool
+	// spentAt is the lowest height at which a confirmed transaction,
+	// this one or another, spends one of the inputs; 0 when none does.
+	spentAt int32
+	// held: the proposal still holds the reservation of an input.
+	held bool
 }
 
 func chainView(p reserve.Proposal, utxos map[wire.OutPoint]reserve.UTXO) spendView {
 	v := spendView{seen: true}
 	for _, in := range p.Inputs {
 		u, ok := utxos[in.OutPoint]
+		if ok && u.Spent && u.SpentHeight > 0 && (v.spentAt == 0 || u.SpentHeight < v.spentAt) {
+			v.spentAt = u.SpentHeight
+		}
 		switch {
 		case !ok || !u.Spent:
 			v.seen = false
@@ -381,9 +411,30 @@ func (d *Daemon) reconcileOne(ctx context.Context, g governed, p reserve.Proposa
 		if !v.seen || v.height == 0 {
 			move(reserve.StateBroadcast, actorChain, "confirmation lost in a reorganisation")
 		}
-	case reserve.StateUnspecified, reserve.StateRejected, reserve.StateCancelled,
-		reserve.StateExpired, reserve.StateFailed, reserve.StateReplaced:
+	case reserve.StateRejected, reserve.StateCancelled, reserve.StateExpired, reserve.StateFailed, reserve.StateReplaced:
+		// An ended proposal still holding coins has its signatures: its
+		// transaction may be broadcast by whoever holds them, until an
+		// input is spent by a transaction buried to the confirmation
+		// depth. The store checks the spend again in the transaction
+		// that releases, so a reorganisation it already recorded
+		// releases nothing.
+		if v.held && v.spentAt > 0 && tip-v.spentAt+1 >= d.cfg.ConfirmDepth {
+			d.releaseSpent(ctx, p, tip-v.spentAt+1)
+		}
+	case reserve.StateUnspecified:
 	}
+}
+
+// releaseSpent frees the reservations an ended, signed proposal kept,
+// now that one of its inputs is spent deep enough.
+func (d *Daemon) releaseSpent(ctx context.Context, p reserve.Proposal, confirmations int32) {
+	note := fmt.Sprintf("an input is spent by a transaction with %d confirmations: the signed transaction can no longer confirm", confirmations)
+	n, err := d.cfg.Store.ReleaseSpent(ctx, p.ID, d.cfg.ConfirmDepth, note)
+	if err != nil {
+		d.log.Error("unable to release the coins of an ended proposal", "proposal", p.ID, "err", err)
+		return
+	}
+	d.log.Info("coins of an ended proposal released", "proposal", p.ID, "state", p.State.String(), "released", n)
 }
 
 func lastChange(p reserve.Proposal) time.Time {
@@ -411,9 +462,23 @@ func (d *Daemon) rebroadcast(p reserve.Proposal) {
 	}
 }
 
-// cancel ends a proposal that has not been broadcast and frees its coins.
+// SignedCancelNote is what the history of a proposal cancelled after
+// collecting its signatures says: cancelling does not stop its
+// transaction.
+const SignedCancelNote = "the signed transaction can still be broadcast by whoever holds the signatures; " +
+	"its coins stay reserved until one of its inputs is spent by a confirmed transaction; " +
+	"the way to make it unconfirmable is to spend one of its inputs (spend cancel --conflict is planned)"
+
+// cancel ends a proposal that has not been broadcast. Its coins are freed
+// unless it has its signatures (reserve.Proposal.MaySpend): then the note
+// says so (SignedCancelNote) and they stay reserved until an input is
+// spent deep enough.
 func (d *Daemon) cancel(ctx context.Context, caller Caller, id, reason string) (reserve.Proposal, error) {
 	if err := checkText("reason", reason, maxReasonText); err != nil {
+		return reserve.Proposal{}, err
+	}
+	w, err := d.cfg.Store.Wallet(ctx)
+	if err != nil {
 		return reserve.Proposal{}, err
 	}
 	d.spendMu.Lock()
@@ -423,7 +488,11 @@ func (d *Daemon) cancel(ctx context.Context, caller Caller, id, reason string) (
 		note += ": " + reason
 	}
 	p, err := d.cfg.Store.UpdateProposal(ctx, id, func(p *reserve.Proposal) error {
-		return p.Move(reserve.StateCancelled, d.cfg.Now().UTC(), caller.Name, note)
+		n := note
+		if p.MaySpend(w.Threshold) {
+			n += "; " + SignedCancelNote
+		}
+		return p.Move(reserve.StateCancelled, d.cfg.Now().UTC(), caller.Name, n)
 	})
 	if err != nil {
 		return reserve.Proposal{}, err

@@ -84,13 +84,43 @@ func (n *replayNode) sends() int {
 }
 
 // memStore holds the proposals and UTXOs the broadcast path reads;
-// reservations follow reserve.State.HoldsCoins as the store's do.
+// reservations follow the store's rule: held while the state holds coins,
+// and after it ends while the proposal may spend (2 of 3) until
+// ReleaseSpent.
 type memStore struct {
 	Store
 	mu        sync.Mutex
 	proposals map[string]reserve.Proposal
 	utxos     []reserve.UTXO
 	tip       int32
+	released  map[string]int
+}
+
+const memThreshold = 2
+
+// ReleaseSpent checks the spend as the store does and counts releases.
+func (s *memStore) ReleaseSpent(_ context.Context, id string, depth int32, _ string) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p, ok := s.proposals[id]
+	switch {
+	case !ok:
+		return 0, reserve.Errorf(reserve.CodeNotFound, "proposal %s", id)
+	case p.State.HoldsCoins():
+		return 0, reserve.Errorf(reserve.CodeFailedPrecondition, "proposal %s is %s", id, p.State)
+	case !p.MaySpend(memThreshold) || s.released[id] > 0:
+		return 0, nil
+	}
+	for _, u := range s.utxos {
+		if u.OutPoint == p.Inputs[0].OutPoint && u.Spent && u.SpentHeight > 0 && s.tip-u.SpentHeight+1 >= depth {
+			if s.released == nil {
+				s.released = make(map[string]int)
+			}
+			s.released[id]++
+			return len(p.Inputs), nil
+		}
+	}
+	return 0, reserve.Errorf(reserve.CodeFailedPrecondition, "proposal %s: no input spent deep enough", id)
 }
 
 func (s *memStore) UpdateProposal(_ context.Context, id string, fn func(p *reserve.Proposal) error) (reserve.Proposal, error) {
@@ -125,7 +155,7 @@ func (s *memStore) Reservations(context.Context) (map[wire.OutPoint]string, erro
 	defer s.mu.Unlock()
 	out := make(map[wire.OutPoint]string)
 	for _, p := range s.proposals {
-		if p.State.HoldsCoins() {
+		if p.State.HoldsCoins() || (p.MaySpend(memThreshold) && s.released[p.ID] == 0) {
 			for _, in := range p.Inputs {
 				out[in.OutPoint] = p.ID
 			}
@@ -196,7 +226,9 @@ func (s *memStore) spend(p reserve.Proposal, txid chainhash.Hash, height int32) 
 }
 
 // requireOutcome checks the proposal's state and that its coin stays
-// reserved unless it FAILED.
+// reserved: these proposals have their final transaction, so even a
+// FAILED one holds its coin until an input is spent deep enough and
+// reconcile releases it.
 func requireOutcome(t *testing.T, s *memStore, id string, want reserve.State) {
 	t.Helper()
 	got, err := s.Proposal(context.Background(), id)
@@ -205,7 +237,7 @@ func requireOutcome(t *testing.T, s *memStore, id string, want reserve.State) {
 	res, err := s.Reservations(context.Background())
 	require.NoError(t, err)
 	_, held := res[got.Inputs[0].OutPoint]
-	require.Equal(t, want != reserve.StateFailed, held, "coin reserved")
+	require.True(t, held, "coin reserved")
 	if want == reserve.StateFailed {
 		require.NotEmpty(t, got.FailReason)
 	}
@@ -215,7 +247,8 @@ var conflictTxid = chainhash.DoubleHashH([]byte("conflicting spend"))
 
 // TestBroadcastRefusals replays what btcd and bitcoind answered for each
 // kind of refusal and checks what the daemon makes of it: BROADCAST when
-// the node has the transaction, FAILED (coins freed) only when an input is
+// the node has the transaction, FAILED (coins held until the spend is
+// buried, then released by reconcile) only when an input is
 // spent by another transaction the follower saw confirmed, FINALIZED
 // (coins held, retried) for everything else, policy refusals included.
 func TestBroadcastRefusals(t *testing.T) {

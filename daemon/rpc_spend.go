@@ -325,8 +325,18 @@ func (d *Daemon) proposalToProto(ctx context.Context, p reserve.Proposal) (*cust
 		return nil, err
 	}
 	out, err := v.toProto(p)
-	if err != nil || len(p.FinalTx) == 0 {
-		return out, err
+	if err != nil {
+		return nil, err
+	}
+	if !p.State.HoldsCoins() {
+		res, err := d.cfg.Store.Reservations(ctx)
+		if err != nil {
+			return nil, err
+		}
+		out.CoinsHeld = holds(p, res)
+	}
+	if len(p.FinalTx) == 0 {
+		return out, nil
 	}
 	in, err := transactionSigners(&p, v.desc)
 	if err != nil {

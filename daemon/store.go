@@ -56,8 +56,17 @@ type Store interface {
 	// an audit entry records the change. An error from fn aborts
 	// everything and is returned as is.
 	UpdateProposal(ctx context.Context, id string, fn func(p *reserve.Proposal) error) (reserve.Proposal, error)
-	// Reservations returns the outpoints held by live proposals, with the
-	// proposal id holding each.
+	// ReleaseSpent frees the reservations an ended proposal kept because
+	// its transaction has its signatures (reserve.Proposal.MaySpend), in
+	// one transaction with an audit entry, once one of its inputs is spent
+	// by a confirmed transaction with at least depth confirmations; it
+	// checks that against the recorded chain itself (FailedPrecondition
+	// otherwise, and for a proposal whose state holds coins). It returns
+	// how many it released: 0 when none were left.
+	ReleaseSpent(ctx context.Context, id string, depth int32, note string) (int, error)
+	// Reservations returns the outpoints held by proposals (live ones, and
+	// ended ones whose signed transaction may still be broadcast), with
+	// the proposal id holding each.
 	Reservations(ctx context.Context) (map[wire.OutPoint]string, error)
 
 	// Governance returns the policy in force, a proposed change and the

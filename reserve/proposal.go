@@ -87,7 +87,9 @@ func (s State) Final() bool { return len(transitions[s]) == 0 }
 // reserved. Reservations are released on every end state except
 // BROADCAST and CONFIRMED (DESIGN.md): a broadcast transaction may still be
 // evicted or reorganised out and sent again, and no other proposal may
-// take its coins meanwhile.
+// take its coins meanwhile. A proposal that ends after collecting its
+// signatures (Proposal.MaySpend) keeps them too, until one of its inputs
+// is spent by a confirmed transaction at the confirmation depth.
 func (s State) HoldsCoins() bool {
 	switch s {
 	case StatePendingApproval, StateApproved, StateSigning, StateFinalized, StateBroadcast, StateConfirmed:
@@ -233,6 +235,26 @@ func (p *Proposal) Signed(i int) bool {
 		}
 	}
 	return false
+}
+
+// MaySpend reports whether the proposal's transaction could be put on
+// the network by whoever holds its signatures: it has its final
+// transaction, or at least threshold cosigners signed every input. Such a
+// proposal keeps its inputs reserved after it ends (DESIGN.md) until one
+// of them is spent by a confirmed transaction buried to the wallet's
+// confirmation depth; the caller passes the wallet's threshold m.
+func (p *Proposal) MaySpend(threshold int) bool {
+	if len(p.FinalTx) > 0 {
+		return true
+	}
+	if threshold <= 0 {
+		return false
+	}
+	seen := make(map[int]bool, len(p.Signatures))
+	for _, s := range p.Signatures {
+		seen[s.Cosigner] = true
+	}
+	return len(seen) >= threshold
 }
 
 // Move changes the proposal's state and records the transition, refusing

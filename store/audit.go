@@ -29,6 +29,11 @@ const (
 	// AuditProposalKind(new state). The detail names the proposal, its
 	// state and the actor and note of its last transition.
 	AuditProposalUpdate = "proposal.update"
+	// AuditProposalRelease records ReleaseSpent: an ended proposal's kept
+	// reservations freed because an input is spent deep enough. The
+	// detail names the proposal, its state, how many were released, the
+	// spend and the caller's note.
+	AuditProposalRelease = "proposal.release"
 )
 
 // AuditProposalKind is the audit kind of a proposal moving to state:

@@ -9,6 +9,10 @@
 // transaction as the transition that ends the proposal's hold on its coins
 // (any state for which reserve.State.HoldsCoins is false), so no crash can
 // leave an output reserved twice or by a proposal that no longer holds it.
+// A proposal that ends with its signatures collected
+// (reserve.Proposal.MaySpend) keeps them: its transaction may still be
+// broadcast. ReleaseSpent deletes them, with its own audit entry, once an
+// input is spent by a transaction buried to the depth the caller gives.
 // The store checks every proposal transition against the state machine of
 // reserve.State; deciding when to make one (approvals, signatures, expiry,
 // inputs spent by someone else) is the daemon's job.

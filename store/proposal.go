@@ -405,7 +405,10 @@ func (db *DB) Proposals(ctx context.Context, state reserve.State) ([]reserve.Pro
 //
 // The audit entry's kind is AuditProposalKind(new state) for a transition
 // and AuditProposalUpdate otherwise. When the new state does not hold coins
-// the inputs' reservations held by this proposal are deleted. The change
+// the inputs' reservations held by this proposal are deleted, unless its
+// transaction may still be broadcast (reserve.Proposal.MaySpend with the
+// wallet's threshold): then they are kept, the audit detail says so and
+// why, and ReleaseSpent frees them once an input is spent deep enough. The change
 // address stays issued whatever the end state, even for a proposal
 // cancelled, expired, rejected or failed before its transaction was
 // broadcast: signers and officers may have seen the address with this
@@ -440,10 +443,14 @@ func (db *DB) UpdateProposal(ctx context.Context, id string, fn func(p *reserve.
 			return err
 		}
 
-		released := 0
+		released, kept := 0, 0
 		switch hold, held := cur.State.HoldsCoins(), old.State.HoldsCoins(); {
 		case held && !hold:
-			if released, err = releaseInputs(tx, &cur); err != nil {
+			w, err := readWallet(tx)
+			if err != nil {
+				return err
+			}
+			if released, kept, err = releaseInputs(tx, &cur, w.Threshold); err != nil {
 				return err
 			}
 		case hold && !held:
@@ -455,7 +462,7 @@ func (db *DB) UpdateProposal(ctx context.Context, id string, fn func(p *reserve.
 		if out, err = putProposal(tx, &cur); err != nil {
 			return err
 		}
-		kind, detail := auditProposalUpdate(&old, &cur, released)
+		kind, detail := auditProposalUpdate(&old, &cur, released, kept)
 		return db.appendAudit(tx, kind, detail)
 	})
 	if fnErr != nil {
@@ -541,40 +548,141 @@ func transitionEqual(a, b reserve.Transition) bool {
 	return a.State == b.State && a.At.Equal(b.At) && a.Actor == b.Actor && a.Note == b.Note
 }
 
-// releaseInputs deletes the reservations of p's inputs that p holds and
-// returns how many it deleted. A replacement that ends while the
-// proposal it replaced still holds coins (its transaction may yet
-// confirm) hands the reservations back to it instead.
-func releaseInputs(tx *bolt.Tx, p *reserve.Proposal) (int, error) {
+// releaseInputs ends p's hold on the reservations of its inputs that it
+// holds and returns how many it released and how many it kept. A proposal
+// whose transaction may still be broadcast (p.MaySpend(threshold): it has
+// its signatures) keeps them all; ReleaseSpent frees them once an input is
+// spent deep enough. Otherwise they are deleted, except that a replacement
+// that ends while the proposal it replaced still holds coins (its
+// transaction may yet confirm) hands them back to it.
+func releaseInputs(tx *bolt.Tx, p *reserve.Proposal, threshold int) (released, kept int, err error) {
 	rb := tx.Bucket(bucketReservations)
+	if p.MaySpend(threshold) {
+		for _, in := range p.Inputs {
+			if string(rb.Get(utxoKey(in.OutPoint))) == p.ID {
+				kept++
+			}
+		}
+		return 0, kept, nil
+	}
 	var back []byte
 	if p.Replaces != "" {
 		old, err := readProposal(tx, p.Replaces)
 		if err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 		if old.State.HoldsCoins() {
 			back = []byte(old.ID)
 		}
 	}
-	n := 0
 	for _, in := range p.Inputs {
 		key := utxoKey(in.OutPoint)
 		if string(rb.Get(key)) != p.ID {
 			continue
 		}
-		var err error
 		if back != nil {
 			err = rb.Put(key, back)
 		} else {
 			err = rb.Delete(key)
 		}
 		if err != nil {
-			return n, fmt.Errorf("unable to release output %s: %w", in.OutPoint, err)
+			return released, 0, fmt.Errorf("unable to release output %s: %w", in.OutPoint, err)
 		}
-		n++
+		released++
+	}
+	return released, 0, nil
+}
+
+// keptWhy is the audit detail's reason for reservations an ended
+// proposal keeps.
+const keptWhy = "signed: the transaction may still be broadcast; held until an input is spent at the confirmation depth"
+
+// ReleaseSpent frees the reservations an ended proposal kept because its
+// transaction could still be broadcast (reserve.Proposal.MaySpend), once
+// one of its inputs is spent by a confirmed transaction (a conflicting
+// one or its own) with at least depth confirmations: then that
+// transaction can never confirm short of a reorganisation deeper than the
+// wallet's confirmation depth. It checks the spend against the UTXOs the
+// follower recorded, in the same transaction that deletes the
+// reservations and appends a proposal.release audit entry naming the
+// spend and note, so a reorganisation recorded before it releases
+// nothing. It returns how many reservations it deleted; 0, without an
+// audit entry, when the proposal holds none (already released).
+//
+// A proposal in a state that holds coins is CodeFailedPrecondition (its
+// transitions release them), as is one none of whose inputs is spent
+// deep enough, naming the input; depth below 1 is CodeInvalid;
+// an unknown id CodeNotFound.
+func (db *DB) ReleaseSpent(ctx context.Context, id string, depth int32, note string) (int, error) {
+	if depth < 1 {
+		return 0, reserve.Invalid("depth", "%d is below 1", depth)
+	}
+	n := 0
+	err := db.update(ctx, "release spent inputs of proposal "+id, func(tx *bolt.Tx) error {
+		p, err := readProposal(tx, id)
+		if err != nil {
+			return err
+		}
+		if p.State.HoldsCoins() {
+			return reserve.Errorf(reserve.CodeFailedPrecondition,
+				"proposal %s is %s: its reservations end with its state, not with a spend", p.ID, p.State)
+		}
+		rb := tx.Bucket(bucketReservations)
+		var held [][]byte
+		for _, in := range p.Inputs {
+			if key := utxoKey(in.OutPoint); string(rb.Get(key)) == p.ID {
+				held = append(held, key)
+			}
+		}
+		if len(held) == 0 {
+			return nil
+		}
+		tip, _, _, err := readTip(tx)
+		if err != nil {
+			return err
+		}
+		spend, err := buriedSpend(tx, &p, tip, depth)
+		if err != nil {
+			return err
+		}
+		for _, key := range held {
+			if err := rb.Delete(key); err != nil {
+				return fmt.Errorf("unable to release reservation of proposal %s: %w", p.ID, err)
+			}
+		}
+		n = len(held)
+		return db.appendAudit(tx, AuditProposalRelease, fmt.Sprintf("id=%s state=%s released=%d spend=%q note=%q",
+			p.ID, p.State, n, spend, clip(note, maxAuditFieldLen)))
+	})
+	if err != nil {
+		return 0, err
 	}
 	return n, nil
+}
+
+// buriedSpend finds an input of p spent by a transaction confirmed with at
+// least depth confirmations at tip and describes it.
+func buriedSpend(tx *bolt.Tx, p *reserve.Proposal, tip, depth int32) (string, error) {
+	ub := tx.Bucket(bucketUTXOs)
+	var why []string
+	for i, in := range p.Inputs {
+		u, found, err := getUTXO(ub, utxoKey(in.OutPoint))
+		switch {
+		case err != nil:
+			return "", err
+		case !found || !u.Spent:
+			why = append(why, fmt.Sprintf("input[%d]: output %s is not spent", i, in.OutPoint))
+		case u.SpentHeight <= 0 || tip < u.SpentHeight:
+			why = append(why, fmt.Sprintf("input[%d]: output %s is spent by %s, not confirmed", i, in.OutPoint, u.SpentBy))
+		case tip-u.SpentHeight+1 < depth:
+			why = append(why, fmt.Sprintf("input[%d]: output %s is spent by %s with %d of %d confirmations",
+				i, in.OutPoint, u.SpentBy, tip-u.SpentHeight+1, depth))
+		default:
+			return fmt.Sprintf("input[%d] %s spent by %s at height %d", i, in.OutPoint, u.SpentBy, u.SpentHeight), nil
+		}
+	}
+	return "", reserve.Errorf(reserve.CodeFailedPrecondition,
+		"proposal %s keeps its reservations: no input is spent %d blocks deep (%s)", p.ID, depth, strings.Join(why, "; "))
 }
 
 // maxAuditFieldLen bounds each free-text field quoted in an audit detail,
@@ -583,7 +691,7 @@ func releaseInputs(tx *bolt.Tx, p *reserve.Proposal) (int, error) {
 const maxAuditFieldLen = 256
 
 // auditProposalUpdate is the kind and detail of UpdateProposal's entry.
-func auditProposalUpdate(old, cur *reserve.Proposal, released int) (kind, detail string) {
+func auditProposalUpdate(old, cur *reserve.Proposal, released, kept int) (kind, detail string) {
 	var actor, note string
 	if len(cur.History) > 0 {
 		last := cur.History[len(cur.History)-1]
@@ -592,8 +700,12 @@ func auditProposalUpdate(old, cur *reserve.Proposal, released int) (kind, detail
 	if cur.State == old.State {
 		return AuditProposalUpdate, fmt.Sprintf("id=%s state=%s actor=%q note=%q", cur.ID, cur.State, actor, note)
 	}
-	return AuditProposalKind(cur.State), fmt.Sprintf("id=%s from=%s to=%s actor=%q note=%q released=%d",
+	detail = fmt.Sprintf("id=%s from=%s to=%s actor=%q note=%q released=%d",
 		cur.ID, old.State, cur.State, actor, note, released)
+	if kept > 0 {
+		detail += fmt.Sprintf(" kept=%d kept_why=%q", kept, keptWhy)
+	}
+	return AuditProposalKind(cur.State), detail
 }
 
 // clip shortens s to at most max bytes without splitting a UTF-8 sequence.

@@ -11,6 +11,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/custos-reserve/custos/daemon"
 	"github.com/custos-reserve/custos/multisig"
 	custosv1 "github.com/custos-reserve/custos/proto/custos/v1"
 	"github.com/custos-reserve/custos/reserve"
@@ -212,6 +213,9 @@ func spendCancelCmd(fs *flag.FlagSet) func(*env, []string) error {
 		if err != nil {
 			return err
 		}
+		if r.Proposal.GetCoinsHeld() && !e.common.json {
+			printf(e.stdout, "warning: %s had its signatures: %s\n", id, daemon.SignedCancelNote)
+		}
 		return printProposal(e, r.Proposal)
 	}
 }
@@ -278,6 +282,9 @@ type proposalJSON struct {
 	FeeCap           string         `json:"fee_cap,omitempty"`
 	FeeCapSat        int64          `json:"fee_cap_sat,omitempty"`
 	Replaces         string         `json:"replaces,omitempty"`
+	// CoinsHeld: the proposal ended with its signatures collected, and its
+	// coins stay reserved until one of its inputs is spent.
+	CoinsHeld bool `json:"coins_held,omitempty"`
 }
 
 type decisionJSON struct {
@@ -320,6 +327,7 @@ func proposalToJSON(p *custosv1.Proposal) proposalJSON {
 		out.History = append(out.History, eventJSON{stateName(h.State), unixTime(h.AtUnix), h.Actor, h.Note})
 	}
 	out.Decisions, out.ApprovalsNeeded, out.Replaces = decisionsToJSON(p.Decisions), p.ApprovalsNeeded, p.Replaces
+	out.CoinsHeld = p.CoinsHeld
 	if p.ReleaseAtUnix != 0 {
 		out.ReleaseAt = unixTime(p.ReleaseAtUnix)
 	}
@@ -396,6 +404,9 @@ func printProposal(e *env, p *custosv1.Proposal) error {
 	}
 	if out.FailReason != "" {
 		printf(tw, "failed\t%s\n", safe(out.FailReason))
+	}
+	if out.CoinsHeld {
+		printf(tw, "coins\theld until an input is spent: the signed transaction can still be broadcast by whoever holds the signatures\n")
 	}
 	printf(tw, "created\t%s by %s, expires %s\n", out.CreatedAt, safe(out.CreatedBy), out.ExpiresAt)
 	for _, h := range out.History {

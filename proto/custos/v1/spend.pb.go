@@ -588,7 +588,13 @@ type Proposal struct {
 	// The proposal this one replaces (a fee bump).
 	Replaces string `protobuf:"bytes,26,opt,name=replaces,proto3" json:"replaces,omitempty"`
 	// The most fee the officers approve, in satoshis.
-	FeeCapSat     int64 `protobuf:"varint,27,opt,name=fee_cap_sat,json=feeCapSat,proto3" json:"fee_cap_sat,omitempty"`
+	FeeCapSat int64 `protobuf:"varint,27,opt,name=fee_cap_sat,json=feeCapSat,proto3" json:"fee_cap_sat,omitempty"`
+	// The proposal has ended but its inputs stay reserved: it collected its
+	// signatures, so its transaction may still be broadcast by whoever holds
+	// them, and the coins are held until one of its inputs is spent by a
+	// confirmed transaction at the confirmation depth. Set by GetProposal
+	// and CancelProposal, not by ListProposals.
+	CoinsHeld     bool `protobuf:"varint,28,opt,name=coins_held,json=coinsHeld,proto3" json:"coins_held,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -810,6 +816,13 @@ func (x *Proposal) GetFeeCapSat() int64 {
 		return x.FeeCapSat
 	}
 	return 0
+}
+
+func (x *Proposal) GetCoinsHeld() bool {
+	if x != nil {
+		return x.CoinsHeld
+	}
+	return false
 }
 
 // ProposeSpendRequest is what an officer asks to pay.
@@ -1660,7 +1673,7 @@ const file_custos_v1_spend_proto_rawDesc = "" +
 	"\x05state\x18\x01 \x01(\x0e2\x18.custos.v1.ProposalStateR\x05state\x12\x17\n" +
 	"\aat_unix\x18\x02 \x01(\x03R\x06atUnix\x12\x14\n" +
 	"\x05actor\x18\x03 \x01(\tR\x05actor\x12\x12\n" +
-	"\x04note\x18\x04 \x01(\tR\x04note\"\xeb\a\n" +
+	"\x04note\x18\x04 \x01(\tR\x04note\"\x8a\b\n" +
 	"\bProposal\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1b\n" +
 	"\twallet_id\x18\x02 \x01(\tR\bwalletId\x12.\n" +
@@ -1691,7 +1704,9 @@ const file_custos_v1_spend_proto_rawDesc = "" +
 	"\x10approvals_needed\x18\x18 \x01(\rR\x0fapprovalsNeeded\x12&\n" +
 	"\x0frelease_at_unix\x18\x19 \x01(\x03R\rreleaseAtUnix\x12\x1a\n" +
 	"\breplaces\x18\x1a \x01(\tR\breplaces\x12\x1e\n" +
-	"\vfee_cap_sat\x18\x1b \x01(\x03R\tfeeCapSat\"\x9c\x01\n" +
+	"\vfee_cap_sat\x18\x1b \x01(\x03R\tfeeCapSat\x12\x1d\n" +
+	"\n" +
+	"coins_held\x18\x1c \x01(\bR\tcoinsHeld\"\x9c\x01\n" +
 	"\x13ProposeSpendRequest\x12*\n" +
 	"\x06payees\x18\x01 \x03(\v2\x12.custos.v1.PaymentR\x06payees\x12%\n" +
 	"\x0ffee_rate_sat_vb\x18\x02 \x01(\x03R\ffeeRateSatVb\x12\x12\n" +
