@@ -164,9 +164,18 @@ func (d *Daemon) refused(ctx context.Context, p reserve.Proposal, code btcjson.R
 		case v.seen:
 			return d.markBroadcast(ctx, p, "found on the network; txid "+p.Txid.String())
 		case v.conflict != "":
-			return d.fail(ctx, p, v.conflict+"; node refused the transaction: "+reason)
+			tip, _, ok, err := d.cfg.Store.SyncTip(ctx)
+			if err != nil {
+				d.log.Error("unable to read the synced tip", "proposal", p.ID, "err", err)
+				return p
+			}
+			if ok && v.conflictBuried(tip, d.cfg.ConfirmDepth) {
+				return d.fail(ctx, p, v.conflict+"; node refused the transaction: "+reason)
+			}
+			rule.why = v.conflict + ", not yet buried to the confirmation depth: a reorganisation could still let this transaction confirm"
+		default:
+			rule.why = "the node does not see an input, and no confirmed spend of it is known: it may be in a block not yet followed, or reorganised away"
 		}
-		rule.why = "the node does not see an input, and no confirmed spend of it is known: it may be in a block not yet followed, or reorganised away"
 	case refusalRetry:
 	}
 	d.log.Warn("node refused the transaction; it stays FINALIZED and is retried",
@@ -312,6 +321,8 @@ type spendView struct {
 	// transaction, conflictTx; empty when there is none.
 	conflict   string
 	conflictTx chainhash.Hash
+	// conflictHeight is the height that confirmed conflictTx.
+	conflictHeight int32
 	// replacedBy is the proposal whose transaction is conflictTx when it
 	// carries out the same intent (a fee bump).
 	replacedBy string
@@ -322,6 +333,14 @@ type spendView struct {
 	spentAt int32
 	// held: the proposal still holds the reservation of an input.
 	held bool
+}
+
+// conflictBuried reports whether v's conflicting spend has depth
+// confirmations at tip: only then can a signed transaction be called
+// failed, since a shallower conflict may be reorganised away and the
+// transaction confirm after all.
+func (v spendView) conflictBuried(tip, depth int32) bool {
+	return v.conflict != "" && v.conflictHeight > 0 && tip-v.conflictHeight+1 >= depth
 }
 
 func chainView(p reserve.Proposal, utxos map[wire.OutPoint]reserve.UTXO) spendView {
@@ -337,7 +356,7 @@ func chainView(p reserve.Proposal, utxos map[wire.OutPoint]reserve.UTXO) spendVi
 		case u.SpentBy != p.Txid:
 			v.seen = false
 			if u.SpentHeight > 0 {
-				v.conflictTx = u.SpentBy
+				v.conflictTx, v.conflictHeight = u.SpentBy, u.SpentHeight
 				v.conflict = fmt.Sprintf("input %s was spent by transaction %s, confirmed at height %d (double spend)", in.OutPoint, u.SpentBy, u.SpentHeight)
 			}
 		case u.SpentHeight == 0:
@@ -382,8 +401,11 @@ func (d *Daemon) reconcileOne(ctx context.Context, g governed, p reserve.Proposa
 		}
 	case reserve.StateFinalized:
 		switch {
-		case v.conflict != "":
+		case v.conflictBuried(tip, d.cfg.ConfirmDepth):
 			d.fail(ctx, p, v.conflict)
+		case v.conflict != "":
+			// A conflicting spend not yet buried: this transaction can
+			// still confirm if it is reorganised away; wait.
 		case v.seen:
 			// Sent before a crash: the follower has seen it.
 			d.markBroadcast(ctx, p, "found on the network; txid "+p.Txid.String())
@@ -391,7 +413,12 @@ func (d *Daemon) reconcileOne(ctx context.Context, g governed, p reserve.Proposa
 			// Nothing leaves a frozen reserve.
 		default:
 			if err := inForce(g.Governance, &p); err != nil {
-				d.fail(ctx, p, err.Error())
+				// Signed under a policy since replaced: not sent, but
+				// not failed either — the transaction is valid and can
+				// still confirm if anyone who holds it sends it, so its
+				// coins stay with it until an input is spent.
+				d.log.Warn("signed transaction not broadcast: its approvals are not under the policy in force",
+					"proposal", p.ID, "txid", p.Txid.String(), "reason", err.Error())
 				return
 			}
 			d.broadcast(ctx, p)
@@ -400,8 +427,10 @@ func (d *Daemon) reconcileOne(ctx context.Context, g governed, p reserve.Proposa
 		switch {
 		case v.replacedBy != "":
 			move(reserve.StateReplaced, actorChain, fmt.Sprintf("replaced by proposal %s (fee bump), txid %s, confirmed", v.replacedBy, v.conflictTx))
-		case v.conflict != "":
+		case v.conflictBuried(tip, d.cfg.ConfirmDepth):
 			d.fail(ctx, p, v.conflict)
+		case v.conflict != "":
+			// Not yet buried: wait for the depth.
 		case v.seen && v.height > 0 && tip-v.height+1 >= d.cfg.ConfirmDepth:
 			move(reserve.StateConfirmed, actorChain, fmt.Sprintf("confirmed at height %d, %d confirmations", v.height, tip-v.height+1))
 		case !v.seen && !v.bumped && now.Sub(lastChange(p)) > rebroadcastAfter:
@@ -469,6 +498,12 @@ const SignedCancelNote = "the signed transaction can still be broadcast by whoev
 	"its coins stay reserved until one of its inputs is spent by a confirmed transaction; " +
 	"the way to make it unconfirmable is to spend one of its inputs (spend cancel --conflict is planned)"
 
+// ExportedCancelNote is what the history of a proposal cancelled while
+// SIGNING says: its PSBT went to the ministries, and signatures the daemon
+// has not seen may exist.
+const ExportedCancelNote = "its PSBT went to the ministries: signed copies the daemon has not seen may exist, and with enough of them " +
+	"the transaction can still be broadcast; the way to make it unconfirmable is to spend one of its inputs (spend cancel --conflict is planned)"
+
 // cancel ends a proposal that has not been broadcast. Its coins are freed
 // unless it has its signatures (reserve.Proposal.MaySpend): then the note
 // says so (SignedCancelNote) and they stay reserved until an input is
@@ -489,8 +524,11 @@ func (d *Daemon) cancel(ctx context.Context, caller Caller, id, reason string) (
 	}
 	p, err := d.cfg.Store.UpdateProposal(ctx, id, func(p *reserve.Proposal) error {
 		n := note
-		if p.MaySpend(w.Threshold) {
+		switch {
+		case p.MaySpend(w.Threshold):
 			n += "; " + SignedCancelNote
+		case p.State == reserve.StateSigning:
+			n += "; " + ExportedCancelNote
 		}
 		return p.Move(reserve.StateCancelled, d.cfg.Now().UTC(), caller.Name, n)
 	})

@@ -382,11 +382,30 @@ func TestReconcileOverReplay(t *testing.T) {
 			reconcilePass(t, d, s)
 			requireOutcome(t, s, p.ID, reserve.StateFinalized)
 			s.spend(p, conflictTxid, 121)
+			s.tip = 121
 			reconcilePass(t, d, s)
 			requireOutcome(t, s, p.ID, reserve.StateFailed)
 			got, err := s.Proposal(context.Background(), p.ID)
 			require.NoError(t, err)
 			require.Contains(t, got.FailReason, "double spend")
+		}
+	})
+	t.Run("a confirmed conflict fails the signed transaction only once buried", func(t *testing.T) {
+		for _, state := range []reserve.State{reserve.StateFinalized, reserve.StateBroadcast} {
+			node := &replayNode{t: t, accept: mustRecording(t, "btcd_testmempoolaccept_spent_in_mempool.json")}
+			s := &memStore{tip: 121}
+			d := mustReplayDaemon(t, node, s, func() time.Time { return testStart })
+			d.cfg.ConfirmDepth = 3
+			p := mustProposal(t, s, "p1", state)
+			s.spend(p, conflictTxid, 121)
+			for _, tip := range []int32{121, 122} {
+				s.tip = tip
+				reconcilePass(t, d, s)
+				requireOutcome(t, s, p.ID, state)
+			}
+			s.tip = 123
+			reconcilePass(t, d, s)
+			requireOutcome(t, s, p.ID, reserve.StateFailed)
 		}
 	})
 	t.Run("broadcast, confirmed", func(t *testing.T) {
@@ -431,4 +450,31 @@ func TestReconcileOverReplay(t *testing.T) {
 			requireOutcome(t, s, p.ID, reserve.StateBroadcast)
 		}
 	})
+}
+
+// SyncTip is the test chain's tip.
+func (s *memStore) SyncTip(context.Context) (int32, chainhash.Hash, bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.tip, chainhash.Hash{}, true, nil
+}
+
+// TestReconcileKeepsASignedTransactionUnderAReplacedPolicy: a FINALIZED
+// proposal whose approvals are under a policy since replaced is not
+// broadcast, but not FAILED either: its transaction is valid and may
+// still be sent by whoever holds it, so it keeps its coins.
+func TestReconcileKeepsASignedTransactionUnderAReplacedPolicy(t *testing.T) {
+	node := &replayNode{t: t}
+	s := &memStore{tip: 120}
+	d := mustReplayDaemon(t, node, s, func() time.Time { return testStart })
+	p := mustProposal(t, s, "p1", reserve.StateFinalized)
+	p.Intent = &reserve.Intent{PolicyHash: [32]byte{0x01}}
+	s.mu.Lock()
+	s.proposals[p.ID] = p
+	s.mu.Unlock()
+	g := governed{Governance: reserve.Governance{Policy: &reserve.PolicyRecord{Hash: [32]byte{0x02}}}}
+	v, err := d.inputsView(context.Background(), p)
+	require.NoError(t, err)
+	d.reconcileOne(context.Background(), g, p, v, s.tip)
+	requireOutcome(t, s, p.ID, reserve.StateFinalized)
 }
