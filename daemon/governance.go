@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/btcsuite/btcd/btcutil"
+	"github.com/btcsuite/btcd/wire"
 
 	"github.com/custos-reserve/custos/multisig"
 	"github.com/custos-reserve/custos/reserve"
@@ -376,8 +377,11 @@ func payments(ps []reserve.Payee) ([]reserve.Payment, int64) {
 // spent is what the reserve has paid, or committed to pay, to external
 // addresses in the policy's rolling windows ending now: every proposal
 // approved and not ended unpaid, counted once per intent (a fee bump
-// shares its original's), at the time its quorum was reached. exclude
-// names an intent not to count: the one being evaluated.
+// shares its original's), at the time its quorum was reached. A proposal
+// that ended FAILED, CANCELLED or EXPIRED with its signatures
+// (reserve.Proposal.MaySpend) and still holding its reservations counts
+// too: whoever holds its signed transaction can still make it pay.
+// exclude names an intent not to count: the one being evaluated.
 func (d *Daemon) spent(ctx context.Context, exclude string) (reserve.Spent, error) {
 	ps, err := d.cfg.Store.Proposals(ctx, reserve.StateUnspecified)
 	if err != nil {
@@ -386,9 +390,41 @@ func (d *Daemon) spent(ctx context.Context, exclude string) (reserve.Spent, erro
 	now := d.cfg.Now()
 	seen := make(map[string]bool)
 	var s reserve.Spent
+	// mayPay reports whether an ended proposal can still pay; the
+	// wallet and reservations are read once, and only if one is asked.
+	var (
+		loaded    bool
+		threshold int
+		res       map[wire.OutPoint]string
+	)
+	mayPay := func(p reserve.Proposal) (bool, error) {
+		if !endedHolding(p.State) {
+			return false, nil
+		}
+		if !loaded {
+			w, err := d.cfg.Store.Wallet(ctx)
+			if err != nil {
+				return false, err
+			}
+			if res, err = d.cfg.Store.Reservations(ctx); err != nil {
+				return false, err
+			}
+			threshold, loaded = w.Threshold, true
+		}
+		return p.MaySpend(threshold) && holds(p, res), nil
+	}
 	for _, p := range ps {
-		if p.Intent == nil || !committed(p.State) || p.Intent.ProposalID == exclude || seen[p.Intent.ProposalID] {
+		if p.Intent == nil || p.Intent.ProposalID == exclude || seen[p.Intent.ProposalID] {
 			continue
+		}
+		if !committed(p.State) {
+			ok, err := mayPay(p)
+			if err != nil {
+				return reserve.Spent{}, err
+			}
+			if !ok {
+				continue
+			}
 		}
 		seen[p.Intent.ProposalID] = true
 		s.Add(approvedAt(p), now, p.Intent.TotalSat())
@@ -419,4 +455,11 @@ func committed(s reserve.State) bool {
 		reserve.StateCancelled, reserve.StateExpired, reserve.StateFailed:
 	}
 	return false
+}
+
+// endedHolding reports whether a proposal that ended in state s may still
+// hold its reservations (its signed transaction can pay): spent counts
+// such a one when it does.
+func endedHolding(s reserve.State) bool {
+	return s == reserve.StateCancelled || s == reserve.StateExpired || s == reserve.StateFailed
 }

@@ -17,6 +17,16 @@ import (
 // what could exhaust a signer's memory.
 const MaxPSBTBytes = 32 << 20
 
+// MaxPSBTFileBytes caps a PSBT file that a reader loads before ParsePSBT
+// sees it: a PSBT of MaxPSBTBytes written in base64 (custosctl spend export
+// --base64, custos-signer sign --base64) is 4/3 its size, and a text editor
+// or a copy may add a line end or a few blanks around it, so the cap is
+// base64.StdEncoding.EncodedLen(MaxPSBTBytes) plus 4 KiB of slack for that
+// whitespace. ParsePSBT still refuses a PSBT over MaxPSBTBytes in either
+// form; this only keeps a wrong path from filling memory. Every reader of a
+// PSBT file uses it.
+const MaxPSBTFileBytes = (MaxPSBTBytes+2)/3*4 + 4<<10
+
 // psbtMagic opens every binary PSBT ("psbt" 0xff); base64Magic is how its
 // base64 form starts.
 var (
@@ -142,6 +152,10 @@ func psbtBytes(b []byte) ([]byte, error) {
 	n, err := base64.StdEncoding.Strict().Decode(raw, text)
 	if err != nil {
 		return nil, malformed("bad base64: %w", err)
+	}
+	// EncodedLen(MaxPSBTBytes) characters can hold a byte or two more.
+	if n > MaxPSBTBytes {
+		return nil, malformed("%d bytes (in base64) is more than the %d allowed", n, MaxPSBTBytes)
 	}
 	return raw[:n], nil
 }

@@ -158,6 +158,15 @@ func TestParsePSBTRefusals(t *testing.T) {
 		copy(text, "cHNidP8B")
 		_, err = ParsePSBT(text)
 		RequireCode(t, err, reserve.CodeInvalid, "psbt", "base64 characters is more than")
+		// MaxPSBTBytes+1 bytes take no more base64 characters than
+		// MaxPSBTBytes: the decoded length is checked too.
+		_, err = ParsePSBT([]byte(base64.StdEncoding.EncodeToString(big)))
+		RequireCode(t, err, reserve.CodeInvalid, "psbt", "33554433 bytes (in base64) is more than the 33554432 allowed")
+	})
+	t.Run("file limit holds a base64 PSBT of the limit", func(t *testing.T) {
+		max := base64.StdEncoding.EncodedLen(MaxPSBTBytes)
+		require.GreaterOrEqual(t, MaxPSBTFileBytes, max+2, "room for a CRLF after the longest base64 PSBT")
+		require.LessOrEqual(t, MaxPSBTFileBytes, max+64<<10, "only a little slack")
 	})
 	t.Run("unsigned transaction not first", func(t *testing.T) {
 		// BIP-174 fixes no key order; Core writes the version first in

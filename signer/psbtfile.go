@@ -16,9 +16,11 @@ import (
 )
 
 // ReadPSBT reads a PSBT file, binary or base64, as it comes from the
-// coordinator or a USB stick. A file over multisig.MaxPSBTBytes is refused
-// before it is read (a wrong path to a disk image must not fill memory),
-// and so is one that grows past the limit while it is read.
+// coordinator or a USB stick. A file over multisig.MaxPSBTFileBytes (room
+// for a PSBT of multisig.MaxPSBTBytes in base64) is refused before it is
+// read (a wrong path to a disk image must not fill memory), and so is one
+// that grows past the limit while it is read; ParsePSBT then refuses a
+// PSBT over multisig.MaxPSBTBytes in either form.
 func ReadPSBT(path string) (*psbt.Packet, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -33,17 +35,18 @@ func ReadPSBT(path string) (*psbt.Packet, error) {
 		return nil, reserve.Errorf(reserve.CodeInvalid, "%s is a directory, not a PSBT file", path)
 	}
 	tooBig := func(size string) error {
-		return reserve.Errorf(reserve.CodeInvalid, "%s is %s bytes; a PSBT may have at most %d bytes", path, size, multisig.MaxPSBTBytes)
+		return reserve.Errorf(reserve.CodeInvalid, "%s is %s bytes; a PSBT file may have at most %d bytes (a PSBT of %d bytes in base64)",
+			path, size, multisig.MaxPSBTFileBytes, multisig.MaxPSBTBytes)
 	}
-	if st.Mode().IsRegular() && st.Size() > multisig.MaxPSBTBytes {
+	if st.Mode().IsRegular() && st.Size() > multisig.MaxPSBTFileBytes {
 		return nil, tooBig(fmt.Sprint(st.Size()))
 	}
-	data, err := io.ReadAll(io.LimitReader(f, multisig.MaxPSBTBytes+1))
+	data, err := io.ReadAll(io.LimitReader(f, multisig.MaxPSBTFileBytes+1))
 	if err != nil {
 		return nil, fmt.Errorf("unable to read %s: %w", path, err)
 	}
-	if len(data) > multisig.MaxPSBTBytes {
-		return nil, tooBig(fmt.Sprintf("more than %d", multisig.MaxPSBTBytes))
+	if len(data) > multisig.MaxPSBTFileBytes {
+		return nil, tooBig(fmt.Sprintf("more than %d", multisig.MaxPSBTFileBytes))
 	}
 	if len(data) == 0 {
 		return nil, reserve.Errorf(reserve.CodeInvalid, "%s is empty, not a PSBT", path)

@@ -508,7 +508,10 @@ func TestReadWritePSBT(t *testing.T) {
 	require.NoError(t, os.WriteFile(big, data, 0o600))
 	require.NoError(t, os.Truncate(big, multisig.MaxPSBTBytes+1))
 	_, err = signer.ReadPSBT(big)
-	require.ErrorContains(t, err, "a PSBT may have at most 33554432 bytes")
+	require.ErrorContains(t, err, "is more than the 33554432 allowed")
+	require.NoError(t, os.Truncate(big, multisig.MaxPSBTFileBytes+1))
+	_, err = signer.ReadPSBT(big)
+	require.ErrorContains(t, err, "a PSBT file may have at most")
 
 	empty := filepath.Join(dir, "empty.psbt")
 	require.NoError(t, os.WriteFile(empty, nil, 0o600))

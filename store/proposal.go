@@ -553,8 +553,9 @@ func transitionEqual(a, b reserve.Transition) bool {
 // whose transaction may still be broadcast (p.MaySpend(threshold): it has
 // its signatures) keeps them all; ReleaseSpent frees them once an input is
 // spent deep enough. Otherwise they are deleted, except that a replacement
-// that ends while the proposal it replaced still holds coins (its
-// transaction may yet confirm) hands them back to it.
+// that ends while the proposal it replaced still holds coins, or has ended
+// with its signatures (MaySpend: its transaction may yet confirm), hands
+// them back to it; ReleaseSpent frees them with its other inputs.
 func releaseInputs(tx *bolt.Tx, p *reserve.Proposal, threshold int) (released, kept int, err error) {
 	rb := tx.Bucket(bucketReservations)
 	if p.MaySpend(threshold) {
@@ -571,7 +572,7 @@ func releaseInputs(tx *bolt.Tx, p *reserve.Proposal, threshold int) (released, k
 		if err != nil {
 			return 0, 0, err
 		}
-		if old.State.HoldsCoins() {
+		if old.State.HoldsCoins() || old.MaySpend(threshold) {
 			back = []byte(old.ID)
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
+	"github.com/btcsuite/btcd/wire"
 	"github.com/stretchr/testify/require"
 
 	"github.com/custos-reserve/custos/reserve"
@@ -111,6 +112,47 @@ func TestEndedProposalKeepsReservationsWhileSigned(t *testing.T) {
 			// No other proposal can take a coin it keeps.
 			requireCode(t, err, reserve.CodeConflict)
 			require.Contains(t, err.Error(), "is reserved by proposal P000001")
+		})
+	}
+}
+
+// A replacement (P000002, taking over u[0]) that ends after the proposal
+// it replaced (P000001) ended hands u[0] back when P000001's signed
+// transaction can still spend it, and releases it when not.
+func TestReplacementEndsAfterReplacedEnded(t *testing.T) {
+	u := fundingUTXOs()
+	tests := []struct {
+		name   string
+		signed bool
+		want   map[wire.OutPoint]string
+	}{
+		{name: "replaced one failed signed: handed back", signed: true,
+			want: map[wire.OutPoint]string{u[0].OutPoint: "P000001", u[1].OutPoint: "P000001"}},
+		{name: "replaced one failed unsigned: released", signed: false, want: map[wire.OutPoint]string{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := context.Background()
+			db := MustFunded(t)
+			p1 := MustCreateAt(t, db, intentProposal(t, u[0], u[1]), reserve.StateApproved, reserve.StateSigning)
+			if tt.signed {
+				finalized(t, db, p1.ID)
+			} else {
+				MustMove(t, db, p1.ID, reserve.StateFinalized)
+			}
+			p1 = MustMove(t, db, p1.ID, reserve.StateBroadcast)
+			p2 := MustCreate(t, db, withChange(replacement(p1, u[0]), -1))
+			MustMove(t, db, p1.ID, reserve.StateFailed)
+			MustMove(t, db, p2.ID, reserve.StateCancelled)
+			requireReservations(t, db, tt.want)
+
+			_, err := db.CreateProposal(ctx, withChange(testProposal(u[0]), 2))
+			if tt.signed {
+				requireCode(t, err, reserve.CodeConflict)
+				require.Contains(t, err.Error(), "is reserved by proposal P000001")
+				return
+			}
+			require.NoError(t, err)
 		})
 	}
 }

@@ -179,7 +179,7 @@ func spendImportCmd(fs *flag.FlagSet) func(*env, []string) error {
 			return usagef("want: spend import ID FILE")
 		}
 		id, file := args[0], args[1]
-		data, err := readLimitedFile(file, multisig.MaxPSBTBytes, "a PSBT")
+		data, err := readPSBTFile(file)
 		if err != nil {
 			return err
 		}
@@ -197,6 +197,32 @@ func spendImportCmd(fs *flag.FlagSet) func(*env, []string) error {
 		printf(e.stdout, "%d signatures added\n", r.SignaturesAdded)
 		return printProposal(e, r.Proposal)
 	}
+}
+
+// readPSBTFile reads a PSBT file, binary or base64 (spend export
+// --base64, custos-signer sign --base64), of at most
+// multisig.MaxPSBTFileBytes, and returns the PSBT in binary: base64 is
+// decoded here so that a PSBT of multisig.MaxPSBTBytes fits the daemon's
+// request limit, which its base64 (4/3 the size) would not. The daemon
+// checks the PSBT itself.
+func readPSBTFile(path string) ([]byte, error) {
+	data, err := readLimitedFile(path, multisig.MaxPSBTFileBytes, "a PSBT file")
+	if err != nil {
+		return nil, err
+	}
+	if bytes.HasPrefix(data, []byte("psbt\xff")) {
+		return data, nil
+	}
+	text := bytes.TrimSpace(data)
+	raw := make([]byte, base64.StdEncoding.DecodedLen(len(text)))
+	n, err := base64.StdEncoding.Strict().Decode(raw, text)
+	if err != nil {
+		return nil, fmt.Errorf("%s is neither a binary PSBT nor base64: %w", path, err)
+	}
+	if n > multisig.MaxPSBTBytes {
+		return nil, fmt.Errorf("%s holds a PSBT of %d bytes; a PSBT may have at most %d bytes", path, n, multisig.MaxPSBTBytes)
+	}
+	return raw[:n], nil
 }
 
 func spendCancelCmd(fs *flag.FlagSet) func(*env, []string) error {
@@ -238,8 +264,9 @@ type signerJSON struct {
 	Fingerprint string `json:"fingerprint"`
 	At          string `json:"at"`
 	// InTransaction is set once the proposal has its final transaction:
-	// whether this cosigner's signatures are in it (a late signature is
-	// kept, not part of it).
+	// whether this cosigner's signatures are in it (one that came after
+	// it was final, or one more than the finalizer needed, is kept but
+	// not part of it).
 	InTransaction *bool `json:"in_transaction,omitempty"`
 }
 
@@ -392,7 +419,7 @@ func printProposal(e *env, p *custosv1.Proposal) error {
 	for i, s := range out.Signers {
 		signed[i] = fmt.Sprintf("cosigner %d (%s)", s.Cosigner+1, s.Fingerprint)
 		if s.InTransaction != nil && !*s.InTransaction {
-			signed[i] += " after the transaction was final, not in it"
+			signed[i] += " (not in the final transaction)"
 		}
 	}
 	if len(signed) == 0 {
