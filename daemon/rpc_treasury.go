@@ -25,7 +25,10 @@ func (s *treasuryServer) GetStatus(ctx context.Context, _ *custosv1.GetStatusReq
 		return nil, s.d.status(ctx, custosv1.TreasuryService_GetStatus_FullMethodName, err)
 	}
 	// The node's tip is asked now, so "synced" is judged against the tip
-	// as of this call (custosctl status --wait relies on it).
+	// as of this call (custosctl status --wait relies on it). Observe
+	// returns within ctx and the follower's StatusTimeout whatever the node
+	// does: a node that does not answer gives the last status, not synced,
+	// so status stays usable to diagnose a stuck node.
 	return statusToProto(s.d.follower.Observe(ctx), s.d.cfg.Network, s.d.node.Kind(), exists), nil
 }
 

@@ -28,8 +28,13 @@ type Config struct {
 	// MaxBackoff caps the wait between attempts while the node is down
 	// (default 30s).
 	MaxBackoff time.Duration
-	Logger     *slog.Logger
-	Now        func() time.Time
+	// StatusTimeout bounds how long Observe waits for the node's tip
+	// (default 2s). A status call must answer even when the node accepts
+	// the connection and never replies: past the bound it returns the last
+	// status, not synced, instead of waiting for the node.
+	StatusTimeout time.Duration
+	Logger        *slog.Logger
+	Now           func() time.Time
 	// Descriptors parses the wallet's descriptor; sharing it with the rest
 	// of the daemon shares the addresses the follower derives. Nil means
 	// the follower keeps its own.
@@ -68,6 +73,13 @@ type Follower struct {
 	polls atomic.Uint64
 	shown uint64
 
+	// obsMu guards obs, the one request for the node's tip in flight.
+	// Callers that come while it runs share its answer rather than queue
+	// more requests behind a node that may never answer (rpcclient sends
+	// one HTTP request at a time and the requests ignore ctx).
+	obsMu sync.Mutex
+	obs   *observation
+
 	// watchMu guards the wallet's derivation state: scans read it, the
 	// lookahead extends it.
 	watchMu sync.RWMutex
@@ -99,6 +111,9 @@ func NewFollower(cfg Config) (*Follower, error) {
 	}
 	if cfg.MaxBackoff <= 0 {
 		cfg.MaxBackoff = 30 * time.Second
+	}
+	if cfg.StatusTimeout <= 0 {
+		cfg.StatusTimeout = 2 * time.Second
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -179,7 +194,7 @@ func (f *Follower) Run(ctx context.Context) error {
 // cycle is one poll: check the node, catch up with its chain, then mirror
 // its mempool.
 func (f *Follower) cycle(ctx context.Context) error {
-	info, err := f.observe(ctx)
+	info, err := f.observe(ctx, false)
 	if err != nil {
 		return err
 	}
@@ -201,43 +216,175 @@ func (f *Follower) cycle(ctx context.Context) error {
 // call, not as of the follower's last poll. When the wallet is behind it
 // asks the follower to poll at once. A node that cannot be asked is
 // reported as unreachable.
+//
+// Observe returns when ctx ends or StatusTimeout after the request for the
+// tip began, whatever the node does: it then returns the last status, not
+// synced and the node not reachable, with the reason in NodeErr. Only one
+// request for the tip is in flight; a call made while one runs shares it.
 func (f *Follower) Observe(ctx context.Context) Status {
-	_, _ = f.observe(ctx)
+	_, err := f.observe(ctx, true)
 	st := f.Status()
+	if err != nil {
+		st.NodeReachable = false
+		st.NodeErr = err.Error()
+		st.Synced = false
+	}
 	if !st.Synced {
 		f.Kick()
 	}
 	return st
 }
 
-// observe asks the node which chain it follows and where its tip is, and
-// publishes the answer with the synced flag judged against it in one
-// update: the new tip keeps the previous poll's "synced" only if the
-// wallet's tip is that very block.
-func (f *Follower) observe(ctx context.Context) (ChainInfo, error) {
-	seq := f.polls.Add(1)
-	info, err := f.chainInfo(ctx)
-	born := f.birthday()
-	now := f.cfg.Now()
-	f.setStatus(func(s *Status) {
-		if seq < f.shown {
-			return
+// observation is one request for the node's tip, shared by every caller
+// that asks while it is in flight.
+type observation struct {
+	seq uint64
+	// done is closed once the node answered or the request failed; info
+	// and err are set before.
+	done chan struct{}
+	info ChainInfo
+	err  error
+	// late is closed when the request has run for StatusTimeout without an
+	// answer, after the status was marked with lateErr.
+	late    chan struct{}
+	lateErr error
+	// settled is set (under statusMu) when the answer is published, so a
+	// deadline that fires just after it does not overwrite it.
+	settled bool
+}
+
+// observe asks the node for its tip, or joins the request in flight, and
+// waits for the answer until ctx ends. The request goes on without the
+// caller and publishes its answer whenever it comes.
+//
+// A fresh observation (Observe) wants the answer to a request sent after
+// it was called, so that "synced" is judged against the tip as of the
+// call: having joined a request already under way, it waits for the next
+// one. It gives up StatusTimeout after the call, or as soon as the request
+// it waits for has run that long unanswered.
+func (f *Follower) observe(ctx context.Context, fresh bool) (ChainInfo, error) {
+	after := f.polls.Load()
+	var bound <-chan time.Time
+	if fresh {
+		t := time.NewTimer(f.cfg.StatusTimeout)
+		defer t.Stop()
+		bound = t.C
+	}
+	for {
+		o := f.observation(ctx)
+		answered := func() bool {
+			select {
+			case <-o.done:
+				return true
+			default:
+				return false
+			}
 		}
-		f.shown = seq
-		if err != nil {
-			s.NodeReachable = false
-			s.NodeErr = err.Error()
-			s.Synced = false
-			return
+		var late <-chan struct{}
+		if fresh {
+			late = o.late
 		}
-		s.NodeReachable = true
-		s.NodeErr = ""
-		s.NodeHeight = info.Blocks
-		s.NodeHash = info.BestHash
-		s.LastPoll = now
-		s.Synced = s.Synced && s.atTip(born)
+		timedOut := false
+		select {
+		case <-o.done:
+		case <-late:
+		case <-bound:
+			timedOut = true
+		case <-ctx.Done():
+		}
+		if answered() && (!fresh || o.seq > after) {
+			return o.info, o.err
+		}
+		if err := ctx.Err(); err != nil {
+			return ChainInfo{}, fmt.Errorf("node's tip not observed: %w", err)
+		}
+		if timedOut || !answered() {
+			f.giveUp(o)
+			return ChainInfo{}, o.lateErr
+		}
+		// o answered a request sent before this call: ask again.
+	}
+}
+
+// giveUp publishes that o got no answer in time, unless it has one, and
+// reports whether it did. A later answer still replaces it.
+func (f *Follower) giveUp(o *observation) bool {
+	f.statusMu.Lock()
+	defer f.statusMu.Unlock()
+	if o.settled {
+		return false
+	}
+	f.publishLocked(o.seq, ChainInfo{}, o.lateErr, 0, time.Time{})
+	return true
+}
+
+// observation returns the request for the node's tip in flight, starting
+// one if there is none. Its answer and the synced flag judged against it
+// are published in one update: the new tip keeps the previous poll's
+// "synced" only if the wallet's tip is that very block. A request still
+// unanswered after StatusTimeout marks the node unreachable and the wallet
+// not synced until the answer comes.
+func (f *Follower) observation(ctx context.Context) *observation {
+	f.obsMu.Lock()
+	defer f.obsMu.Unlock()
+	if f.obs != nil {
+		return f.obs
+	}
+	bound := f.cfg.StatusTimeout
+	o := &observation{
+		seq:     f.polls.Add(1),
+		done:    make(chan struct{}),
+		late:    make(chan struct{}),
+		lateErr: fmt.Errorf("node did not answer getblockchaininfo within %s", bound),
+	}
+	f.obs = o
+	deadline := time.AfterFunc(bound, func() {
+		if f.giveUp(o) {
+			close(o.late)
+		}
 	})
-	return info, err
+	// The request outlives the caller that started it: others share it.
+	rctx := context.WithoutCancel(ctx)
+	go func() {
+		pctx, cancel := context.WithTimeout(rctx, bound)
+		info, err := f.chainInfo(pctx)
+		cancel()
+		deadline.Stop()
+		born := f.birthday()
+		now := f.cfg.Now()
+		f.statusMu.Lock()
+		o.settled = true
+		f.publishLocked(o.seq, info, err, born, now)
+		f.statusMu.Unlock()
+		o.info, o.err = info, err
+		f.obsMu.Lock()
+		f.obs = nil
+		f.obsMu.Unlock()
+		close(o.done)
+	}()
+	return o
+}
+
+// publishLocked records the answer of observation seq unless a later one
+// is already shown. The caller holds statusMu.
+func (f *Follower) publishLocked(seq uint64, info ChainInfo, err error, born int32, now time.Time) {
+	if seq < f.shown {
+		return
+	}
+	f.shown = seq
+	s := &f.status
+	if err != nil {
+		s.NodeReachable = false
+		s.NodeErr = err.Error()
+		s.Synced = false
+		return
+	}
+	s.NodeReachable = true
+	s.NodeErr = ""
+	s.NodeHeight = info.Blocks
+	s.NodeHash = info.BestHash
+	s.LastPoll = now
+	s.Synced = s.Synced && s.atTip(born)
 }
 
 // chainInfo is getblockchaininfo, after a quick check that the node
