@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/hex"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -319,14 +320,15 @@ func TestSignRefusals(t *testing.T) {
 	tests := []struct {
 		name string
 		in   []byte
-		big  bool
+		big  int // the file is truncated (grown) to this many bytes when set
 		args []string
 		want string
 	}{
 		{name: "truncated file", in: good[:len(good)/2], want: "unsigned.psbt: malformed PSBT: "},
 		{name: "not a PSBT", in: []byte("hello, ministry\n"), want: "malformed PSBT: neither binary"},
 		{name: "empty file", in: []byte{}, want: "is empty, not a PSBT"},
-		{name: "over the size limit", big: true, want: "a PSBT may have at most 33554432 bytes"},
+		{name: "over the size limit", big: multisig.MaxPSBTBytes + 1, want: "33554433 bytes is more than the 33554432 allowed"},
+		{name: "over the file size limit", big: multisig.MaxPSBTFileBytes + 1, want: fmt.Sprintf("a PSBT file may have at most %d bytes", multisig.MaxPSBTFileBytes)},
 		{name: "sighash NONE", in: nonePSBT, want: "custos-signer: input[1]: sighash type NONE (0x2) is not allowed, only ALL\n"},
 		{name: "fee over --max-fee", in: good, args: []string{"--max-fee", "0.0001"},
 			want: "custos-signer: fee 0.00015000 BTC is over this signer's ceiling of 0.00010000 BTC\n"},
@@ -336,9 +338,9 @@ func TestSignRefusals(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			in := f.write(t, "unsigned.psbt", tt.in)
-			if tt.big {
+			if tt.big > 0 {
 				require.NoError(t, os.WriteFile(in, good, 0o600))
-				require.NoError(t, os.Truncate(in, multisig.MaxPSBTBytes+1))
+				require.NoError(t, os.Truncate(in, int64(tt.big)))
 			}
 			out := f.out(t)
 			// "y" on stdin: a refusal must come before any question.
