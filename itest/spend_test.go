@@ -568,7 +568,8 @@ func testSpendRefusals(t *testing.T, h *harness) {
 		want string
 	}{
 		{"truncated", tamper("truncated", func(raw []byte) []byte { return raw[:len(raw)/2] }), "InvalidArgument"},
-		{"not a PSBT", tamper("garbage", func([]byte) []byte { return []byte("this is not a psbt") }), "InvalidArgument"},
+		{"not a PSBT, refused by custosctl", tamper("garbage", func([]byte) []byte { return []byte("this is not a psbt") }), "is neither a binary PSBT nor base64"},
+		{"base64 of no PSBT, refused by the daemon", tamper("garbage64", func([]byte) []byte { return []byte("aGVsbG8gd29ybGQ=") }), "InvalidArgument: psbt: malformed PSBT"},
 		{"altered amount", tamper("altered", editPSBT(func(pkt *psbt.Packet) { pkt.UnsignedTx.TxOut[0].Value-- })), "different transaction"},
 		{"altered locktime", tamper("locktime", editPSBT(func(pkt *psbt.Packet) { pkt.UnsignedTx.LockTime++ })), "different transaction"},
 		{"invalid signature", tamper("badsig", editPSBT(func(pkt *psbt.Packet) {
