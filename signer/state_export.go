@@ -2,7 +2,6 @@ package signer
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -221,7 +220,7 @@ func headAt(entries []LedgerEntry, ledger []byte, n uint64) [32]byte {
 	if err != nil {
 		return [32]byte{}
 	}
-	return sha256.Sum256(body)
+	return body.sum()
 }
 
 // readOptional reads a file of at most limit bytes; a missing one is
