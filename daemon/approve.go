@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/custos-reserve/custos/failpoint"
 	"github.com/custos-reserve/custos/multisig"
 	"github.com/custos-reserve/custos/reserve"
 )
@@ -30,7 +31,7 @@ func (d *Daemon) decide(ctx context.Context, caller Caller, id string, dec reser
 	if g.policy == nil {
 		return reserve.Proposal{}, errNoPolicy()
 	}
-	spent, err := d.spent(ctx, id)
+	spent, err := d.spentOf(ctx, id)
 	if err != nil {
 		return reserve.Proposal{}, err
 	}
@@ -46,8 +47,8 @@ func (d *Daemon) decide(ctx context.Context, caller Caller, id string, dec reser
 			return reserve.Errorf(reserve.CodeFailedPrecondition, "proposal %s is %s and takes no more decisions", p.ID, p.State)
 		case p.Intent.PolicyHash != g.Policy.Hash:
 			return reserve.Errorf(reserve.CodeFailedPrecondition,
-				"proposal %s was made under policy %x, and policy %x is now in force: cancel it and propose again",
-				p.ID, p.Intent.PolicyHash[:8], g.Policy.Hash[:8])
+				"proposal %s was made under policy %x, and policy %x is now in force: propose its replacement (custosctl spend propose --replaces %s, which cancels it)",
+				p.ID, p.Intent.PolicyHash[:8], g.Policy.Hash[:8], p.ID)
 		}
 		officer, ok := g.policy.OfficerByKey(a.OfficerKey)
 		if !ok {
@@ -105,11 +106,12 @@ func (d *Daemon) release(ctx context.Context, g governed, p reserve.Proposal) re
 	if p.State != reserve.StateApproved || now.Before(p.ReleaseAt) || g.Freeze.Frozen || g.policy == nil {
 		return p
 	}
-	spent, err := d.spent(ctx, p.ID)
+	spent, err := d.spentFor(ctx, intentOrID(p))
 	if err != nil {
 		d.log.Error("unable to count velocity for release", "proposal", p.ID, "err", err)
 		return p
 	}
+	failpoint.Inject(failpoint.DaemonReleaseBefore)
 	updated, err := d.cfg.Store.UpdateProposal(ctx, p.ID, func(p *reserve.Proposal) error {
 		q, err := d.quorum(g.policy, p, spent, now)
 		if err == nil && !q.Met() {
@@ -122,7 +124,7 @@ func (d *Daemon) release(ctx context.Context, g governed, p reserve.Proposal) re
 		if err != nil {
 			// Trying again would fail again, and no signer has seen
 			// the proposal: end it, saying why, and free its coins.
-			return p.Move(reserve.StateCancelled, now, actorDaemon, "unable to go to the signers: "+err.Error()+"; propose again")
+			return p.Move(reserve.StateCancelled, now, actorDaemon, "unable to go to the signers: "+err.Error()+"; propose its replacement: custosctl spend propose --replaces "+p.ID)
 		}
 		p.PSBT = raw
 		return p.Move(reserve.StateSigning, now, actorDaemon, "cool-off over; released to the signers")
@@ -131,6 +133,7 @@ func (d *Daemon) release(ctx context.Context, g governed, p reserve.Proposal) re
 		d.log.Error("unable to release proposal", "proposal", p.ID, "err", err)
 		return p
 	}
+	failpoint.Inject(failpoint.DaemonReleaseRecorded)
 	d.log.Info("proposal released", "proposal", updated.ID, "state", updated.State.String())
 	return updated
 }
@@ -166,8 +169,8 @@ func inForce(g reserve.Governance, p *reserve.Proposal) error {
 	}
 	if p.Intent != nil && g.Policy != nil && p.Intent.PolicyHash != g.Policy.Hash {
 		return reserve.Errorf(reserve.CodeFailedPrecondition,
-			"proposal %s was approved under policy %x, and policy %x is now in force: cancel it and propose again",
-			p.ID, p.Intent.PolicyHash[:8], g.Policy.Hash[:8])
+			"proposal %s was approved under policy %x, and policy %x is now in force: propose its replacement (custosctl spend propose --replaces %s, which cancels it)",
+			p.ID, p.Intent.PolicyHash[:8], g.Policy.Hash[:8], p.ID)
 	}
 	return nil
 }
@@ -191,4 +194,25 @@ func (d *Daemon) checkSpendable(ctx context.Context, p reserve.Proposal) error {
 			p.ID, p.ReleaseAt.Format(time.RFC3339))
 	}
 	return nil
+}
+
+// intentOrID is p's intent, or one naming only p's id when it has none.
+func intentOrID(p reserve.Proposal) *reserve.Intent {
+	if p.Intent != nil {
+		return p.Intent
+	}
+	return &reserve.Intent{ProposalID: p.ID}
+}
+
+// spentOf is spentFor the intent of proposal id; an unknown id counts
+// as spent does (the caller's update then refuses it).
+func (d *Daemon) spentOf(ctx context.Context, id string) (reserve.Spent, error) {
+	p, err := d.cfg.Store.Proposal(ctx, id)
+	if reserve.CodeOf(err) == reserve.CodeNotFound {
+		return d.spent(ctx, id)
+	}
+	if err != nil {
+		return reserve.Spent{}, err
+	}
+	return d.spentFor(ctx, intentOrID(p))
 }

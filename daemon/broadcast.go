@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 	"github.com/btcsuite/btcd/wire"
 
 	"github.com/custos-reserve/custos/daemon/chain"
+	"github.com/custos-reserve/custos/failpoint"
 	"github.com/custos-reserve/custos/reserve"
 )
 
@@ -32,9 +34,9 @@ const rebroadcastAfter = 30 * time.Second
 type nodeClient interface {
 	Kind() chain.Kind
 	Probe(ctx context.Context) error
-	ChainInfo() (chain.ChainInfo, error)
-	TestMempoolAccept(tx *wire.MsgTx) (chain.Acceptance, error)
-	SendRawTransaction(tx *wire.MsgTx) error
+	ChainInfo(ctx context.Context) (chain.ChainInfo, error)
+	TestMempoolAccept(ctx context.Context, tx *wire.MsgTx) (chain.Acceptance, error)
+	SendRawTransaction(ctx context.Context, tx *wire.MsgTx) error
 	Close()
 }
 
@@ -58,13 +60,38 @@ const (
 	refusalInputs
 )
 
-// refusalRule reads one kind of refusal. code is the JSON-RPC error code
-// of sendrawtransaction (0: any code, and testmempoolaccept's
-// reject-reason); token starts the node's reason once btcd's "TX rejected:
-// " is cut (bitcoind's reject reasons are stable tokens; btcd's are its
-// RuleError texts, recorded in testdata/broadcast).
+// codeAccept stands for testmempoolaccept's answer, which has a
+// reject-reason and no error code. No node sends 0 as the code of a
+// sendrawtransaction refusal; broadcast does not read one that does.
+const codeAccept btcjson.RPCErrorCode = 0
+
+// JSON-RPC codes of sendrawtransaction refusals. Both nodes use the same
+// numbers (btcd maps its rule errors onto bitcoind's, rpcserver.go
+// handleSendRawTransaction):
+//   - -25: bitcoind RPC_TRANSACTION_ERROR (missing or spent inputs, fee
+//     over maxfeerate); btcd ErrRPCTxError (an orphan, a consensus rule
+//     error such as a bad signature, an internal error).
+//   - -26: bitcoind RPC_TRANSACTION_REJECTED (mempool policy, conflicts);
+//     btcd ErrRPCTxRejected (every other mempool rule error, "already have
+//     transaction in mempool" included).
+//   - -27: bitcoind RPC_VERIFY_ALREADY_IN_CHAIN ("Transaction outputs
+//     already in utxo set"); btcd ErrRPCTxAlreadyInChain ("transaction
+//     already exists in blockchain").
+const (
+	codeTxError        = btcjson.ErrRPCVerify               // -25
+	codeTxRejected     = btcjson.ErrRPCVerifyRejected       // -26
+	codeAlreadyInChain = btcjson.ErrRPCVerifyAlreadyInChain // -27
+)
+
+// refusalRule reads one kind of refusal. The code decides first: a rule
+// applies only to the codes it lists (codeAccept for testmempoolaccept's
+// reject-reason). token, when set, then subdivides within the code: it
+// starts the node's reason once btcd's "TX rejected: " is cut (bitcoind's
+// reject reasons are stable tokens; btcd's are its RuleError texts,
+// recorded in testdata/broadcast). A token under a code the rule does not
+// list means nothing.
 type refusalRule struct {
-	code  btcjson.RPCErrorCode
+	codes []btcjson.RPCErrorCode
 	token string
 	class refusal
 	// why is what the log says about a refusal that keeps the proposal
@@ -73,42 +100,54 @@ type refusalRule struct {
 }
 
 // refusalRules is the one table of node refusals, first match wins. A
-// refusal matching none is retried.
+// refusal matching none (an unknown code, or a token no rule lists under
+// its code) is retried, never failed.
 var refusalRules = []refusalRule{
-	// Both nodes: RPC_VERIFY_ALREADY_IN_CHAIN (bitcoind "Transaction
-	// outputs already in utxo set", btcd "transaction already exists in
-	// blockchain").
-	{code: btcjson.ErrRPCVerifyAlreadyInChain, class: refusalKnown},
-	{token: "txn-already-in-mempool", class: refusalKnown},
-	{token: "txn-already-known", class: refusalKnown},
-	{token: "already have transaction", class: refusalKnown},
-	{token: "transaction already exists", class: refusalKnown},
-	{token: "missing-inputs", class: refusalInputs},
-	{code: btcjson.ErrRPCVerify, token: "bad-txns-inputs-missingorspent", class: refusalInputs},
-	{code: btcjson.ErrRPCVerify, token: "orphan transaction", class: refusalInputs},
-	{token: "txn-mempool-conflict", why: "a conflicting transaction is in the node's mempool"},
-	{token: "insufficient fee", why: "a conflicting transaction is in the node's mempool and this one does not pay enough to replace it"},
-	{token: "output already spent in mempool", why: "a conflicting transaction is in the node's mempool"},
-	{token: "min relay fee not met", why: "the fee is below the node's minimum relay fee"},
-	{token: "mempool min fee not met", why: "the fee is below the node's mempool minimum"},
-	{token: "mempool full", why: "the node's mempool is full"},
-	{token: "too-long-mempool-chain", why: "too many unconfirmed ancestors"},
-	{token: "non-final", why: "the locktime is not reached"},
-	{token: "non-bip68-final", why: "a relative locktime is not reached"},
-	{token: "dust", why: "the node's policy refuses a dust output"},
+	// -27 alone says the node has it in its chain: both nodes use it for
+	// nothing else.
+	{codes: []btcjson.RPCErrorCode{codeAlreadyInChain}, class: refusalKnown},
+	// Already known: bitcoind's testmempoolaccept tokens (-26 from
+	// sendrawtransaction in a race), btcd's texts (its testmempoolaccept
+	// reason; "already have" is -26 from sendrawtransaction).
+	{codes: []btcjson.RPCErrorCode{codeAccept, codeTxRejected}, token: "txn-already-in-mempool", class: refusalKnown},
+	{codes: []btcjson.RPCErrorCode{codeAccept, codeTxRejected}, token: "txn-already-known", class: refusalKnown},
+	{codes: []btcjson.RPCErrorCode{codeAccept, codeTxRejected}, token: "already have transaction", class: refusalKnown},
+	{codes: []btcjson.RPCErrorCode{codeAccept}, token: "transaction already exists", class: refusalKnown},
+	// Missing or spent inputs: testmempoolaccept's "missing-inputs" from
+	// both, -25 from sendrawtransaction with each node's words.
+	{codes: []btcjson.RPCErrorCode{codeAccept}, token: "missing-inputs", class: refusalInputs},
+	{codes: []btcjson.RPCErrorCode{codeTxError}, token: "bad-txns-inputs-missingorspent", class: refusalInputs},
+	{codes: []btcjson.RPCErrorCode{codeTxError}, token: "orphan transaction", class: refusalInputs},
+	// Policy and mempool conflicts: retried, with the reason in the log.
+	{codes: []btcjson.RPCErrorCode{codeAccept, codeTxRejected}, token: "txn-mempool-conflict", why: "a conflicting transaction is in the node's mempool"},
+	{codes: []btcjson.RPCErrorCode{codeAccept, codeTxRejected}, token: "insufficient fee", why: "a conflicting transaction is in the node's mempool and this one does not pay enough to replace it"},
+	{codes: []btcjson.RPCErrorCode{codeAccept, codeTxRejected}, token: "output already spent in mempool", why: "a conflicting transaction is in the node's mempool"},
+	{codes: []btcjson.RPCErrorCode{codeAccept, codeTxRejected}, token: "min relay fee not met", why: "the fee is below the node's minimum relay fee"},
+	{codes: []btcjson.RPCErrorCode{codeAccept, codeTxRejected}, token: "mempool min fee not met", why: "the fee is below the node's mempool minimum"},
+	{codes: []btcjson.RPCErrorCode{codeAccept, codeTxRejected}, token: "mempool full", why: "the node's mempool is full"},
+	{codes: []btcjson.RPCErrorCode{codeAccept, codeTxRejected}, token: "too-long-mempool-chain", why: "too many unconfirmed ancestors"},
+	{codes: []btcjson.RPCErrorCode{codeAccept, codeTxRejected}, token: "non-final", why: "the locktime is not reached"},
+	{codes: []btcjson.RPCErrorCode{codeAccept, codeTxRejected}, token: "non-bip68-final", why: "a relative locktime is not reached"},
+	{codes: []btcjson.RPCErrorCode{codeAccept, codeTxRejected}, token: "dust", why: "the node's policy refuses a dust output"},
 }
 
-// classify reads a refusal: code is sendrawtransaction's error code, 0 for
-// testmempoolaccept's reject reason.
+// classify reads a refusal: code is sendrawtransaction's error code,
+// codeAccept for testmempoolaccept's reject reason. The code selects the
+// rules; the reason only chooses among them.
 func classify(code btcjson.RPCErrorCode, reason string) refusalRule {
 	r := strings.ToLower(strings.TrimPrefix(reason, "TX rejected: "))
+	known := false
 	for _, rule := range refusalRules {
-		if rule.code != 0 && rule.code != code {
+		if !slices.Contains(rule.codes, code) {
 			continue
 		}
+		known = true
 		if strings.HasPrefix(r, rule.token) {
 			return rule
 		}
+	}
+	if !known {
+		return refusalRule{class: refusalRetry, why: fmt.Sprintf("the node refused it with error code %d, which the daemon does not classify", code)}
 	}
 	return refusalRule{class: refusalRetry, why: "the node refused it for a reason the daemon does not classify"}
 }
@@ -127,20 +166,22 @@ func (d *Daemon) broadcast(ctx context.Context, p reserve.Proposal) reserve.Prop
 		d.log.Error("stored final transaction does not decode", "proposal", p.ID, "err", err)
 		return p
 	}
-	acc, err := d.node.TestMempoolAccept(&tx)
+	acc, err := d.node.TestMempoolAccept(ctx, &tx)
 	if err != nil {
 		d.log.Warn("cannot test transaction with the node; will retry", "proposal", p.ID, "err", err)
 		return p
 	}
 	if !acc.Allowed {
-		return d.refused(ctx, p, 0, acc.Reason)
+		return d.refused(ctx, p, codeAccept, acc.Reason)
 	}
-	err = d.node.SendRawTransaction(&tx)
+	failpoint.Inject(failpoint.DaemonBroadcastBefore)
+	err = d.node.SendRawTransaction(ctx, &tx)
 	var rpcErr *btcjson.RPCError
 	switch {
 	case err == nil:
+		failpoint.Inject(failpoint.DaemonBroadcastAccepted)
 		return d.markBroadcast(ctx, p, "accepted by the node; txid "+p.Txid.String())
-	case errors.As(err, &rpcErr):
+	case errors.As(err, &rpcErr) && rpcErr.Code != codeAccept:
 		return d.refused(ctx, p, rpcErr.Code, rpcErr.Message)
 	default:
 		d.log.Warn("broadcast not confirmed by the node; will retry", "proposal", p.ID, "err", err)
@@ -434,7 +475,7 @@ func (d *Daemon) reconcileOne(ctx context.Context, g governed, p reserve.Proposa
 		case v.seen && v.height > 0 && tip-v.height+1 >= d.cfg.ConfirmDepth:
 			move(reserve.StateConfirmed, actorChain, fmt.Sprintf("confirmed at height %d, %d confirmations", v.height, tip-v.height+1))
 		case !v.seen && !v.bumped && now.Sub(lastChange(p)) > rebroadcastAfter:
-			d.rebroadcast(p)
+			d.rebroadcast(ctx, p)
 		}
 	case reserve.StateConfirmed:
 		if !v.seen || v.height == 0 {
@@ -475,17 +516,17 @@ func lastChange(p reserve.Proposal) time.Time {
 
 // rebroadcast sends a broadcast transaction again when the follower has
 // not seen it (evicted, or lost in a reorg).
-func (d *Daemon) rebroadcast(p reserve.Proposal) {
+func (d *Daemon) rebroadcast(ctx context.Context, p reserve.Proposal) {
 	var tx wire.MsgTx
 	if err := tx.Deserialize(bytes.NewReader(p.FinalTx)); err != nil {
 		d.log.Error("stored final transaction does not decode", "proposal", p.ID, "err", err)
 		return
 	}
-	err := d.node.SendRawTransaction(&tx)
+	err := d.node.SendRawTransaction(ctx, &tx)
 	var rpcErr *btcjson.RPCError
 	switch {
 	case err == nil:
-	case errors.As(err, &rpcErr) && classify(rpcErr.Code, rpcErr.Message).class == refusalKnown:
+	case errors.As(err, &rpcErr) && rpcErr.Code != codeAccept && classify(rpcErr.Code, rpcErr.Message).class == refusalKnown:
 	default:
 		d.log.Warn("rebroadcast refused", "proposal", p.ID, "txid", p.Txid.String(), "err", err)
 	}
@@ -496,13 +537,23 @@ func (d *Daemon) rebroadcast(p reserve.Proposal) {
 // transaction.
 const SignedCancelNote = "the signed transaction can still be broadcast by whoever holds the signatures; " +
 	"its coins stay reserved until one of its inputs is spent by a confirmed transaction; " +
-	"the way to make it unconfirmable is to spend one of its inputs (spend cancel --conflict is planned)"
+	"the only way to make it unconfirmable is to spend one of its inputs: custosctl spend cancel --conflict " + idMark + " --feerate N"
 
 // ExportedCancelNote is what the history of a proposal cancelled while
 // SIGNING says: its PSBT went to the ministries, and signatures the daemon
 // has not seen may exist.
 const ExportedCancelNote = "its PSBT went to the ministries: signed copies the daemon has not seen may exist, and with enough of them " +
-	"the transaction can still be broadcast; the way to make it unconfirmable is to spend one of its inputs (spend cancel --conflict is planned)"
+	"the transaction can still be broadcast; the only way to make it unconfirmable is to spend one of its inputs: custosctl spend cancel --conflict " + idMark + " --feerate N"
+
+// idMark stands for the proposal's id in the cancel notes; CancelNote
+// puts the id in.
+const idMark = "ID"
+
+// CancelNote is note (SignedCancelNote or ExportedCancelNote) for
+// proposal id.
+func CancelNote(note, id string) string {
+	return strings.ReplaceAll(note, "--conflict "+idMark, "--conflict "+id)
+}
 
 // cancel ends a proposal that has not been broadcast. Its coins are freed
 // unless it has its signatures (reserve.Proposal.MaySpend): then the note
@@ -523,12 +574,17 @@ func (d *Daemon) cancel(ctx context.Context, caller Caller, id, reason string) (
 		note += ": " + reason
 	}
 	p, err := d.cfg.Store.UpdateProposal(ctx, id, func(p *reserve.Proposal) error {
+		if p.State == reserve.StateFinalized || p.State == reserve.StateBroadcast {
+			return reserve.Errorf(reserve.CodeFailedPrecondition,
+				"proposal %s is %s: its transaction is signed, and cancelling cannot stop it; the only way to make it unconfirmable is to spend one of its inputs: custosctl spend cancel --conflict %s --feerate N",
+				p.ID, p.State, p.ID)
+		}
 		n := note
 		switch {
 		case p.MaySpend(w.Threshold):
-			n += "; " + SignedCancelNote
+			n += "; " + CancelNote(SignedCancelNote, p.ID)
 		case p.State == reserve.StateSigning:
-			n += "; " + ExportedCancelNote
+			n += "; " + CancelNote(ExportedCancelNote, p.ID)
 		}
 		return p.Move(reserve.StateCancelled, d.cfg.Now().UTC(), caller.Name, n)
 	})

@@ -55,16 +55,16 @@ func (d *Daemon) bump(ctx context.Context, caller Caller, id string, feeRate int
 	case old.Intent == nil:
 		return reserve.Proposal{}, reserve.Errorf(reserve.CodeFailedPrecondition, "proposal %s has no approved intent to bump under", old.ID)
 	case !now.Before(old.Intent.ExpiresAt):
-		return reserve.Proposal{}, reserve.Errorf(reserve.CodeFailedPrecondition, "the approvals of proposal %s expired at %s: propose again",
-			old.ID, old.Intent.ExpiresAt.Format(time.RFC3339))
+		return reserve.Proposal{}, reserve.Errorf(reserve.CodeFailedPrecondition, "the approvals of proposal %s expired at %s: propose its replacement for new approvals (custosctl spend propose --replaces %s): it spends one of the same inputs, so only one of the two can confirm",
+			old.ID, old.Intent.ExpiresAt.Format(time.RFC3339), old.ID)
 	case feeRate <= old.FeeRate:
 		return reserve.Proposal{}, reserve.Invalid("fee_rate", "%d sat/vB is not above the proposal's %d sat/vB", feeRate, old.FeeRate)
 	case newFee < old.FeeSat+incrementalRelayFee*old.VSize:
 		return reserve.Proposal{}, reserve.Invalid("fee_rate", "a fee of %d sat does not pay the %d sat of the replaced transaction plus %d sat/vB for its %d vB (BIP-125)",
 			newFee, old.FeeSat, incrementalRelayFee, old.VSize)
 	case newFee > old.Intent.FeeCapSat:
-		return reserve.Proposal{}, reserve.Errorf(reserve.CodeDenied, "a fee of %d sat is over the %d sat the officers approved: propose again for new approvals",
-			newFee, old.Intent.FeeCapSat)
+		return reserve.Proposal{}, reserve.Errorf(reserve.CodeDenied, "a fee of %d sat is over the %d sat the officers approved: propose its replacement for new approvals (custosctl spend propose --replaces %s): it spends one of the same inputs, so only one of the two can confirm",
+			newFee, old.Intent.FeeCapSat, old.ID)
 	case old.Change == nil:
 		return reserve.Proposal{}, reserve.Errorf(reserve.CodeFailedPrecondition, "proposal %s has no change output to pay a higher fee from", old.ID)
 	}

@@ -383,6 +383,18 @@ func payments(ps []reserve.Payee) ([]reserve.Payment, int64) {
 // too: whoever holds its signed transaction can still make it pay.
 // exclude names an intent not to count: the one being evaluated.
 func (d *Daemon) spent(ctx context.Context, exclude string) (reserve.Spent, error) {
+	return d.spentFor(ctx, &reserve.Intent{ProposalID: exclude})
+}
+
+// spentFor is spent for the payment of intent in: it leaves out in's own
+// proposal, and the payments in supersedes that pay no more than it, for
+// it conflicts with each of them and at most one of them can confirm (the
+// signers count their ledgers the same way).
+func (d *Daemon) spentFor(ctx context.Context, in *reserve.Intent) (reserve.Spent, error) {
+	skip := func(q *reserve.Intent) bool {
+		return q.ProposalID == in.ProposalID ||
+			(slices.Contains(in.Supersedes, q.ProposalID) && q.TotalSat() <= in.TotalSat())
+	}
 	ps, err := d.cfg.Store.Proposals(ctx, reserve.StateUnspecified)
 	if err != nil {
 		return reserve.Spent{}, err
@@ -414,7 +426,7 @@ func (d *Daemon) spent(ctx context.Context, exclude string) (reserve.Spent, erro
 		return p.MaySpend(threshold) && holds(p, res), nil
 	}
 	for _, p := range ps {
-		if p.Intent == nil || p.Intent.ProposalID == exclude || seen[p.Intent.ProposalID] {
+		if p.Intent == nil || skip(p.Intent) || seen[p.Intent.ProposalID] {
 			continue
 		}
 		if !committed(p.State) {

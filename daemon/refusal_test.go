@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -48,12 +49,14 @@ type replayNode struct {
 	sent   int
 }
 
-func (n *replayNode) Kind() chain.Kind                    { return chain.KindBtcd }
-func (n *replayNode) Probe(context.Context) error         { return nil }
-func (n *replayNode) ChainInfo() (chain.ChainInfo, error) { return chain.ChainInfo{}, nil }
-func (n *replayNode) Close()                              {}
+func (n *replayNode) Kind() chain.Kind            { return chain.KindBtcd }
+func (n *replayNode) Probe(context.Context) error { return nil }
+func (n *replayNode) ChainInfo(context.Context) (chain.ChainInfo, error) {
+	return chain.ChainInfo{}, nil
+}
+func (n *replayNode) Close() {}
 
-func (n *replayNode) TestMempoolAccept(tx *wire.MsgTx) (chain.Acceptance, error) {
+func (n *replayNode) TestMempoolAccept(_ context.Context, tx *wire.MsgTx) (chain.Acceptance, error) {
 	if n.accept.Error != nil {
 		return chain.Acceptance{}, fmt.Errorf("testmempoolaccept: %w", n.accept.Error)
 	}
@@ -66,7 +69,7 @@ func (n *replayNode) TestMempoolAccept(tx *wire.MsgTx) (chain.Acceptance, error)
 	return chain.ParseMempoolAccept(raw, tx.TxHash())
 }
 
-func (n *replayNode) SendRawTransaction(tx *wire.MsgTx) error {
+func (n *replayNode) SendRawTransaction(_ context.Context, tx *wire.MsgTx) error {
 	n.mu.Lock()
 	n.sent++
 	n.mu.Unlock()
@@ -141,7 +144,11 @@ func (s *memStore) UpdateProposal(_ context.Context, id string, fn func(p *reser
 func (s *memStore) Proposal(_ context.Context, id string) (reserve.Proposal, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.proposals[id], nil
+	p, ok := s.proposals[id]
+	if !ok {
+		return reserve.Proposal{}, reserve.Errorf(reserve.CodeNotFound, "proposal %s", id)
+	}
+	return p, nil
 }
 
 func (s *memStore) UTXOs(context.Context, bool) ([]reserve.UTXO, error) {
@@ -344,6 +351,184 @@ func TestRefusalUnknownCodeRetries(t *testing.T) {
 	d.broadcast(context.Background(), p)
 	requireOutcome(t, s, p.ID, reserve.StateFinalized)
 	require.Equal(t, refusalRetry, classify(-1, "something new").class)
+}
+
+// classOfRecording reads a recorded answer as the daemon does: a
+// testmempoolaccept reject-reason under codeAccept, a sendrawtransaction
+// error under its code. accepted is true when the node took the
+// transaction.
+func classOfRecording(t *testing.T, file string) (accepted bool, class refusal) {
+	t.Helper()
+	r := mustRecording(t, file)
+	require.Nil(t, r.Error, "the recorded call itself succeeded or was refused as a transaction")
+	if strings.Contains(file, "_testmempoolaccept_") {
+		var results []map[string]any
+		require.NoError(t, json.Unmarshal(r.Result, &results))
+		require.Len(t, results, 1)
+		txid, err := chainhash.NewHashFromStr(results[0]["txid"].(string))
+		require.NoError(t, err)
+		acc, err := chain.ParseMempoolAccept(r.Result, *txid)
+		require.NoError(t, err)
+		if acc.Allowed {
+			return true, refusalRetry
+		}
+		return false, classify(codeAccept, acc.Reason).class
+	}
+	return false, refusalRetry
+}
+
+// TestRecordedRefusalClasses maps every recorded refusal of both nodes to
+// its class, code first: -27 is known whatever it says; -25 is a missing
+// or spent input only with the node's words for it; policy refusals,
+// conflicts in the mempool and bad signatures are retried.
+func TestRecordedRefusalClasses(t *testing.T) {
+	const accepted = refusal(-1)
+	want := map[string]refusal{
+		"bitcoind_testmempoolaccept_bad_signature.json":      refusalRetry,
+		"bitcoind_testmempoolaccept_confirmed.json":          refusalKnown,
+		"bitcoind_testmempoolaccept_dust.json":               refusalRetry,
+		"bitcoind_testmempoolaccept_in_mempool.json":         refusalKnown,
+		"bitcoind_testmempoolaccept_low_fee.json":            refusalRetry,
+		"bitcoind_testmempoolaccept_missing_inputs.json":     refusalInputs,
+		"bitcoind_testmempoolaccept_non_final.json":          refusalRetry,
+		"bitcoind_testmempoolaccept_spent_by_confirmed.json": refusalInputs,
+		"bitcoind_testmempoolaccept_spent_in_mempool.json":   refusalRetry,
+		"btcd_testmempoolaccept_bad_signature.json":          refusalRetry,
+		"btcd_testmempoolaccept_confirmed.json":              refusalKnown,
+		"btcd_testmempoolaccept_dust.json":                   refusalRetry,
+		"btcd_testmempoolaccept_in_mempool.json":             refusalKnown,
+		"btcd_testmempoolaccept_low_fee.json":                accepted,
+		"btcd_testmempoolaccept_missing_inputs.json":         refusalInputs,
+		"btcd_testmempoolaccept_non_final.json":              refusalRetry,
+		"btcd_testmempoolaccept_spent_by_confirmed.json":     refusalInputs,
+		"btcd_testmempoolaccept_spent_in_mempool.json":       refusalRetry,
+
+		"bitcoind_sendrawtransaction_bad_signature.json":      refusalRetry, // -26
+		"bitcoind_sendrawtransaction_confirmed.json":          refusalKnown, // -27
+		"bitcoind_sendrawtransaction_dust.json":               refusalRetry, // -26
+		"bitcoind_sendrawtransaction_in_mempool.json":         accepted,
+		"bitcoind_sendrawtransaction_low_fee.json":            refusalRetry,  // -26
+		"bitcoind_sendrawtransaction_missing_inputs.json":     refusalInputs, // -25
+		"bitcoind_sendrawtransaction_non_final.json":          refusalRetry,  // -26
+		"bitcoind_sendrawtransaction_spent_by_confirmed.json": refusalInputs, // -25
+		"bitcoind_sendrawtransaction_spent_in_mempool.json":   refusalRetry,  // -26
+		"btcd_sendrawtransaction_bad_signature.json":          refusalRetry,  // -25, not an orphan
+		"btcd_sendrawtransaction_confirmed.json":              refusalKnown,  // -27
+		"btcd_sendrawtransaction_dust.json":                   refusalRetry,  // -26
+		"btcd_sendrawtransaction_in_mempool.json":             refusalKnown,  // -26
+		"btcd_sendrawtransaction_low_fee.json":                accepted,
+		"btcd_sendrawtransaction_missing_inputs.json":         refusalInputs, // -25 orphan
+		"btcd_sendrawtransaction_non_final.json":              refusalRetry,  // -26
+		"btcd_sendrawtransaction_spent_by_confirmed.json":     refusalInputs, // -25 orphan
+		"btcd_sendrawtransaction_spent_in_mempool.json":       refusalRetry,  // -26
+	}
+	files, err := filepath.Glob(filepath.Join("testdata", "broadcast", "*_*_*.json"))
+	require.NoError(t, err)
+	var recorded int
+	for _, path := range files {
+		file := filepath.Base(path)
+		if strings.Contains(file, "_gettxout_") {
+			continue
+		}
+		recorded++
+		t.Run(file, func(t *testing.T) {
+			w, ok := want[file]
+			require.True(t, ok, "a recording without an expected class")
+			if strings.Contains(file, "_testmempoolaccept_") {
+				ok, got := classOfRecording(t, file)
+				if w == accepted {
+					require.True(t, ok)
+					return
+				}
+				require.False(t, ok)
+				require.Equal(t, w, got)
+				return
+			}
+			r := mustRecording(t, file)
+			if w == accepted {
+				require.Nil(t, r.Error)
+				return
+			}
+			require.NotNil(t, r.Error)
+			require.Equal(t, w, classify(r.Error.Code, r.Error.Message).class, "code %d: %s", r.Error.Code, r.Error.Message)
+		})
+	}
+	require.Equal(t, len(want), recorded, "every expected class has its recording")
+}
+
+// TestRefusalCodeFirst: the error code decides the class, the reason
+// only subdivides within it. A token under a code that does not carry it,
+// a code no node uses for a refusal, or a reason no rule lists under its
+// code is retried.
+func TestRefusalCodeFirst(t *testing.T) {
+	tests := []struct {
+		name   string
+		code   btcjson.RPCErrorCode
+		reason string
+		want   refusal
+	}{
+		{name: "-25 with bitcoind's missing inputs", code: -25, reason: "bad-txns-inputs-missingorspent", want: refusalInputs},
+		{name: "-25 with btcd's orphan", code: -25, reason: "TX rejected: orphan transaction a references outputs of unknown or fully-spent transaction b", want: refusalInputs},
+		{name: "-27 whatever it says", code: -27, reason: "something new", want: refusalKnown},
+		{name: "-26 with btcd's already have", code: -26, reason: "TX rejected: already have transaction in mempool a", want: refusalKnown},
+		{name: "testmempoolaccept missing-inputs", code: codeAccept, reason: "missing-inputs", want: refusalInputs},
+
+		// The right token under the wrong code.
+		{name: "missing-inputs under -26", code: -26, reason: "missing-inputs", want: refusalRetry},
+		{name: "missing-inputs under -25", code: -25, reason: "missing-inputs", want: refusalRetry},
+		{name: "missingorspent under -26", code: -26, reason: "bad-txns-inputs-missingorspent", want: refusalRetry},
+		{name: "missingorspent as a testmempoolaccept reason", code: codeAccept, reason: "bad-txns-inputs-missingorspent", want: refusalRetry},
+		{name: "txn-already-in-mempool under -25", code: -25, reason: "txn-already-in-mempool", want: refusalRetry},
+		{name: "already exists in blockchain under -26", code: -26, reason: "TX rejected: transaction already exists in blockchain", want: refusalRetry},
+		{name: "already have transaction under -25", code: -25, reason: "TX rejected: already have transaction in mempool a", want: refusalRetry},
+
+		// An unknown code.
+		{name: "unknown code with missing-inputs", code: -1, reason: "missing-inputs", want: refusalRetry},
+		{name: "unknown code with txn-already-known", code: -32603, reason: "txn-already-known", want: refusalRetry},
+		{name: "unknown code with an orphan", code: -22, reason: "TX rejected: orphan transaction a", want: refusalRetry},
+
+		// An unknown token under a known code.
+		{name: "-25 unknown reason", code: -25, reason: "Fee exceeds maximum configured by user", want: refusalRetry},
+		{name: "-26 unknown reason", code: -26, reason: "something new", want: refusalRetry},
+		{name: "testmempoolaccept unknown reason", code: codeAccept, reason: "something new", want: refusalRetry},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got := classify(tc.code, tc.reason)
+			require.Equal(t, tc.want, got.class)
+			if got.class == refusalRetry {
+				require.NotEmpty(t, got.why, "a retried refusal says why in the log")
+			}
+		})
+	}
+}
+
+// TestBroadcastWrongCodeNeverFails: sendrawtransaction refusals whose
+// token belongs to another code, or whose code is unknown (0 included),
+// leave the proposal FINALIZED even when the follower saw a conflicting
+// spend confirmed: reconcile fails it on that view, not the broadcast.
+func TestBroadcastWrongCodeNeverFails(t *testing.T) {
+	tests := []struct {
+		name string
+		err  btcjson.RPCError
+	}{
+		{name: "missing-inputs under -26", err: btcjson.RPCError{Code: -26, Message: "missing-inputs"}},
+		{name: "missing-inputs under an unknown code", err: btcjson.RPCError{Code: -1, Message: "missing-inputs"}},
+		{name: "already in mempool under -25", err: btcjson.RPCError{Code: -25, Message: "txn-already-in-mempool"}},
+		{name: "already in mempool under code 0", err: btcjson.RPCError{Code: 0, Message: "txn-already-in-mempool"}},
+		{name: "missing-inputs under code 0", err: btcjson.RPCError{Code: 0, Message: "missing-inputs"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			node := &replayNode{t: t, accept: mustRecording(t, "btcd_testmempoolaccept_low_fee.json"), send: recording{Error: &tc.err}}
+			s := &memStore{tip: 120}
+			d := mustReplayDaemon(t, node, s, func() time.Time { return testStart })
+			p := mustProposal(t, s, "p1", reserve.StateFinalized)
+			s.spend(p, conflictTxid, 111)
+			d.broadcast(context.Background(), p)
+			requireOutcome(t, s, p.ID, reserve.StateFinalized)
+		})
+	}
 }
 
 // reconcilePass runs reconcile's step for every proposal of s, as

@@ -165,9 +165,9 @@ func TestCancelSignedProposalSays(t *testing.T) {
 			if tt.held {
 				require.Contains(t, note, "can still be broadcast by whoever holds the signatures")
 				require.Contains(t, note, "spend one of its inputs")
-				require.Contains(t, note, "--conflict is planned")
+				require.Contains(t, note, "spend cancel --conflict "+p.ID+" --feerate N")
 			} else {
-				require.NotContains(t, note, SignedCancelNote)
+				require.NotContains(t, note, CancelNote(SignedCancelNote, p.ID))
 			}
 		})
 	}

@@ -28,7 +28,8 @@ func (s *spendServer) ProposeSpend(ctx context.Context, req *custosv1.ProposeSpe
 	if err != nil {
 		return nil, s.d.status(ctx, method, err)
 	}
-	spec := spendSpec{Payees: payees, FeeRate: req.GetFeeRateSatVb(), Memo: req.GetMemo(), FeeCap: req.GetFeeCapSat()}
+	spec := spendSpec{Payees: payees, FeeRate: req.GetFeeRateSatVb(), Memo: req.GetMemo(), FeeCap: req.GetFeeCapSat(),
+		Replaces: req.GetReplaces(), Repeat: req.GetRepeat()}
 	p, err := s.d.propose(ctx, caller, spec)
 	if err != nil {
 		return nil, s.d.status(ctx, method, err)
@@ -135,7 +136,21 @@ func (s *spendServer) CancelProposal(ctx context.Context, req *custosv1.CancelPr
 		return nil, s.d.status(ctx, method, err)
 	}
 	caller, _ := CallerFrom(ctx)
-	p, err := s.d.cancel(ctx, caller, req.GetId(), req.GetReason())
+	if !req.GetConflict() {
+		if req.GetFeeRateSatVb() != 0 {
+			return nil, s.d.status(ctx, method, reserve.Invalid("fee_rate", "a fee rate is only for a conflicting transaction (conflict)"))
+		}
+		p, err := s.d.cancel(ctx, caller, req.GetId(), req.GetReason())
+		if err != nil {
+			return nil, s.d.status(ctx, method, err)
+		}
+		out, err := s.d.proposalToProto(ctx, p)
+		if err != nil {
+			return nil, s.d.status(ctx, method, err)
+		}
+		return &custosv1.CancelProposalResponse{Proposal: out}, nil
+	}
+	p, c, err := s.d.cancelConflict(ctx, caller, req.GetId(), req.GetReason(), req.GetFeeRateSatVb())
 	if err != nil {
 		return nil, s.d.status(ctx, method, err)
 	}
@@ -143,7 +158,11 @@ func (s *spendServer) CancelProposal(ctx context.Context, req *custosv1.CancelPr
 	if err != nil {
 		return nil, s.d.status(ctx, method, err)
 	}
-	return &custosv1.CancelProposalResponse{Proposal: out}, nil
+	conflict, err := s.d.proposalToProto(ctx, c)
+	if err != nil {
+		return nil, s.d.status(ctx, method, err)
+	}
+	return &custosv1.CancelProposalResponse{Proposal: out, Conflict: conflict}, nil
 }
 
 func (s *spendServer) DecideProposal(ctx context.Context, req *custosv1.DecideProposalRequest) (*custosv1.DecideProposalResponse, error) {
@@ -420,6 +439,7 @@ func (v proposalView) approvalsToProto(p reserve.Proposal, out *custosv1.Proposa
 		return err
 	}
 	out.Intent, out.FeeCapSat, out.Replaces = enc, p.Intent.FeeCapSat, p.Replaces
+	out.Supersedes, out.Repeat = p.Intent.Supersedes, p.Intent.Repeat
 	if !p.ReleaseAt.IsZero() {
 		out.ReleaseAtUnix = p.ReleaseAt.Unix()
 	}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"slices"
 	"strings"
 	"time"
 	"unicode"
@@ -19,6 +20,7 @@ import (
 	"github.com/btcsuite/btcd/txscript"
 	"github.com/btcsuite/btcd/wire"
 
+	"github.com/custos-reserve/custos/failpoint"
 	"github.com/custos-reserve/custos/multisig"
 	"github.com/custos-reserve/custos/reserve"
 )
@@ -55,6 +57,16 @@ type spendSpec struct {
 	// FeeCap is the fee cap the officers are asked to approve; 0 for the
 	// policy's.
 	FeeCap int64
+	// Replaces is the proposal whose payment this one replaces (spend
+	// propose --replaces): the new intent supersedes it and the new
+	// transaction spends one of its inputs.
+	Replaces string
+	// Repeat asks the officers to approve paying these payees these
+	// amounts again on purpose.
+	Repeat bool
+	// warnings are what the officers should know of the payees' earlier
+	// payments (checkRepeat), for the proposal's first history note.
+	warnings []string
 }
 
 // propose turns a payment request into a proposal: it selects confirmed,
@@ -66,6 +78,24 @@ func (d *Daemon) propose(ctx context.Context, caller Caller, spec spendSpec) (re
 	payees, outs, err := d.checkSpend(spec)
 	if err != nil {
 		return reserve.Proposal{}, err
+	}
+	return d.proposeLinked(ctx, caller, spec, payees, outs)
+}
+
+// proposeLinked is propose after the payees are checked; with none, spec
+// must replace a proposal (a cancel: cancelConflict). A replacement's
+// intent supersedes the replaced payment and its transaction spends the
+// coins supersedeLinks requires; a payment that repeats one that went to
+// the signers is refused unless it replaces it or is a declared repeat
+// (checkRepeat).
+func (d *Daemon) proposeLinked(ctx context.Context, caller Caller, spec spendSpec, payees []reserve.Payee, outs []*wire.TxOut) (reserve.Proposal, error) {
+	if len(payees) == 0 && spec.Replaces == "" {
+		return reserve.Proposal{}, reserve.Invalid("payees", "a proposal pays at least one payee, unless it only cancels a proposal")
+	}
+	if spec.Replaces != "" {
+		if err := checkID(spec.Replaces); err != nil {
+			return reserve.Proposal{}, reserve.Invalid("replaces", "%v", err)
+		}
 	}
 	if spec.FeeCap < 0 || spec.FeeCap > reserve.MaxSat {
 		return reserve.Proposal{}, reserve.Invalid("fee_cap_sat", "%d sat is outside 0 to 21000000 BTC", spec.FeeCap)
@@ -80,12 +110,21 @@ func (d *Daemon) propose(ctx context.Context, caller Caller, spec spendSpec) (re
 	case g.Freeze.Frozen:
 		return reserve.Proposal{}, errFrozen(g.Freeze)
 	}
+	var ln links
+	if spec.Replaces != "" {
+		if ln, err = d.supersedeLinks(ctx, g.wallet.Threshold, spec.Replaces); err != nil {
+			return reserve.Proposal{}, err
+		}
+	}
+	if spec.warnings, err = d.checkRepeat(ctx, payees, ln.ids, spec.Repeat); err != nil {
+		return reserve.Proposal{}, err
+	}
 	for try := 1; ; try++ {
-		p, err := d.buildProposal(ctx, caller, g.wallet, g.desc, spec, payees, outs)
+		p, err := d.buildProposal(ctx, caller, g.wallet, g.desc, spec, payees, outs, ln.required)
 		if err != nil {
 			return reserve.Proposal{}, err
 		}
-		if err := d.attachIntent(ctx, g, &p, spec.FeeCap); err != nil {
+		if err := d.attachIntent(ctx, g, &p, spec, ln.ids); err != nil {
 			return reserve.Proposal{}, err
 		}
 		created, err := d.cfg.Store.CreateProposal(ctx, p)
@@ -109,8 +148,15 @@ func (d *Daemon) propose(ctx context.Context, caller Caller, spec spendSpec) (re
 // gives it the intent the officers will approve: its payees, the fee cap
 // (asked, or the policy's cap for this transaction) and the policy's
 // expiry. The proposal then waits for approvals.
-func (d *Daemon) attachIntent(ctx context.Context, g governed, p *reserve.Proposal, askedCap int64) error {
-	spent, err := d.spent(ctx, "")
+func (d *Daemon) attachIntent(ctx context.Context, g governed, p *reserve.Proposal, spec spendSpec, supersedes []string) error {
+	askedCap := spec.FeeCap
+	// The velocity count leaves out what this payment supersedes and
+	// pays at least as much as (spentFor).
+	probe := &reserve.Intent{Supersedes: supersedes}
+	for _, py := range p.Payees {
+		probe.Payees = append(probe.Payees, reserve.IntentPayee{Script: py.Script, AmountSat: py.AmountSat})
+	}
+	spent, err := d.spentFor(ctx, probe)
 	if err != nil {
 		return err
 	}
@@ -132,6 +178,7 @@ func (d *Daemon) attachIntent(ctx context.Context, g governed, p *reserve.Propos
 	in := &reserve.Intent{
 		Network: g.wallet.Network, WalletID: g.wallet.ID, PolicyHash: g.Policy.Hash,
 		FeeCapSat: feeCap, ExpiresAt: now.Add(g.policy.ProposalExpiry).Truncate(time.Second),
+		Supersedes: supersedes, Repeat: spec.Repeat,
 	}
 	for _, py := range p.Payees {
 		in.Payees = append(in.Payees, reserve.IntentPayee{Script: py.Script, AmountSat: py.AmountSat})
@@ -141,6 +188,18 @@ func (d *Daemon) attachIntent(ctx context.Context, g governed, p *reserve.Propos
 	note := fmt.Sprintf("proposed; tier %d needs %d approvals", req.Tier, req.Approvals)
 	if len(req.Unlisted) > 0 {
 		note += fmt.Sprintf(" (one more for unlisted %s)", strings.Join(req.Unlisted, ", "))
+	}
+	switch {
+	case len(p.Payees) == 0:
+		note += fmt.Sprintf("; cancels %s by spending its input back to the reserve", strings.Join(supersedes, ", "))
+	case len(supersedes) > 0:
+		note += fmt.Sprintf("; replaces %s and spends one of its inputs, so at most one of them can confirm", strings.Join(supersedes, ", "))
+	}
+	if spec.Repeat {
+		note += "; a deliberate repeat of an earlier payment"
+	}
+	for _, w := range spec.warnings {
+		note += "; note: " + w
 	}
 	p.History = []reserve.Transition{{State: reserve.StatePendingApproval, At: now, Actor: p.CreatedBy, Note: note}}
 	return nil
@@ -272,11 +331,15 @@ func (d *Daemon) spendable(ctx context.Context) ([]reserve.Input, int32, error) 
 
 // buildProposal selects coins and builds the PSBT for one attempt.
 func (d *Daemon) buildProposal(ctx context.Context, caller Caller, w reserve.Wallet, desc *multisig.Descriptor,
-	spec spendSpec, payees []reserve.Payee, outs []*wire.TxOut) (reserve.Proposal, error) {
+	spec spendSpec, payees []reserve.Payee, outs []*wire.TxOut, required []reserve.Input) (reserve.Proposal, error) {
 	coins, tip, err := d.spendable(ctx)
 	if err != nil {
 		return reserve.Proposal{}, err
 	}
+	// A required coin may also be free: it is spent as required.
+	coins = slices.DeleteFunc(coins, func(c reserve.Input) bool {
+		return slices.ContainsFunc(required, func(r reserve.Input) bool { return r.OutPoint == c.OutPoint })
+	})
 	changeIndex, err := d.cfg.Store.Horizon(ctx, reserve.BranchChange)
 	if err != nil {
 		return reserve.Proposal{}, err
@@ -285,7 +348,7 @@ func (d *Daemon) buildProposal(ctx context.Context, caller Caller, w reserve.Wal
 	if err != nil {
 		return reserve.Proposal{}, err
 	}
-	sizes, err := d.prevTxSizes(ctx, coins)
+	sizes, err := d.prevTxSizes(ctx, append(slices.Clip(coins), required...))
 	if err != nil {
 		return reserve.Proposal{}, err
 	}
@@ -293,7 +356,7 @@ func (d *Daemon) buildProposal(ctx context.Context, caller Caller, w reserve.Wal
 	// and approvals are added later: the PSBT must stay within the limit
 	// every transfer path carries for the proposal's whole life.
 	sel, err := multisig.SelectCoins(multisig.SelectParams{
-		Coins: coins, Outputs: outs, ChangeScript: change.PkScript, FeeRate: spec.FeeRate,
+		Coins: coins, Required: required, Outputs: outs, ChangeScript: change.PkScript, FeeRate: spec.FeeRate,
 		M: desc.Threshold(), N: len(desc.Cosigners()),
 		PSBT: multisig.PSBTBudget{
 			MaxBytes: multisig.MaxPSBTBytes - psbtReserve, InputBytes: desc.InputPSBTBytes(), PrevTxBytes: sizes,
@@ -491,6 +554,7 @@ func (d *Daemon) importPSBT(ctx context.Context, caller Caller, id string, raw [
 		d.log.Info("signatures imported", "proposal", p.ID, "added", len(added), "by", caller.Name, "state", p.State.String())
 	}
 	if p.State == reserve.StateFinalized {
+		failpoint.Inject(failpoint.DaemonFinalized)
 		p = d.broadcast(ctx, p)
 	}
 	return p, added, nil

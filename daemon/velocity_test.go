@@ -72,3 +72,37 @@ func TestSpentCountsEndedSignedHolding(t *testing.T) {
 		})
 	}
 }
+
+// TestSpentForSupersedes: a payment's velocity leaves out the payments it
+// supersedes that pay no more than it (at most one of them confirms), and
+// counts one that paid more, or one it does not supersede.
+func TestSpentForSupersedes(t *testing.T) {
+	const amount = 7_000
+	tests := []struct {
+		name       string
+		supersedes []string
+		newAmount  int64
+		want       int64
+	}{
+		{name: "not superseded: counted", newAmount: amount, want: amount},
+		{name: "superseded, same amount: left out", supersedes: []string{"p1"}, newAmount: amount, want: 0},
+		{name: "superseded, the new one pays more: left out", supersedes: []string{"p1"}, newAmount: amount + 1, want: 0},
+		{name: "superseded but it paid more: counted", supersedes: []string{"p1"}, newAmount: amount - 1, want: amount},
+		{name: "another proposal superseded: counted", supersedes: []string{"p9"}, newAmount: amount, want: amount},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := &memStore{}
+			p := mustProposal(t, s, "p1", reserve.StateBroadcast)
+			s.mu.Lock()
+			p.Intent = &reserve.Intent{ProposalID: p.ID, Payees: []reserve.IntentPayee{{Script: []byte{0x51}, AmountSat: amount}}}
+			s.proposals[p.ID] = p
+			s.mu.Unlock()
+			d := &Daemon{cfg: Config{Store: velocityStore{s}, Now: func() time.Time { return testStart.Add(time.Hour) }}}
+			in := &reserve.Intent{Supersedes: tt.supersedes, Payees: []reserve.IntentPayee{{Script: []byte{0x51}, AmountSat: tt.newAmount}}}
+			got, err := d.spentFor(context.Background(), in)
+			require.NoError(t, err)
+			require.Equal(t, reserve.Spent{Last24h: tt.want, Last30d: tt.want}, got)
+		})
+	}
+}

@@ -106,7 +106,7 @@ func (d *Daemon) birthday(ctx context.Context, asked *int32) (int32, error) {
 	err := d.node.Probe(ctx)
 	if err == nil {
 		var info chain.ChainInfo
-		if info, err = d.node.ChainInfo(); err == nil && info.Network == d.cfg.Network {
+		if info, err = d.node.ChainInfo(ctx); err == nil && info.Network == d.cfg.Network {
 			return info.Blocks, nil
 		}
 	}

@@ -16,6 +16,8 @@ import (
 // bins holds the paths of the binaries built once for the whole run.
 var bins struct {
 	custosd, custosctl, signer string
+	// The same programs built with -tags failpoints (failpoint_test.go).
+	custosdFP, custosctlFP, signerFP string
 }
 
 func TestMain(m *testing.M) {
@@ -37,6 +39,17 @@ func runMain(m *testing.M) int {
 		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 		if err := cmd.Run(); err != nil {
 			fmt.Fprintf(os.Stderr, "itest: building %s: %v\n", name, err)
+			return 1
+		}
+	}
+	for name, dst := range map[string]*string{
+		"custosd": &bins.custosdFP, "custosctl": &bins.custosctlFP, "custos-signer": &bins.signerFP,
+	} {
+		*dst = filepath.Join(dir, name+"-failpoints")
+		cmd := exec.Command("go", "build", "-tags", "failpoints", "-o", *dst, "../cmd/"+name)
+		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+		if err := cmd.Run(); err != nil {
+			fmt.Fprintf(os.Stderr, "itest: building %s with failpoints: %v\n", name, err)
 			return 1
 		}
 	}

@@ -52,6 +52,10 @@ var cases = []struct {
 	{"a policy change takes every officer; signers keep theirs until re-pinned", testPolicyChange, false},
 	{"the 24-hour velocity cap counts approved payments", testVelocity, false},
 	{"a large spend's PSBT goes through export, sign and import; one over the limit is refused at propose", testLargePSBT, false},
+	{"pay once: a coordinator that lost a signed payment (restored from a backup before it) proposes it again; the signers refuse", testPayOnceForgotten, false},
+	{"pay once: restored from a backup before P1 was signed, --replaces confirms, the withheld original never", testPayOnceReplaces, false},
+	{"pay once: spend cancel --conflict makes a withheld signed transaction unconfirmable", testCancelConflict, false},
+	{"failpoints: the README flow completes through random kills", testFailpoints, false},
 }
 
 func TestIntegration(t *testing.T) {

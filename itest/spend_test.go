@@ -44,6 +44,7 @@ type proposalOut struct {
 	Change *struct {
 		AmountSat int64 `json:"amount_sat"`
 	} `json:"change"`
+	Inputs           int         `json:"inputs"`
 	InputSat         int64       `json:"input_sat"`
 	SignaturesNeeded int         `json:"signatures_needed"`
 	FailReason       string      `json:"fail_reason"`
@@ -52,10 +53,12 @@ type proposalOut struct {
 		State string `json:"state"`
 		Note  string `json:"note"`
 	} `json:"history"`
-	ApprovalsNeeded int    `json:"approvals_needed"`
-	Replaces        string `json:"replaces"`
-	FeeCapSat       int64  `json:"fee_cap_sat"`
-	ReleaseAt       string `json:"release_at"`
+	ApprovalsNeeded int      `json:"approvals_needed"`
+	Replaces        string   `json:"replaces"`
+	Supersedes      []string `json:"supersedes"`
+	Repeat          bool     `json:"repeat"`
+	FeeCapSat       int64    `json:"fee_cap_sat"`
+	ReleaseAt       string   `json:"release_at"`
 	Decisions       []struct {
 		Officer  string `json:"officer"`
 		Decision string `json:"decision"`

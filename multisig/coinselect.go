@@ -49,6 +49,12 @@ type SelectParams struct {
 	// PSBT bounds the bytes the inputs add to the spend's PSBT; its zero
 	// value sets no bound.
 	PSBT PSBTBudget
+	// Required are coins the transaction must spend, whatever they are
+	// worth: a replacement spends an input of each transaction it
+	// supersedes, so that at most one of them confirms. They are not
+	// among Coins. With Required, Outputs may be empty: the transaction
+	// then pays only the change (a cancel).
+	Required []reserve.Input
 }
 
 // PSBTBudget is the room a spend's PSBT has for its inputs. Every input
@@ -151,10 +157,19 @@ type Selection struct {
 // transaction's size is not given ("coin[i]", "coins"); a negative PSBT
 // bound or input size ("psbt"). It does not modify p; Selection.Inputs is
 // a new slice.
+//
+// Required coins. When Required is set, steps 1 and 2 are replaced by one
+// pass of step 2 that takes every required coin first (in the given
+// order, whatever its effective value), then the other coins largest
+// first; a required coin the standard weight or the PSBT bound cannot
+// take is refused, naming it ("required[i]").
 func SelectCoins(p SelectParams) (Selection, error) {
 	s, err := newSelector(p)
 	if err != nil {
 		return Selection{}, err
+	}
+	if len(p.Required) > 0 {
+		return s.withRequired()
 	}
 	if chosen, ok := s.branchAndBound(); ok {
 		return s.finish(chosen, 0)
@@ -242,7 +257,7 @@ func checkSelectParams(p SelectParams) (int64, error) {
 	if !txscript.IsPayToWitnessScriptHash(p.ChangeScript) {
 		return 0, reserve.Invalid("change_script", "change script %x is not P2WSH (OP_0 <32 bytes>)", p.ChangeScript)
 	}
-	if len(p.Outputs) == 0 {
+	if len(p.Outputs) == 0 && len(p.Required) == 0 {
 		return 0, reserve.Invalid("outputs", "no outputs to pay")
 	}
 	var sum int64
@@ -302,6 +317,24 @@ func (s *selector) loadCoins() error {
 		if c.AmountSat <= s.inFee {
 			s.skipped++
 			continue
+		}
+		s.coins = append(s.coins, c)
+		s.spendable += c.AmountSat
+	}
+	for i, c := range s.p.Required {
+		f := fmt.Sprintf("required[%d]", i)
+		if c.AmountSat <= 0 || c.AmountSat > reserve.MaxSat {
+			return reserve.Invalid(f, "amount %d sat is outside 1..%d", c.AmountSat, reserve.MaxSat)
+		}
+		if size, ok := s.p.PSBT.PrevTxBytes[c.OutPoint.Hash]; s.p.PSBT.MaxBytes > 0 && (!ok || size <= 0) {
+			return reserve.Invalid(f, "size of previous transaction %s is not given", c.OutPoint.Hash)
+		}
+		if j, dup := seen[c.OutPoint]; dup {
+			return reserve.Invalid(f, "outpoint %s is also coin[%d]", c.OutPoint, j)
+		}
+		seen[c.OutPoint] = -1 - i
+		if total += c.AmountSat; total > reserve.MaxSat {
+			return reserve.Invalid("coins", "coins total more than 21,000,000 BTC")
 		}
 		s.coins = append(s.coins, c)
 		s.spendable += c.AmountSat
@@ -415,10 +448,48 @@ func (s *selector) branchAndBound() ([]int, bool) {
 	return best, best != nil
 }
 
+// withRequired is SelectCoins with required coins: step 2 with them
+// first.
+func (s *selector) withRequired() (Selection, error) {
+	at := make(map[wire.OutPoint]int, len(s.coins))
+	for i, c := range s.coins {
+		at[c.OutPoint] = i
+	}
+	order := make([]int, 0, len(s.coins))
+	first := make(map[int]bool, len(s.p.Required))
+	var used int64
+	for j, c := range s.p.Required {
+		i := at[c.OutPoint]
+		if len(order) == s.maxIn || !s.fits(used, i) {
+			return Selection{}, reserve.Errorf(reserve.CodeFailedPrecondition,
+				"required[%d]: output %s does not fit in the transaction with the %d required before it (standard weight or PSBT size)", j, c.OutPoint, j)
+		}
+		used += s.cost[i]
+		order = append(order, i)
+		first[i] = true
+	}
+	for _, i := range s.byValue() {
+		if !first[i] {
+			order = append(order, i)
+		}
+	}
+	sel, ok, err := s.accumulateFrom(order, len(s.p.Required))
+	if ok || err != nil {
+		return sel, err
+	}
+	return Selection{}, s.unpaid()
+}
+
 // accumulate is step 2: it adds coins in the given order, passing over
 // those the PSBT bound refuses, until there is change, and reports whether
 // it found a selection.
 func (s *selector) accumulate(order []int) (Selection, bool, error) {
+	return s.accumulateFrom(order, 0)
+}
+
+// accumulateFrom is accumulate whose first required coins of order are
+// always taken: no selection stops before them.
+func (s *selector) accumulateFrom(order []int, required int) (Selection, bool, error) {
 	var (
 		chosen, changeless []int
 		total, used        int64
@@ -434,13 +505,18 @@ func (s *selector) accumulate(order []int) (Selection, bool, error) {
 		chosen = append(chosen, i)
 		total, used = total+s.coins[i].AmountSat, used+s.cost[i]
 		k := len(chosen)
+		if k < required {
+			continue
+		}
 		if k <= s.maxInChange {
-			if change := total - s.outSum - s.p.FeeRate*vsize(txWeight(s.inWeight, k, s.outLenChange)); change >= 0 {
+			// A transaction with no payees (a cancel) keeps a change
+			// output above dust: it must have an output.
+			if change := total - s.outSum - s.p.FeeRate*vsize(txWeight(s.inWeight, k, s.outLenChange)); change >= 0 && (len(s.p.Outputs) > 0 || change >= s.dust) {
 				sel, err := s.finish(sortedIndices(chosen), change)
 				return sel, true, err
 			}
 		}
-		if changeless == nil && total-s.outSum >= s.p.FeeRate*vsize(txWeight(s.inWeight, k, s.outLen)) {
+		if changeless == nil && len(s.p.Outputs) > 0 && total-s.outSum >= s.p.FeeRate*vsize(txWeight(s.inWeight, k, s.outLen)) {
 			changeless = slices.Clone(chosen)
 		}
 	}

@@ -13,8 +13,14 @@ import (
 )
 
 // IntentVersion is the version of the approval intent encoding
-// (docs/approvals.md). An intent of any other version is refused.
-const IntentVersion = 1
+// (docs/approvals.md) of an intent that supersedes nothing and is no
+// deliberate repeat; IntentVersionLinked is the version of one that is.
+// Each intent has exactly one encoding: a version 2 encoding of an intent
+// version 1 can write is refused, as is any other version.
+const (
+	IntentVersion       = 1
+	IntentVersionLinked = 2
+)
 
 // ApprovalTag domain-separates approval digests: digests are BIP-340
 // tagged hashes under it, so an officer's signature over one can never be
@@ -30,7 +36,12 @@ const (
 	// MaxIntentScriptLen bounds a payee's output script (consensus bound
 	// for scripts).
 	MaxIntentScriptLen = 10_000
+	// MaxIntentSupersedes bounds the proposals one intent supersedes.
+	MaxIntentSupersedes = 16
 )
+
+// intentFlagRepeat is bit 0 of a version 2 intent's flags: Repeat.
+const intentFlagRepeat = 0x01
 
 // Decision is what an officer's signature over an intent says.
 type Decision uint8
@@ -78,7 +89,26 @@ type Intent struct {
 	FeeCapSat int64
 	// ExpiresAt is when the approvals lapse, to the second, in UTC.
 	ExpiresAt time.Time
+	// Supersedes are the ids of earlier proposals for the same payment
+	// that this one replaces, in increasing order: a signer signs it only
+	// if it spends an input of every transaction it signed for them, so
+	// at most one of them can confirm (docs/approvals.md, "One payment,
+	// paid once"). An intent that supersedes proposals may have no payees:
+	// it then only spends their inputs back to the reserve (spend cancel
+	// --conflict).
+	Supersedes []string
+	// Repeat says the officers pay these payees these amounts again on
+	// purpose: a signer does not hold the payees against earlier
+	// payments it signed (it still holds Supersedes).
+	Repeat bool
 }
+
+// Linked reports whether the intent supersedes proposals or is a
+// deliberate repeat: whether it is written in encoding version 2.
+func (in *Intent) Linked() bool { return len(in.Supersedes) > 0 || in.Repeat }
+
+// Cancels reports whether the intent pays no one: it only supersedes.
+func (in *Intent) Cancels() bool { return len(in.Payees) == 0 && len(in.Supersedes) > 0 }
 
 // TotalSat is the sum of the payees' amounts: the amount the policy's
 // tiers and velocity caps apply to. Valid intents total at most MaxSat.
@@ -104,8 +134,11 @@ func (in *Intent) Validate() error {
 			return err
 		}
 	}
-	if len(in.Payees) < 1 || len(in.Payees) > MaxIntentPayees {
-		return Invalid("intent.payees", "%d payees, want 1 to %d", len(in.Payees), MaxIntentPayees)
+	if err := in.validateLinks(); err != nil {
+		return err
+	}
+	if min := in.minPayees(); len(in.Payees) < min || len(in.Payees) > MaxIntentPayees {
+		return Invalid("intent.payees", "%d payees, want %d to %d", len(in.Payees), min, MaxIntentPayees)
 	}
 	var total int64
 	for i, p := range in.Payees {
@@ -124,6 +157,36 @@ func (in *Intent) Validate() error {
 	}
 	if in.ExpiresAt.Unix() < 1 || in.ExpiresAt.Nanosecond() != 0 {
 		return Invalid("intent.expires_at", "%s is not a whole second after 1970", in.ExpiresAt.UTC().Format(time.RFC3339Nano))
+	}
+	return nil
+}
+
+// minPayees is the fewest payees the intent may have: one, or none for an
+// intent that supersedes proposals and is no repeat (a cancel).
+func (in *Intent) minPayees() int {
+	if len(in.Supersedes) > 0 && !in.Repeat {
+		return 0
+	}
+	return 1
+}
+
+// validateLinks checks Supersedes: at most MaxIntentSupersedes ids, each
+// a valid id other than the intent's own, in strictly increasing order.
+func (in *Intent) validateLinks() error {
+	if len(in.Supersedes) > MaxIntentSupersedes {
+		return Invalid("intent.supersedes", "%d proposals, want at most %d", len(in.Supersedes), MaxIntentSupersedes)
+	}
+	for i, id := range in.Supersedes {
+		f := fmt.Sprintf("intent.supersedes[%d]", i)
+		if err := checkIntentID(f, id); err != nil {
+			return err
+		}
+		if id == in.ProposalID {
+			return Invalid(f, "proposal %s cannot supersede itself", id)
+		}
+		if i > 0 && in.Supersedes[i-1] >= id {
+			return Invalid(f, "%s does not come after %s: the ids are in increasing order, each once", id, in.Supersedes[i-1])
+		}
 	}
 	return nil
 }
@@ -155,11 +218,20 @@ func checkIntentID(field, v string) error {
 //	str wallet_id        str proposal_id     [32] policy_hash
 //	u32 payee count, then per payee: u64 amount_sat, bytes script
 //	u64 fee_cap_sat      i64 expires_at (Unix seconds)
+//
+// and, in version 2 only (an intent that is Linked):
+//
+//	u32 supersedes count, then per id: str proposal_id
+//	u8  flags (bit 0: repeat; the others zero)
 func (in *Intent) Encode() ([]byte, error) {
 	if err := in.Validate(); err != nil {
 		return nil, err
 	}
-	b := []byte{IntentVersion, byte(in.Network)}
+	version := byte(IntentVersion)
+	if in.Linked() {
+		version = IntentVersionLinked
+	}
+	b := []byte{version, byte(in.Network)}
 	b = appendLenPrefixed(b, in.WalletID)
 	b = appendLenPrefixed(b, in.ProposalID)
 	b = append(b, in.PolicyHash[:]...)
@@ -170,7 +242,18 @@ func (in *Intent) Encode() ([]byte, error) {
 	}
 	b = binary.BigEndian.AppendUint64(b, uint64(in.FeeCapSat))
 	b = binary.BigEndian.AppendUint64(b, uint64(in.ExpiresAt.Unix()))
-	return b, nil
+	if version == IntentVersion {
+		return b, nil
+	}
+	b = binary.BigEndian.AppendUint32(b, uint32(len(in.Supersedes)))
+	for _, id := range in.Supersedes {
+		b = appendLenPrefixed(b, id)
+	}
+	var flags byte
+	if in.Repeat {
+		flags |= intentFlagRepeat
+	}
+	return append(b, flags), nil
 }
 
 // Equal reports whether two valid intents are the same intent: whether
@@ -180,6 +263,7 @@ func (in *Intent) Encode() ([]byte, error) {
 func (in *Intent) Equal(o *Intent) bool {
 	return in.Network == o.Network && in.WalletID == o.WalletID && in.ProposalID == o.ProposalID &&
 		in.PolicyHash == o.PolicyHash && in.FeeCapSat == o.FeeCapSat && in.ExpiresAt.Equal(o.ExpiresAt) &&
+		in.Repeat == o.Repeat && slices.Equal(in.Supersedes, o.Supersedes) &&
 		slices.EqualFunc(in.Payees, o.Payees, func(a, b IntentPayee) bool {
 			return a.AmountSat == b.AmountSat && bytes.Equal(a.Script, b.Script)
 		})
@@ -200,16 +284,21 @@ func appendLenPrefixed[T string | []byte](b []byte, s T) []byte {
 func DecodeIntent(b []byte) (Intent, error) {
 	r := intentReader{b: b}
 	var in Intent
-	if v := r.u8("version"); r.err == nil && v != IntentVersion {
-		return Intent{}, Invalid("intent.version", "version %d, want %d", v, IntentVersion)
+	version := r.u8("version")
+	if r.err == nil && version != IntentVersion && version != IntentVersionLinked {
+		return Intent{}, Invalid("intent.version", "version %d, want %d or %d", version, IntentVersion, IntentVersionLinked)
 	}
 	in.Network = Network(r.u8("network"))
 	in.WalletID = string(r.bytes("wallet_id", MaxIntentIDLen))
 	in.ProposalID = string(r.bytes("proposal_id", MaxIntentIDLen))
 	copy(in.PolicyHash[:], r.take("policy_hash", 32))
 	n := r.u32("payee count")
-	if r.err == nil && (n < 1 || n > MaxIntentPayees) {
-		return Intent{}, Invalid("intent.payees", "%d payees, want 1 to %d", n, MaxIntentPayees)
+	min := uint32(1)
+	if version == IntentVersionLinked {
+		min = 0 // a cancel pays no one; Validate checks it is one
+	}
+	if r.err == nil && (n < min || n > MaxIntentPayees) {
+		return Intent{}, Invalid("intent.payees", "%d payees, want %d to %d", n, min, MaxIntentPayees)
 	}
 	for i := uint32(0); r.err == nil && i < n; i++ {
 		amount := r.u64("amount")
@@ -221,6 +310,23 @@ func DecodeIntent(b []byte) (Intent, error) {
 	}
 	fee := r.u64("fee_cap")
 	expires := r.u64("expires_at")
+	if version == IntentVersionLinked {
+		k := r.u32("supersedes count")
+		if r.err == nil && k > MaxIntentSupersedes {
+			return Intent{}, Invalid("intent.supersedes", "%d proposals, want at most %d", k, MaxIntentSupersedes)
+		}
+		for i := uint32(0); r.err == nil && i < k; i++ {
+			in.Supersedes = append(in.Supersedes, string(r.bytes("supersedes id", MaxIntentIDLen)))
+		}
+		flags := r.u8("flags")
+		if r.err == nil && flags&^intentFlagRepeat != 0 {
+			return Intent{}, Invalid("intent.flags", "unknown flags %#02x", flags&^intentFlagRepeat)
+		}
+		in.Repeat = flags&intentFlagRepeat != 0
+		if r.err == nil && !in.Linked() {
+			return Intent{}, Invalid("intent.version", "version 2 for an intent that supersedes nothing and is no repeat; it is written in version 1")
+		}
+	}
 	if r.err != nil {
 		return Intent{}, r.err
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/ed25519"
 	"encoding/binary"
+	"fmt"
 	"testing"
 	"time"
 
@@ -53,6 +54,55 @@ func TestIntentRoundTrip(t *testing.T) {
 	require.Equal(t, []byte{1, 1, 0, 0, 0, 16}, enc[:6])
 }
 
+// TestIntentLinked: an intent that supersedes proposals or repeats a
+// payment is written in version 2, round-trips, and each link changes the
+// digest; a cancel (supersedes, no payees) is valid. The bytes are the
+// vector of docs/approvals.md.
+func TestIntentLinked(t *testing.T) {
+	p := MustParsePolicy(t, basePolicy)
+	for _, tt := range []struct {
+		name string
+		edit func(*reserve.Intent)
+		tail []byte
+	}{
+		{"supersedes", func(in *reserve.Intent) { in.Supersedes = []string{"P000003", "P000041"} },
+			append(append([]byte{0, 0, 0, 2, 0, 0, 0, 7}, "P000003"...), append([]byte{0, 0, 0, 7}, "P000041\x00"...)...)},
+		{"repeat", func(in *reserve.Intent) { in.Repeat = true }, []byte{0, 0, 0, 0, 1}},
+		{"both", func(in *reserve.Intent) { in.Supersedes, in.Repeat = []string{"P000003"}, true },
+			append(append([]byte{0, 0, 0, 1, 0, 0, 0, 7}, "P000003"...), 1)},
+		{"cancel", func(in *reserve.Intent) { in.Payees, in.Supersedes = nil, []string{"P000003"} },
+			append(append([]byte{0, 0, 0, 1, 0, 0, 0, 7}, "P000003"...), 0)},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			base := testIntent(p, 1000)
+			in := testIntent(p, 1000)
+			tt.edit(&in)
+			require.True(t, in.Linked())
+			enc := MustEncode(t, in)
+			require.Equal(t, byte(reserve.IntentVersionLinked), enc[0])
+			require.Equal(t, tt.tail, enc[len(enc)-len(tt.tail):])
+			got, err := reserve.DecodeIntent(enc)
+			require.NoError(t, err)
+			require.True(t, in.Equal(&got))
+			require.Equal(t, enc, MustEncode(t, got))
+			require.False(t, base.Equal(&in))
+			d1, err := base.Digest(reserve.DecisionApprove)
+			require.NoError(t, err)
+			d2, err := in.Digest(reserve.DecisionApprove)
+			require.NoError(t, err)
+			require.NotEqual(t, d1, d2)
+			require.Equal(t, len(in.Payees) == 0, in.Cancels())
+		})
+	}
+	// Unknown flags are refused.
+	in := testIntent(p, 1000)
+	in.Repeat = true
+	enc := MustEncode(t, in)
+	enc[len(enc)-1] = 0x03
+	_, err := reserve.DecodeIntent(enc)
+	requireRefusal(t, err, reserve.CodeInvalid, nil, "intent.flags", "unknown flags 0x02")
+}
+
 // TestIntentRefusals: what Encode refuses to write and DecodeIntent to
 // read, each naming the field.
 func TestIntentRefusals(t *testing.T) {
@@ -82,6 +132,17 @@ func TestIntentRefusals(t *testing.T) {
 		{"zero fee cap", func(in *reserve.Intent) { in.FeeCapSat = 0 }, "intent.fee_cap", "0 sat"},
 		{"fraction of a second", func(in *reserve.Intent) { in.ExpiresAt = intentExpiry.Add(time.Millisecond) }, "intent.expires_at", "not a whole second"},
 		{"before 1970", func(in *reserve.Intent) { in.ExpiresAt = time.Unix(0, 0) }, "intent.expires_at", "not a whole second after 1970"},
+		{"supersedes itself", func(in *reserve.Intent) { in.Supersedes = []string{in.ProposalID} }, "intent.supersedes[0]", "cannot supersede itself"},
+		{"supersedes out of order", func(in *reserve.Intent) { in.Supersedes = []string{"P000007", "P000003"} }, "intent.supersedes[1]", "increasing order"},
+		{"supersedes one twice", func(in *reserve.Intent) { in.Supersedes = []string{"P000003", "P000003"} }, "intent.supersedes[1]", "increasing order"},
+		{"supersedes a bad id", func(in *reserve.Intent) { in.Supersedes = []string{"P 3"} }, "intent.supersedes[0]", "not printable ASCII"},
+		{"supersedes too many", func(in *reserve.Intent) {
+			for i := range reserve.MaxIntentSupersedes + 1 {
+				in.Supersedes = append(in.Supersedes, fmt.Sprintf("P%06d", i+100))
+			}
+		}, "intent.supersedes", "17 proposals, want at most 16"},
+		{"a repeat that pays no one", func(in *reserve.Intent) { in.Payees, in.Repeat = nil, true }, "intent.payees", "0 payees, want 1"},
+		{"a cancel of nothing", func(in *reserve.Intent) { in.Payees, in.Supersedes = nil, nil }, "intent.payees", "0 payees, want 1"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			in := valid()
@@ -104,7 +165,9 @@ func TestIntentRefusals(t *testing.T) {
 		msg   string
 	}{
 		{"empty", nil, "intent", "truncated in version"},
-		{"version 2", mutate(func(b []byte) []byte { b[0] = 2; return b }), "intent.version", "version 2, want 1"},
+		{"version 3", mutate(func(b []byte) []byte { b[0] = 3; return b }), "intent.version", "version 3, want 1 or 2"},
+		{"version 2 without its fields", mutate(func(b []byte) []byte { b[0] = 2; return b }), "intent", "truncated in supersedes count"},
+		{"version 2 of an unlinked intent", mutate(func(b []byte) []byte { b[0] = 2; return append(b, 0, 0, 0, 0, 0) }), "intent.version", "it is written in version 1"},
 		{"truncated", enc[:len(enc)-1], "intent", "truncated in expires_at"},
 		{"trailing byte", append(bytes.Clone(enc), 0), "intent", "1 bytes after the end"},
 		{"id length past the limit", mutate(func(b []byte) []byte { binary.BigEndian.PutUint32(b[2:], 65); return b }), "intent", "wallet_id of 65 bytes is longer than 64"},

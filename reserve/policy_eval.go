@@ -135,10 +135,10 @@ func (p *Policy) Require(pays []Payment, feeSat, vsize int64, spent Spent, now t
 }
 
 // paymentsTotal checks each payment and returns their sum, at most MaxSat.
+// No payments total 0: an intent that cancels (Intent.Cancels) pays no
+// one and needs what the lowest tier needs; the intent's own rules say
+// which intents may pay no one.
 func paymentsTotal(pays []Payment) (int64, error) {
-	if len(pays) == 0 {
-		return 0, Invalid("pays", "a proposal pays at least one external address")
-	}
 	var total int64
 	for i, pay := range pays {
 		if pay.Address == "" {

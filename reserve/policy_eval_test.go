@@ -139,7 +139,8 @@ func TestPolicyRequire(t *testing.T) {
 		{name: "the largest transaction", pays: pay(addrListed, btc), fee: 1_000_000, vsize: 1_000_000, want: tier0},
 
 		// Bad arguments.
-		{name: "no payments", pays: nil, code: reserve.CodeInvalid, field: "pays", msg: []string{"at least one"}},
+		{name: "no payments (a cancel) needs the lowest tier", pays: nil, want: tier0},
+		{name: "no payments still obey the fee cap", pays: nil, fee: 2_000_000, vsize: 10_000, code: reserve.CodeDenied, field: "fees.max_fee"},
 		{name: "a zero payment", pays: pay(addrListed, 0), code: reserve.CodeInvalid, field: "pays[0].amount"},
 		{name: "a negative payment", pays: []reserve.Payment{{addrListed, 1}, {addrListed, -1}}, code: reserve.CodeInvalid, field: "pays[1].amount"},
 		{name: "a payment over the supply", policy: noVelocity, pays: pay(addrListed, reserve.MaxSat+1), code: reserve.CodeInvalid, field: "pays[0].amount"},

@@ -26,6 +26,7 @@ forbid() {
 
 forbid "reserve/..." "^$mod/" "reserve imports nothing of ours"
 forbid "durable/..." "^$mod/" "durable only writes and reads files"
+forbid "failpoint/..." "^$mod/" "failpoints are named in one list and import nothing of ours"
 forbid "multisig/..." "^$mod/(daemon|store|signer|proto|cmd)|^google.golang.org/grpc|^go.etcd.io/bbolt" "multisig is pure Bitcoin work"
 forbid "store/..." "^$mod/(daemon|signer|proto|cmd)|^google.golang.org/grpc" "store persists domain records only"
 forbid "daemon/..." "^$mod/(signer|store|cmd)" "the daemon holds no keys and gets its store injected"

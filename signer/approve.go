@@ -1,8 +1,10 @@
 package signer
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -24,6 +26,14 @@ var (
 	// transaction for the same intent that the new one does not
 	// conflict with: both could confirm and pay twice.
 	ErrSignedOther = errors.New("already signed another transaction for this intent")
+
+	// ErrPaysAgain is returned when this signer already signed a
+	// transaction, under other approvals, for the payment the new one
+	// makes (the same proposal, one the intent supersedes, or the same
+	// payee and amount without Repeat) and the new one spends none of its
+	// inputs: both could confirm and pay twice (docs/approvals.md, "One
+	// payment, paid once").
+	ErrPaysAgain = errors.New("pays an approved payment again")
 )
 
 // Rules are what Check and Sign hold a PSBT to besides the pinned wallet:
@@ -82,6 +92,11 @@ type Approved struct {
 	// signer already signed; this one spends an input of each (a fee
 	// bump), so at most one of them can confirm.
 	Replaces []chainhash.Hash
+	// Conflicts are the transactions this signer signed under other
+	// approvals for the same payment (the same proposal, one the intent
+	// supersedes, or the same payee and amount), in ledger order; this
+	// one spends an input of each, so at most one of them can confirm.
+	Conflicts []Conflict
 	// recorded is set when the ledger already holds this transaction.
 	recorded bool
 }
@@ -126,7 +141,11 @@ func checkApprovals(pkt *psbt.Packet, d *multisig.Descriptor, a multisig.Analysi
 	for i, in := range a.Inputs {
 		ins[i] = in.OutPoint
 	}
-	v, err := view(entries, digest, txid, ins, now)
+	spends := make(map[wire.OutPoint]bool, len(pkt.UnsignedTx.TxIn))
+	for _, txIn := range pkt.UnsignedTx.TxIn {
+		spends[txIn.PreviousOutPoint] = true
+	}
+	v, err := view(entries, digest, txid, ins, replaced(in, digest, entries, spends), now)
 	if err != nil {
 		return Approved{}, err
 	}
@@ -149,15 +168,14 @@ func checkApprovals(pkt *psbt.Packet, d *multisig.Descriptor, a multisig.Analysi
 			len(q.Officers), q.Requirement.Approvals, in.ProposalID, who)
 	}
 
+	// A payment signed under other approvals is paid again only by a
+	// transaction that conflicts with it.
+	if ok.Conflicts, err = payOnce(in, digest, entries, spends, v.signed); err != nil {
+		return Approved{}, err
+	}
+
 	// A second transaction for one intent is a fee bump only if it
 	// conflicts with every one signed before: then at most one confirms.
-	if len(v.others) == 0 {
-		return ok, nil
-	}
-	spends := make(map[wire.OutPoint]bool, len(pkt.UnsignedTx.TxIn))
-	for _, txIn := range pkt.UnsignedTx.TxIn {
-		spends[txIn.PreviousOutPoint] = true
-	}
 	for _, e := range v.others {
 		if !sharesInput(e, spends) {
 			return Approved{}, refuse(reserve.CodeConflict, ErrSignedOther,
@@ -206,6 +224,10 @@ func ledgerEntry(s Summary, now time.Time) LedgerEntry {
 		TxID:         s.TxID,
 		AmountSat:    s.Approved.Intent.TotalSat(),
 		SignedAt:     now.UTC().Truncate(time.Second),
+	}
+	e.Supersedes = slices.Clone(s.Approved.Intent.Supersedes)
+	for _, p := range s.Approved.Intent.Payees {
+		e.Payees = append(e.Payees, reserve.IntentPayee{Script: bytes.Clone(p.Script), AmountSat: p.AmountSat})
 	}
 	for _, in := range s.Inputs {
 		e.Inputs = append(e.Inputs, in.OutPoint)

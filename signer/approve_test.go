@@ -451,6 +451,7 @@ func TestSignApprovedRecordsInLedger(t *testing.T) {
 		TxID:         unsigned.UnsignedTx.TxHash(),
 		Inputs:       []wire.OutPoint{sp.inputs[0].OutPoint, sp.inputs[1].OutPoint, sp.inputs[2].OutPoint},
 		AmountSat:    payeeSat,
+		Payees:       []reserve.IntentPayee{{Script: payeeScript(t), AmountSat: payeeSat}},
 		SignedAt:     signertest.Now(),
 	}}, entries)
 	line := ledgerBytes(t, rules.Ledger)
@@ -458,7 +459,7 @@ func TestSignApprovedRecordsInLedger(t *testing.T) {
 	require.Equal(t, 1, bytes.Count(line, []byte("\n")))
 	for _, field := range []string{`"intent_digest":"` + hex.EncodeToString(entries[0].IntentDigest[:]) + `"`,
 		`"txid":"` + entries[0].TxID.String() + `"`, `"inputs":["` + sp.inputs[0].OutPoint.String() + `",`,
-		`"amount_sat":70000000`, `"signed_at":"2026-12-01T12:00:00Z"`, `"proposal_id":"P000001"`} {
+		`"amount_sat":70000000,"payees":[{"script":"` + hex.EncodeToString(payeeScript(t)) + `","amount_sat":70000000}],"signed_at":"2026-12-01T12:00:00Z"`, `"proposal_id":"P000001"`} {
 		require.Contains(t, string(line), field)
 	}
 

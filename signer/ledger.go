@@ -20,6 +20,7 @@ import (
 	"github.com/btcsuite/btcd/wire"
 
 	"github.com/custos-reserve/custos/durable"
+	"github.com/custos-reserve/custos/failpoint"
 	"github.com/custos-reserve/custos/multisig"
 	"github.com/custos-reserve/custos/reserve"
 )
@@ -53,8 +54,19 @@ type LedgerEntry struct {
 	// Inputs are the outpoints the transaction spends: two transactions
 	// for one intent that share one cannot both confirm.
 	Inputs []wire.OutPoint
-	// AmountSat is the intent's total external amount.
+	// AmountSat is the intent's total external amount: 0 for a cancel,
+	// which pays no one.
 	AmountSat int64
+	// Payees are the intent's payees, in its order: what the signer
+	// holds a later payment against (docs/approvals.md, "One payment,
+	// paid once"). Entries written before payees were recorded, and a
+	// cancel's, have none: they are matched by proposal id and
+	// supersedes links only.
+	Payees []reserve.IntentPayee
+	// Supersedes are the proposals the intent superseded, in its order:
+	// a later request to sign for one of them is held against this entry
+	// as for the same payment, whichever of the two was signed first.
+	Supersedes []string
 	// SignedAt is when it was signed, by this signer's clock, to the
 	// second.
 	SignedAt time.Time
@@ -71,10 +83,20 @@ type ledgerLine struct {
 	TxID         string   `json:"txid"`
 	Inputs       []string `json:"inputs"`
 	AmountSat    int64    `json:"amount_sat"`
-	SignedAt     string   `json:"signed_at"`
+	// Payees is omitted when there are none, so that the lines written
+	// before it existed read, and verify, byte for byte.
+	Payees     []ledgerPayee `json:"payees,omitempty"`
+	Supersedes []string      `json:"supersedes,omitempty"`
+	SignedAt   string        `json:"signed_at"`
 	// MAC authenticates the rest of the line (its body: the line without
 	// this field) under a key only this signer derives (ledgerMACTag).
 	MAC string `json:"mac,omitempty"`
+}
+
+// ledgerPayee is an IntentPayee as a ledger line writes it.
+type ledgerPayee struct {
+	Script    string `json:"script"`
+	AmountSat int64  `json:"amount_sat"`
 }
 
 // ledgerMACTag derives the key of the ledger lines' MACs from the
@@ -436,14 +458,70 @@ func decodeLedgerFields(ll ledgerLine) (LedgerEntry, error) {
 		}
 		e.Inputs = append(e.Inputs, *op)
 	}
-	if ll.AmountSat < 1 || ll.AmountSat > reserve.MaxSat {
-		return LedgerEntry{}, fmt.Errorf("amount_sat %d is outside 1 sat to 21000000 BTC", ll.AmountSat)
+	// 0 is a cancel's: it pays no one.
+	if ll.AmountSat < 0 || ll.AmountSat > reserve.MaxSat {
+		return LedgerEntry{}, fmt.Errorf("amount_sat %d is outside 0 sat to 21000000 BTC", ll.AmountSat)
 	}
 	e.AmountSat = ll.AmountSat
+	if e.Payees, err = decodeLedgerPayees(ll.Payees, ll.AmountSat); err != nil {
+		return LedgerEntry{}, err
+	}
+	if e.Supersedes, err = decodeLedgerSupersedes(ll.Supersedes); err != nil {
+		return LedgerEntry{}, err
+	}
 	if e.SignedAt, err = time.Parse(time.RFC3339, ll.SignedAt); err != nil {
 		return LedgerEntry{}, fmt.Errorf("signed_at %q is not an RFC 3339 time", ll.SignedAt)
 	}
 	return e, nil
+}
+
+// decodeLedgerPayees checks a line's payees: each script 1 to
+// reserve.MaxIntentScriptLen bytes of lowercase hex, each amount 1 sat to
+// 21,000,000 BTC, and together the line's amount_sat. "payees":[] is
+// refused: the writer omits the field when there are none, and no entry
+// has two spellings.
+func decodeLedgerPayees(lps []ledgerPayee, total int64) ([]reserve.IntentPayee, error) {
+	if lps == nil {
+		return nil, nil
+	}
+	if len(lps) == 0 || len(lps) > reserve.MaxIntentPayees {
+		return nil, fmt.Errorf("payees lists %d payees, want 1 to %d", len(lps), reserve.MaxIntentPayees)
+	}
+	out := make([]reserve.IntentPayee, len(lps))
+	var sum int64
+	for i, lp := range lps {
+		script, err := hex.DecodeString(lp.Script)
+		if err != nil || len(script) == 0 || len(script) > reserve.MaxIntentScriptLen || hex.EncodeToString(script) != lp.Script {
+			return nil, fmt.Errorf("payees[%d].script is not 1 to %d bytes of lowercase hex", i, reserve.MaxIntentScriptLen)
+		}
+		if lp.AmountSat < 1 || lp.AmountSat > reserve.MaxSat-sum {
+			return nil, fmt.Errorf("payees[%d].amount_sat %d is outside 1 sat to what is left of 21000000 BTC", i, lp.AmountSat)
+		}
+		sum += lp.AmountSat
+		out[i] = reserve.IntentPayee{Script: script, AmountSat: lp.AmountSat}
+	}
+	if sum != total {
+		return nil, fmt.Errorf("the payees total %d sat, and amount_sat is %d", sum, total)
+	}
+	return out, nil
+}
+
+// decodeLedgerSupersedes checks a line's superseded proposal ids: 1 to
+// reserve.MaxIntentSupersedes of them (the field is omitted when there
+// are none), each a non-empty id of at most reserve.MaxIntentIDLen bytes.
+func decodeLedgerSupersedes(ids []string) ([]string, error) {
+	if ids == nil {
+		return nil, nil
+	}
+	if len(ids) == 0 || len(ids) > reserve.MaxIntentSupersedes {
+		return nil, fmt.Errorf("supersedes lists %d proposals, want 1 to %d", len(ids), reserve.MaxIntentSupersedes)
+	}
+	for i, id := range ids {
+		if id == "" || len(id) > reserve.MaxIntentIDLen {
+			return nil, fmt.Errorf("supersedes[%d] is not a proposal id", i)
+		}
+	}
+	return ids, nil
 }
 
 func decodeHash32(field, s string) ([32]byte, error) {
@@ -472,6 +550,12 @@ func encodeLedgerBody(e LedgerEntry, prev [32]byte) ([]byte, error) {
 	}
 	for i, op := range e.Inputs {
 		ll.Inputs[i] = op.String()
+	}
+	for _, p := range e.Payees {
+		ll.Payees = append(ll.Payees, ledgerPayee{Script: hex.EncodeToString(p.Script), AmountSat: p.AmountSat})
+	}
+	if len(e.Supersedes) > 0 {
+		ll.Supersedes = e.Supersedes
 	}
 	body, err := json.Marshal(ll)
 	if err != nil {
@@ -540,6 +624,7 @@ func (l *Ledger) Append(key *Key, e LedgerEntry) error {
 		_ = f.Close()
 		return fmt.Errorf("unable to write to the ledger %s: %w", l.path, err)
 	}
+	failpoint.Inject(failpoint.SignerLedgerWritten)
 	if err := f.Sync(); err != nil {
 		_ = f.Close()
 		return fmt.Errorf("unable to sync the ledger %s: %w", l.path, err)
@@ -551,6 +636,7 @@ func (l *Ledger) Append(key *Key, e LedgerEntry) error {
 	if err := durable.SyncDir(filepath.Dir(l.path)); err != nil {
 		return err
 	}
+	failpoint.Inject(failpoint.SignerLedgerSynced)
 	end := tip.size + int64(len(line)) + 1
 	l.tip = ledgerTip{known: true, entries: tip.entries + 1, head: sha256.Sum256(body), size: end, fileSize: end}
 	return nil
@@ -570,8 +656,10 @@ type ledgerView struct {
 // view reads what entries say about transaction txid for the intent with
 // digest: velocity counts each other intent once, at its latest
 // signature, and never this intent (its amount is the payment being
-// checked). Entries dated after now (a clock set back) count as recent.
-func view(entries []LedgerEntry, digest [32]byte, txid chainhash.Hash, ins []wire.OutPoint, now time.Time) (ledgerView, error) {
+// checked) nor the intents in skip (earlier approvals of this payment
+// that the transaction replaces, see replaced). Entries dated after now
+// (a clock set back) count as recent.
+func view(entries []LedgerEntry, digest [32]byte, txid chainhash.Hash, ins []wire.OutPoint, skip map[[32]byte]bool, now time.Time) (ledgerView, error) {
 	var v ledgerView
 	latest := map[[32]byte]LedgerEntry{}
 	for _, e := range entries {
@@ -594,8 +682,10 @@ func view(entries []LedgerEntry, digest [32]byte, txid chainhash.Hash, ins []wir
 			latest[e.IntentDigest] = e
 		}
 	}
-	for _, e := range latest {
-		v.spent.Add(e.SignedAt, now, e.AmountSat)
+	for d, e := range latest {
+		if !skip[d] {
+			v.spent.Add(e.SignedAt, now, e.AmountSat)
+		}
 	}
 	return v, nil
 }

@@ -145,7 +145,11 @@ func formatMilli(milli, ceilingMilli int64) string {
 // (multisig.CheckIntentOutputs); reserve.CountApprovals against the
 // pinned policy, with the transaction's fee and size, velocity counted
 // from the ledger and the time from r.Now, accepts them and the quorum is
-// met (ErrNotApproved); the ledger holds no other transaction for the
+// met (ErrNotApproved); the ledger holds no transaction signed under other
+// approvals for the same payment (the same proposal, a supersedes link
+// either way, or the same payee and amount unless the intent is a repeat)
+// that this one spends no input of (ErrPaysAgain, docs/approvals.md "One
+// payment, paid once"); the ledger holds no other transaction for the
 // intent that this one spends no input of (ErrSignedOther). Every refusal
 // is a *reserve.Error that names the input, output, officer or rule and
 // the reason.

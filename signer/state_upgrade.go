@@ -291,6 +291,10 @@ func decodeOldLedgerLine(line []byte) (LedgerEntry, error) {
 	if _, err := dec.Token(); err != io.EOF {
 		return LedgerEntry{}, errors.New("data after the entry on the line")
 	}
+	// That release wrote no cancels: it paid at least 1 sat.
+	if ol.AmountSat < 1 {
+		return LedgerEntry{}, fmt.Errorf("amount_sat %d is outside 1 sat to 21000000 BTC", ol.AmountSat)
+	}
 	return decodeLedgerFields(ledgerLine{
 		IntentDigest: ol.IntentDigest,
 		ProposalID:   ol.ProposalID,

@@ -73,7 +73,11 @@ func (db *DB) CreateProposal(ctx context.Context, p reserve.Proposal) (reserve.P
 				in.ProposalID = p.ID
 				p.Intent = &in
 			}
-			if err := reserveInputs(tx, &p); err != nil {
+			if p.Intent != nil && len(p.Intent.Supersedes) > 0 {
+				if err := db.supersede(tx, &p); err != nil {
+					return err
+				}
+			} else if err := reserveInputs(tx, &p); err != nil {
 				return err
 			}
 			if p.Change != nil {
@@ -127,8 +131,8 @@ func validateNewProposal(p *reserve.Proposal) error {
 		return reserve.Invalid("fee_rate", "%d is negative", p.FeeRate)
 	case p.VSize < 0:
 		return reserve.Invalid("vsize", "%d is negative", p.VSize)
-	case len(p.Payees) == 0:
-		return reserve.Invalid("payees", "a proposal pays at least one payee")
+	case len(p.Payees) == 0 && (p.Intent == nil || !p.Intent.Cancels()):
+		return reserve.Invalid("payees", "a proposal pays at least one payee, unless it only cancels proposals it supersedes")
 	case len(p.Inputs) == 0:
 		return reserve.Invalid("inputs", "a proposal spends at least one input")
 	}
@@ -199,29 +203,168 @@ func reserveInputs(tx *bolt.Tx, p *reserve.Proposal) error {
 	for i, in := range p.Inputs {
 		f := fmt.Sprintf("inputs[%d]", i)
 		key := utxoKey(in.OutPoint)
-		u, found, err := getUTXO(ub, key)
-		switch {
-		case err != nil:
+		if err := checkCoin(ub, f, in, tip, nil); err != nil {
 			return err
-		case !found:
-			return reserve.Errorf(reserve.CodeConflict, "%s: output %s is not a wallet output the store knows", f, in.OutPoint)
-		case u.Spent && u.SpentHeight == 0:
-			return reserve.Errorf(reserve.CodeConflict, "%s: output %s is already spent by %s in the mempool", f, in.OutPoint, u.SpentBy)
-		case u.Spent:
-			return reserve.Errorf(reserve.CodeConflict, "%s: output %s is already spent by %s at height %d", f, in.OutPoint, u.SpentBy, u.SpentHeight)
-		case u.Height == 0:
-			return reserve.Errorf(reserve.CodeConflict, "%s: output %s is not confirmed yet", f, in.OutPoint)
-		case !u.Mature(tip):
-			return reserve.Errorf(reserve.CodeConflict, "%s: output %s is a coinbase output that is not mature yet", f, in.OutPoint)
-		case u.AmountSat != in.AmountSat || u.Branch != in.Branch || u.Index != in.Index:
-			return reserve.Errorf(reserve.CodeConflict, "%s: output %s is %d sat to address %s/%d, not %d sat to %s/%d",
-				f, in.OutPoint, u.AmountSat, u.Branch, u.Index, in.AmountSat, in.Branch, in.Index)
 		}
 		if holder := rb.Get(key); holder != nil {
 			return reserve.Errorf(reserve.CodeConflict, "%s: output %s is reserved by proposal %s", f, in.OutPoint, string(holder))
 		}
 		if err := rb.Put(key, []byte(p.ID)); err != nil {
 			return fmt.Errorf("unable to reserve output %s: %w", in.OutPoint, err)
+		}
+	}
+	return nil
+}
+
+// checkCoin checks that input in (field f) is a confirmed, mature wallet
+// output recorded as in says, unspent — or spent only in the mempool by
+// one of the transactions mempoolOK lists.
+func checkCoin(ub *bolt.Bucket, f string, in reserve.Input, tip int32, mempoolOK map[chainhash.Hash]string) error {
+	u, found, err := getUTXO(ub, utxoKey(in.OutPoint))
+	switch {
+	case err != nil:
+		return err
+	case !found:
+		return reserve.Errorf(reserve.CodeConflict, "%s: output %s is not a wallet output the store knows", f, in.OutPoint)
+	case u.Spent && u.SpentHeight == 0 && mempoolOK[u.SpentBy] == "":
+		return reserve.Errorf(reserve.CodeConflict, "%s: output %s is already spent by %s in the mempool", f, in.OutPoint, u.SpentBy)
+	case u.Spent && u.SpentHeight > 0:
+		return reserve.Errorf(reserve.CodeConflict, "%s: output %s is already spent by %s at height %d", f, in.OutPoint, u.SpentBy, u.SpentHeight)
+	case u.Height == 0:
+		return reserve.Errorf(reserve.CodeConflict, "%s: output %s is not confirmed yet", f, in.OutPoint)
+	case !u.Mature(tip):
+		return reserve.Errorf(reserve.CodeConflict, "%s: output %s is a coinbase output that is not mature yet", f, in.OutPoint)
+	case u.AmountSat != in.AmountSat || u.Branch != in.Branch || u.Index != in.Index:
+		return reserve.Errorf(reserve.CodeConflict, "%s: output %s is %d sat to address %s/%d, not %d sat to %s/%d",
+			f, in.OutPoint, u.AmountSat, u.Branch, u.Index, in.AmountSat, in.Branch, in.Index)
+	}
+	return nil
+}
+
+// superseded returns every proposal whose intent is one of ids (the
+// proposals themselves and their fee bumps, which carry their intent),
+// in creation order, and refuses an id no proposal has.
+func superseded(tx *bolt.Tx, ids []string) ([]reserve.Proposal, error) {
+	for i, id := range ids {
+		if _, err := readProposal(tx, id); reserve.CodeOf(err) == reserve.CodeNotFound {
+			return nil, reserve.Invalid(fmt.Sprintf("supersedes[%d]", i), "proposal %q does not exist", id)
+		} else if err != nil {
+			return nil, err
+		}
+	}
+	return scanProposals(tx, func(q *reserve.Proposal) bool {
+		return q.Intent != nil && slices.Contains(ids, q.Intent.ProposalID)
+	})
+}
+
+// scanProposals returns the proposals keep accepts, in creation order.
+func scanProposals(tx *bolt.Tx, keep func(p *reserve.Proposal) bool) ([]reserve.Proposal, error) {
+	var out []reserve.Proposal
+	err := tx.Bucket(bucketProposals).ForEach(func(k, v []byte) error {
+		p, err := decodeProposalAt(k, v)
+		if err != nil {
+			return err
+		}
+		if keep(&p) {
+			out = append(out, p)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	// Ids are "P" and a zero-padded sequence that grows a digit past
+	// P999999: shorter ids are older.
+	slices.SortFunc(out, func(a, b reserve.Proposal) int {
+		if c := cmp.Compare(len(a.ID), len(b.ID)); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	return out, nil
+}
+
+// supersede reserves the inputs of a proposal whose intent supersedes
+// earlier ones (reserve.Intent.Supersedes: the same payment, or its
+// cancel). Its inputs are free coins, as reserveInputs checks them, or
+// coins held by a proposal it supersedes (also when that one's
+// transaction spends them in the mempool), which it takes over. It must
+// spend an input of every superseded proposal that may still confirm
+// (holds coins, or is signed: reserve.Proposal.MaySpend), so that at most
+// one of them does; none may be CONFIRMED. Superseded proposals not yet
+// FINALIZED end CANCELLED in the same transaction, their other coins
+// released unless they are signed; a FINALIZED or BROADCAST one stays,
+// and fails once this one's spend is buried. When this proposal ends,
+// releaseInputs hands the coins it took back to the proposals that still
+// hold or may spend them.
+func (db *DB) supersede(tx *bolt.Tx, p *reserve.Proposal) error {
+	w, err := readWallet(tx)
+	if err != nil {
+		return err
+	}
+	tip, _, _, err := readTip(tx)
+	if err != nil {
+		return err
+	}
+	olds, err := superseded(tx, p.Intent.Supersedes)
+	if err != nil {
+		return err
+	}
+	txids := make(map[chainhash.Hash]string, len(olds))
+	holders := make(map[string]bool, len(olds))
+	for _, q := range olds {
+		if q.State == reserve.StateConfirmed {
+			return reserve.Errorf(reserve.CodeFailedPrecondition,
+				"proposal %s is CONFIRMED: the payment it supersedes is made (txid %s)", q.ID, q.Txid)
+		}
+		txids[q.Txid] = q.ID
+		holders[q.ID] = true
+	}
+	ub, rb := tx.Bucket(bucketUTXOs), tx.Bucket(bucketReservations)
+	mine := make(map[wire.OutPoint]bool, len(p.Inputs))
+	for i, in := range p.Inputs {
+		f := fmt.Sprintf("inputs[%d]", i)
+		key := utxoKey(in.OutPoint)
+		holder := rb.Get(key)
+		ok := txids
+		if holder == nil {
+			ok = nil // a free coin must be unspent, even in the mempool
+		} else if !holders[string(holder)] {
+			return reserve.Errorf(reserve.CodeConflict, "%s: output %s is reserved by proposal %s, which this one does not supersede", f, in.OutPoint, string(holder))
+		}
+		if err := checkCoin(ub, f, in, tip, ok); err != nil {
+			return err
+		}
+		if err := rb.Put(key, []byte(p.ID)); err != nil {
+			return fmt.Errorf("unable to reserve output %s: %w", in.OutPoint, err)
+		}
+		mine[in.OutPoint] = true
+	}
+	now := p.CreatedAt
+	for _, q := range olds {
+		if !q.State.HoldsCoins() && !q.MaySpend(w.Threshold) {
+			continue // ended unsigned: its transaction can never confirm
+		}
+		if !slices.ContainsFunc(q.Inputs, func(in reserve.Input) bool { return mine[in.OutPoint] }) {
+			return reserve.Invalid("inputs", "proposal %s spends none of the inputs of proposal %s, which it supersedes: both could confirm", p.ID, q.ID)
+		}
+		if q.State != reserve.StatePendingApproval && q.State != reserve.StateApproved && q.State != reserve.StateSigning {
+			continue
+		}
+		old := q
+		if err := q.Move(reserve.StateCancelled, now, p.CreatedBy, "superseded by proposal "+p.ID); err != nil {
+			return err
+		}
+		released, kept, err := releaseInputs(tx, &q, w.Threshold)
+		if err != nil {
+			return err
+		}
+		if _, err := putProposal(tx, &q); err != nil {
+			return err
+		}
+		kind, detail := auditProposalUpdate(&old, &q, released, kept)
+		if err := db.appendAudit(tx, kind, detail); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -364,28 +507,15 @@ func (db *DB) Proposals(ctx context.Context, state reserve.State) ([]reserve.Pro
 	}
 	var out []reserve.Proposal
 	err := db.view(ctx, "list proposals", func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketProposals).ForEach(func(k, v []byte) error {
-			p, err := decodeProposalAt(k, v)
-			if err != nil {
-				return err
-			}
-			if state == reserve.StateUnspecified || p.State == state {
-				out = append(out, p)
-			}
-			return nil
+		var err error
+		out, err = scanProposals(tx, func(p *reserve.Proposal) bool {
+			return state == reserve.StateUnspecified || p.State == state
 		})
+		return err
 	})
 	if err != nil {
 		return nil, err
 	}
-	// Ids are "P" and a zero-padded sequence that grows a digit past
-	// P999999: shorter ids are older.
-	slices.SortFunc(out, func(a, b reserve.Proposal) int {
-		if c := cmp.Compare(len(a.ID), len(b.ID)); c != 0 {
-			return c
-		}
-		return strings.Compare(a.ID, b.ID)
-	})
 	return out, nil
 }
 
@@ -576,14 +706,21 @@ func releaseInputs(tx *bolt.Tx, p *reserve.Proposal, threshold int) (released, k
 			back = []byte(old.ID)
 		}
 	}
+	backTo, err := supersededHolders(tx, p, threshold)
+	if err != nil {
+		return 0, 0, err
+	}
 	for _, in := range p.Inputs {
 		key := utxoKey(in.OutPoint)
 		if string(rb.Get(key)) != p.ID {
 			continue
 		}
-		if back != nil {
+		switch h, ok := backTo[in.OutPoint]; {
+		case back != nil:
 			err = rb.Put(key, back)
-		} else {
+		case ok:
+			err = rb.Put(key, []byte(h))
+		default:
 			err = rb.Delete(key)
 		}
 		if err != nil {
@@ -592,6 +729,34 @@ func releaseInputs(tx *bolt.Tx, p *reserve.Proposal, threshold int) (released, k
 		released++
 	}
 	return released, 0, nil
+}
+
+// supersededHolders maps each input of p, a proposal that supersedes
+// others, to the superseded proposal it goes back to when p ends: one
+// that spends it too and still holds coins or may still confirm (a live
+// one first). Nil for a proposal that supersedes nothing.
+func supersededHolders(tx *bolt.Tx, p *reserve.Proposal, threshold int) (map[wire.OutPoint]string, error) {
+	if p.Intent == nil || len(p.Intent.Supersedes) == 0 || p.Replaces != "" {
+		return nil, nil
+	}
+	olds, err := superseded(tx, p.Intent.Supersedes)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[wire.OutPoint]string)
+	for _, live := range []bool{true, false} {
+		for _, q := range olds {
+			if q.ID == p.ID || q.State.HoldsCoins() != live || (!live && !q.MaySpend(threshold)) {
+				continue
+			}
+			for _, in := range q.Inputs {
+				if _, set := out[in.OutPoint]; !set {
+					out[in.OutPoint] = q.ID
+				}
+			}
+		}
+	}
+	return out, nil
 }
 
 // keptWhy is the audit detail's reason for reservations an ended

@@ -173,7 +173,7 @@ func (db *DB) update(ctx context.Context, what string, fn func(tx *bolt.Tx) erro
 	if err := ctx.Err(); err != nil {
 		return reserve.Errorf(reserve.CodeUnavailable, "unable to %s: %w", what, err)
 	}
-	return classify(what, db.bolt.Update(fn))
+	return classify(what, committed(what, db.bolt.Update(precommit(what, fn))))
 }
 
 // classify makes every error a *reserve.Error: classified errors pass

@@ -15,6 +15,7 @@ import (
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
 	"golang.org/x/term"
 
+	"github.com/custos-reserve/custos/failpoint"
 	"github.com/custos-reserve/custos/multisig"
 	"github.com/custos-reserve/custos/passphrase"
 	"github.com/custos-reserve/custos/reserve"
@@ -73,6 +74,30 @@ type signApproval struct {
 	// Replaces are the transactions this signer signed before for the
 	// same intent, which this one (a fee bump) conflicts with.
 	Replaces []string `json:"replaces"`
+	// Supersedes are the proposals the officers approved this one to
+	// replace; Repeat says they approved paying these payees again;
+	// Cancel says it pays no one (it spends the superseded proposals'
+	// inputs back to the reserve).
+	Supersedes []string `json:"supersedes"`
+	Repeat     bool     `json:"repeat"`
+	Cancel     bool     `json:"cancel"`
+	// Conflicts are the transactions this signer signed under other
+	// approvals for the same payment, each of which this one spends an
+	// input of.
+	Conflicts []signConflict `json:"conflicts"`
+}
+
+// signConflict is a signer.Conflict.
+type signConflict struct {
+	ProposalID string `json:"proposal_id"`
+	TxID       string `json:"txid"`
+	// SignedAt is RFC 3339, UTC.
+	SignedAt string `json:"signed_at"`
+	// Input is the earlier transaction's input this one spends too.
+	Input string `json:"input"`
+	// Why is "same_proposal", "supersedes", "same_payee" or
+	// "superseded_by".
+	Why string `json:"why"`
 }
 
 type signOfficer struct {
@@ -149,7 +174,29 @@ func newSignApproval(a signer.Approved) signApproval {
 	for _, id := range a.Replaces {
 		out.Replaces = append(out.Replaces, id.String())
 	}
+	out.Supersedes = append([]string{}, a.Intent.Supersedes...)
+	out.Repeat, out.Cancel = a.Intent.Repeat, a.Intent.Cancels()
+	out.Conflicts = []signConflict{}
+	for _, c := range a.Conflicts {
+		out.Conflicts = append(out.Conflicts, signConflict{ProposalID: c.ProposalID, TxID: c.TxID.String(),
+			SignedAt: c.SignedAt.UTC().Format(time.RFC3339), Input: c.Input.String(), Why: whyName(c.Why)})
+	}
 	return out
+}
+
+// whyName is how JSON names a signer.Why.
+func whyName(w signer.Why) string {
+	switch w {
+	case signer.WhySameProposal:
+		return "same_proposal"
+	case signer.WhySupersedes:
+		return "supersedes"
+	case signer.WhySamePayee:
+		return "same_payee"
+	case signer.WhySupersededBy:
+		return "superseded_by"
+	}
+	return fmt.Sprintf("unknown_%d", w)
 }
 
 // signRequest is what sign was asked to do.
@@ -253,7 +300,9 @@ func (c *cli) signFlags(args []string) (*flags, signRequest, bool, error) {
 			"officers' approvals of its payment: payees exactly the approved ones, the fee within the approved\n"+
 			"cap, not expired, enough officers of the pinned policy for the amount, within the policy's caps\n"+
 			"and its velocity caps as counted from this signer's ledger, and no other transaction signed for\n"+
-			"the same approvals unless this one replaces it. It prints who approved, every payee, the change,\n"+
+			"the same approvals, nor for the same payment under other approvals (the same proposal, one it\n"+
+			"supersedes, or the same payee and amount unless the officers approved a repeat), unless this one\n"+
+			"spends one of its inputs. It prints who approved, what it supersedes, every payee, the change,\n"+
 			"the fee and the inputs, asks \"Sign this transaction? [y/N]\" unless --yes, and only then unlocks\n"+
 			"the key, checks DIR/"+signer.StateFileName+" under it, signs, records the transaction in\n"+
 			"DIR/"+signer.LedgerFileName+" and writes the PSBT with this signer's signatures to SIGNED (never\n"+
@@ -383,6 +432,7 @@ func (c *cli) signAndWrite(ctx context.Context, f *flags, req signRequest, job *
 	if err := c.noteRecord(job); err != nil {
 		return nil, 0, err
 	}
+	failpoint.Inject(failpoint.SignerOutputBeforeWrite)
 	if err := signer.WritePSBT(req.out, job.pkt, req.b64); err != nil {
 		// The signature is recorded whatever happens to the file: say so,
 		// and how to get the file, so the next run is not a mystery.
@@ -487,9 +537,12 @@ func signSummaryText(in string, s signer.Summary) string {
 	for _, p := range s.Payees {
 		paid += p.AmountSat
 	}
-	if len(s.Payees) == 0 {
+	switch {
+	case len(s.Payees) == 0 && s.Approved.Intent.Cancels():
+		fmt.Fprintf(&b, "CANCEL — pays nothing out: spends inputs of %s back to the reserve\n", safe(strings.Join(s.Approved.Intent.Supersedes, ", ")))
+	case len(s.Payees) == 0:
 		fmt.Fprintf(&b, "Pays: nobody outside the wallet (all outputs are change)\n")
-	} else {
+	default:
 		fmt.Fprintf(&b, "Pays %s BTC to %d payee(s) outside the wallet:\n", reserve.FormatBTC(paid), len(s.Payees))
 	}
 	for _, p := range s.Payees {
@@ -532,7 +585,46 @@ func approvalText(a signer.Approved) string {
 	for _, id := range a.Replaces {
 		fmt.Fprintf(&b, "Replaces:    %s, signed before for this proposal (this fee bump spends one of its inputs)\n", id)
 	}
+	b.WriteString(linksText(a))
 	b.WriteString("\n")
+	return b.String()
+}
+
+// linksText says which earlier payments this one replaces and how: each
+// superseded proposal and the transactions this signer signed for it,
+// the other transactions it conflicts with, and a deliberate repeat.
+func linksText(a signer.Approved) string {
+	var b strings.Builder
+	for _, id := range a.Intent.Supersedes {
+		n := 0
+		for _, c := range a.Conflicts {
+			if c.Why == signer.WhySupersedes && c.ProposalID == id {
+				fmt.Fprintf(&b, "Supersedes:  %s (spends input %s of transaction %s this signer signed for it)\n", safe(id), c.Input, c.TxID)
+				n++
+			}
+		}
+		if n == 0 {
+			fmt.Fprintf(&b, "Supersedes:  %s (this signer signed nothing for it)\n", safe(id))
+		}
+	}
+	for _, c := range a.Conflicts {
+		var why string
+		switch c.Why {
+		case signer.WhySameProposal:
+			why = "signed for this proposal under earlier approvals"
+		case signer.WhySamePayee:
+			why = "pays the same payee the same amount"
+		case signer.WhySupersededBy:
+			why = "signed for the proposal that superseded this one"
+		default:
+			continue
+		}
+		fmt.Fprintf(&b, "Conflicts:   transaction %s of %s, signed %s, %s (this one spends its input %s)\n",
+			c.TxID, safe(c.ProposalID), c.SignedAt.UTC().Format(time.RFC3339), why, c.Input)
+	}
+	if a.Intent.Repeat {
+		b.WriteString("REPEAT PAYMENT approved by the officers: these payees were paid before\n")
+	}
 	return b.String()
 }
 

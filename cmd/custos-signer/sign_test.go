@@ -275,6 +275,8 @@ func TestSignJSON(t *testing.T) {
 		ApprovedBy: []signOfficer{{ID: "alice", Name: "Alice Moreau"}, {ID: "bob", Name: "Bob Okafor"}},
 		Needed:     2,
 		Replaces:   []string{},
+		Supersedes: []string{},
+		Conflicts:  []signConflict{},
 	}, o.Approval)
 	require.Equal(t, 2, o.SignaturesAdded)
 	require.Equal(t, out, o.Out)

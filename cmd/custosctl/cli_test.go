@@ -457,6 +457,8 @@ func TestUsageErrors(t *testing.T) {
 		{"threshold 0", append(createArgs(records, "--datadir", dir), "--threshold", "0"), "--threshold"},
 		{"threshold missing", []string{"wallet", "create", "--name", "r", "--cosigner", records[0], "--datadir", dir}, "--threshold"},
 		{"negative birthday", append(createArgs(records, "--datadir", dir), "--birthday", "-2"), "--birthday"},
+		{"cancel --conflict without a fee rate", []string{"spend", "cancel", "P000001", "--conflict", "--datadir", dir}, "--conflict needs --feerate"},
+		{"cancel with a fee rate but no --conflict", []string{"spend", "cancel", "P000001", "--feerate", "3", "--datadir", dir}, "--feerate is only for --conflict"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -5,13 +5,16 @@ import (
 	"encoding/base64"
 	"flag"
 	"fmt"
+	"io"
 	"os"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
 	"unicode/utf8"
 
 	"github.com/custos-reserve/custos/daemon"
+	"github.com/custos-reserve/custos/failpoint"
 	"github.com/custos-reserve/custos/multisig"
 	custosv1 "github.com/custos-reserve/custos/proto/custos/v1"
 	"github.com/custos-reserve/custos/reserve"
@@ -60,6 +63,8 @@ func spendProposeCmd(fs *flag.FlagSet) func(*env, []string) error {
 	feeRate := fs.Int64("feerate", 0, "fee rate in sat/vB (required)")
 	memo := fs.String("memo", "", "a note for the officers and auditors (up to 256 bytes)")
 	feeCap := fs.String("max-fee", "", "the most fee, in `BTC`, the officers approve, fee bumps included (default: the policy's cap for this transaction)")
+	replaces := fs.String("replaces", "", "the `ID` of a proposal whose payment this one replaces: the new transaction spends one of its inputs, so at most one of them can confirm")
+	repeat := fs.Bool("repeat", false, "ask the officers to approve paying a payee an amount it was paid before, on purpose")
 	return func(e *env, args []string) error {
 		if err := noArgs(args); err != nil {
 			return err
@@ -73,7 +78,7 @@ func spendProposeCmd(fs *flag.FlagSet) func(*env, []string) error {
 		if err := textFlag("memo", *memo); err != nil {
 			return err
 		}
-		req := &custosv1.ProposeSpendRequest{FeeRateSatVb: *feeRate, Memo: *memo}
+		req := &custosv1.ProposeSpendRequest{FeeRateSatVb: *feeRate, Memo: *memo, Replaces: *replaces, Repeat: *repeat}
 		if *feeCap != "" {
 			sat, err := reserve.ParseBTC(*feeCap)
 			if err != nil || sat == 0 {
@@ -162,9 +167,11 @@ func spendExportCmd(fs *flag.FlagSet) func(*env, []string) error {
 		if *b64 {
 			data = []byte(base64.StdEncoding.EncodeToString(r.Psbt) + "\n")
 		}
+		failpoint.Inject(failpoint.CtlExportBeforeWrite)
 		if err := os.WriteFile(*out, data, 0o600); err != nil {
 			return fmt.Errorf("unable to write %s: %w", *out, err)
 		}
+		failpoint.Inject(failpoint.CtlExportWritten)
 		if e.common.json {
 			return printJSON(e.stdout, map[string]any{"id": id, "file": *out, "bytes": len(data), "base64": *b64})
 		}
@@ -227,6 +234,8 @@ func readPSBTFile(path string) ([]byte, error) {
 
 func spendCancelCmd(fs *flag.FlagSet) func(*env, []string) error {
 	reason := fs.String("reason", "", "why (recorded in the history)")
+	conflict := fs.Bool("conflict", false, "also propose a transaction spending one of its inputs back to the reserve: the only way to make a signed transaction unconfirmable")
+	feeRate := fs.Int64("feerate", 0, "fee rate in sat/vB of the conflicting transaction (with --conflict)")
 	return func(e *env, args []string) error {
 		id, err := oneID(args)
 		if err != nil {
@@ -235,14 +244,38 @@ func spendCancelCmd(fs *flag.FlagSet) func(*env, []string) error {
 		if err := textFlag("reason", *reason); err != nil {
 			return err
 		}
-		r, err := custosv1.NewSpendServiceClient(e.conn).CancelProposal(e.ctx, &custosv1.CancelProposalRequest{Id: id, Reason: *reason})
+		switch {
+		case *conflict && *feeRate <= 0:
+			return usagef("--conflict needs --feerate (sat/vB)")
+		case !*conflict && *feeRate != 0:
+			return usagef("--feerate is only for --conflict")
+		}
+		req := &custosv1.CancelProposalRequest{Id: id, Reason: *reason, Conflict: *conflict, FeeRateSatVb: *feeRate}
+		r, err := custosv1.NewSpendServiceClient(e.conn).CancelProposal(e.ctx, req)
 		if err != nil {
 			return err
 		}
-		if r.Proposal.GetCoinsHeld() && !e.common.json {
-			printf(e.stdout, "warning: %s had its signatures: %s\n", id, daemon.SignedCancelNote)
+		if e.common.json {
+			if r.Conflict == nil {
+				return printProposal(e, r.Proposal)
+			}
+			return printJSON(e.stdout, struct {
+				Proposal proposalJSON `json:"proposal"`
+				Conflict proposalJSON `json:"conflict"`
+			}{proposalToJSON(r.Proposal), proposalToJSON(r.Conflict)})
 		}
-		return printProposal(e, r.Proposal)
+		if r.Proposal.GetCoinsHeld() && r.Conflict == nil {
+			printf(e.stdout, "warning: %s had its signatures: %s\n", id, daemon.CancelNote(daemon.SignedCancelNote, id))
+		}
+		if err := printProposal(e, r.Proposal); err != nil {
+			return err
+		}
+		if r.Conflict != nil {
+			printf(e.stdout, "\n%s spends an input of %s back to the reserve; once the officers approve it and it confirms, %s can never confirm:\n",
+				r.Conflict.Id, id, id)
+			return printProposal(e, r.Conflict)
+		}
+		return nil
 	}
 }
 
@@ -309,6 +342,10 @@ type proposalJSON struct {
 	FeeCap           string         `json:"fee_cap,omitempty"`
 	FeeCapSat        int64          `json:"fee_cap_sat,omitempty"`
 	Replaces         string         `json:"replaces,omitempty"`
+	// Supersedes are the proposals whose payment this one replaces (or,
+	// with no payees, cancels); Repeat: a deliberate repeat payment.
+	Supersedes []string `json:"supersedes,omitempty"`
+	Repeat     bool     `json:"repeat,omitempty"`
 	// CoinsHeld: the proposal ended with its signatures collected, and its
 	// coins stay reserved until one of its inputs is spent.
 	CoinsHeld bool `json:"coins_held,omitempty"`
@@ -354,7 +391,7 @@ func proposalToJSON(p *custosv1.Proposal) proposalJSON {
 		out.History = append(out.History, eventJSON{stateName(h.State), unixTime(h.AtUnix), h.Actor, h.Note})
 	}
 	out.Decisions, out.ApprovalsNeeded, out.Replaces = decisionsToJSON(p.Decisions), p.ApprovalsNeeded, p.Replaces
-	out.CoinsHeld = p.CoinsHeld
+	out.CoinsHeld, out.Supersedes, out.Repeat = p.CoinsHeld, p.Supersedes, p.Repeat
 	if p.ReleaseAtUnix != 0 {
 		out.ReleaseAt = unixTime(p.ReleaseAtUnix)
 	}
@@ -406,6 +443,7 @@ func printProposal(e *env, p *custosv1.Proposal) error {
 	if out.Replaces != "" {
 		printf(tw, "replaces\t%s (fee bump)\n", out.Replaces)
 	}
+	printLinks(tw, len(out.Payees) == 0, out.Supersedes, out.Repeat)
 	printf(tw, "officers\t%s; %s\n", decisionsText(out.Decisions), neededText(out.ApprovalsNeeded))
 	if out.ReleaseAt != "" {
 		printf(tw, "release at\t%s\n", out.ReleaseAt)
@@ -552,6 +590,10 @@ func checkIntent(p *custosv1.Proposal) (*reserve.Intent, []reserve.Payment, erro
 	if len(pays) != len(p.Payees) {
 		return nil, nil, fmt.Errorf("the intent pays %d payees, the proposal shows %d", len(pays), len(p.Payees))
 	}
+	if !slices.Equal(in.Supersedes, p.Supersedes) || in.Repeat != p.Repeat {
+		return nil, nil, fmt.Errorf("the intent supersedes [%s] (repeat %t), the proposal shows [%s] (repeat %t)",
+			strings.Join(in.Supersedes, " "), in.Repeat, strings.Join(p.Supersedes, " "), p.Repeat)
+	}
 	for i, pay := range pays {
 		if pay.Address != p.Payees[i].Address || pay.AmountSat != p.Payees[i].AmountSat {
 			return nil, nil, fmt.Errorf("the intent's payee %d is %s BTC to %s, the proposal shows %s BTC to %s", i+1,
@@ -570,6 +612,7 @@ func printIntent(e *env, p *custosv1.Proposal, in *reserve.Intent, pays []reserv
 		total += pay.AmountSat
 	}
 	printf(tw, "total\t%s BTC\n", reserve.FormatBTC(total))
+	printLinks(tw, len(pays) == 0, in.Supersedes, in.Repeat)
 	printf(tw, "fee\tat most %s BTC (now %s BTC)\n", reserve.FormatBTC(in.FeeCapSat), reserve.FormatBTC(p.FeeSat))
 	printf(tw, "policy\t%x\n", in.PolicyHash)
 	printf(tw, "expires\t%s\n", in.ExpiresAt.UTC().Format(time.RFC3339))
@@ -578,6 +621,22 @@ func printIntent(e *env, p *custosv1.Proposal, in *reserve.Intent, pays []reserv
 	}
 	printf(tw, "decided\t%s; %s\n", decisionsText(decisionsToJSON(p.Decisions)), neededText(p.ApprovalsNeeded))
 	return tw.Flush()
+}
+
+// printLinks says what a proposal supersedes, whether it only cancels,
+// and whether it is a deliberate repeat, as the intent the officers sign
+// says it.
+func printLinks(w io.Writer, cancels bool, supersedes []string, repeat bool) {
+	ids := strings.Join(supersedes, ", ")
+	switch {
+	case cancels:
+		printf(w, "CANCEL\tpays nothing out: spends an input of %s back to the reserve, so that it can never confirm\n", ids)
+	case len(supersedes) > 0:
+		printf(w, "replaces\t%s: spends one of its inputs, so at most one of them can confirm\n", ids)
+	}
+	if repeat {
+		printf(w, "REPEAT\tpays again, on purpose, a payee and amount paid before\n")
+	}
 }
 
 func spendBumpCmd(fs *flag.FlagSet) func(*env, []string) error {

@@ -49,6 +49,7 @@ type options struct {
 	nodeUser    string
 	nodePass    string
 	nodeCookie  string
+	nodeTimeout time.Duration
 	poll        time.Duration
 	lockTimeout time.Duration
 	confirms    int
@@ -74,6 +75,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.nodeUser, "node.rpcuser", "", "node RPC user")
 	fs.StringVar(&o.nodePass, "node.rpcpass", "", "node RPC password (or CUSTOSD_NODE_RPCPASS)")
 	fs.StringVar(&o.nodeCookie, "node.rpccookie", "", "bitcoind .cookie file, instead of user and password")
+	fs.DurationVar(&o.nodeTimeout, "node.rpctimeout", chain.DefaultRPCTimeout, "bound on one request to the node (a batch of blocks included); a node that does not answer in time is retried later")
 	fs.DurationVar(&o.poll, "poll", time.Second, "how often to poll the node")
 	fs.IntVar(&o.confirms, "confirmations", 6, "confirmations after which a broadcast spend is CONFIRMED")
 	fs.DurationVar(&o.lockTimeout, "lock-timeout", time.Second, "how long to wait for the store's file lock")
@@ -134,6 +136,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		TLSExtraHosts: o.extraHosts,
 		Node: chain.NodeConfig{
 			Kind: kind, Host: o.nodeHost, User: o.nodeUser, Pass: o.nodePass, CookiePath: o.nodeCookie,
+			RPCTimeout: o.nodeTimeout,
 		},
 		Store:        db,
 		PollInterval: o.poll,

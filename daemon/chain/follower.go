@@ -74,9 +74,9 @@ type Follower struct {
 	shown uint64
 
 	// obsMu guards obs, the one request for the node's tip in flight.
-	// Callers that come while it runs share its answer rather than queue
-	// more requests behind a node that may never answer (rpcclient sends
-	// one HTTP request at a time and the requests ignore ctx).
+	// Callers that come while it runs share its answer rather than send
+	// more requests to a node that may never answer; the request itself
+	// gives up after StatusTimeout.
 	obsMu sync.Mutex
 	obs   *observation
 
@@ -393,7 +393,7 @@ func (f *Follower) chainInfo(ctx context.Context) (ChainInfo, error) {
 	if err := f.cfg.Node.Probe(ctx); err != nil {
 		return ChainInfo{}, err
 	}
-	info, err := f.cfg.Node.ChainInfo()
+	info, err := f.cfg.Node.ChainInfo(ctx)
 	if err != nil {
 		return ChainInfo{}, err
 	}

@@ -12,7 +12,6 @@ import (
 
 	"github.com/btcsuite/btcd/btcjson"
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
-	"github.com/btcsuite/btcd/rpcclient"
 	"github.com/btcsuite/btcd/wire"
 
 	"github.com/custos-reserve/custos/reserve"
@@ -48,51 +47,42 @@ type NodeConfig struct {
 	// CookiePath, when set, is used instead of User and Pass (bitcoind's
 	// .cookie file).
 	CookiePath string
+	// RPCTimeout bounds every request to the node, a batch included
+	// (DefaultRPCTimeout, 30s, when zero): a node that accepts the
+	// connection and never answers fails the call with ErrRPCTimeout
+	// instead of hanging the follower or the broadcast. Raise it for a
+	// slow node whose batches of BatchSize blocks take longer.
+	RPCTimeout time.Duration
 }
 
-// Node is a JSON-RPC client of btcd or bitcoind.
+// Node is a JSON-RPC client of btcd or bitcoind. Every call is bounded by
+// its context and by NodeConfig.RPCTimeout.
 type Node struct {
-	cfg   NodeConfig
-	rpc   *rpcclient.Client
-	batch *rpcclient.Client
+	cfg NodeConfig
+	rpc *rpcClient
 }
 
-// DialNode makes the clients; it does not contact the node.
+// DialNode makes the client; it does not contact the node.
 func DialNode(cfg NodeConfig) (*Node, error) {
-	conn := &rpcclient.ConnConfig{
-		Host:                 cfg.Host,
-		User:                 cfg.User,
-		Pass:                 cfg.Pass,
-		CookiePath:           cfg.CookiePath,
-		HTTPPostMode:         true,
-		DisableTLS:           true,
-		DisableConnectOnNew:  true,
-		DisableAutoReconnect: true,
+	if cfg.Host == "" {
+		return nil, errors.New("node RPC host is not set")
 	}
-	rpc, err := rpcclient.New(conn, nil)
-	if err != nil {
-		return nil, fmt.Errorf("unable to make RPC client for %s: %w", cfg.Host, err)
+	if cfg.RPCTimeout < 0 {
+		return nil, fmt.Errorf("node RPC timeout must not be negative, got %s", cfg.RPCTimeout)
 	}
-	batch, err := rpcclient.NewBatch(conn)
-	if err != nil {
-		rpc.Shutdown()
-		return nil, fmt.Errorf("unable to make batch RPC client for %s: %w", cfg.Host, err)
-	}
-	return &Node{cfg: cfg, rpc: rpc, batch: batch}, nil
+	return &Node{cfg: cfg, rpc: newRPCClient(cfg)}, nil
 }
 
-// Close stops the clients; calls under way return an error.
+// Close stops the client; calls under way return an error.
 func (n *Node) Close() {
-	n.rpc.Shutdown()
-	n.batch.Shutdown()
+	n.rpc.close()
 }
 
 // Kind returns the configured node kind.
 func (n *Node) Kind() Kind { return n.cfg.Kind }
 
-// Probe checks that something listens at the node's address, quickly: the
-// RPC client itself retries a refused connection for about twenty seconds
-// before giving up, which would keep the status stale.
+// Probe checks that something listens at the node's address, quickly
+// (two seconds at most), before a request that may wait RPCTimeout.
 func (n *Node) Probe(ctx context.Context) error {
 	d := net.Dialer{Timeout: 2 * time.Second}
 	conn, err := d.DialContext(ctx, "tcp", n.cfg.Host)
@@ -111,10 +101,10 @@ type ChainInfo struct {
 }
 
 // ChainInfo asks the node which chain it follows and where its tip is.
-func (n *Node) ChainInfo() (ChainInfo, error) {
-	raw, err := n.rpc.RawRequest("getblockchaininfo", nil)
+func (n *Node) ChainInfo(ctx context.Context) (ChainInfo, error) {
+	raw, err := n.rpc.call(ctx, "getblockchaininfo")
 	if err != nil {
-		return ChainInfo{}, fmt.Errorf("getblockchaininfo: %w", err)
+		return ChainInfo{}, err
 	}
 	return ParseChainInfo(raw)
 }
@@ -180,47 +170,66 @@ func networkOfChain(chain string) (reserve.Network, error) {
 
 // BlockHashes returns the hashes of count blocks from height from, in one
 // batched request.
-func (n *Node) BlockHashes(from int32, count int) ([]chainhash.Hash, error) {
-	futures := make([]rpcclient.FutureGetBlockHashResult, count)
-	for i := range futures {
-		futures[i] = n.batch.GetBlockHashAsync(int64(from) + int64(i))
+func (n *Node) BlockHashes(ctx context.Context, from int32, count int) ([]chainhash.Hash, error) {
+	params := make([][]any, count)
+	for i := range params {
+		params[i] = []any{int64(from) + int64(i)}
 	}
-	if err := n.batch.Send(); err != nil {
-		return nil, fmt.Errorf("getblockhash batch from %d: %w", from, err)
+	res, err := n.rpc.batch(ctx, "getblockhash", params)
+	if err != nil {
+		return nil, fmt.Errorf("from %d: %w", from, err)
 	}
 	hashes := make([]chainhash.Hash, count)
-	for i, f := range futures {
-		h, err := f.Receive()
+	for i, r := range res {
+		h, err := decodeHash(r)
 		if err != nil {
 			return nil, fmt.Errorf("getblockhash %d: %w", int64(from)+int64(i), err)
 		}
-		hashes[i] = *h
+		hashes[i] = h
 	}
 	return hashes, nil
 }
 
+// decodeHash reads a result that is a hash as a JSON string.
+func decodeHash(r rpcResult) (chainhash.Hash, error) {
+	if r.err != nil {
+		return chainhash.Hash{}, r.err
+	}
+	var s string
+	if err := json.Unmarshal(r.result, &s); err != nil {
+		return chainhash.Hash{}, fmt.Errorf("unable to decode hash: %w", err)
+	}
+	return parseHash(s)
+}
+
 // BlockHash returns the hash of the block at height on the node's best
 // chain.
-func (n *Node) BlockHash(height int32) (chainhash.Hash, error) {
-	h, err := n.rpc.GetBlockHash(int64(height))
+func (n *Node) BlockHash(ctx context.Context, height int32) (chainhash.Hash, error) {
+	raw, err := n.rpc.call(ctx, "getblockhash", int64(height))
+	h, err := decodeHash(rpcResult{result: raw, err: err})
 	if err != nil {
 		return chainhash.Hash{}, fmt.Errorf("getblockhash %d: %w", height, err)
 	}
-	return *h, nil
+	return h, nil
 }
 
 // Blocks fetches whole blocks by hash in one batched request.
-func (n *Node) Blocks(hashes []chainhash.Hash) ([]*wire.MsgBlock, error) {
-	futures := make([]rpcclient.FutureGetBlockResult, len(hashes))
-	for i := range hashes {
-		futures[i] = n.batch.GetBlockAsync(&hashes[i])
+func (n *Node) Blocks(ctx context.Context, hashes []chainhash.Hash) ([]*wire.MsgBlock, error) {
+	if len(hashes) == 0 {
+		return nil, nil
 	}
-	if err := n.batch.Send(); err != nil {
-		return nil, fmt.Errorf("getblock batch: %w", err)
+	params := make([][]any, len(hashes))
+	for i := range hashes {
+		// Verbosity 0: the serialized block as hex, in both nodes.
+		params[i] = []any{hashes[i].String(), 0}
+	}
+	res, err := n.rpc.batch(ctx, "getblock", params)
+	if err != nil {
+		return nil, err
 	}
 	blocks := make([]*wire.MsgBlock, len(hashes))
-	for i, f := range futures {
-		b, err := f.Receive()
+	for i, r := range res {
+		b, err := decodeBlock(r)
 		if err != nil {
 			return nil, fmt.Errorf("getblock %s: %w", hashes[i], err)
 		}
@@ -232,39 +241,64 @@ func (n *Node) Blocks(hashes []chainhash.Hash) ([]*wire.MsgBlock, error) {
 	return blocks, nil
 }
 
-// MempoolTxids lists the transactions in the node's mempool.
-func (n *Node) MempoolTxids() ([]chainhash.Hash, error) {
-	hs, err := n.rpc.GetRawMempool()
-	if err != nil {
-		return nil, fmt.Errorf("getrawmempool: %w", err)
+// decodeBlock reads a getblock result of verbosity 0.
+func decodeBlock(r rpcResult) (*wire.MsgBlock, error) {
+	if r.err != nil {
+		return nil, r.err
 	}
-	out := make([]chainhash.Hash, len(hs))
-	for i, h := range hs {
-		out[i] = *h
+	var s string
+	if err := json.Unmarshal(r.result, &s); err != nil {
+		return nil, fmt.Errorf("unable to decode block result: %w", err)
+	}
+	b, err := hex.DecodeString(s)
+	if err != nil {
+		return nil, fmt.Errorf("block is not hex: %w", err)
+	}
+	var block wire.MsgBlock
+	if err := block.Deserialize(bytes.NewReader(b)); err != nil {
+		return nil, fmt.Errorf("unable to deserialize block: %w", err)
+	}
+	return &block, nil
+}
+
+// MempoolTxids lists the transactions in the node's mempool.
+func (n *Node) MempoolTxids(ctx context.Context) ([]chainhash.Hash, error) {
+	raw, err := n.rpc.call(ctx, "getrawmempool")
+	if err != nil {
+		return nil, err
+	}
+	var ss []string
+	if err := json.Unmarshal(raw, &ss); err != nil {
+		return nil, fmt.Errorf("unable to decode getrawmempool: %w", err)
+	}
+	out := make([]chainhash.Hash, len(ss))
+	for i, s := range ss {
+		h, err := parseHash(s)
+		if err != nil {
+			return nil, fmt.Errorf("getrawmempool: %w", err)
+		}
+		out[i] = h
 	}
 	return out, nil
 }
 
 // MempoolTxs fetches mempool transactions by id in one batched request. A
 // transaction that left the mempool in between is skipped.
-func (n *Node) MempoolTxs(txids []chainhash.Hash) ([]*wire.MsgTx, error) {
+func (n *Node) MempoolTxs(ctx context.Context, txids []chainhash.Hash) ([]*wire.MsgTx, error) {
 	if len(txids) == 0 {
 		return nil, nil
 	}
-	futures := make([]rpcclient.FutureRawResult, len(txids))
+	params := make([][]any, len(txids))
 	for i := range txids {
-		param, err := json.Marshal(txids[i].String())
-		if err != nil {
-			return nil, err
-		}
-		futures[i] = n.batch.RawRequestAsync("getrawtransaction", []json.RawMessage{param, json.RawMessage("0")})
+		params[i] = []any{txids[i].String(), 0}
 	}
-	if err := n.batch.Send(); err != nil {
-		return nil, fmt.Errorf("getrawtransaction batch: %w", err)
+	res, err := n.rpc.batch(ctx, "getrawtransaction", params)
+	if err != nil {
+		return nil, err
 	}
 	txs := make([]*wire.MsgTx, 0, len(txids))
-	for i, f := range futures {
-		raw, err := f.Receive()
+	for i, r := range res {
+		raw, err := r.result, r.err
 		if isNoSuchTx(err) {
 			continue
 		}
@@ -314,20 +348,16 @@ type Acceptance struct {
 
 // TestMempoolAccept asks the node whether it would accept tx, without
 // broadcasting it.
-func (n *Node) TestMempoolAccept(tx *wire.MsgTx) (Acceptance, error) {
+func (n *Node) TestMempoolAccept(ctx context.Context, tx *wire.MsgTx) (Acceptance, error) {
 	hexTx, err := encodeTx(tx)
-	if err != nil {
-		return Acceptance{}, err
-	}
-	param, err := json.Marshal([]string{hexTx})
 	if err != nil {
 		return Acceptance{}, err
 	}
 	// btcd requires maxfeerate; both read it in BTC/kvB. 0.1 BTC/kvB is
 	// 10,000 sat/vB, the daemon's own ceiling for a proposal.
-	raw, err := n.rpc.RawRequest("testmempoolaccept", []json.RawMessage{param, json.RawMessage("0.1")})
+	raw, err := n.rpc.call(ctx, "testmempoolaccept", []string{hexTx}, json.RawMessage("0.1"))
 	if err != nil {
-		return Acceptance{}, fmt.Errorf("testmempoolaccept: %w", err)
+		return Acceptance{}, err
 	}
 	return ParseMempoolAccept(raw, tx.TxHash())
 }
@@ -363,16 +393,12 @@ func ParseMempoolAccept(raw json.RawMessage, txid chainhash.Hash) (Acceptance, e
 }
 
 // SendRawTransaction broadcasts tx through the node.
-func (n *Node) SendRawTransaction(tx *wire.MsgTx) error {
+func (n *Node) SendRawTransaction(ctx context.Context, tx *wire.MsgTx) error {
 	hexTx, err := encodeTx(tx)
 	if err != nil {
 		return err
 	}
-	param, err := json.Marshal(hexTx)
-	if err != nil {
-		return err
-	}
-	if _, err := n.rpc.RawRequest("sendrawtransaction", []json.RawMessage{param}); err != nil {
+	if _, err := n.rpc.call(ctx, "sendrawtransaction", hexTx); err != nil {
 		return fmt.Errorf("sendrawtransaction %s: %w", tx.TxHash(), err)
 	}
 	return nil

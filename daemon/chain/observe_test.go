@@ -144,10 +144,12 @@ func TestObserveNodeDoesNotAnswer(t *testing.T) {
 			for _, st := range sts {
 				requireNotObserved(t, hn.fn, st)
 			}
-			// Past the bound, with the request still unanswered, a call
-			// returns at once and asks the node nothing more.
-			requireNotObserved(t, hn.fn, observeWithin(t, f, context.Background(), bound/2))
-			require.Equal(t, int32(1), hn.tipAsks.Load())
+			require.Equal(t, int32(1), hn.tipAsks.Load(), "one request for all the calls")
+			// That request is dropped at the bound (every RPC honours its
+			// context): a later call joins it if it is still being torn
+			// down or asks again, once, and returns by the bound too.
+			requireNotObserved(t, hn.fn, observeWithin(t, f, context.Background(), 4*bound))
+			require.LessOrEqual(t, hn.tipAsks.Load(), int32(2))
 			// No goroutine per call is left blocked on the node: only the
 			// one request (and the HTTP machinery under it).
 			require.Less(t, runtime.NumGoroutine()-before, len(sts)/2)

@@ -52,7 +52,7 @@ func (f *Follower) rewind(ctx context.Context, nodeHeight int32) (int32, chainha
 			return f.birthday(), chainhash.Hash{}, nil
 		}
 		if height <= nodeHeight {
-			nodeHash, err := f.cfg.Node.BlockHash(height)
+			nodeHash, err := f.cfg.Node.BlockHash(ctx, height)
 			if err != nil {
 				return 0, chainhash.Hash{}, err
 			}
@@ -115,9 +115,9 @@ func (f *Follower) prefetch(ctx context.Context, from, to int32, out chan<- fetc
 	for h := from; h <= to; h += int32(f.cfg.BatchSize) {
 		n := min(int(to-h+1), f.cfg.BatchSize)
 		batch := fetched{from: h}
-		hashes, err := f.cfg.Node.BlockHashes(h, n)
+		hashes, err := f.cfg.Node.BlockHashes(ctx, h, n)
 		if err == nil {
-			batch.blocks, err = f.cfg.Node.Blocks(hashes)
+			batch.blocks, err = f.cfg.Node.Blocks(ctx, hashes)
 		}
 		batch.err = err
 		select {
@@ -163,7 +163,7 @@ func (f *Follower) connect(ctx context.Context, block *wire.MsgBlock, height int
 // the mempool without confirming (replaced, evicted, or dropped in a
 // reorg).
 func (f *Follower) syncMempool(ctx context.Context, best chainhash.Hash) error {
-	txids, err := f.cfg.Node.MempoolTxids()
+	txids, err := f.cfg.Node.MempoolTxids(ctx)
 	if err != nil {
 		return err
 	}
@@ -174,7 +174,7 @@ func (f *Follower) syncMempool(ctx context.Context, best chainhash.Hash) error {
 			fresh = append(fresh, id)
 		}
 	}
-	txs, err := f.cfg.Node.MempoolTxs(fresh)
+	txs, err := f.cfg.Node.MempoolTxs(ctx, fresh)
 	if err != nil {
 		return err
 	}
@@ -192,7 +192,7 @@ func (f *Follower) syncMempool(ctx context.Context, best chainhash.Hash) error {
 	}
 	// A block may have confirmed some of them since the block pass; then
 	// their absence from the mempool proves nothing until the next pass.
-	info, err := f.cfg.Node.ChainInfo()
+	info, err := f.cfg.Node.ChainInfo(ctx)
 	if err != nil {
 		return err
 	}

@@ -594,7 +594,15 @@ type Proposal struct {
 	// them, and the coins are held until one of its inputs is spent by a
 	// confirmed transaction at the confirmation depth. Set by GetProposal
 	// and CancelProposal, not by ListProposals.
-	CoinsHeld     bool `protobuf:"varint,28,opt,name=coins_held,json=coinsHeld,proto3" json:"coins_held,omitempty"`
+	CoinsHeld bool `protobuf:"varint,28,opt,name=coins_held,json=coinsHeld,proto3" json:"coins_held,omitempty"`
+	// The proposals whose payment this one replaces (its intent's
+	// supersedes): it spends an input of each transaction signed for them,
+	// so at most one of them can confirm. With no payees, it only cancels
+	// them (spend cancel --conflict).
+	Supersedes []string `protobuf:"bytes,29,rep,name=supersedes,proto3" json:"supersedes,omitempty"`
+	// The officers approve paying these payees these amounts again on
+	// purpose (spend propose --repeat).
+	Repeat        bool `protobuf:"varint,30,opt,name=repeat,proto3" json:"repeat,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -825,6 +833,20 @@ func (x *Proposal) GetCoinsHeld() bool {
 	return false
 }
 
+func (x *Proposal) GetSupersedes() []string {
+	if x != nil {
+		return x.Supersedes
+	}
+	return nil
+}
+
+func (x *Proposal) GetRepeat() bool {
+	if x != nil {
+		return x.Repeat
+	}
+	return false
+}
+
 // ProposeSpendRequest is what an officer asks to pay.
 type ProposeSpendRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -836,7 +858,16 @@ type ProposeSpendRequest struct {
 	Memo string `protobuf:"bytes,3,opt,name=memo,proto3" json:"memo,omitempty"`
 	// The most fee the officers approve (fee bumps included); 0 means the
 	// policy's cap for this transaction. At least the proposal's fee.
-	FeeCapSat     int64 `protobuf:"varint,4,opt,name=fee_cap_sat,json=feeCapSat,proto3" json:"fee_cap_sat,omitempty"`
+	FeeCapSat int64 `protobuf:"varint,4,opt,name=fee_cap_sat,json=feeCapSat,proto3" json:"fee_cap_sat,omitempty"`
+	// The proposal whose payment this one replaces: the new intent
+	// supersedes it (and what it superseded), and the new transaction spends
+	// one of its inputs, so at most one of the two can confirm. An open
+	// replaced proposal is cancelled.
+	Replaces string `protobuf:"bytes,5,opt,name=replaces,proto3" json:"replaces,omitempty"`
+	// Asks the officers to approve paying a payee an amount it was paid
+	// before, on purpose. Without it such a payment is refused: the signers
+	// would refuse it.
+	Repeat        bool `protobuf:"varint,6,opt,name=repeat,proto3" json:"repeat,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -897,6 +928,20 @@ func (x *ProposeSpendRequest) GetFeeCapSat() int64 {
 		return x.FeeCapSat
 	}
 	return 0
+}
+
+func (x *ProposeSpendRequest) GetReplaces() string {
+	if x != nil {
+		return x.Replaces
+	}
+	return ""
+}
+
+func (x *ProposeSpendRequest) GetRepeat() bool {
+	if x != nil {
+		return x.Repeat
+	}
+	return false
 }
 
 // ProposeSpendResponse is the created proposal.
@@ -1335,9 +1380,19 @@ func (x *ImportPSBTResponse) GetNewSigners() []uint32 {
 
 // CancelProposalRequest names a proposal and why it is cancelled.
 type CancelProposalRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	Reason        string                 `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Id     string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Reason string                 `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	// Also propose a transaction that spends one input of the proposal's
+	// transaction back to the reserve (a self-payment that pays no one), at
+	// fee_rate_sat_vb, through the normal approval flow: once it confirms,
+	// the cancelled transaction can never confirm, whoever holds its
+	// signatures. Allowed for a FINALIZED or BROADCAST proposal (which is
+	// not cancelled itself) and for one that already ended.
+	Conflict bool `protobuf:"varint,3,opt,name=conflict,proto3" json:"conflict,omitempty"`
+	// sat/vB of the conflicting transaction, 1 to 10,000; only with
+	// conflict.
+	FeeRateSatVb  int64 `protobuf:"varint,4,opt,name=fee_rate_sat_vb,json=feeRateSatVb,proto3" json:"fee_rate_sat_vb,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1386,10 +1441,26 @@ func (x *CancelProposalRequest) GetReason() string {
 	return ""
 }
 
+func (x *CancelProposalRequest) GetConflict() bool {
+	if x != nil {
+		return x.Conflict
+	}
+	return false
+}
+
+func (x *CancelProposalRequest) GetFeeRateSatVb() int64 {
+	if x != nil {
+		return x.FeeRateSatVb
+	}
+	return 0
+}
+
 // CancelProposalResponse is the cancelled proposal.
 type CancelProposalResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Proposal      *Proposal              `protobuf:"bytes,1,opt,name=proposal,proto3" json:"proposal,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Proposal *Proposal              `protobuf:"bytes,1,opt,name=proposal,proto3" json:"proposal,omitempty"`
+	// With conflict: the proposal that spends one of its inputs.
+	Conflict      *Proposal `protobuf:"bytes,2,opt,name=conflict,proto3" json:"conflict,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1427,6 +1498,13 @@ func (*CancelProposalResponse) Descriptor() ([]byte, []int) {
 func (x *CancelProposalResponse) GetProposal() *Proposal {
 	if x != nil {
 		return x.Proposal
+	}
+	return nil
+}
+
+func (x *CancelProposalResponse) GetConflict() *Proposal {
+	if x != nil {
+		return x.Conflict
 	}
 	return nil
 }
@@ -1673,7 +1751,7 @@ const file_custos_v1_spend_proto_rawDesc = "" +
 	"\x05state\x18\x01 \x01(\x0e2\x18.custos.v1.ProposalStateR\x05state\x12\x17\n" +
 	"\aat_unix\x18\x02 \x01(\x03R\x06atUnix\x12\x14\n" +
 	"\x05actor\x18\x03 \x01(\tR\x05actor\x12\x12\n" +
-	"\x04note\x18\x04 \x01(\tR\x04note\"\x8a\b\n" +
+	"\x04note\x18\x04 \x01(\tR\x04note\"\xc2\b\n" +
 	"\bProposal\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1b\n" +
 	"\twallet_id\x18\x02 \x01(\tR\bwalletId\x12.\n" +
@@ -1706,12 +1784,18 @@ const file_custos_v1_spend_proto_rawDesc = "" +
 	"\breplaces\x18\x1a \x01(\tR\breplaces\x12\x1e\n" +
 	"\vfee_cap_sat\x18\x1b \x01(\x03R\tfeeCapSat\x12\x1d\n" +
 	"\n" +
-	"coins_held\x18\x1c \x01(\bR\tcoinsHeld\"\x9c\x01\n" +
+	"coins_held\x18\x1c \x01(\bR\tcoinsHeld\x12\x1e\n" +
+	"\n" +
+	"supersedes\x18\x1d \x03(\tR\n" +
+	"supersedes\x12\x16\n" +
+	"\x06repeat\x18\x1e \x01(\bR\x06repeat\"\xd0\x01\n" +
 	"\x13ProposeSpendRequest\x12*\n" +
 	"\x06payees\x18\x01 \x03(\v2\x12.custos.v1.PaymentR\x06payees\x12%\n" +
 	"\x0ffee_rate_sat_vb\x18\x02 \x01(\x03R\ffeeRateSatVb\x12\x12\n" +
 	"\x04memo\x18\x03 \x01(\tR\x04memo\x12\x1e\n" +
-	"\vfee_cap_sat\x18\x04 \x01(\x03R\tfeeCapSat\"G\n" +
+	"\vfee_cap_sat\x18\x04 \x01(\x03R\tfeeCapSat\x12\x1a\n" +
+	"\breplaces\x18\x05 \x01(\tR\breplaces\x12\x16\n" +
+	"\x06repeat\x18\x06 \x01(\bR\x06repeat\"G\n" +
 	"\x14ProposeSpendResponse\x12/\n" +
 	"\bproposal\x18\x01 \x01(\v2\x13.custos.v1.ProposalR\bproposal\"F\n" +
 	"\x14ListProposalsRequest\x12.\n" +
@@ -1733,12 +1817,15 @@ const file_custos_v1_spend_proto_rawDesc = "" +
 	"\bproposal\x18\x01 \x01(\v2\x13.custos.v1.ProposalR\bproposal\x12)\n" +
 	"\x10signatures_added\x18\x02 \x01(\rR\x0fsignaturesAdded\x12\x1f\n" +
 	"\vnew_signers\x18\x03 \x03(\rR\n" +
-	"newSigners\"?\n" +
+	"newSigners\"\x82\x01\n" +
 	"\x15CancelProposalRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x16\n" +
-	"\x06reason\x18\x02 \x01(\tR\x06reason\"I\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\x12\x1a\n" +
+	"\bconflict\x18\x03 \x01(\bR\bconflict\x12%\n" +
+	"\x0ffee_rate_sat_vb\x18\x04 \x01(\x03R\ffeeRateSatVb\"z\n" +
 	"\x16CancelProposalResponse\x12/\n" +
-	"\bproposal\x18\x01 \x01(\v2\x13.custos.v1.ProposalR\bproposal\"\x93\x01\n" +
+	"\bproposal\x18\x01 \x01(\v2\x13.custos.v1.ProposalR\bproposal\x12/\n" +
+	"\bconflict\x18\x02 \x01(\v2\x13.custos.v1.ProposalR\bconflict\"\x93\x01\n" +
 	"\x15DecideProposalRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12/\n" +
 	"\bdecision\x18\x02 \x01(\x0e2\x13.custos.v1.DecisionR\bdecision\x129\n" +
@@ -1839,31 +1926,32 @@ var file_custos_v1_spend_proto_depIdxs = []int32{
 	8,  // 13: custos.v1.GetProposalResponse.proposal:type_name -> custos.v1.Proposal
 	8,  // 14: custos.v1.ImportPSBTResponse.proposal:type_name -> custos.v1.Proposal
 	8,  // 15: custos.v1.CancelProposalResponse.proposal:type_name -> custos.v1.Proposal
-	0,  // 16: custos.v1.DecideProposalRequest.decision:type_name -> custos.v1.Decision
-	25, // 17: custos.v1.DecideProposalRequest.signature:type_name -> custos.v1.OfficerSignature
-	8,  // 18: custos.v1.DecideProposalResponse.proposal:type_name -> custos.v1.Proposal
-	8,  // 19: custos.v1.BumpFeeResponse.proposal:type_name -> custos.v1.Proposal
-	9,  // 20: custos.v1.SpendService.ProposeSpend:input_type -> custos.v1.ProposeSpendRequest
-	11, // 21: custos.v1.SpendService.ListProposals:input_type -> custos.v1.ListProposalsRequest
-	13, // 22: custos.v1.SpendService.GetProposal:input_type -> custos.v1.GetProposalRequest
-	15, // 23: custos.v1.SpendService.ExportPSBT:input_type -> custos.v1.ExportPSBTRequest
-	17, // 24: custos.v1.SpendService.ImportPSBT:input_type -> custos.v1.ImportPSBTRequest
-	19, // 25: custos.v1.SpendService.CancelProposal:input_type -> custos.v1.CancelProposalRequest
-	21, // 26: custos.v1.SpendService.DecideProposal:input_type -> custos.v1.DecideProposalRequest
-	23, // 27: custos.v1.SpendService.BumpFee:input_type -> custos.v1.BumpFeeRequest
-	10, // 28: custos.v1.SpendService.ProposeSpend:output_type -> custos.v1.ProposeSpendResponse
-	12, // 29: custos.v1.SpendService.ListProposals:output_type -> custos.v1.ListProposalsResponse
-	14, // 30: custos.v1.SpendService.GetProposal:output_type -> custos.v1.GetProposalResponse
-	16, // 31: custos.v1.SpendService.ExportPSBT:output_type -> custos.v1.ExportPSBTResponse
-	18, // 32: custos.v1.SpendService.ImportPSBT:output_type -> custos.v1.ImportPSBTResponse
-	20, // 33: custos.v1.SpendService.CancelProposal:output_type -> custos.v1.CancelProposalResponse
-	22, // 34: custos.v1.SpendService.DecideProposal:output_type -> custos.v1.DecideProposalResponse
-	24, // 35: custos.v1.SpendService.BumpFee:output_type -> custos.v1.BumpFeeResponse
-	28, // [28:36] is the sub-list for method output_type
-	20, // [20:28] is the sub-list for method input_type
-	20, // [20:20] is the sub-list for extension type_name
-	20, // [20:20] is the sub-list for extension extendee
-	0,  // [0:20] is the sub-list for field type_name
+	8,  // 16: custos.v1.CancelProposalResponse.conflict:type_name -> custos.v1.Proposal
+	0,  // 17: custos.v1.DecideProposalRequest.decision:type_name -> custos.v1.Decision
+	25, // 18: custos.v1.DecideProposalRequest.signature:type_name -> custos.v1.OfficerSignature
+	8,  // 19: custos.v1.DecideProposalResponse.proposal:type_name -> custos.v1.Proposal
+	8,  // 20: custos.v1.BumpFeeResponse.proposal:type_name -> custos.v1.Proposal
+	9,  // 21: custos.v1.SpendService.ProposeSpend:input_type -> custos.v1.ProposeSpendRequest
+	11, // 22: custos.v1.SpendService.ListProposals:input_type -> custos.v1.ListProposalsRequest
+	13, // 23: custos.v1.SpendService.GetProposal:input_type -> custos.v1.GetProposalRequest
+	15, // 24: custos.v1.SpendService.ExportPSBT:input_type -> custos.v1.ExportPSBTRequest
+	17, // 25: custos.v1.SpendService.ImportPSBT:input_type -> custos.v1.ImportPSBTRequest
+	19, // 26: custos.v1.SpendService.CancelProposal:input_type -> custos.v1.CancelProposalRequest
+	21, // 27: custos.v1.SpendService.DecideProposal:input_type -> custos.v1.DecideProposalRequest
+	23, // 28: custos.v1.SpendService.BumpFee:input_type -> custos.v1.BumpFeeRequest
+	10, // 29: custos.v1.SpendService.ProposeSpend:output_type -> custos.v1.ProposeSpendResponse
+	12, // 30: custos.v1.SpendService.ListProposals:output_type -> custos.v1.ListProposalsResponse
+	14, // 31: custos.v1.SpendService.GetProposal:output_type -> custos.v1.GetProposalResponse
+	16, // 32: custos.v1.SpendService.ExportPSBT:output_type -> custos.v1.ExportPSBTResponse
+	18, // 33: custos.v1.SpendService.ImportPSBT:output_type -> custos.v1.ImportPSBTResponse
+	20, // 34: custos.v1.SpendService.CancelProposal:output_type -> custos.v1.CancelProposalResponse
+	22, // 35: custos.v1.SpendService.DecideProposal:output_type -> custos.v1.DecideProposalResponse
+	24, // 36: custos.v1.SpendService.BumpFee:output_type -> custos.v1.BumpFeeResponse
+	29, // [29:37] is the sub-list for method output_type
+	21, // [21:29] is the sub-list for method input_type
+	21, // [21:21] is the sub-list for extension type_name
+	21, // [21:21] is the sub-list for extension extendee
+	0,  // [0:21] is the sub-list for field type_name
 }
 
 func init() { file_custos_v1_spend_proto_init() }

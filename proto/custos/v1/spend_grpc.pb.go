@@ -53,8 +53,11 @@ type SpendServiceClient interface {
 	// PSBT; with enough of them the daemon finalizes and broadcasts.
 	// CLI: `custosctl spend import ID FILE`.
 	ImportPSBT(ctx context.Context, in *ImportPSBTRequest, opts ...grpc.CallOption) (*ImportPSBTResponse, error)
-	// CancelProposal ends a proposal that is not broadcast yet and releases
-	// its coins. CLI: `custosctl spend cancel ID`.
+	// CancelProposal ends a proposal that is not finalized yet and releases
+	// its coins unless it is signed; with conflict it also proposes a
+	// transaction that spends one of its inputs, the only way to make a
+	// signed transaction unconfirmable.
+	// CLI: `custosctl spend cancel ID [--conflict --feerate N]`.
 	CancelProposal(ctx context.Context, in *CancelProposalRequest, opts ...grpc.CallOption) (*CancelProposalResponse, error)
 	// DecideProposal records an officer's signed approval or veto of the
 	// proposal's intent. Approvals reaching the tier's quorum make it
@@ -180,8 +183,11 @@ type SpendServiceServer interface {
 	// PSBT; with enough of them the daemon finalizes and broadcasts.
 	// CLI: `custosctl spend import ID FILE`.
 	ImportPSBT(context.Context, *ImportPSBTRequest) (*ImportPSBTResponse, error)
-	// CancelProposal ends a proposal that is not broadcast yet and releases
-	// its coins. CLI: `custosctl spend cancel ID`.
+	// CancelProposal ends a proposal that is not finalized yet and releases
+	// its coins unless it is signed; with conflict it also proposes a
+	// transaction that spends one of its inputs, the only way to make a
+	// signed transaction unconfirmable.
+	// CLI: `custosctl spend cancel ID [--conflict --feerate N]`.
 	CancelProposal(context.Context, *CancelProposalRequest) (*CancelProposalResponse, error)
 	// DecideProposal records an officer's signed approval or veto of the
 	// proposal's intent. Approvals reaching the tier's quorum make it

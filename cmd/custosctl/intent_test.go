@@ -1,0 +1,57 @@
+package main
+
+import (
+	"bytes"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/custos-reserve/custos/multisig"
+	custosv1 "github.com/custos-reserve/custos/proto/custos/v1"
+	"github.com/custos-reserve/custos/reserve"
+)
+
+// TestCheckIntent: what an officer signs is read from the intent; a
+// proposal the daemon shows with other payees, other superseded proposals
+// or another repeat flag than the intent's is refused before any signing.
+func TestCheckIntent(t *testing.T) {
+	script := append([]byte{0x00, 0x14}, bytes.Repeat([]byte{0x11}, 20)...)
+	in := reserve.Intent{
+		Network: reserve.Regtest, WalletID: "4c2f8a0e91d3b675", ProposalID: "P000002",
+		Payees:    []reserve.IntentPayee{{Script: script, AmountSat: 50_000_000}},
+		FeeCapSat: 20_000, ExpiresAt: time.Date(2026, 12, 4, 0, 0, 0, 0, time.UTC),
+		Supersedes: []string{"P000001"},
+	}
+	enc, err := in.Encode()
+	require.NoError(t, err)
+	addr := multisig.ScriptAddress(script, reserve.Regtest)
+	shown := func() *custosv1.Proposal {
+		return &custosv1.Proposal{
+			Id: "P000002", WalletId: in.WalletID, Intent: enc, Supersedes: []string{"P000001"},
+			Payees: []*custosv1.Payment{{Address: addr, AmountSat: 50_000_000}},
+		}
+	}
+	got, _, err := checkIntent(shown())
+	require.NoError(t, err)
+	require.Equal(t, []string{"P000001"}, got.Supersedes)
+
+	for _, tc := range []struct {
+		name string
+		edit func(p *custosv1.Proposal)
+		msg  string
+	}{
+		{"supersedes nothing shown", func(p *custosv1.Proposal) { p.Supersedes = nil }, "the intent supersedes [P000001]"},
+		{"another proposal shown", func(p *custosv1.Proposal) { p.Supersedes = []string{"P000009"} }, "the proposal shows [P000009]"},
+		{"a repeat shown", func(p *custosv1.Proposal) { p.Repeat = true }, "(repeat false), the proposal shows [P000001] (repeat true)"},
+		{"another amount shown", func(p *custosv1.Proposal) { p.Payees[0].AmountSat = 5_000_000 }, "the intent's payee 1 is 0.50000000 BTC"},
+		{"another proposal's intent", func(p *custosv1.Proposal) { p.Id = "P000003" }, "the intent of proposal P000002"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := shown()
+			tc.edit(p)
+			_, _, err := checkIntent(p)
+			require.ErrorContains(t, err, tc.msg)
+		})
+	}
+}
