@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/btcsuite/btcd/btcjson"
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
@@ -169,6 +171,7 @@ func (d *Daemon) broadcast(ctx context.Context, p reserve.Proposal) reserve.Prop
 	acc, err := d.node.TestMempoolAccept(ctx, &tx)
 	if err != nil {
 		d.log.Warn("cannot test transaction with the node; will retry", "proposal", p.ID, "err", err)
+		d.waiting.set(p.ID, d.cfg.Now(), "the node did not answer testmempoolaccept; retried")
 		return p
 	}
 	if !acc.Allowed {
@@ -185,6 +188,7 @@ func (d *Daemon) broadcast(ctx context.Context, p reserve.Proposal) reserve.Prop
 		return d.refused(ctx, p, rpcErr.Code, rpcErr.Message)
 	default:
 		d.log.Warn("broadcast not confirmed by the node; will retry", "proposal", p.ID, "err", err)
+		d.waiting.set(p.ID, d.cfg.Now(), "the node did not confirm sendrawtransaction; retried")
 		return p
 	}
 }
@@ -221,7 +225,49 @@ func (d *Daemon) refused(ctx context.Context, p reserve.Proposal, code btcjson.R
 	}
 	d.log.Warn("node refused the transaction; it stays FINALIZED and is retried",
 		"proposal", p.ID, "txid", p.Txid.String(), "code", int(code), "reason", reason, "why", rule.why)
+	d.waiting.set(p.ID, d.cfg.Now(), fmt.Sprintf("the node refused it (code %d: %q): %s; retried", int(code), clipText(reason, maxReasonText), rule.why))
 	return p
+}
+
+// waitingNotes hold, in memory, why each FINALIZED proposal is not yet
+// broadcast: the node's last refusal or silence and the daemon's reading
+// of it. After a restart a note is back with the next try.
+type waitingNotes struct {
+	mu    sync.Mutex
+	notes map[string]string
+}
+
+func (w *waitingNotes) set(id string, at time.Time, why string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.notes == nil {
+		w.notes = make(map[string]string)
+	}
+	w.notes[id] = at.UTC().Format(time.RFC3339) + ": " + why
+}
+
+func (w *waitingNotes) get(id string) string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.notes[id]
+}
+
+func (w *waitingNotes) clear(id string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	delete(w.notes, id)
+}
+
+// clipText is s cut to at most max bytes on a character boundary.
+func clipText(s string, max int) string {
+	if len(s) <= max {
+		return s
+	}
+	cut := max
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
 }
 
 // inputsView is the follower's view of p's inputs and whether p still
@@ -263,6 +309,7 @@ func (d *Daemon) markBroadcast(ctx context.Context, p reserve.Proposal, note str
 		d.log.Error("broadcast but not recorded; the next pass will find it", "proposal", p.ID, "err", err)
 		return p
 	}
+	d.waiting.clear(p.ID)
 	d.log.Info("transaction broadcast", "proposal", p.ID, "txid", p.Txid.String())
 	d.follower.Kick()
 	return out
@@ -270,9 +317,8 @@ func (d *Daemon) markBroadcast(ctx context.Context, p reserve.Proposal, note str
 
 // fail ends a proposal FAILED with reason.
 func (d *Daemon) fail(ctx context.Context, p reserve.Proposal, reason string) reserve.Proposal {
-	if len(reason) > maxReasonText*4 {
-		reason = reason[:maxReasonText*4]
-	}
+	reason = clipText(reason, maxReasonText*4)
+	d.waiting.clear(p.ID)
 	out, err := d.cfg.Store.UpdateProposal(ctx, p.ID, func(p *reserve.Proposal) error {
 		p.FailReason = reason
 		return p.Move(reserve.StateFailed, d.cfg.Now().UTC(), actorDaemon, reason)

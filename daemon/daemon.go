@@ -99,6 +99,9 @@ type Daemon struct {
 	// lock: the store refuses a coin reserved twice.
 	spendMu sync.Mutex
 
+	// waiting says why each FINALIZED proposal is not broadcast yet.
+	waiting waitingNotes
+
 	closeOnce sync.Once
 	closeErr  error
 }

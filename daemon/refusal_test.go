@@ -11,6 +11,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/btcsuite/btcd/btcjson"
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
@@ -334,6 +335,15 @@ func TestBroadcastRefusals(t *testing.T) {
 			}
 			d.broadcast(context.Background(), p)
 			requireOutcome(t, s, p.ID, tc.want)
+			// A proposal left FINALIZED says why, with the node's words;
+			// one that moved on has no note.
+			note := d.waiting.get(p.ID)
+			if tc.want == reserve.StateFinalized {
+				require.Contains(t, note, "the node refused it (code ")
+				require.Contains(t, note, "; retried")
+			} else {
+				require.Empty(t, note)
+			}
 		})
 	}
 }
@@ -662,4 +672,34 @@ func TestReconcileKeepsASignedTransactionUnderAReplacedPolicy(t *testing.T) {
 	require.NoError(t, err)
 	d.reconcileOne(context.Background(), g, p, v, s.tip)
 	requireOutcome(t, s, p.ID, reserve.StateFinalized)
+}
+
+// TestWaitingReason: a FINALIZED proposal the node refused says why in
+// GetProposal's waiting note until a later try broadcasts it.
+func TestWaitingReason(t *testing.T) {
+	node := &replayNode{t: t, accept: mustRecording(t, "bitcoind_testmempoolaccept_low_fee.json")}
+	s := &memStore{tip: 120}
+	d := mustReplayDaemon(t, node, s, func() time.Time { return testStart })
+	p := mustProposal(t, s, "p1", reserve.StateFinalized)
+	d.broadcast(context.Background(), p)
+	requireOutcome(t, s, p.ID, reserve.StateFinalized)
+	note := d.waiting.get(p.ID)
+	require.Contains(t, note, testStart.UTC().Format(time.RFC3339))
+	require.Contains(t, note, "min relay fee not met")
+
+	node.accept = mustRecording(t, "btcd_testmempoolaccept_low_fee.json")
+	node.send = mustRecording(t, "btcd_sendrawtransaction_low_fee.json")
+	d.broadcast(context.Background(), p)
+	requireOutcome(t, s, p.ID, reserve.StateBroadcast)
+	require.Empty(t, d.waiting.get(p.ID))
+}
+
+// TestClipText: node reasons and fail reasons are cut on a character
+// boundary, never inside one.
+func TestClipText(t *testing.T) {
+	require.Equal(t, "short", clipText("short", 10))
+	require.Equal(t, "abc…", clipText("abcdef", 3))
+	// "é" is two bytes: a cut at 2 falls inside it and moves back.
+	require.Equal(t, "a…", clipText("aé", 2))
+	require.True(t, utf8.ValidString(clipText(strings.Repeat("é", 100), 51)))
 }

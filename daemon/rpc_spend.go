@@ -347,6 +347,9 @@ func (d *Daemon) proposalToProto(ctx context.Context, p reserve.Proposal) (*cust
 	if err != nil {
 		return nil, err
 	}
+	if p.State == reserve.StateFinalized {
+		out.WaitingReason = d.waiting.get(p.ID)
+	}
 	if !p.State.HoldsCoins() {
 		res, err := d.cfg.Store.Reservations(ctx)
 		if err != nil {

@@ -346,6 +346,8 @@ type proposalJSON struct {
 	// with no payees, cancels); Repeat: a deliberate repeat payment.
 	Supersedes []string `json:"supersedes,omitempty"`
 	Repeat     bool     `json:"repeat,omitempty"`
+	// WaitingReason: why a FINALIZED proposal is not broadcast yet.
+	WaitingReason string `json:"waiting_reason,omitempty"`
 	// CoinsHeld: the proposal ended with its signatures collected, and its
 	// coins stay reserved until one of its inputs is spent.
 	CoinsHeld bool `json:"coins_held,omitempty"`
@@ -392,6 +394,7 @@ func proposalToJSON(p *custosv1.Proposal) proposalJSON {
 	}
 	out.Decisions, out.ApprovalsNeeded, out.Replaces = decisionsToJSON(p.Decisions), p.ApprovalsNeeded, p.Replaces
 	out.CoinsHeld, out.Supersedes, out.Repeat = p.CoinsHeld, p.Supersedes, p.Repeat
+	out.WaitingReason = p.WaitingReason
 	if p.ReleaseAtUnix != 0 {
 		out.ReleaseAt = unixTime(p.ReleaseAtUnix)
 	}
@@ -469,6 +472,9 @@ func printProposal(e *env, p *custosv1.Proposal) error {
 	}
 	if out.FailReason != "" {
 		printf(tw, "failed\t%s\n", safe(out.FailReason))
+	}
+	if out.WaitingReason != "" {
+		printf(tw, "waiting\t%s\n", safe(out.WaitingReason))
 	}
 	if out.CoinsHeld {
 		printf(tw, "coins\theld until an input is spent: the signed transaction can still be broadcast by whoever holds the signatures\n")

@@ -602,7 +602,12 @@ type Proposal struct {
 	Supersedes []string `protobuf:"bytes,29,rep,name=supersedes,proto3" json:"supersedes,omitempty"`
 	// The officers approve paying these payees these amounts again on
 	// purpose (spend propose --repeat).
-	Repeat        bool `protobuf:"varint,30,opt,name=repeat,proto3" json:"repeat,omitempty"`
+	Repeat bool `protobuf:"varint,30,opt,name=repeat,proto3" json:"repeat,omitempty"`
+	// Why a FINALIZED proposal is not broadcast yet: when the daemon last
+	// tried, the node's refusal (code and reason) or silence, and the
+	// daemon's reading of it. Kept in memory: empty after a restart until
+	// the next try. Set by GetProposal.
+	WaitingReason string `protobuf:"bytes,31,opt,name=waiting_reason,json=waitingReason,proto3" json:"waiting_reason,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -845,6 +850,13 @@ func (x *Proposal) GetRepeat() bool {
 		return x.Repeat
 	}
 	return false
+}
+
+func (x *Proposal) GetWaitingReason() string {
+	if x != nil {
+		return x.WaitingReason
+	}
+	return ""
 }
 
 // ProposeSpendRequest is what an officer asks to pay.
@@ -1751,7 +1763,7 @@ const file_custos_v1_spend_proto_rawDesc = "" +
 	"\x05state\x18\x01 \x01(\x0e2\x18.custos.v1.ProposalStateR\x05state\x12\x17\n" +
 	"\aat_unix\x18\x02 \x01(\x03R\x06atUnix\x12\x14\n" +
 	"\x05actor\x18\x03 \x01(\tR\x05actor\x12\x12\n" +
-	"\x04note\x18\x04 \x01(\tR\x04note\"\xc2\b\n" +
+	"\x04note\x18\x04 \x01(\tR\x04note\"\xe9\b\n" +
 	"\bProposal\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1b\n" +
 	"\twallet_id\x18\x02 \x01(\tR\bwalletId\x12.\n" +
@@ -1788,7 +1800,8 @@ const file_custos_v1_spend_proto_rawDesc = "" +
 	"\n" +
 	"supersedes\x18\x1d \x03(\tR\n" +
 	"supersedes\x12\x16\n" +
-	"\x06repeat\x18\x1e \x01(\bR\x06repeat\"\xd0\x01\n" +
+	"\x06repeat\x18\x1e \x01(\bR\x06repeat\x12%\n" +
+	"\x0ewaiting_reason\x18\x1f \x01(\tR\rwaitingReason\"\xd0\x01\n" +
 	"\x13ProposeSpendRequest\x12*\n" +
 	"\x06payees\x18\x01 \x03(\v2\x12.custos.v1.PaymentR\x06payees\x12%\n" +
 	"\x0ffee_rate_sat_vb\x18\x02 \x01(\x03R\ffeeRateSatVb\x12\x12\n" +
