@@ -54,6 +54,9 @@ func (d *Daemon) decide(ctx context.Context, caller Caller, id string, dec reser
 		if !ok {
 			return reserve.Invalid("signature.officer_key", "key %x is not an officer of the policy in force", a.OfficerKey)
 		}
+		if err := checkOfficer(caller, officer.ID); err != nil {
+			return err
+		}
 		if err := reserve.VerifyApproval(p.Intent, dec, a); err != nil {
 			return reserve.Invalid("signature", "officer %s: %v", officer.ID, err)
 		}

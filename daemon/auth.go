@@ -2,7 +2,7 @@ package daemon
 
 import (
 	"context"
-	"crypto/x509"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	custosv1 "github.com/custos-reserve/custos/proto/custos/v1"
+	"github.com/custos-reserve/custos/reserve"
 )
 
 var (
@@ -51,14 +52,33 @@ var methodRoles = map[string][]Role{
 
 	healthpb.Health_Check_FullMethodName:                                   everyone,
 	healthpb.Health_Watch_FullMethodName:                                   everyone,
-	reflectionpb.ServerReflection_ServerReflectionInfo_FullMethodName:      everyone,
-	reflectionv1alpha.ServerReflection_ServerReflectionInfo_FullMethodName: everyone,
+	reflectionpb.ServerReflection_ServerReflectionInfo_FullMethodName:      {RoleAdmin, RoleAuditor},
+	reflectionv1alpha.ServerReflection_ServerReflectionInfo_FullMethodName: {RoleAdmin, RoleAuditor},
+
+	custosv1.IdentityService_IssueIdentity_FullMethodName:  {RoleAdmin},
+	custosv1.IdentityService_ListIdentities_FullMethodName: {RoleAdmin, RoleAuditor},
+	custosv1.IdentityService_RevokeIdentity_FullMethodName: {RoleAdmin},
+
+	custosv1.AuditService_GetCheckpoint_FullMethodName:    {RoleAdmin, RoleAuditor},
+	custosv1.AuditService_ListAudit_FullMethodName:        {RoleAdmin, RoleAuditor},
+	custosv1.AuditService_TailAudit_FullMethodName:        {RoleAdmin, RoleAuditor},
+	custosv1.AuditService_ExportAudit_FullMethodName:      {RoleAdmin, RoleAuditor},
+	custosv1.AuditService_ProveInclusion_FullMethodName:   {RoleAdmin, RoleAuditor},
+	custosv1.AuditService_ProveConsistency_FullMethodName: {RoleAdmin, RoleAuditor},
 }
 
-// Caller is the authenticated identity behind a request.
+// Caller is the authenticated identity behind a request, as its
+// certificate says.
 type Caller struct {
 	Name string
 	Role Role
+	// Serial is the certificate's serial, lower-case hex.
+	Serial string
+	// Fingerprint is the cosigner a signer identity is bound to.
+	Fingerprint    uint32
+	HasFingerprint bool
+	IssuedAt       time.Time
+	ExpiresAt      time.Time
 }
 
 type callerKey struct{}
@@ -86,40 +106,43 @@ func authorize(ctx context.Context, method string) (context.Context, error) {
 	}
 	for _, r := range methodRoles[method] {
 		if r == caller.Role {
-			return context.WithValue(ctx, callerKey{}, caller), nil
+			// The actor is what the store records in audit leaves.
+			return reserve.WithActor(context.WithValue(ctx, callerKey{}, caller), caller.actor()), nil
 		}
 	}
 	return nil, status.Errorf(codes.PermissionDenied, "role %s may not call %s", caller.Role, method)
-}
-
-func callerOf(cert *x509.Certificate) (Caller, error) {
-	if len(cert.Subject.OrganizationalUnit) != 1 {
-		return Caller{}, errPermission("client certificate carries no role")
-	}
-	role, err := ParseRole(cert.Subject.OrganizationalUnit[0])
-	if err != nil {
-		return Caller{}, err
-	}
-	return Caller{Name: cert.Subject.CommonName, Role: role}, nil
 }
 
 type errPermission string
 
 func (e errPermission) Error() string { return string(e) }
 
-func unaryAuth(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-	ctx, err := authorize(ctx, info.FullMethod)
+// unaryAuth authorizes the call, then refuses a revoked certificate
+// (d.ids.admit).
+func (d *Daemon) unaryAuth(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	actx, err := authorize(ctx, info.FullMethod)
 	if err != nil {
-		return nil, err
+		return nil, d.refuse(ctx, info.FullMethod, err) // audit.go: logged
+	}
+	ctx = actx
+	if err := d.ids.admit(ctx); err != nil {
+		return nil, d.refuse(ctx, info.FullMethod, err)
 	}
 	return handler(ctx, req)
 }
 
-func streamAuth(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+// streamAuth is unaryAuth for streams; the stream's context is cancelled
+// when its certificate is revoked while it is open.
+func (d *Daemon) streamAuth(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
 	ctx, err := authorize(ss.Context(), info.FullMethod)
 	if err != nil {
-		return err
+		return d.refuse(ss.Context(), info.FullMethod, err) // audit.go: logged
 	}
+	if err := d.ids.admit(ctx); err != nil {
+		return d.refuse(ctx, info.FullMethod, err)
+	}
+	ctx, done := d.ids.watch(ctx)
+	defer done()
 	return handler(srv, &authedStream{ServerStream: ss, ctx: ctx})
 }
 

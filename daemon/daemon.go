@@ -61,17 +61,25 @@ type Config struct {
 	// TLSExtraHosts are names or IPs added to the server certificate when
 	// it is first made, beyond 127.0.0.1, ::1 and localhost.
 	TLSExtraHosts []string
-	Node          chain.NodeConfig
-	Store         Store
-	PollInterval  time.Duration
+	// CAKey unlocks the CA key so that identities can be issued over
+	// the API; the zero value keeps the CA offline.
+	CAKey CAKey
+	Node  chain.NodeConfig
+	Store Store
+	// Audit is the audit log; nil means Store's own (store.DB keeps it).
+	Audit        AuditLog
+	PollInterval time.Duration
 	// ConfirmDepth is how many confirmations make a broadcast proposal
 	// CONFIRMED (default 6).
 	ConfirmDepth int32
 	// ShutdownTimeout bounds how long Run waits for RPCs in flight.
 	ShutdownTimeout time.Duration
-	Logger          *slog.Logger
-	Now             func() time.Time
-	Rand            io.Reader
+	// Limits bounds request sizes, keepalive and each identity's rate of
+	// state-changing calls; the zero value is the defaults (limits.go).
+	Limits Limits
+	Logger *slog.Logger
+	Now    func() time.Time
+	Rand   io.Reader
 }
 
 // Daemon is a running custosd.
@@ -95,12 +103,32 @@ type Daemon struct {
 	// release, import, finalize, broadcast, bump, cancel, reconcile) and
 	// every change of policy or freeze, so a transaction is never
 	// broadcast twice by racing paths and approvals are counted under the
-	// policy and freeze they were checked against. Proposing needs no
-	// lock: the store refuses a coin reserved twice.
+	// policy and freeze they were checked against. Proposing takes
+	// proposeMu instead (below); the store refuses a coin reserved twice
+	// all the same.
 	spendMu sync.Mutex
 
 	// waiting says why each FINALIZED proposal is not broadcast yet.
 	waiting waitingNotes
+
+	// addressMu serialises issuing an address with keeping the lookahead
+	// derived before it: concurrent callers would otherwise issue past
+	// the derived gap. proposeMu serialises coin selection with recording
+	// the proposal: the store would refuse a coin two concurrent
+	// selections picked, but refusing callers who did nothing wrong is no
+	// answer; proposals are rare.
+	addressMu, proposeMu sync.Mutex
+
+	// ca signs identities issued over the API (its key nil: offline);
+	// ids admits callers and holds the revocations.
+	ca  *authority
+	ids *identities
+
+	// audit is the store's audit log, logKey signs its checkpoints and
+	// refusals coalesces the refused calls it records (audit.go).
+	audit    AuditLog
+	logKey   *logKey
+	refusals refusals
 
 	closeOnce sync.Once
 	closeErr  error
@@ -117,7 +145,15 @@ func New(cfg Config) (*Daemon, error) {
 		return nil, err
 	}
 	hosts := append([]string{"127.0.0.1", "::1", "localhost"}, cfg.TLSExtraHosts...)
-	tlsCfg, _, err := ensureTLS(TLSDir(cfg.DataDir), hosts, cfg.Now(), cfg.Rand)
+	tlsCfg, ca, err := ensureTLS(TLSDir(cfg.DataDir), hosts, cfg.Now(), cfg.Rand, cfg.CAKey)
+	if err != nil {
+		return nil, err
+	}
+	ids, err := newIdentities(ctx, cfg.Store, cfg.Now, cfg.Logger.With("component", "identity"))
+	if err != nil {
+		return nil, err
+	}
+	auditLog, logKey, err := openAudit(cfg) // audit.go
 	if err != nil {
 		return nil, err
 	}
@@ -140,18 +176,22 @@ func New(cfg Config) (*Daemon, error) {
 		node.Close()
 		return nil, fmt.Errorf("unable to listen on %s: %w", cfg.RPCListen, err)
 	}
-	d := &Daemon{cfg: cfg, log: cfg.Logger, node: node, follower: follower, descs: descs, lis: lis, health: health.NewServer()}
-	d.server = grpc.NewServer(
+	d := &Daemon{cfg: cfg, log: cfg.Logger, node: node, follower: follower, descs: descs, lis: lis, health: health.NewServer(), ca: ca, ids: ids, audit: auditLog, logKey: logKey}
+	opts := []grpc.ServerOption{
 		grpc.Creds(credentials.NewTLS(tlsCfg)),
 		grpc.MaxRecvMsgSize(MaxRequestBytes),
 		grpc.MaxSendMsgSize(MaxRequestBytes),
-		grpc.UnaryInterceptor(unaryAuth),
-		grpc.StreamInterceptor(streamAuth),
-	)
+		grpc.UnaryInterceptor(d.unaryAuth),
+		grpc.StreamInterceptor(d.streamAuth),
+	}
+	// The limits' interceptors run after authentication (limits.go).
+	d.server = grpc.NewServer(append(opts, newLimiter(cfg.Limits, cfg.Now).serverOptions()...)...)
 	custosv1.RegisterAdminServiceServer(d.server, &adminServer{d: d})
 	custosv1.RegisterTreasuryServiceServer(d.server, &treasuryServer{d: d})
 	custosv1.RegisterSpendServiceServer(d.server, &spendServer{d: d})
 	custosv1.RegisterPolicyServiceServer(d.server, &policyServer{d: d})
+	custosv1.RegisterIdentityServiceServer(d.server, &identityServer{d: d})
+	custosv1.RegisterAuditServiceServer(d.server, &auditServer{d: d})
 	healthpb.RegisterHealthServer(d.server, d.health)
 	reflection.Register(d.server)
 	return d, nil
@@ -201,6 +241,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	// What the follower and reconcile change is logged as the daemon's.
+	ctx = reserve.WithActor(ctx, chainActor)
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {

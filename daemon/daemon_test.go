@@ -81,6 +81,7 @@ func daemonConfig(tb testing.TB, dir string, db *store.DB, net reserve.Network) 
 		Node:         chain.NodeConfig{Kind: chain.KindBtcd, Host: MustDeadNodeHost(tb)},
 		Store:        db,
 		PollInterval: 50 * time.Millisecond,
+		CAKey:        daemon.CAKey{AllowPlain: true},
 	}
 }
 
@@ -153,7 +154,26 @@ func MustDialAs(tb testing.TB, td *testDaemon, role daemon.Role) *grpc.ClientCon
 	if role == daemon.RoleAdmin {
 		return MustDialAdmin(tb, td)
 	}
-	certPEM, keyPEM, err := daemon.IssueClientCert(td.dir, "test-"+string(role), role, time.Now())
+	return MustDialIdentity(tb, td, "test-"+string(role), role)
+}
+
+// MustDialIdentity connects as the identity name of role, issued once per
+// data dir and kept beside its TLS files: the daemon records a
+// certificate when first seen, and names are unique, so a second
+// certificate of the same name would be refused.
+func MustDialIdentity(tb testing.TB, td *testDaemon, name string, role daemon.Role) *grpc.ClientConn {
+	tb.Helper()
+	certPath := filepath.Join(daemon.TLSDir(td.dir), "test-id-"+name+".pem")
+	keyPath := filepath.Join(daemon.TLSDir(td.dir), "test-id-"+name+".key")
+	certPEM, err := os.ReadFile(certPath)
+	if err != nil {
+		var keyPEM []byte
+		certPEM, keyPEM, err = daemon.IssueClientCert(td.dir, name, role, time.Now())
+		require.NoError(tb, err)
+		require.NoError(tb, os.WriteFile(keyPath, keyPEM, 0o600))
+		require.NoError(tb, os.WriteFile(certPath, certPEM, 0o600))
+	}
+	keyPEM, err := os.ReadFile(keyPath)
 	require.NoError(tb, err)
 	return MustDial(tb, td.addr(), MustReadTLS(tb, td.dir, daemon.CACertFile), certPEM, keyPEM)
 }
@@ -1075,14 +1095,15 @@ func TestOversizedRequest(t *testing.T) {
 		return conn.Invoke(callCtx(t), custosv1.AdminService_CreateWallet_FullMethodName, req, &reply, grpc.ForceCodec(rawCodec{}))
 	}
 
-	// At the limit the daemon reads the request and refuses it on its
-	// merits; one byte over, gRPC refuses it unread.
-	atLimit := request(daemon.MaxRequestBytes)
-	require.Equal(t, daemon.MaxRequestBytes, len(*atLimit))
+	// At CreateWallet's limit the daemon reads the request and refuses it
+	// on its merits; one byte over, the limits refuse it unhandled.
+	limit := daemon.MaxRequestBytesOf(custosv1.AdminService_CreateWallet_FullMethodName)
+	atLimit := request(limit)
+	require.Equal(t, limit, len(*atLimit))
 	requireCode(t, invoke(atLimit), codes.InvalidArgument, "name:")
-	overLimit := request(daemon.MaxRequestBytes + 1)
-	require.Equal(t, daemon.MaxRequestBytes+1, len(*overLimit))
-	requireCode(t, invoke(overLimit), codes.ResourceExhausted)
+	overLimit := request(limit + 1)
+	require.Equal(t, limit+1, len(*overLimit))
+	requireCode(t, invoke(overLimit), codes.ResourceExhausted, "request size limit")
 	requireNoWallet(t, conn)
 }
 

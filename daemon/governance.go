@@ -205,7 +205,7 @@ func (d *Daemon) approvePolicy(ctx context.Context, newHash [32]byte, a reserve.
 		}
 		c := g.control(reserve.ActionPolicyChange)
 		c.Epoch, c.NewPolicy = g.Policy.Seq, newHash
-		sig, err := d.verifyControl(g.policy, &c, a, g.Pending.Approvals)
+		sig, err := d.verifyControl(ctx, g.policy, &c, a, g.Pending.Approvals)
 		if err != nil {
 			return err
 		}
@@ -247,7 +247,7 @@ func (d *Daemon) freeze(ctx context.Context, epoch uint64, a reserve.Approval, r
 		}
 		c := g.control(reserve.ActionFreeze)
 		c.Epoch = epoch
-		sig, err := d.verifyControl(g.policy, &c, a, nil)
+		sig, err := d.verifyControl(ctx, g.policy, &c, a, nil)
 		if err != nil {
 			return err
 		}
@@ -277,7 +277,7 @@ func (d *Daemon) unfreeze(ctx context.Context, epoch uint64, a reserve.Approval)
 		}
 		c := g.control(reserve.ActionUnfreeze)
 		c.Epoch = epoch
-		sig, err := d.verifyControl(g.policy, &c, a, g.Freeze.Unfreeze)
+		sig, err := d.verifyControl(ctx, g.policy, &c, a, g.Freeze.Unfreeze)
 		if err != nil {
 			return err
 		}
@@ -325,11 +325,16 @@ func (d *Daemon) updateGoverned(ctx context.Context, fn func(g *governed) error)
 	return d.govern(g, w, desc)
 }
 
-// verifyControl checks an officer's signature over c under policy p and
-// that the officer is not among those who already signed.
-func (d *Daemon) verifyControl(p *reserve.Policy, c *reserve.Control, a reserve.Approval, already []reserve.ControlSignature) (reserve.ControlSignature, error) {
+// verifyControl checks an officer's signature over c under policy p,
+// that the caller in ctx is that officer's identity, and that the officer
+// is not among those who already signed.
+func (d *Daemon) verifyControl(ctx context.Context, p *reserve.Policy, c *reserve.Control, a reserve.Approval, already []reserve.ControlSignature) (reserve.ControlSignature, error) {
 	id, err := reserve.VerifyControl(p, c, a)
 	if err != nil {
+		return reserve.ControlSignature{}, err
+	}
+	caller, _ := CallerFrom(ctx)
+	if err := checkOfficer(caller, id); err != nil {
 		return reserve.ControlSignature{}, err
 	}
 	if slices.ContainsFunc(already, func(s reserve.ControlSignature) bool { return s.Officer == id }) {

@@ -270,7 +270,7 @@ func TestPolicyLifecycle(t *testing.T) {
 	// Officers approve one at a time; one approving twice is refused.
 	approve := func(id string) *custosv1.ApprovePolicyResponse {
 		t.Helper()
-		r, err := officer.ApprovePolicy(ctx, &custosv1.ApprovePolicyRequest{NewHash: h2, Signature: sign(t, id, change)})
+		r, err := asOfficer(t, td, id).ApprovePolicy(ctx, &custosv1.ApprovePolicyRequest{NewHash: h2, Signature: sign(t, id, change)})
 		require.NoError(t, err, "officer %s", id)
 		return r
 	}
@@ -282,7 +282,7 @@ func TestPolicyLifecycle(t *testing.T) {
 		require.Equal(t, id, r.Governance.Pending.Approvals[i].Officer)
 	}
 	threeOfFour := MustGetPolicy(t, officer)
-	_, err = officer.ApprovePolicy(ctx, &custosv1.ApprovePolicyRequest{NewHash: h2, Signature: sign(t, "alice", change)})
+	_, err = asOfficer(t, td, "alice").ApprovePolicy(ctx, &custosv1.ApprovePolicyRequest{NewHash: h2, Signature: sign(t, "alice", change)})
 	requireCode(t, err, codes.AlreadyExists, "alice", "already signed")
 	requireGovernance(t, officer, threeOfFour)
 
@@ -305,12 +305,12 @@ func TestPolicyLifecycle(t *testing.T) {
 	// A freeze signed under the replaced policy does not verify.
 	oldFreeze := controlOf(t, first, reserve.ActionFreeze)
 	oldFreeze.Epoch = 1
-	_, err = officer.Freeze(ctx, &custosv1.FreezeRequest{Epoch: 1, Signature: sign(t, "alice", oldFreeze)})
+	_, err = asOfficer(t, td, "alice").Freeze(ctx, &custosv1.FreezeRequest{Epoch: 1, Signature: sign(t, "alice", oldFreeze)})
 	requireCode(t, err, codes.InvalidArgument, "signature:", "alice")
 	requireGovernance(t, officer, second)
 
 	// Nothing is pending now: the last signature again is refused.
-	_, err = officer.ApprovePolicy(ctx, &custosv1.ApprovePolicyRequest{NewHash: h2, Signature: sign(t, "dave", change)})
+	_, err = asOfficer(t, td, "dave").ApprovePolicy(ctx, &custosv1.ApprovePolicyRequest{NewHash: h2, Signature: sign(t, "dave", change)})
 	requireCode(t, err, codes.FailedPrecondition, "no policy change is proposed")
 	requireGovernance(t, officer, second)
 
@@ -326,10 +326,10 @@ func TestPolicyLifecycle(t *testing.T) {
 	copy(change3.NewPolicy[:], h3)
 	stale := change3
 	stale.PolicyHash = [32]byte(first.Policy.Hash)
-	_, err = officer.ApprovePolicy(ctx, &custosv1.ApprovePolicyRequest{NewHash: h3, Signature: sign(t, "bob", stale)})
+	_, err = asOfficer(t, td, "bob").ApprovePolicy(ctx, &custosv1.ApprovePolicyRequest{NewHash: h3, Signature: sign(t, "bob", stale)})
 	requireCode(t, err, codes.InvalidArgument, "signature:", "bob")
 	requireGovernance(t, officer, r.Governance)
-	_, err = officer.ApprovePolicy(ctx, &custosv1.ApprovePolicyRequest{NewHash: h3, Signature: sign(t, "alice", change3)})
+	_, err = asOfficer(t, td, "alice").ApprovePolicy(ctx, &custosv1.ApprovePolicyRequest{NewHash: h3, Signature: sign(t, "alice", change3)})
 	require.NoError(t, err)
 
 	// Proposing another policy drops the first proposal and its approvals.
@@ -340,7 +340,7 @@ func TestPolicyLifecycle(t *testing.T) {
 	require.Equal(t, policyHash(t, p1), back.Pending.Hash)
 	require.Empty(t, back.Pending.Approvals)
 	require.True(t, proto.Equal(second.Policy, back.Policy))
-	_, err = officer.ApprovePolicy(ctx, &custosv1.ApprovePolicyRequest{NewHash: h3, Signature: sign(t, "alice", change3)})
+	_, err = asOfficer(t, td, "alice").ApprovePolicy(ctx, &custosv1.ApprovePolicyRequest{NewHash: h3, Signature: sign(t, "alice", change3)})
 	requireCode(t, err, codes.InvalidArgument, "new_hash:")
 	requireGovernance(t, officer, back)
 }
@@ -458,7 +458,7 @@ func TestFreeze(t *testing.T) {
 	}
 
 	// Without a policy there are no officers to freeze.
-	_, err := officer.Freeze(ctx, &custosv1.FreezeRequest{Epoch: 1, Signature: sign(t, "alice", freezeAt(MustGetPolicy(t, officer), 1))})
+	_, err := asOfficer(t, td, "alice").Freeze(ctx, &custosv1.FreezeRequest{Epoch: 1, Signature: sign(t, "alice", freezeAt(MustGetPolicy(t, officer), 1))})
 	requireCode(t, err, codes.FailedPrecondition, "no spending policy")
 	thawed := MustSetPolicy(t, td, testPolicy(t))
 	require.True(t, proto.Equal(&custosv1.FreezeInfo{UnfreezeNeeded: 2}, thawed.Freeze), "freeze %v", thawed.Freeze)
@@ -489,7 +489,7 @@ func TestFreeze(t *testing.T) {
 
 	// One officer freezes.
 	reason := strings.Repeat("r", 250) + " key?"
-	f, err := officer.Freeze(ctx, &custosv1.FreezeRequest{Epoch: 1, Signature: sign(t, "alice", freezeAt(thawed, 1)), Reason: reason})
+	f, err := asOfficer(t, td, "alice").Freeze(ctx, &custosv1.FreezeRequest{Epoch: 1, Signature: sign(t, "alice", freezeAt(thawed, 1)), Reason: reason})
 	require.NoError(t, err)
 	require.True(t, f.Freeze.Frozen)
 	require.Equal(t, uint64(1), f.Freeze.Epoch)
@@ -508,7 +508,7 @@ func TestFreeze(t *testing.T) {
 
 	// A second freeze while frozen is refused, whatever its epoch.
 	for _, epoch := range []uint64{1, 2} {
-		_, err = officer.Freeze(ctx, &custosv1.FreezeRequest{Epoch: epoch, Signature: sign(t, "bob", freezeAt(thawed, epoch))})
+		_, err = asOfficer(t, td, "bob").Freeze(ctx, &custosv1.FreezeRequest{Epoch: epoch, Signature: sign(t, "bob", freezeAt(thawed, epoch))})
 		requireCode(t, err, codes.FailedPrecondition, "already frozen")
 	}
 	requireGovernance(t, officer, frozen)
@@ -534,19 +534,19 @@ func TestFreeze(t *testing.T) {
 
 	// Two officers lift it (the one who froze may be one of them); one
 	// approving twice is refused.
-	u, err := officer.Unfreeze(ctx, &custosv1.UnfreezeRequest{Epoch: 1, Signature: sign(t, "alice", unfreezeAt(thawed, 1))})
+	u, err := asOfficer(t, td, "alice").Unfreeze(ctx, &custosv1.UnfreezeRequest{Epoch: 1, Signature: sign(t, "alice", unfreezeAt(thawed, 1))})
 	require.NoError(t, err)
 	require.True(t, u.Freeze.Frozen)
 	require.Len(t, u.Freeze.UnfreezeApprovals, 1)
 	require.Equal(t, "alice", u.Freeze.UnfreezeApprovals[0].Officer)
 	require.Equal(t, uint32(2), u.Freeze.UnfreezeNeeded)
 	halfway := MustGetPolicy(t, officer)
-	_, err = officer.Unfreeze(ctx, &custosv1.UnfreezeRequest{Epoch: 1, Signature: sign(t, "alice", unfreezeAt(thawed, 1))})
+	_, err = asOfficer(t, td, "alice").Unfreeze(ctx, &custosv1.UnfreezeRequest{Epoch: 1, Signature: sign(t, "alice", unfreezeAt(thawed, 1))})
 	requireCode(t, err, codes.AlreadyExists, "alice", "already signed")
 	requireGovernance(t, officer, halfway)
 	requireCode(t, propose(), codes.FailedPrecondition, "the reserve is frozen")
 
-	u, err = officer.Unfreeze(ctx, &custosv1.UnfreezeRequest{Epoch: 1, Signature: sign(t, "carol", unfreezeAt(thawed, 1))})
+	u, err = asOfficer(t, td, "carol").Unfreeze(ctx, &custosv1.UnfreezeRequest{Epoch: 1, Signature: sign(t, "carol", unfreezeAt(thawed, 1))})
 	require.NoError(t, err)
 	require.False(t, u.Freeze.Frozen)
 	require.Equal(t, uint64(1), u.Freeze.Epoch)
@@ -558,19 +558,19 @@ func TestFreeze(t *testing.T) {
 	err = propose()
 	requireCode(t, err, codes.FailedPrecondition)
 	require.NotContains(t, err.Error(), "frozen")
-	_, err = officer.Unfreeze(ctx, &custosv1.UnfreezeRequest{Epoch: 1, Signature: sign(t, "dave", unfreezeAt(thawed, 1))})
+	_, err = asOfficer(t, td, "dave").Unfreeze(ctx, &custosv1.UnfreezeRequest{Epoch: 1, Signature: sign(t, "dave", unfreezeAt(thawed, 1))})
 	requireCode(t, err, codes.FailedPrecondition, "not frozen")
 	requireGovernance(t, officer, lifted)
 
 	// The next freeze is epoch 2: the signature of freeze 1 is not
 	// replayed, and the unfreeze signatures of epoch 1 do not lift it.
-	_, err = officer.Freeze(ctx, &custosv1.FreezeRequest{Epoch: 1, Signature: sign(t, "alice", freezeAt(thawed, 1))})
+	_, err = asOfficer(t, td, "alice").Freeze(ctx, &custosv1.FreezeRequest{Epoch: 1, Signature: sign(t, "alice", freezeAt(thawed, 1))})
 	requireCode(t, err, codes.InvalidArgument, "epoch:", "next freeze is epoch 2")
-	_, err = officer.Freeze(ctx, &custosv1.FreezeRequest{Epoch: 2, Signature: sign(t, "alice", freezeAt(thawed, 1))})
+	_, err = asOfficer(t, td, "alice").Freeze(ctx, &custosv1.FreezeRequest{Epoch: 2, Signature: sign(t, "alice", freezeAt(thawed, 1))})
 	requireCode(t, err, codes.InvalidArgument, "signature:", "alice")
 	requireGovernance(t, officer, lifted)
 
-	f, err = officer.Freeze(ctx, &custosv1.FreezeRequest{Epoch: 2, Signature: sign(t, "dave", freezeAt(thawed, 2))})
+	f, err = asOfficer(t, td, "dave").Freeze(ctx, &custosv1.FreezeRequest{Epoch: 2, Signature: sign(t, "dave", freezeAt(thawed, 2))})
 	require.NoError(t, err)
 	require.True(t, f.Freeze.Frozen)
 	require.Equal(t, uint64(2), f.Freeze.Epoch)
@@ -579,9 +579,9 @@ func TestFreeze(t *testing.T) {
 	require.Empty(t, f.Freeze.UnfreezeApprovals, "the approvals that lifted freeze 1 do not count")
 	again := MustGetPolicy(t, officer)
 	for _, id := range []string{"alice", "carol"} {
-		_, err = officer.Unfreeze(ctx, &custosv1.UnfreezeRequest{Epoch: 1, Signature: sign(t, id, unfreezeAt(thawed, 1))})
+		_, err = asOfficer(t, td, id).Unfreeze(ctx, &custosv1.UnfreezeRequest{Epoch: 1, Signature: sign(t, id, unfreezeAt(thawed, 1))})
 		requireCode(t, err, codes.InvalidArgument, "epoch:", "freeze in force is epoch 2")
-		_, err = officer.Unfreeze(ctx, &custosv1.UnfreezeRequest{Epoch: 2, Signature: sign(t, id, unfreezeAt(thawed, 1))})
+		_, err = asOfficer(t, td, id).Unfreeze(ctx, &custosv1.UnfreezeRequest{Epoch: 2, Signature: sign(t, id, unfreezeAt(thawed, 1))})
 		requireCode(t, err, codes.InvalidArgument, "signature:", id)
 	}
 	requireGovernance(t, officer, again)
@@ -856,7 +856,7 @@ func TestPolicyChangeReplay(t *testing.T) {
 		var sigs []*custosv1.OfficerSignature
 		for _, id := range []string{"alice", "bob", "carol", "dave"} {
 			sig := sign(t, id, c)
-			_, err := officer.ApprovePolicy(ctx, &custosv1.ApprovePolicyRequest{NewHash: c.NewPolicy[:], Signature: sig})
+			_, err := asOfficer(t, td, id).ApprovePolicy(ctx, &custosv1.ApprovePolicyRequest{NewHash: c.NewPolicy[:], Signature: sig})
 			require.NoError(t, err)
 			sigs = append(sigs, sig)
 		}
@@ -914,11 +914,11 @@ func TestPolicyChangeWhileFrozen(t *testing.T) {
 	g := MustGetPolicy(t, officer)
 	freeze := controlOf(t, g, reserve.ActionFreeze)
 	freeze.Epoch = 1
-	_, err := officer.Freeze(ctx, &custosv1.FreezeRequest{Epoch: 1, Signature: sign(t, "bob", freeze)})
+	_, err := asOfficer(t, td, "bob").Freeze(ctx, &custosv1.FreezeRequest{Epoch: 1, Signature: sign(t, "bob", freeze)})
 	require.NoError(t, err)
 	unfreeze := controlOf(t, g, reserve.ActionUnfreeze)
 	unfreeze.Epoch = 1
-	r, err := officer.Unfreeze(ctx, &custosv1.UnfreezeRequest{Epoch: 1, Signature: sign(t, "alice", unfreeze)})
+	r, err := asOfficer(t, td, "alice").Unfreeze(ctx, &custosv1.UnfreezeRequest{Epoch: 1, Signature: sign(t, "alice", unfreeze)})
 	require.NoError(t, err)
 	require.Len(t, r.Freeze.UnfreezeApprovals, 1)
 
@@ -928,7 +928,7 @@ func TestPolicyChangeWhileFrozen(t *testing.T) {
 	change := controlOf(t, MustGetPolicy(t, officer), reserve.ActionPolicyChange)
 	copy(change.NewPolicy[:], policyHash(t, b))
 	for _, id := range []string{"alice", "bob", "carol", "dave"} {
-		_, err := officer.ApprovePolicy(ctx, &custosv1.ApprovePolicyRequest{NewHash: change.NewPolicy[:], Signature: sign(t, id, change)})
+		_, err := asOfficer(t, td, id).ApprovePolicy(ctx, &custosv1.ApprovePolicyRequest{NewHash: change.NewPolicy[:], Signature: sign(t, id, change)})
 		require.NoError(t, err)
 	}
 	g = MustGetPolicy(t, officer)
@@ -939,10 +939,10 @@ func TestPolicyChangeWhileFrozen(t *testing.T) {
 	// One approval under the new policy is not enough: two are needed.
 	unfreeze = controlOf(t, g, reserve.ActionUnfreeze)
 	unfreeze.Epoch = 1
-	r, err = officer.Unfreeze(ctx, &custosv1.UnfreezeRequest{Epoch: 1, Signature: sign(t, "carol", unfreeze)})
+	r, err = asOfficer(t, td, "carol").Unfreeze(ctx, &custosv1.UnfreezeRequest{Epoch: 1, Signature: sign(t, "carol", unfreeze)})
 	require.NoError(t, err)
 	require.True(t, r.Freeze.Frozen)
-	r, err = officer.Unfreeze(ctx, &custosv1.UnfreezeRequest{Epoch: 1, Signature: sign(t, "alice", unfreeze)})
+	r, err = asOfficer(t, td, "alice").Unfreeze(ctx, &custosv1.UnfreezeRequest{Epoch: 1, Signature: sign(t, "alice", unfreeze)})
 	require.NoError(t, err)
 	require.False(t, r.Freeze.Frozen)
 }

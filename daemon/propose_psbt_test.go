@@ -89,7 +89,7 @@ func TestProposeLargePSBT(t *testing.T) {
 	for _, officer := range []string{"alice", "bob"} {
 		a, err := reserve.SignIntent(&in, reserve.DecisionApprove, officerKey(officer))
 		require.NoError(t, err)
-		_, err = spend.DecideProposal(callCtx(t), &custosv1.DecideProposalRequest{
+		_, err = custosv1.NewSpendServiceClient(MustDialIdentity(t, td, officer, daemon.RoleOfficer)).DecideProposal(callCtx(t), &custosv1.DecideProposalRequest{
 			Id: id, Decision: custosv1.Decision_DECISION_APPROVE,
 			Signature: &custosv1.OfficerSignature{OfficerKey: a.OfficerKey[:], Signature: a.Signature[:]},
 		}, daemon.CallOptions()...)

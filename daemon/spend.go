@@ -110,6 +110,8 @@ func (d *Daemon) proposeLinked(ctx context.Context, caller Caller, spec spendSpe
 	case g.Freeze.Frozen:
 		return reserve.Proposal{}, errFrozen(g.Freeze)
 	}
+	d.proposeMu.Lock()
+	defer d.proposeMu.Unlock()
 	var ln links
 	if spec.Replaces != "" {
 		if ln, err = d.supersedeLinks(ctx, g.wallet.Threshold, spec.Replaces); err != nil {
@@ -533,6 +535,9 @@ func (d *Daemon) importPSBT(ctx context.Context, caller Caller, id string, raw [
 			return err
 		}
 		if added, err = multisig.CombinePSBT(canonical, incoming, desc, 0); err != nil {
+			return err
+		}
+		if err := checkSignerAdds(caller, added, desc); err != nil {
 			return err
 		}
 		if len(added) == 0 {

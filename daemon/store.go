@@ -19,6 +19,8 @@ type Store interface {
 	// chain.Store is the follower's part: wallet scripts, sync tip,
 	// blocks, mempool and UTXOs.
 	chain.Store
+	// IdentityStore records client certificates and revocations.
+	IdentityStore
 
 	// EnsureNetwork records net on first use and refuses (code
 	// FailedPrecondition) a store that was made for another network.

@@ -140,6 +140,8 @@ func (d *Daemon) newAddress(ctx context.Context, label string) (reserve.Address,
 	if _, err := d.cfg.Store.Wallet(ctx); err != nil {
 		return reserve.Address{}, noWallet(err)
 	}
+	d.addressMu.Lock()
+	defer d.addressMu.Unlock()
 	// The follower keeps the gap derived; make sure it is before issuing
 	// in case this daemon has not polled since the wallet was made.
 	if err := d.follower.EnsureLookahead(ctx); err != nil {

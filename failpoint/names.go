@@ -54,6 +54,14 @@ const (
 	StoreReleaseSpentPrecommit Name = "store-release-spent-precommit"
 	// StoreReleaseSpentCommitted interrupts freeing an ended proposal's spent inputs after commit.
 	StoreReleaseSpentCommitted Name = "store-release-spent-committed"
+	// StoreAppendAuditEventPrecommit interrupts recording a security event in the audit log before commit.
+	StoreAppendAuditEventPrecommit Name = "store-append-audit-event-precommit"
+	// StoreAppendAuditEventCommitted interrupts recording a security event in the audit log after commit.
+	StoreAppendAuditEventCommitted Name = "store-append-audit-event-committed"
+	// StoreIdentityPrecommit interrupts recording, revoking or touching an identity before commit.
+	StoreIdentityPrecommit Name = "store-identity-precommit"
+	// StoreIdentityCommitted interrupts recording, revoking or touching an identity after commit.
+	StoreIdentityCommitted Name = "store-identity-committed"
 	// StoreOtherPrecommit interrupts a store transaction no name above covers, before commit.
 	StoreOtherPrecommit Name = "store-other-precommit"
 	// StoreOtherCommitted interrupts a store transaction no name above covers, after commit.
@@ -105,6 +113,8 @@ var all = []Name{
 	StoreCreateProposalPrecommit, StoreCreateProposalCommitted,
 	StoreUpdateProposalPrecommit, StoreUpdateProposalCommitted,
 	StoreReleaseSpentPrecommit, StoreReleaseSpentCommitted,
+	StoreAppendAuditEventPrecommit, StoreAppendAuditEventCommitted,
+	StoreIdentityPrecommit, StoreIdentityCommitted,
 	StoreOtherPrecommit, StoreOtherCommitted,
 	DaemonReleaseBefore, DaemonReleaseRecorded, DaemonFinalized,
 	DaemonBroadcastBefore, DaemonBroadcastAccepted,

@@ -11,12 +11,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/btcsuite/btcd/chaincfg/chainhash"
 	"github.com/btcsuite/btcd/wire"
 	"github.com/stretchr/testify/require"
 
@@ -31,7 +33,7 @@ import (
 const (
 	envFailpointSeed = "CUSTOS_FAILPOINT_SEED"
 	envKills         = "CUSTOS_KILLS"
-	defaultKills     = 10
+	defaultKills     = 20
 )
 
 // fpRun drives the README flow through random kills: before every step
@@ -39,6 +41,12 @@ const (
 // of hits skipped); custosctl's export and the signers run armed half of
 // the time. After every kill the store is checked with custosd stopped,
 // custosd is restarted, and the step goes on from what the daemon says.
+//
+// Some rounds add what the plain flow never does (roundPlan): a freeze
+// lifted by two officers, a reorganisation two blocks deep, a broadcast
+// payment made unconfirmable by `spend cancel --conflict` whose kept coins
+// are released once the conflict is buried, and a fresh reserve (wallet
+// create and policy set, on a new daemon) every few rounds.
 type fpRun struct {
 	t   *testing.T
 	h   *harness
@@ -51,17 +59,63 @@ type fpRun struct {
 	armed failpoint.Name
 
 	// What the store held at the last check, and what the CLI reported
-	// done: none of it may be lost.
+	// done: none of it may be lost. Reset with each fresh reserve.
 	audit    []store.AuditEntry
 	officers map[string]map[string]bool // proposal -> officers reported approving
 	signers  map[string]map[int]bool    // proposal -> cosigners reported signed
 	states   map[string]string          // proposal -> last reported state
 }
 
-// daemonPoints are the points inside custosd.
+// fpReserve is one reserve of the run, on its own daemon and signers,
+// and what it must show when its last round is done.
+type fpReserve struct {
+	c       *custosd
+	signers []*signer
+	funded  int64
+	paid    int64
+	// proposals is how many proposals the reserve made; ended are those
+	// that must end unconfirmed (a payment cancelled by a conflicting
+	// spend) with their kept coins released.
+	proposals int
+	ended     map[string]bool
+}
+
+// roundPlan is what round n adds to the README flow. A fresh reserve
+// starts every freshEvery rounds from the second (the harness's daemon is
+// the first reserve), so the short run (3 or 4 rounds) passes a freeze, a
+// fresh reserve, a conflict and a reorg.
+type roundPlan struct {
+	fresh, freeze, conflict, reorg bool
+}
+
+const freshEvery = 3
+
+func planRound(n int) roundPlan {
+	return roundPlan{
+		fresh:    n%freshEvery == 2,
+		freeze:   n%2 == 1,
+		conflict: n%4 == 2,
+		reorg:    n%2 == 0,
+	}
+}
+
+// unreachable are the listed points no transaction passes:
+// store.txKind's fallback for a db.update call its table does not know,
+// which store's TestTxKindsCoverUpdates proves no call reaches. They stay
+// listed so a new transaction without its own points still crashes
+// somewhere named; the run neither arms them nor counts them.
+var unreachable = map[failpoint.Name]bool{
+	failpoint.StoreOtherPrecommit: true,
+	failpoint.StoreOtherCommitted: true,
+}
+
+// daemonPoints are the reachable points inside custosd.
 func daemonPoints() []failpoint.Name {
 	var out []failpoint.Name
 	for _, n := range failpoint.All() {
+		if unreachable[n] {
+			continue
+		}
 		if strings.HasPrefix(string(n), "store-") || strings.HasPrefix(string(n), "daemon-") {
 			out = append(out, n)
 		}
@@ -83,60 +137,124 @@ func testFailpoints(t *testing.T, h *harness) {
 		require.NoError(t, err, envKills)
 	}
 	t.Logf("failpoint run: %s=%d %s=%d", envFailpointSeed, seed, envKills, target)
-	r := &fpRun{
-		t: t, h: h, c: h.custos, rng: rand.New(rand.NewSource(seed)),
-		fired: map[failpoint.Name]int{}, officers: map[string]map[string]bool{},
-		signers: map[string]map[int]bool{}, states: map[string]string{},
-	}
+	r := &fpRun{t: t, h: h, rng: rand.New(rand.NewSource(seed)), fired: map[failpoint.Name]int{}}
 	start := time.Now()
-	signers := r.setup()
-	var funded, paid int64
+	res := r.newReserve(h.custos, 0)
+	reserves := 1
 	rounds := 0
 	for rounds == 0 || r.kills < target {
 		rounds++
-		funded += 100_000_000
-		paid += r.round(signers, rounds)
+		plan := planRound(rounds)
+		if plan.fresh {
+			r.finish(res)
+			res = r.newReserve(&custosd{t: t, dir: t.TempDir(), node: h.node, nodeHost: h.node.host()}, reserves)
+			t.Cleanup(res.c.stop)
+			reserves++
+		}
+		r.round(res, rounds, plan)
 	}
+	r.finish(res)
+	r.summary(seed, rounds, reserves, time.Since(start))
+}
 
-	// The end: every round's proposal CONFIRMED, nothing else, and the
-	// balance right.
+// summary logs and prints the points that fired; the reachable ones that
+// never did are listed.
+func (r *fpRun) summary(seed int64, rounds, reserves int, wall time.Duration) {
+	var names, never []string
+	for n, k := range r.fired {
+		names = append(names, fmt.Sprintf("%s=%d", n, k))
+	}
+	sort.Strings(names)
+	reachable := 0
+	for _, n := range failpoint.All() {
+		if unreachable[n] {
+			continue
+		}
+		reachable++
+		if r.fired[n] == 0 {
+			never = append(never, string(n))
+		}
+	}
+	wall = wall.Round(time.Second)
+	r.t.Logf("failpoint run: seed %d, %d rounds, %d reserves, %d kills, %d of %d reachable points fired (%d listed) in %s",
+		seed, rounds, reserves, r.kills, len(r.fired), reachable, len(failpoint.All()), wall)
+	r.t.Logf("failpoint run: fired: %s", strings.Join(names, " "))
+	r.t.Logf("failpoint run: never fired: %s", strings.Join(never, " "))
+	fmt.Printf("FAILPOINT-SUMMARY seed=%d rounds=%d reserves=%d kills=%d points=%d/%d reachable, %d listed wall=%s\n",
+		seed, rounds, reserves, r.kills, len(r.fired), reachable, len(failpoint.All()), wall)
+	if len(never) > 0 {
+		fmt.Printf("FAILPOINT-SUMMARY never fired: %s\n", strings.Join(never, " "))
+	}
+}
+
+// newReserve makes reserve k on c (not running, or running unarmed):
+// fresh bookkeeping, the wallet from ministries 3k..3k+2 (other keys than
+// every earlier reserve, so no two reserves share an address) and its
+// policy, created through kills.
+func (r *fpRun) newReserve(c *custosd, k int) *fpReserve {
+	r.c = c
+	r.audit = nil
+	r.officers, r.signers, r.states = map[string]map[string]bool{}, map[string]map[int]bool{}, map[string]string{}
+	return &fpReserve{c: c, signers: r.setup(k), ended: map[string]bool{}}
+}
+
+// finish checks reserve res at its end: every proposal CONFIRMED but the
+// payments cancelled by a conflict, which ended without holding coins;
+// the balance is what was funded less what was paid; the store holds no
+// reservation but a confirmed proposal's. custosd is left stopped.
+func (r *fpRun) finish(res *fpReserve) {
+	t := r.t
 	r.c.stop()
 	r.checkStore()
 	r.c.start() // unarmed
 	r.c.waitSynced()
 	var list []proposalOut
 	r.c.ctlJSON(&list, "spend", "list")
-	require.Len(t, list, rounds, "one proposal per round, none duplicated")
+	require.Len(t, list, res.proposals, "one proposal per round and per conflict, none duplicated")
 	for _, p := range list {
-		require.Equal(t, "CONFIRMED", p.State, p.ID)
-	}
-	require.Equal(t, balanceOut{ConfirmedSat: funded - paid, SyncedHeight: h.node.height()}, r.c.balance())
-
-	var names []string
-	for n, k := range r.fired {
-		names = append(names, fmt.Sprintf("%s=%d", n, k))
-	}
-	sort.Strings(names)
-	var never []string
-	for _, n := range failpoint.All() {
-		if r.fired[n] == 0 {
-			never = append(never, string(n))
+		if !res.ended[p.ID] {
+			require.Equal(t, "CONFIRMED", p.State, p.ID)
+			continue
 		}
+		require.Contains(t, []string{"FAILED", "REPLACED"}, p.State, p.ID)
+		var held heldOut
+		r.c.ctlJSON(&held, "spend", "show", p.ID)
+		require.False(t, held.CoinsHeld, "%s still holds its coins", p.ID)
 	}
-	t.Logf("failpoint run: seed %d, %d rounds, %d kills, %d of %d points fired in %s", seed, rounds, r.kills, len(r.fired), len(failpoint.All()), time.Since(start).Round(time.Second))
-	t.Logf("failpoint run: fired: %s", strings.Join(names, " "))
-	t.Logf("failpoint run: never fired: %s", strings.Join(never, " "))
-	fmt.Printf("FAILPOINT-SUMMARY seed=%d rounds=%d kills=%d points=%d/%d wall=%s\n", seed, rounds, r.kills, len(r.fired), len(failpoint.All()), time.Since(start).Round(time.Second))
+	require.Equal(t, balanceOut{ConfirmedSat: res.funded - res.paid, SyncedHeight: r.h.node.height()}, r.c.balance())
+	r.c.stop()
+
+	db, err := store.Open(filepath.Join(r.c.dir, "custos.db"), store.Options{Timeout: 5 * time.Second})
+	require.NoError(t, err)
+	defer db.Close()
+	props, err := db.Proposals(context.Background(), reserve.StateUnspecified)
+	require.NoError(t, err)
+	state := map[string]reserve.State{}
+	for _, p := range props {
+		state[p.ID] = p.State
+	}
+	held, err := db.Reservations(context.Background())
+	require.NoError(t, err)
+	for op, id := range held {
+		require.Equal(t, reserve.StateConfirmed, state[id], "outpoint %s still reserved by %s", op, id)
+	}
 }
 
-// setup creates the 2-of-3 reserve and its policy, and has the signers
+// heldOut is the part of spend show that says whether an ended proposal
+// keeps its coins.
+type heldOut struct {
+	State     string `json:"state"`
+	CoinsHeld bool   `json:"coins_held"`
+}
+
+// setup creates the 2-of-3 reserve k and its policy, and has the signers
 // pin both; it returns the signers.
-func (r *fpRun) setup() []*signer {
+func (r *fpRun) setup(k int) []*signer {
 	t, c := r.t, r.c
 	signers := make([]*signer, 3)
 	args := []string{"wallet", "create", "--name", "treasury reserve", "--threshold", "2"}
 	for i := range signers {
-		signers[i] = newSigner(t, i)
+		signers[i] = newSigner(t, 3*k+i)
 		args = append(args, "--cosigner", signers[i].keyRecord)
 	}
 	r.step("create wallet", []failpoint.Name{failpoint.StoreCreateWalletPrecommit, failpoint.StoreCreateWalletCommitted, failpoint.StoreRecordAddressesPrecommit, failpoint.StoreRecordAddressesCommitted, failpoint.StoreRecordNetworkPrecommit, failpoint.StoreRecordNetworkCommitted}, func() error {
@@ -175,10 +293,34 @@ func (r *fpRun) setup() []*signer {
 	return signers
 }
 
-// round runs one payment of the README flow on a fresh 1 BTC coin and
-// returns what it took from the reserve (payment and fee).
-func (r *fpRun) round(signers []*signer, n int) int64 {
+// Points by the work a step does.
+var (
+	fpProposalPoints = []failpoint.Name{failpoint.StoreUpdateProposalPrecommit, failpoint.StoreUpdateProposalCommitted, failpoint.DaemonReleaseBefore, failpoint.DaemonReleaseRecorded}
+	fpImportPoints   = []failpoint.Name{failpoint.StoreUpdateProposalPrecommit, failpoint.StoreUpdateProposalCommitted, failpoint.DaemonFinalized, failpoint.DaemonBroadcastBefore, failpoint.DaemonBroadcastAccepted}
+	fpBroadcast      = []failpoint.Name{failpoint.StoreUpdateProposalPrecommit, failpoint.StoreUpdateProposalCommitted, failpoint.DaemonBroadcastBefore, failpoint.DaemonBroadcastAccepted, failpoint.StoreApplyMempoolPrecommit, failpoint.StoreApplyMempoolCommitted}
+	fpConfirmed      = []failpoint.Name{failpoint.StoreApplyBlockPrecommit, failpoint.StoreApplyBlockCommitted, failpoint.StoreUpdateProposalPrecommit, failpoint.StoreUpdateProposalCommitted}
+	fpGovernance     = []failpoint.Name{failpoint.StoreUpdateGovernancePrecommit, failpoint.StoreUpdateGovernanceCommitted}
+	fpReorg          = []failpoint.Name{failpoint.StoreDisconnectTipPrecommit, failpoint.StoreDisconnectTipCommitted, failpoint.StoreApplyBlockPrecommit, failpoint.StoreApplyBlockCommitted}
+)
+
+// liveStates are the states of a proposal still under way.
+var liveStates = []string{"PENDING_APPROVAL", "APPROVED", "SIGNING", "FINALIZED", "BROADCAST"}
+
+// round runs one payment of the README flow on a fresh 1 BTC coin of
+// reserve res, with what plan adds.
+func (r *fpRun) round(res *fpReserve, n int, plan roundPlan) {
 	t, h := r.t, r.h
+	// A conflict round pays more than any one coin from two fresh ones:
+	// the conflict spends one input back, the payment keeps the other
+	// until the conflict is buried (store.DB.ReleaseSpent).
+	coins, amount := 1, int64(1_000_000+n)
+	if plan.conflict {
+		coins, amount = 2, int64(150_000_000+n)
+	}
+	res.funded += int64(coins) * 100_000_000
+	if plan.freeze {
+		r.freezeThaw()
+	}
 	var addr string
 	r.step("new address", []failpoint.Name{failpoint.StoreIssueAddressPrecommit, failpoint.StoreIssueAddressCommitted, failpoint.StoreRecordAddressesPrecommit, failpoint.StoreRecordAddressesCommitted}, func() error {
 		var a struct {
@@ -192,7 +334,11 @@ func (r *fpRun) round(signers []*signer, n int) int64 {
 	funded := false
 	r.step("synced after funding", []failpoint.Name{failpoint.StoreApplyBlockPrecommit, failpoint.StoreApplyBlockCommitted, failpoint.StoreApplyMempoolPrecommit, failpoint.StoreApplyMempoolCommitted, failpoint.StoreRecordAddressesPrecommit, failpoint.StoreRecordAddressesCommitted}, func() error {
 		if !funded {
-			h.funder.pay(h.node, payment{addr, 100_000_000})
+			pays := []payment{{addr, 100_000_000}}
+			if coins == 2 {
+				pays = append(pays, payment{addr, 100_000_000})
+			}
+			h.funder.pay(h.node, pays...)
 			h.funder.mine(h.node, 1)
 			funded = true
 		}
@@ -201,7 +347,6 @@ func (r *fpRun) round(signers []*signer, n int) int64 {
 
 	// Propose, unless a kill after the commit left the proposal without
 	// the CLI hearing of it: then it is in the list, holding the coin.
-	amount := int64(1_000_000 + n)
 	payees := allowlisted(t)
 	payee := payees[n%len(payees)]
 	var id string
@@ -211,7 +356,7 @@ func (r *fpRun) round(signers []*signer, n int) int64 {
 			return err
 		}
 		for _, p := range list {
-			if p.State != "CONFIRMED" {
+			if slices.Contains(liveStates, p.State) {
 				require.Empty(t, id, "two live proposals: %s and %s", id, p.ID)
 				id = p.ID
 			}
@@ -228,10 +373,36 @@ func (r *fpRun) round(signers []*signer, n int) int64 {
 		}
 		return err
 	})
-	// Approve with two officers, each only if the daemon does not show
-	// the approval yet.
+	res.proposals++
+	r.carryOut(id, res.signers)
+	if plan.conflict {
+		// The payment is broadcast, not mined: a conflicting spend
+		// replaces it in the mempool, confirms, and the payment ends
+		// with its signatures, keeping its coins until the daemon sees
+		// the conflict buried.
+		cid := r.cancelConflict(id)
+		res.proposals++
+		res.ended[id] = true
+		r.carryOut(cid, res.signers)
+		res.paid += r.confirm(cid, id).FeeSat
+	} else {
+		done := r.confirm(id, "")
+		require.Len(t, done.Signers, 2)
+		res.paid += amount + done.FeeSat
+	}
+	if plan.reorg {
+		r.reorg()
+	}
+}
+
+// carryOut takes proposal id from its approvals to BROADCAST: two
+// officers approve (each only if the daemon does not show the approval
+// yet), it is exported (custosctl armed half of the time), signed by two
+// signers (armed half of the time), and both signatures imported.
+func (r *fpRun) carryOut(id string, signers []*signer) {
+	t := r.t
 	for _, o := range officers[:2] {
-		r.step("approve by "+o.id, []failpoint.Name{failpoint.StoreUpdateProposalPrecommit, failpoint.StoreUpdateProposalCommitted, failpoint.DaemonReleaseBefore, failpoint.DaemonReleaseRecorded}, func() error {
+		r.step("approve by "+o.id, fpProposalPoints, func() error {
 			var p proposalOut
 			if err := r.ctlJSON(&p, "spend", "show", id); err != nil {
 				return err
@@ -250,10 +421,8 @@ func (r *fpRun) round(signers []*signer, n int) int64 {
 			return nil
 		})
 	}
-	r.step("released", []failpoint.Name{failpoint.StoreUpdateProposalPrecommit, failpoint.StoreUpdateProposalCommitted, failpoint.DaemonReleaseBefore, failpoint.DaemonReleaseRecorded}, func() error { return r.waitState(id, "SIGNING", "FINALIZED", "BROADCAST", "CONFIRMED") })
+	r.step("released", fpProposalPoints, func() error { return r.waitState(id, "SIGNING", "FINALIZED", "BROADCAST", "CONFIRMED") })
 
-	// Export (custosctl armed half of the time), sign with two signers
-	// (armed half of the time), import both.
 	file := filepath.Join(t.TempDir(), id+".psbt")
 	r.step("export", nil, func() error { return r.export(id, file) })
 	var signed []string
@@ -261,7 +430,7 @@ func (r *fpRun) round(signers []*signer, n int) int64 {
 		signed = append(signed, r.sign(s, file))
 	}
 	for _, f := range signed {
-		r.step("import", []failpoint.Name{failpoint.StoreUpdateProposalPrecommit, failpoint.StoreUpdateProposalCommitted, failpoint.DaemonFinalized, failpoint.DaemonBroadcastBefore, failpoint.DaemonBroadcastAccepted}, func() error {
+		r.step("import", fpImportPoints, func() error {
 			var out struct {
 				Added int `json:"signatures_added"`
 			}
@@ -276,22 +445,164 @@ func (r *fpRun) round(signers []*signer, n int) int64 {
 			return nil
 		})
 	}
-	r.step("broadcast", []failpoint.Name{failpoint.StoreUpdateProposalPrecommit, failpoint.StoreUpdateProposalCommitted, failpoint.DaemonBroadcastBefore, failpoint.DaemonBroadcastAccepted, failpoint.StoreApplyMempoolPrecommit, failpoint.StoreApplyMempoolCommitted}, func() error { return r.waitState(id, "BROADCAST", "CONFIRMED") })
+	r.step("broadcast", fpBroadcast, func() error { return r.waitState(id, "BROADCAST", "CONFIRMED") })
+}
+
+// confirm mines a block and waits for proposal id to confirm and, when
+// released is not "", for that payment, its input spent by id's
+// transaction, to release its kept coins: custosd does both in the ticks
+// after the block, so the release's points are armed here.
+func (r *fpRun) confirm(id, released string) proposalOut {
 	var done proposalOut
 	mined := false
-	r.step("confirmed", []failpoint.Name{failpoint.StoreApplyBlockPrecommit, failpoint.StoreApplyBlockCommitted, failpoint.StoreUpdateProposalPrecommit, failpoint.StoreUpdateProposalCommitted}, func() error {
+	points := fpConfirmed
+	if released != "" {
+		points = append(slices.Clone(fpConfirmed), failpoint.StoreReleaseSpentPrecommit, failpoint.StoreReleaseSpentCommitted)
+	}
+	r.step("confirmed", points, func() error {
 		if !mined {
-			h.funder.mine(h.node, 1)
+			r.h.funder.mine(r.h.node, 1)
 			mined = true
 		}
 		if err := r.waitState(id, "CONFIRMED"); err != nil {
 			return err
 		}
+		if released != "" {
+			if err := r.waitReleased(released); err != nil {
+				return err
+			}
+		}
 		return r.ctlJSON(&done, "spend", "show", id)
 	})
 	r.report(done)
-	require.Len(t, done.Signers, 2)
-	return amount + done.FeeSat
+	return done
+}
+
+// cancelConflict is `spend cancel --conflict` on the broadcast proposal
+// id, unless a kill after the commit left the conflict without the CLI
+// hearing of it: then it is in the list, superseding id. It returns the
+// conflict's id.
+func (r *fpRun) cancelConflict(id string) string {
+	var cid string
+	r.step("cancel by conflict", []failpoint.Name{failpoint.StoreCreateProposalPrecommit, failpoint.StoreCreateProposalCommitted, failpoint.StoreUpdateProposalPrecommit, failpoint.StoreUpdateProposalCommitted}, func() error {
+		var list []proposalOut
+		if err := r.ctlJSON(&list, "spend", "list"); err != nil {
+			return err
+		}
+		for _, p := range list {
+			if slices.Contains(p.Supersedes, id) {
+				cid = p.ID
+				return nil
+			}
+		}
+		var out struct {
+			Proposal proposalOut `json:"proposal"`
+			Conflict proposalOut `json:"conflict"`
+		}
+		if err := r.ctlJSON(&out, "spend", "cancel", id, "--conflict", "--feerate", "25", "--reason", "failpoint drill"); err != nil {
+			return err
+		}
+		r.report(out.Proposal)
+		r.report(out.Conflict)
+		cid = out.Conflict.ID
+		return nil
+	})
+	require.NotEmpty(r.t, cid)
+	return cid
+}
+
+// waitReleased waits for the payment id, its input spent by a buried
+// conflict, to end without holding coins.
+func (r *fpRun) waitReleased(id string) error {
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		var p heldOut
+		if err := r.ctlJSON(&p, "spend", "show", id); err != nil {
+			return err
+		}
+		if (p.State == "FAILED" || p.State == "REPLACED") && !p.CoinsHeld {
+			return nil
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	r.t.Fatalf("%s never released its coins; log:\n%s", id, tail(r.c.log(), 40))
+	return nil
+}
+
+// freezeThaw has one officer freeze the reserve and two others lift the
+// freeze, each only if the daemon does not show it done yet.
+func (r *fpRun) freezeThaw() {
+	var g governanceOut
+	r.step("policy show", nil, func() error { return r.ctlJSON(&g, "policy", "show") })
+	epoch := g.Freeze.Epoch + 1
+	r.step("freeze", fpGovernance, func() error {
+		if err := r.ctlJSON(&g, "policy", "show"); err != nil {
+			return err
+		}
+		if g.Freeze.Epoch >= epoch {
+			return nil
+		}
+		_, err := r.asOfficer(officers[1], "freeze", "--reason", "failpoint drill")
+		return err
+	})
+	for _, o := range []officerKey{officers[0], officers[2]} {
+		r.step("unfreeze by "+o.id, fpGovernance, func() error {
+			if err := r.ctlJSON(&g, "policy", "show"); err != nil {
+				return err
+			}
+			if !g.Freeze.Frozen {
+				return nil
+			}
+			for _, a := range g.Freeze.Unfreeze {
+				if a.Officer == o.id {
+					return nil
+				}
+			}
+			_, err := r.asOfficer(o, "unfreeze")
+			return err
+		})
+	}
+	r.step("thawed", nil, func() error { return r.ctlJSON(&g, "policy", "show") })
+	require.False(r.t, g.Freeze.Frozen, "two unfreeze approvals lift the freeze")
+	require.Equal(r.t, epoch, g.Freeze.Epoch)
+}
+
+// governanceOut is the part of policy show the freeze steps read.
+type governanceOut struct {
+	Freeze struct {
+		Frozen   bool   `json:"frozen"`
+		Epoch    uint64 `json:"epoch"`
+		Unfreeze []struct {
+			Officer string `json:"officer"`
+		} `json:"unfreeze_approvals"`
+	} `json:"freeze"`
+}
+
+// reorg mines two blocks, waits for custosd to record them, then has the
+// node invalidate them and mine three others: custosd disconnects two
+// tips and applies the new chain. The blocks hold none of the reserve's
+// transactions (the mempool is empty between rounds) and their rewards
+// are not the funder's to spend.
+func (r *fpRun) reorg() {
+	n := r.h.node
+	var doomed chainhash.Hash
+	mined := false
+	r.step("synced before reorg", fpConfirmed, func() error {
+		if !mined {
+			doomed = n.mine(2)[0]
+			mined = true
+		}
+		return r.waitSynced()
+	})
+	reorged := false
+	r.step("reorg", fpReorg, func() error {
+		if !reorged {
+			n.invalidate(doomed)
+			n.mine(3)
+			reorged = true
+		}
+		return r.waitSynced()
+	})
 }
 
 // step runs fn until it succeeds, arming custosd afresh before each try
@@ -368,13 +679,32 @@ func (r *fpRun) rearm(points []failpoint.Name) {
 		if r.c.cmd != nil {
 			r.c.stop()
 		}
-		r.armed = points[r.rng.Intn(len(points))]
+		r.armed = r.pick(points)
 		terms := fmt.Sprintf(`%s=%d*off->return("kill")`, r.armed, r.rng.Intn(2))
 		if r.startArmed(terms) {
 			return
 		}
 		r.recover()
 	}
+}
+
+// pick chooses the point to arm: three times in four one of points that
+// fired least so far, so the steps that pass a point rarely (a reorg,
+// a release) still fire it in a short run; otherwise any of points.
+func (r *fpRun) pick(points []failpoint.Name) failpoint.Name {
+	if r.rng.Intn(4) == 0 {
+		return points[r.rng.Intn(len(points))]
+	}
+	var least []failpoint.Name
+	for _, n := range points {
+		switch {
+		case len(least) == 0 || r.fired[n] < r.fired[least[0]]:
+			least = []failpoint.Name{n}
+		case r.fired[n] == r.fired[least[0]]:
+			least = append(least, n)
+		}
+	}
+	return least[r.rng.Intn(len(least))]
 }
 
 // startArmed is custosd.start on the failpoints build with terms in
@@ -604,13 +934,24 @@ func (r *fpRun) checkStore() {
 			}
 			require.True(t, reached, "%s: reported state %s lost (now %s)", p.ID, st, p.State)
 		}
-		if p.State.HoldsCoins() {
-			for _, in := range p.Inputs {
-				require.Equal(t, p.ID, res[in.OutPoint], "%s: input %s not reserved by it", p.ID, in.OutPoint)
-				other, dup := holder[in.OutPoint]
-				require.False(t, dup, "outpoint %s held by %s and %s", in.OutPoint, other, p.ID)
-				holder[in.OutPoint] = p.ID
-			}
+	}
+	// A proposal holding coins holds each input, or has handed it to a
+	// proposal that replaces it (a conflict spending it back); no two
+	// unlinked proposals hold one outpoint.
+	supersedes := func(a, b reserve.Proposal) bool {
+		return a.Replaces == b.ID || (a.Intent != nil && b.Intent != nil && slices.Contains(a.Intent.Supersedes, b.Intent.ProposalID))
+	}
+	linked := func(a, b string) bool { return supersedes(byID[a], byID[b]) || supersedes(byID[b], byID[a]) }
+	for _, p := range props {
+		if !p.State.HoldsCoins() {
+			continue
+		}
+		for _, in := range p.Inputs {
+			h, ok := res[in.OutPoint]
+			require.True(t, ok && (h == p.ID || linked(h, p.ID)), "%s: input %s not reserved by it (but by %q)", p.ID, in.OutPoint, h)
+			other, dup := holder[in.OutPoint]
+			require.False(t, dup && !linked(other, p.ID), "outpoint %s held by %s and %s", in.OutPoint, other, p.ID)
+			holder[in.OutPoint] = p.ID
 		}
 	}
 	for id := range r.states {
@@ -620,6 +961,8 @@ func (r *fpRun) checkStore() {
 	for op, id := range res {
 		_, ok := byID[id]
 		require.True(t, ok, "outpoint %s reserved by unknown proposal %s", op, id)
+		p := byID[id]
+		require.True(t, p.State.HoldsCoins() || p.MaySpend(2), "outpoint %s still reserved by %s, %s without its signatures", op, id, p.State)
 	}
 }
 

@@ -56,6 +56,7 @@ var cases = []struct {
 	{"pay once: restored from a backup before P1 was signed, --replaces confirms, the withheld original never", testPayOnceReplaces, false},
 	{"pay once: spend cancel --conflict makes a withheld signed transaction unconfirmable", testCancelConflict, false},
 	{"failpoints: the README flow completes through random kills", testFailpoints, false},
+	{"identities: an officer issued over the API, used, revoked, refused after a restart", testIdentityRevoke, false},
 }
 
 func TestIntegration(t *testing.T) {

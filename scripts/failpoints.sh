@@ -2,8 +2,14 @@
 # Runs the failpoint itest case alone with many kills: the README flow,
 # round after round, with custosd, custosctl and the signers killed at
 # random failpoints (failpoint/names.go) until KILLS kills (default 200).
+# Rounds add a freeze lifted by two officers, a two-block reorg, a
+# broadcast payment cancelled by a conflicting spend (its kept coins
+# released once the conflict is buried) and, every third round, a fresh
+# reserve (wallet create and policy set) on a new daemon.
 # CUSTOS_FAILPOINT_SEED replays a run; the seed is printed either way.
-# Prints the kills, the points that fired and the wall time.
+# Prints the kills, rounds, reserves, the points that fired (of those
+# reachable; store-other-* are listed but no transaction reaches them)
+# and the wall time.
 #
 #   scripts/failpoints.sh [KILLS]
 set -euo pipefail

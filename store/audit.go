@@ -2,13 +2,12 @@ package store
 
 import (
 	"context"
-	"encoding/binary"
-	"fmt"
 	"strings"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/custos-reserve/custos/audit"
 	"github.com/custos-reserve/custos/reserve"
 )
 
@@ -43,13 +42,16 @@ func AuditProposalKind(state reserve.State) string {
 	return "proposal." + strings.ToLower(state.String())
 }
 
-// AuditEntry is one line of the append-only audit log, written in the same
-// transaction as the state change it records.
+// AuditEntry is one leaf of the audit log, decoded: written in the same
+// transaction as the state change it records (audit.Leaf is the full
+// leaf; AuditLeaves returns the encodings the tree hashes).
 type AuditEntry struct {
 	// Seq numbers entries from 1 in the order they were written.
 	Seq    uint64
 	Time   time.Time
+	Actor  reserve.Actor
 	Kind   string
+	IDs    map[string]string
 	Detail string
 }
 
@@ -58,15 +60,14 @@ func (db *DB) AuditLog(ctx context.Context) ([]AuditEntry, error) {
 	var out []AuditEntry
 	err := db.view(ctx, "read audit log", func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketAudit).ForEach(func(k, v []byte) error {
-			if len(k) != 8 {
-				return corrupt("audit", k, fmt.Errorf("key is %d bytes, want 8", len(k)))
-			}
-			a, err := decodeAudit(v)
+			l, err := decodeAuditLeaf(k, v)
 			if err != nil {
-				return corrupt("audit", k, err)
+				return err
 			}
-			a.Seq = binary.BigEndian.Uint64(k)
-			out = append(out, a)
+			out = append(out, AuditEntry{
+				Seq: uint64(l.Seq), Time: l.Time, Actor: l.Actor,
+				Kind: l.Kind, IDs: l.IDs, Detail: l.Detail,
+			})
 			return nil
 		})
 	})
@@ -76,20 +77,9 @@ func (db *DB) AuditLog(ctx context.Context) ([]AuditEntry, error) {
 	return out, nil
 }
 
-// appendAudit adds an entry inside the caller's transaction, so the entry
-// commits or rolls back with the change it records.
+// appendAudit adds a leaf inside the caller's transaction, so the entry
+// and the tree hashes it adds commit or roll back with the change it
+// records. The actor is the one db.update took from its ctx.
 func (db *DB) appendAudit(tx *bolt.Tx, kind, detail string) error {
-	b := tx.Bucket(bucketAudit)
-	seq, err := b.NextSequence()
-	if err != nil {
-		return fmt.Errorf("unable to number audit entry %s: %w", kind, err)
-	}
-	v, err := encodeAudit(&AuditEntry{Time: db.now(), Kind: kind, Detail: detail})
-	if err != nil {
-		return fmt.Errorf("unable to encode audit entry %s: %w", kind, err)
-	}
-	if err := b.Put(binary.BigEndian.AppendUint64(nil, seq), v); err != nil {
-		return fmt.Errorf("unable to write audit entry %s: %w", kind, err)
-	}
-	return nil
+	return db.appendLeaf(tx, audit.Leaf{Kind: kind, Detail: detail})
 }

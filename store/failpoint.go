@@ -20,6 +20,7 @@ type txPoints struct {
 // fails when an update call matches none. Order matters: the first
 // matching prefix wins.
 var txKinds = []txPoints{
+	{"identity: ", failpoint.StoreIdentityPrecommit, failpoint.StoreIdentityCommitted},
 	{"record network ", failpoint.StoreRecordNetworkPrecommit, failpoint.StoreRecordNetworkCommitted},
 	{"create wallet ", failpoint.StoreCreateWalletPrecommit, failpoint.StoreCreateWalletCommitted},
 	{"record ", failpoint.StoreRecordAddressesPrecommit, failpoint.StoreRecordAddressesCommitted},
@@ -31,6 +32,7 @@ var txKinds = []txPoints{
 	{"create proposal", failpoint.StoreCreateProposalPrecommit, failpoint.StoreCreateProposalCommitted},
 	{"update proposal ", failpoint.StoreUpdateProposalPrecommit, failpoint.StoreUpdateProposalCommitted},
 	{"release spent inputs of proposal ", failpoint.StoreReleaseSpentPrecommit, failpoint.StoreReleaseSpentCommitted},
+	{"append audit event ", failpoint.StoreAppendAuditEventPrecommit, failpoint.StoreAppendAuditEventCommitted},
 }
 
 // txKind returns the failpoints of the transaction what names.

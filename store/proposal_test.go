@@ -401,7 +401,7 @@ func TestCreateProposal(t *testing.T) {
 			require.Len(t, after.Audit, len(before.Audit)+1)
 			last := after.Audit[len(after.Audit)-1]
 			require.Equal(t, store.AuditProposalCreate, last.Kind)
-			require.Equal(t, fixedNow, last.Time)
+			require.Equal(t, fixedNow.Truncate(time.Second), last.Time) // leaves keep seconds
 			require.Contains(t, last.Detail, "id="+got.ID)
 			require.Contains(t, last.Detail, fmt.Sprintf("payees=1 total_sat=%d fee_sat=%d", btc/2, p.FeeSat))
 		})

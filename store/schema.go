@@ -79,6 +79,12 @@ var (
 	// maps: every policy that has been in force -> policy record
 	// (encodePolicyRecord). Append-only: the history auditors read.
 	bucketPolicies = []byte("policies")
+
+	// path: identities -> [certificate serial, lower-case hex]
+	// maps: every client certificate issued over the API or seen for the
+	// first time -> identity record (encodeIdentity). Never deleted: a
+	// revoked serial stays revoked.
+	bucketIdentities = []byte("identities")
 )
 
 // bucketsV1 are the buckets migration 1 creates. Frozen: migration 1 has
@@ -94,9 +100,12 @@ var bucketsV2 = [][]byte{bucketProposals, bucketReservations}
 // bucketsV3 are the buckets migration 3 creates. Frozen once shipped.
 var bucketsV3 = [][]byte{bucketGovernance, bucketPolicies}
 
+// bucketsV5 are the buckets migration 5 creates. Frozen once shipped.
+var bucketsV5 = [][]byte{bucketIdentities}
+
 // allBuckets is what Open checks exists after the migrations ran: every
 // bucket any migration creates.
-var allBuckets = slices.Concat(bucketsV1, bucketsV2, bucketsV3)
+var allBuckets = slices.Concat(bucketsV1, bucketsV2, bucketsV3, bucketsV4, bucketsV5)
 
 // Keys of the meta bucket.
 var (
@@ -135,6 +144,10 @@ var migrations = []migration{
 			return err
 		}
 		return rewriteProposalsV1(tx)
+	}},
+	{version: 4, name: "audit log as a transparency log", apply: migrateAuditV4},
+	{version: 5, name: "identities", apply: func(tx *bolt.Tx) error {
+		return createBuckets(tx, bucketsV5)
 	}},
 }
 

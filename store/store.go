@@ -42,6 +42,9 @@ type DB struct {
 	path string
 	now  func() time.Time
 	log  *slog.Logger
+	// audit carries the actor of each write into its audit leaf and
+	// wakes log followers (audit_tree.go).
+	audit auditState
 
 	closeOnce sync.Once
 	closeErr  error
@@ -173,7 +176,7 @@ func (db *DB) update(ctx context.Context, what string, fn func(tx *bolt.Tx) erro
 	if err := ctx.Err(); err != nil {
 		return reserve.Errorf(reserve.CodeUnavailable, "unable to %s: %w", what, err)
 	}
-	return classify(what, committed(what, db.bolt.Update(precommit(what, fn))))
+	return classify(what, committed(what, db.bolt.Update(precommit(what, db.audit.as(ctx, fn)))))
 }
 
 // classify makes every error a *reserve.Error: classified errors pass

@@ -69,7 +69,7 @@ type command struct {
 
 // offline are the commands that run without the daemon (e.conn is nil):
 // an officer makes a key on their own machine.
-var offline = map[string]bool{"officer keygen": true}
+var offline = map[string]bool{"officer keygen": true, "audit verify": true}
 
 var commands = []command{
 	{"status", "show network, node tip and reachability, sync progress", statusCmd},
@@ -95,6 +95,15 @@ var commands = []command{
 	{"freeze", "stop all spending, with an officer key", freezeCmd},
 	{"unfreeze", "approve lifting the freeze, with an officer key", unfreezeCmd},
 	{"officer keygen", "make an officer's Ed25519 approval key, sealed under a passphrase (offline)", officerKeygenCmd},
+	{"identity issue", "issue a client certificate for a person or signer agent (admin)", identityIssueCmd},
+	{"identity list", "list identities: name, role, serial, issued, expires, last seen, revoked", identityListCmd},
+	{"identity revoke", "revoke an identity by NAME or SERIAL; its next call is refused (admin)", identityRevokeCmd},
+	{"audit checkpoint", "show a signed checkpoint of the audit log and the log key (admin, auditor)", auditCheckpointCmd},
+	{"audit tail", "print audit entries [--follow] [--from SEQ] (admin, auditor)", auditTailCmd},
+	{"audit export", "write the audit log and a signed checkpoint to --out FILE (admin, auditor)", auditExportCmd},
+	{"audit verify", "check an export FILE offline against --log-key K; names the first bad line", auditVerifyCmd},
+	{"audit prove", "prove entry SEQ is in the log [--size N] (admin, auditor)", auditProveCmd},
+	{"audit consistency", "prove the log of OLD entries is a prefix of the log of NEW (admin, auditor)", auditConsistencyCmd},
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {

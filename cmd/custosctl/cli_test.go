@@ -57,7 +57,9 @@ func MustDaemonWith(tb testing.TB, wrap func(daemon.Store) daemon.Store) string 
 		RPCListen:    "127.0.0.1:0",
 		Node:         chain.NodeConfig{Kind: chain.KindBtcd, Host: deadNode},
 		Store:        st,
+		Audit:        db,
 		PollInterval: 50 * time.Millisecond,
+		CAKey:        daemon.CAKey{AllowPlain: true},
 	})
 	require.NoError(tb, err)
 	ctx, cancel := context.WithCancel(context.Background())

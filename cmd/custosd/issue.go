@@ -1,22 +1,19 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
-	"regexp"
 	"time"
 
 	"github.com/custos-reserve/custos/daemon"
 	"github.com/custos-reserve/custos/durable"
+	"github.com/custos-reserve/custos/reserve"
 )
-
-// nameRE is what a client identity's name may be: it becomes a file name
-// and the certificate's common name, shown in every history entry.
-var nameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,63}$`)
 
 // issueCert is `custosd issue-cert`: the operator, on the daemon's host,
 // signs a client certificate with the daemon's CA for a person or a
@@ -30,13 +27,16 @@ func issueCert(args []string, stdout, stderr io.Writer) error {
 	name := fs.String("name", "", "the identity's name, shown in histories: [a-z0-9._-], up to 64 (required)")
 	role := fs.String("role", "", "admin, officer, auditor or signer (required)")
 	out := fs.String("out", "", "directory to write NAME.pem and NAME.key to (required; files are never overwritten)")
+	fingerprint := fs.String("fingerprint", "", "a signer's cosigner fingerprint, 8 hex digits (required for --role signer, refused for the others)")
+	validFor := fs.Duration("valid-for", daemon.DefaultClientValidity, "how long the certificate is valid (at most ten years)")
+	caPassFile := fs.String("ca-passphrase-file", "", "file whose first line unlocks the sealed CA key (or "+daemon.EnvCAPassphrase+")")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	switch {
 	case fs.NArg() > 0:
 		return fmt.Errorf("issue-cert: unexpected argument %q", fs.Arg(0))
-	case !nameRE.MatchString(*name):
+	case !reserve.IdentityNameRE.MatchString(*name):
 		return fmt.Errorf("issue-cert: --name %q must be 1 to 64 of [a-z0-9._-], starting with a letter or digit", *name)
 	case *out == "":
 		return errors.New("issue-cert: --out DIR is required")
@@ -54,9 +54,23 @@ func issueCert(args []string, stdout, stderr io.Writer) error {
 			return fmt.Errorf("issue-cert: refusing to overwrite %s", p)
 		}
 	}
-	certPEM, keyPEM, err := daemon.IssueClientCert(*dataDir, *name, r, time.Now())
+	spec := daemon.CertSpec{Name: *name, Role: r, ValidFor: *validFor}
+	if *fingerprint != "" {
+		if spec.Fingerprint, err = daemon.ParseFingerprint(*fingerprint); err != nil {
+			return fmt.Errorf("issue-cert: --fingerprint: %w", err)
+		}
+		spec.HasFingerprint = true
+	}
+	caPass, err := caPassphrase(context.Background(), *caPassFile)
 	if err != nil {
-		return err
+		return fmt.Errorf("issue-cert: %w", err)
+	}
+	defer clear(caPass)
+	// A key in the clear is read only when no passphrase is given; the
+	// daemon refuses one off regtest until it is sealed.
+	certPEM, keyPEM, err := daemon.IssueOffline(*dataDir, spec, daemon.CAKey{Passphrase: caPass, AllowPlain: caPass == nil}, time.Now())
+	if err != nil {
+		return fmt.Errorf("issue-cert: %w", err)
 	}
 	if err := os.MkdirAll(*out, 0o700); err != nil {
 		return fmt.Errorf("issue-cert: %w", err)

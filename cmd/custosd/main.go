@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/time/rate"
+
 	"github.com/custos-reserve/custos/daemon"
 	"github.com/custos-reserve/custos/daemon/chain"
 	"github.com/custos-reserve/custos/reserve"
@@ -54,6 +56,9 @@ type options struct {
 	lockTimeout time.Duration
 	confirms    int
 	logLevel    string
+	caPassFile  string
+	rpcRate     float64
+	rpcBurst    int
 }
 
 type multiFlag []string
@@ -80,6 +85,9 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.IntVar(&o.confirms, "confirmations", 6, "confirmations after which a broadcast spend is CONFIRMED")
 	fs.DurationVar(&o.lockTimeout, "lock-timeout", time.Second, "how long to wait for the store's file lock")
 	fs.StringVar(&o.logLevel, "loglevel", "info", "log level: debug, info, warn, error")
+	fs.StringVar(&o.caPassFile, "ca-passphrase-file", "", "file whose first line unlocks the sealed CA key (or "+daemon.EnvCAPassphrase+"); without it the CA is offline and identities are issued with custosd issue-cert")
+	fs.Float64Var(&o.rpcRate, "rpc.rate", float64(daemon.DefaultRate), "state-changing RPCs per second allowed to one client identity, on average (0: no limit)")
+	fs.IntVar(&o.rpcBurst, "rpc.burst", daemon.DefaultBurst, "state-changing RPCs one client identity may make at once, before --rpc.rate applies")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -88,6 +96,9 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	}
 	if o.confirms < 1 || o.confirms > 1000 {
 		return nil, fmt.Errorf("--confirmations must be 1 to 1000, got %d", o.confirms)
+	}
+	if o.rpcRate < 0 || o.rpcBurst < 1 {
+		return nil, fmt.Errorf("--rpc.rate must be 0 or more and --rpc.burst 1 or more, got %g and %d", o.rpcRate, o.rpcBurst)
 	}
 	if o.nodePass == "" {
 		o.nodePass = os.Getenv("CUSTOSD_NODE_RPCPASS")
@@ -129,7 +140,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	defer db.Close()
 
+	caPass, err := caPassphrase(ctx, o.caPassFile)
+	if err != nil {
+		return err
+	}
+	defer clear(caPass)
 	d, err := daemon.New(daemon.Config{
+		// A CA key in the clear is accepted on regtest only (tests, the
+		// demo); elsewhere custosd refuses it until it is sealed.
+		CAKey:         daemon.CAKey{Passphrase: caPass, AllowPlain: net == reserve.Regtest && caPass == nil},
 		DataDir:       o.dataDir,
 		Network:       net,
 		RPCListen:     o.rpcListen,
@@ -141,6 +160,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		Store:        db,
 		PollInterval: o.poll,
 		ConfirmDepth: int32(o.confirms),
+		Limits:       daemon.Limits{Rate: rpcRate(o.rpcRate), Burst: o.rpcBurst},
 		Logger:       log,
 	})
 	if err != nil {
@@ -148,5 +168,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	defer d.Close()
 	fmt.Fprintf(stdout, "custosd listening on %s (%s)\n", d.Addr(), net)
+	// Auditors check exports and checkpoints with this key (docs/audit.md).
+	fmt.Fprintf(stdout, "custosd audit log key: %s\n", d.LogVerifierKey())
 	return d.Run(ctx)
+}
+
+// rpcRate is the limit --rpc.rate asks for: 0 turns it off.
+func rpcRate(perSecond float64) rate.Limit {
+	if perSecond == 0 {
+		return rate.Inf
+	}
+	return rate.Limit(perSecond)
 }
