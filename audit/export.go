@@ -22,6 +22,11 @@ import (
 // ExportFormat names the export file format on its first line.
 const ExportFormat = "custos-audit-export/v1"
 
+// maxHeaderBytes bounds a line of an export file: a leaf, or the header
+// with the checkpoint and the cosignatures and proofs of up to 64
+// witnesses.
+const maxHeaderBytes = MaxLeafBytes + MaxCheckpointBytes + 1024 + 64*(maxCosignatureBytes+8<<10)
+
 // An export file is JSON Lines: line 1 is the header
 // {"format":"custos-audit-export/v1","checkpoint":"<signed note>"}, lines
 // 2 to Size+1 are the leaves 1 to Size in their canonical encoding, and
@@ -30,13 +35,20 @@ const ExportFormat = "custos-audit-export/v1"
 type exportHeader struct {
 	Format     string `json:"format"`
 	Checkpoint string `json:"checkpoint"`
+	// Witnesses are the witnesses' latest cosignatures (witness.go),
+	// omitted when there are none.
+	Witnesses []exportWitness `json:"witnesses,omitempty"`
 }
 
 // WriteExportHeader writes line 1 of an export file for the signed
 // checkpoint; the caller then writes leaves 1 to the checkpoint's size
 // with WriteExportLeaf.
-func WriteExportHeader(w io.Writer, signedCheckpoint []byte) error {
-	b, err := json.Marshal(exportHeader{Format: ExportFormat, Checkpoint: string(signedCheckpoint)})
+func WriteExportHeader(w io.Writer, signedCheckpoint []byte, witnesses ...ExportWitness) error {
+	h := exportHeader{Format: ExportFormat, Checkpoint: string(signedCheckpoint)}
+	for _, ew := range witnesses {
+		h.Witnesses = append(h.Witnesses, ew.marshal())
+	}
+	b, err := json.Marshal(h)
 	if err != nil {
 		return fmt.Errorf("unable to encode export header: %w", err)
 	}
@@ -83,7 +95,7 @@ func badLine(line int64, format string, args ...any) error {
 //     by another key by line 1.
 func VerifyExport(r io.Reader, v note.Verifier) (Checkpoint, error) {
 	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 64<<10), MaxLeafBytes+MaxCheckpointBytes+1024)
+	sc.Buffer(make([]byte, 0, 64<<10), maxHeaderBytes)
 	cp, err := readHeader(sc, v)
 	if err != nil {
 		return Checkpoint{}, err
@@ -230,21 +242,26 @@ func (b *batch) parse() {
 }
 
 func readHeader(sc *bufio.Scanner, v note.Verifier) (Checkpoint, error) {
+	_, cp, err := readHeaderFull(sc, v)
+	return cp, err
+}
+
+func readHeaderFull(sc *bufio.Scanner, v note.Verifier) (exportHeader, Checkpoint, error) {
+	var h exportHeader
 	if !sc.Scan() {
 		if err := sc.Err(); err != nil {
-			return Checkpoint{}, badLine(1, "unable to read the header: %w", err)
+			return h, Checkpoint{}, badLine(1, "unable to read the header: %w", err)
 		}
-		return Checkpoint{}, badLine(1, "the file is empty: not a Custos audit export")
+		return h, Checkpoint{}, badLine(1, "the file is empty: not a Custos audit export")
 	}
-	var h exportHeader
 	dec := json.NewDecoder(bytes.NewReader(sc.Bytes()))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&h); err != nil || h.Format != ExportFormat {
-		return Checkpoint{}, badLine(1, "not a Custos audit export (want a %s header)", ExportFormat)
+		return h, Checkpoint{}, badLine(1, "not a Custos audit export (want a %s header)", ExportFormat)
 	}
 	cp, err := OpenCheckpoint([]byte(h.Checkpoint), v)
 	if err != nil {
-		return Checkpoint{}, badLine(1, "%w", err)
+		return h, Checkpoint{}, badLine(1, "%w", err)
 	}
-	return cp, nil
+	return h, cp, nil
 }

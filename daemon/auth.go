@@ -26,6 +26,8 @@ var (
 // from it is refused for everybody: a new RPC is closed until it is listed.
 var methodRoles = map[string][]Role{
 	custosv1.AdminService_CreateWallet_FullMethodName: {RoleAdmin},
+	custosv1.AdminService_Backup_FullMethodName:       {RoleAdmin},
+	custosv1.AdminService_AckRestore_FullMethodName:   {RoleAdmin},
 
 	custosv1.TreasuryService_GetStatus_FullMethodName:     everyone,
 	custosv1.TreasuryService_GetWallet_FullMethodName:     everyone,

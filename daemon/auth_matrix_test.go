@@ -15,26 +15,15 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/health"
-	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/peer"
-	"google.golang.org/grpc/reflection"
 	"google.golang.org/grpc/status"
-
-	custosv1 "github.com/custos-reserve/custos/proto/custos/v1"
 )
 
 // servedMethods registers every service New registers and returns the
 // full names of their methods.
 func servedMethods(t *testing.T) map[string]bool {
 	srv := grpc.NewServer(grpc.Creds(insecure.NewCredentials()))
-	custosv1.RegisterAdminServiceServer(srv, &adminServer{})
-	custosv1.RegisterTreasuryServiceServer(srv, &treasuryServer{})
-	custosv1.RegisterSpendServiceServer(srv, &spendServer{})
-	custosv1.RegisterPolicyServiceServer(srv, &policyServer{})
-	custosv1.RegisterIdentityServiceServer(srv, &identityServer{})
-	custosv1.RegisterAuditServiceServer(srv, &auditServer{})
-	healthpb.RegisterHealthServer(srv, health.NewServer())
-	reflection.Register(srv)
+	registerServices(srv, &Daemon{}, health.NewServer())
 	served := map[string]bool{}
 	for name, info := range srv.GetServiceInfo() {
 		for _, m := range info.Methods {

@@ -77,6 +77,11 @@ type Config struct {
 	// Limits bounds request sizes, keepalive and each identity's rate of
 	// state-changing calls; the zero value is the defaults (limits.go).
 	Limits Limits
+	// BackupRecipients are the age recipients ("age1…") backups are
+	// encrypted to, one per offline key; none refuses AdminService.Backup
+	// (backup.go).
+	BackupRecipients []string
+
 	Logger *slog.Logger
 	Now    func() time.Time
 	Rand   io.Reader
@@ -186,15 +191,22 @@ func New(cfg Config) (*Daemon, error) {
 	}
 	// The limits' interceptors run after authentication (limits.go).
 	d.server = grpc.NewServer(append(opts, newLimiter(cfg.Limits, cfg.Now).serverOptions()...)...)
-	custosv1.RegisterAdminServiceServer(d.server, &adminServer{d: d})
-	custosv1.RegisterTreasuryServiceServer(d.server, &treasuryServer{d: d})
-	custosv1.RegisterSpendServiceServer(d.server, &spendServer{d: d})
-	custosv1.RegisterPolicyServiceServer(d.server, &policyServer{d: d})
-	custosv1.RegisterIdentityServiceServer(d.server, &identityServer{d: d})
-	custosv1.RegisterAuditServiceServer(d.server, &auditServer{d: d})
-	healthpb.RegisterHealthServer(d.server, d.health)
-	reflection.Register(d.server)
+	registerServices(d.server, d, d.health)
 	return d, nil
+}
+
+// registerServices registers every service the daemon serves on srv: the
+// one list the role matrix test reads too, so a service added here
+// without rules fails the tests.
+func registerServices(srv *grpc.Server, d *Daemon, h *health.Server) {
+	custosv1.RegisterAdminServiceServer(srv, &adminServer{d: d})
+	custosv1.RegisterTreasuryServiceServer(srv, &treasuryServer{d: d})
+	custosv1.RegisterSpendServiceServer(srv, &spendServer{d: d})
+	custosv1.RegisterPolicyServiceServer(srv, &policyServer{d: d})
+	custosv1.RegisterIdentityServiceServer(srv, &identityServer{d: d})
+	custosv1.RegisterAuditServiceServer(srv, &auditServer{d: d})
+	healthpb.RegisterHealthServer(srv, h)
+	reflection.Register(srv)
 }
 
 func (c *Config) fill() error {

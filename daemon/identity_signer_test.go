@@ -135,7 +135,7 @@ func TestSignerImportsOnlyItsCosigner(t *testing.T) {
 				requireCode(t, err, tc.code, tc.want...)
 				after, err := spend.ExportPSBT(callCtx(t), &custosv1.ExportPSBTRequest{Id: id})
 				require.NoError(t, err)
-				require.Equal(t, before.Psbt, after.Psbt, "a refused import stores no signature")
+				require.Equal(t, withoutWitness(t, before.Psbt), withoutWitness(t, after.Psbt), "a refused import stores no signature")
 				return
 			}
 			require.NoError(t, err)

@@ -105,6 +105,10 @@ var (
 // names every method served; a method missing from it is refused.
 var methodLimits = map[string]methodLimit{
 	custosv1.AdminService_CreateWallet_FullMethodName: changes,
+	// A backup is an audited event; its response is a stream of chunks
+	// of backupChunkBytes (rpc_admin.go), far under MaxRequestBytes.
+	custosv1.AdminService_Backup_FullMethodName:     changes,
+	custosv1.AdminService_AckRestore_FullMethodName: changes,
 
 	custosv1.TreasuryService_GetStatus_FullMethodName:     reads,
 	custosv1.TreasuryService_GetWallet_FullMethodName:     reads,

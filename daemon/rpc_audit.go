@@ -102,8 +102,12 @@ func (s *auditServer) ExportAudit(_ *custosv1.ExportAuditRequest, stream custosv
 	if err != nil {
 		return s.d.status(ctx, method, err)
 	}
+	witnesses, err := s.d.witnessExport(ctx, cp) // witness.go: the witnesses' cosignatures
+	if err != nil {
+		return s.d.status(ctx, method, err)
+	}
 	var header lineBuffer
-	if err := audit.WriteExportHeader(&header, signed); err != nil {
+	if err := audit.WriteExportHeader(&header, signed, witnesses...); err != nil {
 		return s.d.status(ctx, method, err)
 	}
 	if err := stream.Send(&custosv1.ExportAuditResponse{Line: header.line()}); err != nil {

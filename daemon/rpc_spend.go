@@ -81,6 +81,9 @@ func (s *spendServer) GetProposal(ctx context.Context, req *custosv1.GetProposal
 
 func (s *spendServer) ExportPSBT(ctx context.Context, req *custosv1.ExportPSBTRequest) (*custosv1.ExportPSBTResponse, error) {
 	const method = custosv1.SpendService_ExportPSBT_FullMethodName
+	if err := s.d.checkRestored(ctx); err != nil { // backup.go: a restored daemon exports after ack-restore
+		return nil, s.d.status(ctx, method, err)
+	}
 	p, err := s.d.proposal(ctx, req.GetId())
 	if err != nil {
 		return nil, s.d.status(ctx, method, err)
@@ -92,9 +95,13 @@ func (s *spendServer) ExportPSBT(ctx context.Context, req *custosv1.ExportPSBTRe
 		err := reserve.Errorf(reserve.CodeFailedPrecondition, "proposal %s is %s; only a SIGNING proposal is exported to the signers", p.ID, p.State)
 		return nil, s.d.status(ctx, method, err)
 	}
+	raw, err := s.d.witnessPSBT(ctx, p.PSBT) // witness.go: the audit checkpoint and proofs
+	if err != nil {
+		return nil, s.d.status(ctx, method, err)
+	}
 	caller, _ := CallerFrom(ctx)
 	s.d.log.Info("PSBT exported", "proposal", p.ID, "by", caller.Name)
-	return &custosv1.ExportPSBTResponse{Psbt: p.PSBT}, nil
+	return &custosv1.ExportPSBTResponse{Psbt: raw}, nil
 }
 
 func (s *spendServer) ImportPSBT(ctx context.Context, req *custosv1.ImportPSBTRequest) (*custosv1.ImportPSBTResponse, error) {
@@ -113,8 +120,19 @@ func (s *spendServer) ImportPSBT(ctx context.Context, req *custosv1.ImportPSBTRe
 	if err := s.d.checkSpendable(ctx, before); err != nil {
 		return nil, s.d.status(ctx, method, err)
 	}
+	_, desc, err := s.d.wallet(ctx)
+	if err != nil {
+		return nil, s.d.status(ctx, method, err)
+	}
+	witnessed, err := s.d.checkCosignatures(ctx, req.GetPsbt(), desc) // witness.go: refused before anything is stored
+	if err != nil {
+		return nil, s.d.status(ctx, method, err)
+	}
 	p, added, err := s.d.importPSBT(ctx, caller, req.GetId(), req.GetPsbt())
 	if err != nil {
+		return nil, s.d.status(ctx, method, err)
+	}
+	if err := s.d.recordCosignatures(ctx, p.ID, witnessed); err != nil { // witness.go
 		return nil, s.d.status(ctx, method, err)
 	}
 	out, err := s.d.proposalToProto(ctx, p)

@@ -40,7 +40,9 @@ const (
 	// (maxPayees payees of at most 42-byte scripts, some 6 KB) and an
 	// approval per officer (reserve.MaxOfficers × some 110 bytes). They
 	// come to under 24 KiB (estimated, not yet checked by a test).
-	psbtReserve = 64 << 10
+	// witness.go: export adds the audit log's witness fields, at most
+	// multisig.MaxWitnessBytes.
+	psbtReserve = 64<<10 + multisig.MaxWitnessBytes
 )
 
 // payeeSpec is one requested payment.

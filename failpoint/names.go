@@ -58,6 +58,14 @@ const (
 	StoreAppendAuditEventPrecommit Name = "store-append-audit-event-precommit"
 	// StoreAppendAuditEventCommitted interrupts recording a security event in the audit log after commit.
 	StoreAppendAuditEventCommitted Name = "store-append-audit-event-committed"
+	// StoreRecordWitnessesPrecommit interrupts recording the ministries' witness cosignatures before commit.
+	StoreRecordWitnessesPrecommit Name = "store-record-witnesses-precommit"
+	// StoreRecordWitnessesCommitted interrupts recording the ministries' witness cosignatures after commit.
+	StoreRecordWitnessesCommitted Name = "store-record-witnesses-committed"
+	// StoreRestorePrecommit interrupts marking a store restored, or acknowledging the restore, before commit.
+	StoreRestorePrecommit Name = "store-restore-precommit"
+	// StoreRestoreCommitted interrupts marking a store restored, or acknowledging the restore, after commit.
+	StoreRestoreCommitted Name = "store-restore-committed"
 	// StoreIdentityPrecommit interrupts recording, revoking or touching an identity before commit.
 	StoreIdentityPrecommit Name = "store-identity-precommit"
 	// StoreIdentityCommitted interrupts recording, revoking or touching an identity after commit.
@@ -115,6 +123,8 @@ var all = []Name{
 	StoreReleaseSpentPrecommit, StoreReleaseSpentCommitted,
 	StoreAppendAuditEventPrecommit, StoreAppendAuditEventCommitted,
 	StoreIdentityPrecommit, StoreIdentityCommitted,
+	StoreRecordWitnessesPrecommit, StoreRecordWitnessesCommitted,
+	StoreRestorePrecommit, StoreRestoreCommitted,
 	StoreOtherPrecommit, StoreOtherCommitted,
 	DaemonReleaseBefore, DaemonReleaseRecorded, DaemonFinalized,
 	DaemonBroadcastBefore, DaemonBroadcastAccepted,

@@ -562,6 +562,18 @@ func (r *fpRun) freezeThaw() {
 			return err
 		})
 	}
+	// A call the role table refuses is a security event: recorded in the
+	// audit log in a transaction of its own.
+	r.step("a refused call", []failpoint.Name{failpoint.StoreAppendAuditEventPrecommit, failpoint.StoreAppendAuditEventCommitted}, func() error {
+		_, err := r.c.ctl(append([]string{"identity", "list"}, r.c.officerCert(r.t, officers[0])...)...)
+		if err != nil && strings.Contains(err.Error(), "PermissionDenied") {
+			return nil
+		}
+		if err == nil {
+			return errors.New("an officer listed the identities")
+		}
+		return err
+	})
 	r.step("thawed", nil, func() error { return r.ctlJSON(&g, "policy", "show") })
 	require.False(r.t, g.Freeze.Frozen, "two unfreeze approvals lift the freeze")
 	require.Equal(r.t, epoch, g.Freeze.Epoch)

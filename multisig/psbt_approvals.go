@@ -24,6 +24,26 @@ const (
 	// PropApproval: key data the officer's 32-byte Ed25519 public key;
 	// value the 64-byte signature over the intent's approve digest.
 	PropApproval = 0x01
+	// PropCheckpoint: key data empty; value the audit log's signed
+	// checkpoint (a note) as the coordinator exported the PSBT
+	// (docs/audit.md, "Witnesses").
+	PropCheckpoint = 0x02
+	// PropWitnessProof: key data a cosigner's 4-byte master fingerprint as
+	// BIP-174 writes it; value the consistency proof text from the last
+	// checkpoint that cosigner witnessed to PropCheckpoint's.
+	PropWitnessProof = 0x03
+	// PropCosignature: key data a cosigner's fingerprint; value its witness
+	// verifier key, a newline, and the checkpoint cosigned by it.
+	PropCosignature = 0x04
+)
+
+// Bounds on the witness fields' values: a checkpoint note with a few
+// signatures, a consistency proof of at most 128 hashes, a key line and a
+// checkpoint with two signatures.
+const (
+	maxCheckpointValue  = 16 << 10
+	maxProofValue       = 8 << 10
+	maxCosignatureValue = 2 << 10
 )
 
 // proprietaryType is BIP-174's PSBT_GLOBAL_PROPRIETARY.
@@ -110,6 +130,12 @@ func ReadApprovals(p *psbt.Packet) (*reserve.Intent, []reserve.Approval, error) 
 				return nil, nil, bad("intent: %w", err)
 			}
 			intent = &in
+		case PropCheckpoint, PropWitnessProof, PropCosignature:
+			// Read by ReadWitness; checked here too, so that every reader
+			// of the Custos fields refuses the same PSBTs.
+			if _, err := witnessField(subtype, keyData, u.Value); err != nil {
+				return nil, nil, err
+			}
 		case PropApproval:
 			if len(keyData) != 32 {
 				return nil, nil, bad("approval field key has %d bytes of officer key, want 32", len(keyData))

@@ -51,6 +51,10 @@ type Rules struct {
 	// Now is the clock that approvals expire and velocity windows end by;
 	// nil means time.Now.
 	Now func() time.Time
+	// Fingerprint is this signer's master fingerprint (KeyFile.Record),
+	// whose consistency proof Check reads from the PSBT when the signer
+	// witnesses the audit log; Sign uses the unlocked key's instead.
+	Fingerprint uint32
 }
 
 // LoadRules reads the policy pinned in dir and opens dir's ledger, with

@@ -347,6 +347,11 @@ func (l *Ledger) seal(key *Key, s Summary) error {
 	for b := range st.next {
 		st.next[b] = max(st.next[b], top[b])
 	}
+	// The checkpoint this signature witnesses, in the same write
+	// (witness.go); checkWitness held it to extend the recorded one.
+	if s.Witness.Pinned && s.Witness.LogKey == st.logKey {
+		st.witnessedSize, st.witnessedRoot = s.Witness.Checkpoint.Size, s.Witness.Checkpoint.Root
+	}
 	sealed, err := writeState(l.dir, key, st)
 	if err != nil {
 		return err

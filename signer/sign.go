@@ -101,6 +101,10 @@ type Summary struct {
 	// Approved is the approved intent and who approved it, as checked
 	// against the pinned policy.
 	Approved Approved
+	// Witness is the audit log checkpoint the PSBT carries, checked to
+	// extend the last one this signer witnessed (docs/audit.md,
+	// "Witnesses"); Witness.Pinned is false when no log key is pinned.
+	Witness Witnessed
 }
 
 // FeeRate returns the fee rate in sat/vB with one decimal, rounded to the
@@ -206,6 +210,13 @@ func checkPSBT(pkt *psbt.Packet, d *multisig.Descriptor, r Rules, now time.Time)
 	if len(s.Inputs) == 0 || len(pkt.UnsignedTx.TxIn) == 0 {
 		return Summary{}, reserve.Invalid("psbt", "the transaction has no inputs")
 	}
+	// The audit log the coordinator shows this signer must extend what it
+	// saw before (witness.go); with no log key pinned nothing is checked.
+	if r.Ledger != nil {
+		if s.Witness, err = checkWitness(pkt, r.Ledger.state.st, r.Fingerprint); err != nil {
+			return Summary{}, err
+		}
+	}
 	if s.Approved, err = checkApprovals(pkt, d, a, s.TxID, r, now); err != nil {
 		return Summary{}, err
 	}
@@ -281,9 +292,18 @@ func Sign(pkt *psbt.Packet, pinned *Pinned, key *Key, r Rules) (Summary, int, er
 		}
 	}
 	now := r.now()
+	r.Fingerprint = key.Record().Fingerprint
 	s, err := checkPSBT(pkt, pinned.Descriptor, r, now)
 	if err != nil {
 		return Summary{}, 0, err
+	}
+	// The cosignature is made before anything is recorded, and added to
+	// the PSBT only once the state record holds the checkpoint.
+	var cosig []byte
+	if s.Witness.Pinned {
+		if cosig, err = s.Witness.cosignature(key); err != nil {
+			return Summary{}, 0, err
+		}
 	}
 	account, err := key.AccountKey()
 	if err != nil {
@@ -313,6 +333,12 @@ func Sign(pkt *psbt.Packet, pinned *Pinned, key *Key, r Rules) (Summary, int, er
 	if err := r.Ledger.seal(key, s); err != nil {
 		setPartialSigs(pkt, before)
 		return Summary{}, 0, fmt.Errorf("unable to record transaction %s in the signer state, so nothing was signed: %w", s.TxID, err)
+	}
+	if cosig != nil {
+		if err := addCosignature(pkt, r.Fingerprint, cosig); err != nil {
+			setPartialSigs(pkt, before)
+			return Summary{}, 0, fmt.Errorf("unable to add this signer's cosignature of the audit checkpoint, so nothing was signed: %w", err)
+		}
 	}
 	return s, n, nil
 }

@@ -9,9 +9,11 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
+	"github.com/custos-reserve/custos/audit"
 	"github.com/custos-reserve/custos/durable"
 	"github.com/custos-reserve/custos/multisig"
 	"github.com/custos-reserve/custos/reserve"
@@ -36,7 +38,12 @@ const StateFileName = "signer.state"
 const IndexWindow = DerivedWindow
 
 const (
-	stateMagic    = "custos-signer-state/1"
+	stateMagic = "custos-signer-state/1"
+	// stateMagicV2 is a record that also holds the pinned audit log key
+	// and the last checkpoint this signer witnessed (docs/signer.md). A
+	// record without a log key is still written as version 1, so a signer
+	// that witnesses nothing writes the files it always did.
+	stateMagicV2  = "custos-signer-state/2"
 	stateMACTag   = "custos/signer/state/v1"
 	maxStateBytes = 4 << 10
 )
@@ -65,12 +72,22 @@ type state struct {
 	head    [32]byte
 	// next is, per branch, one past the highest index seen.
 	next [2]uint32
+	// logKey is the pinned audit log verifier key (register --log-key),
+	// empty when none is pinned; witnessedSize and witnessedRoot are the
+	// last checkpoint of that log this signer witnessed (size 0: none).
+	logKey        string
+	witnessedSize int64
+	witnessedRoot [32]byte
 }
 
 // body is the record's text without its MAC line.
 func (s state) body() []byte {
 	var b bytes.Buffer
-	fmt.Fprintf(&b, "%s\n", stateMagic)
+	if s.v2() {
+		fmt.Fprintf(&b, "%s\n", stateMagicV2)
+	} else {
+		fmt.Fprintf(&b, "%s\n", stateMagic)
+	}
 	fmt.Fprintf(&b, "descriptor %x\n", s.descriptor)
 	fmt.Fprintf(&b, "policy %x\n", s.policy)
 	fmt.Fprintf(&b, "policy_seq %d\n", s.policySeq)
@@ -78,8 +95,16 @@ func (s state) body() []byte {
 	fmt.Fprintf(&b, "ledger_head %x\n", s.head)
 	fmt.Fprintf(&b, "receive_next %d\n", s.next[reserve.BranchReceive])
 	fmt.Fprintf(&b, "change_next %d\n", s.next[reserve.BranchChange])
+	if s.v2() {
+		fmt.Fprintf(&b, "log_key %s\n", s.logKey)
+		fmt.Fprintf(&b, "witnessed_size %d\n", s.witnessedSize)
+		fmt.Fprintf(&b, "witnessed_root %x\n", s.witnessedRoot)
+	}
 	return b.Bytes()
 }
+
+// v2 reports whether the record needs version 2: it pins a log key.
+func (s state) v2() bool { return s.logKey != "" }
 
 // sealedState is a state record as read from its file: trusted only once
 // verify has passed with the unlocked key.
@@ -94,7 +119,10 @@ type sealedState struct {
 func parseState(data []byte) (state, []byte, error) {
 	lines := strings.Split(string(data), "\n")
 	keys := []string{"descriptor", "policy", "policy_seq", "ledger_entries", "ledger_head", "receive_next", "change_next", "mac"}
-	if len(lines) != len(keys)+2 || lines[0] != stateMagic || lines[len(lines)-1] != "" {
+	if len(lines) > 0 && lines[0] == stateMagicV2 {
+		keys = slices.Insert(keys, len(keys)-1, "log_key", "witnessed_size", "witnessed_root")
+	}
+	if len(lines) != len(keys)+2 || (lines[0] != stateMagic && lines[0] != stateMagicV2) || lines[len(lines)-1] != "" {
 		return state{}, nil, errors.New("not a signer state record (wrong header or number of lines; cut short?)")
 	}
 	vals := make(map[string]string, len(keys))
@@ -129,6 +157,14 @@ func parseState(data []byte) (state, []byte, error) {
 	hash("ledger_head", &s.head)
 	s.next[reserve.BranchReceive] = uint32(num("receive_next", 31))
 	s.next[reserve.BranchChange] = uint32(num("change_next", 31))
+	if lines[0] == stateMagicV2 {
+		s.logKey = vals["log_key"]
+		if _, e := audit.ParseLogKey(s.logKey); e != nil || s.logKey == "" {
+			err = errors.Join(err, errors.New("log_key is not a note verifier key"))
+		}
+		s.witnessedSize = int64(num("witnessed_size", 63))
+		hash("witnessed_root", &s.witnessedRoot)
+	}
 	var mac [32]byte
 	hash("mac", &mac)
 	if err != nil {

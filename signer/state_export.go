@@ -168,6 +168,11 @@ func ImportLedger(dir string, key *Key, data []byte) (LedgerExport, error) {
 	for b := range st.st.next {
 		st.st.next[b] = max(st.st.next[b], own.st.next[b])
 	}
+	// Nor what it witnessed: an older export must not take the signer
+	// back to an earlier checkpoint of the audit log (witness.go).
+	if own.st.logKey != "" && (st.st.logKey != own.st.logKey || st.st.witnessedSize < own.st.witnessedSize) {
+		st.st.logKey, st.st.witnessedSize, st.st.witnessedRoot = own.st.logKey, own.st.witnessedSize, own.st.witnessedRoot
+	}
 
 	if x.Policy != "" {
 		path := filepath.Join(dir, PolicyFileName)

@@ -24,6 +24,8 @@ func TestTxKind(t *testing.T) {
 		{name: "proposal update", what: "update proposal p-7", precommit: failpoint.StoreUpdateProposalPrecommit, committed: failpoint.StoreUpdateProposalCommitted},
 		{name: "network before addresses", what: "record network regtest", precommit: failpoint.StoreRecordNetworkPrecommit, committed: failpoint.StoreRecordNetworkCommitted},
 		{name: "addresses", what: "record 20 addresses", precommit: failpoint.StoreRecordAddressesPrecommit, committed: failpoint.StoreRecordAddressesCommitted},
+		{name: "witnesses before addresses", what: "record witnesses", precommit: failpoint.StoreRecordWitnessesPrecommit, committed: failpoint.StoreRecordWitnessesCommitted},
+		{name: "restore", what: "mark store restored", precommit: failpoint.StoreRestorePrecommit, committed: failpoint.StoreRestoreCommitted},
 		{name: "block", what: "apply block 00ff at height 7", precommit: failpoint.StoreApplyBlockPrecommit, committed: failpoint.StoreApplyBlockCommitted},
 		{name: "unknown transaction is other", what: "rename wallet", precommit: failpoint.StoreOtherPrecommit, committed: failpoint.StoreOtherCommitted},
 	}

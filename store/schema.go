@@ -103,9 +103,13 @@ var bucketsV3 = [][]byte{bucketGovernance, bucketPolicies}
 // bucketsV5 are the buckets migration 5 creates. Frozen once shipped.
 var bucketsV5 = [][]byte{bucketIdentities}
 
+// bucketsV6 are the buckets migration 6 creates (witness.go). Frozen once
+// shipped.
+var bucketsV6 = [][]byte{bucketWitnesses}
+
 // allBuckets is what Open checks exists after the migrations ran: every
 // bucket any migration creates.
-var allBuckets = slices.Concat(bucketsV1, bucketsV2, bucketsV3, bucketsV4, bucketsV5)
+var allBuckets = slices.Concat(bucketsV1, bucketsV2, bucketsV3, bucketsV4, bucketsV5, bucketsV6)
 
 // Keys of the meta bucket.
 var (
@@ -148,6 +152,9 @@ var migrations = []migration{
 	{version: 4, name: "audit log as a transparency log", apply: migrateAuditV4},
 	{version: 5, name: "identities", apply: func(tx *bolt.Tx) error {
 		return createBuckets(tx, bucketsV5)
+	}},
+	{version: 6, name: "audit log witnesses", apply: func(tx *bolt.Tx) error {
+		return createBuckets(tx, bucketsV6)
 	}},
 }
 

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/custos-reserve/custos/audit"
 	"github.com/custos-reserve/custos/durable"
 	"github.com/custos-reserve/custos/multisig"
 	"github.com/custos-reserve/custos/officer"
@@ -34,6 +35,8 @@ type registerOutput struct {
 	Replaced     string          `json:"replaced_descriptor,omitempty"`
 
 	Policy *policyOutput `json:"policy,omitempty"`
+	// Witness is set when --log-key was given.
+	Witness *witnessOutput `json:"witness,omitempty"`
 }
 
 type cosignerEntry struct {
@@ -69,7 +72,8 @@ func (c *cli) cmdRegister(ctx context.Context, args []string) error {
 	replace := f.fs.Bool("replace", false, "replace a different descriptor that is already registered")
 	policyFile := f.fs.String("policy", "", "pin the spending policy in `FILE` (YAML, as 'custosctl policy show --out FILE' writes it)")
 	chainFile := f.fs.String("chain", "", "the reserve's policy history with the officers' approvals (`FILE`, from 'custosctl policy show --chain-out FILE'); needed to replace a pinned policy")
-	if done, err := c.parse(f, args, progName+" register [--descriptor DESC [--replace]] [--policy FILE [--chain FILE]] [--datadir DIR] [--passphrase-file FILE] [--json]",
+	logKey := f.fs.String("log-key", "", "witness the coordinator's audit log of verifier key `KEY` (origin+hash+base64, as custosd prints it)")
+	if done, err := c.parse(f, args, progName+" register [--descriptor DESC [--replace]] [--policy FILE [--chain FILE]] [--log-key KEY] [--datadir DIR] [--passphrase-file FILE] [--json]",
 		"With --descriptor, unlocks the key, checks that DESC is a wallet for the key's network that\n"+
 			"holds this signer's key by exact match of xpub and origin, and pins it in DIR/"+signer.DescriptorFileName+". It\n"+
 			"prints the wallet id, M-of-N, this signer's position, every cosigner's key record and the first\n"+
@@ -80,12 +84,22 @@ func (c *cli) cmdRegister(ctx context.Context, args []string) error {
 			"id, name and key: compare them with the officers. A different policy replaces the pinned one\n"+
 			"only with --chain, whose signatures must show that the pinned policy's officers approved every\n"+
 			"change to it (the old and new hashes are printed). Nothing is signed without a pinned policy.\n\n"+
+			"With --log-key, pins the audit log's verifier key (after the descriptor): from then on every\n"+
+			"PSBT must carry a checkpoint of that log that extends the last one this signer witnessed, and\n"+
+			"signing adds this signer's cosignature (docs/audit.md, \"Witnesses\"). It prints this signer's\n"+
+			"witness key: give it to the auditors ('custosctl audit verify --witness KEY'); '"+progName+" witness-key'\n"+
+			"prints it again.\n\n"+
 			"Both unlock the key: the descriptor's and the policy's hashes are recorded in\n"+
 			"DIR/"+signer.StateFileName+", authenticated under it. DIR is locked for the whole command."); done || err != nil {
 		return err
 	}
-	if strings.TrimSpace(*desc) == "" && *policyFile == "" {
-		return usageErrorf("register: --descriptor or --policy is required")
+	if strings.TrimSpace(*desc) == "" && *policyFile == "" && *logKey == "" {
+		return usageErrorf("register: --descriptor, --policy or --log-key is required")
+	}
+	if *logKey != "" {
+		if _, err := audit.ParseLogKey(*logKey); err != nil {
+			return err
+		}
 	}
 	if *replace && strings.TrimSpace(*desc) == "" {
 		return usageErrorf("register: --replace replaces a descriptor; pass --descriptor")
@@ -177,6 +191,11 @@ func (c *cli) cmdRegister(ctx context.Context, args []string) error {
 		out, status = walletOutput(reg, key.Network()), reg.Status
 		out.Policy = policy
 	}
+	if *logKey != "" {
+		if out.Witness, err = pinLogKey(f, key, *logKey); err != nil {
+			return err
+		}
+	}
 
 	if f.json {
 		return writeJSON(c.stdout, out)
@@ -190,6 +209,12 @@ func (c *cli) cmdRegister(ctx context.Context, args []string) error {
 			text += "\n"
 		}
 		text += pinnedPolicyText(out.Policy)
+	}
+	if out.Witness != nil {
+		if text != "" {
+			text += "\n"
+		}
+		text += witnessText(out.Witness)
 	}
 	_, err = io.WriteString(c.stdout, text)
 	return err

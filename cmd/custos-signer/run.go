@@ -91,6 +91,7 @@ func commands() []command {
 		{"sign", "check a PSBT against the pinned wallet and policy, show it, and sign it", (*cli).cmdSign},
 		{"ledger", "export this signer's ledger and state, import them on new hardware, or upgrade a previous release's", (*cli).cmdLedger},
 		{"address", "show the pinned wallet's address at an index, or verify that an address is the wallet's", (*cli).cmdAddress},
+		{"witness-key", "show this signer's audit log witness key and the log it witnesses", (*cli).cmdWitnessKey},
 	}
 }
 

@@ -341,6 +341,9 @@ func (c *cli) checkSign(f *flags, req signRequest, kf *signer.KeyFile) (*signJob
 	if err != nil {
 		return nil, err
 	}
+	// The consistency proof to read is this signer's; Sign checks it
+	// again with the unlocked key's fingerprint.
+	job.rules.Fingerprint = kf.Record.Fingerprint
 	// The addresses this signer derived before make the check fast; they
 	// are trusted for signing only once their MAC verifies under the key.
 	if job.derived, err = signer.LoadDerived(f.datadir, job.desc); err != nil {
@@ -530,7 +533,9 @@ func signSummaryText(in string, s signer.Summary) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "PSBT %s\n", safe(in))
 	fmt.Fprintf(&b, "Wallet:      %s (%d-of-%d), as pinned by this signer\n", s.WalletID, s.Threshold, s.Cosigners)
-	fmt.Fprintf(&b, "Transaction: %s\n\n", s.TxID)
+	fmt.Fprintf(&b, "Transaction: %s\n", s.TxID)
+	b.WriteString(auditLogText(s.Witness))
+	b.WriteString("\n")
 	b.WriteString(approvalText(s.Approved))
 
 	var paid int64
@@ -565,6 +570,18 @@ func signSummaryText(in string, s signer.Summary) string {
 		fmt.Fprintf(&b, "  input %-4d %-69s %16s BTC  %s/%d\n", i, in.OutPoint, reserve.FormatBTC(in.AmountSat), in.Branch, in.Index)
 	}
 	return b.String()
+}
+
+// auditLogText says which checkpoint of the coordinator's audit log this
+// signature witnesses, and that it extends the one witnessed before.
+func auditLogText(w signer.Witnessed) string {
+	switch {
+	case !w.Pinned:
+		return "Audit log:   not witnessed (no log key pinned: register --log-key KEY)\n"
+	case w.Previous.Size == 0:
+		return fmt.Sprintf("Audit log:   checkpoint size %d, root %s (the first this signer witnesses)\n", w.Checkpoint.Size, w.Checkpoint.Root)
+	}
+	return fmt.Sprintf("Audit log:   checkpoint size %d, root %s, extends size %d witnessed before\n", w.Checkpoint.Size, w.Checkpoint.Root, w.Previous.Size)
 }
 
 // approvalText says what the officers approved and who they were.

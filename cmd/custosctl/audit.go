@@ -158,6 +158,15 @@ func auditExportCmd(fs *flag.FlagSet) func(*env, []string) error {
 
 func auditVerifyCmd(fs *flag.FlagSet) func(*env, []string) error {
 	key := fs.String("log-key", "", "the log's verifier key, or a file holding it (required)")
+	var witnesses []string
+	fs.Func("witness", "a ministry signer's witness key (custos-signer witness-key), or a file holding it; repeat for each", func(s string) error {
+		if b, err := os.ReadFile(s); err == nil {
+			s = string(b)
+		}
+		witnesses = append(witnesses, strings.TrimSpace(s))
+		return nil
+	})
+	need := fs.Int("witnesses", 0, "how many of the --witness keys must vouch for the log (0: all of them)")
 	return func(e *env, args []string) error {
 		if len(args) != 1 {
 			return usagef("want the export FILE")
@@ -175,12 +184,91 @@ func auditVerifyCmd(fs *flag.FlagSet) func(*env, []string) error {
 		if err != nil {
 			return fmt.Errorf("%s: %w", args[0], err)
 		}
+		vouches, err := verifyWitnesses(f, v, witnesses, *need)
 		if e.common.json {
-			return printJSON(e.stdout, map[string]any{"file": args[0], "origin": cp.Origin, "size": cp.Size, "root": cp.Root.String()})
+			out := map[string]any{"file": args[0], "origin": cp.Origin, "size": cp.Size, "root": cp.Root.String()}
+			if len(witnesses) > 0 {
+				out["witnesses"] = vouchesJSON(vouches)
+			}
+			if jerr := printJSON(e.stdout, out); jerr != nil {
+				return jerr
+			}
+			if err != nil {
+				return fmt.Errorf("%s: %w", args[0], err)
+			}
+			return nil
 		}
-		_, err = printf(e.stdout, "%s: ok, %d entries of log %s, root %s\n", args[0], cp.Size, cp.Origin, cp.Root.String())
-		return err
+		if _, perr := printf(e.stdout, "%s: ok, %d entries of log %s, root %s\n", args[0], cp.Size, cp.Origin, cp.Root.String()); perr != nil {
+			return perr
+		}
+		for _, vo := range vouches {
+			if vo.Err != nil {
+				_, _ = printf(e.stdout, "witness %08x: does NOT vouch: %s\n", vo.Fingerprint, vo.Err)
+				continue
+			}
+			_, _ = printf(e.stdout, "witness %08x: vouches for size %d (root %s), which this log extends\n", vo.Fingerprint, vo.Checkpoint.Size, vo.Checkpoint.Root)
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %w", args[0], err)
+		}
+		return nil
 	}
+}
+
+// verifyWitnesses checks the export's cosignatures by the witness keys
+// given (docs/audit.md, "Witnesses"): at least need of them (0: all) must
+// vouch for a checkpoint the exported one extends.
+func verifyWitnesses(f *os.File, v note.Verifier, keys []string, need int) ([]audit.Vouch, error) {
+	if len(keys) == 0 {
+		if need > 0 {
+			return nil, usagef("--witnesses %d needs that many --witness keys", need)
+		}
+		return nil, nil
+	}
+	if need < 0 || need > len(keys) {
+		return nil, usagef("--witnesses %d: want 0 to the %d --witness keys given", need, len(keys))
+	}
+	if need == 0 {
+		need = len(keys)
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return nil, err
+	}
+	cp, ws, err := audit.ReadExportWitnesses(bufio.NewReaderSize(f, 1<<20), v)
+	if err != nil {
+		return nil, err
+	}
+	vouches, err := audit.CheckWitnesses(cp, ws, v, keys)
+	if err != nil {
+		return nil, err
+	}
+	var ok int
+	var failed []string
+	for _, vo := range vouches {
+		if vo.Err == nil {
+			ok++
+		} else {
+			failed = append(failed, fmt.Sprintf("%08x", vo.Fingerprint))
+		}
+	}
+	if ok < need {
+		return vouches, fmt.Errorf("%d of the %d witnesses given vouch for this log, %d needed (not vouching: %s)", ok, len(keys), need, strings.Join(failed, ", "))
+	}
+	return vouches, nil
+}
+
+func vouchesJSON(vs []audit.Vouch) []map[string]any {
+	out := []map[string]any{}
+	for _, vo := range vs {
+		m := map[string]any{"fingerprint": fmt.Sprintf("%08x", vo.Fingerprint), "ok": vo.Err == nil}
+		if vo.Err != nil {
+			m["error"] = vo.Err.Error()
+		} else {
+			m["size"], m["root"] = vo.Checkpoint.Size, vo.Checkpoint.Root.String()
+		}
+		out = append(out, m)
+	}
+	return out
 }
 
 func auditProveCmd(fs *flag.FlagSet) func(*env, []string) error {

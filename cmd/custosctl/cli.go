@@ -95,6 +95,8 @@ var commands = []command{
 	{"freeze", "stop all spending, with an officer key", freezeCmd},
 	{"unfreeze", "approve lifting the freeze, with an officer key", unfreezeCmd},
 	{"officer keygen", "make an officer's Ed25519 approval key, sealed under a passphrase (offline)", officerKeygenCmd},
+	{"admin backup", "write an encrypted backup of the daemon to --out FILE (admin)", adminBackupCmd},
+	{"admin ack-restore", "let a restored daemon export again, once the ministries confirm its log (admin)", adminAckRestoreCmd},
 	{"identity issue", "issue a client certificate for a person or signer agent (admin)", identityIssueCmd},
 	{"identity list", "list identities: name, role, serial, issued, expires, last seen, revoked", identityListCmd},
 	{"identity revoke", "revoke an identity by NAME or SERIAL; its next call is refused (admin)", identityRevokeCmd},

@@ -18,6 +18,7 @@ import (
 
 	"golang.org/x/time/rate"
 
+	"github.com/custos-reserve/custos/backup"
 	"github.com/custos-reserve/custos/daemon"
 	"github.com/custos-reserve/custos/daemon/chain"
 	"github.com/custos-reserve/custos/reserve"
@@ -59,6 +60,8 @@ type options struct {
 	caPassFile  string
 	rpcRate     float64
 	rpcBurst    int
+	// backupRecipients are the age recipients backups are encrypted to.
+	backupRecipients multiFlag
 }
 
 type multiFlag []string
@@ -88,11 +91,17 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.caPassFile, "ca-passphrase-file", "", "file whose first line unlocks the sealed CA key (or "+daemon.EnvCAPassphrase+"); without it the CA is offline and identities are issued with custosd issue-cert")
 	fs.Float64Var(&o.rpcRate, "rpc.rate", float64(daemon.DefaultRate), "state-changing RPCs per second allowed to one client identity, on average (0: no limit)")
 	fs.IntVar(&o.rpcBurst, "rpc.burst", daemon.DefaultBurst, "state-changing RPCs one client identity may make at once, before --rpc.rate applies")
+	fs.Var(&o.backupRecipients, "backup-recipient", "age recipient (age1…) that custosctl admin backup encrypts to: one per offline key, per ministry or per safe (repeatable; none: backups are refused)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if len(o.backupRecipients) > 0 {
+		if _, err := backup.ParseRecipients(o.backupRecipients); err != nil {
+			return nil, fmt.Errorf("--backup-recipient: %w", err)
+		}
 	}
 	if o.confirms < 1 || o.confirms > 1000 {
 		return nil, fmt.Errorf("--confirmations must be 1 to 1000, got %d", o.confirms)
@@ -109,6 +118,9 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) > 0 && args[0] == "issue-cert" {
 		return issueCert(args[1:], stdout, stderr)
+	}
+	if len(args) > 0 && args[0] == "restore" {
+		return restore(ctx, args[1:], stdout, stderr) // restore.go
 	}
 	o, err := parseFlags(args, stderr)
 	if err != nil {
@@ -157,11 +169,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			Kind: kind, Host: o.nodeHost, User: o.nodeUser, Pass: o.nodePass, CookiePath: o.nodeCookie,
 			RPCTimeout: o.nodeTimeout,
 		},
-		Store:        db,
-		PollInterval: o.poll,
-		ConfirmDepth: int32(o.confirms),
-		Limits:       daemon.Limits{Rate: rpcRate(o.rpcRate), Burst: o.rpcBurst},
-		Logger:       log,
+		Store:            db,
+		PollInterval:     o.poll,
+		ConfirmDepth:     int32(o.confirms),
+		Limits:           daemon.Limits{Rate: rpcRate(o.rpcRate), Burst: o.rpcBurst},
+		BackupRecipients: o.backupRecipients,
+		Logger:           log,
 	})
 	if err != nil {
 		return err

@@ -21,6 +21,270 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// BackupRequest asks for a backup; it has no options.
+type BackupRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BackupRequest) Reset() {
+	*x = BackupRequest{}
+	mi := &file_custos_v1_admin_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BackupRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BackupRequest) ProtoMessage() {}
+
+func (x *BackupRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_custos_v1_admin_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BackupRequest.ProtoReflect.Descriptor instead.
+func (*BackupRequest) Descriptor() ([]byte, []int) {
+	return file_custos_v1_admin_proto_rawDescGZIP(), []int{0}
+}
+
+// BackupResponse is one chunk of the backup file (at most 64 KiB), or the
+// summary that ends the stream.
+type BackupResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The next bytes of the file; empty in the summary.
+	Chunk []byte `protobuf:"bytes,1,opt,name=chunk,proto3" json:"chunk,omitempty"`
+	// Set in the last message only.
+	Summary       *BackupSummary `protobuf:"bytes,2,opt,name=summary,proto3" json:"summary,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BackupResponse) Reset() {
+	*x = BackupResponse{}
+	mi := &file_custos_v1_admin_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BackupResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BackupResponse) ProtoMessage() {}
+
+func (x *BackupResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_custos_v1_admin_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BackupResponse.ProtoReflect.Descriptor instead.
+func (*BackupResponse) Descriptor() ([]byte, []int) {
+	return file_custos_v1_admin_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *BackupResponse) GetChunk() []byte {
+	if x != nil {
+		return x.Chunk
+	}
+	return nil
+}
+
+func (x *BackupResponse) GetSummary() *BackupSummary {
+	if x != nil {
+		return x.Summary
+	}
+	return nil
+}
+
+// BackupSummary says what the backup holds, as its audit leaf does.
+type BackupSummary struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// SHA-256 of the header, also written in the clear at the file's start.
+	HeaderSha256 []byte `protobuf:"bytes,1,opt,name=header_sha256,json=headerSha256,proto3" json:"header_sha256,omitempty"`
+	// SHA-256 of the store copy inside.
+	StoreSha256 []byte `protobuf:"bytes,2,opt,name=store_sha256,json=storeSha256,proto3" json:"store_sha256,omitempty"`
+	StoreSize   int64  `protobuf:"varint,3,opt,name=store_size,json=storeSize,proto3" json:"store_size,omitempty"`
+	// Audit log size inside the backup (its checkpoint's size).
+	CheckpointSize int64 `protobuf:"varint,4,opt,name=checkpoint_size,json=checkpointSize,proto3" json:"checkpoint_size,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *BackupSummary) Reset() {
+	*x = BackupSummary{}
+	mi := &file_custos_v1_admin_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BackupSummary) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BackupSummary) ProtoMessage() {}
+
+func (x *BackupSummary) ProtoReflect() protoreflect.Message {
+	mi := &file_custos_v1_admin_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BackupSummary.ProtoReflect.Descriptor instead.
+func (*BackupSummary) Descriptor() ([]byte, []int) {
+	return file_custos_v1_admin_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *BackupSummary) GetHeaderSha256() []byte {
+	if x != nil {
+		return x.HeaderSha256
+	}
+	return nil
+}
+
+func (x *BackupSummary) GetStoreSha256() []byte {
+	if x != nil {
+		return x.StoreSha256
+	}
+	return nil
+}
+
+func (x *BackupSummary) GetStoreSize() int64 {
+	if x != nil {
+		return x.StoreSize
+	}
+	return 0
+}
+
+func (x *BackupSummary) GetCheckpointSize() int64 {
+	if x != nil {
+		return x.CheckpointSize
+	}
+	return 0
+}
+
+// AckRestoreRequest acknowledges a restore; it has no options.
+type AckRestoreRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AckRestoreRequest) Reset() {
+	*x = AckRestoreRequest{}
+	mi := &file_custos_v1_admin_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AckRestoreRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AckRestoreRequest) ProtoMessage() {}
+
+func (x *AckRestoreRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_custos_v1_admin_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AckRestoreRequest.ProtoReflect.Descriptor instead.
+func (*AckRestoreRequest) Descriptor() ([]byte, []int) {
+	return file_custos_v1_admin_proto_rawDescGZIP(), []int{3}
+}
+
+// AckRestoreResponse names the backup the daemon was restored from.
+type AckRestoreResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// When the backup was taken, Unix seconds.
+	TakenUnix      int64  `protobuf:"varint,1,opt,name=taken_unix,json=takenUnix,proto3" json:"taken_unix,omitempty"`
+	CheckpointSize int64  `protobuf:"varint,2,opt,name=checkpoint_size,json=checkpointSize,proto3" json:"checkpoint_size,omitempty"`
+	HeaderSha256   []byte `protobuf:"bytes,3,opt,name=header_sha256,json=headerSha256,proto3" json:"header_sha256,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *AckRestoreResponse) Reset() {
+	*x = AckRestoreResponse{}
+	mi := &file_custos_v1_admin_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AckRestoreResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AckRestoreResponse) ProtoMessage() {}
+
+func (x *AckRestoreResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_custos_v1_admin_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AckRestoreResponse.ProtoReflect.Descriptor instead.
+func (*AckRestoreResponse) Descriptor() ([]byte, []int) {
+	return file_custos_v1_admin_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *AckRestoreResponse) GetTakenUnix() int64 {
+	if x != nil {
+		return x.TakenUnix
+	}
+	return 0
+}
+
+func (x *AckRestoreResponse) GetCheckpointSize() int64 {
+	if x != nil {
+		return x.CheckpointSize
+	}
+	return 0
+}
+
+func (x *AckRestoreResponse) GetHeaderSha256() []byte {
+	if x != nil {
+		return x.HeaderSha256
+	}
+	return nil
+}
+
 // CreateWalletRequest names the wallet, its threshold and its cosigners.
 type CreateWalletRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -41,7 +305,7 @@ type CreateWalletRequest struct {
 
 func (x *CreateWalletRequest) Reset() {
 	*x = CreateWalletRequest{}
-	mi := &file_custos_v1_admin_proto_msgTypes[0]
+	mi := &file_custos_v1_admin_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -53,7 +317,7 @@ func (x *CreateWalletRequest) String() string {
 func (*CreateWalletRequest) ProtoMessage() {}
 
 func (x *CreateWalletRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_custos_v1_admin_proto_msgTypes[0]
+	mi := &file_custos_v1_admin_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -66,7 +330,7 @@ func (x *CreateWalletRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateWalletRequest.ProtoReflect.Descriptor instead.
 func (*CreateWalletRequest) Descriptor() ([]byte, []int) {
-	return file_custos_v1_admin_proto_rawDescGZIP(), []int{0}
+	return file_custos_v1_admin_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *CreateWalletRequest) GetName() string {
@@ -114,7 +378,7 @@ type CreateWalletResponse struct {
 
 func (x *CreateWalletResponse) Reset() {
 	*x = CreateWalletResponse{}
-	mi := &file_custos_v1_admin_proto_msgTypes[1]
+	mi := &file_custos_v1_admin_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -126,7 +390,7 @@ func (x *CreateWalletResponse) String() string {
 func (*CreateWalletResponse) ProtoMessage() {}
 
 func (x *CreateWalletResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_custos_v1_admin_proto_msgTypes[1]
+	mi := &file_custos_v1_admin_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -139,7 +403,7 @@ func (x *CreateWalletResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateWalletResponse.ProtoReflect.Descriptor instead.
 func (*CreateWalletResponse) Descriptor() ([]byte, []int) {
-	return file_custos_v1_admin_proto_rawDescGZIP(), []int{1}
+	return file_custos_v1_admin_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *CreateWalletResponse) GetWallet() *Wallet {
@@ -153,7 +417,23 @@ var File_custos_v1_admin_proto protoreflect.FileDescriptor
 
 const file_custos_v1_admin_proto_rawDesc = "" +
 	"\n" +
-	"\x15custos/v1/admin.proto\x12\tcustos.v1\x1a\x15custos/v1/types.proto\"\xc4\x01\n" +
+	"\x15custos/v1/admin.proto\x12\tcustos.v1\x1a\x15custos/v1/types.proto\"\x0f\n" +
+	"\rBackupRequest\"Z\n" +
+	"\x0eBackupResponse\x12\x14\n" +
+	"\x05chunk\x18\x01 \x01(\fR\x05chunk\x122\n" +
+	"\asummary\x18\x02 \x01(\v2\x18.custos.v1.BackupSummaryR\asummary\"\x9f\x01\n" +
+	"\rBackupSummary\x12#\n" +
+	"\rheader_sha256\x18\x01 \x01(\fR\fheaderSha256\x12!\n" +
+	"\fstore_sha256\x18\x02 \x01(\fR\vstoreSha256\x12\x1d\n" +
+	"\n" +
+	"store_size\x18\x03 \x01(\x03R\tstoreSize\x12'\n" +
+	"\x0fcheckpoint_size\x18\x04 \x01(\x03R\x0echeckpointSize\"\x13\n" +
+	"\x11AckRestoreRequest\"\x81\x01\n" +
+	"\x12AckRestoreResponse\x12\x1d\n" +
+	"\n" +
+	"taken_unix\x18\x01 \x01(\x03R\ttakenUnix\x12'\n" +
+	"\x0fcheckpoint_size\x18\x02 \x01(\x03R\x0echeckpointSize\x12#\n" +
+	"\rheader_sha256\x18\x03 \x01(\fR\fheaderSha256\"\xc4\x01\n" +
 	"\x13CreateWalletRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1c\n" +
 	"\tthreshold\x18\x02 \x01(\rR\tthreshold\x12\x1c\n" +
@@ -162,9 +442,12 @@ const file_custos_v1_admin_proto_rawDesc = "" +
 	"\x0fbirthday_height\x18\x05 \x01(\x05H\x00R\x0ebirthdayHeight\x88\x01\x01B\x12\n" +
 	"\x10_birthday_height\"A\n" +
 	"\x14CreateWalletResponse\x12)\n" +
-	"\x06wallet\x18\x01 \x01(\v2\x11.custos.v1.WalletR\x06wallet2_\n" +
+	"\x06wallet\x18\x01 \x01(\v2\x11.custos.v1.WalletR\x06wallet2\xeb\x01\n" +
 	"\fAdminService\x12O\n" +
-	"\fCreateWallet\x12\x1e.custos.v1.CreateWalletRequest\x1a\x1f.custos.v1.CreateWalletResponseB;Z9github.com/custos-reserve/custos/proto/custos/v1;custosv1b\x06proto3"
+	"\fCreateWallet\x12\x1e.custos.v1.CreateWalletRequest\x1a\x1f.custos.v1.CreateWalletResponse\x12?\n" +
+	"\x06Backup\x12\x18.custos.v1.BackupRequest\x1a\x19.custos.v1.BackupResponse0\x01\x12I\n" +
+	"\n" +
+	"AckRestore\x12\x1c.custos.v1.AckRestoreRequest\x1a\x1d.custos.v1.AckRestoreResponseB;Z9github.com/custos-reserve/custos/proto/custos/v1;custosv1b\x06proto3"
 
 var (
 	file_custos_v1_admin_proto_rawDescOnce sync.Once
@@ -178,21 +461,31 @@ func file_custos_v1_admin_proto_rawDescGZIP() []byte {
 	return file_custos_v1_admin_proto_rawDescData
 }
 
-var file_custos_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 2)
+var file_custos_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
 var file_custos_v1_admin_proto_goTypes = []any{
-	(*CreateWalletRequest)(nil),  // 0: custos.v1.CreateWalletRequest
-	(*CreateWalletResponse)(nil), // 1: custos.v1.CreateWalletResponse
-	(*Wallet)(nil),               // 2: custos.v1.Wallet
+	(*BackupRequest)(nil),        // 0: custos.v1.BackupRequest
+	(*BackupResponse)(nil),       // 1: custos.v1.BackupResponse
+	(*BackupSummary)(nil),        // 2: custos.v1.BackupSummary
+	(*AckRestoreRequest)(nil),    // 3: custos.v1.AckRestoreRequest
+	(*AckRestoreResponse)(nil),   // 4: custos.v1.AckRestoreResponse
+	(*CreateWalletRequest)(nil),  // 5: custos.v1.CreateWalletRequest
+	(*CreateWalletResponse)(nil), // 6: custos.v1.CreateWalletResponse
+	(*Wallet)(nil),               // 7: custos.v1.Wallet
 }
 var file_custos_v1_admin_proto_depIdxs = []int32{
-	2, // 0: custos.v1.CreateWalletResponse.wallet:type_name -> custos.v1.Wallet
-	0, // 1: custos.v1.AdminService.CreateWallet:input_type -> custos.v1.CreateWalletRequest
-	1, // 2: custos.v1.AdminService.CreateWallet:output_type -> custos.v1.CreateWalletResponse
-	2, // [2:3] is the sub-list for method output_type
-	1, // [1:2] is the sub-list for method input_type
-	1, // [1:1] is the sub-list for extension type_name
-	1, // [1:1] is the sub-list for extension extendee
-	0, // [0:1] is the sub-list for field type_name
+	2, // 0: custos.v1.BackupResponse.summary:type_name -> custos.v1.BackupSummary
+	7, // 1: custos.v1.CreateWalletResponse.wallet:type_name -> custos.v1.Wallet
+	5, // 2: custos.v1.AdminService.CreateWallet:input_type -> custos.v1.CreateWalletRequest
+	0, // 3: custos.v1.AdminService.Backup:input_type -> custos.v1.BackupRequest
+	3, // 4: custos.v1.AdminService.AckRestore:input_type -> custos.v1.AckRestoreRequest
+	6, // 5: custos.v1.AdminService.CreateWallet:output_type -> custos.v1.CreateWalletResponse
+	1, // 6: custos.v1.AdminService.Backup:output_type -> custos.v1.BackupResponse
+	4, // 7: custos.v1.AdminService.AckRestore:output_type -> custos.v1.AckRestoreResponse
+	5, // [5:8] is the sub-list for method output_type
+	2, // [2:5] is the sub-list for method input_type
+	2, // [2:2] is the sub-list for extension type_name
+	2, // [2:2] is the sub-list for extension extendee
+	0, // [0:2] is the sub-list for field type_name
 }
 
 func init() { file_custos_v1_admin_proto_init() }
@@ -201,14 +494,14 @@ func file_custos_v1_admin_proto_init() {
 		return
 	}
 	file_custos_v1_types_proto_init()
-	file_custos_v1_admin_proto_msgTypes[0].OneofWrappers = []any{}
+	file_custos_v1_admin_proto_msgTypes[5].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_custos_v1_admin_proto_rawDesc), len(file_custos_v1_admin_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   2,
+			NumMessages:   7,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -20,6 +20,8 @@ const _ = grpc.SupportPackageIsVersion9
 
 const (
 	AdminService_CreateWallet_FullMethodName = "/custos.v1.AdminService/CreateWallet"
+	AdminService_Backup_FullMethodName       = "/custos.v1.AdminService/Backup"
+	AdminService_AckRestore_FullMethodName   = "/custos.v1.AdminService/AckRestore"
 )
 
 // AdminServiceClient is the client API for AdminService service.
@@ -32,6 +34,22 @@ type AdminServiceClient interface {
 	// ministries' key records. There is one reserve wallet per daemon.
 	// CLI: `custosctl wallet create --name N --threshold M --cosigner REC …`.
 	CreateWallet(ctx context.Context, in *CreateWalletRequest, opts ...grpc.CallOption) (*CreateWalletResponse, error)
+	// Backup streams an encrypted backup of the daemon while it serves: a
+	// consistent copy of the store and the data dir's keys (log key, TLS
+	// material), encrypted with age to the recipients custosd was started
+	// with (--backup-recipient), behind a header naming the network, the
+	// wallet, the schema, the store's SHA-256 and the signed audit
+	// checkpoint it was taken at. The file is the concatenation of the
+	// chunks; the last message carries the summary. It is recorded as a
+	// "backup.taken" audit leaf. FailedPrecondition when no recipient is
+	// configured. CLI: `custosctl admin backup --out FILE`.
+	Backup(ctx context.Context, in *BackupRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[BackupResponse], error)
+	// AckRestore lets a daemon restored from a backup export PSBTs again,
+	// once an admin has confirmed with the ministries that the log they
+	// witnessed does not go past the backup's checkpoint (a
+	// "backup.ack_restore" audit leaf). FailedPrecondition on a daemon that
+	// is not awaiting it. CLI: `custosctl admin ack-restore`.
+	AckRestore(ctx context.Context, in *AckRestoreRequest, opts ...grpc.CallOption) (*AckRestoreResponse, error)
 }
 
 type adminServiceClient struct {
@@ -52,6 +70,35 @@ func (c *adminServiceClient) CreateWallet(ctx context.Context, in *CreateWalletR
 	return out, nil
 }
 
+func (c *adminServiceClient) Backup(ctx context.Context, in *BackupRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[BackupResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &AdminService_ServiceDesc.Streams[0], AdminService_Backup_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[BackupRequest, BackupResponse]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type AdminService_BackupClient = grpc.ServerStreamingClient[BackupResponse]
+
+func (c *adminServiceClient) AckRestore(ctx context.Context, in *AckRestoreRequest, opts ...grpc.CallOption) (*AckRestoreResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AckRestoreResponse)
+	err := c.cc.Invoke(ctx, AdminService_AckRestore_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AdminServiceServer is the server API for AdminService service.
 // All implementations must embed UnimplementedAdminServiceServer
 // for forward compatibility.
@@ -62,6 +109,22 @@ type AdminServiceServer interface {
 	// ministries' key records. There is one reserve wallet per daemon.
 	// CLI: `custosctl wallet create --name N --threshold M --cosigner REC …`.
 	CreateWallet(context.Context, *CreateWalletRequest) (*CreateWalletResponse, error)
+	// Backup streams an encrypted backup of the daemon while it serves: a
+	// consistent copy of the store and the data dir's keys (log key, TLS
+	// material), encrypted with age to the recipients custosd was started
+	// with (--backup-recipient), behind a header naming the network, the
+	// wallet, the schema, the store's SHA-256 and the signed audit
+	// checkpoint it was taken at. The file is the concatenation of the
+	// chunks; the last message carries the summary. It is recorded as a
+	// "backup.taken" audit leaf. FailedPrecondition when no recipient is
+	// configured. CLI: `custosctl admin backup --out FILE`.
+	Backup(*BackupRequest, grpc.ServerStreamingServer[BackupResponse]) error
+	// AckRestore lets a daemon restored from a backup export PSBTs again,
+	// once an admin has confirmed with the ministries that the log they
+	// witnessed does not go past the backup's checkpoint (a
+	// "backup.ack_restore" audit leaf). FailedPrecondition on a daemon that
+	// is not awaiting it. CLI: `custosctl admin ack-restore`.
+	AckRestore(context.Context, *AckRestoreRequest) (*AckRestoreResponse, error)
 	mustEmbedUnimplementedAdminServiceServer()
 }
 
@@ -74,6 +137,12 @@ type UnimplementedAdminServiceServer struct{}
 
 func (UnimplementedAdminServiceServer) CreateWallet(context.Context, *CreateWalletRequest) (*CreateWalletResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method CreateWallet not implemented")
+}
+func (UnimplementedAdminServiceServer) Backup(*BackupRequest, grpc.ServerStreamingServer[BackupResponse]) error {
+	return status.Errorf(codes.Unimplemented, "method Backup not implemented")
+}
+func (UnimplementedAdminServiceServer) AckRestore(context.Context, *AckRestoreRequest) (*AckRestoreResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method AckRestore not implemented")
 }
 func (UnimplementedAdminServiceServer) mustEmbedUnimplementedAdminServiceServer() {}
 func (UnimplementedAdminServiceServer) testEmbeddedByValue()                      {}
@@ -114,6 +183,35 @@ func _AdminService_CreateWallet_Handler(srv interface{}, ctx context.Context, de
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AdminService_Backup_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(BackupRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(AdminServiceServer).Backup(m, &grpc.GenericServerStream[BackupRequest, BackupResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type AdminService_BackupServer = grpc.ServerStreamingServer[BackupResponse]
+
+func _AdminService_AckRestore_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AckRestoreRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).AckRestore(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_AckRestore_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).AckRestore(ctx, req.(*AckRestoreRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // AdminService_ServiceDesc is the grpc.ServiceDesc for AdminService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -125,7 +223,17 @@ var AdminService_ServiceDesc = grpc.ServiceDesc{
 			MethodName: "CreateWallet",
 			Handler:    _AdminService_CreateWallet_Handler,
 		},
+		{
+			MethodName: "AckRestore",
+			Handler:    _AdminService_AckRestore_Handler,
+		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "Backup",
+			Handler:       _AdminService_Backup_Handler,
+			ServerStreams: true,
+		},
+	},
 	Metadata: "custos/v1/admin.proto",
 }

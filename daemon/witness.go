@@ -1,0 +1,214 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/custos-reserve/custos/audit"
+	"github.com/custos-reserve/custos/multisig"
+	"github.com/custos-reserve/custos/reserve"
+)
+
+// The ministries witness the audit log (docs/audit.md, "Witnesses"): every
+// exported PSBT carries the log's checkpoint now and, per cosigner, a
+// consistency proof from the last checkpoint that cosigner's signer
+// cosigned; a signed PSBT comes back with the signers' cosignatures, which
+// the daemon verifies and records. So the coordinator cannot show the
+// signers one history and the auditors another.
+
+// WitnessStore is what the daemon needs from the store to keep the
+// witnesses (store.DB implements it).
+type WitnessStore interface {
+	// Witnesses returns the witness records by cosigner fingerprint,
+	// their checkpoints of the log named origin.
+	Witnesses(ctx context.Context, origin string) (map[uint32]audit.WitnessRecord, error)
+	// RecordWitnesses records verified cosignatures, with audit leaves,
+	// in one transaction; a witness key other than the one first
+	// presented is refused (CodeInvalid) and nothing is written.
+	RecordWitnesses(ctx context.Context, proposal string, recs []audit.WitnessRecord) error
+}
+
+// witnessStore is the store's WitnessStore, or nil when it keeps none
+// (then PSBTs carry the checkpoint and no proofs, and cosignatures are
+// verified but not kept).
+func (d *Daemon) witnessStore() WitnessStore {
+	ws, _ := d.cfg.Store.(WitnessStore)
+	return ws
+}
+
+// logVerifier is the verifier of the daemon's own log key.
+func (d *Daemon) logVerifier() (note.Verifier, error) {
+	v, err := note.NewVerifier(d.logKey.vkey)
+	if err != nil {
+		return nil, reserve.Errorf(reserve.CodeInternal, "the log key's verifier does not parse: %w", err)
+	}
+	return v, nil
+}
+
+// witnessPSBT is raw, a proposal's PSBT, with the witness fields as the
+// signers get it: the signed checkpoint of the log now, and for each
+// cosigner whose witness the daemon knows, the consistency proof from the
+// checkpoint it last cosigned.
+func (d *Daemon) witnessPSBT(ctx context.Context, raw []byte) ([]byte, error) {
+	pkt, err := multisig.ParsePSBT(raw)
+	if err != nil {
+		return nil, reserve.Errorf(reserve.CodeInternal, "stored PSBT does not parse: %w", err)
+	}
+	cp, signed, err := d.checkpoint(ctx, 0)
+	if err != nil {
+		return nil, err
+	}
+	w := multisig.Witness{Checkpoint: signed, Proofs: map[uint32][]byte{}}
+	if ws := d.witnessStore(); ws != nil {
+		recs, err := ws.Witnesses(ctx, cp.Origin)
+		if err != nil {
+			return nil, err
+		}
+		for _, fp := range slices.Sorted(maps.Keys(recs)) {
+			old := recs[fp].Checkpoint.Size
+			if old == 0 || old > cp.Size {
+				// A witness that saw more than this log holds (a daemon
+				// restored from an older store) gets no proof: its
+				// signer refuses the export, as it must.
+				continue
+			}
+			p, err := d.audit.ProveAuditConsistency(ctx, old, cp.Size)
+			if err != nil {
+				return nil, err
+			}
+			text, err := p.MarshalText()
+			if err != nil {
+				return nil, err
+			}
+			w.Proofs[fp] = text
+		}
+	}
+	if err := multisig.SetWitness(pkt, w); err != nil {
+		return nil, err
+	}
+	out, err := multisig.SerializePSBT(pkt)
+	if err != nil {
+		return nil, err
+	}
+	if len(out) > multisig.MaxPSBTBytes {
+		return nil, reserve.Errorf(reserve.CodeInternal, "the PSBT with the audit log's witness fields would be %d bytes, more than %d", len(out), multisig.MaxPSBTBytes)
+	}
+	return out, nil
+}
+
+// checkCosignatures verifies the cosignatures a returned PSBT carries and
+// returns them as records to keep: each is of a cosigner of desc, under
+// the witness key first presented for it (or presented now for the first
+// time), signed with the log key too, over a checkpoint of this log's
+// own history (its root is the log's root at that size). A bad one is
+// refused, CodeInvalid naming the cosigner; nothing is stored.
+func (d *Daemon) checkCosignatures(ctx context.Context, raw []byte, desc *multisig.Descriptor) ([]audit.WitnessRecord, error) {
+	pkt, err := multisig.ParsePSBT(raw)
+	if err != nil {
+		return nil, err
+	}
+	w, err := multisig.ReadWitness(pkt)
+	if err != nil || len(w.Cosignatures) == 0 {
+		return nil, err
+	}
+	logV, err := d.logVerifier()
+	if err != nil {
+		return nil, err
+	}
+	var known map[uint32]audit.WitnessRecord
+	if ws := d.witnessStore(); ws != nil {
+		if known, err = ws.Witnesses(ctx, logV.Name()); err != nil {
+			return nil, err
+		}
+	}
+	size, _, err := d.audit.AuditTree(ctx)
+	if err != nil {
+		return nil, err
+	}
+	cosigners := map[uint32]bool{}
+	for _, c := range desc.Cosigners() {
+		cosigners[c.Fingerprint] = true
+	}
+	var recs []audit.WitnessRecord
+	for _, fp := range slices.Sorted(maps.Keys(w.Cosignatures)) {
+		field := fmt.Sprintf("cosignature[%08x]", fp)
+		if !cosigners[fp] {
+			return nil, reserve.Invalid(field, "is of no cosigner of the wallet")
+		}
+		c, err := audit.ParseCosignature(fp, w.Cosignatures[fp])
+		if err != nil {
+			return nil, reserve.Invalid(field, "%w", err)
+		}
+		if k, ok := known[fp]; ok && k.Key != c.Key {
+			return nil, reserve.Invalid(field, "is under witness key %s, and this coordinator recorded %s for cosigner %08x (a wrong witness key)", c.Key, k.Key, fp)
+		}
+		cp, err := audit.OpenCosignature(c, logV)
+		if err != nil {
+			return nil, reserve.Invalid(field, "%w", err)
+		}
+		if cp.Size > size {
+			return nil, reserve.Invalid(field, "cosigns size %d, and this log holds %d leaves", cp.Size, size)
+		}
+		if cp.Size > 0 {
+			root, err := d.audit.AuditRoot(ctx, cp.Size)
+			if err != nil {
+				return nil, err
+			}
+			if root != cp.Root {
+				return nil, reserve.Invalid(field, "cosigns size %d with root %s, and this log's root at that size is %s", cp.Size, cp.Root, root)
+			}
+		}
+		recs = append(recs, audit.WitnessRecord{Fingerprint: fp, Key: c.Key, Checkpoint: cp, Cosigned: c.Note})
+	}
+	return recs, nil
+}
+
+// recordCosignatures keeps verified cosignatures for proposal id.
+func (d *Daemon) recordCosignatures(ctx context.Context, id string, recs []audit.WitnessRecord) error {
+	ws := d.witnessStore()
+	if ws == nil || len(recs) == 0 {
+		return nil
+	}
+	if err := ws.RecordWitnesses(ctx, id, recs); err != nil {
+		return err
+	}
+	for _, r := range recs {
+		d.log.Info("witness cosignature recorded", "proposal", id, "cosigner", fmt.Sprintf("%08x", r.Fingerprint), "size", r.Checkpoint.Size)
+	}
+	return nil
+}
+
+// witnessExport is what audit export adds for the witnesses: each latest
+// cosignature with a consistency proof from its size to the exported
+// checkpoint's.
+func (d *Daemon) witnessExport(ctx context.Context, cp audit.Checkpoint) ([]audit.ExportWitness, error) {
+	ws := d.witnessStore()
+	if ws == nil {
+		return nil, nil
+	}
+	recs, err := ws.Witnesses(ctx, cp.Origin)
+	if err != nil {
+		return nil, err
+	}
+	var out []audit.ExportWitness
+	for _, fp := range slices.Sorted(maps.Keys(recs)) {
+		r := recs[fp]
+		if r.Checkpoint.Size == 0 || r.Checkpoint.Size > cp.Size {
+			continue
+		}
+		p, err := d.audit.ProveAuditConsistency(ctx, r.Checkpoint.Size, cp.Size)
+		if err != nil {
+			return nil, err
+		}
+		text, err := p.MarshalText()
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, audit.ExportWitness{Cosignature: audit.Cosignature{Fingerprint: fp, Key: r.Key, Note: r.Cosigned}, Proof: text})
+	}
+	return out, nil
+}
