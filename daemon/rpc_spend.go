@@ -95,7 +95,7 @@ func (s *spendServer) ExportPSBT(ctx context.Context, req *custosv1.ExportPSBTRe
 		err := reserve.Errorf(reserve.CodeFailedPrecondition, "proposal %s is %s; only a SIGNING proposal is exported to the signers", p.ID, p.State)
 		return nil, s.d.status(ctx, method, err)
 	}
-	raw, err := s.d.witnessPSBT(ctx, p.PSBT) // witness.go: the audit checkpoint and proofs
+	raw, err := s.d.exportPSBT(ctx, p) // audit_events.go: witness fields (witness.go), then the export's leaf
 	if err != nil {
 		return nil, s.d.status(ctx, method, err)
 	}
@@ -124,11 +124,16 @@ func (s *spendServer) ImportPSBT(ctx context.Context, req *custosv1.ImportPSBTRe
 	if err != nil {
 		return nil, s.d.status(ctx, method, err)
 	}
-	witnessed, err := s.d.checkCosignatures(ctx, req.GetPsbt(), desc) // witness.go: refused before anything is stored
+	// Parsed once: a PSBT may be up to multisig.MaxPSBTBytes.
+	incoming, err := multisig.ParsePSBT(req.GetPsbt())
 	if err != nil {
 		return nil, s.d.status(ctx, method, err)
 	}
-	p, added, err := s.d.importPSBT(ctx, caller, req.GetId(), req.GetPsbt())
+	witnessed, err := s.d.checkCosignatures(ctx, incoming, desc) // witness.go: refused before anything is stored
+	if err != nil {
+		return nil, s.d.status(ctx, method, err)
+	}
+	p, added, err := s.d.importPSBT(ctx, caller, req.GetId(), incoming, witnessed)
 	if err != nil {
 		return nil, s.d.status(ctx, method, err)
 	}

@@ -499,14 +499,12 @@ func (d *Daemon) randInt(n int) (int, error) {
 	return int(v.Int64()), nil
 }
 
-// importPSBT verifies the partial signatures of a returned PSBT and stores
-// the new ones; with m signatures on every input it finalizes, and then
-// broadcasts. Nothing is stored unless every new signature verifies.
-func (d *Daemon) importPSBT(ctx context.Context, caller Caller, id string, raw []byte) (reserve.Proposal, []multisig.SigRef, error) {
-	incoming, err := multisig.ParsePSBT(raw)
-	if err != nil {
-		return reserve.Proposal{}, nil, err
-	}
+// importPSBT verifies the partial signatures of a returned PSBT (parsed
+// once by the caller) and stores the new ones; with m signatures on every
+// input it finalizes, and then broadcasts. Nothing is stored unless every
+// new signature verifies and the witness keys the PSBT presents for the
+// first time come as witnessed.checkFirstUse allows (witness.go).
+func (d *Daemon) importPSBT(ctx context.Context, caller Caller, id string, incoming *psbt.Packet, witnessed cosigned) (reserve.Proposal, []multisig.SigRef, error) {
 	_, desc, err := d.wallet(ctx)
 	if err != nil {
 		return reserve.Proposal{}, nil, err
@@ -540,6 +538,9 @@ func (d *Daemon) importPSBT(ctx context.Context, caller Caller, id string, raw [
 			return err
 		}
 		if err := checkSignerAdds(caller, added, desc); err != nil {
+			return err
+		}
+		if err := witnessed.checkFirstUse(caller, added, desc); err != nil {
 			return err
 		}
 		if len(added) == 0 {

@@ -17,6 +17,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"google.golang.org/grpc/credentials"
+
 	"github.com/custos-reserve/custos/durable"
 	"github.com/custos-reserve/custos/reserve"
 )
@@ -133,9 +135,59 @@ func ensureTLS(dir string, hosts []string, now time.Time, rnd io.Reader, key CAK
 	return &tls.Config{
 		Certificates: []tls.Certificate{pair},
 		ClientCAs:    pool,
-		ClientAuth:   tls.RequireAndVerifyClientCert,
-		MinVersion:   tls.VersionTLS13,
+		// A certificate is required and verified against ClientCAs as
+		// with RequireAndVerifyClientCert, but the missing one is
+		// refused by requireClientCert with errNoClientCert, so that
+		// the refusal can be told apart and logged (handshakeCreds);
+		// crypto/tls's own refusal is an untyped error.
+		ClientAuth:       tls.VerifyClientCertIfGiven,
+		VerifyConnection: requireClientCert,
+		MinVersion:       tls.VersionTLS13,
 	}, ca, nil
+}
+
+// errNoClientCert refuses a handshake without a client certificate.
+var errNoClientCert = errors.New("tls: a client certificate signed by this daemon's CA is required")
+
+// requireClientCert refuses a connection whose client presented no
+// certificate; one presented was verified against ClientCAs before this
+// runs (tls.VerifyClientCertIfGiven), so a verified chain is required.
+func requireClientCert(cs tls.ConnectionState) error {
+	if len(cs.VerifiedChains) == 0 || len(cs.VerifiedChains[0]) == 0 {
+		return errNoClientCert
+	}
+	return nil
+}
+
+// handshakeCreds are the server's TLS credentials with the failed
+// handshakes reported to failed, with the remote address: a connection
+// refused for its client certificate never reaches the interceptor that
+// records the other refusals. (tls.Config callbacks cannot do it:
+// crypto/tls returns from a failed certificate verification before
+// VerifyPeerCertificate or VerifyConnection run.)
+type handshakeCreds struct {
+	credentials.TransportCredentials
+	failed func(remote net.Addr, err error)
+}
+
+// ServerHandshake runs the TLS handshake and reports a failure.
+func (c handshakeCreds) ServerHandshake(conn net.Conn) (net.Conn, credentials.AuthInfo, error) {
+	out, info, err := c.TransportCredentials.ServerHandshake(conn)
+	if err != nil {
+		c.failed(conn.RemoteAddr(), err)
+	}
+	return out, info, err
+}
+
+// Clone keeps the reporting.
+func (c handshakeCreds) Clone() credentials.TransportCredentials {
+	return handshakeCreds{TransportCredentials: c.TransportCredentials.Clone(), failed: c.failed}
+}
+
+// serverCreds are the gRPC server's credentials for cfg; refused
+// handshakes are recorded in the audit log (audit_events.go).
+func (d *Daemon) serverCreds(cfg *tls.Config) credentials.TransportCredentials {
+	return handshakeCreds{TransportCredentials: credentials.NewTLS(cfg), failed: d.recordHandshakeFailure}
 }
 
 func loadOrMakeCA(dir string, now time.Time, rnd io.Reader, k CAKey) (*authority, error) {

@@ -6,6 +6,7 @@ import (
 	"maps"
 	"slices"
 
+	"github.com/btcsuite/btcd/btcutil/psbt"
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/custos-reserve/custos/audit"
@@ -100,75 +101,120 @@ func (d *Daemon) witnessPSBT(ctx context.Context, raw []byte) ([]byte, error) {
 	return out, nil
 }
 
+// cosigned is what checkCosignatures found in a returned PSBT: the
+// verified cosignatures to record, and the cosigners among them whose
+// witness key this coordinator has not recorded yet.
+type cosigned struct {
+	recs []audit.WitnessRecord
+	// fresh are the cosigners presenting a witness key for the first
+	// time: trusted only as checkFirstUse allows.
+	fresh map[uint32]bool
+}
+
 // checkCosignatures verifies the cosignatures a returned PSBT carries and
 // returns them as records to keep: each is of a cosigner of desc, under
 // the witness key first presented for it (or presented now for the first
-// time), signed with the log key too, over a checkpoint of this log's
-// own history (its root is the log's root at that size). A bad one is
-// refused, CodeInvalid naming the cosigner; nothing is stored.
-func (d *Daemon) checkCosignatures(ctx context.Context, raw []byte, desc *multisig.Descriptor) ([]audit.WitnessRecord, error) {
-	pkt, err := multisig.ParsePSBT(raw)
-	if err != nil {
-		return nil, err
-	}
+// time, which importPSBT then holds to checkFirstUse), signed with the
+// log key too, over a checkpoint of this log's own history (its root is
+// the log's root at that size). A bad one is refused, CodeInvalid naming
+// the cosigner; nothing is stored.
+func (d *Daemon) checkCosignatures(ctx context.Context, pkt *psbt.Packet, desc *multisig.Descriptor) (cosigned, error) {
 	w, err := multisig.ReadWitness(pkt)
 	if err != nil || len(w.Cosignatures) == 0 {
-		return nil, err
+		return cosigned{}, err
 	}
 	logV, err := d.logVerifier()
 	if err != nil {
-		return nil, err
+		return cosigned{}, err
 	}
+	ws := d.witnessStore()
 	var known map[uint32]audit.WitnessRecord
-	if ws := d.witnessStore(); ws != nil {
+	if ws != nil {
 		if known, err = ws.Witnesses(ctx, logV.Name()); err != nil {
-			return nil, err
+			return cosigned{}, err
 		}
 	}
 	size, _, err := d.audit.AuditTree(ctx)
 	if err != nil {
-		return nil, err
+		return cosigned{}, err
 	}
 	cosigners := map[uint32]bool{}
 	for _, c := range desc.Cosigners() {
 		cosigners[c.Fingerprint] = true
 	}
-	var recs []audit.WitnessRecord
+	out := cosigned{fresh: map[uint32]bool{}}
 	for _, fp := range slices.Sorted(maps.Keys(w.Cosignatures)) {
 		field := fmt.Sprintf("cosignature[%08x]", fp)
 		if !cosigners[fp] {
-			return nil, reserve.Invalid(field, "is of no cosigner of the wallet")
+			return cosigned{}, reserve.Invalid(field, "is of no cosigner of the wallet")
 		}
 		c, err := audit.ParseCosignature(fp, w.Cosignatures[fp])
 		if err != nil {
-			return nil, reserve.Invalid(field, "%w", err)
+			return cosigned{}, reserve.Invalid(field, "%w", err)
 		}
-		if k, ok := known[fp]; ok && k.Key != c.Key {
-			return nil, reserve.Invalid(field, "is under witness key %s, and this coordinator recorded %s for cosigner %08x (a wrong witness key)", c.Key, k.Key, fp)
+		k, ok := known[fp]
+		if ok && k.Key != c.Key {
+			return cosigned{}, reserve.Invalid(field, "is under witness key %s, and this coordinator recorded %s for cosigner %08x (a wrong witness key)", c.Key, k.Key, fp)
 		}
+		// Without a store of witnesses nothing is kept, so nothing is
+		// trusted either.
+		out.fresh[fp] = !ok && ws != nil
 		cp, err := audit.OpenCosignature(c, logV)
 		if err != nil {
-			return nil, reserve.Invalid(field, "%w", err)
+			return cosigned{}, reserve.Invalid(field, "%w", err)
 		}
 		if cp.Size > size {
-			return nil, reserve.Invalid(field, "cosigns size %d, and this log holds %d leaves", cp.Size, size)
+			return cosigned{}, reserve.Invalid(field, "cosigns size %d, and this log holds %d leaves", cp.Size, size)
 		}
 		if cp.Size > 0 {
 			root, err := d.audit.AuditRoot(ctx, cp.Size)
 			if err != nil {
-				return nil, err
+				return cosigned{}, err
 			}
 			if root != cp.Root {
-				return nil, reserve.Invalid(field, "cosigns size %d with root %s, and this log's root at that size is %s", cp.Size, cp.Root, root)
+				return cosigned{}, reserve.Invalid(field, "cosigns size %d with root %s, and this log's root at that size is %s", cp.Size, cp.Root, root)
 			}
 		}
-		recs = append(recs, audit.WitnessRecord{Fingerprint: fp, Key: c.Key, Checkpoint: cp, Cosigned: c.Note})
+		out.recs = append(out.recs, audit.WitnessRecord{Fingerprint: fp, Key: c.Key, Checkpoint: cp, Cosigned: c.Note})
 	}
-	return recs, nil
+	return out, nil
+}
+
+// checkFirstUse limits trust on first use of a witness key
+// (docs/audit.md, "Witnesses"): a cosigner's witness key is recorded the
+// first time only from an import by the signer identity bound to that
+// cosigner, or by an admin or officer carrying that cosigner's signer's
+// file, which shows as the import adding that cosigner's signatures (a
+// signer cosigns in the run that signs). Anything else presenting a key
+// for the first time is refused (CodeDenied, naming the cosignature):
+// run inside the import's transaction, so nothing is stored.
+func (c cosigned) checkFirstUse(caller Caller, added []multisig.SigRef, desc *multisig.Descriptor) error {
+	signs := map[uint32]bool{}
+	cosigners := desc.Cosigners()
+	for _, ref := range added {
+		signs[cosigners[ref.Cosigner].Fingerprint] = true
+	}
+	for _, fp := range slices.Sorted(maps.Keys(c.fresh)) {
+		if !c.fresh[fp] {
+			continue
+		}
+		switch {
+		case caller.Role == RoleSigner && caller.HasFingerprint && caller.Fingerprint == fp:
+			continue
+		case (caller.Role == RoleAdmin || caller.Role == RoleOfficer) && signs[fp]:
+			continue
+		}
+		return reserve.Errorf(reserve.CodeDenied,
+			"cosignature[%08x]: presents a witness key this coordinator has not recorded, and %s (%s) may not introduce it: "+
+				"a first witness key is taken only from the signer identity bound to cosigner %08x, or with that cosigner's new signatures "+
+				"in the signer's own file; nothing was stored", fp, caller.Name, caller.Role, fp)
+	}
+	return nil
 }
 
 // recordCosignatures keeps verified cosignatures for proposal id.
-func (d *Daemon) recordCosignatures(ctx context.Context, id string, recs []audit.WitnessRecord) error {
+func (d *Daemon) recordCosignatures(ctx context.Context, id string, c cosigned) error {
+	recs := c.recs
 	ws := d.witnessStore()
 	if ws == nil || len(recs) == 0 {
 		return nil

@@ -123,9 +123,13 @@ YAML
 ctl policy set "$work/policy.yaml" | sed -n 1p
 ctl policy show --out "$work/pinned-policy.yaml" >/dev/null
 
-step "each ministry pins the descriptor and the policy, and shows the first address and the policy hash to compare"
+step "the audit log's key, which the ministries pin to witness custosd's history"
+log_key=$(ctl audit checkpoint --json | sed -n 's/^  "log_key": *"\([^"]*\)".*/\1/p')
+echo "$log_key"
+
+step "each ministry pins the descriptor, the policy and the log key, and shows the first address and the policy hash to compare"
 for ministry in finance interior defence; do
-	custos-signer register --datadir "$work/signer-$ministry" --descriptor "$descriptor" --policy "$work/pinned-policy.yaml" |
+	custos-signer register --datadir "$work/signer-$ministry" --descriptor "$descriptor" --policy "$work/pinned-policy.yaml" --log-key "$log_key" |
 		grep -E '^First receive address|^policy [0-9a-f]{64}'
 done
 ctl address list --all >"$work/addresses.txt"
@@ -193,3 +197,11 @@ echo "fee:            $(sed -n 's/^  "fee": *"\([^"]*\)".*/\1/p' <<<"$shown") BT
 ctl status --wait --timeout 60s >/dev/null
 step "the reserve's new balance"
 ctl balance
+
+step "an auditor exports the audit log and checks it offline: every entry, custosd's signature, and the two ministries that witnessed it"
+ctl audit export --out "$work/audit.jsonl" >/dev/null
+witnesses=()
+for ministry in finance defence; do
+	witnesses+=(--witness "$(custos-signer witness-key --datadir "$work/signer-$ministry" --json | sed -n 's/^  "witness_key": *"\([^"]*\)".*/\1/p')")
+done
+custosctl audit verify "$work/audit.jsonl" --log-key "$log_key" "${witnesses[@]}" --witnesses 2

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/btcsuite/btcd/chaincfg/chainhash"
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/custos-reserve/custos/audit"
@@ -33,7 +34,29 @@ const (
 	// detail names the proposal, its state, how many were released, the
 	// spend and the caller's note.
 	AuditProposalRelease = "proposal.release"
+	// AuditProposalApprove and AuditProposalReject record one officer's
+	// decision on a proposal, each its own leaf beside the transition it
+	// may cause: ids name the proposal, its txid, the officer, the
+	// officer's key and the intent digest the officer signed.
+	AuditProposalApprove = "proposal.approve"
+	AuditProposalReject  = "proposal.reject"
+	// AuditProposalSign records an UpdateProposal that added cosigners'
+	// signatures (an import) and left the state as it was; an import that
+	// finalizes is recorded under proposal.finalized. Both name the
+	// cosigners added in ids "signers" (position:fingerprint, comma
+	// separated) and say in "finalized" whether the import finalized.
+	AuditProposalSign = "proposal.sign"
 )
+
+// proposalIDs are the ids every proposal leaf carries: the proposal and
+// the txid of its transaction (the same before and after signing).
+func proposalIDs(p *reserve.Proposal) map[string]string {
+	ids := map[string]string{"proposal": p.ID}
+	if p.Txid != (chainhash.Hash{}) {
+		ids["txid"] = p.Txid.String()
+	}
+	return ids
+}
 
 // AuditProposalKind is the audit kind of a proposal moving to state:
 // "proposal." and the state's name in lower case ("proposal.signing",
@@ -80,6 +103,8 @@ func (db *DB) AuditLog(ctx context.Context) ([]AuditEntry, error) {
 // appendAudit adds a leaf inside the caller's transaction, so the entry
 // and the tree hashes it adds commit or roll back with the change it
 // records. The actor is the one db.update took from its ctx.
-func (db *DB) appendAudit(tx *bolt.Tx, kind, detail string) error {
-	return db.appendLeaf(tx, audit.Leaf{Kind: kind, Detail: detail})
+// ids are the identifiers and hashes an auditor joins on (proposal id,
+// txid, policy hash, certificate serial …); never a secret.
+func (db *DB) appendAudit(tx *bolt.Tx, kind string, ids map[string]string, detail string) error {
+	return db.appendLeaf(tx, audit.Leaf{Kind: kind, IDs: ids, Detail: detail})
 }

@@ -198,7 +198,7 @@ func TestAuditAppendRollsBack(t *testing.T) {
 	require.NoError(t, db.AppendEvent(ctx, "test.event", nil, "one"))
 	changed := db.AuditChanged()
 	err := db.update(ctx, "fail", func(tx *bolt.Tx) error {
-		require.NoError(t, db.appendAudit(tx, "test.event", "rolled back"))
+		require.NoError(t, db.appendAudit(tx, "test.event", nil, "rolled back"))
 		return reserve.Errorf(reserve.CodeConflict, "no")
 	})
 	require.Error(t, err)

@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"encoding/hex"
 	"fmt"
+	"strconv"
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/custos-reserve/custos/audit"
 	"github.com/custos-reserve/custos/reserve"
 )
 
@@ -15,14 +18,17 @@ import (
 const (
 	// AuditPolicySet records a policy coming into force.
 	AuditPolicySet = "policy.set"
-	// AuditPolicyPropose records a change proposed, approved by one more
-	// officer or withdrawn.
+	// AuditPolicyPropose records a change proposed or closed (applied or
+	// withdrawn); each officer's approval is its own policy.approve leaf.
 	AuditPolicyPropose = "policy.pending"
 	// AuditFreeze records a freeze.
 	AuditFreeze = "reserve.freeze"
 	// AuditUnfreeze records an officer's approval to unfreeze, and the
 	// freeze lifted.
 	AuditUnfreeze = "reserve.unfreeze"
+	// AuditPolicyApprove records one officer's approval of a proposed
+	// policy change: ids name the officer and the new policy's hash.
+	AuditPolicyApprove = "policy.approve"
 )
 
 // Governance returns the reserve's governance; the zero value before any
@@ -94,8 +100,8 @@ func (db *DB) UpdateGovernance(ctx context.Context, fn func(g *reserve.Governanc
 				return fmt.Errorf("unable to file policy %d: %w", cur.Policy.Seq, err)
 			}
 		}
-		for _, a := range governanceAudit(&old, &cur) {
-			if err := db.appendAudit(tx, a[0], a[1]); err != nil {
+		for _, l := range governanceAudit(&old, &cur) {
+			if err := db.appendLeaf(tx, l); err != nil {
 				return err
 			}
 		}
@@ -180,33 +186,81 @@ func controlSignatureEqual(a, b reserve.ControlSignature) bool {
 	return a.Officer == b.Officer && a.Approval == b.Approval && a.At.Equal(b.At)
 }
 
-// governanceAudit says what changed, as audit (kind, detail) pairs.
-func governanceAudit(old, cur *reserve.Governance) [][2]string {
-	var out [][2]string
+// governanceAudit says what changed, as leaves with the ids an auditor
+// joins on: policy hashes (hex SHA-256 of the text), officers, freeze
+// epochs.
+func governanceAudit(old, cur *reserve.Governance) []audit.Leaf {
+	var out []audit.Leaf
+	if cur.Pending != nil && (old.Pending == nil || old.Pending.Hash != cur.Pending.Hash) {
+		out = append(out, audit.Leaf{Kind: AuditPolicyPropose, IDs: policyIDs(cur.Pending),
+			Detail: fmt.Sprintf("hash=%x by=%q approvals=%d", cur.Pending.Hash, clip(cur.Pending.By, maxAuditFieldLen), len(cur.Pending.Approvals))})
+	}
+	out = append(out, policyApprovals(old, cur)...)
 	if cur.Policy != nil && (old.Policy == nil || old.Policy.Seq != cur.Policy.Seq) {
 		var officers []string
 		for _, a := range cur.Policy.Approvals {
 			officers = append(officers, a.Officer)
 		}
-		out = append(out, [2]string{AuditPolicySet, fmt.Sprintf("seq=%d hash=%x by=%q approvals=%q",
+		ids := policyIDs(cur.Policy)
+		ids["policy_seq"] = strconv.FormatUint(cur.Policy.Seq, 10)
+		if old.Policy != nil {
+			ids["old_policy"] = hex.EncodeToString(old.Policy.Hash[:])
+		}
+		out = append(out, audit.Leaf{Kind: AuditPolicySet, IDs: ids, Detail: fmt.Sprintf("seq=%d hash=%x by=%q approvals=%q",
 			cur.Policy.Seq, cur.Policy.Hash, clip(cur.Policy.By, maxAuditFieldLen), officers)})
 	}
-	switch {
-	case cur.Pending == nil && old.Pending != nil:
-		out = append(out, [2]string{AuditPolicyPropose, fmt.Sprintf("hash=%x closed", old.Pending.Hash)})
-	case cur.Pending == nil:
-	case old.Pending == nil || old.Pending.Hash != cur.Pending.Hash || len(old.Pending.Approvals) != len(cur.Pending.Approvals):
-		out = append(out, [2]string{AuditPolicyPropose, fmt.Sprintf("hash=%x by=%q approvals=%d",
-			cur.Pending.Hash, clip(cur.Pending.By, maxAuditFieldLen), len(cur.Pending.Approvals))})
+	if old.Pending != nil && (cur.Pending == nil || cur.Pending.Hash != old.Pending.Hash) {
+		out = append(out, audit.Leaf{Kind: AuditPolicyPropose, IDs: policyIDs(old.Pending), Detail: fmt.Sprintf("hash=%x closed", old.Pending.Hash)})
 	}
+	epoch := strconv.FormatUint(cur.Freeze.Epoch, 10)
 	switch {
 	case cur.Freeze.Frozen && (!old.Freeze.Frozen || cur.Freeze.Epoch != old.Freeze.Epoch):
-		out = append(out, [2]string{AuditFreeze, fmt.Sprintf("epoch=%d officer=%s reason=%q",
-			cur.Freeze.Epoch, cur.Freeze.By.Officer, clip(cur.Freeze.Reason, maxAuditFieldLen))})
-	case old.Freeze.Frozen && !cur.Freeze.Frozen:
-		out = append(out, [2]string{AuditUnfreeze, fmt.Sprintf("epoch=%d lifted approvals=%d", cur.Freeze.Epoch, len(cur.Freeze.Unfreeze))})
-	case len(cur.Freeze.Unfreeze) != len(old.Freeze.Unfreeze):
-		out = append(out, [2]string{AuditUnfreeze, fmt.Sprintf("epoch=%d approvals=%d", cur.Freeze.Epoch, len(cur.Freeze.Unfreeze))})
+		out = append(out, audit.Leaf{Kind: AuditFreeze, IDs: map[string]string{"freeze_epoch": epoch, "officer": clip(cur.Freeze.By.Officer, audit.MaxIDLen-4)},
+			Detail: fmt.Sprintf("epoch=%d officer=%s reason=%q", cur.Freeze.Epoch, cur.Freeze.By.Officer, clip(cur.Freeze.Reason, maxAuditFieldLen))})
+	case len(cur.Freeze.Unfreeze) != len(old.Freeze.Unfreeze) || (old.Freeze.Frozen && !cur.Freeze.Frozen):
+		ids := map[string]string{"freeze_epoch": epoch}
+		if n := len(cur.Freeze.Unfreeze); n > len(old.Freeze.Unfreeze) {
+			ids["officer"] = clip(cur.Freeze.Unfreeze[n-1].Officer, audit.MaxIDLen-4)
+		}
+		detail := fmt.Sprintf("epoch=%d approvals=%d", cur.Freeze.Epoch, len(cur.Freeze.Unfreeze))
+		if old.Freeze.Frozen && !cur.Freeze.Frozen {
+			detail = fmt.Sprintf("epoch=%d lifted approvals=%d", cur.Freeze.Epoch, len(cur.Freeze.Unfreeze))
+		}
+		out = append(out, audit.Leaf{Kind: AuditUnfreeze, IDs: ids, Detail: detail})
+	}
+	return out
+}
+
+// policyIDs names a policy document by its hash.
+func policyIDs(r *reserve.PolicyRecord) map[string]string {
+	return map[string]string{"policy": hex.EncodeToString(r.Hash[:])}
+}
+
+// policyApprovals is a policy.approve leaf for each officer approval of a
+// proposed policy that old did not hold: approvals added to the pending
+// change, and the last one, which brings it into force (then it is among
+// the new policy's approvals, and the change is no longer pending).
+func policyApprovals(old, cur *reserve.Governance) []audit.Leaf {
+	var rec *reserve.PolicyRecord
+	switch {
+	case cur.Pending != nil:
+		rec = cur.Pending
+	case cur.Policy != nil && (old.Policy == nil || old.Policy.Seq != cur.Policy.Seq):
+		rec = cur.Policy
+	default:
+		return nil
+	}
+	seen := 0
+	if old.Pending != nil && old.Pending.Hash == rec.Hash {
+		seen = len(old.Pending.Approvals)
+	}
+	var out []audit.Leaf
+	for _, a := range rec.Approvals[min(seen, len(rec.Approvals)):] {
+		ids := policyIDs(rec)
+		ids["officer"] = clip(a.Officer, audit.MaxIDLen-4)
+		ids["officer_key"] = hex.EncodeToString(a.Approval.OfficerKey[:])
+		out = append(out, audit.Leaf{Kind: AuditPolicyApprove, IDs: ids,
+			Detail: fmt.Sprintf("officer %s approved policy %x (%d approvals)", ids["officer"], rec.Hash, len(rec.Approvals))})
 	}
 	return out
 }

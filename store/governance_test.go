@@ -151,7 +151,10 @@ func TestGovernancePolicyHistory(t *testing.T) {
 			fn:           func(g *reserve.Governance) error { g.Pending = policyRecord(t, 0, policy2, "alice", alice); return nil },
 			want:         reserve.Governance{Policy: rec1, Pending: policyRecord(t, 0, policy2, "alice", alice)},
 			wantPolicies: []reserve.PolicyRecord{*rec1},
-			wantAudit:    []audit{{store.AuditPolicyPropose, fmt.Sprintf(`hash=%x by="alice" approvals=1`, h2)}},
+			wantAudit: []audit{
+				{store.AuditPolicyPropose, fmt.Sprintf(`hash=%x by="alice" approvals=1`, h2)},
+				{store.AuditPolicyApprove, fmt.Sprintf(`officer alice approved policy %x (1 approvals)`, h2)},
+			},
 		},
 		{
 			name: "second approval",
@@ -161,7 +164,7 @@ func TestGovernancePolicyHistory(t *testing.T) {
 			},
 			want:         reserve.Governance{Policy: rec1, Pending: policyRecord(t, 0, policy2, "alice", alice, bob)},
 			wantPolicies: []reserve.PolicyRecord{*rec1},
-			wantAudit:    []audit{{store.AuditPolicyPropose, fmt.Sprintf(`hash=%x by="alice" approvals=2`, h2)}},
+			wantAudit:    []audit{{store.AuditPolicyApprove, fmt.Sprintf(`officer bob approved policy %x (2 approvals)`, h2)}},
 		},
 		{
 			name: "change in force as policy 2",

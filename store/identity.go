@@ -8,6 +8,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/custos-reserve/custos/audit"
 	"github.com/custos-reserve/custos/reserve"
 )
 
@@ -21,6 +22,12 @@ const (
 	// the reason.
 	AuditIdentityRevoke = "identity.revoke"
 )
+
+// identityIDs are the ids of an identity's leaves: its certificate
+// serial, name and role.
+func identityIDs(id *reserve.Identity) map[string]string {
+	return map[string]string{"serial": id.Serial, "name": clip(id.Name, audit.MaxIDLen-4), "role": clip(id.Role, audit.MaxIDLen-4)}
+}
 
 // Limits of identity records.
 const (
@@ -61,7 +68,7 @@ func (db *DB) AddIdentity(ctx context.Context, id reserve.Identity, now time.Tim
 		if err := b.Put([]byte(id.Serial), v); err != nil {
 			return fmt.Errorf("unable to write identity %s: %w", id.Name, err)
 		}
-		return db.appendAudit(tx, AuditIdentityIssue, fmt.Sprintf("name=%s role=%s serial=%s offline=%t", id.Name, id.Role, id.Serial, id.Offline))
+		return db.appendAudit(tx, AuditIdentityIssue, identityIDs(&id), fmt.Sprintf("name=%s role=%s serial=%s offline=%t", id.Name, id.Role, id.Serial, id.Offline))
 	})
 }
 
@@ -112,7 +119,7 @@ func (db *DB) RevokeIdentity(ctx context.Context, nameOrSerial, reason string, n
 		if err := putIdentity(tx, &out); err != nil {
 			return err
 		}
-		return db.appendAudit(tx, AuditIdentityRevoke, fmt.Sprintf("name=%s role=%s serial=%s reason=%q", out.Name, out.Role, out.Serial, reason))
+		return db.appendAudit(tx, AuditIdentityRevoke, identityIDs(&out), fmt.Sprintf("name=%s role=%s serial=%s reason=%q", out.Name, out.Role, out.Serial, reason))
 	})
 	if err != nil {
 		return reserve.Identity{}, err

@@ -5,8 +5,10 @@ import (
 	"cmp"
 	"context"
 	"encoding/binary"
+	"encoding/hex"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -14,6 +16,7 @@ import (
 	"github.com/btcsuite/btcd/wire"
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/custos-reserve/custos/audit"
 	"github.com/custos-reserve/custos/reserve"
 )
 
@@ -97,7 +100,14 @@ func (db *DB) CreateProposal(ctx context.Context, p reserve.Proposal) (reserve.P
 		if out, err = putProposal(tx, &p); err != nil {
 			return err
 		}
-		return db.appendAudit(tx, AuditProposalCreate, fmt.Sprintf(
+		ids := proposalIDs(&p)
+		if p.Intent != nil {
+			ids["policy"] = hex.EncodeToString(p.Intent.PolicyHash[:])
+		}
+		if p.Replaces != "" {
+			ids["replaces"] = p.Replaces
+		}
+		return db.appendAudit(tx, AuditProposalCreate, ids, fmt.Sprintf(
 			"id=%s payees=%d total_sat=%d fee_sat=%d inputs=%d change=%s state=%s by=%q",
 			p.ID, len(p.Payees), payeeTotal(p.Payees), p.FeeSat, len(p.Inputs), change, p.State,
 			clip(p.CreatedBy, maxAuditFieldLen)))
@@ -362,9 +372,10 @@ func (db *DB) supersede(tx *bolt.Tx, p *reserve.Proposal) error {
 		if _, err := putProposal(tx, &q); err != nil {
 			return err
 		}
-		kind, detail := auditProposalUpdate(&old, &q, released, kept)
-		if err := db.appendAudit(tx, kind, detail); err != nil {
-			return err
+		for _, l := range auditProposalUpdate(&old, &q, released, kept) {
+			if err := db.appendLeaf(tx, l); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
@@ -589,11 +600,21 @@ func (db *DB) UpdateProposal(ctx context.Context, id string, fn func(p *reserve.
 			return reserve.Errorf(reserve.CodeInternal, "proposal %s cannot go from %s back to %s, which holds coins", id, old.State, cur.State)
 		}
 
+		if unchanged, err := sameProposal(&old, &cur); err != nil || unchanged {
+			// Nothing to write and nothing happened: no leaf (an import
+			// that added no signature leaves none).
+			out = old
+			return err
+		}
 		if out, err = putProposal(tx, &cur); err != nil {
 			return err
 		}
-		kind, detail := auditProposalUpdate(&old, &cur, released, kept)
-		return db.appendAudit(tx, kind, detail)
+		for _, l := range auditProposalUpdate(&old, &cur, released, kept) {
+			if err := db.appendLeaf(tx, l); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 	if fnErr != nil {
 		return reserve.Proposal{}, fnErr
@@ -817,7 +838,7 @@ func (db *DB) ReleaseSpent(ctx context.Context, id string, depth int32, note str
 			}
 		}
 		n = len(held)
-		return db.appendAudit(tx, AuditProposalRelease, fmt.Sprintf("id=%s state=%s released=%d spend=%q note=%q",
+		return db.appendAudit(tx, AuditProposalRelease, proposalIDs(&p), fmt.Sprintf("id=%s state=%s released=%d spend=%q note=%q",
 			p.ID, p.State, n, spend, clip(note, maxAuditFieldLen)))
 	})
 	if err != nil {
@@ -856,22 +877,82 @@ func buriedSpend(tx *bolt.Tx, p *reserve.Proposal, tip, depth int32) (string, er
 // every byte as a four-character escape.
 const maxAuditFieldLen = 256
 
-// auditProposalUpdate is the kind and detail of UpdateProposal's entry.
-func auditProposalUpdate(old, cur *reserve.Proposal, released, kept int) (kind, detail string) {
+// sameProposal reports whether fn left the proposal exactly as stored.
+func sameProposal(old, cur *reserve.Proposal) (bool, error) {
+	a, err := encodeProposal(old)
+	if err != nil {
+		return false, fmt.Errorf("unable to encode proposal %s: %w", old.ID, err)
+	}
+	b, err := encodeProposal(cur)
+	if err != nil {
+		return false, inputError("", err)
+	}
+	return bytes.Equal(a, b), nil
+}
+
+// auditProposalUpdate is the leaves of UpdateProposal: one per officer
+// decision added (proposal.approve, proposal.reject), then the transition
+// (AuditProposalKind of the new state) or, with the state unchanged,
+// proposal.sign for signatures added or proposal.update for anything
+// else. Signatures added are named in the leaf that records them.
+func auditProposalUpdate(old, cur *reserve.Proposal, released, kept int) []audit.Leaf {
+	var out []audit.Leaf
+	for _, d := range cur.Decisions[min(len(old.Decisions), len(cur.Decisions)):] {
+		out = append(out, decisionLeaf(cur, d))
+	}
 	var actor, note string
 	if len(cur.History) > 0 {
 		last := cur.History[len(cur.History)-1]
 		actor, note = clip(last.Actor, maxAuditFieldLen), clip(last.Note, maxAuditFieldLen)
 	}
-	if cur.State == old.State {
-		return AuditProposalUpdate, fmt.Sprintf("id=%s state=%s actor=%q note=%q", cur.ID, cur.State, actor, note)
+	ids := proposalIDs(cur)
+	var signers []string
+	for _, s := range cur.Signatures {
+		if !old.Signed(s.Cosigner) {
+			signers = append(signers, fmt.Sprintf("%d:%08x", s.Cosigner, s.Fingerprint))
+		}
 	}
-	detail = fmt.Sprintf("id=%s from=%s to=%s actor=%q note=%q released=%d",
-		cur.ID, old.State, cur.State, actor, note, released)
-	if kept > 0 {
-		detail += fmt.Sprintf(" kept=%d kept_why=%q", kept, keptWhy)
+	if len(signers) > 0 {
+		ids["signers"] = clip(strings.Join(signers, ","), audit.MaxIDLen)
+		ids["finalized"] = strconv.FormatBool(cur.State == reserve.StateFinalized && old.State != reserve.StateFinalized)
 	}
-	return AuditProposalKind(cur.State), detail
+	switch {
+	case cur.State != old.State:
+		detail := fmt.Sprintf("id=%s from=%s to=%s actor=%q note=%q released=%d",
+			cur.ID, old.State, cur.State, actor, note, released)
+		if kept > 0 {
+			detail += fmt.Sprintf(" kept=%d kept_why=%q", kept, keptWhy)
+		}
+		return append(out, audit.Leaf{Kind: AuditProposalKind(cur.State), IDs: ids, Detail: detail})
+	case len(signers) > 0:
+		return append(out, audit.Leaf{Kind: AuditProposalSign, IDs: ids,
+			Detail: fmt.Sprintf("id=%s state=%s signatures of cosigners %s added by %q", cur.ID, cur.State, ids["signers"], actor)})
+	case len(out) > 0:
+		// The decisions are the change.
+		return out
+	}
+	return append(out, audit.Leaf{Kind: AuditProposalUpdate, IDs: ids,
+		Detail: fmt.Sprintf("id=%s state=%s actor=%q note=%q", cur.ID, cur.State, actor, note)})
+}
+
+// decisionLeaf records officer decision d on p: the officer, the key
+// that signed and the intent digest it signed, so an auditor can check
+// the approval against the intent without the daemon.
+func decisionLeaf(p *reserve.Proposal, d reserve.OfficerDecision) audit.Leaf {
+	kind, verb := AuditProposalApprove, "approved"
+	if d.Decision == reserve.DecisionReject {
+		kind, verb = AuditProposalReject, "vetoed"
+	}
+	ids := proposalIDs(p)
+	ids["officer"] = clip(d.Officer, audit.MaxIDLen-4)
+	ids["officer_key"] = hex.EncodeToString(d.Approval.OfficerKey[:])
+	if p.Intent != nil {
+		if digest, err := p.Intent.Digest(d.Decision); err == nil {
+			ids["intent"] = hex.EncodeToString(digest[:])
+		}
+		ids["policy"] = hex.EncodeToString(p.Intent.PolicyHash[:])
+	}
+	return audit.Leaf{Kind: kind, IDs: ids, Detail: fmt.Sprintf("officer %s %s proposal %s", ids["officer"], verb, p.ID)}
 }
 
 // clip shortens s to at most max bytes without splitting a UTF-8 sequence.

@@ -566,7 +566,7 @@ func TestUpdateProposal(t *testing.T) {
 				require.Equal(t, reserve.Transition{State: reserve.StateSigning, At: fixedNow, Actor: "daemon", Note: "approved by quorum"},
 					got.History[len(got.History)-1])
 			}},
-		{name: "mutable fields without a move", state: reserve.StateSigning, wantKind: store.AuditProposalUpdate,
+		{name: "mutable fields without a move", state: reserve.StateSigning, wantKind: store.AuditProposalSign,
 			fn: func(p *reserve.Proposal) error {
 				p.PSBT = bigPSBT
 				p.Signatures = append(p.Signatures, reserve.Signature{Cosigner: 1, Fingerprint: 0x22222222, At: fixedNow})

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"unicode/utf8"
 
 	bolt "go.etcd.io/bbolt"
@@ -114,7 +115,7 @@ func (db *DB) CreateWallet(ctx context.Context, w reserve.Wallet, lookahead []re
 		if err := db.putAddresses(tx, "lookahead", lookahead); err != nil {
 			return err
 		}
-		return db.appendAudit(tx, AuditWalletCreate, fmt.Sprintf("name=%q id=%q network=%s", w.Name, w.ID, w.Network))
+		return db.appendAudit(tx, AuditWalletCreate, map[string]string{"wallet": w.ID, "network": w.Network.String()}, fmt.Sprintf("name=%q id=%q network=%s", w.Name, w.ID, w.Network))
 	})
 }
 
@@ -312,7 +313,9 @@ func (db *DB) IssueAddress(ctx context.Context, label string) (reserve.Address, 
 			return fmt.Errorf("unable to write address %s/%d: %w", a.Branch, a.Index, err)
 		}
 		out = a.Address
-		return db.appendAudit(tx, AuditAddressIssue,
+		return db.appendAudit(tx, AuditAddressIssue, map[string]string{
+			"branch": a.Branch.String(), "index": strconv.FormatUint(uint64(a.Index), 10), "address": a.Address.Address,
+		},
 			fmt.Sprintf("branch=%s index=%d address=%s label=%q", a.Branch, a.Index, a.Address.Address, label))
 	})
 	if err != nil {

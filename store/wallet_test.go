@@ -165,6 +165,7 @@ func TestCreateWallet(t *testing.T) {
 			require.NoError(t, err)
 			require.Equal(t, []store.AuditEntry{{
 				Seq: 1, Time: fixedNow.Truncate(time.Second), Actor: store.UnknownActor, Kind: store.AuditWalletCreate,
+				IDs:    map[string]string{"wallet": "custos-test-wallet", "network": "regtest"},
 				Detail: `name="Test reserve" id="custos-test-wallet" network=regtest`,
 			}}, log)
 

@@ -59,6 +59,18 @@ type signOutput struct {
 	// (docs/signer.md).
 	LedgerEntries uint64 `json:"ledger_entries"`
 	LedgerHead    string `json:"ledger_head"`
+	// Witnessed is the coordinator's audit log checkpoint this signature
+	// witnesses and cosigns (docs/audit.md, "Witnesses"), now recorded in
+	// the state record; absent when no log key is pinned.
+	Witnessed *signWitnessed `json:"witnessed,omitempty"`
+}
+
+// signWitnessed is the checkpoint a signature witnessed: its size and
+// root, and the size witnessed before, which it extends (0: none).
+type signWitnessed struct {
+	Size         int64  `json:"size"`
+	Root         string `json:"root"`
+	PreviousSize int64  `json:"previous_size"`
 }
 
 // signApproval is what the officers approved and who they were, as checked
@@ -489,6 +501,9 @@ func (c *cli) printSigned(f *flags, req signRequest, job *signJob, pinned *signe
 			o.AlreadySignedAt = job.earlier.signedAt.UTC().Format(time.RFC3339)
 		}
 		o.LedgerEntries, o.LedgerHead = entries, hex.EncodeToString(head[:])
+		if w := signed.Witness; w.Pinned {
+			o.Witnessed = &signWitnessed{Size: w.Checkpoint.Size, Root: w.Checkpoint.Root.String(), PreviousSize: w.Previous.Size}
+		}
 		return writeJSON(c.stdout, o)
 	}
 	format := "binary"

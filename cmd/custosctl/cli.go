@@ -103,7 +103,7 @@ var commands = []command{
 	{"audit checkpoint", "show a signed checkpoint of the audit log and the log key (admin, auditor)", auditCheckpointCmd},
 	{"audit tail", "print audit entries [--follow] [--from SEQ] (admin, auditor)", auditTailCmd},
 	{"audit export", "write the audit log and a signed checkpoint to --out FILE (admin, auditor)", auditExportCmd},
-	{"audit verify", "check an export FILE offline against --log-key K; names the first bad line", auditVerifyCmd},
+	{"audit verify", "check an export FILE offline against --log-key K; names the first bad line; --witness KEY (repeat) checks the ministries' cosignatures, --witnesses N of them needed", auditVerifyCmd},
 	{"audit prove", "prove entry SEQ is in the log [--size N] (admin, auditor)", auditProveCmd},
 	{"audit consistency", "prove the log of OLD entries is a prefix of the log of NEW (admin, auditor)", auditConsistencyCmd},
 }
