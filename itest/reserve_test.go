@@ -56,7 +56,7 @@ var cases = []struct {
 	{"pay once: restored from a backup before P1 was signed, --replaces confirms, the withheld original never", testPayOnceReplaces, false},
 	{"pay once: spend cancel --conflict makes a withheld signed transaction unconfirmable", testCancelConflict, false},
 	{"backup: taken mid-spend, restored into a new data dir, the spend completes after ack-restore", testBackupMidSpend, false},
-	{"witnesses: two ministries witness two spends, audit verify --witness vouches; restored from an older store, the witnesses catch it", testWitnessesCatchRestore, false},
+	{"witnesses: two ministries witness two spends, audit verify --witness vouches; restored (custosd restore) from an older backup, the witnesses catch it", testWitnessesCatchRestore, false},
 	{"failpoints: the README flow completes through random kills", testFailpoints, false},
 	{"identities: an officer issued over the API, used, revoked, refused after a restart", testIdentityRevoke, false},
 }

@@ -6,10 +6,13 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"filippo.io/age"
 	"github.com/stretchr/testify/require"
 
 	"github.com/custos-reserve/custos/audit"
@@ -71,6 +74,12 @@ func (s *signer) signWitnessing(t *testing.T, in string) (string, witnessedOut) 
 // a rewritten or forked history naming the sizes, recording nothing.
 func testWitnessesCatchRestore(t *testing.T, h *harness) {
 	c := h.custos
+	key, err := age.GenerateX25519Identity()
+	require.NoError(t, err)
+	keyFile := filepath.Join(t.TempDir(), "safe.agekey")
+	require.NoError(t, os.WriteFile(keyFile, []byte(key.String()+"\n"), 0o600))
+	c.flags = append(c.flags, "--backup-recipient", key.Recipient().String())
+	c.restart()
 	_, signers := createReserve(t, c, 2, 3)
 	var cp struct {
 		LogKey string `json:"log_key"`
@@ -79,7 +88,11 @@ func testWitnessesCatchRestore(t *testing.T, h *harness) {
 	require.NotEmpty(t, cp.LogKey)
 	wkeys := []string{signers[0].pinLog(t, cp.LogKey), signers[1].pinLog(t, cp.LogKey)}
 	fund(t, h, 100_000_000)
-	early := c.backup(t)
+	// The backup an operator takes before the spends (custosctl admin
+	// backup, encrypted to the safe's key).
+	early := filepath.Join(t.TempDir(), "early.backup")
+	_, err = c.ctl("admin", "backup", "--out", early)
+	require.NoError(t, err)
 
 	// Two spends, each signed by both witnessing ministries.
 	var witnessed int64
@@ -104,7 +117,7 @@ func testWitnessesCatchRestore(t *testing.T, h *harness) {
 
 	// The auditors' check: both witnesses vouch; a wrong key is named.
 	export := filepath.Join(t.TempDir(), "audit.jsonl")
-	_, err := c.ctl("audit", "export", "--out", export)
+	_, err = c.ctl("audit", "export", "--out", export)
 	require.NoError(t, err)
 	out, err := c.ctl("audit", "verify", export, "--log-key", cp.LogKey, "--witness", wkeys[0], "--witness", wkeys[1])
 	require.NoError(t, err, out)
@@ -124,12 +137,25 @@ func testWitnessesCatchRestore(t *testing.T, h *harness) {
 	require.Contains(t, out, fmt.Sprintf("witness %s: does NOT vouch", fps[0]))
 	require.Contains(t, out, "wrong witness key")
 
-	// The daemon comes back from the copy taken before the spends: its
-	// log is shorter than what the ministries witnessed.
-	c.restore(t, early)
+	// The daemon is restored (custosd restore) from the backup taken
+	// before the spends, and an operator acknowledges the restore without
+	// asking the ministries: its log is shorter than what they witnessed.
+	c.stop()
+	newDir := filepath.Join(t.TempDir(), "restored")
+	restored, err := exec.Command(bins.custosd, "restore", early, "--datadir", newDir, "--identity", keyFile, "--network", "regtest").CombinedOutput()
+	require.NoError(t, err, "%s", restored)
+	// The officers keep the certificates they hold: the same CA signed them.
+	require.NoError(t, os.CopyFS(filepath.Join(newDir, "officers"), os.DirFS(filepath.Join(c.dir, "officers"))))
+	r := &custosd{t: t, dir: newDir, node: h.node, nodeHost: h.node.host(), flags: c.flags}
+	r.start()
+	t.Cleanup(r.stop)
+	r.waitSynced()
+	h.custos = r
+	_, err = r.ctl("admin", "ack-restore")
+	require.NoError(t, err)
 	fund(t, h, 50_000_000)
-	p := c.propose(t, 3, payment{externalAddress(t), 10_000_000})
-	file := c.export(t, p.ID)
+	p := r.propose(t, 3, payment{externalAddress(t), 10_000_000})
+	file := r.export(t, p.ID)
 	for i, s := range signers[:2] {
 		err := s.signErr(t, file)
 		require.Error(t, err, "signer %d", i)
