@@ -205,16 +205,16 @@ func (d *Daemon) recordRefusal(ctx context.Context, method string, kind string, 
 	if caller != nil {
 		actor = caller.actor()
 	}
-	ids := map[string]string{"method": cut(method, audit.MaxIDLen)}
+	ids := map[string]string{"method": reserve.Clip(method, audit.MaxIDLen)}
 	if p := peerAddr(ctx); p != "" {
-		ids["peer"] = cut(p, audit.MaxIDLen)
+		ids["peer"] = reserve.Clip(p, audit.MaxIDLen)
 	}
 	detail := err.Error()
 	if suppressed > 0 {
 		detail = fmt.Sprintf("%s (and %d refusals not recorded in the last %s)", detail, suppressed, refusalWindow)
 	}
 	ctx = reserve.WithActor(context.WithoutCancel(ctx), actor)
-	if aerr := d.audit.AppendEvent(ctx, kind, ids, cut(detail, audit.MaxDetailLen)); aerr != nil {
+	if aerr := d.audit.AppendEvent(ctx, kind, ids, reserve.Clip(detail, audit.MaxDetailLen)); aerr != nil {
 		d.log.Warn("unable to record a refused call in the audit log", slog.String("method", method), slog.Any("err", aerr))
 	}
 }
@@ -264,14 +264,6 @@ func peerCaller(ctx context.Context) (Caller, bool) {
 // actor is how the audit log names the caller.
 func (c Caller) actor() reserve.Actor {
 	return reserve.Actor{Name: c.Name, Role: string(c.Role), Serial: c.Serial}
-}
-
-// cut shortens s to at most n bytes, dropping a character cut in two.
-func cut(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return strings.ToValidUTF8(s[:n], "")
 }
 
 // peerAddr is the caller's network address, "" when unknown.

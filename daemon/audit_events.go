@@ -46,7 +46,7 @@ func (d *Daemon) exportPSBT(ctx context.Context, p reserve.Proposal) ([]byte, er
 	}
 	ids["checkpoint_size"] = strconv.FormatInt(size, 10)
 	if len(proofs) > 0 {
-		ids["proofs"] = cut(strings.Join(proofs, ","), audit.MaxIDLen)
+		ids["proofs"] = reserve.Clip(strings.Join(proofs, ","), audit.MaxIDLen)
 	}
 	detail := fmt.Sprintf("PSBT of proposal %s exported to the signers with the checkpoint of size %d and %d consistency proofs", p.ID, size, len(proofs))
 	if err := d.audit.AppendEvent(context.WithoutCancel(ctx), AuditPSBTExport, ids, detail); err != nil {
@@ -96,7 +96,7 @@ func (d *Daemon) carriedWitness(raw []byte) (int64, []string, error) {
 func (d *Daemon) recordHandshakeFailure(addr net.Addr, err error) {
 	ids := map[string]string{}
 	if addr != nil {
-		ids["peer"] = cut(addr.String(), audit.MaxIDLen)
+		ids["peer"] = reserve.Clip(addr.String(), audit.MaxIDLen)
 	}
 	var why string
 	var cve *tls.CertificateVerificationError
@@ -107,8 +107,8 @@ func (d *Daemon) recordHandshakeFailure(addr net.Addr, err error) {
 		why = "client certificate refused: " + cve.Err.Error()
 		if len(cve.UnverifiedCertificates) > 0 {
 			c := cve.UnverifiedCertificates[0]
-			ids["cert_serial"] = cut(c.SerialNumber.Text(16), audit.MaxIDLen)
-			why += fmt.Sprintf(" (subject %q, not trusted)", cut(c.Subject.CommonName, 128))
+			ids["cert_serial"] = reserve.Clip(c.SerialNumber.Text(16), audit.MaxIDLen)
+			why += fmt.Sprintf(" (subject %q, not trusted)", reserve.Clip(c.Subject.CommonName, 128))
 		}
 	default:
 		d.log.Debug("TLS handshake failed", slog.String("peer", ids["peer"]), slog.Any("err", err))
@@ -123,7 +123,7 @@ func (d *Daemon) recordHandshakeFailure(addr net.Addr, err error) {
 		detail = fmt.Sprintf("%s (and %d refusals not recorded in the last %s)", detail, suppressed, refusalWindow)
 	}
 	ctx := reserve.WithActor(context.Background(), reserve.Actor{Name: "unauthenticated", Role: "none"})
-	if aerr := d.audit.AppendEvent(ctx, AuditAuthFailed, ids, cut(detail, audit.MaxDetailLen)); aerr != nil {
+	if aerr := d.audit.AppendEvent(ctx, AuditAuthFailed, ids, reserve.Clip(detail, audit.MaxDetailLen)); aerr != nil {
 		d.log.Warn("unable to record a refused handshake in the audit log", slog.String("peer", ids["peer"]), slog.Any("err", aerr))
 	}
 }

@@ -9,7 +9,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/btcsuite/btcd/btcjson"
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
@@ -225,7 +224,7 @@ func (d *Daemon) refused(ctx context.Context, p reserve.Proposal, code btcjson.R
 	}
 	d.log.Warn("node refused the transaction; it stays FINALIZED and is retried",
 		"proposal", p.ID, "txid", p.Txid.String(), "code", int(code), "reason", reason, "why", rule.why)
-	d.waiting.set(p.ID, d.cfg.Now(), fmt.Sprintf("the node refused it (code %d: %q): %s; retried", int(code), clipText(reason, maxReasonText), rule.why))
+	d.waiting.set(p.ID, d.cfg.Now(), fmt.Sprintf("the node refused it (code %d: %q): %s; retried", int(code), reserve.Clip(reason, maxReasonText), rule.why))
 	return p
 }
 
@@ -256,18 +255,6 @@ func (w *waitingNotes) clear(id string) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	delete(w.notes, id)
-}
-
-// clipText is s cut to at most max bytes on a character boundary.
-func clipText(s string, max int) string {
-	if len(s) <= max {
-		return s
-	}
-	cut := max
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + "…"
 }
 
 // inputsView is the follower's view of p's inputs and whether p still
@@ -317,7 +304,7 @@ func (d *Daemon) markBroadcast(ctx context.Context, p reserve.Proposal, note str
 
 // fail ends a proposal FAILED with reason.
 func (d *Daemon) fail(ctx context.Context, p reserve.Proposal, reason string) reserve.Proposal {
-	reason = clipText(reason, maxReasonText*4)
+	reason = reserve.Clip(reason, maxReasonText*4)
 	d.waiting.clear(p.ID)
 	out, err := d.cfg.Store.UpdateProposal(ctx, p.ID, func(p *reserve.Proposal) error {
 		p.FailReason = reason

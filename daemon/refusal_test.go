@@ -11,7 +11,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-	"unicode/utf8"
 
 	"github.com/btcsuite/btcd/btcjson"
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
@@ -692,14 +691,4 @@ func TestWaitingReason(t *testing.T) {
 	d.broadcast(context.Background(), p)
 	requireOutcome(t, s, p.ID, reserve.StateBroadcast)
 	require.Empty(t, d.waiting.get(p.ID))
-}
-
-// TestClipText: node reasons and fail reasons are cut on a character
-// boundary, never inside one.
-func TestClipText(t *testing.T) {
-	require.Equal(t, "short", clipText("short", 10))
-	require.Equal(t, "abc…", clipText("abcdef", 3))
-	// "é" is two bytes: a cut at 2 falls inside it and moves back.
-	require.Equal(t, "a…", clipText("aé", 2))
-	require.True(t, utf8.ValidString(clipText(strings.Repeat("é", 100), 51)))
 }

@@ -9,6 +9,7 @@
 package durable
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -23,7 +24,25 @@ import (
 // race lets a file be replaced), then the directory is synced. Without
 // overwrite an existing path is an error satisfying errors.Is(err,
 // fs.ErrExist). The temporary file is removed whatever happens.
-func Write(path string, data []byte, mode fs.FileMode, overwrite bool) (err error) {
+func Write(path string, data []byte, mode fs.FileMode, overwrite bool) error {
+	return WriteFrom(path, mode, overwrite, func(w io.Writer) error {
+		_, err := w.Write(data)
+		return err
+	}, nil)
+}
+
+// WriteFrom is Write for a file too large to hold in memory (a backup, an
+// audit export): fill writes its contents, buffered. check, if not nil,
+// reads the complete temporary file from its start before it is put in
+// place; an error from fill or check leaves nothing at path. Without
+// overwrite an existing path is refused before fill runs, and again,
+// without a race, when the file is linked into place.
+func WriteFrom(path string, mode fs.FileMode, overwrite bool, fill func(w io.Writer) error, check func(r io.Reader) error) (err error) {
+	if !overwrite {
+		if _, err := os.Lstat(path); err == nil {
+			return fmt.Errorf("%s: %w", path, fs.ErrExist)
+		}
+	}
 	dir := filepath.Dir(path)
 	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
@@ -37,8 +56,20 @@ func Write(path string, data []byte, mode fs.FileMode, overwrite bool) (err erro
 	if err := tmp.Chmod(mode); err != nil {
 		return fmt.Errorf("unable to set the mode of %s: %w", path, err)
 	}
-	if _, err := tmp.Write(data); err != nil {
+	w := bufio.NewWriterSize(tmp, 1<<20)
+	if err := fill(w); err != nil {
+		return err
+	}
+	if err := w.Flush(); err != nil {
 		return fmt.Errorf("unable to write %s: %w", path, err)
+	}
+	if check != nil {
+		if _, err := tmp.Seek(0, io.SeekStart); err != nil {
+			return fmt.Errorf("unable to read back %s: %w", path, err)
+		}
+		if err := check(bufio.NewReader(tmp)); err != nil {
+			return err
+		}
 	}
 	if err := tmp.Sync(); err != nil {
 		return fmt.Errorf("unable to sync %s: %w", path, err)

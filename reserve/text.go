@@ -88,3 +88,21 @@ func EscapeJSON(data []byte) []byte {
 	}
 	return []byte(b.String())
 }
+
+// Clip is s cut to at most max bytes on a character boundary, ending in
+// "…" when anything was cut: free text (notes, reasons, node messages)
+// bounded for a record or a log line without splitting a character.
+func Clip(s string, max int) string {
+	if len(s) <= max {
+		return s
+	}
+	const ellipsis = "…"
+	cut := max - len(ellipsis)
+	if cut < 0 {
+		return strings.ToValidUTF8(s[:max], "")
+	}
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + ellipsis
+}

@@ -3,6 +3,7 @@ package reserve_test
 import (
 	"encoding/json"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/require"
 
@@ -59,4 +60,29 @@ func TestEscapeJSON(t *testing.T) {
 	data, err := json.MarshalIndent(map[string]string{"k": "v"}, "", "  ")
 	require.NoError(t, err)
 	require.Equal(t, data, reserve.EscapeJSON(data))
+}
+
+// TestClip: free text is cut on a character boundary, within max bytes
+// with the ellipsis, never inside a character.
+func TestClip(t *testing.T) {
+	for _, tc := range []struct {
+		name, in string
+		max      int
+		want     string
+	}{
+		{"short enough", "short", 10, "short"},
+		{"exactly max", "abcdef", 6, "abcdef"},
+		{"cut with the ellipsis inside max", "abcdefgh", 6, "abc…"},
+		{"a cut inside é moves back", "aaééé", 6, "aa…"},
+		{"max below the ellipsis", "abcdef", 2, "ab"},
+		{"max below the ellipsis, inside a character", "ééé", 1, ""},
+		{"room for the ellipsis only", "éé", 3, "…"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := reserve.Clip(tc.in, tc.max)
+			require.Equal(t, tc.want, got)
+			require.LessOrEqual(t, len(got), tc.max)
+			require.True(t, utf8.ValidString(got))
+		})
+	}
 }

@@ -193,7 +193,7 @@ func governanceAudit(old, cur *reserve.Governance) []audit.Leaf {
 	var out []audit.Leaf
 	if cur.Pending != nil && (old.Pending == nil || old.Pending.Hash != cur.Pending.Hash) {
 		out = append(out, audit.Leaf{Kind: AuditPolicyPropose, IDs: policyIDs(cur.Pending),
-			Detail: fmt.Sprintf("hash=%x by=%q approvals=%d", cur.Pending.Hash, clip(cur.Pending.By, maxAuditFieldLen), len(cur.Pending.Approvals))})
+			Detail: fmt.Sprintf("hash=%x by=%q approvals=%d", cur.Pending.Hash, reserve.Clip(cur.Pending.By, maxAuditFieldLen), len(cur.Pending.Approvals))})
 	}
 	out = append(out, policyApprovals(old, cur)...)
 	if cur.Policy != nil && (old.Policy == nil || old.Policy.Seq != cur.Policy.Seq) {
@@ -207,7 +207,7 @@ func governanceAudit(old, cur *reserve.Governance) []audit.Leaf {
 			ids["old_policy"] = hex.EncodeToString(old.Policy.Hash[:])
 		}
 		out = append(out, audit.Leaf{Kind: AuditPolicySet, IDs: ids, Detail: fmt.Sprintf("seq=%d hash=%x by=%q approvals=%q",
-			cur.Policy.Seq, cur.Policy.Hash, clip(cur.Policy.By, maxAuditFieldLen), officers)})
+			cur.Policy.Seq, cur.Policy.Hash, reserve.Clip(cur.Policy.By, maxAuditFieldLen), officers)})
 	}
 	if old.Pending != nil && (cur.Pending == nil || cur.Pending.Hash != old.Pending.Hash) {
 		out = append(out, audit.Leaf{Kind: AuditPolicyPropose, IDs: policyIDs(old.Pending), Detail: fmt.Sprintf("hash=%x closed", old.Pending.Hash)})
@@ -215,12 +215,12 @@ func governanceAudit(old, cur *reserve.Governance) []audit.Leaf {
 	epoch := strconv.FormatUint(cur.Freeze.Epoch, 10)
 	switch {
 	case cur.Freeze.Frozen && (!old.Freeze.Frozen || cur.Freeze.Epoch != old.Freeze.Epoch):
-		out = append(out, audit.Leaf{Kind: AuditFreeze, IDs: map[string]string{"freeze_epoch": epoch, "officer": clip(cur.Freeze.By.Officer, audit.MaxIDLen-4)},
-			Detail: fmt.Sprintf("epoch=%d officer=%s reason=%q", cur.Freeze.Epoch, cur.Freeze.By.Officer, clip(cur.Freeze.Reason, maxAuditFieldLen))})
+		out = append(out, audit.Leaf{Kind: AuditFreeze, IDs: map[string]string{"freeze_epoch": epoch, "officer": reserve.Clip(cur.Freeze.By.Officer, audit.MaxIDLen-4)},
+			Detail: fmt.Sprintf("epoch=%d officer=%s reason=%q", cur.Freeze.Epoch, cur.Freeze.By.Officer, reserve.Clip(cur.Freeze.Reason, maxAuditFieldLen))})
 	case len(cur.Freeze.Unfreeze) != len(old.Freeze.Unfreeze) || (old.Freeze.Frozen && !cur.Freeze.Frozen):
 		ids := map[string]string{"freeze_epoch": epoch}
 		if n := len(cur.Freeze.Unfreeze); n > len(old.Freeze.Unfreeze) {
-			ids["officer"] = clip(cur.Freeze.Unfreeze[n-1].Officer, audit.MaxIDLen-4)
+			ids["officer"] = reserve.Clip(cur.Freeze.Unfreeze[n-1].Officer, audit.MaxIDLen-4)
 		}
 		detail := fmt.Sprintf("epoch=%d approvals=%d", cur.Freeze.Epoch, len(cur.Freeze.Unfreeze))
 		if old.Freeze.Frozen && !cur.Freeze.Frozen {
@@ -257,7 +257,7 @@ func policyApprovals(old, cur *reserve.Governance) []audit.Leaf {
 	var out []audit.Leaf
 	for _, a := range rec.Approvals[min(seen, len(rec.Approvals)):] {
 		ids := policyIDs(rec)
-		ids["officer"] = clip(a.Officer, audit.MaxIDLen-4)
+		ids["officer"] = reserve.Clip(a.Officer, audit.MaxIDLen-4)
 		ids["officer_key"] = hex.EncodeToString(a.Approval.OfficerKey[:])
 		out = append(out, audit.Leaf{Kind: AuditPolicyApprove, IDs: ids,
 			Detail: fmt.Sprintf("officer %s approved policy %x (%d approvals)", ids["officer"], rec.Hash, len(rec.Approvals))})

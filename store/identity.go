@@ -26,7 +26,7 @@ const (
 // identityIDs are the ids of an identity's leaves: its certificate
 // serial, name and role.
 func identityIDs(id *reserve.Identity) map[string]string {
-	return map[string]string{"serial": id.Serial, "name": clip(id.Name, audit.MaxIDLen-4), "role": clip(id.Role, audit.MaxIDLen-4)}
+	return map[string]string{"serial": id.Serial, "name": reserve.Clip(id.Name, audit.MaxIDLen-4), "role": reserve.Clip(id.Role, audit.MaxIDLen-4)}
 }
 
 // Limits of identity records.

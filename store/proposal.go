@@ -10,7 +10,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
 	"github.com/btcsuite/btcd/wire"
@@ -110,7 +109,7 @@ func (db *DB) CreateProposal(ctx context.Context, p reserve.Proposal) (reserve.P
 		return db.appendAudit(tx, AuditProposalCreate, ids, fmt.Sprintf(
 			"id=%s payees=%d total_sat=%d fee_sat=%d inputs=%d change=%s state=%s by=%q",
 			p.ID, len(p.Payees), payeeTotal(p.Payees), p.FeeSat, len(p.Inputs), change, p.State,
-			clip(p.CreatedBy, maxAuditFieldLen)))
+			reserve.Clip(p.CreatedBy, maxAuditFieldLen)))
 	})
 	if err != nil {
 		return reserve.Proposal{}, err
@@ -839,7 +838,7 @@ func (db *DB) ReleaseSpent(ctx context.Context, id string, depth int32, note str
 		}
 		n = len(held)
 		return db.appendAudit(tx, AuditProposalRelease, proposalIDs(&p), fmt.Sprintf("id=%s state=%s released=%d spend=%q note=%q",
-			p.ID, p.State, n, spend, clip(note, maxAuditFieldLen)))
+			p.ID, p.State, n, spend, reserve.Clip(note, maxAuditFieldLen)))
 	})
 	if err != nil {
 		return 0, err
@@ -903,7 +902,7 @@ func auditProposalUpdate(old, cur *reserve.Proposal, released, kept int) []audit
 	var actor, note string
 	if len(cur.History) > 0 {
 		last := cur.History[len(cur.History)-1]
-		actor, note = clip(last.Actor, maxAuditFieldLen), clip(last.Note, maxAuditFieldLen)
+		actor, note = reserve.Clip(last.Actor, maxAuditFieldLen), reserve.Clip(last.Note, maxAuditFieldLen)
 	}
 	ids := proposalIDs(cur)
 	var signers []string
@@ -913,7 +912,7 @@ func auditProposalUpdate(old, cur *reserve.Proposal, released, kept int) []audit
 		}
 	}
 	if len(signers) > 0 {
-		ids["signers"] = clip(strings.Join(signers, ","), audit.MaxIDLen)
+		ids["signers"] = reserve.Clip(strings.Join(signers, ","), audit.MaxIDLen)
 		ids["finalized"] = strconv.FormatBool(cur.State == reserve.StateFinalized && old.State != reserve.StateFinalized)
 	}
 	switch {
@@ -944,7 +943,7 @@ func decisionLeaf(p *reserve.Proposal, d reserve.OfficerDecision) audit.Leaf {
 		kind, verb = AuditProposalReject, "vetoed"
 	}
 	ids := proposalIDs(p)
-	ids["officer"] = clip(d.Officer, audit.MaxIDLen-4)
+	ids["officer"] = reserve.Clip(d.Officer, audit.MaxIDLen-4)
 	ids["officer_key"] = hex.EncodeToString(d.Approval.OfficerKey[:])
 	if p.Intent != nil {
 		if digest, err := p.Intent.Digest(d.Decision); err == nil {
@@ -953,18 +952,6 @@ func decisionLeaf(p *reserve.Proposal, d reserve.OfficerDecision) audit.Leaf {
 		ids["policy"] = hex.EncodeToString(p.Intent.PolicyHash[:])
 	}
 	return audit.Leaf{Kind: kind, IDs: ids, Detail: fmt.Sprintf("officer %s %s proposal %s", ids["officer"], verb, p.ID)}
-}
-
-// clip shortens s to at most max bytes without splitting a UTF-8 sequence.
-func clip(s string, max int) string {
-	if len(s) <= max {
-		return s
-	}
-	cut := max
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + "…"
 }
 
 // Reservations returns every reserved output with the id of the live

@@ -8,11 +8,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
+	iofs "io/fs"
 	"time"
 
 	"github.com/custos-reserve/custos/backup"
+	"github.com/custos-reserve/custos/durable"
 	custosv1 "github.com/custos-reserve/custos/proto/custos/v1"
 )
 
@@ -29,54 +29,39 @@ func adminBackupCmd(fs *flag.FlagSet) func(*env, []string) error {
 		if *out == "" {
 			return usagef("--out FILE is required")
 		}
-		if _, err := os.Lstat(*out); err == nil {
-			return fmt.Errorf("refusing to overwrite %s", *out)
-		}
 		stream, err := custosv1.NewAdminServiceClient(e.conn).Backup(withoutDeadline(e.ctx), &custosv1.BackupRequest{})
 		if err != nil {
 			return err
 		}
-		tmp, err := os.CreateTemp(filepath.Dir(*out), ".custos-backup-*")
-		if err != nil {
-			return err
-		}
-		defer os.Remove(tmp.Name())
-		defer tmp.Close()
-		w := bufio.NewWriterSize(tmp, 1<<20)
 		var sum *custosv1.BackupSummary
-		for {
-			m, err := stream.Recv()
-			if errors.Is(err, io.EOF) {
-				break
+		fill := func(w io.Writer) error {
+			for {
+				m, err := stream.Recv()
+				if errors.Is(err, io.EOF) {
+					break
+				}
+				if err != nil {
+					return err
+				}
+				if sum != nil {
+					return errors.New("the daemon sent data after the backup's summary")
+				}
+				if _, err := w.Write(m.GetChunk()); err != nil {
+					return err
+				}
+				sum = m.GetSummary()
 			}
-			if err != nil {
-				return err
+			if sum == nil {
+				return errors.New("the backup stream ended without its summary: the file is incomplete")
 			}
-			if sum != nil {
-				return errors.New("the daemon sent data after the backup's summary")
+			return nil
+		}
+		check := func(r io.Reader) error { return checkBackupFile(r, sum.GetHeaderSha256()) }
+		if err := durable.WriteFrom(*out, 0o600, false, fill, check); err != nil {
+			if errors.Is(err, iofs.ErrExist) {
+				return fmt.Errorf("refusing to overwrite %s", *out)
 			}
-			if _, err := w.Write(m.GetChunk()); err != nil {
-				return err
-			}
-			sum = m.GetSummary()
-		}
-		if sum == nil {
-			return errors.New("the backup stream ended without its summary: the file is incomplete")
-		}
-		if err := w.Flush(); err != nil {
 			return err
-		}
-		if err := checkBackupFile(tmp, sum.GetHeaderSha256()); err != nil {
-			return err
-		}
-		if err := tmp.Sync(); err != nil {
-			return err
-		}
-		if err := tmp.Close(); err != nil {
-			return err
-		}
-		if err := os.Link(tmp.Name(), *out); err != nil {
-			return fmt.Errorf("unable to write %s: %w", *out, err)
 		}
 		res := map[string]any{
 			"file":            *out,
@@ -96,11 +81,8 @@ func adminBackupCmd(fs *flag.FlagSet) func(*env, []string) error {
 
 // checkBackupFile reads the clear preamble of the file written and
 // compares its header digest with the one the daemon reported.
-func checkBackupFile(f *os.File, want []byte) error {
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return err
-	}
-	got, err := backup.ReadPreamble(bufio.NewReader(f))
+func checkBackupFile(r io.Reader, want []byte) error {
+	got, err := backup.ReadPreamble(bufio.NewReader(r))
 	if err != nil {
 		return fmt.Errorf("the backup received is not a backup: %w", err)
 	}

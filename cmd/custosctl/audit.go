@@ -7,14 +7,15 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	iofs "io/fs"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/custos-reserve/custos/audit"
+	"github.com/custos-reserve/custos/durable"
 	custosv1 "github.com/custos-reserve/custos/proto/custos/v1"
 )
 
@@ -108,45 +109,31 @@ func auditExportCmd(fs *flag.FlagSet) func(*env, []string) error {
 		if *out == "" {
 			return usagef("--out FILE is required")
 		}
-		if _, err := os.Lstat(*out); err == nil {
-			return fmt.Errorf("refusing to overwrite %s", *out)
-		}
 		stream, err := custosv1.NewAuditServiceClient(e.conn).ExportAudit(withoutDeadline(e.ctx), &custosv1.ExportAuditRequest{})
 		if err != nil {
 			return err
 		}
-		tmp, err := os.CreateTemp(filepath.Dir(*out), ".audit-export-*")
-		if err != nil {
-			return err
-		}
-		defer os.Remove(tmp.Name())
-		defer tmp.Close()
-		w := bufio.NewWriterSize(tmp, 1<<20)
 		var lines int64
-		for {
-			m, err := stream.Recv()
-			if errors.Is(err, io.EOF) {
-				break
+		fill := func(w io.Writer) error {
+			for {
+				m, err := stream.Recv()
+				if errors.Is(err, io.EOF) {
+					return nil
+				}
+				if err != nil {
+					return err
+				}
+				if err := audit.WriteExportLeaf(w, m.GetLine()); err != nil {
+					return err
+				}
+				lines++
 			}
-			if err != nil {
-				return err
+		}
+		if err := durable.WriteFrom(*out, 0o600, false, fill, nil); err != nil {
+			if errors.Is(err, iofs.ErrExist) {
+				return fmt.Errorf("refusing to overwrite %s", *out)
 			}
-			if err := audit.WriteExportLeaf(w, m.GetLine()); err != nil {
-				return err
-			}
-			lines++
-		}
-		if err := w.Flush(); err != nil {
 			return err
-		}
-		if err := tmp.Sync(); err != nil {
-			return err
-		}
-		if err := tmp.Close(); err != nil {
-			return err
-		}
-		if err := os.Link(tmp.Name(), *out); err != nil {
-			return fmt.Errorf("unable to write %s: %w", *out, err)
 		}
 		if e.common.json {
 			return printJSON(e.stdout, map[string]any{"file": *out, "entries": max(lines-1, 0)})
