@@ -99,14 +99,20 @@ func planRound(n int) roundPlan {
 	}
 }
 
-// unreachable are the listed points no transaction passes:
+// unreachable are the listed points the flow never passes:
 // store.txKind's fallback for a db.update call its table does not know,
-// which store's TestTxKindsCoverUpdates proves no call reaches. They stay
+// which store's TestTxKindsCoverUpdates proves no call reaches, and the
+// restore's, an offline operator step. The fallback's stay
 // listed so a new transaction without its own points still crashes
 // somewhere named; the run neither arms them nor counts them.
 var unreachable = map[failpoint.Name]bool{
 	failpoint.StoreOtherPrecommit: true,
 	failpoint.StoreOtherCommitted: true,
+	// Restoring a backup is an operator's offline step (custosd restore),
+	// not part of the flow: store.TestRestoreRoundTrip and the backup
+	// itest cover it.
+	failpoint.StoreRestorePrecommit: true,
+	failpoint.StoreRestoreCommitted: true,
 }
 
 // daemonPoints are the reachable points inside custosd.
@@ -287,8 +293,16 @@ func (r *fpRun) setup(k int) []*signer {
 		_, err := c.ctl("policy", "show", "--out", pinned)
 		return err
 	})
+	// The ministries pin the log key: every signature below also
+	// witnesses the daemon's log, so a crash that let the log go back
+	// on what a signer saw would be refused by the next signing.
+	var cp struct {
+		LogKey string `json:"log_key"`
+	}
+	r.step("log key", nil, func() error { return r.ctlJSON(&cp, "audit", "checkpoint") })
 	for _, s := range signers {
 		s.register(t, w.Descriptor, pinned)
+		s.pinLog(t, cp.LogKey)
 	}
 	return signers
 }
@@ -296,7 +310,7 @@ func (r *fpRun) setup(k int) []*signer {
 // Points by the work a step does.
 var (
 	fpProposalPoints = []failpoint.Name{failpoint.StoreUpdateProposalPrecommit, failpoint.StoreUpdateProposalCommitted, failpoint.DaemonReleaseBefore, failpoint.DaemonReleaseRecorded}
-	fpImportPoints   = []failpoint.Name{failpoint.StoreUpdateProposalPrecommit, failpoint.StoreUpdateProposalCommitted, failpoint.DaemonFinalized, failpoint.DaemonBroadcastBefore, failpoint.DaemonBroadcastAccepted}
+	fpImportPoints   = []failpoint.Name{failpoint.StoreUpdateProposalPrecommit, failpoint.StoreUpdateProposalCommitted, failpoint.DaemonFinalized, failpoint.DaemonBroadcastBefore, failpoint.DaemonBroadcastAccepted, failpoint.StoreRecordWitnessesPrecommit, failpoint.StoreRecordWitnessesCommitted}
 	fpBroadcast      = []failpoint.Name{failpoint.StoreUpdateProposalPrecommit, failpoint.StoreUpdateProposalCommitted, failpoint.DaemonBroadcastBefore, failpoint.DaemonBroadcastAccepted, failpoint.StoreApplyMempoolPrecommit, failpoint.StoreApplyMempoolCommitted}
 	fpConfirmed      = []failpoint.Name{failpoint.StoreApplyBlockPrecommit, failpoint.StoreApplyBlockCommitted, failpoint.StoreUpdateProposalPrecommit, failpoint.StoreUpdateProposalCommitted}
 	fpGovernance     = []failpoint.Name{failpoint.StoreUpdateGovernancePrecommit, failpoint.StoreUpdateGovernanceCommitted}
