@@ -45,6 +45,11 @@ var methodRoles = map[string][]Role{
 	custosv1.SpendService_DecideProposal_FullMethodName: {RoleOfficer},
 	custosv1.SpendService_BumpFee_FullMethodName:        {RoleAdmin, RoleOfficer},
 
+	// Online signer agents only (rpc_signer.go): each sees and refuses
+	// for its own cosigner.
+	custosv1.SignerService_SigningRequests_FullMethodName: {RoleSigner},
+	custosv1.SignerService_RefuseRequest_FullMethodName:   {RoleSigner},
+
 	custosv1.PolicyService_GetPolicy_FullMethodName:     everyone,
 	custosv1.PolicyService_SetPolicy_FullMethodName:     {RoleAdmin},
 	custosv1.PolicyService_ApprovePolicy_FullMethodName: {RoleOfficer},

@@ -80,6 +80,14 @@ type Config struct {
 	// encrypted to, one per offline key; none refuses AdminService.Backup
 	// (backup.go).
 	BackupRecipients []string
+	// MetricsListen is host:port of the Prometheus metrics listener
+	// (metrics.go); empty turns it off. A non-loopback address is refused
+	// unless MetricsAllowRemote is set.
+	MetricsListen      string
+	MetricsAllowRemote bool
+	// NodeGrace is how long the node may stay unreachable before the gRPC
+	// health says NOT_SERVING (health.go); DefaultNodeGrace when zero.
+	NodeGrace time.Duration
 
 	Logger *slog.Logger
 	Now    func() time.Time
@@ -134,6 +142,18 @@ type Daemon struct {
 	logKey   *logKey
 	refusals refusals
 
+	// signer agents (signer_requests.go): the refusals cosigners
+	// reported, and quit, closed when Run stops serving so that open
+	// request streams end instead of holding up the graceful stop.
+	signerRefusals signerRefusals
+	quit           chan struct{}
+	quitOnce       sync.Once
+
+	// metrics are the Prometheus metrics, served on metricsLis when
+	// Config.MetricsListen is set (metrics.go).
+	metrics    *metrics
+	metricsLis net.Listener
+
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -180,13 +200,25 @@ func New(cfg Config) (*Daemon, error) {
 		node.Close()
 		return nil, fmt.Errorf("unable to listen on %s: %w", cfg.RPCListen, err)
 	}
-	d := &Daemon{cfg: cfg, log: cfg.Logger, node: node, follower: follower, descs: descs, lis: lis, health: health.NewServer(), ca: ca, ids: ids, audit: auditLog, logKey: logKey}
+	d := &Daemon{cfg: cfg, log: cfg.Logger, node: node, follower: follower, descs: descs, lis: lis, health: health.NewServer(), ca: ca, ids: ids, audit: auditLog, logKey: logKey, quit: make(chan struct{})}
+	// metrics.go: broadcasts are counted at the node client; the metrics
+	// listener is bound now so that a bad address fails at start.
+	d.metrics = newMetrics(d)
+	d.node = countingNode{nodeClient: node, m: d.metrics}
+	if cfg.MetricsListen != "" {
+		if d.metricsLis, err = net.Listen("tcp", cfg.MetricsListen); err != nil {
+			lis.Close()
+			node.Close()
+			return nil, fmt.Errorf("unable to listen for metrics on %s: %w", cfg.MetricsListen, err)
+		}
+	}
 	opts := []grpc.ServerOption{
 		grpc.Creds(d.serverCreds(tlsCfg)), // tls.go: refused handshakes are logged
 		grpc.MaxRecvMsgSize(MaxRequestBytes),
 		grpc.MaxSendMsgSize(MaxRequestBytes),
-		grpc.UnaryInterceptor(d.unaryAuth),
-		grpc.StreamInterceptor(d.streamAuth),
+		// metrics.go: outermost, so refused calls are counted too.
+		grpc.ChainUnaryInterceptor(d.metrics.unary, d.unaryAuth),
+		grpc.ChainStreamInterceptor(d.metrics.stream, d.streamAuth),
 	}
 	// The limits' interceptors run after authentication (limits.go).
 	d.server = grpc.NewServer(append(opts, newLimiter(cfg.Limits, cfg.Now).serverOptions()...)...)
@@ -204,6 +236,7 @@ func registerServices(srv *grpc.Server, d *Daemon, h *health.Server) {
 	custosv1.RegisterPolicyServiceServer(srv, &policyServer{d: d})
 	custosv1.RegisterIdentityServiceServer(srv, &identityServer{d: d})
 	custosv1.RegisterAuditServiceServer(srv, &auditServer{d: d})
+	custosv1.RegisterSignerServiceServer(srv, &signerServer{d: d}) // rpc_signer.go
 	healthpb.RegisterHealthServer(srv, h)
 	reflection.Register(srv)
 }
@@ -223,6 +256,12 @@ func (c *Config) fill() error {
 	}
 	if c.PollInterval <= 0 {
 		c.PollInterval = time.Second
+	}
+	if c.NodeGrace <= 0 {
+		c.NodeGrace = DefaultNodeGrace
+	}
+	if err := CheckMetricsListen(c.MetricsListen, c.MetricsAllowRemote); err != nil {
+		return err
 	}
 	if c.ShutdownTimeout <= 0 {
 		c.ShutdownTimeout = 10 * time.Second
@@ -267,7 +306,23 @@ func (d *Daemon) Run(ctx context.Context) error {
 		defer wg.Done()
 		d.reconcileLoop(ctx)
 	}()
-	d.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	// health.go: the status follows the node and the store; the first
+	// is set before the server answers.
+	healthReady := make(chan struct{})
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		d.healthLoop(ctx, healthReady)
+	}()
+	<-healthReady
+	if d.metricsLis != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			d.serveMetrics(ctx, d.metricsLis) // metrics.go
+		}()
+		d.log.Info("metrics listening", "addr", d.metricsLis.Addr().String())
+	}
 	d.log.Info("custosd serving", "addr", d.Addr().String(), "network", d.cfg.Network.String())
 
 	serveErr := make(chan error, 1)
@@ -279,6 +334,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		err = fmt.Errorf("gRPC server stopped: %w", err)
 	}
 	d.health.Shutdown()
+	d.quitOnce.Do(func() { close(d.quit) }) // signer_requests.go: streams end
 	d.stopServer()
 	cancel()
 	wg.Wait()
@@ -322,6 +378,9 @@ func (d *Daemon) Close() error {
 	d.closeOnce.Do(func() {
 		d.server.Stop()
 		d.node.Close()
+		if d.metricsLis != nil {
+			d.metricsLis.Close()
+		}
 	})
 	return d.closeErr
 }

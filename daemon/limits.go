@@ -126,6 +126,11 @@ var methodLimits = map[string]methodLimit{
 	custosv1.SpendService_DecideProposal_FullMethodName: changes,
 	custosv1.SpendService_BumpFee_FullMethodName:        changes,
 
+	// Opening the stream spends a token (every request it sends is an
+	// export, an audited event); an agent reconnects with backoff.
+	custosv1.SignerService_SigningRequests_FullMethodName: changes,
+	custosv1.SignerService_RefuseRequest_FullMethodName:   changes,
+
 	custosv1.PolicyService_GetPolicy_FullMethodName:     reads,
 	custosv1.PolicyService_SetPolicy_FullMethodName:     {maxRequest: policyRequestBytes, changes: true},
 	custosv1.PolicyService_ApprovePolicy_FullMethodName: changes,

@@ -2,9 +2,11 @@ package daemon
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/btcsuite/btcd/wire"
@@ -135,9 +137,6 @@ func (s *spendServer) ImportPSBT(ctx context.Context, req *custosv1.ImportPSBTRe
 	}
 	p, added, err := s.d.importPSBT(ctx, caller, req.GetId(), incoming, witnessed)
 	if err != nil {
-		return nil, s.d.status(ctx, method, err)
-	}
-	if err := s.d.recordCosignatures(ctx, p.ID, witnessed); err != nil { // witness.go
 		return nil, s.d.status(ctx, method, err)
 	}
 	out, err := s.d.proposalToProto(ctx, p)
@@ -373,6 +372,16 @@ func (d *Daemon) proposalToProto(ctx context.Context, p reserve.Proposal) (*cust
 	if p.State == reserve.StateFinalized {
 		out.WaitingReason = d.waiting.get(p.ID)
 	}
+	// signer_requests.go: refusals by online signers, recorded as audit
+	// leaves, shown in the history at their time.
+	notes, err := d.refusalNotes(ctx, p.ID)
+	if err != nil {
+		return nil, err
+	}
+	for _, h := range notes {
+		out.History = append(out.History, &custosv1.ProposalEvent{State: stateToProto(h.State), AtUnix: h.At.Unix(), Actor: h.Actor, Note: h.Note})
+	}
+	slices.SortStableFunc(out.History, func(a, b *custosv1.ProposalEvent) int { return cmp.Compare(a.AtUnix, b.AtUnix) })
 	if !p.State.HoldsCoins() {
 		res, err := d.cfg.Store.Reservations(ctx)
 		if err != nil {

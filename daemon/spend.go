@@ -519,7 +519,7 @@ func (d *Daemon) importPSBT(ctx context.Context, caller Caller, id string, incom
 	}
 
 	var added []multisig.SigRef
-	p, err := d.cfg.Store.UpdateProposal(ctx, id, func(p *reserve.Proposal) error {
+	p, err := d.updateImported(ctx, id, witnessed, func(p *reserve.Proposal) error {
 		switch p.State {
 		case reserve.StateSigning, reserve.StateFinalized, reserve.StateBroadcast, reserve.StateConfirmed:
 		default:

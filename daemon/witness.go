@@ -31,6 +31,10 @@ type WitnessStore interface {
 	// in one transaction; a witness key other than the one first
 	// presented is refused (CodeInvalid) and nothing is written.
 	RecordWitnesses(ctx context.Context, proposal string, recs []audit.WitnessRecord) error
+	// UpdateProposalWitnessed is Store.UpdateProposal that also records
+	// recs, as RecordWitnesses does, in the same transaction: an import
+	// keeps its signatures and its file's cosignatures together.
+	UpdateProposalWitnessed(ctx context.Context, id string, fn func(p *reserve.Proposal) error, recs []audit.WitnessRecord) (reserve.Proposal, error)
 }
 
 // witnessStore is the store's WitnessStore, or nil when it keeps none
@@ -212,20 +216,24 @@ func (c cosigned) checkFirstUse(caller Caller, added []multisig.SigRef, desc *mu
 	return nil
 }
 
-// recordCosignatures keeps verified cosignatures for proposal id.
-func (d *Daemon) recordCosignatures(ctx context.Context, id string, c cosigned) error {
-	recs := c.recs
+// updateImported is Store.UpdateProposal for an import carrying verified
+// cosignatures c: with a witness store, they are recorded in the same
+// transaction as the signatures fn adds, so a crash between the two can
+// never leave signatures whose file's cosignatures are lost (a retried
+// import adds no signature, so its first witness key would be refused).
+func (d *Daemon) updateImported(ctx context.Context, id string, c cosigned, fn func(p *reserve.Proposal) error) (reserve.Proposal, error) {
 	ws := d.witnessStore()
-	if ws == nil || len(recs) == 0 {
-		return nil
+	if ws == nil || len(c.recs) == 0 {
+		return d.cfg.Store.UpdateProposal(ctx, id, fn)
 	}
-	if err := ws.RecordWitnesses(ctx, id, recs); err != nil {
-		return err
+	p, err := ws.UpdateProposalWitnessed(ctx, id, fn, c.recs)
+	if err != nil {
+		return reserve.Proposal{}, err
 	}
-	for _, r := range recs {
+	for _, r := range c.recs {
 		d.log.Info("witness cosignature recorded", "proposal", id, "cosigner", fmt.Sprintf("%08x", r.Fingerprint), "size", r.Checkpoint.Size)
 	}
-	return nil
+	return p, nil
 }
 
 // witnessExport is what audit export adds for the witnesses: each latest

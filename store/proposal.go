@@ -554,6 +554,12 @@ func (db *DB) Proposals(ctx context.Context, state reserve.State) ([]reserve.Pro
 // broadcast: signers and officers may have seen the address with this
 // payment, so handing it out again would link the two and is never done.
 func (db *DB) UpdateProposal(ctx context.Context, id string, fn func(p *reserve.Proposal) error) (reserve.Proposal, error) {
+	return db.updateProposal(ctx, id, fn, nil)
+}
+
+// updateProposal is UpdateProposal; also, when fn succeeds, it runs also
+// inside the same transaction, whether or not fn changed the proposal.
+func (db *DB) updateProposal(ctx context.Context, id string, fn func(p *reserve.Proposal) error, also func(tx *bolt.Tx) error) (reserve.Proposal, error) {
 	if fn == nil {
 		return reserve.Proposal{}, reserve.Invalid("fn", "is nil")
 	}
@@ -581,6 +587,11 @@ func (db *DB) UpdateProposal(ctx context.Context, id string, fn func(p *reserve.
 		}
 		if err := checkTransition(&old, &cur); err != nil {
 			return err
+		}
+		if also != nil {
+			if err := also(tx); err != nil {
+				return err
+			}
 		}
 
 		released, kept := 0, 0

@@ -102,39 +102,58 @@ func (db *DB) Witnesses(ctx context.Context, origin string) (map[uint32]audit.Wi
 // cosignature gets an AuditWitnessCosign leaf.
 func (db *DB) RecordWitnesses(ctx context.Context, proposal string, recs []audit.WitnessRecord) error {
 	return db.update(ctx, "record witnesses", func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketWitnesses)
-		for _, r := range recs {
-			k := binary.BigEndian.AppendUint32(nil, r.Fingerprint)
-			fp := fmt.Sprintf("%08x", r.Fingerprint)
-			keep := r
-			if v := b.Get(k); v != nil {
-				old, err := decodeWitness(k, v, r.Checkpoint.Origin)
-				if err != nil {
-					return corrupt("witness", k, err)
-				}
-				if old.Key != r.Key {
-					return reserve.Invalid("cosignature", "of cosigner %s is under witness key %s, and this coordinator recorded %s for it", fp, r.Key, old.Key)
-				}
-				if old.Checkpoint.Size > r.Checkpoint.Size {
-					keep = old
-				}
-			} else if err := db.appendLeaf(tx, audit.Leaf{Kind: AuditWitnessKey, IDs: map[string]string{"cosigner": fp},
-				Detail: "witness key first presented: " + r.Key}); err != nil {
-				return err
-			}
-			v, err := encodeWitness(keep)
-			if err != nil {
-				return err
-			}
-			if err := b.Put(k, v); err != nil {
-				return fmt.Errorf("unable to write witness %s: %w", fp, err)
-			}
-			ids := map[string]string{"cosigner": fp, "proposal": proposal}
-			if err := db.appendLeaf(tx, audit.Leaf{Kind: AuditWitnessCosign, IDs: ids,
-				Detail: fmt.Sprintf("cosigned size %d root %s", r.Checkpoint.Size, r.Checkpoint.Root)}); err != nil {
-				return err
-			}
-		}
-		return nil
+		return db.recordWitnesses(tx, proposal, recs)
 	})
+}
+
+// UpdateProposalWitnessed is UpdateProposal for an import: the witness
+// cosignatures recs that the imported file carried are recorded (as
+// RecordWitnesses does) in the same transaction as the signatures fn
+// adds, so a crash keeps both or neither — never signatures whose file's
+// cosignatures are lost, which a retried import could no longer bring
+// (its signatures are no longer new). A refused cosignature refuses the
+// whole update.
+func (db *DB) UpdateProposalWitnessed(ctx context.Context, id string, fn func(p *reserve.Proposal) error, recs []audit.WitnessRecord) (reserve.Proposal, error) {
+	return db.updateProposal(ctx, id, fn, func(tx *bolt.Tx) error { return db.recordWitnesses(tx, id, recs) })
+}
+
+// recordWitnesses is RecordWitnesses inside the caller's transaction.
+func (db *DB) recordWitnesses(tx *bolt.Tx, proposal string, recs []audit.WitnessRecord) error {
+	b := tx.Bucket(bucketWitnesses)
+	for _, r := range recs {
+		k := binary.BigEndian.AppendUint32(nil, r.Fingerprint)
+		fp := fmt.Sprintf("%08x", r.Fingerprint)
+		keep := r
+		if v := b.Get(k); v != nil {
+			old, err := decodeWitness(k, v, r.Checkpoint.Origin)
+			if err != nil {
+				return corrupt("witness", k, err)
+			}
+			if old.Key != r.Key {
+				return reserve.Invalid("cosignature", "of cosigner %s is under witness key %s, and this coordinator recorded %s for it", fp, r.Key, old.Key)
+			}
+			if old.Checkpoint.Size == r.Checkpoint.Size && old.Checkpoint.Root == r.Checkpoint.Root {
+				continue // already recorded (an import tried again): no second leaf
+			}
+			if old.Checkpoint.Size > r.Checkpoint.Size {
+				keep = old
+			}
+		} else if err := db.appendLeaf(tx, audit.Leaf{Kind: AuditWitnessKey, IDs: map[string]string{"cosigner": fp},
+			Detail: "witness key first presented: " + r.Key}); err != nil {
+			return err
+		}
+		v, err := encodeWitness(keep)
+		if err != nil {
+			return err
+		}
+		if err := b.Put(k, v); err != nil {
+			return fmt.Errorf("unable to write witness %s: %w", fp, err)
+		}
+		ids := map[string]string{"cosigner": fp, "proposal": proposal}
+		if err := db.appendLeaf(tx, audit.Leaf{Kind: AuditWitnessCosign, IDs: ids,
+			Detail: fmt.Sprintf("cosigned size %d root %s", r.Checkpoint.Size, r.Checkpoint.Root)}); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -53,6 +53,7 @@ func (c *cli) cmdInit(ctx context.Context, args []string) error {
 	network := f.fs.String("network", "", "network of the key: mainnet, testnet, signet or regtest (required)")
 	account := f.fs.Uint("account", 0, "BIP-48 account number")
 	restore := f.fs.Bool("restore", false, "restore an existing BIP-39 mnemonic, read as one line from standard input, instead of making a new one")
+	mainnet := f.fs.Bool(ackMainnet, false, "required with --network mainnet: this key is meant to hold real bitcoin")
 	if done, err := c.parse(f, args, progName+" init --network NET [--account N] [--restore] [--datadir DIR] [--passphrase-file FILE] [--json]",
 		"Creates this signer's cosigner key from a new 24-word BIP-39 mnemonic, shown once for the\n"+
 			"offline backup, or with --restore from an existing mnemonic. The key is stored encrypted in\n"+
@@ -66,6 +67,9 @@ func (c *cli) cmdInit(ctx context.Context, args []string) error {
 	net, err := reserve.ParseNetwork(*network)
 	if err != nil {
 		return usageErrorf("init: --network: %w", err)
+	}
+	if net == reserve.Mainnet && !*mainnet {
+		return usageErrorf("init: --network mainnet needs --%s: a key for real bitcoin is made only when its operator says so", ackMainnet)
 	}
 	if *account >= 1<<31 {
 		return usageErrorf("init: --account %d is not below 2^31", *account)

@@ -60,6 +60,13 @@ type cli struct {
 	// now is the clock approvals expire by and the ledger is dated with;
 	// nil means time.Now.
 	now func() time.Time
+	// inspect, when set, receives each command's flags as the command
+	// line and the file set them, instead of the command running (tests,
+	// the configuration table of docs/operating.md).
+	inspect func(fs *flag.FlagSet)
+	// configEnv looks up $CUSTOS_SIGNER_CONFIG (config.go); nil: no file
+	// unless --config names one.
+	configEnv func(string) (string, bool)
 }
 
 // run is the whole program: main only adds the process around it.
@@ -73,6 +80,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		homeDir:   os.UserHomeDir,
 		openTTY:   openTerminal,
 		now:       time.Now,
+		configEnv: os.LookupEnv,
 	}
 	return c.run(ctx, args)
 }
@@ -92,6 +100,10 @@ func commands() []command {
 		{"ledger", "export this signer's ledger and state, import them on new hardware, or upgrade a previous release's", (*cli).cmdLedger},
 		{"address", "show the pinned wallet's address at an index, or verify that an address is the wallet's", (*cli).cmdAddress},
 		{"witness-key", "show this signer's audit log witness key and the log it witnesses", (*cli).cmdWitnessKey},
+		{"serve", "sign online: receive custosd's signing requests over mTLS and sign what passes (serve.go)", (*cli).cmdServe},
+		{"pending", "list the requests serve keeps for the operator, with sign's summary", (*cli).cmdPending},
+		{"approve", "approve a request serve keeps: serve signs it", (*cli).cmdApprove},
+		{"refuse", "refuse a request serve keeps: serve reports why to custosd", (*cli).cmdRefuse},
 	}
 }
 
@@ -136,6 +148,7 @@ type flags struct {
 	datadir        string
 	json           bool
 	passphraseFile string
+	config         string // config.go
 }
 
 // newFlags makes a command's flag set with --datadir and --json, and
@@ -149,6 +162,7 @@ func (c *cli) newFlags(name string, passphrase bool) *flags {
 	}
 	f.fs.StringVar(&f.datadir, "datadir", def, "signer data directory (key file, pinned descriptor and policy, ledger)")
 	f.fs.BoolVar(&f.json, "json", false, "print a JSON object instead of text")
+	f.fs.StringVar(&f.config, "config", "", "read lasting settings from this TOML `FILE` (default: $"+envConfig+"); flags win")
 	if passphrase {
 		f.fs.StringVar(&f.passphraseFile, "passphrase-file", "",
 			"read the key file passphrase from the first line of `FILE` (default: $"+signer.EnvPassphrase+", then a terminal prompt)")
@@ -172,6 +186,20 @@ func (c *cli) parse(f *flags, args []string, synopsis, about string) (done bool,
 	}
 	if f.fs.NArg() > 0 {
 		return false, usageErrorf("%s: unexpected argument %q; run '%s -h' for usage", f.fs.Name(), f.fs.Arg(0), f.fs.Name())
+	}
+	// config.go: the file under the flags. A bad value the command line
+	// gave is a usage error, like any other bad flag; one from the file
+	// names the file and line.
+	if err := c.applyConfig(f); err != nil {
+		var re *reserve.Error
+		if errors.As(err, &re) && strings.HasPrefix(re.Field, "--") {
+			return false, usageErrorf("%s: %w; run '%s -h' for usage", f.fs.Name(), err, f.fs.Name())
+		}
+		return false, err
+	}
+	if c.inspect != nil {
+		c.inspect(f.fs)
+		return true, nil
 	}
 	if f.datadir == "" {
 		return false, usageErrorf("%s: no home directory; pass --datadir", f.fs.Name())

@@ -11,12 +11,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/btcsuite/btcd/btcutil/psbt"
-	"github.com/btcsuite/btcd/chaincfg/chainhash"
 	"golang.org/x/term"
 
 	"github.com/custos-reserve/custos/failpoint"
-	"github.com/custos-reserve/custos/multisig"
 	"github.com/custos-reserve/custos/passphrase"
 	"github.com/custos-reserve/custos/reserve"
 	"github.com/custos-reserve/custos/signer"
@@ -220,46 +217,16 @@ type signRequest struct {
 }
 
 // signJob is a PSBT checked without the key against what the data
-// directory pins: what the operator is shown and asked about.
+// directory pins (signer.CheckRequest, the path the online agent takes
+// too): what the operator is shown and asked about.
 type signJob struct {
-	pkt     *psbt.Packet
-	kf      *signer.KeyFile
-	desc    *multisig.Descriptor
-	rules   signer.Rules
-	derived *signer.Derived
-	sum     signer.Summary
-	// earlier is the ledger's record of this very transaction, when an
-	// earlier run signed it; nil for a first signing.
-	earlier *ledgerRecord
-	// appended is the entry this run's signing added (0 before Sign).
-	appended uint64
-}
-
-// ledgerRecord is where the ledger records a transaction.
-type ledgerRecord struct {
-	// entry is its line, 1 for the first.
-	entry    uint64
-	signedAt time.Time
-}
-
-// findRecord looks for transaction txid in the ledger.
-func findRecord(l *signer.Ledger, txid chainhash.Hash) (*ledgerRecord, error) {
-	entries, err := l.Entries()
-	if err != nil {
-		return nil, err
-	}
-	for i := len(entries) - 1; i >= 0; i-- {
-		if entries[i].TxID == txid {
-			return &ledgerRecord{entry: uint64(i) + 1, signedAt: entries[i].SignedAt}, nil
-		}
-	}
-	return nil, fmt.Errorf("transaction %s is not in the ledger %s", txid, l.Path())
+	*signer.Request
 }
 
 // alreadyText says that the ledger records the transaction already.
-func alreadyText(rec *ledgerRecord) string {
+func alreadyText(rec *signer.LedgerRecord) string {
 	return fmt.Sprintf("Already signed on %s (ledger entry %d); writing the signed PSBT again adds no ledger entry.\n",
-		rec.signedAt.UTC().Format(time.RFC3339), rec.entry)
+		rec.SignedAt.UTC().Format(time.RFC3339), rec.Entry)
 }
 
 // cmdSign is sign: the flags; the data directory's lock, held to the end;
@@ -334,52 +301,27 @@ func (c *cli) signFlags(args []string) (*flags, signRequest, bool, error) {
 // checkSign reads the PSBT and what the data directory pins, and runs
 // every check that needs no key.
 func (c *cli) checkSign(f *flags, req signRequest, kf *signer.KeyFile) (*signJob, error) {
-	job := &signJob{kf: kf}
-	var err error
-	if job.pkt, err = signer.ReadPSBT(req.in); err != nil {
+	pkt, err := signer.ReadPSBT(req.in)
+	if err != nil {
 		return nil, err
 	}
-	job.desc, err = signer.LoadDescriptor(f.datadir, kf.Network)
-	if errors.Is(err, signer.ErrNotRegistered) {
+	r, err := signer.CheckRequest(f.datadir, kf, pkt, req.lim, c.now)
+	switch {
+	case errors.Is(err, signer.ErrNotRegistered):
 		return nil, fmt.Errorf("%w in %s: run '%s register --descriptor DESC' first", signer.ErrNotRegistered, f.datadir, progName)
-	}
-	if err != nil {
-		return nil, err
-	}
-	job.rules, err = signer.LoadRules(f.datadir, req.lim, c.now)
-	if errors.Is(err, signer.ErrNoPolicy) {
+	case errors.Is(err, signer.ErrNoPolicy):
 		return nil, fmt.Errorf("%w in %s: run '%s register --policy FILE' first; nothing is signed without one", signer.ErrNoPolicy, f.datadir, progName)
-	}
-	if err != nil {
+	case err != nil:
 		return nil, err
 	}
-	// The consistency proof to read is this signer's; Sign checks it
-	// again with the unlocked key's fingerprint.
-	job.rules.Fingerprint = kf.Record.Fingerprint
-	// The addresses this signer derived before make the check fast; they
-	// are trusted for signing only once their MAC verifies under the key.
-	if job.derived, err = signer.LoadDerived(f.datadir, job.desc); err != nil {
-		return nil, err
-	}
-	if job.sum, err = signer.Check(job.pkt, job.desc, job.rules); err != nil {
-		return nil, err
-	}
-	// A transaction the ledger records already was signed by an earlier
-	// run, whose signed PSBT may never have been written: say so rather
-	// than look like a first signing.
-	if job.sum.Approved.Recorded() {
-		if job.earlier, err = findRecord(job.rules.Ledger, job.sum.TxID); err != nil {
-			return nil, err
-		}
-	}
-	return job, nil
+	return &signJob{Request: r}, nil
 }
 
 // confirmSign prints the summary and, unless --yes, asks the operator.
 func (c *cli) confirmSign(ctx context.Context, f *flags, req signRequest, job *signJob) error {
-	text := signSummaryText(req.in, job.sum)
-	if job.earlier != nil {
-		text += "\n" + alreadyText(job.earlier)
+	text := signSummaryText(req.in, job.Summary)
+	if job.Earlier != nil {
+		text += "\n" + alreadyText(job.Earlier)
 	}
 	if !f.json {
 		if _, err := io.WriteString(c.stdout, text); err != nil {
@@ -405,100 +347,52 @@ func (c *cli) confirmSign(ctx context.Context, f *flags, req signRequest, job *s
 	return nil
 }
 
-// signAndWrite unlocks the key, authenticates what the check read, signs
-// (which records the transaction in the ledger and the state record) and
-// writes the signed PSBT. job.sum becomes the summary Sign checked.
+// signAndWrite unlocks the key, signs through job.Sign (which
+// authenticates what the check read and records the transaction in the
+// ledger and the state record) and writes the signed PSBT. job.Summary
+// becomes the summary Sign checked.
 func (c *cli) signAndWrite(ctx context.Context, f *flags, req signRequest, job *signJob) (*signer.Pinned, int, error) {
 	// Only now is the key unlocked, and only for as long as signing takes.
 	pass, err := c.passphrases(f).Existing(ctx)
 	if err != nil {
 		return nil, 0, err
 	}
-	key, err := job.kf.Unlock(pass)
+	key, err := job.KeyFile.Unlock(pass)
 	clear(pass)
 	if err != nil {
 		return nil, 0, err
 	}
 	defer key.Zero()
-	if err := job.derived.Verify(key); err != nil {
-		return nil, 0, err
-	}
-	again, err := signer.LoadDescriptor(f.datadir, job.kf.Network)
+	// The signed PSBT is written only once the ledger records it.
+	pinned, n, err := job.Sign(key)
 	if err != nil {
-		return nil, 0, err
-	}
-	if again.String() != job.desc.String() {
-		return nil, 0, reserve.Errorf(reserve.CodeConflict, "the pinned descriptor in %s changed while signing; nothing was signed", f.datadir)
-	}
-	// Sign with the descriptor checked above, whose derived addresses are
-	// now authenticated; Place checks the key's place in it.
-	pinned, err := signer.Place(job.desc, key)
-	if err != nil {
-		return nil, 0, err
-	}
-	// Sign verifies the state record under the key and records the
-	// transaction before it returns: the signed PSBT is written only once
-	// that is on disk.
-	signed, n, err := signer.Sign(job.pkt, pinned, key, job.rules)
-	if err != nil {
-		return nil, 0, err
-	}
-	job.sum = signed
-	if err := c.noteRecord(job); err != nil {
 		return nil, 0, err
 	}
 	failpoint.Inject(failpoint.SignerOutputBeforeWrite)
-	if err := signer.WritePSBT(req.out, job.pkt, req.b64); err != nil {
+	if err := signer.WritePSBT(req.out, job.Packet, req.b64); err != nil {
 		// The signature is recorded whatever happens to the file: say so,
 		// and how to get the file, so the next run is not a mystery.
 		return nil, 0, fmt.Errorf("transaction %s is recorded in the ledger %s as entry %d, but the signed PSBT was not written: %w; "+
 			"run sign on the same PSBT again with an --out that can be written: it writes the signed PSBT and adds no ledger entry",
-			job.sum.TxID, job.rules.Ledger.Path(), job.entry(), err)
+			job.Summary.TxID, job.Rules.Ledger.Path(), job.Entry(), err)
 	}
-	if err := signer.SaveDerived(f.datadir, job.desc, key, job.rules.Ledger.Seen()); err != nil {
+	if err := job.SaveDerived(key); err != nil {
 		// The signature is written; only the next check is slower.
 		fmt.Fprintf(c.stderr, "warning: %s\n", safe(err.Error()))
 	}
 	return pinned, n, nil
 }
 
-// noteRecord finds, after Sign, the ledger entry that records the
-// transaction: the one an earlier run wrote, or the one Sign appended,
-// last in the ledger the state record now seals.
-func (c *cli) noteRecord(job *signJob) error {
-	if !job.sum.Approved.Recorded() {
-		entries, _ := job.rules.Ledger.Head()
-		job.earlier = nil
-		job.appended = entries
-		return nil
-	}
-	if job.earlier != nil {
-		return nil
-	}
-	var err error
-	job.earlier, err = findRecord(job.rules.Ledger, job.sum.TxID)
-	return err
-}
-
-// entry is the ledger entry that records the job's transaction, once
-// noteRecord has run.
-func (j *signJob) entry() uint64 {
-	if j.earlier != nil {
-		return j.earlier.entry
-	}
-	return j.appended
-}
-
 // printSigned says what sign did.
 func (c *cli) printSigned(f *flags, req signRequest, job *signJob, pinned *signer.Pinned, n int) error {
-	signed := job.sum
-	entries, head := job.rules.Ledger.Head()
+	signed := job.Summary
+	entries, head := job.Rules.Ledger.Head()
 	if f.json {
 		o := newSignOutput(signed)
 		o.SignaturesAdded, o.Out = n, req.out
-		o.LedgerEntry = job.entry()
-		if job.earlier != nil {
-			o.AlreadySignedAt = job.earlier.signedAt.UTC().Format(time.RFC3339)
+		o.LedgerEntry = job.Entry()
+		if job.Earlier != nil {
+			o.AlreadySignedAt = job.Earlier.SignedAt.UTC().Format(time.RFC3339)
 		}
 		o.LedgerEntries, o.LedgerHead = entries, hex.EncodeToString(head[:])
 		if w := signed.Witness; w.Pinned {
@@ -511,8 +405,8 @@ func (c *cli) printSigned(f *flags, req signRequest, job *signJob, pinned *signe
 		format = "base64"
 	}
 	var b strings.Builder
-	if job.earlier != nil {
-		fmt.Fprintf(&b, "\n%s", alreadyText(job.earlier))
+	if job.Earlier != nil {
+		fmt.Fprintf(&b, "\n%s", alreadyText(job.Earlier))
 	}
 	if n == 0 {
 		fmt.Fprintf(&b, "\nNothing to add: this signer (cosigner %d of %d) had already signed every input.\n", pinned.Position+1, signed.Cosigners)

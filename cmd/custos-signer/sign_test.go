@@ -421,8 +421,8 @@ func TestSignUsage(t *testing.T) {
 		{name: "no --in", args: []string{"--out", "x"}, want: "--in and --out are required"},
 		{name: "no --out", args: []string{"--in", "x"}, want: "--in and --out are required"},
 		{name: "bad --max-fee", args: []string{"--in", "x", "--out", "y", "--max-fee", "1e-3"}, want: "--max-fee: amount \"1e-3\" is not a decimal number of BTC"},
-		{name: "zero --max-fee", args: []string{"--in", "x", "--out", "y", "--max-fee", "0"}, want: "--max-fee must be more than 0"},
-		{name: "zero --max-feerate", args: []string{"--in", "x", "--out", "y", "--max-feerate", "0"}, want: "--max-feerate must be more than 0"},
+		{name: "zero --max-fee", args: []string{"--in", "x", "--out", "y", "--max-fee", "0"}, want: "sign: --max-fee: must be more than 0"},
+		{name: "zero --max-feerate", args: []string{"--in", "x", "--out", "y", "--max-feerate", "0"}, want: "sign: --max-feerate: must be more than 0"},
 		{name: "extra argument", args: []string{"--in", "x", "--out", "y", "now"}, want: `unexpected argument "now"`},
 	}
 	for _, tt := range tests {

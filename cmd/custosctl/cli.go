@@ -19,6 +19,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/custos-reserve/custos/daemon"
+	"github.com/custos-reserve/custos/flagfile"
 	"github.com/custos-reserve/custos/reserve"
 )
 
@@ -38,6 +39,9 @@ type common struct {
 	tlsKey    string
 	json      bool
 	timeout   time.Duration
+	// profile.go: the profile's file, and where each setting came from.
+	profile  string
+	settings *flagfile.Settings
 }
 
 func (c *common) bind(fs *flag.FlagSet) {
@@ -49,6 +53,7 @@ func (c *common) bind(fs *flag.FlagSet) {
 	fs.StringVar(&c.tlsKey, "tlskey", "", "client key (default <datadir>/tls/admin.key)")
 	fs.BoolVar(&c.json, "json", false, "print JSON for scripts instead of tables")
 	fs.DurationVar(&c.timeout, "timeout", 30*time.Second, "how long to wait for the daemon")
+	fs.StringVar(&c.profile, "profile", "", "read settings from this TOML `FILE` (default: $"+envProfile+", else "+defaultProfile()+" if it exists); flags win")
 }
 
 // env is what a command runs with.
@@ -69,7 +74,7 @@ type command struct {
 
 // offline are the commands that run without the daemon (e.conn is nil):
 // an officer makes a key on their own machine.
-var offline = map[string]bool{"officer keygen": true, "audit verify": true}
+var offline = map[string]bool{"officer keygen": true, "audit verify": true, "profile show": true}
 
 var commands = []command{
 	{"status", "show network, node tip and reachability, sync progress", statusCmd},
@@ -95,6 +100,7 @@ var commands = []command{
 	{"freeze", "stop all spending, with an officer key", freezeCmd},
 	{"unfreeze", "approve lifting the freeze, with an officer key", unfreezeCmd},
 	{"officer keygen", "make an officer's Ed25519 approval key, sealed under a passphrase (offline)", officerKeygenCmd},
+	{"profile show", "show the settings in effect (flags, profile, defaults) and where each came from", profileShowCmd},
 	{"admin backup", "write an encrypted backup of the daemon to --out FILE (admin)", adminBackupCmd},
 	{"admin ack-restore", "let a restored daemon export again, once the ministries confirm its log (admin)", adminAckRestoreCmd},
 	{"identity issue", "issue a client certificate for a person or signer agent (admin)", identityIssueCmd},
@@ -136,6 +142,10 @@ func runWith(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 			return err
 		}
 		return usageError{err.Error()}
+	}
+	// profile.go: the profile under the flags.
+	if err := applyProfile(fs, &c); err != nil {
+		return err
 	}
 	if offline[cmd.path] {
 		return action(&env{ctx: ctx, common: &c, stdin: stdin, stdout: stdout}, positional)

@@ -18,7 +18,6 @@ import (
 
 	"golang.org/x/time/rate"
 
-	"github.com/custos-reserve/custos/backup"
 	"github.com/custos-reserve/custos/daemon"
 	"github.com/custos-reserve/custos/daemon/chain"
 	"github.com/custos-reserve/custos/reserve"
@@ -62,6 +61,16 @@ type options struct {
 	rpcBurst    int
 	// backupRecipients are the age recipients backups are encrypted to.
 	backupRecipients multiFlag
+	// config.go: the configuration file, and the operator's word that a
+	// mainnet start is meant.
+	configFile string
+	mainnetAck bool
+
+	// Observation: log format; metrics and health (daemon/metrics.go, health.go).
+	logFormat     string
+	metricsListen string
+	metricsRemote bool
+	nodeGrace     time.Duration
 }
 
 type multiFlag []string
@@ -69,7 +78,10 @@ type multiFlag []string
 func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
 func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
 
-func parseFlags(args []string, stderr io.Writer) (*options, error) {
+// flagSet binds every option of custosd to a new options. One line per
+// option: it is at once a flag, a config file key (config.go), a line of
+// --help and of docs/operating.md.
+func flagSet(stderr io.Writer) (*options, *flag.FlagSet) {
 	var o options
 	fs := flag.NewFlagSet("custosd", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -88,31 +100,44 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.IntVar(&o.confirms, "confirmations", 6, "confirmations after which a broadcast spend is CONFIRMED")
 	fs.DurationVar(&o.lockTimeout, "lock-timeout", time.Second, "how long to wait for the store's file lock")
 	fs.StringVar(&o.logLevel, "loglevel", "info", "log level: debug, info, warn, error")
+	fs.StringVar(&o.logFormat, "log.format", "text", "log format on stderr: text (key=value) or json (one object per line)")
+	fs.StringVar(&o.metricsListen, "metrics.listen", "", "Prometheus metrics listen address, e.g. "+daemon.DefaultMetricsListen+" (host:port, loopback only unless --metrics.allow-remote; empty: off)")
+	fs.BoolVar(&o.metricsRemote, "metrics.allow-remote", false, "allow --metrics.listen on an address that is not loopback (the metrics name officers and cosigners)")
+	fs.DurationVar(&o.nodeGrace, "health.nodegrace", daemon.DefaultNodeGrace, "how long the node may be unreachable before gRPC health says NOT_SERVING")
 	fs.StringVar(&o.caPassFile, "ca-passphrase-file", "", "file whose first line unlocks the sealed CA key (or "+daemon.EnvCAPassphrase+"); without it the CA is offline and identities are issued with custosd issue-cert")
 	fs.Float64Var(&o.rpcRate, "rpc.rate", float64(daemon.DefaultRate), "state-changing RPCs per second allowed to one client identity, on average (0: no limit)")
 	fs.IntVar(&o.rpcBurst, "rpc.burst", daemon.DefaultBurst, "state-changing RPCs one client identity may make at once, before --rpc.rate applies")
 	fs.Var(&o.backupRecipients, "backup-recipient", "age recipient (age1…) that custosctl admin backup encrypts to: one per offline key, per ministry or per safe (repeatable; none: backups are refused)")
+	fs.StringVar(&o.configFile, "config", "", "read options from this TOML `FILE`: keys are these flags' names, flags win (docs/operating.md)")
+	fs.BoolVar(&o.mainnetAck, ackMainnet, false, "required with --network mainnet: this daemon is meant to hold real bitcoin")
+	return &o, fs
+}
+
+func parseFlags(args []string, stderr io.Writer) (*options, error) {
+	o, fs := flagSet(stderr)
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
-	if len(o.backupRecipients) > 0 {
-		if _, err := backup.ParseRecipients(o.backupRecipients); err != nil {
-			return nil, fmt.Errorf("--backup-recipient: %w", err)
-		}
+	// config.go: the file under the flags, then the options' rules.
+	if err := applyConfig(fs, o); err != nil {
+		return nil, err
 	}
-	if o.confirms < 1 || o.confirms > 1000 {
-		return nil, fmt.Errorf("--confirmations must be 1 to 1000, got %d", o.confirms)
+	if err := daemon.CheckMetricsListen(o.metricsListen, o.metricsRemote); err != nil {
+		return nil, fmt.Errorf("--metrics.listen: %w", err)
 	}
-	if o.rpcRate < 0 || o.rpcBurst < 1 {
-		return nil, fmt.Errorf("--rpc.rate must be 0 or more and --rpc.burst 1 or more, got %g and %d", o.rpcRate, o.rpcBurst)
+	if o.logFormat != "text" && o.logFormat != "json" {
+		return nil, fmt.Errorf("--log.format must be text or json, got %q", o.logFormat)
+	}
+	if o.nodeGrace <= 0 {
+		return nil, fmt.Errorf("--health.nodegrace must be positive, got %s", o.nodeGrace)
 	}
 	if o.nodePass == "" {
 		o.nodePass = os.Getenv("CUSTOSD_NODE_RPCPASS")
 	}
-	return &o, nil
+	return o, nil
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -127,7 +152,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if o.network == "" {
-		return errors.New("--network is required (mainnet, testnet, signet or regtest)")
+		return reserve.Invalid("--network", "is required (mainnet, testnet, signet or regtest), as a flag or in --config")
 	}
 	net, err := reserve.ParseNetwork(o.network)
 	if err != nil {
@@ -141,7 +166,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
 		return fmt.Errorf("--loglevel: %w", err)
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	log := newLogger(stderr, o.logFormat, level)
 
 	if err := os.MkdirAll(o.dataDir, 0o700); err != nil {
 		return fmt.Errorf("unable to make data dir: %w", err)
@@ -175,6 +200,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		Limits:           daemon.Limits{Rate: rpcRate(o.rpcRate), Burst: o.rpcBurst},
 		BackupRecipients: o.backupRecipients,
 		Logger:           log,
+
+		MetricsListen:      o.metricsListen,
+		MetricsAllowRemote: o.metricsRemote,
+		NodeGrace:          o.nodeGrace,
 	})
 	if err != nil {
 		return err
@@ -184,6 +213,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	// Auditors check exports and checkpoints with this key (docs/audit.md).
 	fmt.Fprintf(stdout, "custosd audit log key: %s\n", d.LogVerifierKey())
 	return d.Run(ctx)
+}
+
+// newLogger is custosd's logger on w: --log.format text or json.
+func newLogger(w io.Writer, format string, level slog.Level) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: level}
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
 }
 
 // rpcRate is the limit --rpc.rate asks for: 0 turns it off.
