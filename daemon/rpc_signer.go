@@ -3,6 +3,8 @@ package daemon
 import (
 	"context"
 
+	"google.golang.org/grpc/metadata"
+
 	custosv1 "github.com/custos-reserve/custos/proto/custos/v1"
 )
 
@@ -17,7 +19,8 @@ func (s *signerServer) SigningRequests(_ *custosv1.SigningRequestsRequest, strea
 	const method = custosv1.SignerService_SigningRequests_FullMethodName
 	ctx := stream.Context()
 	caller, _ := CallerFrom(ctx)
-	err := s.d.followSigningRequests(ctx, caller, func(ev signerEvent) error {
+	opened := func() error { return stream.SendHeader(metadata.MD{}) }
+	err := s.d.followSigningRequests(ctx, caller, opened, func(ev signerEvent) error {
 		return stream.Send(signerEventToProto(ev))
 	})
 	return s.d.status(ctx, method, err)

@@ -94,10 +94,16 @@ func (d *Daemon) signerCosigner(ctx context.Context, caller Caller) (int, error)
 // has neither signed nor refused, each exported as ExportPSBT exports it
 // (with its export leaf), then new ones as they come, and a withdrawal
 // for each one sent that leaves SIGNING, is signed or refused. It returns
-// when ctx ends, the daemon stops, or send fails.
-func (d *Daemon) followSigningRequests(ctx context.Context, caller Caller, send func(signerEvent) error) error {
+// when ctx ends, the daemon stops, or send fails. opened is called once
+// the caller is known to be the wallet's cosigner, before anything is
+// sent: the stream's headers go out then, so an agent knows it is
+// connected when no request waits (and a refused one gets only the error).
+func (d *Daemon) followSigningRequests(ctx context.Context, caller Caller, opened func() error, send func(signerEvent) error) error {
 	pos, err := d.signerCosigner(ctx, caller)
 	if err != nil {
+		return err
+	}
+	if err := opened(); err != nil {
 		return err
 	}
 	d.log.Info("signer agent connected", "by", caller.Name, "cosigner", pos)

@@ -240,7 +240,7 @@ func TestAgentQueue(t *testing.T) {
 	}
 	require.True(t, found, "the refusal has its audit leaf")
 
-	require.NoError(t, agent.Approve(ms[1].dir, id))
+	require.NoError(t, agent.Approve(ms[1].dir, id, ms[1].key))
 	waitFor(t, 30*time.Second, "the approved request signed", func() bool { return len(proposalOf(t, td, id).Signers) == 1 })
 	require.Equal(t, 1, ledgerEntries(t, ms[1]))
 	require.Equal(t, 0, ledgerEntries(t, ms[0]))

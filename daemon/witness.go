@@ -27,13 +27,11 @@ type WitnessStore interface {
 	// Witnesses returns the witness records by cosigner fingerprint,
 	// their checkpoints of the log named origin.
 	Witnesses(ctx context.Context, origin string) (map[uint32]audit.WitnessRecord, error)
-	// RecordWitnesses records verified cosignatures, with audit leaves,
-	// in one transaction; a witness key other than the one first
-	// presented is refused (CodeInvalid) and nothing is written.
-	RecordWitnesses(ctx context.Context, proposal string, recs []audit.WitnessRecord) error
 	// UpdateProposalWitnessed is Store.UpdateProposal that also records
-	// recs, as RecordWitnesses does, in the same transaction: an import
-	// keeps its signatures and its file's cosignatures together.
+	// the verified cosignatures recs, with audit leaves, in the same
+	// transaction: an import keeps its signatures and its file's
+	// cosignatures together. A witness key other than the one first
+	// presented is refused (CodeInvalid) and nothing is written.
 	UpdateProposalWitnessed(ctx context.Context, id string, fn func(p *reserve.Proposal) error, recs []audit.WitnessRecord) (reserve.Proposal, error)
 }
 

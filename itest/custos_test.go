@@ -198,6 +198,9 @@ func (c *custosd) utxos() []utxoOut {
 type signer struct {
 	dir       string
 	keyRecord string
+	// errLog, when set, receives the stderr of every command run
+	// (agent_test.go greps it for secrets).
+	errLog string
 }
 
 const signerPassphrase = "correct horse battery staple"
@@ -206,10 +209,24 @@ const signerPassphrase = "correct horse battery staple"
 // reproducible, and returns its key record.
 func newSigner(t testing.TB, ministry int) *signer {
 	t.Helper()
+	return newSignerLogged(t, ministry, "")
+}
+
+// ministryMnemonic is ministry's fixed mnemonic.
+func ministryMnemonic(t testing.TB, ministry int) string {
+	t.Helper()
 	entropy := sha256.Sum256([]byte(fmt.Sprintf("custos itest ministry %d", ministry)))
 	mnemonic, err := bip39.NewMnemonic(entropy[:])
 	require.NoError(t, err)
-	s := &signer{dir: t.TempDir()}
+	return mnemonic
+}
+
+// newSignerLogged is newSigner whose commands' stderr goes to errLog
+// (none when empty).
+func newSignerLogged(t testing.TB, ministry int, errLog string) *signer {
+	t.Helper()
+	mnemonic := ministryMnemonic(t, ministry)
+	s := &signer{dir: t.TempDir(), errLog: errLog}
 	var out struct {
 		KeyRecord string `json:"key_record"`
 	}
@@ -235,7 +252,14 @@ func (s *signer) runErr(stdin string, args ...string) (string, error) {
 	cmd.Stdin = strings.NewReader(stdin)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
-	if err := cmd.Run(); err != nil {
+	err := cmd.Run()
+	if s.errLog != "" {
+		if f, ferr := os.OpenFile(s.errLog, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600); ferr == nil {
+			_, _ = f.Write(errb.Bytes())
+			f.Close()
+		}
+	}
+	if err != nil {
 		return out.String(), fmt.Errorf("custos-signer %s: %w: %s", strings.Join(args, " "), err, errb.String())
 	}
 	return out.String(), nil
@@ -280,10 +304,20 @@ func createReserve(t testing.TB, c *custosd, m, n int) (walletOut, []*signer) {
 func createReserveWith(t testing.TB, c *custosd, m, n int, pp policyParams) (walletOut, []*signer) {
 	t.Helper()
 	signers := make([]*signer, n)
-	args := []string{"wallet", "create", "--name", "treasury reserve", "--threshold", fmt.Sprint(m)}
 	for i := range signers {
 		signers[i] = newSigner(t, i)
-		args = append(args, "--cosigner", signers[i].keyRecord)
+	}
+	return createReserveOf(t, c, m, signers, pp), signers
+}
+
+// createReserveOf makes the m-of-len(signers) reserve of these signers
+// and has every one pin it and the itest policy made from pp.
+func createReserveOf(t testing.TB, c *custosd, m int, signers []*signer, pp policyParams) walletOut {
+	t.Helper()
+	n := len(signers)
+	args := []string{"wallet", "create", "--name", "treasury reserve", "--threshold", fmt.Sprint(m)}
+	for _, s := range signers {
+		args = append(args, "--cosigner", s.keyRecord)
 	}
 	var w walletOut
 	c.ctlJSON(&w, args...)
@@ -301,7 +335,7 @@ func createReserveWith(t testing.TB, c *custosd, m, n int, pp policyParams) (wal
 	for _, s := range signers {
 		require.Equal(t, addrs[0].Address, s.register(t, w.Descriptor, policy), "signer's first address differs from the daemon's")
 	}
-	return w, signers
+	return w
 }
 
 // newAddress issues a labelled receive address.

@@ -113,6 +113,11 @@ var unreachable = map[failpoint.Name]bool{
 	// itest cover it.
 	failpoint.StoreRestorePrecommit: true,
 	failpoint.StoreRestoreCommitted: true,
+	// The daemon records cosignatures inside the import's own
+	// transaction (the update-proposal points); RecordWitnesses alone is
+	// not on the daemon's path.
+	failpoint.StoreRecordWitnessesPrecommit: true,
+	failpoint.StoreRecordWitnessesCommitted: true,
 }
 
 // daemonPoints are the reachable points inside custosd.
@@ -310,7 +315,7 @@ func (r *fpRun) setup(k int) []*signer {
 // Points by the work a step does.
 var (
 	fpProposalPoints = []failpoint.Name{failpoint.StoreUpdateProposalPrecommit, failpoint.StoreUpdateProposalCommitted, failpoint.DaemonReleaseBefore, failpoint.DaemonReleaseRecorded}
-	fpImportPoints   = []failpoint.Name{failpoint.StoreUpdateProposalPrecommit, failpoint.StoreUpdateProposalCommitted, failpoint.DaemonFinalized, failpoint.DaemonBroadcastBefore, failpoint.DaemonBroadcastAccepted, failpoint.StoreRecordWitnessesPrecommit, failpoint.StoreRecordWitnessesCommitted}
+	fpImportPoints   = []failpoint.Name{failpoint.StoreUpdateProposalPrecommit, failpoint.StoreUpdateProposalCommitted, failpoint.DaemonFinalized, failpoint.DaemonBroadcastBefore, failpoint.DaemonBroadcastAccepted}
 	fpBroadcast      = []failpoint.Name{failpoint.StoreUpdateProposalPrecommit, failpoint.StoreUpdateProposalCommitted, failpoint.DaemonBroadcastBefore, failpoint.DaemonBroadcastAccepted, failpoint.StoreApplyMempoolPrecommit, failpoint.StoreApplyMempoolCommitted}
 	fpConfirmed      = []failpoint.Name{failpoint.StoreApplyBlockPrecommit, failpoint.StoreApplyBlockCommitted, failpoint.StoreUpdateProposalPrecommit, failpoint.StoreUpdateProposalCommitted}
 	fpGovernance     = []failpoint.Name{failpoint.StoreUpdateGovernancePrecommit, failpoint.StoreUpdateGovernanceCommitted}

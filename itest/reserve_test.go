@@ -59,6 +59,9 @@ var cases = []struct {
 	{"witnesses: two ministries witness two spends, audit verify --witness vouches; restored (custosd restore) from an older backup, the witnesses catch it", testWitnessesCatchRestore, false},
 	{"failpoints: the README flow completes through random kills", testFailpoints, false},
 	{"identities: an officer issued over the API, used, revoked, refused after a restart", testIdentityRevoke, false},
+	{"agents: two serve --auto processes sign a 2-of-3 spend, reconnect across a daemon restart, sign the next; no secret in any log", testAgentsSpend, false},
+	{"agents: one air-gapped file, then an agent started after SIGNING completes the spend; no secret in any log", testAgentLateAndFile, false},
+	{"agents: without --auto, pending lists the request, refuse reaches spend show, approve signs; no secret in any log", testAgentOperator, false},
 }
 
 func TestIntegration(t *testing.T) {

@@ -17,6 +17,7 @@ import (
 	"github.com/custos-reserve/custos/reserve"
 	"github.com/custos-reserve/custos/signer"
 	"github.com/custos-reserve/custos/signer/signertest"
+	"github.com/custos-reserve/custos/signer/signertest/spendtest"
 )
 
 // What the officer-approval checks and the ledger add to a ministry
@@ -24,67 +25,31 @@ import (
 // BenchmarkSignerAnalyzeAndSign950 (Analyze and SignPSBT alone), which
 // BenchmarkAnalyzeAndSign950 repeats here on this package's spend.
 
-// benchInputs is the size of the benchmark spend, as in multisig's
-// benchmarks: 950 2-of-3 inputs and two outputs weigh about 99,900 vB,
-// just under the 100,000 vB (400,000 weight) standardness limit.
-const benchInputs = 950
+// benchInputs is the size of the benchmark spend (spendtest.Inputs).
+const benchInputs = spendtest.Inputs
 
 // benchLedgerEntries is how many earlier signatures the ledger of the
 // Ledger1000 benchmarks holds.
 const benchLedgerEntries = 1000
 
-// benchFeeRate is the benchmark spend's fee rate in sat/vB, as in
-// multisig's: about 0.0099 BTC, just within the default ceiling.
-const benchFeeRate = 10
-
-// approvedSpend is the signer benchmarks' fixture: the wallet of
-// newWalletFixture, and a 950-input spend of it approved by all three
-// officers under the pinned policy.
+// approvedSpend is the signer benchmarks' fixture, spendtest's: the
+// signer under test's data directory with the wallet and policy pinned,
+// and a 950-input spend of it approved by all three officers (the same
+// request the agent's benchmarks sign).
 type approvedSpend struct {
-	f *walletFixture
-	// unsigned is the approved PSBT, serialized: each iteration that
-	// signs parses its own copy.
-	unsigned []byte
+	*spendtest.Spend
 }
 
-// MustApprovedSpend builds the fixture: 950 coins of 0.01 BTC or so, each
-// in its own previous transaction (so each input has its own
-// non_witness_utxo), alternating between the receive and change branches
-// at indexes 4 to 478; 0.7 BTC to the allowlisted payee, the rest less a
-// fee of 10 sat/vB to change index 3. The intent's fee cap is that fee;
-// alice, bob and carol approve it (two would do).
+// MustApprovedSpend builds the fixture (spendtest.MustApprovedSpend).
 func MustApprovedSpend(tb testing.TB) *approvedSpend {
 	tb.Helper()
-	f := newWalletFixture(tb)
-	sp := &spend{d: f.desc, prevs: map[chainhash.Hash]*wire.MsgTx{}}
-	for i := range benchInputs {
-		// Above changeIndex, so no coin sits at the change output's
-		// address.
-		b, idx := reserve.Branch(i%2), changeIndex+1+uint32(i/2)
-		amount := 1_000_000 + int64(i)
-		prev := prevTx(byte(i), wire.NewTxOut(amount, MustDerive(tb, f.desc, b, idx).PkScript))
-		sp.prevs[prev.TxHash()] = prev
-		sp.inputs = append(sp.inputs, reserve.Input{
-			OutPoint:  wire.OutPoint{Hash: prev.TxHash(), Index: 0},
-			AmountSat: amount, Branch: b, Index: idx,
-		})
-	}
-	require.Len(tb, sp.prevs, benchInputs, "every coin has its own previous transaction")
-
-	change := MustDerive(tb, f.desc, reserve.BranchChange, changeIndex).PkScript
-	fee := multisig.EstimateVSize(2, 3, benchInputs, [][]byte{payeeScript(tb), change}) * benchFeeRate
-	p := sp.create(tb, fee)
-	in := signertest.MustIntent(tb, p, f.desc, f.policy.Hash())
-	in.FeeCapSat = fee
-	require.NoError(tb, in.Validate())
-	signertest.MustSetApprovals(tb, p, in, signertest.Officers()...)
-	return &approvedSpend{f: f, unsigned: MustSerialize(tb, p)}
+	return &approvedSpend{Spend: spendtest.MustApprovedSpend(tb)}
 }
 
 // packet is a fresh copy of the approved PSBT.
 func (a *approvedSpend) packet(tb testing.TB) *psbt.Packet {
 	tb.Helper()
-	p, err := multisig.ParsePSBT(a.unsigned)
+	p, err := multisig.ParsePSBT(a.PSBT)
 	require.NoError(tb, err)
 	return p
 }
@@ -96,16 +61,15 @@ func (a *approvedSpend) packet(tb testing.TB) *psbt.Packet {
 // descriptor alone, which has derived nothing.
 func (a *approvedSpend) pinned(tb testing.TB, warm bool) *signer.Pinned {
 	tb.Helper()
-	us := a.f.us()
-	d, err := signer.LoadDescriptor(us.dir, reserve.Regtest)
+	d, err := signer.LoadDescriptor(a.Dir, reserve.Regtest)
 	require.NoError(tb, err)
 	if warm {
-		derived, err := signer.LoadDerived(us.dir, d)
+		derived, err := signer.LoadDerived(a.Dir, d)
 		require.NoError(tb, err)
 		require.Equal(tb, 2*signer.DerivedWindow, derived.Count())
-		require.NoError(tb, derived.Verify(us.key))
+		require.NoError(tb, derived.Verify(a.Key))
 	}
-	p, err := signer.Place(d, us.key)
+	p, err := signer.Place(d, a.Key)
 	require.NoError(tb, err)
 	return p
 }
@@ -115,9 +79,9 @@ func (a *approvedSpend) pinned(tb testing.TB, warm bool) *signer.Pinned {
 // file (nil: no file, an empty ledger).
 func (a *approvedSpend) rules(tb testing.TB, ledger []byte) signer.Rules {
 	tb.Helper()
-	l, err := signer.OpenLedger(MustStateDir(tb, a.f.us().dir, ledger))
+	l, err := signer.OpenLedger(MustStateDir(tb, a.Dir, ledger))
 	require.NoError(tb, err)
-	return signer.Rules{Policy: a.f.policy, Ledger: l, Now: signertest.Now}
+	return signer.Rules{Policy: a.Policy, Ledger: l, Now: signertest.Now}
 }
 
 // MustLedgerWith opens a ledger in a new directory whose file holds data;
@@ -196,7 +160,7 @@ func BenchmarkCheck950(b *testing.B) {
 // reads and parses the whole file for the velocity figures.
 func BenchmarkCheck950Ledger1000(b *testing.B) {
 	a := MustApprovedSpend(b)
-	ledger := MustLedgerFile(b, a.f.us().key, earlierEntries(benchLedgerEntries))
+	ledger := MustLedgerFile(b, a.Key, earlierEntries(benchLedgerEntries))
 	for _, warm := range []bool{true, false} {
 		b.Run(cacheName(warm), func(b *testing.B) { benchCheck(b, a, warm, ledger) })
 	}
@@ -239,7 +203,7 @@ func BenchmarkSign950(b *testing.B) {
 // signatures of BenchmarkCheck950Ledger1000 in each iteration's ledger.
 func BenchmarkSign950Ledger1000(b *testing.B) {
 	a := MustApprovedSpend(b)
-	ledger := MustLedgerFile(b, a.f.us().key, earlierEntries(benchLedgerEntries))
+	ledger := MustLedgerFile(b, a.Key, earlierEntries(benchLedgerEntries))
 	for _, warm := range []bool{true, false} {
 		b.Run(cacheName(warm), func(b *testing.B) { benchSign(b, a, warm, ledger) })
 	}
@@ -249,7 +213,7 @@ func BenchmarkSign950Ledger1000(b *testing.B) {
 // directory holding ledger, so the ledger never grows across iterations;
 // cold gives each iteration a descriptor that has derived nothing.
 func benchSign(b *testing.B, a *approvedSpend, warm bool, ledger []byte) {
-	key := a.f.us().key
+	key := a.Key
 	var pinned *signer.Pinned
 	if warm {
 		pinned = a.pinned(b, true)
@@ -284,7 +248,7 @@ func benchSign(b *testing.B, a *approvedSpend, warm bool, ledger []byte) {
 // compared with.
 func BenchmarkAnalyzeAndSign950(b *testing.B) {
 	a := MustApprovedSpend(b)
-	key := a.f.us().key
+	key := a.Key
 	for _, warm := range []bool{true, false} {
 		b.Run(cacheName(warm), func(b *testing.B) {
 			var analyze, sign time.Duration

@@ -113,3 +113,59 @@ func TestRecordWitnessesSurvivesReopen(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, map[uint32]custosaudit.WitnessRecord{rec.Fingerprint: rec}, got)
 }
+
+// TestUpdateProposalWitnessed: an import's signatures and its file's
+// cosignatures are written together or not at all — a refused update
+// records no cosignature, a refused cosignature writes no signature.
+func TestUpdateProposalWitnessed(t *testing.T) {
+	ctx := context.Background()
+	const fp uint32 = 0x0c0c0c0c
+	sign := func(p *reserve.Proposal) error {
+		p.Signatures = append(p.Signatures, reserve.Signature{Cosigner: 1, At: fixedNow})
+		return nil
+	}
+	setup := func(t *testing.T) *store.DB {
+		db := MustFunded(t)
+		MustCreate(t, db, testProposal(fundingUTXOs()[0]))
+		MustMove(t, db, "P000001", reserve.StateApproved)
+		MustMove(t, db, "P000001", reserve.StateSigning)
+		return db
+	}
+
+	t.Run("both written", func(t *testing.T) {
+		db := setup(t)
+		p, err := db.UpdateProposalWitnessed(ctx, "P000001", sign, []custosaudit.WitnessRecord{witnessRec(t, fp, 1, 5)})
+		require.NoError(t, err)
+		require.Len(t, p.Signatures, 1)
+		got, err := db.Witnesses(ctx, witnessOrigin)
+		require.NoError(t, err)
+		require.Contains(t, got, fp)
+		// The same file imported again: nothing new, no second leaf.
+		size, _, err := db.AuditTree(ctx)
+		require.NoError(t, err)
+		_, err = db.UpdateProposalWitnessed(ctx, "P000001", func(*reserve.Proposal) error { return nil }, []custosaudit.WitnessRecord{witnessRec(t, fp, 1, 5)})
+		require.NoError(t, err)
+		after, _, err := db.AuditTree(ctx)
+		require.NoError(t, err)
+		require.Equal(t, size, after)
+	})
+	t.Run("a refused update records no cosignature", func(t *testing.T) {
+		db := setup(t)
+		_, err := db.UpdateProposalWitnessed(ctx, "P000001", func(*reserve.Proposal) error {
+			return reserve.Errorf(reserve.CodeDenied, "the signer identity may not add that")
+		}, []custosaudit.WitnessRecord{witnessRec(t, fp, 1, 5)})
+		requireCode(t, err, reserve.CodeDenied)
+		got, err := db.Witnesses(ctx, witnessOrigin)
+		require.NoError(t, err)
+		require.NotContains(t, got, fp)
+	})
+	t.Run("a refused cosignature writes no signature", func(t *testing.T) {
+		db := setup(t)
+		require.NoError(t, db.RecordWitnesses(ctx, "P000001", []custosaudit.WitnessRecord{witnessRec(t, fp, 1, 5)}))
+		_, err := db.UpdateProposalWitnessed(ctx, "P000001", sign, []custosaudit.WitnessRecord{witnessRec(t, fp, 2, 6)})
+		requireCode(t, err, reserve.CodeInvalid)
+		p, err := db.Proposal(ctx, "P000001")
+		require.NoError(t, err)
+		require.Empty(t, p.Signatures)
+	})
+}

@@ -145,25 +145,36 @@ func (c *cli) checkQueued(dir string, kf *signer.KeyFile, q agent.Queued) (signe
 	return r.Summary, nil
 }
 
-// cmdApprove is approve ID.
-func (c *cli) cmdApprove(_ context.Context, args []string) error {
+// cmdApprove is approve ID. It unlocks the key: the approval carries a MAC
+// under it (signer.OperatorApprovalMAC), so only who holds the passphrase
+// can approve, not whoever can write the data directory.
+func (c *cli) cmdApprove(ctx context.Context, args []string) error {
 	id, rest := leadingID(args)
-	f := c.newFlags("approve", false)
-	if done, err := c.parse(f, rest, progName+" approve ID [--datadir DIR] [--json]",
+	f := c.newFlags("approve", true)
+	if done, err := c.parse(f, rest, progName+" approve ID [--datadir DIR] [--passphrase-file FILE] [--json]",
 		"Approves queued request ID (see 'pending'): 'serve' checks it again, signs it and submits the\n"+
-			"signature."); done || err != nil {
+			"signature. The passphrase is asked: the approval is authenticated under the key, over the\n"+
+			"proposal id and the queued PSBT, and serve ignores one that does not verify."); done || err != nil {
 		return err
 	}
 	if id == "" {
 		return usageErrorf("approve: the request ID is required")
 	}
-	if err := agent.Approve(f.datadir, id); err != nil {
+	if err := agent.CheckID(id); err != nil {
+		return decisionError(err)
+	}
+	key, err := c.unlock(ctx, f)
+	if err != nil {
+		return err
+	}
+	defer key.Zero()
+	if err := agent.Approve(f.datadir, id, key); err != nil {
 		return decisionError(err)
 	}
 	if f.json {
 		return writeJSON(c.stdout, map[string]string{"id": id, "decided": "approved"})
 	}
-	_, err := fmt.Fprintf(c.stdout, "Approved request %s: serve checks it again, signs it and submits the signature.\n", id)
+	_, err = fmt.Fprintf(c.stdout, "Approved request %s: serve checks it again, signs it and submits the signature.\n", id)
 	return err
 }
 

@@ -425,7 +425,6 @@ func (a *Agent) actOnQueue(ctx context.Context) {
 				a.drop(log, q.ID)
 			}
 		case "approved":
-			log.Info("the operator approved the request")
 			a.signApproved(ctx, log, lock, q)
 			// signApproved released the lock to submit: take it again.
 			if lock, err = lockWaiting(a.cfg.DataDir, a.cfg.PollInterval); err != nil {
@@ -436,9 +435,21 @@ func (a *Agent) actOnQueue(ctx context.Context) {
 	lock.Unlock()
 }
 
-// signApproved checks an approved request again (time has passed), signs
-// and submits it; lock is released. It leaves the queue once submitted.
+// signApproved verifies the operator's approval (a MAC under the key:
+// they held the passphrase), checks the request again (time has passed),
+// signs and submits it; lock is released. It leaves the queue once
+// submitted. An approval that does not verify is removed: the request
+// waits for the operator again.
 func (a *Agent) signApproved(ctx context.Context, log *slog.Logger, lock *signer.DirLock, q Queued) {
+	if err := signer.VerifyOperatorApproval(a.cfg.Key, q.ID, q.PSBT, q.ApprovalMAC); err != nil {
+		if err := dropApproval(a.cfg.DataDir, q.ID); err != nil {
+			log.Warn("unable to remove an approval that does not verify", "err", err)
+		}
+		lock.Unlock()
+		log.Warn("approval ignored and removed: not made with this signer's key (custos-signer approve asks the passphrase); the request waits for the operator", "err", err)
+		return
+	}
+	log.Info("the operator approved the request")
 	pkt, err := multisig.ParsePSBT(q.PSBT)
 	if err != nil {
 		lock.Unlock()

@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -23,14 +24,19 @@ import (
 // (signer.LockDir):
 //
 //	pending/ID.psbt      the request's PSBT as the daemon sent it (serve)
-//	pending/ID.approved  the operator approved it (custos-signer approve)
+//	pending/ID.approved  the operator approved it (custos-signer approve): the
+//	                     hex of signer.OperatorApprovalMAC over ID and ID.psbt
 //	pending/ID.refused   the operator refused it; the reason (custos-signer refuse)
 //
 // Files rather than a unix socket: a request waiting for the operator
 // survives a restart of serve or of the daemon, the operator's decision
 // survives serve being down when it is made, and the trust boundary is the
 // data directory's, which already holds the ledger and the state record.
-// serve reads the decisions every PollInterval.
+// serve reads the decisions every PollInterval. An approval is a MAC
+// under the signer's key (the operator typed the passphrase): one that
+// someone able to write the directory but without the passphrase made
+// does not verify, and serve ignores and removes it. A refusal needs no
+// key: whoever can write the directory can stop a signature anyway.
 
 // QueueDirName is the queue's directory in the signer's data directory.
 const QueueDirName = "pending"
@@ -58,6 +64,8 @@ type Queued struct {
 	// Decided is "", "approved" or "refused"; Reason is the refusal's.
 	Decided string
 	Reason  string
+	// ApprovalMAC is the approval's MAC, to verify before signing.
+	ApprovalMAC []byte
 	// At is when serve queued it.
 	At time.Time
 }
@@ -144,6 +152,15 @@ func dequeue(dataDir, id string) error {
 	return durable.SyncDir(queueDir(dataDir))
 }
 
+// dropApproval removes request id's approval, leaving the request
+// waiting for the operator; the caller holds the lock.
+func dropApproval(dataDir, id string) error {
+	if err := os.Remove(queuePath(dataDir, id, approvedExt)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("unable to remove the approval of request %s: %w", id, err)
+	}
+	return durable.SyncDir(queueDir(dataDir))
+}
+
 // readQueue lists the queue; the caller holds the lock (or accepts a
 // listing that may change under it).
 func readQueue(dataDir string) ([]Queued, error) {
@@ -169,6 +186,11 @@ func readQueue(dataDir string) ([]Queued, error) {
 		}
 		if _, err := os.Stat(queuePath(dataDir, id, approvedExt)); err == nil {
 			q.Decided = "approved"
+			// A file too large or not hex keeps a nil MAC: it does not
+			// verify, and serve removes it.
+			if b, err := durable.ReadLimited(queuePath(dataDir, id, approvedExt), maxApprovalBytes); err == nil {
+				q.ApprovalMAC, _ = hex.DecodeString(strings.TrimSpace(string(b)))
+			}
 		}
 		if b, err := durable.ReadLimited(queuePath(dataDir, id, refusedExt), MaxReasonBytes); err == nil {
 			q.Decided, q.Reason = "refused", string(b)
@@ -190,10 +212,21 @@ func Pending(dataDir string) ([]Queued, error) {
 	return readQueue(dataDir)
 }
 
-// Approve records the operator's approval of queued request id; serve
-// checks it again, signs it and submits the signature.
-func Approve(dataDir, id string) error {
-	return decide(dataDir, id, approvedExt, nil)
+// maxApprovalBytes bounds what is read of an approval file (a hex MAC).
+const maxApprovalBytes = 1024
+
+// Approve records the operator's approval of queued request id, with
+// signer.OperatorApprovalMAC under key (unlocked with the passphrase) over
+// id and the queued PSBT; serve verifies it, checks the request again,
+// signs it and submits the signature.
+func Approve(dataDir, id string, key *signer.Key) error {
+	return decide(dataDir, id, approvedExt, func(raw []byte) ([]byte, error) {
+		mac, err := signer.OperatorApprovalMAC(key, id, raw)
+		if err != nil {
+			return nil, fmt.Errorf("unable to authenticate the approval of request %s: %w", id, err)
+		}
+		return []byte(hex.EncodeToString(mac) + "\n"), nil
+	})
 }
 
 // Refuse records the operator's refusal of queued request id; serve
@@ -202,10 +235,12 @@ func Refuse(dataDir, id, reason string) error {
 	if err := CheckReason(reason); err != nil {
 		return err
 	}
-	return decide(dataDir, id, refusedExt, []byte(reason))
+	return decide(dataDir, id, refusedExt, func([]byte) ([]byte, error) { return []byte(reason), nil })
 }
 
-func decide(dataDir, id, ext string, body []byte) error {
+// decide writes the decision file ext of queued request id, whose body
+// is made of the queued PSBT's bytes, under the lock.
+func decide(dataDir, id, ext string, body func(psbt []byte) ([]byte, error)) error {
 	if err := CheckID(id); err != nil {
 		return err
 	}
@@ -214,7 +249,8 @@ func decide(dataDir, id, ext string, body []byte) error {
 		return err
 	}
 	defer lock.Unlock()
-	if _, err := os.Stat(queuePath(dataDir, id, psbtExt)); errors.Is(err, fs.ErrNotExist) {
+	raw, err := durable.ReadLimited(queuePath(dataDir, id, psbtExt), multisig.MaxPSBTBytes)
+	if errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("request %s: %w (see custos-signer pending)", id, ErrNotQueued)
 	} else if err != nil {
 		return err
@@ -224,5 +260,9 @@ func decide(dataDir, id, ext string, body []byte) error {
 			return reserve.Errorf(reserve.CodeConflict, "request %s is decided already (%s)", id, strings.TrimPrefix(other, "."))
 		}
 	}
-	return durable.Write(queuePath(dataDir, id, ext), body, 0o600, false)
+	b, err := body(raw)
+	if err != nil {
+		return err
+	}
+	return durable.Write(queuePath(dataDir, id, ext), b, 0o600, false)
 }
