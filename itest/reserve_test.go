@@ -57,6 +57,7 @@ var cases = []struct {
 	{"pay once: spend cancel --conflict makes a withheld signed transaction unconfirmable", testCancelConflict, false},
 	{"backup: taken mid-spend, restored into a new data dir, the spend completes after ack-restore", testBackupMidSpend, false},
 	{"witnesses: two ministries witness two spends, audit verify --witness vouches; restored (custosd restore) from an older backup, the witnesses catch it", testWitnessesCatchRestore, false},
+	{"metrics: what Prometheus scrapes after the README flow is what happened", testMetricsAfterFlow, false},
 	{"failpoints: the README flow completes through random kills", testFailpoints, false},
 	{"identities: an officer issued over the API, used, revoked, refused after a restart", testIdentityRevoke, false},
 	{"agents: two serve --auto processes sign a 2-of-3 spend, reconnect across a daemon restart, sign the next; no secret in any log", testAgentsSpend, false},

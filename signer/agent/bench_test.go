@@ -2,6 +2,7 @@ package agent_test
 
 import (
 	"context"
+	"net"
 	"os"
 	"path/filepath"
 	"testing"
@@ -94,10 +95,10 @@ func benchAgent(b *testing.B, s *spendtest.Spend) {
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error, 1)
 		go func() { done <- a.Run(ctx) }()
-		<-f.connected
+		stream := <-f.connected
 		b.StartTimer()
 
-		f.requests <- request
+		stream <- request
 		select {
 		case signed = <-f.imported:
 		case why := <-f.refused:
@@ -131,22 +132,23 @@ func mustRead(tb testing.TB, path string) []byte {
 	return data
 }
 
-// benchDaemon is the fake custosd of the benchmark: each stream sends
-// the requests put in requests; ImportPSBT and RefuseRequest hand what
-// the agent sent to the benchmark.
+// benchDaemon is the fake custosd of the benchmark: each stream, once
+// open, hands the benchmark a channel (connected) and sends the requests
+// put in it, so a request never goes to the stream of an agent already
+// stopped; ImportPSBT and RefuseRequest hand what the agent sent to the
+// benchmark.
 type benchDaemon struct {
 	custosv1.UnimplementedSignerServiceServer
 	custosv1.UnimplementedSpendServiceServer
-	requests  chan *custosv1.SigningRequest
-	connected chan struct{}
+	connected chan chan *custosv1.SigningRequest
 	imported  chan []byte
 	refused   chan string
 }
 
 func newBenchDaemon() *benchDaemon {
 	return &benchDaemon{
-		requests: make(chan *custosv1.SigningRequest), connected: make(chan struct{}, 1),
-		imported: make(chan []byte, 1), refused: make(chan string, 1),
+		connected: make(chan chan *custosv1.SigningRequest, 1),
+		imported:  make(chan []byte, 1), refused: make(chan string, 1),
 	}
 }
 
@@ -154,12 +156,13 @@ func (f *benchDaemon) SigningRequests(_ *custosv1.SigningRequestsRequest, s cust
 	if err := s.SendHeader(metadata.MD{}); err != nil {
 		return err
 	}
-	f.connected <- struct{}{}
+	requests := make(chan *custosv1.SigningRequest, 1)
+	f.connected <- requests
 	for {
 		select {
 		case <-s.Context().Done():
 			return nil
-		case r := <-f.requests:
+		case r := <-requests:
 			if err := s.Send(&custosv1.SigningRequestsResponse{Event: &custosv1.SigningRequestsResponse_Request{Request: r}}); err != nil {
 				return err
 			}
