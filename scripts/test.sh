@@ -21,5 +21,7 @@ go vet ./...
 go vet -tags itest ./itest/
 echo "== unit tests"
 go test -count=1 -timeout 20m ./...
+echo "== benchmark smoke (one iteration each: the measurements still run)"
+go test -count=1 -run '^$' -bench '^BenchmarkSign950$' -benchtime 1x ./signer/agent/
 echo "== integration tests (node: ${BITCOIND:-$BTCD})"
 go test -count=1 -timeout 40m -tags itest -v ./itest/
