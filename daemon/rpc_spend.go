@@ -272,17 +272,7 @@ func (d *Daemon) proposal(ctx context.Context, id string) (reserve.Proposal, err
 }
 
 // checkID refuses ids that cannot be a proposal id before any lookup.
-func checkID(id string) error {
-	if id == "" || len(id) > 32 {
-		return reserve.Invalid("id", "proposal id must be 1 to 32 characters")
-	}
-	for _, r := range id {
-		if !(r >= '0' && r <= '9' || r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z' || r == '-') {
-			return reserve.Invalid("id", "proposal id %q has a character other than letters, digits and '-'", id)
-		}
-	}
-	return nil
-}
+func checkID(id string) error { return reserve.CheckProposalID(id) }
 
 func stateToProto(s reserve.State) custosv1.ProposalState {
 	// The numbers are the same on both sides by construction; the switch

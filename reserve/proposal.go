@@ -267,3 +267,17 @@ func (p *Proposal) Move(next State, at time.Time, actor, note string) error {
 	p.History = append(p.History, Transition{State: next, At: at, Actor: actor, Note: note})
 	return nil
 }
+
+// CheckProposalID refuses what cannot be a proposal id, before any
+// lookup or any use as a file name: 1 to 32 letters, digits and '-'.
+func CheckProposalID(id string) error {
+	if id == "" || len(id) > 32 {
+		return Invalid("id", "proposal id must be 1 to 32 characters")
+	}
+	for _, r := range id {
+		if !(r >= '0' && r <= '9' || r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z' || r == '-') {
+			return Invalid("id", "proposal id %q has a character other than letters, digits and '-'", id)
+		}
+	}
+	return nil
+}

@@ -1,6 +1,7 @@
 package reserve_test
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -28,5 +29,16 @@ func TestMaySpend(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			require.Equal(t, tt.want, tt.p.MaySpend(tt.threshold))
 		})
+	}
+}
+
+// TestCheckProposalID: what can be a proposal id (and a file name in a
+// signer's queue), and what cannot.
+func TestCheckProposalID(t *testing.T) {
+	for _, ok := range []string{"P000001", "P1234567", "a-b-9"} {
+		require.NoError(t, reserve.CheckProposalID(ok), ok)
+	}
+	for _, bad := range []string{"", "P 1", "../P1", "P1/x", "P\x00", "Pé", strings.Repeat("P", 33)} {
+		require.Error(t, reserve.CheckProposalID(bad), "%q", bad)
 	}
 }

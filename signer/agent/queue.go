@@ -71,18 +71,8 @@ type Queued struct {
 }
 
 // CheckID refuses what cannot be a proposal id (and so a file name in the
-// queue): 1 to 32 letters, digits and '-'.
-func CheckID(id string) error {
-	if id == "" || len(id) > 32 {
-		return reserve.Invalid("id", "proposal id must be 1 to 32 characters")
-	}
-	for _, r := range id {
-		if !(r >= '0' && r <= '9' || r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z' || r == '-') {
-			return reserve.Invalid("id", "proposal id %q has a character other than letters, digits and '-'", id)
-		}
-	}
-	return nil
-}
+// queue): reserve.CheckProposalID.
+func CheckID(id string) error { return reserve.CheckProposalID(id) }
 
 // CheckReason refuses a reason the daemon would refuse: empty, over
 // MaxReasonBytes, not UTF-8, or with a character that is not printable.
