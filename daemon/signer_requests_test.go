@@ -402,3 +402,50 @@ func TestAgentRefusesTamperedRequest(t *testing.T) {
 }
 
 type psbtPacket = psbt.Packet
+
+// TestAgentsCarryLargePSBT: the agents' transfer path carries a PSBT over
+// gRPC's default 4 MiB (every input carries its whole, large previous
+// transaction): streamed to two agents, checked, signed and imported back,
+// it finalizes.
+func TestAgentsCarryLargePSBT(t *testing.T) {
+	td := MustStartDaemon(t)
+	ms := mustMinistries(t)
+	w := mustAgentWallet(t, td, ms)
+	MustSetPolicy(t, td, testPolicy(t))
+	MustFundLarge(t, td, w, 30, 1_000_000)
+	spend := custosv1.NewSpendServiceClient(MustDialAs(t, td, daemon.RoleOfficer))
+	r, err := spend.ProposeSpend(callCtx(t), &custosv1.ProposeSpendRequest{
+		Payees: []*custosv1.Payment{{Address: listedAddr(t), AmountSat: 29_000_000}}, FeeRateSatVb: 1,
+	}, daemon.CallOptions()...)
+	require.NoError(t, err)
+	id := r.Proposal.Id
+	in, err := reserve.DecodeIntent(r.Proposal.Intent)
+	require.NoError(t, err)
+	for _, officer := range []string{"alice", "bob"} {
+		a, err := reserve.SignIntent(&in, reserve.DecisionApprove, officerKey(officer))
+		require.NoError(t, err)
+		_, err = custosv1.NewSpendServiceClient(MustDialIdentity(t, td, officer, daemon.RoleOfficer)).DecideProposal(callCtx(t), &custosv1.DecideProposalRequest{
+			Id: id, Decision: custosv1.Decision_DECISION_APPROVE,
+			Signature: &custosv1.OfficerSignature{OfficerKey: a.OfficerKey[:], Signature: a.Signature[:]},
+		}, daemon.CallOptions()...)
+		require.NoError(t, err)
+	}
+	exp, err := spend.ExportPSBT(callCtx(t), &custosv1.ExportPSBTRequest{Id: id}, daemon.CallOptions()...)
+	require.NoError(t, err)
+	require.Greater(t, len(exp.Psbt), 4<<20, "over gRPC's default message size")
+
+	for i, m := range ms[:2] {
+		startAgent(t, m, mustIssueSigner(t, td, fmt.Sprintf("large-%d", i), m.rec.Fingerprint), true)
+	}
+	waitFor(t, 60*time.Second, "two signatures", func() bool {
+		got, err := spend.GetProposal(callCtx(t), &custosv1.GetProposalRequest{Id: id}, daemon.CallOptions()...)
+		require.NoError(t, err)
+		return len(got.Proposal.Signers) == 2
+	})
+	got, err := spend.GetProposal(callCtx(t), &custosv1.GetProposalRequest{Id: id}, daemon.CallOptions()...)
+	require.NoError(t, err)
+	require.NotEqual(t, custosv1.ProposalState_PROPOSAL_STATE_SIGNING, got.Proposal.State, "two agents' signatures finalize it")
+	for _, m := range ms[:2] {
+		require.Equal(t, 1, ledgerEntries(t, m))
+	}
+}
