@@ -7,14 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"net"
-	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/custos-reserve/custos/audit"
-	"github.com/custos-reserve/custos/multisig"
 	"github.com/custos-reserve/custos/reserve"
 )
 
@@ -35,15 +32,12 @@ const (
 // recorded as an export leaf before it is handed out: an export the log
 // cannot record is refused, so no PSBT leaves unlogged.
 func (d *Daemon) exportPSBT(ctx context.Context, p reserve.Proposal) ([]byte, error) {
-	raw, err := d.witnessPSBT(ctx, p.PSBT)
+	raw, c, err := d.witnessPSBT(ctx, p.PSBT)
 	if err != nil {
 		return nil, err
 	}
+	size, proofs := c.size, c.proofs
 	ids := map[string]string{"proposal": p.ID, "txid": p.Txid.String(), "psbt_sha256": fmt.Sprintf("%x", sha256.Sum256(raw))}
-	size, proofs, err := d.carriedWitness(raw)
-	if err != nil {
-		return nil, err
-	}
 	ids["checkpoint_size"] = strconv.FormatInt(size, 10)
 	if len(proofs) > 0 {
 		ids["proofs"] = reserve.Clip(strings.Join(proofs, ","), audit.MaxIDLen)
@@ -53,36 +47,6 @@ func (d *Daemon) exportPSBT(ctx context.Context, p reserve.Proposal) ([]byte, er
 		return nil, fmt.Errorf("unable to record the export of proposal %s: %w", p.ID, err)
 	}
 	return raw, nil
-}
-
-// carriedWitness reads back what an exported PSBT carries: the size of its
-// checkpoint and the fingerprints (hex) it has a proof for.
-func (d *Daemon) carriedWitness(raw []byte) (int64, []string, error) {
-	pkt, err := multisig.ParsePSBT(raw)
-	if err != nil {
-		return 0, nil, reserve.Errorf(reserve.CodeInternal, "exported PSBT does not parse: %w", err)
-	}
-	w, err := multisig.ReadWitness(pkt)
-	if err != nil {
-		return 0, nil, reserve.Errorf(reserve.CodeInternal, "exported PSBT's witness fields do not parse: %w", err)
-	}
-	var size int64
-	if len(w.Checkpoint) > 0 {
-		v, err := d.logVerifier()
-		if err != nil {
-			return 0, nil, err
-		}
-		cp, err := audit.OpenCheckpoint(w.Checkpoint, v)
-		if err != nil {
-			return 0, nil, reserve.Errorf(reserve.CodeInternal, "exported checkpoint does not open: %w", err)
-		}
-		size = cp.Size
-	}
-	var fps []string
-	for _, fp := range slices.Sorted(maps.Keys(w.Proofs)) {
-		fps = append(fps, fmt.Sprintf("%08x", fp))
-	}
-	return size, fps, nil
 }
 
 // recordHandshakeFailure appends an auth.failed leaf for a connection

@@ -56,20 +56,20 @@ func (d *Daemon) logVerifier() (note.Verifier, error) {
 // signers get it: the signed checkpoint of the log now, and for each
 // cosigner whose witness the daemon knows, the consistency proof from the
 // checkpoint it last cosigned.
-func (d *Daemon) witnessPSBT(ctx context.Context, raw []byte) ([]byte, error) {
+func (d *Daemon) witnessPSBT(ctx context.Context, raw []byte) ([]byte, carried, error) {
 	pkt, err := multisig.ParsePSBT(raw)
 	if err != nil {
-		return nil, reserve.Errorf(reserve.CodeInternal, "stored PSBT does not parse: %w", err)
+		return nil, carried{}, reserve.Errorf(reserve.CodeInternal, "stored PSBT does not parse: %w", err)
 	}
 	cp, signed, err := d.checkpoint(ctx, 0)
 	if err != nil {
-		return nil, err
+		return nil, carried{}, err
 	}
 	w := multisig.Witness{Checkpoint: signed, Proofs: map[uint32][]byte{}}
 	if ws := d.witnessStore(); ws != nil {
 		recs, err := ws.Witnesses(ctx, cp.Origin)
 		if err != nil {
-			return nil, err
+			return nil, carried{}, err
 		}
 		for _, fp := range slices.Sorted(maps.Keys(recs)) {
 			old := recs[fp].Checkpoint.Size
@@ -81,26 +81,37 @@ func (d *Daemon) witnessPSBT(ctx context.Context, raw []byte) ([]byte, error) {
 			}
 			p, err := d.audit.ProveAuditConsistency(ctx, old, cp.Size)
 			if err != nil {
-				return nil, err
+				return nil, carried{}, err
 			}
 			text, err := p.MarshalText()
 			if err != nil {
-				return nil, err
+				return nil, carried{}, err
 			}
 			w.Proofs[fp] = text
 		}
 	}
 	if err := multisig.SetWitness(pkt, w); err != nil {
-		return nil, err
+		return nil, carried{}, err
 	}
 	out, err := multisig.SerializePSBT(pkt)
 	if err != nil {
-		return nil, err
+		return nil, carried{}, err
 	}
 	if len(out) > multisig.MaxPSBTBytes {
-		return nil, reserve.Errorf(reserve.CodeInternal, "the PSBT with the audit log's witness fields would be %d bytes, more than %d", len(out), multisig.MaxPSBTBytes)
+		return nil, carried{}, reserve.Errorf(reserve.CodeInternal, "the PSBT with the audit log's witness fields would be %d bytes, more than %d", len(out), multisig.MaxPSBTBytes)
 	}
-	return out, nil
+	c := carried{size: cp.Size}
+	for _, fp := range slices.Sorted(maps.Keys(w.Proofs)) {
+		c.proofs = append(c.proofs, fmt.Sprintf("%08x", fp))
+	}
+	return out, c, nil
+}
+
+// carried is what witnessPSBT put in an exported PSBT: its checkpoint's
+// size and the cosigners (fingerprints in hex) it carries a proof for.
+type carried struct {
+	size   int64
+	proofs []string
 }
 
 // cosigned is what checkCosignatures found in a returned PSBT: the
