@@ -114,13 +114,19 @@ func (d *Daemon) proposeLinked(ctx context.Context, caller Caller, spec spendSpe
 	}
 	d.proposeMu.Lock()
 	defer d.proposeMu.Unlock()
+	// One read of every proposal serves both checks of the payment's
+	// links (proposeMu keeps other proposals from being made meanwhile).
+	all, err := d.cfg.Store.Proposals(ctx, reserve.StateUnspecified)
+	if err != nil {
+		return reserve.Proposal{}, err
+	}
 	var ln links
 	if spec.Replaces != "" {
-		if ln, err = d.supersedeLinks(ctx, g.wallet.Threshold, spec.Replaces); err != nil {
+		if ln, err = d.supersedeLinks(ctx, all, g.wallet.Threshold, spec.Replaces); err != nil {
 			return reserve.Proposal{}, err
 		}
 	}
-	if spec.warnings, err = d.checkRepeat(ctx, payees, ln.ids, spec.Repeat); err != nil {
+	if spec.warnings, err = checkRepeat(all, payees, ln.ids, spec.Repeat); err != nil {
 		return reserve.Proposal{}, err
 	}
 	for try := 1; ; try++ {

@@ -21,7 +21,8 @@ type links struct {
 	required []reserve.Input
 }
 
-// supersedeLinks resolves `--replaces target`: the new intent supersedes
+// supersedeLinks resolves `--replaces target` against all, every
+// proposal the store holds: the new intent supersedes
 // the target's payment (the proposal id its intent names: a fee bump
 // carries its original's) and everything that one superseded. The new
 // transaction must spend an input of each proposal for those payments
@@ -30,7 +31,7 @@ type links struct {
 // signatures may exist outside the daemon: a restored backup, a withheld
 // PSBT). It picks one coin per proposal, the largest, preferring a coin
 // that already covers another; the store checks the rule again.
-func (d *Daemon) supersedeLinks(ctx context.Context, threshold int, target string) (links, error) {
+func (d *Daemon) supersedeLinks(ctx context.Context, all []reserve.Proposal, threshold int, target string) (links, error) {
 	t, err := d.cfg.Store.Proposal(ctx, target)
 	if reserve.CodeOf(err) == reserve.CodeNotFound {
 		return links{}, reserve.Invalid("replaces", "proposal %q does not exist", target)
@@ -47,10 +48,6 @@ func (d *Daemon) supersedeLinks(ctx context.Context, threshold int, target strin
 	if len(ids) > reserve.MaxIntentSupersedes {
 		return links{}, reserve.Invalid("replaces", "proposal %s ends a chain of %d replaced proposals, more than the %d an intent may name; cancel them with spend cancel --conflict first",
 			t.ID, len(ids), reserve.MaxIntentSupersedes)
-	}
-	all, err := d.cfg.Store.Proposals(ctx, reserve.StateUnspecified)
-	if err != nil {
-		return links{}, err
 	}
 	var olds []reserve.Proposal
 	txids := map[chainhash.Hash]bool{}
@@ -127,7 +124,7 @@ func (d *Daemon) supersedeLinks(ctx context.Context, threshold int, target strin
 	return ln, nil
 }
 
-// checkRepeat refuses a payment that repeats, payee and amount, one that
+// checkRepeat refuses, among all proposals, a payment that repeats, payee and amount, one that
 // went to the signers before (or was paid), unless the officers are asked
 // to approve it as a deliberate repeat or it supersedes that one: the
 // signers would refuse it (docs/approvals.md, "One payment, paid once"),
@@ -136,11 +133,7 @@ func (d *Daemon) supersedeLinks(ctx context.Context, threshold int, target strin
 // A payee that such a proposal paid another amount is no repeat the
 // signers recognise; it is returned as a warning the officers read in the
 // new proposal's history (docs/approvals.md, "Limits").
-func (d *Daemon) checkRepeat(ctx context.Context, payees []reserve.Payee, superseded []string, repeat bool) ([]string, error) {
-	all, err := d.cfg.Store.Proposals(ctx, reserve.StateUnspecified)
-	if err != nil {
-		return nil, err
-	}
+func checkRepeat(all []reserve.Proposal, payees []reserve.Payee, superseded []string, repeat bool) ([]string, error) {
 	var warnings []string
 	for _, q := range all {
 		if q.Intent == nil || slices.Contains(superseded, q.Intent.ProposalID) || !wentToSigners(q) {
