@@ -259,6 +259,11 @@ func readHeaderFull(sc *bufio.Scanner, v note.Verifier) (exportHeader, Checkpoin
 	if err := dec.Decode(&h); err != nil || h.Format != ExportFormat {
 		return h, Checkpoint{}, badLine(1, "not a Custos audit export (want a %s header)", ExportFormat)
 	}
+	// Nothing may follow the header's value on its line: not a second
+	// value, not a stray bracket (which dec.More does not see).
+	if _, err := dec.Token(); err != io.EOF {
+		return h, Checkpoint{}, badLine(1, "not a Custos audit export (data after the header's JSON value)")
+	}
 	cp, err := OpenCheckpoint([]byte(h.Checkpoint), v)
 	if err != nil {
 		return h, Checkpoint{}, badLine(1, "%w", err)

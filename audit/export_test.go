@@ -57,6 +57,9 @@ func TestVerifyExport(t *testing.T) {
 		{name: "not JSON", raw: []byte("\x00\x01binary\n"), field: "line 1"},
 		{name: "export of another log", raw: join(otherLog), field: "line 1"},
 		{name: "checkpoint with a forged signature", change: edit(1, `\n\n— `, `\n\n— x`), field: "line 1"},
+		{name: "a second value after the header", change: func(l [][]byte) [][]byte { l[0] = append(bytes.Clone(l[0]), "{}"...); return l }, field: "line 1"},
+		{name: "a stray bracket after the header", change: func(l [][]byte) [][]byte { l[0] = append(bytes.Clone(l[0]), ']'); return l }, field: "line 1"},
+		{name: "white space after the header", change: func(l [][]byte) [][]byte { l[0] = append(bytes.Clone(l[0]), " \t"...); return l }},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -278,6 +278,11 @@ func Open(src io.Reader, ids []age.Identity) (*Reader, error) {
 	if err := dec.Decode(&h); err != nil {
 		return nil, reserve.Invalid("header", "is not a backup header (%v): %w", err, ErrNotBackup)
 	}
+	// Nothing may follow the header's value on its line: not a second
+	// value, not a stray bracket (which dec.More does not see).
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, reserve.Invalid("header", "is not a backup header (data after the JSON value): %w", ErrNotBackup)
+	}
 	if err := h.check(); err != nil {
 		return nil, err
 	}

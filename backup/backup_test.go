@@ -63,6 +63,12 @@ func rawBackup(tb testing.TB, id *age.X25519Identity, h backup.Header, body []by
 	tb.Helper()
 	enc, err := h.Encode()
 	require.NoError(tb, err)
+	return rawBackupHeader(tb, id, enc, body)
+}
+
+// rawBackupHeader writes a backup whose header line is enc, as given.
+func rawBackupHeader(tb testing.TB, id *age.X25519Identity, enc, body []byte) []byte {
+	tb.Helper()
 	var buf bytes.Buffer
 	fmt.Fprintf(&buf, "%s\nheader-sha256 %x\n\n", backup.Format, backup.Digest(enc))
 	w, err := age.Encrypt(&buf, id.Recipient())
@@ -111,6 +117,9 @@ func TestRefused(t *testing.T) {
 	badFile := testHeader(store, []byte("key"))
 	badFile.Files[0].SHA256 = hashHex([]byte("another key"))
 	// The header in the clear names a different header than the one inside.
+	goodHeader, err := testHeader(store, []byte("key")).Encode()
+	require.NoError(t, err)
+	payload := append(append([]byte(nil), store...), "key"...)
 	swapped := append([]byte(nil), good...)
 	copy(swapped[len(backup.Format)+len("\nheader-sha256 "):], "00")
 
@@ -131,6 +140,8 @@ func TestRefused(t *testing.T) {
 		{"bad file hash", rawBackup(t, id, badFile, append(append([]byte(nil), store...), "key"...)), id, backup.ErrHash, "files[0] tls/f0"},
 		{"bytes after the last part", rawBackup(t, id, testHeader(store, []byte("key")), append(append([]byte(nil), store...), "keyX"...)), id, backup.ErrNotBackup, "backup"},
 		{"header not the digest in the clear", swapped, id, backup.ErrHash, "header"},
+		{"a second value after the header", rawBackupHeader(t, id, append(bytes.Clone(goodHeader), "{}"...), payload), id, backup.ErrNotBackup, "header"},
+		{"a stray bracket after the header", rawBackupHeader(t, id, append(bytes.Clone(goodHeader), " ]"...), payload), id, backup.ErrNotBackup, "header"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, _, _, err := readAll(tc.file, tc.id)

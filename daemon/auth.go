@@ -13,6 +13,7 @@ import (
 	reflectionv1alpha "google.golang.org/grpc/reflection/grpc_reflection_v1alpha"
 	"google.golang.org/grpc/status"
 
+	"github.com/custos-reserve/custos/daemon/console"
 	custosv1 "github.com/custos-reserve/custos/proto/custos/v1"
 	"github.com/custos-reserve/custos/reserve"
 )
@@ -29,12 +30,13 @@ var methodRoles = map[string][]Role{
 	custosv1.AdminService_Backup_FullMethodName:       {RoleAdmin},
 	custosv1.AdminService_AckRestore_FullMethodName:   {RoleAdmin},
 
-	custosv1.TreasuryService_GetStatus_FullMethodName:     everyone,
-	custosv1.TreasuryService_GetWallet_FullMethodName:     everyone,
-	custosv1.TreasuryService_NewAddress_FullMethodName:    {RoleAdmin, RoleOfficer},
-	custosv1.TreasuryService_ListAddresses_FullMethodName: readers,
-	custosv1.TreasuryService_GetBalance_FullMethodName:    readers,
-	custosv1.TreasuryService_ListUtxos_FullMethodName:     readers,
+	custosv1.TreasuryService_GetStatus_FullMethodName:         everyone,
+	custosv1.TreasuryService_GetWallet_FullMethodName:         everyone,
+	custosv1.TreasuryService_NewAddress_FullMethodName:        {RoleAdmin, RoleOfficer},
+	custosv1.TreasuryService_ListAddresses_FullMethodName:     readers,
+	custosv1.TreasuryService_GetBalance_FullMethodName:        readers,
+	custosv1.TreasuryService_ListUtxos_FullMethodName:         readers,
+	custosv1.TreasuryService_GetBalanceHistory_FullMethodName: readers,
 
 	custosv1.SpendService_ProposeSpend_FullMethodName:   {RoleAdmin, RoleOfficer},
 	custosv1.SpendService_ListProposals_FullMethodName:  everyone,
@@ -86,6 +88,9 @@ type Caller struct {
 	HasFingerprint bool
 	IssuedAt       time.Time
 	ExpiresAt      time.Time
+	// Console is true for a browser console session (webconsole.go):
+	// its identity was looked up at login, never recorded on first use.
+	Console bool
 }
 
 type callerKey struct{}
@@ -98,18 +103,15 @@ func CallerFrom(ctx context.Context) (Caller, bool) {
 
 // authorize finds the caller's verified client certificate, reads its role
 // and checks it against methodRoles.
+//
+// A call from the browser console carries no certificate: the console's
+// handler put the identity of its session in the context instead (only
+// that handler can: the key is unexported), and it is held to the same
+// table.
 func authorize(ctx context.Context, method string) (context.Context, error) {
-	p, ok := peer.FromContext(ctx)
-	if !ok {
-		return nil, status.Error(codes.Unauthenticated, "no peer information")
-	}
-	info, ok := p.AuthInfo.(credentials.TLSInfo)
-	if !ok || len(info.State.VerifiedChains) == 0 || len(info.State.VerifiedChains[0]) == 0 {
-		return nil, status.Error(codes.Unauthenticated, "a client certificate signed by this daemon's CA is required")
-	}
-	caller, err := callerOf(info.State.VerifiedChains[0][0])
+	caller, err := callerFromContext(ctx)
 	if err != nil {
-		return nil, status.Error(codes.PermissionDenied, err.Error())
+		return nil, err
 	}
 	for _, r := range methodRoles[method] {
 		if r == caller.Role {
@@ -118,6 +120,31 @@ func authorize(ctx context.Context, method string) (context.Context, error) {
 		}
 	}
 	return nil, status.Errorf(codes.PermissionDenied, "role %s may not call %s", caller.Role, method)
+}
+
+// callerFromContext is the console session's identity or the verified
+// client certificate's.
+func callerFromContext(ctx context.Context) (Caller, error) {
+	if id, ok := console.IdentityFrom(ctx); ok {
+		role, err := ParseRole(id.Role)
+		if err != nil {
+			return Caller{}, status.Error(codes.PermissionDenied, err.Error())
+		}
+		return Caller{Name: id.Name, Role: role, Serial: id.Serial, ExpiresAt: id.ExpiresAt, Console: true}, nil
+	}
+	p, ok := peer.FromContext(ctx)
+	if !ok {
+		return Caller{}, status.Error(codes.Unauthenticated, "no peer information")
+	}
+	info, ok := p.AuthInfo.(credentials.TLSInfo)
+	if !ok || len(info.State.VerifiedChains) == 0 || len(info.State.VerifiedChains[0]) == 0 {
+		return Caller{}, status.Error(codes.Unauthenticated, "a client certificate signed by this daemon's CA is required")
+	}
+	caller, err := callerOf(info.State.VerifiedChains[0][0])
+	if err != nil {
+		return Caller{}, status.Error(codes.PermissionDenied, err.Error())
+	}
+	return caller, nil
 }
 
 type errPermission string

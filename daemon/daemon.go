@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -19,6 +20,7 @@ import (
 	"google.golang.org/grpc/reflection"
 
 	"github.com/custos-reserve/custos/daemon/chain"
+	"github.com/custos-reserve/custos/daemon/console"
 	"github.com/custos-reserve/custos/durable"
 	"github.com/custos-reserve/custos/multisig"
 	custosv1 "github.com/custos-reserve/custos/proto/custos/v1"
@@ -85,6 +87,16 @@ type Config struct {
 	// unless MetricsAllowRemote is set.
 	MetricsListen      string
 	MetricsAllowRemote bool
+	// ConsoleListen is host:port of the browser console's HTTPS listener
+	// (webconsole.go); empty turns it off. A non-loopback address is
+	// refused unless ConsoleAllowRemote. ConsoleOrigin is the origin
+	// browsers reach it at ("https://treasury.example:8443"); empty means
+	// https://<the bound address>. ConsoleSessionTTL bounds a session
+	// (console.DefaultSessionTTL when zero).
+	ConsoleListen      string
+	ConsoleOrigin      string
+	ConsoleAllowRemote bool
+	ConsoleSessionTTL  time.Duration
 	// NodeGrace is how long the node may stay unreachable before the gRPC
 	// health says NOT_SERVING (health.go); DefaultNodeGrace when zero.
 	NodeGrace time.Duration
@@ -153,6 +165,12 @@ type Daemon struct {
 	// Config.MetricsListen is set (metrics.go).
 	metrics    *metrics
 	metricsLis net.Listener
+
+	// The browser console (webconsole.go), nil when it is off.
+	console       *console.Handler
+	consoleLis    net.Listener
+	consoleTLS    *tls.Config
+	consoleOrigin string
 
 	closeOnce sync.Once
 	closeErr  error
@@ -223,6 +241,16 @@ func New(cfg Config) (*Daemon, error) {
 	// The limits' interceptors run after authentication (limits.go).
 	d.server = grpc.NewServer(append(opts, newLimiter(cfg.Limits, cfg.Now).serverOptions()...)...)
 	registerServices(d.server, d, d.health)
+	if cfg.ConsoleListen != "" {
+		if err := d.newConsole(tlsCfg); err != nil { // webconsole.go
+			lis.Close()
+			if d.metricsLis != nil {
+				d.metricsLis.Close()
+			}
+			node.Close()
+			return nil, err
+		}
+	}
 	return d, nil
 }
 
@@ -261,6 +289,9 @@ func (c *Config) fill() error {
 		c.NodeGrace = DefaultNodeGrace
 	}
 	if err := CheckMetricsListen(c.MetricsListen, c.MetricsAllowRemote); err != nil {
+		return err
+	}
+	if err := CheckConsoleListen(c.ConsoleListen, c.ConsoleAllowRemote); err != nil {
 		return err
 	}
 	if c.ShutdownTimeout <= 0 {
@@ -322,6 +353,13 @@ func (d *Daemon) Run(ctx context.Context) error {
 			d.serveMetrics(ctx, d.metricsLis) // metrics.go
 		}()
 		d.log.Info("metrics listening", "addr", d.metricsLis.Addr().String())
+	}
+	if d.console != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			d.serveConsole(ctx) // webconsole.go
+		}()
 	}
 	d.log.Info("custosd serving", "addr", d.Addr().String(), "network", d.cfg.Network.String())
 

@@ -86,6 +86,11 @@ func (ids *identities) admit(ctx context.Context) error {
 	ids.mu.Lock()
 	st := ids.known[c.Serial]
 	ids.mu.Unlock()
+	if st == nil && c.Console {
+		// A console session names an identity found at login; one this
+		// daemon no longer knows is not recorded anew.
+		return status.Errorf(codes.PermissionDenied, "identity %s (certificate %s) is not known to this daemon", c.Name, c.Serial)
+	}
 	if st == nil {
 		var err error
 		if st, err = ids.firstSeen(ctx, c, now); err != nil {
@@ -205,6 +210,11 @@ func (d *Daemon) issueIdentity(ctx context.Context, spec CertSpec) (reserve.Iden
 		return reserve.Identity{}, nil, nil, errCAOffline()
 	}
 	now := d.cfg.Now()
+	if spec.HasLoginKey {
+		if err := d.checkLoginKeyFree(ctx, spec.LoginKey, now); err != nil {
+			return reserve.Identity{}, nil, nil, err
+		}
+	}
 	certPEM, keyPEM, cert, err := d.ca.issueClient(d.cfg.Rand, now, spec)
 	if err != nil {
 		return reserve.Identity{}, nil, nil, err
@@ -213,6 +223,7 @@ func (d *Daemon) issueIdentity(ctx context.Context, spec CertSpec) (reserve.Iden
 		Serial: cert.SerialNumber.Text(16), Name: spec.Name, Role: string(spec.Role),
 		Fingerprint: spec.Fingerprint, HasFingerprint: spec.HasFingerprint,
 		IssuedAt: now.UTC(), ExpiresAt: cert.NotAfter.UTC(),
+		LoginKey: spec.LoginKey, HasLoginKey: spec.HasLoginKey,
 	}
 	if err := d.cfg.Store.AddIdentity(ctx, id, now); err != nil {
 		clear(keyPEM)

@@ -49,6 +49,10 @@ type CertSpec struct {
 	HasFingerprint bool
 	// ValidFor is the validity; 0 means DefaultClientValidity.
 	ValidFor time.Duration
+	// LoginKey is an auditor's console login key (Ed25519 public key),
+	// made on the auditor's side; refused for other roles.
+	LoginKey    [32]byte
+	HasLoginKey bool
 }
 
 // check refuses a bad name, role, fingerprint or validity, naming it.
@@ -64,6 +68,10 @@ func (s *CertSpec) check() error {
 		return reserve.Invalid("fingerprint", "a signer identity needs its cosigner's fingerprint (--fingerprint, 8 hex digits)")
 	case s.Role != RoleSigner && s.HasFingerprint:
 		return reserve.Invalid("fingerprint", "only a signer identity is bound to a cosigner, not a %s", s.Role)
+	case s.HasLoginKey && s.Role != RoleAuditor:
+		return reserve.Invalid("login_key", "only an auditor identity has a console login key; a %s logs in with its own key (an officer with the approval key the policy names)", s.Role)
+	case s.HasLoginKey && s.LoginKey == ([32]byte{}):
+		return reserve.Invalid("login_key", "is all zeros")
 	case s.ValidFor < 0 || s.ValidFor > MaxClientValidity:
 		return reserve.Invalid("valid_for", "%s is outside 0 (the default, one year) to ten years", s.ValidFor)
 	}
@@ -216,6 +224,11 @@ func openCAKey(path string, passphrase []byte) (*ecdsa.PrivateKey, error) {
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&j); err != nil || j.Type != caFileType || j.Version != caFileVersion {
 		return nil, reserve.Invalid("ca key", "%s is not a version %d CA key file", path, caFileVersion)
+	}
+	// Nothing but white space may follow the value: not a second value,
+	// not a stray bracket (which dec.More does not see).
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, reserve.Invalid("ca key", "%s is not a version %d CA key file (data after the JSON value)", path, caFileVersion)
 	}
 	box, err := j.Fields.Box(caSecretLen)
 	if err != nil {

@@ -24,6 +24,12 @@ func (s *identityServer) IssueIdentity(ctx context.Context, req *custosv1.IssueI
 		Name: req.GetName(), Role: role, Fingerprint: req.GetCosignerFingerprint(), HasFingerprint: req.CosignerFingerprint != nil,
 		ValidFor: time.Duration(req.GetValidForSeconds()) * time.Second,
 	}
+	if k := req.GetLoginKey(); len(k) > 0 {
+		if len(k) != 32 {
+			return nil, s.d.status(ctx, method, reserve.Invalid("login_key", "is %d bytes, not an Ed25519 public key (32)", len(k)))
+		}
+		spec.LoginKey, spec.HasLoginKey = [32]byte(k), true
+	}
 	if req.GetValidForSeconds() < 0 || req.GetValidForSeconds() > int64(MaxClientValidity/time.Second) {
 		return nil, s.d.status(ctx, method, reserve.Invalid("valid_for_seconds", "%d is outside 0 (the default, one year) to ten years", req.GetValidForSeconds()))
 	}
@@ -99,6 +105,9 @@ func identityToProto(id *reserve.Identity) *custosv1.Identity {
 		Name: id.Name, Role: RoleToProto(Role(id.Role)), Serial: id.Serial,
 		IssuedAtUnix: unixOrZero(id.IssuedAt), ExpiresAtUnix: unixOrZero(id.ExpiresAt), LastSeenUnix: unixOrZero(id.LastSeen),
 		RevokedAtUnix: unixOrZero(id.RevokedAt), RevokedReason: id.RevokedReason, Offline: id.Offline,
+	}
+	if id.HasLoginKey {
+		out.LoginKey = id.LoginKey[:]
 	}
 	if id.HasFingerprint {
 		fp := id.Fingerprint

@@ -415,8 +415,15 @@ func (v proposalView) toProto(p reserve.Proposal) (*custosv1.Proposal, error) {
 		ConfirmedHeight: p.ConfirmedHeight, FailReason: p.FailReason, CreatedBy: p.CreatedBy,
 		CreatedAtUnix: p.CreatedAt.Unix(), ExpiresAtUnix: p.ExpiresAt.Unix(),
 	}
+	var labels map[string]string
+	if v.policy != nil && len(p.Payees) > 0 && len(v.policy.Allowlist.Entries) > 0 {
+		labels = make(map[string]string, len(v.policy.Allowlist.Entries))
+		for _, e := range v.policy.Allowlist.Entries {
+			labels[e.Address] = e.Label
+		}
+	}
 	for _, pay := range p.Payees {
-		out.Payees = append(out.Payees, &custosv1.Payment{Address: pay.Address, AmountSat: pay.AmountSat})
+		out.Payees = append(out.Payees, &custosv1.Payment{Address: pay.Address, AmountSat: pay.AmountSat, Label: labels[pay.Address]})
 	}
 	for _, in := range p.Inputs {
 		out.Inputs = append(out.Inputs, &custosv1.ProposalInput{
@@ -479,6 +486,7 @@ func (v proposalView) approvalsToProto(p reserve.Proposal, out *custosv1.Proposa
 		pays, _ := payments(p.Payees)
 		if req, err := v.policy.Require(pays, p.FeeSat, p.VSize, reserve.Spent{}, v.now); err == nil {
 			out.ApprovalsNeeded = uint32(req.Approvals)
+			out.Tier, out.CoolOffSeconds = uint32(req.Tier), int64(req.CoolOff/time.Second)
 		}
 	}
 	return nil

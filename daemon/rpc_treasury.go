@@ -84,6 +84,18 @@ func (s *treasuryServer) GetBalance(ctx context.Context, _ *custosv1.GetBalanceR
 	}, nil
 }
 
+func (s *treasuryServer) GetBalanceHistory(ctx context.Context, _ *custosv1.GetBalanceHistoryRequest) (*custosv1.GetBalanceHistoryResponse, error) {
+	points, tip, err := s.d.balanceHistory(ctx)
+	if err != nil {
+		return nil, s.d.status(ctx, custosv1.TreasuryService_GetBalanceHistory_FullMethodName, err)
+	}
+	out := &custosv1.GetBalanceHistoryResponse{SyncedHeight: tip, Points: make([]*custosv1.BalancePoint, len(points))}
+	for i, p := range points {
+		out.Points[i] = &custosv1.BalancePoint{Height: p.Height, ConfirmedSat: p.ConfirmedSat}
+	}
+	return out, nil
+}
+
 func (s *treasuryServer) ListUtxos(ctx context.Context, _ *custosv1.ListUtxosRequest) (*custosv1.ListUtxosResponse, error) {
 	utxos, tip, err := s.d.unspent(ctx)
 	if err != nil {

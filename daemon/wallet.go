@@ -221,6 +221,30 @@ func (d *Daemon) unspent(ctx context.Context) ([]reserve.UTXO, int32, error) {
 	return utxos, height, nil
 }
 
+// balanceHistory is the wallet's confirmed holdings by height, from
+// every coin it has had (reserve.BalanceHistory), up to the synced tip.
+func (d *Daemon) balanceHistory(ctx context.Context) ([]reserve.BalancePoint, int32, error) {
+	if _, err := d.cfg.Store.Wallet(ctx); err != nil {
+		return nil, 0, noWallet(err)
+	}
+	coins, err := d.cfg.Store.UTXOs(ctx, true)
+	if err != nil {
+		return nil, 0, err
+	}
+	height, _, ok, err := d.cfg.Store.SyncTip(ctx)
+	if err != nil {
+		return nil, 0, err
+	}
+	if !ok {
+		return nil, -1, nil
+	}
+	points, err := reserve.BalanceHistory(coins, height)
+	if err != nil {
+		return nil, 0, reserve.Errorf(reserve.CodeInternal, "the stored coins do not add up: %v", err)
+	}
+	return points, height, nil
+}
+
 // noWallet turns the store's NotFound into a message that says what to do.
 func noWallet(err error) error {
 	if reserve.CodeOf(err) == reserve.CodeNotFound {

@@ -29,6 +29,10 @@ const (
 	// FileType marks an officer key file, so it cannot be confused with a
 	// signer's key file.
 	FileType = "custos-officer-key"
+	// AuditorFileType marks an auditor's console login key file: the same
+	// format, its own type (bound into the associated data), so that
+	// neither key file can stand in for the other.
+	AuditorFileType = "custos-auditor-key"
 	// MinPassphraseLen is the fewest characters a new passphrase may have.
 	MinPassphraseLen = seal.MinPassphraseLen
 
@@ -63,7 +67,9 @@ type fileJSON struct {
 // File is an officer key file read from disk: its public key is readable
 // without the passphrase, and is only a claim until Unlock.
 type File struct {
-	Path      string
+	Path string
+	// Type is FileType or AuditorFileType.
+	Type      string
 	PublicKey [32]byte
 	KDF       KDF
 
@@ -78,6 +84,16 @@ func FormatPublicKey(k [32]byte) string { return reserve.FormatOfficerKey(k) }
 // passphrase and writes it to path, which must not exist. It returns the
 // public key.
 func Generate(path string, passphrase []byte, kdf KDF, rnd io.Reader) ([32]byte, error) {
+	return generate(path, FileType, passphrase, kdf, rnd)
+}
+
+// GenerateAuditor is Generate for an auditor's console login key
+// (AuditorFileType).
+func GenerateAuditor(path string, passphrase []byte, kdf KDF, rnd io.Reader) ([32]byte, error) {
+	return generate(path, AuditorFileType, passphrase, kdf, rnd)
+}
+
+func generate(path, fileType string, passphrase []byte, kdf KDF, rnd io.Reader) ([32]byte, error) {
 	// Counted in place: a string or rune copy of the secret could not be cleared.
 	if utf8.RuneCount(passphrase) < MinPassphraseLen {
 		return [32]byte{}, reserve.Invalid("passphrase", "at least %d characters", MinPassphraseLen)
@@ -97,7 +113,7 @@ func Generate(path string, passphrase []byte, kdf KDF, rnd io.Reader) ([32]byte,
 	if err != nil {
 		return [32]byte{}, fmt.Errorf("unable to read randomness: %w", err)
 	}
-	f := &File{Path: path, KDF: kdf, sealed: sealed}
+	f := &File{Path: path, Type: fileType, KDF: kdf, sealed: sealed}
 	priv := ed25519.NewKeyFromSeed(seed)
 	defer clear(priv)
 	copy(f.PublicKey[:], priv.Public().(ed25519.PublicKey))
@@ -105,7 +121,7 @@ func Generate(path string, passphrase []byte, kdf KDF, rnd io.Reader) ([32]byte,
 		return [32]byte{}, err
 	}
 	data, err := json.MarshalIndent(fileJSON{
-		Version: FileVersion, Type: FileType, PublicKey: FormatPublicKey(f.PublicKey), Fields: f.sealed.Fields(),
+		Version: FileVersion, Type: fileType, PublicKey: FormatPublicKey(f.PublicKey), Fields: f.sealed.Fields(),
 	}, "", "  ")
 	if err != nil {
 		return [32]byte{}, fmt.Errorf("unable to encode the key file: %w", err)
@@ -128,6 +144,15 @@ func writeNew(path string, data []byte) error {
 
 // Read reads and checks the shape of an officer key file.
 func Read(path string) (*File, error) {
+	return read(path, FileType)
+}
+
+// ReadAuditor reads an auditor's console login key file.
+func ReadAuditor(path string) (*File, error) {
+	return read(path, AuditorFileType)
+}
+
+func read(path, fileType string) (*File, error) {
 	data, err := durable.ReadLimited(path, maxFileBytes)
 	if errors.Is(err, durable.ErrTooLarge) {
 		return nil, reserve.Invalid("key", "%s is larger than %d bytes: not an officer key file", path, maxFileBytes)
@@ -135,7 +160,7 @@ func Read(path string) (*File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("unable to read officer key: %w", err)
 	}
-	f, err := parse(data)
+	f, err := parse(data, fileType)
 	if err != nil {
 		return nil, reserve.Invalid("key", "%s: %w", path, err)
 	}
@@ -143,15 +168,24 @@ func Read(path string) (*File, error) {
 	return f, nil
 }
 
-func parse(data []byte) (*File, error) {
+func parse(data []byte, fileType string) (*File, error) {
 	var j fileJSON
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&j); err != nil {
 		return nil, fmt.Errorf("not an officer key file: %w", err)
 	}
-	if j.Type != FileType {
-		return nil, fmt.Errorf("not an officer key file (type %q)", j.Type)
+	// Nothing but white space may follow the value: not a second value,
+	// not a stray bracket (which dec.More does not see).
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, errors.New("not an officer key file: data after the JSON value")
+	}
+	if j.Type != fileType {
+		what := "an officer key file"
+		if fileType == AuditorFileType {
+			what = "an auditor login key file"
+		}
+		return nil, fmt.Errorf("not %s (type %q)", what, j.Type)
 	}
 	if j.Version != FileVersion {
 		return nil, fmt.Errorf("unsupported officer key file version %d (want %d)", j.Version, FileVersion)
@@ -164,7 +198,7 @@ func parse(data []byte) (*File, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &File{PublicKey: pub, KDF: sealed.KDF, sealed: sealed}, nil
+	return &File{Type: fileType, PublicKey: pub, KDF: sealed.KDF, sealed: sealed}, nil
 }
 
 // ParsePublicKey reads "ed25519:<64 hex digits>" (reserve.ParseOfficerKey).
@@ -195,7 +229,7 @@ func (f *File) Unlock(passphrase []byte) (ed25519.PrivateKey, error) {
 func (f *File) associatedData() []byte {
 	b := []byte(adTag)
 	lp := func(s []byte) { b = binary.BigEndian.AppendUint32(b, uint32(len(s))); b = append(b, s...) }
-	lp([]byte(FileType))
+	lp([]byte(f.Type))
 	b = binary.BigEndian.AppendUint32(b, FileVersion)
 	lp(f.PublicKey[:])
 	lp([]byte(seal.KDFName))

@@ -133,3 +133,77 @@ func TestTamperedFile(t *testing.T) {
 	_, err = Read(filepath.Join(dir, "missing"))
 	require.ErrorContains(t, err, "unable to read officer key")
 }
+
+// TestAuditorKeyFile: an auditor's login key file has the officer file's
+// format under its own type, bound into the associated data: it opens as
+// an auditor key, is refused as an officer key (and the other way round),
+// and a file whose type was rewritten does not open.
+func TestAuditorKeyFile(t *testing.T) {
+	dir := t.TempDir()
+	pass := []byte("correct horse battery")
+	path := filepath.Join(dir, "auditor.key")
+	pub, err := GenerateAuditor(path, pass, cheapKDF, fixedRand())
+	require.NoError(t, err)
+	f, err := ReadAuditor(path)
+	require.NoError(t, err)
+	require.Equal(t, AuditorFileType, f.Type)
+	priv, err := f.Unlock(pass)
+	require.NoError(t, err)
+	require.Equal(t, pub[:], []byte(priv.Public().(ed25519.PublicKey)))
+
+	_, err = Read(path)
+	require.ErrorContains(t, err, `not an officer key file (type "custos-auditor-key")`)
+	officerPath := filepath.Join(dir, "officer.key")
+	_, err = Generate(officerPath, pass, cheapKDF, fixedRand())
+	require.NoError(t, err)
+	_, err = ReadAuditor(officerPath)
+	require.ErrorContains(t, err, `not an auditor login key file (type "custos-officer-key")`)
+
+	// The type is authenticated: an auditor file relabelled as an
+	// officer's reads, but does not unlock.
+	raw, err := os.ReadFile(path)
+	require.NoError(t, err)
+	relabelled := filepath.Join(dir, "relabelled.key")
+	require.NoError(t, os.WriteFile(relabelled, bytes.Replace(raw, []byte(AuditorFileType), []byte(FileType), 1), 0o600))
+	g, err := Read(relabelled)
+	require.NoError(t, err)
+	_, err = g.Unlock(pass)
+	require.ErrorIs(t, err, ErrWrongPassphrase)
+}
+
+// TestTrailingData: a key file is one JSON value; white space may follow
+// it, anything else is refused (json.Decoder alone reads the first value).
+func TestTrailingData(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "alice.key")
+	_, err := Generate(path, passphrase, cheapKDF, fixedRand())
+	require.NoError(t, err)
+	orig, err := os.ReadFile(path)
+	require.NoError(t, err)
+	tests := []struct {
+		name  string
+		after string
+		ok    bool
+	}{
+		{name: "white space", after: "\n  \t\r\n", ok: true},
+		{name: "a second value", after: `{"version":1}`},
+		{name: "a stray bracket", after: "]"},
+		{name: "a stray brace", after: "}"},
+		{name: "text", after: "hello"},
+		{name: "a number", after: " 1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := filepath.Join(t.TempDir(), "k")
+			require.NoError(t, os.WriteFile(p, append(bytes.Clone(orig), tt.after...), 0o600))
+			f, err := Read(p)
+			if tt.ok {
+				require.NoError(t, err)
+				_, err = f.Unlock(passphrase)
+				require.NoError(t, err)
+				return
+			}
+			require.ErrorContains(t, err, "data after the JSON value")
+		})
+	}
+}

@@ -33,6 +33,11 @@ type Identity struct {
 	// RevokedAt is zero for an identity in force.
 	RevokedAt     time.Time
 	RevokedReason string
+	// LoginKey is the Ed25519 public key an auditor logs in to the browser
+	// console with (an officer logs in with the approval key the policy
+	// names); HasLoginKey false when there is none.
+	LoginKey    [32]byte
+	HasLoginKey bool
 }
 
 // Revoked reports whether the identity's certificate was revoked.

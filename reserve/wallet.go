@@ -1,6 +1,8 @@
 package reserve
 
 import (
+	"fmt"
+	"slices"
 	"time"
 
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
@@ -145,4 +147,54 @@ func BalanceOf(utxos []UTXO, tip int32) Balance {
 		}
 	}
 	return b
+}
+
+// BalancePoint is the confirmed holdings once the block at Height was
+// processed.
+type BalancePoint struct {
+	Height       int32
+	ConfirmedSat int64
+}
+
+// BalanceHistory replays coins — spent ones included — into the
+// confirmed holdings after every block, up to tip, that changed them:
+// a coin counts from the block that confirmed it until the block that
+// confirmed its spend. Unconfirmed coins and spends are not history yet.
+// Coinbase outputs count from their block, mature or not. The points
+// are by height, one per height, and the total never leaves 0 … 21M BTC.
+func BalanceHistory(coins []UTXO, tip int32) ([]BalancePoint, error) {
+	delta := make(map[int32]int64)
+	for i := range coins {
+		u := &coins[i]
+		if u.Height <= 0 || u.Height > tip {
+			continue
+		}
+		if u.AmountSat < 0 || u.AmountSat > MaxSat {
+			return nil, fmt.Errorf("coin %s has amount %d", u.OutPoint, u.AmountSat)
+		}
+		delta[u.Height] += u.AmountSat
+		if u.Spent && u.SpentHeight > 0 && u.SpentHeight <= tip {
+			if u.SpentHeight < u.Height {
+				return nil, fmt.Errorf("coin %s is spent at height %d, before it confirmed at %d", u.OutPoint, u.SpentHeight, u.Height)
+			}
+			delta[u.SpentHeight] -= u.AmountSat
+		}
+	}
+	heights := make([]int32, 0, len(delta))
+	for h, d := range delta {
+		if d != 0 {
+			heights = append(heights, h)
+		}
+	}
+	slices.Sort(heights)
+	out := make([]BalancePoint, 0, len(heights))
+	var total int64
+	for _, h := range heights {
+		total += delta[h]
+		if total < 0 || total > MaxSat {
+			return nil, fmt.Errorf("confirmed holdings at height %d would be %d sat", h, total)
+		}
+		out = append(out, BalancePoint{Height: h, ConfirmedSat: total})
+	}
+	return out, nil
 }

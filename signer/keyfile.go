@@ -363,6 +363,11 @@ func parseKeyFile(data []byte) (*KeyFile, error) {
 	if err := dec.Decode(&j); err != nil {
 		return nil, fmt.Errorf("not a key file: %w", err)
 	}
+	// Nothing but white space may follow the value: not a second value,
+	// not a stray bracket (which dec.More does not see).
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, errors.New("not a key file: data after the JSON value")
+	}
 	if j.Version != KeyFileVersion {
 		return nil, fmt.Errorf("unsupported key file version %d (this signer reads version %d)", j.Version, KeyFileVersion)
 	}

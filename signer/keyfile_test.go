@@ -337,3 +337,37 @@ func TestParseMnemonicErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestUnlockRefusesTrailingData: the key file is one JSON value; white
+// space may follow it, anything else is refused (json.Decoder alone reads
+// the first value and ignores the rest).
+func TestUnlockRefusesTrailingData(t *testing.T) {
+	tests := []struct {
+		name  string
+		after string
+		ok    bool
+	}{
+		{name: "white space", after: "\n \t\r\n", ok: true},
+		{name: "a second value", after: `{"version":1}`},
+		{name: "a stray bracket", after: "]"},
+		{name: "text", after: "hello"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			MustInit(t, dir)
+			path := filepath.Join(dir, signer.KeyFileName)
+			data, err := os.ReadFile(path)
+			require.NoError(t, err)
+			require.NoError(t, os.WriteFile(path, append(data, tt.after...), 0o600))
+			k, err := signer.Unlock(dir, testPassphrase)
+			if tt.ok {
+				require.NoError(t, err)
+				require.NotNil(t, k)
+				return
+			}
+			require.ErrorContains(t, err, "corrupted")
+			require.ErrorContains(t, err, "data after the JSON value")
+		})
+	}
+}

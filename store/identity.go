@@ -205,8 +205,10 @@ func compareStrings(a, b string) int {
 //	version(1) serial(uvarint len || bytes) name(uvarint len || bytes)
 //	role(uvarint len || bytes) has_fingerprint(1) fingerprint(4)
 //	issued_at(8) expires_at(8) offline(1) last_seen(8) revoked_at(8)
-//	revoked_reason(uvarint len || bytes)
+//	revoked_reason(uvarint len || bytes) [login_key(32)]
 //
+// login_key is present only for an identity that has one (an auditor's
+// console key); records written before it existed end at revoked_reason.
 // A fingerprint without has_fingerprint must be 0, so the record has one
 // encoding.
 func encodeIdentity(id *reserve.Identity) ([]byte, error) {
@@ -225,6 +227,13 @@ func encodeIdentity(id *reserve.Identity) ([]byte, error) {
 	e.time("last_seen", id.LastSeen)
 	e.time("revoked_at", id.RevokedAt)
 	e.string("revoked_reason", id.RevokedReason, maxTextLen)
+	// Added after the first records were written: present only when set,
+	// so every record written before reads the same.
+	if id.HasLoginKey {
+		e.buf = append(e.buf, id.LoginKey[:]...)
+	} else if id.LoginKey != ([32]byte{}) {
+		e.fail("login_key", "set without has_login_key")
+	}
 	return e.finish()
 }
 
@@ -242,6 +251,10 @@ func decodeIdentity(b []byte) (reserve.Identity, error) {
 	id.LastSeen = d.time("last_seen")
 	id.RevokedAt = d.time("revoked_at")
 	id.RevokedReason = d.string("revoked_reason", maxTextLen)
+	if d.err == nil && len(d.buf) > 0 {
+		copy(id.LoginKey[:], d.take("login_key", 32))
+		id.HasLoginKey = d.err == nil
+	}
 	if err := d.finish(); err != nil {
 		return reserve.Identity{}, err
 	}

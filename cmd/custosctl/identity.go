@@ -14,6 +14,7 @@ import (
 
 	"github.com/custos-reserve/custos/daemon"
 	"github.com/custos-reserve/custos/durable"
+	"github.com/custos-reserve/custos/officer"
 	custosv1 "github.com/custos-reserve/custos/proto/custos/v1"
 	"github.com/custos-reserve/custos/reserve"
 )
@@ -30,6 +31,8 @@ type identityJSON struct {
 	Revoked     string `json:"revoked,omitempty"`
 	Reason      string `json:"revoked_reason,omitempty"`
 	Offline     bool   `json:"offline"`
+	// LoginKey is an auditor's console login key.
+	LoginKey string `json:"login_key,omitempty"`
 }
 
 func unixText(s int64) string {
@@ -48,6 +51,9 @@ func identityToJSON(i *custosv1.Identity) identityJSON {
 	if i.CosignerFingerprint != nil {
 		out.Fingerprint = fmt.Sprintf("%08x", i.GetCosignerFingerprint())
 	}
+	if k := i.GetLoginKey(); len(k) == 32 {
+		out.LoginKey = officer.FormatPublicKey([32]byte(k))
+	}
 	return out
 }
 
@@ -64,6 +70,8 @@ func identityIssueCmd(fs *flag.FlagSet) func(*env, []string) error {
 	out := fs.String("out", "", "directory to write NAME.pem, NAME.key and ca.pem to (required)")
 	fingerprint := fs.String("fingerprint", "", "a signer's cosigner fingerprint, 8 hex digits (required for --role signer)")
 	validFor := fs.Duration("valid-for", 0, "validity (default one year, at most ten years)")
+	loginKeyOut := fs.String("login-key-out", "", "an auditor's browser console login key: made and sealed here, written to `FILE` (never overwritten); only its public key goes to the daemon")
+	passFile := fs.String("passphrase-file", "", "with --login-key-out: read the new passphrase from the first line of `FILE` (else "+envOfficerPassphrase+", else the terminal)")
 	return func(e *env, args []string) error {
 		if err := noArgs(args); err != nil {
 			return err
@@ -88,12 +96,38 @@ func identityIssueCmd(fs *flag.FlagSet) func(*env, []string) error {
 			}
 			req.CosignerFingerprint = &fp
 		}
+		if *loginKeyOut != "" && r != daemon.RoleAuditor {
+			return usagef("--login-key-out: only an auditor has a console login key; an officer logs in with the approval key the policy names")
+		}
+		if *passFile != "" && *loginKeyOut == "" {
+			return usagef("--passphrase-file seals the key of --login-key-out, which is not given")
+		}
 		certPath, keyPath, caPath := filepath.Join(*out, *name+".pem"), filepath.Join(*out, *name+".key"), filepath.Join(*out, "ca.pem")
-		for _, p := range []string{certPath, keyPath} {
-			if _, err := os.Lstat(p); err == nil {
+		for _, p := range []string{certPath, keyPath, *loginKeyOut} {
+			if _, err := os.Lstat(p); p != "" && err == nil {
 				return fmt.Errorf("refusing to overwrite %s", p)
 			}
 		}
+		if *loginKeyOut != "" {
+			// Made and sealed here; the daemon learns the public key only.
+			pass, err := officerPassphrase(*passFile).New(e.ctx)
+			if err != nil {
+				return err
+			}
+			pub, err := officer.GenerateAuditor(*loginKeyOut, pass, officer.DefaultKDF(), nil)
+			clear(pass)
+			if err != nil {
+				return err
+			}
+			req.LoginKey = pub[:]
+		}
+		issued := false
+		defer func() {
+			// A login key no identity holds would only confuse.
+			if *loginKeyOut != "" && !issued {
+				_ = os.Remove(*loginKeyOut)
+			}
+		}()
 		oldCA, err := os.ReadFile(caPath)
 		if err != nil && !errors.Is(err, iofs.ErrNotExist) {
 			return err
@@ -122,11 +156,15 @@ func identityIssueCmd(fs *flag.FlagSet) func(*env, []string) error {
 		if err := durable.Write(caPath, resp.CaPem, 0o644, false); err != nil && !errors.Is(err, iofs.ErrExist) {
 			return err
 		}
+		issued = true
 		if e.common.json {
 			return printJSON(e.stdout, identityToJSON(resp.Identity))
 		}
 		i := identityToJSON(resp.Identity)
 		printf(e.stdout, "issued %s (%s), serial %s, expires %s: %s, %s\n", i.Name, i.Role, i.Serial, i.Expires, certPath, keyPath)
+		if *loginKeyOut != "" {
+			printf(e.stdout, "console login key %s sealed in %s\n", i.LoginKey, *loginKeyOut)
+		}
 		return nil
 	}
 }

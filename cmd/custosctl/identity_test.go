@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/custos-reserve/custos/officer"
 )
 
 // identityFlags make custosctl present the identity name that `identity
@@ -139,6 +141,8 @@ func TestIdentityRefusals(t *testing.T) {
 		{"revoke without --reason", []string{"identity", "revoke", "bob"}, "--reason is required"},
 		{"issue with a bad name", []string{"identity", "issue", "--role", "officer", "--name", "Carol Smith", "--out", out}, `--name "Carol Smith" is not an identity name`},
 		{"issue with a name that is a path", []string{"identity", "issue", "--role", "officer", "--name", "../x", "--out", out}, `--name "../x"`},
+		{"a login key for an officer", []string{"identity", "issue", "--role", "officer", "--name", "dave", "--out", out, "--login-key-out", filepath.Join(out, "dave.login")}, "only an auditor has a console login key"},
+		{"a passphrase for no login key", []string{"identity", "issue", "--role", "auditor", "--name", "dave", "--out", out, "--passphrase-file", filepath.Join(out, "p")}, "--login-key-out, which is not given"},
 	}
 	for _, tc := range usage {
 		t.Run(tc.name, func(t *testing.T) {
@@ -219,4 +223,32 @@ func TestIdentityIssueForeignCA(t *testing.T) {
 	ctlOK(t, dataDir, "identity", "issue", "--role", "auditor", "--name", "frank", "--out", same)
 	ctlOK(t, dataDir, "identity", "issue", "--role", "auditor", "--name", "grace", "--out", same)
 	require.FileExists(t, filepath.Join(same, "grace.key"))
+}
+
+// TestIdentityAuditorLoginKey: `identity issue --role auditor
+// --login-key-out` seals a new console login key on the auditor's side and
+// sends the daemon its public key only, which list then shows; a refused
+// issue leaves no key file behind.
+func TestIdentityAuditorLoginKey(t *testing.T) {
+	t.Parallel()
+	dataDir := MustDaemon(t)
+	out := t.TempDir()
+	passFile := filepath.Join(out, "pass")
+	require.NoError(t, os.WriteFile(passFile, []byte("auditor passphrase\n"), 0o600))
+	keyFile := filepath.Join(out, "carol.login")
+	printed := ctlOK(t, dataDir, "identity", "issue", "--role", "auditor", "--name", "carol", "--out", out, "--login-key-out", keyFile, "--passphrase-file", passFile)
+	f, err := officer.ReadAuditor(keyFile)
+	require.NoError(t, err)
+	priv, err := f.Unlock([]byte("auditor passphrase"))
+	require.NoError(t, err)
+	clear(priv)
+	carol := identityByName(t, dataDir, "carol")
+	require.Equal(t, officer.FormatPublicKey(f.PublicKey), carol.LoginKey)
+	require.Contains(t, printed, "console login key "+carol.LoginKey+" sealed in "+keyFile)
+
+	// The name is taken now: the daemon refuses, and the new key file is gone.
+	again := filepath.Join(out, "carol2.login")
+	r := ctl(t, "identity", "issue", "--role", "auditor", "--name", "carol", "--out", t.TempDir(), "--login-key-out", again, "--passphrase-file", passFile, "--datadir", dataDir)
+	require.Error(t, r.err)
+	require.NoFileExists(t, again)
 }

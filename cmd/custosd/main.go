@@ -20,6 +20,7 @@ import (
 
 	"github.com/custos-reserve/custos/daemon"
 	"github.com/custos-reserve/custos/daemon/chain"
+	"github.com/custos-reserve/custos/daemon/console"
 	"github.com/custos-reserve/custos/reserve"
 	"github.com/custos-reserve/custos/store"
 )
@@ -71,6 +72,12 @@ type options struct {
 	metricsListen string
 	metricsRemote bool
 	nodeGrace     time.Duration
+
+	// The browser console (daemon/webconsole.go).
+	consoleListen string
+	consoleOrigin string
+	consoleRemote bool
+	consoleTTL    time.Duration
 }
 
 type multiFlag []string
@@ -103,6 +110,10 @@ func flagSet(stderr io.Writer) (*options, *flag.FlagSet) {
 	fs.StringVar(&o.logFormat, "log.format", "text", "log format on stderr: text (key=value) or json (one object per line)")
 	fs.StringVar(&o.metricsListen, "metrics.listen", "", "Prometheus metrics listen address, e.g. "+daemon.DefaultMetricsListen+" (host:port, loopback only unless --metrics.allow-remote; empty: off)")
 	fs.BoolVar(&o.metricsRemote, "metrics.allow-remote", false, "allow --metrics.listen on an address that is not loopback (the metrics name officers and cosigners)")
+	fs.StringVar(&o.consoleListen, "console.listen", "", "browser console HTTPS listen address for officers and auditors, e.g. "+daemon.DefaultConsoleListen+" (host:port, loopback only unless --console.allow-remote; empty: off)")
+	fs.StringVar(&o.consoleOrigin, "console.origin", "", "the console's origin as browsers reach it, https://host:port (a name the server certificate carries); empty: https://<the listen address>")
+	fs.BoolVar(&o.consoleRemote, "console.allow-remote", false, "allow --console.listen on an address that is not loopback")
+	fs.DurationVar(&o.consoleTTL, "console.session-ttl", console.DefaultSessionTTL, "how long a console login lasts before the officer or auditor signs in again")
 	fs.DurationVar(&o.nodeGrace, "health.nodegrace", daemon.DefaultNodeGrace, "how long the node may be unreachable before gRPC health says NOT_SERVING")
 	fs.StringVar(&o.caPassFile, "ca-passphrase-file", "", "file whose first line unlocks the sealed CA key (or "+daemon.EnvCAPassphrase+"); without it the CA is offline and identities are issued with custosd issue-cert")
 	fs.Float64Var(&o.rpcRate, "rpc.rate", float64(daemon.DefaultRate), "state-changing RPCs per second allowed to one client identity, on average (0: no limit)")
@@ -127,6 +138,12 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	}
 	if err := daemon.CheckMetricsListen(o.metricsListen, o.metricsRemote); err != nil {
 		return nil, fmt.Errorf("--metrics.listen: %w", err)
+	}
+	if err := daemon.CheckConsoleListen(o.consoleListen, o.consoleRemote); err != nil {
+		return nil, fmt.Errorf("--console.listen: %w", err)
+	}
+	if o.consoleTTL < console.MinSessionTTL || o.consoleTTL > console.MaxSessionTTL {
+		return nil, fmt.Errorf("--console.session-ttl must be from %s to %s, got %s", console.MinSessionTTL, console.MaxSessionTTL, o.consoleTTL)
 	}
 	if o.logFormat != "text" && o.logFormat != "json" {
 		return nil, fmt.Errorf("--log.format must be text or json, got %q", o.logFormat)
@@ -204,6 +221,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		MetricsListen:      o.metricsListen,
 		MetricsAllowRemote: o.metricsRemote,
 		NodeGrace:          o.nodeGrace,
+
+		ConsoleListen:      o.consoleListen,
+		ConsoleOrigin:      o.consoleOrigin,
+		ConsoleAllowRemote: o.consoleRemote,
+		ConsoleSessionTTL:  o.consoleTTL,
 	})
 	if err != nil {
 		return err
@@ -212,6 +234,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "custosd listening on %s (%s)\n", d.Addr(), net)
 	// Auditors check exports and checkpoints with this key (docs/audit.md).
 	fmt.Fprintf(stdout, "custosd audit log key: %s\n", d.LogVerifierKey())
+	if o := d.ConsoleOrigin(); o != "" {
+		fmt.Fprintf(stdout, "custosd console at %s\n", o)
+	}
 	return d.Run(ctx)
 }
 

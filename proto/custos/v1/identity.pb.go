@@ -95,7 +95,9 @@ type Identity struct {
 	CosignerFingerprint *uint32 `protobuf:"varint,9,opt,name=cosigner_fingerprint,json=cosignerFingerprint,proto3,oneof" json:"cosigner_fingerprint,omitempty"`
 	// Issued with `custosd issue-cert` (or at first start) and recorded
 	// when first seen.
-	Offline       bool `protobuf:"varint,10,opt,name=offline,proto3" json:"offline,omitempty"`
+	Offline bool `protobuf:"varint,10,opt,name=offline,proto3" json:"offline,omitempty"`
+	// An auditor's console login key (Ed25519, 32 bytes); empty when none.
+	LoginKey      []byte `protobuf:"bytes,11,opt,name=login_key,json=loginKey,proto3" json:"login_key,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -200,6 +202,13 @@ func (x *Identity) GetOffline() bool {
 	return false
 }
 
+func (x *Identity) GetLoginKey() []byte {
+	if x != nil {
+		return x.LoginKey
+	}
+	return nil
+}
+
 // IssueIdentityRequest names the identity and its role.
 type IssueIdentityRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -210,8 +219,13 @@ type IssueIdentityRequest struct {
 	CosignerFingerprint *uint32 `protobuf:"varint,3,opt,name=cosigner_fingerprint,json=cosignerFingerprint,proto3,oneof" json:"cosigner_fingerprint,omitempty"`
 	// Validity; 0 means the default, one year. At most ten years.
 	ValidForSeconds int64 `protobuf:"varint,4,opt,name=valid_for_seconds,json=validForSeconds,proto3" json:"valid_for_seconds,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// An auditor's console login key (Ed25519 public key, 32 bytes), made
+	// and sealed on the auditor's side (custosctl identity issue
+	// --login-key-out); refused for other roles (an officer logs in with
+	// the approval key the policy names).
+	LoginKey      []byte `protobuf:"bytes,5,opt,name=login_key,json=loginKey,proto3" json:"login_key,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *IssueIdentityRequest) Reset() {
@@ -270,6 +284,13 @@ func (x *IssueIdentityRequest) GetValidForSeconds() int64 {
 		return x.ValidForSeconds
 	}
 	return 0
+}
+
+func (x *IssueIdentityRequest) GetLoginKey() []byte {
+	if x != nil {
+		return x.LoginKey
+	}
+	return nil
 }
 
 // IssueIdentityResponse carries the new certificate and its key. The key
@@ -528,7 +549,7 @@ var File_custos_v1_identity_proto protoreflect.FileDescriptor
 
 const file_custos_v1_identity_proto_rawDesc = "" +
 	"\n" +
-	"\x18custos/v1/identity.proto\x12\tcustos.v1\"\x91\x03\n" +
+	"\x18custos/v1/identity.proto\x12\tcustos.v1\"\xae\x03\n" +
 	"\bIdentity\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12+\n" +
 	"\x04role\x18\x02 \x01(\x0e2\x17.custos.v1.IdentityRoleR\x04role\x12\x16\n" +
@@ -540,13 +561,15 @@ const file_custos_v1_identity_proto_rawDesc = "" +
 	"\x0erevoked_reason\x18\b \x01(\tR\rrevokedReason\x126\n" +
 	"\x14cosigner_fingerprint\x18\t \x01(\rH\x00R\x13cosignerFingerprint\x88\x01\x01\x12\x18\n" +
 	"\aoffline\x18\n" +
-	" \x01(\bR\aofflineB\x17\n" +
-	"\x15_cosigner_fingerprint\"\xd4\x01\n" +
+	" \x01(\bR\aoffline\x12\x1b\n" +
+	"\tlogin_key\x18\v \x01(\fR\bloginKeyB\x17\n" +
+	"\x15_cosigner_fingerprint\"\xf1\x01\n" +
 	"\x14IssueIdentityRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12+\n" +
 	"\x04role\x18\x02 \x01(\x0e2\x17.custos.v1.IdentityRoleR\x04role\x126\n" +
 	"\x14cosigner_fingerprint\x18\x03 \x01(\rH\x00R\x13cosignerFingerprint\x88\x01\x01\x12*\n" +
-	"\x11valid_for_seconds\x18\x04 \x01(\x03R\x0fvalidForSecondsB\x17\n" +
+	"\x11valid_for_seconds\x18\x04 \x01(\x03R\x0fvalidForSeconds\x12\x1b\n" +
+	"\tlogin_key\x18\x05 \x01(\fR\bloginKeyB\x17\n" +
 	"\x15_cosigner_fingerprint\"\xa1\x01\n" +
 	"\x15IssueIdentityResponse\x12/\n" +
 	"\bidentity\x18\x01 \x01(\v2\x13.custos.v1.IdentityR\bidentity\x12'\n" +

@@ -211,9 +211,12 @@ func (x *ProposalDecision) GetAtUnix() int64 {
 
 // Payment is one external payee.
 type Payment struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Address       string                 `protobuf:"bytes,1,opt,name=address,proto3" json:"address,omitempty"`
-	AmountSat     int64                  `protobuf:"varint,2,opt,name=amount_sat,json=amountSat,proto3" json:"amount_sat,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Address   string                 `protobuf:"bytes,1,opt,name=address,proto3" json:"address,omitempty"`
+	AmountSat int64                  `protobuf:"varint,2,opt,name=amount_sat,json=amountSat,proto3" json:"amount_sat,omitempty"`
+	// The payee's label on the allowlist in force, empty when it is not on
+	// it. Set in answers only (ignored in requests).
+	Label         string `protobuf:"bytes,3,opt,name=label,proto3" json:"label,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -260,6 +263,13 @@ func (x *Payment) GetAmountSat() int64 {
 		return x.AmountSat
 	}
 	return 0
+}
+
+func (x *Payment) GetLabel() string {
+	if x != nil {
+		return x.Label
+	}
+	return ""
 }
 
 // ProposalInput is a reserve output the proposal spends.
@@ -608,8 +618,13 @@ type Proposal struct {
 	// daemon's reading of it. Kept in memory: empty after a restart until
 	// the next try. Set by GetProposal.
 	WaitingReason string `protobuf:"bytes,31,opt,name=waiting_reason,json=waitingReason,proto3" json:"waiting_reason,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// The policy tier the payment falls in (index from 0) and that tier's
+	// cool-off between quorum and release, under the policy in force. Set
+	// by GetProposal.
+	Tier           uint32 `protobuf:"varint,32,opt,name=tier,proto3" json:"tier,omitempty"`
+	CoolOffSeconds int64  `protobuf:"varint,33,opt,name=cool_off_seconds,json=coolOffSeconds,proto3" json:"cool_off_seconds,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *Proposal) Reset() {
@@ -857,6 +872,20 @@ func (x *Proposal) GetWaitingReason() string {
 		return x.WaitingReason
 	}
 	return ""
+}
+
+func (x *Proposal) GetTier() uint32 {
+	if x != nil {
+		return x.Tier
+	}
+	return 0
+}
+
+func (x *Proposal) GetCoolOffSeconds() int64 {
+	if x != nil {
+		return x.CoolOffSeconds
+	}
+	return 0
 }
 
 // ProposeSpendRequest is what an officer asks to pay.
@@ -1735,11 +1764,12 @@ const file_custos_v1_spend_proto_rawDesc = "" +
 	"\x10ProposalDecision\x12\x18\n" +
 	"\aofficer\x18\x01 \x01(\tR\aofficer\x12/\n" +
 	"\bdecision\x18\x02 \x01(\x0e2\x13.custos.v1.DecisionR\bdecision\x12\x17\n" +
-	"\aat_unix\x18\x03 \x01(\x03R\x06atUnix\"B\n" +
+	"\aat_unix\x18\x03 \x01(\x03R\x06atUnix\"X\n" +
 	"\aPayment\x12\x18\n" +
 	"\aaddress\x18\x01 \x01(\tR\aaddress\x12\x1d\n" +
 	"\n" +
-	"amount_sat\x18\x02 \x01(\x03R\tamountSat\"\x91\x01\n" +
+	"amount_sat\x18\x02 \x01(\x03R\tamountSat\x12\x14\n" +
+	"\x05label\x18\x03 \x01(\tR\x05label\"\x91\x01\n" +
 	"\rProposalInput\x12\x12\n" +
 	"\x04txid\x18\x01 \x01(\tR\x04txid\x12\x12\n" +
 	"\x04vout\x18\x02 \x01(\rR\x04vout\x12\x1d\n" +
@@ -1763,7 +1793,7 @@ const file_custos_v1_spend_proto_rawDesc = "" +
 	"\x05state\x18\x01 \x01(\x0e2\x18.custos.v1.ProposalStateR\x05state\x12\x17\n" +
 	"\aat_unix\x18\x02 \x01(\x03R\x06atUnix\x12\x14\n" +
 	"\x05actor\x18\x03 \x01(\tR\x05actor\x12\x12\n" +
-	"\x04note\x18\x04 \x01(\tR\x04note\"\xe9\b\n" +
+	"\x04note\x18\x04 \x01(\tR\x04note\"\xa7\t\n" +
 	"\bProposal\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1b\n" +
 	"\twallet_id\x18\x02 \x01(\tR\bwalletId\x12.\n" +
@@ -1801,7 +1831,9 @@ const file_custos_v1_spend_proto_rawDesc = "" +
 	"supersedes\x18\x1d \x03(\tR\n" +
 	"supersedes\x12\x16\n" +
 	"\x06repeat\x18\x1e \x01(\bR\x06repeat\x12%\n" +
-	"\x0ewaiting_reason\x18\x1f \x01(\tR\rwaitingReason\"\xd0\x01\n" +
+	"\x0ewaiting_reason\x18\x1f \x01(\tR\rwaitingReason\x12\x12\n" +
+	"\x04tier\x18  \x01(\rR\x04tier\x12(\n" +
+	"\x10cool_off_seconds\x18! \x01(\x03R\x0ecoolOffSeconds\"\xd0\x01\n" +
 	"\x13ProposeSpendRequest\x12*\n" +
 	"\x06payees\x18\x01 \x03(\v2\x12.custos.v1.PaymentR\x06payees\x12%\n" +
 	"\x0ffee_rate_sat_vb\x18\x02 \x01(\x03R\ffeeRateSatVb\x12\x12\n" +

@@ -662,6 +662,151 @@ func (x *ListUtxosResponse) GetSyncedHeight() int32 {
 	return 0
 }
 
+// GetBalanceHistoryRequest has no parameters.
+type GetBalanceHistoryRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetBalanceHistoryRequest) Reset() {
+	*x = GetBalanceHistoryRequest{}
+	mi := &file_custos_v1_treasury_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetBalanceHistoryRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetBalanceHistoryRequest) ProtoMessage() {}
+
+func (x *GetBalanceHistoryRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_custos_v1_treasury_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetBalanceHistoryRequest.ProtoReflect.Descriptor instead.
+func (*GetBalanceHistoryRequest) Descriptor() ([]byte, []int) {
+	return file_custos_v1_treasury_proto_rawDescGZIP(), []int{12}
+}
+
+// BalancePoint is the confirmed balance once the block at height was
+// processed.
+type BalancePoint struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Height        int32                  `protobuf:"varint,1,opt,name=height,proto3" json:"height,omitempty"`
+	ConfirmedSat  int64                  `protobuf:"varint,2,opt,name=confirmed_sat,json=confirmedSat,proto3" json:"confirmed_sat,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BalancePoint) Reset() {
+	*x = BalancePoint{}
+	mi := &file_custos_v1_treasury_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BalancePoint) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BalancePoint) ProtoMessage() {}
+
+func (x *BalancePoint) ProtoReflect() protoreflect.Message {
+	mi := &file_custos_v1_treasury_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BalancePoint.ProtoReflect.Descriptor instead.
+func (*BalancePoint) Descriptor() ([]byte, []int) {
+	return file_custos_v1_treasury_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *BalancePoint) GetHeight() int32 {
+	if x != nil {
+		return x.Height
+	}
+	return 0
+}
+
+func (x *BalancePoint) GetConfirmedSat() int64 {
+	if x != nil {
+		return x.ConfirmedSat
+	}
+	return 0
+}
+
+// GetBalanceHistoryResponse lists the points, by height, one per block
+// that changed the confirmed balance.
+type GetBalanceHistoryResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Points        []*BalancePoint        `protobuf:"bytes,1,rep,name=points,proto3" json:"points,omitempty"`
+	SyncedHeight  int32                  `protobuf:"varint,2,opt,name=synced_height,json=syncedHeight,proto3" json:"synced_height,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetBalanceHistoryResponse) Reset() {
+	*x = GetBalanceHistoryResponse{}
+	mi := &file_custos_v1_treasury_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetBalanceHistoryResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetBalanceHistoryResponse) ProtoMessage() {}
+
+func (x *GetBalanceHistoryResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_custos_v1_treasury_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetBalanceHistoryResponse.ProtoReflect.Descriptor instead.
+func (*GetBalanceHistoryResponse) Descriptor() ([]byte, []int) {
+	return file_custos_v1_treasury_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *GetBalanceHistoryResponse) GetPoints() []*BalancePoint {
+	if x != nil {
+		return x.Points
+	}
+	return nil
+}
+
+func (x *GetBalanceHistoryResponse) GetSyncedHeight() int32 {
+	if x != nil {
+		return x.SyncedHeight
+	}
+	return 0
+}
+
 var File_custos_v1_treasury_proto protoreflect.FileDescriptor
 
 const file_custos_v1_treasury_proto_rawDesc = "" +
@@ -705,7 +850,14 @@ const file_custos_v1_treasury_proto_rawDesc = "" +
 	"\x10ListUtxosRequest\"_\n" +
 	"\x11ListUtxosResponse\x12%\n" +
 	"\x05utxos\x18\x01 \x03(\v2\x0f.custos.v1.UtxoR\x05utxos\x12#\n" +
-	"\rsynced_height\x18\x02 \x01(\x05R\fsyncedHeight2\xd3\x03\n" +
+	"\rsynced_height\x18\x02 \x01(\x05R\fsyncedHeight\"\x1a\n" +
+	"\x18GetBalanceHistoryRequest\"K\n" +
+	"\fBalancePoint\x12\x16\n" +
+	"\x06height\x18\x01 \x01(\x05R\x06height\x12#\n" +
+	"\rconfirmed_sat\x18\x02 \x01(\x03R\fconfirmedSat\"q\n" +
+	"\x19GetBalanceHistoryResponse\x12/\n" +
+	"\x06points\x18\x01 \x03(\v2\x17.custos.v1.BalancePointR\x06points\x12#\n" +
+	"\rsynced_height\x18\x02 \x01(\x05R\fsyncedHeight2\xb3\x04\n" +
 	"\x0fTreasuryService\x12F\n" +
 	"\tGetStatus\x12\x1b.custos.v1.GetStatusRequest\x1a\x1c.custos.v1.GetStatusResponse\x12F\n" +
 	"\tGetWallet\x12\x1b.custos.v1.GetWalletRequest\x1a\x1c.custos.v1.GetWalletResponse\x12I\n" +
@@ -714,7 +866,8 @@ const file_custos_v1_treasury_proto_rawDesc = "" +
 	"\rListAddresses\x12\x1f.custos.v1.ListAddressesRequest\x1a .custos.v1.ListAddressesResponse\x12I\n" +
 	"\n" +
 	"GetBalance\x12\x1c.custos.v1.GetBalanceRequest\x1a\x1d.custos.v1.GetBalanceResponse\x12F\n" +
-	"\tListUtxos\x12\x1b.custos.v1.ListUtxosRequest\x1a\x1c.custos.v1.ListUtxosResponseB;Z9github.com/custos-reserve/custos/proto/custos/v1;custosv1b\x06proto3"
+	"\tListUtxos\x12\x1b.custos.v1.ListUtxosRequest\x1a\x1c.custos.v1.ListUtxosResponse\x12^\n" +
+	"\x11GetBalanceHistory\x12#.custos.v1.GetBalanceHistoryRequest\x1a$.custos.v1.GetBalanceHistoryResponseB;Z9github.com/custos-reserve/custos/proto/custos/v1;custosv1b\x06proto3"
 
 var (
 	file_custos_v1_treasury_proto_rawDescOnce sync.Once
@@ -728,50 +881,56 @@ func file_custos_v1_treasury_proto_rawDescGZIP() []byte {
 	return file_custos_v1_treasury_proto_rawDescData
 }
 
-var file_custos_v1_treasury_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
+var file_custos_v1_treasury_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
 var file_custos_v1_treasury_proto_goTypes = []any{
-	(*GetStatusRequest)(nil),      // 0: custos.v1.GetStatusRequest
-	(*GetStatusResponse)(nil),     // 1: custos.v1.GetStatusResponse
-	(*GetWalletRequest)(nil),      // 2: custos.v1.GetWalletRequest
-	(*GetWalletResponse)(nil),     // 3: custos.v1.GetWalletResponse
-	(*NewAddressRequest)(nil),     // 4: custos.v1.NewAddressRequest
-	(*NewAddressResponse)(nil),    // 5: custos.v1.NewAddressResponse
-	(*ListAddressesRequest)(nil),  // 6: custos.v1.ListAddressesRequest
-	(*ListAddressesResponse)(nil), // 7: custos.v1.ListAddressesResponse
-	(*GetBalanceRequest)(nil),     // 8: custos.v1.GetBalanceRequest
-	(*GetBalanceResponse)(nil),    // 9: custos.v1.GetBalanceResponse
-	(*ListUtxosRequest)(nil),      // 10: custos.v1.ListUtxosRequest
-	(*ListUtxosResponse)(nil),     // 11: custos.v1.ListUtxosResponse
-	(Network)(0),                  // 12: custos.v1.Network
-	(*Wallet)(nil),                // 13: custos.v1.Wallet
-	(*Address)(nil),               // 14: custos.v1.Address
-	(Branch)(0),                   // 15: custos.v1.Branch
-	(*Utxo)(nil),                  // 16: custos.v1.Utxo
+	(*GetStatusRequest)(nil),          // 0: custos.v1.GetStatusRequest
+	(*GetStatusResponse)(nil),         // 1: custos.v1.GetStatusResponse
+	(*GetWalletRequest)(nil),          // 2: custos.v1.GetWalletRequest
+	(*GetWalletResponse)(nil),         // 3: custos.v1.GetWalletResponse
+	(*NewAddressRequest)(nil),         // 4: custos.v1.NewAddressRequest
+	(*NewAddressResponse)(nil),        // 5: custos.v1.NewAddressResponse
+	(*ListAddressesRequest)(nil),      // 6: custos.v1.ListAddressesRequest
+	(*ListAddressesResponse)(nil),     // 7: custos.v1.ListAddressesResponse
+	(*GetBalanceRequest)(nil),         // 8: custos.v1.GetBalanceRequest
+	(*GetBalanceResponse)(nil),        // 9: custos.v1.GetBalanceResponse
+	(*ListUtxosRequest)(nil),          // 10: custos.v1.ListUtxosRequest
+	(*ListUtxosResponse)(nil),         // 11: custos.v1.ListUtxosResponse
+	(*GetBalanceHistoryRequest)(nil),  // 12: custos.v1.GetBalanceHistoryRequest
+	(*BalancePoint)(nil),              // 13: custos.v1.BalancePoint
+	(*GetBalanceHistoryResponse)(nil), // 14: custos.v1.GetBalanceHistoryResponse
+	(Network)(0),                      // 15: custos.v1.Network
+	(*Wallet)(nil),                    // 16: custos.v1.Wallet
+	(*Address)(nil),                   // 17: custos.v1.Address
+	(Branch)(0),                       // 18: custos.v1.Branch
+	(*Utxo)(nil),                      // 19: custos.v1.Utxo
 }
 var file_custos_v1_treasury_proto_depIdxs = []int32{
-	12, // 0: custos.v1.GetStatusResponse.network:type_name -> custos.v1.Network
-	13, // 1: custos.v1.GetWalletResponse.wallet:type_name -> custos.v1.Wallet
-	14, // 2: custos.v1.NewAddressResponse.address:type_name -> custos.v1.Address
-	15, // 3: custos.v1.ListAddressesRequest.branch:type_name -> custos.v1.Branch
-	14, // 4: custos.v1.ListAddressesResponse.addresses:type_name -> custos.v1.Address
-	16, // 5: custos.v1.ListUtxosResponse.utxos:type_name -> custos.v1.Utxo
-	0,  // 6: custos.v1.TreasuryService.GetStatus:input_type -> custos.v1.GetStatusRequest
-	2,  // 7: custos.v1.TreasuryService.GetWallet:input_type -> custos.v1.GetWalletRequest
-	4,  // 8: custos.v1.TreasuryService.NewAddress:input_type -> custos.v1.NewAddressRequest
-	6,  // 9: custos.v1.TreasuryService.ListAddresses:input_type -> custos.v1.ListAddressesRequest
-	8,  // 10: custos.v1.TreasuryService.GetBalance:input_type -> custos.v1.GetBalanceRequest
-	10, // 11: custos.v1.TreasuryService.ListUtxos:input_type -> custos.v1.ListUtxosRequest
-	1,  // 12: custos.v1.TreasuryService.GetStatus:output_type -> custos.v1.GetStatusResponse
-	3,  // 13: custos.v1.TreasuryService.GetWallet:output_type -> custos.v1.GetWalletResponse
-	5,  // 14: custos.v1.TreasuryService.NewAddress:output_type -> custos.v1.NewAddressResponse
-	7,  // 15: custos.v1.TreasuryService.ListAddresses:output_type -> custos.v1.ListAddressesResponse
-	9,  // 16: custos.v1.TreasuryService.GetBalance:output_type -> custos.v1.GetBalanceResponse
-	11, // 17: custos.v1.TreasuryService.ListUtxos:output_type -> custos.v1.ListUtxosResponse
-	12, // [12:18] is the sub-list for method output_type
-	6,  // [6:12] is the sub-list for method input_type
-	6,  // [6:6] is the sub-list for extension type_name
-	6,  // [6:6] is the sub-list for extension extendee
-	0,  // [0:6] is the sub-list for field type_name
+	15, // 0: custos.v1.GetStatusResponse.network:type_name -> custos.v1.Network
+	16, // 1: custos.v1.GetWalletResponse.wallet:type_name -> custos.v1.Wallet
+	17, // 2: custos.v1.NewAddressResponse.address:type_name -> custos.v1.Address
+	18, // 3: custos.v1.ListAddressesRequest.branch:type_name -> custos.v1.Branch
+	17, // 4: custos.v1.ListAddressesResponse.addresses:type_name -> custos.v1.Address
+	19, // 5: custos.v1.ListUtxosResponse.utxos:type_name -> custos.v1.Utxo
+	13, // 6: custos.v1.GetBalanceHistoryResponse.points:type_name -> custos.v1.BalancePoint
+	0,  // 7: custos.v1.TreasuryService.GetStatus:input_type -> custos.v1.GetStatusRequest
+	2,  // 8: custos.v1.TreasuryService.GetWallet:input_type -> custos.v1.GetWalletRequest
+	4,  // 9: custos.v1.TreasuryService.NewAddress:input_type -> custos.v1.NewAddressRequest
+	6,  // 10: custos.v1.TreasuryService.ListAddresses:input_type -> custos.v1.ListAddressesRequest
+	8,  // 11: custos.v1.TreasuryService.GetBalance:input_type -> custos.v1.GetBalanceRequest
+	10, // 12: custos.v1.TreasuryService.ListUtxos:input_type -> custos.v1.ListUtxosRequest
+	12, // 13: custos.v1.TreasuryService.GetBalanceHistory:input_type -> custos.v1.GetBalanceHistoryRequest
+	1,  // 14: custos.v1.TreasuryService.GetStatus:output_type -> custos.v1.GetStatusResponse
+	3,  // 15: custos.v1.TreasuryService.GetWallet:output_type -> custos.v1.GetWalletResponse
+	5,  // 16: custos.v1.TreasuryService.NewAddress:output_type -> custos.v1.NewAddressResponse
+	7,  // 17: custos.v1.TreasuryService.ListAddresses:output_type -> custos.v1.ListAddressesResponse
+	9,  // 18: custos.v1.TreasuryService.GetBalance:output_type -> custos.v1.GetBalanceResponse
+	11, // 19: custos.v1.TreasuryService.ListUtxos:output_type -> custos.v1.ListUtxosResponse
+	14, // 20: custos.v1.TreasuryService.GetBalanceHistory:output_type -> custos.v1.GetBalanceHistoryResponse
+	14, // [14:21] is the sub-list for method output_type
+	7,  // [7:14] is the sub-list for method input_type
+	7,  // [7:7] is the sub-list for extension type_name
+	7,  // [7:7] is the sub-list for extension extendee
+	0,  // [0:7] is the sub-list for field type_name
 }
 
 func init() { file_custos_v1_treasury_proto_init() }
@@ -786,7 +945,7 @@ func file_custos_v1_treasury_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_custos_v1_treasury_proto_rawDesc), len(file_custos_v1_treasury_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   12,
+			NumMessages:   15,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -19,12 +19,13 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	TreasuryService_GetStatus_FullMethodName     = "/custos.v1.TreasuryService/GetStatus"
-	TreasuryService_GetWallet_FullMethodName     = "/custos.v1.TreasuryService/GetWallet"
-	TreasuryService_NewAddress_FullMethodName    = "/custos.v1.TreasuryService/NewAddress"
-	TreasuryService_ListAddresses_FullMethodName = "/custos.v1.TreasuryService/ListAddresses"
-	TreasuryService_GetBalance_FullMethodName    = "/custos.v1.TreasuryService/GetBalance"
-	TreasuryService_ListUtxos_FullMethodName     = "/custos.v1.TreasuryService/ListUtxos"
+	TreasuryService_GetStatus_FullMethodName         = "/custos.v1.TreasuryService/GetStatus"
+	TreasuryService_GetWallet_FullMethodName         = "/custos.v1.TreasuryService/GetWallet"
+	TreasuryService_NewAddress_FullMethodName        = "/custos.v1.TreasuryService/NewAddress"
+	TreasuryService_ListAddresses_FullMethodName     = "/custos.v1.TreasuryService/ListAddresses"
+	TreasuryService_GetBalance_FullMethodName        = "/custos.v1.TreasuryService/GetBalance"
+	TreasuryService_ListUtxos_FullMethodName         = "/custos.v1.TreasuryService/ListUtxos"
+	TreasuryService_GetBalanceHistory_FullMethodName = "/custos.v1.TreasuryService/GetBalanceHistory"
 )
 
 // TreasuryServiceClient is the client API for TreasuryService service.
@@ -51,6 +52,10 @@ type TreasuryServiceClient interface {
 	GetBalance(ctx context.Context, in *GetBalanceRequest, opts ...grpc.CallOption) (*GetBalanceResponse, error)
 	// ListUtxos lists the wallet's unspent outputs. CLI: `custosctl utxos`.
 	ListUtxos(ctx context.Context, in *ListUtxosRequest, opts ...grpc.CallOption) (*ListUtxosResponse, error)
+	// GetBalanceHistory is the confirmed balance after every block that
+	// changed it, from the wallet's coins, spent ones included (the
+	// console's chart).
+	GetBalanceHistory(ctx context.Context, in *GetBalanceHistoryRequest, opts ...grpc.CallOption) (*GetBalanceHistoryResponse, error)
 }
 
 type treasuryServiceClient struct {
@@ -121,6 +126,16 @@ func (c *treasuryServiceClient) ListUtxos(ctx context.Context, in *ListUtxosRequ
 	return out, nil
 }
 
+func (c *treasuryServiceClient) GetBalanceHistory(ctx context.Context, in *GetBalanceHistoryRequest, opts ...grpc.CallOption) (*GetBalanceHistoryResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetBalanceHistoryResponse)
+	err := c.cc.Invoke(ctx, TreasuryService_GetBalanceHistory_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // TreasuryServiceServer is the server API for TreasuryService service.
 // All implementations must embed UnimplementedTreasuryServiceServer
 // for forward compatibility.
@@ -145,6 +160,10 @@ type TreasuryServiceServer interface {
 	GetBalance(context.Context, *GetBalanceRequest) (*GetBalanceResponse, error)
 	// ListUtxos lists the wallet's unspent outputs. CLI: `custosctl utxos`.
 	ListUtxos(context.Context, *ListUtxosRequest) (*ListUtxosResponse, error)
+	// GetBalanceHistory is the confirmed balance after every block that
+	// changed it, from the wallet's coins, spent ones included (the
+	// console's chart).
+	GetBalanceHistory(context.Context, *GetBalanceHistoryRequest) (*GetBalanceHistoryResponse, error)
 	mustEmbedUnimplementedTreasuryServiceServer()
 }
 
@@ -172,6 +191,9 @@ func (UnimplementedTreasuryServiceServer) GetBalance(context.Context, *GetBalanc
 }
 func (UnimplementedTreasuryServiceServer) ListUtxos(context.Context, *ListUtxosRequest) (*ListUtxosResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method ListUtxos not implemented")
+}
+func (UnimplementedTreasuryServiceServer) GetBalanceHistory(context.Context, *GetBalanceHistoryRequest) (*GetBalanceHistoryResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method GetBalanceHistory not implemented")
 }
 func (UnimplementedTreasuryServiceServer) mustEmbedUnimplementedTreasuryServiceServer() {}
 func (UnimplementedTreasuryServiceServer) testEmbeddedByValue()                         {}
@@ -302,6 +324,24 @@ func _TreasuryService_ListUtxos_Handler(srv interface{}, ctx context.Context, de
 	return interceptor(ctx, in, info, handler)
 }
 
+func _TreasuryService_GetBalanceHistory_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetBalanceHistoryRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(TreasuryServiceServer).GetBalanceHistory(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: TreasuryService_GetBalanceHistory_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(TreasuryServiceServer).GetBalanceHistory(ctx, req.(*GetBalanceHistoryRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // TreasuryService_ServiceDesc is the grpc.ServiceDesc for TreasuryService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -332,6 +372,10 @@ var TreasuryService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListUtxos",
 			Handler:    _TreasuryService_ListUtxos_Handler,
+		},
+		{
+			MethodName: "GetBalanceHistory",
+			Handler:    _TreasuryService_GetBalanceHistory_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

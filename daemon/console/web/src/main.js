@@ -1,0 +1,4 @@
+// main.js: the bundle's entry point.
+import { start } from './app.js';
+
+start();
