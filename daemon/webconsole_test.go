@@ -75,6 +75,8 @@ type browser struct {
 	t      *testing.T
 	origin string
 	c      *http.Client
+	// lastCookie is the session cookie the last answer set, as sent.
+	lastCookie *http.Cookie
 }
 
 func newBrowser(t *testing.T, cd *consoleDaemon) *browser {
@@ -110,6 +112,11 @@ func (b *browser) do(method, path string, body any, hdr map[string]string) (int,
 	resp, err := b.c.Do(req)
 	require.NoError(b.t, err)
 	defer resp.Body.Close()
+	for _, c := range resp.Cookies() {
+		if c.Name == console.CookieName {
+			b.lastCookie = c
+		}
+	}
 	raw, err := io.ReadAll(resp.Body)
 	require.NoError(b.t, err)
 	out := map[string]any{}
@@ -298,6 +305,17 @@ func TestConsoleSessionExpires(t *testing.T) {
 	b := newBrowser(t, cd)
 	code, _ := b.login(officerKey("alice"))
 	require.Equal(t, http.StatusOK, code)
+	// The cookie outlives the session by an hour, so that a browser still
+	// sends it when the session has ended and is told why; it is the
+	// host's only, over HTTPS, out of scripts' reach, never cross-site.
+	ck := b.lastCookie
+	require.NotNil(t, ck, "the session cookie")
+	require.Equal(t, console.CookieName, ck.Name)
+	require.InDelta(t, (time.Minute + time.Hour).Seconds(), float64(ck.MaxAge), 5)
+	require.True(t, ck.Secure)
+	require.True(t, ck.HttpOnly)
+	require.Equal(t, http.SameSiteStrictMode, ck.SameSite)
+	require.Equal(t, "/", ck.Path)
 	code, _ = b.do(http.MethodGet, "/session", nil, nil)
 	require.Equal(t, http.StatusOK, code)
 	cd.advance(61 * time.Second)

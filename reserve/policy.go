@@ -111,6 +111,69 @@ type Policy struct {
 	// UnfreezeApprovals is how many officers must approve lifting a freeze
 	// (any one officer may freeze).
 	UnfreezeApprovals int
+	// Proofs says who may request a proof of reserves and how many
+	// officers approve its message. ParsePolicy fills in the defaults
+	// (DefaultProofRules) when the document has no proofs section; read
+	// it through ProofRules, which does the same for a Policy built by
+	// hand.
+	Proofs ProofRules
+}
+
+// Roles that a policy may allow to request a proof of reserves, as the
+// proofs section names them. They are the daemon's role names.
+const (
+	ProofRequesterAdmin   = "admin"
+	ProofRequesterAuditor = "auditor"
+	ProofRequesterOfficer = "officer"
+)
+
+// proofRequesterRoles are the roles a proofs section may list, sorted
+// bytewise as ProofRules.Requesters is. Read only.
+var proofRequesterRoles = []string{ProofRequesterAdmin, ProofRequesterAuditor, ProofRequesterOfficer}
+
+// ProofRules is the policy's proofs section: who may request a proof of
+// reserves and how many distinct officers approve its message. A proof
+// cannot move coins, so it needs no tier; it still discloses the reserve,
+// so it is requested and approved like a payment.
+type ProofRules struct {
+	// Requesters are the roles that may request a proof, each once,
+	// sorted bytewise: one or more of ProofRequesterAdmin,
+	// ProofRequesterAuditor and ProofRequesterOfficer.
+	Requesters []string
+	// Approvals is how many distinct officers approve a proof's message,
+	// 1 to the number of officers (`all` resolved).
+	Approvals int
+}
+
+// DefaultProofRules are the rules of a policy without a proofs section:
+// officers request, one officer approves.
+func DefaultProofRules() ProofRules {
+	return ProofRules{Requesters: []string{ProofRequesterOfficer}, Approvals: 1}
+}
+
+// IsDefault reports whether r are the defaults, and so whether Canonical
+// leaves the proofs section out. The zero ProofRules (a Policy built by
+// hand) counts as the defaults.
+func (r ProofRules) IsDefault() bool {
+	if r.Approvals == 0 && len(r.Requesters) == 0 {
+		return true
+	}
+	d := DefaultProofRules()
+	return r.Approvals == d.Approvals && slices.Equal(r.Requesters, d.Requesters)
+}
+
+// MayRequest reports whether role may request a proof under r.
+func (r ProofRules) MayRequest(role string) bool { return slices.Contains(r.Requesters, role) }
+
+// ProofRules returns the policy's proofs rules: p.Proofs, or the defaults
+// when p.Proofs is the zero value (a Policy built by hand; ParsePolicy
+// always fills it in). Use it rather than p.Proofs, so that a missing
+// section never reads as "nobody approves".
+func (p *Policy) ProofRules() ProofRules {
+	if p.Proofs.Approvals == 0 && len(p.Proofs.Requesters) == 0 {
+		return DefaultProofRules()
+	}
+	return ProofRules{Requesters: slices.Clone(p.Proofs.Requesters), Approvals: p.Proofs.Approvals}
 }
 
 // Officer is a person who approves payments with an Ed25519 key.
@@ -229,6 +292,12 @@ func ParseOfficerKey(s string) ([32]byte, error) {
 // the tag, then every field in a fixed order, integers big-endian and
 // strings length-prefixed, officers sorted by id and allowlist entries by
 // address. docs/policy.md specifies it byte by byte.
+//
+// The proofs section came after signers had pinned policy hashes, so it
+// is appended only when it differs from DefaultProofRules: every document
+// written before it keeps its hash, and one that spells out the defaults
+// hashes the same as one without the section. The bytes before it are
+// self-delimiting, so no policy's encoding is a prefix of another's.
 func (p *Policy) Canonical() []byte {
 	var b []byte
 	b = appendLenPrefixed(b, PolicyHashTag)
@@ -269,8 +338,23 @@ func (p *Policy) Canonical() []byte {
 	b = binary.BigEndian.AppendUint64(b, uint64(p.Fees.MaxFeeRate))
 	b = binary.BigEndian.AppendUint64(b, uint64(p.ProposalExpiry))
 	b = binary.BigEndian.AppendUint32(b, uint32(p.UnfreezeApprovals))
+
+	if !p.Proofs.IsDefault() {
+		b = appendLenPrefixed(b, proofsSectionTag)
+		requesters := slices.Clone(p.Proofs.Requesters)
+		slices.Sort(requesters)
+		b = binary.BigEndian.AppendUint32(b, uint32(len(requesters)))
+		for _, r := range requesters {
+			b = appendLenPrefixed(b, r)
+		}
+		b = binary.BigEndian.AppendUint32(b, uint32(p.Proofs.Approvals))
+	}
 	return b
 }
+
+// proofsSectionTag starts the proofs section in Canonical, naming the
+// optional section that follows the fixed fields.
+const proofsSectionTag = "proofs"
 
 // Hash identifies the policy: SHA-256 of Canonical. Formatting, comments,
 // key order and list order of officers and allowlist entries in the

@@ -8,6 +8,7 @@ package reserve
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode"
@@ -41,13 +42,14 @@ func ParsePolicy(text []byte) (*Policy, error) {
 
 // The names of each mapping's fields, in the order docs/policy.md lists them.
 var (
-	policyFieldNames    = []string{"version", "officers", "tiers", "velocity", "allowlist", "fees", "proposal_expiry", "unfreeze_approvals"}
+	policyFieldNames    = []string{"version", "officers", "tiers", "velocity", "allowlist", "fees", "proposal_expiry", "unfreeze_approvals", "proofs"}
 	officerFieldNames   = []string{"id", "name", "key"}
 	tierFieldNames      = []string{"up_to", "approvals", "cool_off"}
 	velocityFieldNames  = []string{"per_24h", "per_30d"}
 	allowlistFieldNames = []string{"unlisted", "add_delay", "entries"}
 	entryFieldNames     = []string{"address", "label", "added"}
 	feesFieldNames      = []string{"max_fee", "max_fee_rate"}
+	proofsFieldNames    = []string{"requesters", "approvals"}
 )
 
 // policyFromYAML reads the root mapping, one top-level field at a time in
@@ -67,7 +69,7 @@ func policyFromYAML(root *yaml.Node) (*Policy, error) {
 	}
 	p := &Policy{Version: PolicyVersion}
 	steps := []func(*Policy, *fields) error{
-		parseOfficers, parseTiers, parseVelocity, parseAllowlist, parseFees, parseExpiry, parseUnfreeze,
+		parseOfficers, parseTiers, parseVelocity, parseAllowlist, parseFees, parseExpiry, parseUnfreeze, parseProofs,
 	}
 	for _, step := range steps {
 		if err := step(p, f); err != nil {
@@ -442,6 +444,59 @@ func parseUnfreeze(p *Policy, top *fields) error {
 	}
 	p.UnfreezeApprovals, err = parseApprovals(v, field, len(p.Officers))
 	return err
+}
+
+// parseProofs reads the optional proofs section; an absent section, or
+// an absent field in it, takes the value of DefaultProofRules.
+func parseProofs(p *Policy, top *fields) error {
+	p.Proofs = DefaultProofRules()
+	n, _, ok, err := top.get("proofs")
+	if err != nil || !ok {
+		return err
+	}
+	f, err := mappingFields(n, "proofs", "proofs", proofsFieldNames...)
+	if err != nil {
+		return err
+	}
+	if list, field, ok, err := f.get("requesters"); err != nil {
+		return err
+	} else if ok {
+		if p.Proofs.Requesters, err = parseRequesters(list, field); err != nil {
+			return err
+		}
+	}
+	if v, field, ok, err := f.get("approvals"); err != nil {
+		return err
+	} else if ok {
+		if p.Proofs.Approvals, err = parseApprovals(v, field, len(p.Officers)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// parseRequesters reads proofs.requesters: a non-empty list of distinct
+// roles from proofRequesterRoles, returned sorted.
+func parseRequesters(list *yaml.Node, field string) ([]string, error) {
+	roles := strings.Join(proofRequesterRoles, ", ")
+	if list.Kind != yaml.SequenceNode || len(list.Content) == 0 {
+		return nil, policyErr(list, field, "must be a list of the roles that may request a proof, one or more of %s", roles)
+	}
+	seen := map[string]int{}
+	var out []string
+	for i, n := range list.Content {
+		item := fmt.Sprintf("%s[%d]", field, i)
+		if n.Kind != yaml.ScalarNode || n.Tag != "!!str" || !slices.Contains(proofRequesterRoles, n.Value) {
+			return nil, policyErr(n, item, "must be one of the roles %s", roles)
+		}
+		if j, dup := seen[n.Value]; dup {
+			return nil, policyErr(n, item, "%s is listed twice (also %s[%d])", n.Value, field, j)
+		}
+		seen[n.Value] = i
+		out = append(out, n.Value)
+	}
+	slices.Sort(out)
+	return out, nil
 }
 
 // parseApprovals reads a number of officers, 1 to officers, or the word all.

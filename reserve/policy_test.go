@@ -172,6 +172,7 @@ func TestParsePolicy(t *testing.T) {
 		Fees:              reserve.Fees{MaxFeeSat: 1_000_000, MaxFeeRate: 1000},
 		ProposalExpiry:    168 * time.Hour,
 		UnfreezeApprovals: 2,
+		Proofs:            reserve.ProofRules{Requesters: []string{"officer"}, Approvals: 1},
 	}
 	require.Equal(t, want, p)
 	require.True(t, p.Tiers[2].Unlimited())
@@ -656,6 +657,7 @@ func FuzzParsePolicy(f *testing.F) {
 		"", "version: 1\n", "- a\n", "version: 2\n", "a: &x 1\nb: *x\n", "version: 1\n---\n",
 		"version: 1\nofficers: [{id: a, name: A, key: 'ed25519:" + keyAlice + "'}]\n",
 		withOfficers(3, "2"),
+		basePolicy + "proofs:\n  requesters: [auditor, officer]\n  approvals: all\n",
 	} {
 		f.Add([]byte(s))
 	}

@@ -90,6 +90,7 @@ func TestRegisterPolicy(t *testing.T) {
 		require.Regexp(t, "\n  "+o.ID+` +`+regexp.QuoteMeta(o.Name)+` +ed25519:`+hex.EncodeToString(k[:])+"\n", r.stdout)
 	}
 	require.Contains(t, r.stdout, "Velocity caps, counted from this signer's own ledger: 2.00000000 BTC per 24 hours, 5.00000000 BTC per 30 days.")
+	require.Contains(t, r.stdout, "Proofs of reserves: requested by officer; 1 officer approval(s) of the message.\n")
 	require.NotContains(t, r.stdout, "Wallet:", "no descriptor was registered")
 	requireFileIs(t, pinned, text)
 
@@ -127,8 +128,10 @@ func TestRegisterPolicy(t *testing.T) {
 			{ID: "alice", Name: "Alice Moreau", Key: "ed25519:8a88e3dd7409f195fd52db2d3cba5d72ca6709bf1d94121bf3748801b40f6f5c"},
 			{ID: "dave", Name: "Dave Nakamura", Key: "ed25519:ca93ac1705187071d67b83c7ff0efe8108e8ec4530575d7726879333dbdabe7c"},
 		},
-		Per24hSat: signertest.Per24hSat,
-		Per30dSat: signertest.Per30dSat,
+		Per24hSat:       signertest.Per24hSat,
+		Per30dSat:       signertest.Per30dSat,
+		ProofRequesters: []string{"officer"},
+		ProofApprovals:  1,
 	}, out.Policy)
 	requireFileIs(t, pinned, otherText)
 

@@ -57,6 +57,11 @@ type policyOutput struct {
 	// Per24hSat and Per30dSat are the velocity caps; 0 is none.
 	Per24hSat int64 `json:"per_24h_sat"`
 	Per30dSat int64 `json:"per_30d_sat"`
+	// ProofRequesters and ProofApprovals are the policy's proofs rules
+	// (defaults filled in): the roles that may request a proof of
+	// reserves and how many officers approve its message.
+	ProofRequesters []string `json:"proof_requesters"`
+	ProofApprovals  int      `json:"proof_approvals"`
 }
 
 type officerEntry struct {
@@ -270,6 +275,8 @@ func newPolicyOutput(pin *signer.PolicyPin, file string) *policyOutput {
 		Per24hSat: pin.Policy.Velocity.Per24hSat,
 		Per30dSat: pin.Policy.Velocity.Per30dSat,
 	}
+	proofs := pin.Policy.ProofRules()
+	out.ProofRequesters, out.ProofApprovals = proofs.Requesters, proofs.Approvals
 	if pin.Status == signer.Replaced {
 		out.Replaced = hex.EncodeToString(pin.Previous[:])
 	}
@@ -352,6 +359,8 @@ func pinnedPolicyText(p *policyOutput) string {
 	_ = tw.Flush()
 	fmt.Fprintf(&b, "\nVelocity caps, counted from this signer's own ledger: %s per 24 hours, %s per 30 days.\n",
 		capText(p.Per24hSat), capText(p.Per30dSat))
+	fmt.Fprintf(&b, "Proofs of reserves: requested by %s; %d officer approval(s) of the message.\n",
+		strings.Join(p.ProofRequesters, " or "), p.ProofApprovals)
 	fmt.Fprintf(&b, "Compare the policy hash and every officer's key with the officers and the other ministries.\n")
 	return b.String()
 }

@@ -209,8 +209,10 @@ func policyApproveCmd(fs *flag.FlagSet) func(*env, []string) error {
 				for _, line := range strings.Split(strings.TrimRight(string(text), "\n"), "\n") {
 					doc.WriteString("  | " + safe(line) + "\n")
 				}
-				return fmt.Sprintf("%swallet %s: replace policy %d (%x)\n  with the policy above, %x (%d officers, %d tiers)\n",
-					doc.String(), safe(g.WalletId), g.Policy.Seq, g.Policy.Hash, c.NewPolicy, len(p.Officers), len(p.Tiers)), nil
+				r := p.ProofRules()
+				return fmt.Sprintf("%swallet %s: replace policy %d (%x)\n  with the policy above, %x (%d officers, %d tiers)\n  proofs of reserves: %s\n",
+					doc.String(), safe(g.WalletId), g.Policy.Seq, g.Policy.Hash, c.NewPolicy, len(p.Officers), len(p.Tiers),
+					proofsText(&proofsJSON{Requesters: r.Requesters, Approvals: r.Approvals, Default: r.IsDefault()})), nil
 			})
 		if err != nil {
 			return err
@@ -436,6 +438,38 @@ type policyJSON struct {
 	SetAt     string        `json:"set_at"`
 	Approvals []controlJSON `json:"approvals"`
 	Text      string        `json:"text"`
+	// Proofs are the document's proofs rules, defaults filled in; absent
+	// when the text does not parse.
+	Proofs *proofsJSON `json:"proofs,omitempty"`
+}
+
+// proofsJSON is a policy's proofs section as custosctl reads it from the
+// document: who may request a proof of reserves, how many officers
+// approve its message, and whether these are the defaults (no section).
+type proofsJSON struct {
+	Requesters []string `json:"requesters"`
+	Approvals  int      `json:"approvals"`
+	Default    bool     `json:"default"`
+}
+
+// proofsOf reads the proofs rules of a policy document, nil if it does
+// not parse.
+func proofsOf(text []byte) *proofsJSON {
+	p, err := reserve.ParsePolicy(text)
+	if err != nil {
+		return nil
+	}
+	r := p.ProofRules()
+	return &proofsJSON{Requesters: r.Requesters, Approvals: r.Approvals, Default: r.IsDefault()}
+}
+
+// proofsText says a policy's proofs rules in words.
+func proofsText(r *proofsJSON) string {
+	s := fmt.Sprintf("requested by %s; %d officer approval(s) of the message", strings.Join(r.Requesters, " or "), r.Approvals)
+	if r.Default {
+		s += " (the default)"
+	}
+	return s
 }
 
 type freezeJSON struct {
@@ -469,7 +503,7 @@ func policyToJSON(p *custosv1.PolicyInfo) *policyJSON {
 		return nil
 	}
 	return &policyJSON{Seq: p.Seq, Hash: hex.EncodeToString(p.Hash), SetBy: p.SetBy, SetAt: unixTime(p.SetAtUnix),
-		Approvals: controlsToJSON(p.Approvals), Text: string(p.Text)}
+		Approvals: controlsToJSON(p.Approvals), Text: string(p.Text), Proofs: proofsOf(p.Text)}
 }
 
 func freezeToJSON(f *custosv1.FreezeInfo) freezeJSON {
@@ -494,6 +528,9 @@ func printGovernance(e *env, g *custosv1.GetPolicyResponse) error {
 	} else {
 		printf(tw, "policy\t%d, %s\n", out.Policy.Seq, out.Policy.Hash)
 		printf(tw, "set\t%s by %s%s\n", out.Policy.SetAt, safe(out.Policy.SetBy), approvedBy(out.Policy.Approvals))
+		if out.Policy.Proofs != nil {
+			printf(tw, "proofs\t%s\n", proofsText(out.Policy.Proofs))
+		}
 	}
 	if out.Pending != nil {
 		printf(tw, "proposed\t%s by %s at %s: %d of %d approvals%s\n", out.Pending.Hash, safe(out.Pending.SetBy), out.Pending.SetAt,

@@ -365,9 +365,13 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, "", fmt.Sprintf("%d sessions are open, the most the console holds: try again when one ends", maxSessions))
 		return
 	}
+	// The cookie outlives the session by endedKeep, so that a request
+	// after the session's end still carries it and is told why the
+	// session ended (expired, revoked) rather than "not logged in". The
+	// daemon, not the cookie, enforces the end.
 	http.SetCookie(w, &http.Cookie{
 		Name: CookieName, Value: hex.EncodeToString(token[:]), Path: "/",
-		MaxAge: int(time.Until(expires).Seconds()) + 1, Secure: true, HttpOnly: true, SameSite: http.SameSiteStrictMode,
+		MaxAge: int((expires.Sub(now) + endedKeep) / time.Second), Secure: true, HttpOnly: true, SameSite: http.SameSiteStrictMode,
 	})
 	h.cfg.Auth.LoggedIn(r.Context(), id, peer)
 	h.cfg.Log.Info("console login", "name", id.Name, "role", id.Role, "peer", peer)

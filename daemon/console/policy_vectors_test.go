@@ -450,6 +450,95 @@ func policyVectors(t *testing.T, v *vectors) {
 			}
 		}
 	}
+	// The proofs section (reserve/policy_proofs_test.go): the defaults,
+	// spelled out in whole or in part, hash as no section; every other
+	// section is its own policy; every refusal.
+	{
+		withProofs := func(section string) string {
+			return edit(t, basePolicy, "unfreeze_approvals: 2\n", "unfreeze_approvals: 2\nproofs:"+section)
+		}
+		one := strings.Replace(basePolicy, "unfreeze_approvals: 2\n", "unfreeze_approvals: 1\n", 1)
+		oneBase := add("proofs: one unfreeze approval, no section", one)
+		single := add("proofs: one officer, no section", withOfficers(1, "1"))
+		defaults := []struct {
+			name string
+			base policyVector
+			text string
+		}{
+			{name: "both fields", base: base, text: withProofs("\n  requesters: [officer]\n  approvals: 1\n")},
+			{name: "block style", base: base, text: withProofs("\n  requesters:\n    - officer\n  approvals: 1\n")},
+			{name: "only requesters", base: base, text: withProofs("\n  requesters: [officer]\n")},
+			{name: "only approvals", base: base, text: withProofs("\n  approvals: 1\n")},
+			{name: "an empty section", base: base, text: withProofs(" {}\n")},
+			{name: "a quoted role", base: base, text: withProofs("\n  requesters: [\"officer\"]\n")},
+			{name: "all with one officer", base: single, text: withOfficers(1, "1") + "proofs:\n  approvals: all\n"},
+			{name: "placed before the other fields", base: oneBase, text: "proofs: {approvals: 1, requesters: [officer]}\n" + one},
+		}
+		for _, tt := range defaults {
+			pv := add("proofs, the defaults hash as none: "+tt.name, tt.text)
+			require.Equal(t, tt.base.Hash, pv.Hash, tt.name)
+			require.Equal(t, tt.base.Canonical, pv.Canonical, tt.name)
+		}
+		seen := map[string]string{base.Hash: "no section"}
+		for _, tt := range []struct{ name, section string }{
+			{name: "auditors request", section: "\n  requesters: [auditor]\n"},
+			{name: "admins request", section: "\n  requesters: [admin]\n"},
+			{name: "officers and auditors request", section: "\n  requesters: [officer, auditor]\n"},
+			{name: "every role requests", section: "\n  requesters: [officer, admin, auditor]\n"},
+			{name: "two approvals", section: "\n  approvals: 2\n"},
+			{name: "all approve", section: "\n  approvals: all\n"},
+			{name: "auditors request, three approve", section: "\n  requesters: [auditor]\n  approvals: 3\n"},
+		} {
+			pv := add("proofs, another hash: "+tt.name, withProofs(tt.section))
+			require.NotEmpty(t, pv.Hash, "%s: %s", tt.name, pv.Error)
+			require.True(t, strings.HasPrefix(pv.Canonical, base.Canonical), tt.name)
+			other, dup := seen[pv.Hash]
+			require.False(t, dup, "%s: same hash as %q", tt.name, other)
+			seen[pv.Hash] = tt.name
+		}
+		// The order the roles are listed in is not part of the policy.
+		require.Equal(t, "officers and auditors request", seen[add("proofs, roles in another order", withProofs("\n  requesters: [auditor, officer]\n")).Hash])
+		require.NotEmpty(t, add("docs/policy.md proofs vector", readPolicyFile(t, "vector.yaml")+"proofs:\n  requesters: [officer, auditor]\n  approvals: 2\n").Hash)
+
+		refusals := []struct {
+			name    string
+			section string
+			line    int
+			field   string
+			msg     string
+		}{
+			{name: "no value", section: "\n", line: 44, field: "proofs", msg: "has no value"},
+			{name: "not a mapping", section: " [officer]\n", line: 44, field: "proofs", msg: "must be proofs with the fields requesters, approvals"},
+			{name: "a scalar", section: " officer\n", line: 44, field: "proofs", msg: "must be proofs with the fields requesters, approvals"},
+			{name: "unknown field", section: "\n  requester: [officer]\n", line: 45, field: "proofs.requester", msg: "unknown field (the fields of proofs are requesters, approvals)"},
+			{name: "a field twice", section: "\n  approvals: 1\n  approvals: 2\n", line: 46, field: "proofs.approvals", msg: "appears twice (first on line 45)"},
+			{name: "requesters without a value", section: "\n  requesters:\n", line: 45, field: "proofs.requesters", msg: "has no value"},
+			{name: "no requesters", section: "\n  requesters: []\n", line: 45, field: "proofs.requesters", msg: "must be a list of the roles that may request a proof, one or more of admin, auditor, officer"},
+			{name: "requesters not a list", section: "\n  requesters: officer\n", line: 45, field: "proofs.requesters", msg: "must be a list of the roles"},
+			{name: "requesters a mapping", section: "\n  requesters: {officer: 1}\n", line: 45, field: "proofs.requesters", msg: "must be a list of the roles"},
+			{name: "an unknown role", section: "\n  requesters: [officer, signer]\n", line: 45, field: "proofs.requesters[1]", msg: "must be one of the roles admin, auditor, officer"},
+			{name: "an officer id as a role", section: "\n  requesters: [alice]\n", line: 45, field: "proofs.requesters[0]", msg: "must be one of the roles"},
+			{name: "a role in upper case", section: "\n  requesters: [Officer]\n", line: 45, field: "proofs.requesters[0]", msg: "must be one of the roles"},
+			{name: "an empty role", section: "\n  requesters: [\"\"]\n", line: 45, field: "proofs.requesters[0]", msg: "must be one of the roles"},
+			{name: "a null role", section: "\n  requesters:\n    -\n", line: 46, field: "proofs.requesters[0]", msg: "must be one of the roles"},
+			{name: "a number as a role", section: "\n  requesters: [1]\n", line: 45, field: "proofs.requesters[0]", msg: "must be one of the roles"},
+			{name: "a list as a role", section: "\n  requesters: [[officer]]\n", line: 45, field: "proofs.requesters[0]", msg: "must be one of the roles"},
+			{name: "a role twice", section: "\n  requesters:\n    - officer\n    - auditor\n    - officer\n", line: 48, field: "proofs.requesters[2]", msg: "officer is listed twice (also proofs.requesters[0])"},
+			{name: "approvals without a value", section: "\n  approvals:\n", line: 45, field: "proofs.approvals", msg: "has no value"},
+			{name: "no approvals", section: "\n  approvals: 0\n", line: 45, field: "proofs.approvals", msg: "must be at least 1"},
+			{name: "more approvals than officers", section: "\n  approvals: 5\n", line: 45, field: "proofs.approvals", msg: "5 approvals needed but the policy has only 4 officers"},
+			{name: "quoted approvals", section: "\n  approvals: \"2\"\n", line: 45, field: "proofs.approvals", msg: "written without quotes"},
+			{name: "negative approvals", section: "\n  approvals: -1\n", line: 45, field: "proofs.approvals", msg: "must be a number of officers or the word all"},
+			{name: "approvals none", section: "\n  approvals: none\n", line: 45, field: "proofs.approvals", msg: "must be a number of officers or the word all"},
+		}
+		for _, tt := range refusals {
+			pv := add("refused: proofs, "+tt.name, withProofs(tt.section))
+			require.Empty(t, pv.Hash, tt.name)
+			require.Equal(t, tt.line, pv.Line, "%s: %s", tt.name, pv.Error)
+			require.Contains(t, pv.Error, tt.msg, tt.name)
+			require.Equal(t, tt.field, pv.Field, tt.name)
+		}
+	}
 	for _, r := range morePolicies(t) {
 		pv := add("yaml: "+r.name, r.text)
 		if r.ok != (pv.Hash != "") {

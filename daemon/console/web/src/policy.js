@@ -30,6 +30,10 @@ export const TIER_UNLIMITED = (1n << 63n) - 1n;
 export const SAT_PER_BTC = 100_000_000n;
 export const MAX_SAT = 21_000_000n * SAT_PER_BTC;
 export const UNLISTED = { extra_approval: 1, refuse: 2 };
+/** PROOF_REQUESTER_ROLES are the roles a proofs section may list, sorted (reserve's proofRequesterRoles). */
+export const PROOF_REQUESTER_ROLES = ['admin', 'auditor', 'officer'];
+/** defaultProofRules is reserve.DefaultProofRules: officers request, one officer approves. */
+export const defaultProofRules = () => ({ requesters: ['officer'], approvals: 1 });
 
 const NS = 1n;
 const US = 1000n * NS;
@@ -575,13 +579,50 @@ function parseFees(p, top) {
   p.fees.maxFeeRate = BigInt(rate);
 }
 
+/** parseProofs is reserve's parseProofs: the optional proofs section, defaults filled in. */
+function parseProofs(p, top) {
+  p.proofs = defaultProofRules();
+  const [n] = top.get('proofs');
+  if (!n) return;
+  const f = new Fields(n, 'proofs', 'proofs', ['requesters', 'approvals']);
+  const [list, field] = f.get('requesters');
+  if (list) {
+    const roles = PROOF_REQUESTER_ROLES.join(', ');
+    if (list.kind !== 'sequence' || list.content.length === 0) {
+      throw perr(list, field, `must be a list of the roles that may request a proof, one or more of ${roles}`);
+    }
+    const seen = new Map();
+    const out = [];
+    list.content.forEach((r, i) => {
+      const item = `${field}[${i}]`;
+      if (r.kind !== 'scalar' || r.tag !== '!!str' || !PROOF_REQUESTER_ROLES.includes(r.value)) {
+        throw perr(r, item, `must be one of the roles ${roles}`);
+      }
+      if (seen.has(r.value)) throw perr(r, item, `${r.value} is listed twice (also ${field}[${seen.get(r.value)}])`);
+      seen.set(r.value, i);
+      out.push(r.value);
+    });
+    p.proofs.requesters = out.sort(byteCompare);
+  }
+  const [a, aField] = f.get('approvals');
+  if (a) p.proofs.approvals = parseApprovals(a, aField, p.officers.length);
+}
+
+/** proofRulesAreDefault is ProofRules.IsDefault: Canonical leaves such a section out. */
+export function proofRulesAreDefault(r) {
+  if (!r || (r.approvals === 0 && (!r.requesters || r.requesters.length === 0))) return true;
+  const d = defaultProofRules();
+  return r.approvals === d.approvals && r.requesters.length === d.requesters.length && r.requesters.every((x, i) => x === d.requesters[i]);
+}
+
 /**
  * parsePolicy is reserve.ParsePolicy: text (a string or UTF-8 bytes) → the
  * policy: {version, officers: [{id, name, key: Uint8Array(32)}], tiers:
  * [{upToSat, approvals, coolOffNs}], velocity: {per24hSat, per30dSat},
  * allowlist: {unlisted: 1 extra_approval | 2 refuse, addDelayNs, entries:
  * [{address, label, added: {unix, nanos}}]}, fees: {maxFeeSat, maxFeeRate},
- * proposalExpiryNs, unfreezeApprovals}; amounts, durations (ns) and times
+ * proposalExpiryNs, unfreezeApprovals, proofs: {requesters: [role, sorted],
+ * approvals}}; amounts, durations (ns) and times
  * (Unix seconds) are BigInt. Throws PolicyError with Go's message.
  */
 export function parsePolicy(text) {
@@ -597,7 +638,7 @@ export function parsePolicy(text) {
     throw new PolicyError(root.line, '', `the document must be a mapping of fields, starting with version: ${POLICY_VERSION}`);
   }
   checkPolicyVersion(root);
-  const top = new Fields(root, '', 'the policy', ['version', 'officers', 'tiers', 'velocity', 'allowlist', 'fees', 'proposal_expiry', 'unfreeze_approvals']);
+  const top = new Fields(root, '', 'the policy', ['version', 'officers', 'tiers', 'velocity', 'allowlist', 'fees', 'proposal_expiry', 'unfreeze_approvals', 'proofs']);
   const p = {
     version: POLICY_VERSION,
     officers: [],
@@ -607,6 +648,7 @@ export function parsePolicy(text) {
     fees: { maxFeeSat: 0n, maxFeeRate: 0n },
     proposalExpiryNs: 0n,
     unfreezeApprovals: 0,
+    proofs: defaultProofRules(),
   };
   parseOfficers(p, top);
   parseTiers(p, top);
@@ -617,6 +659,7 @@ export function parsePolicy(text) {
   p.proposalExpiryNs = parseDuration(e, eField, MIN_PROPOSAL_EXPIRY, MAX_PROPOSAL_EXPIRY, '1m to 2160h (90 days)');
   const [u, uField] = top.need('unfreeze_approvals');
   p.unfreezeApprovals = parseApprovals(u, uField, p.officers.length);
+  parseProofs(p, top);
   return p;
 }
 
@@ -627,7 +670,11 @@ const byteCompare = (a, b) => {
   return x.length - y.length;
 };
 
-/** policyCanonical is Policy.Canonical (docs/policy.md). */
+/**
+ * policyCanonical is Policy.Canonical (docs/policy.md). The proofs section
+ * (item 17) is appended only when it differs from the defaults, so every
+ * policy written before it keeps its hash.
+ */
 export function policyCanonical(p) {
   const parts = [lenPrefixed(POLICY_HASH_TAG), u32(p.version)];
   const officers = [...p.officers].sort((a, b) => byteCompare(a.id, b.id));
@@ -641,6 +688,12 @@ export function policyCanonical(p) {
   parts.push(u32(entries.length));
   for (const e of entries) parts.push(lenPrefixed(e.address), lenPrefixed(e.label), u64(e.added.unix), u32(e.added.nanos));
   parts.push(u64(p.fees.maxFeeSat), u64(p.fees.maxFeeRate), u64(p.proposalExpiryNs), u32(p.unfreezeApprovals));
+  if (!proofRulesAreDefault(p.proofs)) {
+    const requesters = [...p.proofs.requesters].sort(byteCompare);
+    parts.push(lenPrefixed('proofs'), u32(requesters.length));
+    for (const r of requesters) parts.push(lenPrefixed(r));
+    parts.push(u32(p.proofs.approvals));
+  }
   return concat(...parts);
 }
 

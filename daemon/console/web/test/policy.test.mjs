@@ -64,6 +64,26 @@ test('the docs/policy.md test vector', () => {
   assert.equal(p.unfreezeApprovals, 2);
 });
 
+test('the proofs section: defaults filled in, hashed only when not the defaults', () => {
+  const byName = (n) => {
+    const v = V.policies.find((x) => x.name === n);
+    assert.ok(v, n);
+    return v;
+  };
+  const base = byName('reserve basePolicy');
+  assert.deepEqual(parsePolicy(base.text).proofs, { requesters: ['officer'], approvals: 1 });
+  const spelled = byName('proofs, the defaults hash as none: both fields');
+  assert.deepEqual(parsePolicy(spelled.text).proofs, { requesters: ['officer'], approvals: 1 });
+  assert.equal(toHex(policyHash(spelled.text)), base.hash);
+  const every = parsePolicy(byName('proofs, another hash: every role requests').text);
+  assert.deepEqual(every.proofs, { requesters: ['admin', 'auditor', 'officer'], approvals: 1 });
+  assert.deepEqual(parsePolicy(byName('proofs, another hash: all approve').text).proofs, { requesters: ['officer'], approvals: 4 });
+  const vec = byName('docs/policy.md proofs vector');
+  assert.equal(vec.hash, '87d2bec7f4d751f14431c94cc7c1ea888713bb3f50c1742f0822fe1904653f5c');
+  assert.ok(vec.canonical.endsWith('0000000670726f6f6673000000020000000761756469746f72000000076f66666963657200000002'));
+  assert.ok(V.policies.filter((v) => v.name.startsWith('refused: proofs, ')).length >= 20);
+});
+
 test('refused policies: refused with Go message, line and field', () => {
   for (const v of refused) {
     let err;

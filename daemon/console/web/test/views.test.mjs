@@ -275,3 +275,36 @@ test('a session past its expires_at_unix is called expired by the page (the brow
   ];
   for (const c of cases) assert.equal(expiredReason(c.sess, c.now), c.want, c.name);
 });
+
+test('policy change: the lines that change, with context; a huge middle falls back to removed then added', async () => {
+  const { lineDiff, diffHunks } = await import('../src/views/policy.js');
+  const show = (d) => d.map((l) => (l.op === '…' ? '…' : `${l.op}${l.text}`)).join('|');
+  const cases = [
+    { name: 'same', a: 'a\nb', b: 'a\nb', want: ' a| b' },
+    { name: 'one line changed', a: 'a\nb\nc', b: 'a\nB\nc', want: ' a|-b|+B| c' },
+    { name: 'added at the end', a: 'a', b: 'a\nb', want: ' a|+b' },
+    { name: 'removed in the middle', a: 'a\nb\nc\nd', b: 'a\nd', want: ' a|-b|-c| d' },
+    { name: 'moved line', a: 'x\ny\nz', b: 'y\nz\nx', want: '-x| y| z|+x' },
+  ];
+  for (const c of cases) assert.equal(show(lineDiff(c.a, c.b)), c.want, c.name);
+  const long = Array.from({ length: 20 }, (_, i) => `l${i}`);
+  const edited = long.map((l, i) => (i === 10 ? 'L10' : l));
+  assert.equal(show(diffHunks(lineDiff(long.join('\n'), edited.join('\n')), 2)), '…| l8| l9|-l10|+L10| l11| l12|…');
+  const big = Array.from({ length: 2100 }, (_, i) => `a${i}`).join('\n');
+  const other = Array.from({ length: 2100 }, (_, i) => `b${i}`).join('\n');
+  const d = lineDiff(big, other);
+  assert.equal(d.length, 4200);
+  assert.ok(d.slice(0, 2100).every((l) => l.op === '-') && d.slice(2100).every((l) => l.op === '+'));
+});
+
+test('audit table: long hex shortened for reading, other text untouched', async () => {
+  const { shortHex } = await import('../src/views/audit.js');
+  const h64 = 'ab'.repeat(32);
+  const cases = [
+    { name: 'hash', in: `policy=${h64}`, want: 'policy=abababababab…' },
+    { name: 'short hex kept', in: 'serial=5473a94990ba72d1', want: 'serial=5473a94990ba72d1' },
+    { name: 'words kept', in: 'officer alice approved proposal P000001', want: 'officer alice approved proposal P000001' },
+    { name: 'two hashes', in: `${h64} ${h64}`, want: 'abababababab… abababababab…' },
+  ];
+  for (const c of cases) assert.equal(shortHex(c.in), c.want, c.name);
+});

@@ -32,6 +32,23 @@ export function leafRow(bytes) {
   return { seq: Number(l.seq), time: String(l.time || ''), actor, kind: String(l.kind || ''), ids, detail: String(l.detail || ''), bytes };
 }
 
+// shortHex shortens every run of 24 or more hex digits (hashes, serials,
+// keys) to its first 12 and an ellipsis, for reading in the table; the
+// cell's title keeps the whole text, and the search sees it.
+export function shortHex(text) {
+  return String(text).replace(/[0-9a-f]{24,}/g, (m) => m.slice(0, 12) + '…');
+}
+
+// idsCell shows a leaf's ids one per line, long hex shortened.
+function idsCell(ids) {
+  const parts = ids ? ids.split(' ') : [];
+  return h(
+    'td',
+    { class: 'mono small ids', title: ids },
+    parts.map((kv) => h('div', { class: 'kv' }, shortHex(kv))),
+  );
+}
+
 // listAll reads every leaf from seq from on, 1000 per page.
 async function listAll(from, ctx) {
   const out = [];
@@ -125,8 +142,8 @@ export async function render(ctx, root) {
           h('td', { class: 'nowrap' }, r.time),
           h('td', null, r.actor),
           h('td', { class: 'mono' }, r.kind),
-          h('td', { class: 'mono wrap small' }, r.ids),
-          h('td', { class: 'wrap' }, r.detail),
+          idsCell(r.ids),
+          h('td', { class: 'wrap detail', title: r.detail }, shortHex(r.detail)),
           h('td', null, h('button', { type: 'button', class: 'small', 'data-prove': String(r.seq) }, 'Prove')),
         ),
       );

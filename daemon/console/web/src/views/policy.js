@@ -41,6 +41,71 @@ export function hashCheck(info, what) {
   return { hash, problem: '' };
 }
 
+// lineDiff compares two documents line by line: [{op: ' ' | '-' | '+',
+// text}], the longest common subsequence of lines kept. Past the common
+// head and tail, a middle too large to compare (over 4 million line
+// pairs) is shown as all removed, then all added.
+export function lineDiff(a, b) {
+  const x = a.split('\n');
+  const y = b.split('\n');
+  let head = 0;
+  while (head < x.length && head < y.length && x[head] === y[head]) head++;
+  let tail = 0;
+  while (tail < x.length - head && tail < y.length - head && x[x.length - 1 - tail] === y[y.length - 1 - tail]) tail++;
+  const xs = x.slice(head, x.length - tail);
+  const ys = y.slice(head, y.length - tail);
+  const out = x.slice(0, head).map((t) => ({ op: ' ', text: t }));
+  if (xs.length * ys.length > 4000000) {
+    for (const t of xs) out.push({ op: '-', text: t });
+    for (const t of ys) out.push({ op: '+', text: t });
+  } else {
+    // lcs[i][j]: the common subsequence length of xs[i:] and ys[j:].
+    const n = xs.length;
+    const m = ys.length;
+    const lcs = Array.from({ length: n + 1 }, () => new Uint32Array(m + 1));
+    for (let i = n - 1; i >= 0; i--) {
+      for (let j = m - 1; j >= 0; j--) lcs[i][j] = xs[i] === ys[j] ? lcs[i + 1][j + 1] + 1 : Math.max(lcs[i + 1][j], lcs[i][j + 1]);
+    }
+    let i = 0;
+    let j = 0;
+    while (i < n || j < m) {
+      if (i < n && j < m && xs[i] === ys[j]) {
+        out.push({ op: ' ', text: xs[i] });
+        i++;
+        j++;
+      } else if (i < n && (j === m || lcs[i + 1][j] >= lcs[i][j + 1])) {
+        out.push({ op: '-', text: xs[i++] });
+      } else {
+        out.push({ op: '+', text: ys[j++] });
+      }
+    }
+  }
+  for (const t of x.slice(x.length - tail)) out.push({ op: ' ', text: t });
+  return out;
+}
+
+// diffHunks keeps the changed lines of a lineDiff with context lines
+// around each; a gap is one {op: '…'} line.
+export function diffHunks(diff, context = 2) {
+  const keep = new Uint8Array(diff.length);
+  diff.forEach((d, i) => {
+    if (d.op === ' ') return;
+    for (let k = Math.max(0, i - context); k <= Math.min(diff.length - 1, i + context); k++) keep[k] = 1;
+  });
+  const out = [];
+  let gap = false;
+  diff.forEach((d, i) => {
+    if (keep[i]) {
+      out.push(d);
+      gap = false;
+    } else if (!gap) {
+      out.push({ op: '…', text: '' });
+      gap = true;
+    }
+  });
+  return out;
+}
+
 export function verifyApprovals(g, prev, cur) {
   return (cur.approvals || []).map((a) => {
     if (!prev) return { approval: a, ok: false, why: 'no policy before it to have been changed from' };
@@ -102,8 +167,9 @@ export async function render(ctx, root) {
     const g = await api.call('PolicyService', 'GetPolicy', {});
     if (!ctx.alive()) return;
     clear(body);
-    body.append(freezeCard(g, freezeResult));
-    body.append(pendingCard(g, policyResult));
+    // A proposed change awaits the officers: it comes first.
+    if (g.pending) body.append(pendingCard(g, policyResult), freezeCard(g, freezeResult));
+    else body.append(freezeCard(g, freezeResult), pendingCard(g, policyResult));
     body.append(currentCard(g));
     body.append(historyCard(g));
   };
@@ -208,8 +274,21 @@ export async function render(ctx, root) {
       ]),
     );
     card.append(approvalsList(verifyApprovals(g, g.policy, p)));
+    if (g.policy) {
+      const hunks = diffHunks(lineDiff(text(g.policy), text(p)));
+      card.append(h('h3', null, `What changes from policy ${int(g.policy.seq)}`));
+      card.append(
+        h(
+          'pre',
+          { id: 'policy-diff', class: 'doc diff' },
+          hunks.every((d) => d.op === ' ' || d.op === '…')
+            ? 'The document is the same text as the policy in force.'
+            : hunks.map((d) => h('div', { class: d.op === '+' ? 'diff-add' : d.op === '-' ? 'diff-del' : d.op === '…' ? 'diff-gap' : 'diff-ctx' }, d.op === '…' ? '…' : `${d.op} ${d.text}`)),
+        ),
+      );
+    }
     card.append(h('h3', null, 'The whole document'));
-    card.append(h('pre', { id: 'policy-pending', class: 'doc' }, text(p)));
+    card.append(h('pre', { id: 'policy-pending', class: 'doc full' }, text(p)));
     const pend = hashCheck(p, 'proposed policy');
     const cur = g.policy ? hashCheck(g.policy, 'policy in force') : { problem: '' };
     const problems = [pend.problem, cur.problem].filter(Boolean);

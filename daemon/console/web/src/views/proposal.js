@@ -324,6 +324,9 @@ export async function render(ctx, root, id) {
       );
     }
     root.append(head);
+    // An officer's decision comes first: the review of what they sign
+    // opens right under the proposal's name and state.
+    if (isOfficer) root.append(h('section', { class: 'card' }, h('h2', null, 'Decide'), actions, panel, result));
     root.append(
       h(
         'div',
@@ -332,7 +335,6 @@ export async function render(ctx, root, id) {
         h('section', { class: 'card' }, h('h2', null, 'Status'), dl),
       ),
     );
-    if (isOfficer) root.append(h('section', { class: 'card' }, h('h2', null, 'Decide'), actions, panel, result));
     root.append(inputsSection(p));
     root.append(h('section', { class: 'card' }, h('h2', null, 'Timeline'), timeline(p)));
 

@@ -81,7 +81,7 @@ export function chart(points, syncedHeight) {
     svg.append(s('text', { x: L - 6, y: yy + 4, 'text-anchor': 'end', class: 'tick' }, btc(v)));
   }
   const mid = Math.round((minH + maxH) / 2);
-  for (const hh of [minH, mid, maxH]) {
+  for (const hh of [...new Set([minH, mid, maxH])]) {
     svg.append(s('text', { x: x(hh), y: H - B + 18, 'text-anchor': 'middle', class: 'tick' }, String(hh)));
   }
   svg.append(s('text', { x: (L + W - R) / 2, y: H - 4, 'text-anchor': 'middle', class: 'axis-label' }, 'block height'));
