@@ -6,7 +6,9 @@
 // that wallet, in files named by role: psbt_create (Creator and Updater),
 // psbt_check (the verification both sides run before trusting a PSBT),
 // psbt_sign (Signer), psbt_combine (the coordinator's verifying Combiner),
-// psbt_finalize (Finalizer and Extractor) and psbt_parse (strict parsing).
+// psbt_finalize (Finalizer and Extractor) and psbt_parse (strict parsing);
+// and proof, the BIP-322 proof of reserves over the same PSBTs (build,
+// check, sign, finalize, and verify with no descriptor and no keys).
 // The daemon uses it to watch and build, the signers to check; both
 // recompute the same scripts from the same descriptor, so neither needs to
 // trust the other's word.

@@ -280,13 +280,8 @@ func (d *Descriptor) cosignerOfXPub(x psbt.XPub) int {
 // checkInputFields makes the checks of one input that need no key
 // derivation, in the order an operator fixes them.
 func checkInputFields(txIn *wire.TxIn, in *psbt.PInput) error {
-	switch {
-	case in.FinalScriptSig != nil || in.FinalScriptWitness != nil:
-		return errors.New("input is already finalized")
-	case in.RedeemScript != nil:
-		return errors.New("input has a redeem_script; the wallet's inputs are native P2WSH")
-	case hasTaprootFields(in):
-		return errors.New("input has taproot fields; the wallet's inputs are P2WSH")
+	if err := checkInputKind(in); err != nil {
+		return err
 	}
 	if err := checkUtxo(txIn, in); err != nil {
 		return err
@@ -296,6 +291,20 @@ func checkInputFields(txIn *wire.TxIn, in *psbt.PInput) error {
 	}
 	if in.WitnessScript == nil {
 		return errors.New("witness_script is missing")
+	}
+	return nil
+}
+
+// checkInputKind refuses an input that is finalized or carries fields of
+// another script type than native P2WSH.
+func checkInputKind(in *psbt.PInput) error {
+	switch {
+	case in.FinalScriptSig != nil || in.FinalScriptWitness != nil:
+		return errors.New("input is already finalized")
+	case in.RedeemScript != nil:
+		return errors.New("input has a redeem_script; the wallet's inputs are native P2WSH")
+	case hasTaprootFields(in):
+		return errors.New("input has taproot fields; the wallet's inputs are P2WSH")
 	}
 	return nil
 }

@@ -111,9 +111,16 @@ func CreatePSBT(p CreateParams) (*psbt.Packet, error) {
 		packet.Outputs[k].Bip32Derivation = d.derivations(der.keys, path)
 	}
 
-	// Global xpubs in Bitcoin Core's order (its map is keyed by the key
-	// origin: fingerprint bytes, then path), so that Core's
-	// walletprocesspsbt hands back the records byte for byte as written.
+	packet.XPubs = d.globalXPubs()
+	return packet, nil
+}
+
+// globalXPubs returns every cosigner's PSBT_GLOBAL_XPUB record in Bitcoin
+// Core's order (its map is keyed by the key origin: fingerprint bytes,
+// then path), so that Core's walletprocesspsbt hands back the records byte
+// for byte as written.
+func (d *Descriptor) globalXPubs() []psbt.XPub {
+	xpubs := make([]psbt.XPub, 0, len(d.accounts))
 	order := make([]int, len(d.accounts))
 	for c := range order {
 		order[c] = c
@@ -126,13 +133,13 @@ func CreatePSBT(p CreateParams) (*psbt.Packet, error) {
 		return slices.Compare(ca.Path, cb.Path)
 	})
 	for _, c := range order {
-		packet.XPubs = append(packet.XPubs, psbt.XPub{
+		xpubs = append(xpubs, psbt.XPub{
 			ExtendedKey:          psbt.EncodeExtendedKey(d.accounts[c]),
 			MasterKeyFingerprint: psbtFingerprint(d.cosigners[c].Fingerprint),
 			Bip32Path:            slices.Clone(d.cosigners[c].Path),
 		})
 	}
-	return packet, nil
+	return xpubs
 }
 
 // checkCreateParams checks everything about p that needs no derivation.

@@ -56,6 +56,13 @@ func SignPSBT(p *psbt.Packet, d *Descriptor, account *hdkeychain.ExtendedKey) (i
 			return 0, reserve.Invalid(inputField(i), "%w", err)
 		}
 	}
+	return signAll(p, d, c, account, paths)
+}
+
+// signAll signs every input of p, checked by the caller, as cosigner c
+// with account's keys at paths (one per input), all or nothing.
+func signAll(p *psbt.Packet, d *Descriptor, c int, account *hdkeychain.ExtendedKey, paths []keyPath) (int, error) {
+	tx := p.UnsignedTx
 	kr := d.kr
 	secrets, err := newBranchSecrets(account, kr, c, paths)
 	if err != nil {

@@ -141,6 +141,9 @@ func checkApprovals(pkt *psbt.Packet, d *multisig.Descriptor, a multisig.Analysi
 	if err != nil {
 		return Approved{}, err
 	}
+	// Proofs of reserves move nothing: neither velocity nor the pay-once
+	// rule counts them.
+	entries = payments(entries)
 	ins := make([]wire.OutPoint, len(a.Inputs))
 	for i, in := range a.Inputs {
 		ins[i] = in.OutPoint

@@ -70,6 +70,23 @@ type LedgerEntry struct {
 	// SignedAt is when it was signed, by this signer's clock, to the
 	// second.
 	SignedAt time.Time
+	// Proof is set when the entry records a proof of reserves rather than
+	// a payment (proof.go): then TxID is the proof's to_sign and SignedAt
+	// is set, and every payment field is empty. The pay-once rule and
+	// the velocity caps count payments only.
+	Proof *ProofRecord
+}
+
+// ProofRecord is what the ledger records of a proof of reserves this
+// signer signed: what it committed to and what it proved, never a
+// payment.
+type ProofRecord struct {
+	// MessageHash is BIP-322's hash of the proof's message.
+	MessageHash chainhash.Hash
+	// Coins is the number of reserve coins the proof spends, TotalSat
+	// their total.
+	Coins    int
+	TotalSat int64
 }
 
 // ledgerLine is a LedgerEntry as written in the file. Prev is the hash
@@ -88,6 +105,14 @@ type ledgerLine struct {
 	Payees     []ledgerPayee `json:"payees,omitempty"`
 	Supersedes []string      `json:"supersedes,omitempty"`
 	SignedAt   string        `json:"signed_at"`
+	// Kind, MessageHash, Coins and TotalSat are a proof's line
+	// (proofLine writes it); a payment's line has none of them, so the
+	// lines written before proofs existed read, and verify, byte for
+	// byte.
+	Kind        string `json:"kind,omitempty"`
+	MessageHash string `json:"message_hash,omitempty"`
+	Coins       int    `json:"coins,omitempty"`
+	TotalSat    int64  `json:"total_sat,omitempty"`
 	// MAC authenticates the rest of the line (its body: the line without
 	// this field) under a key only this signer derives (ledgerMACTag).
 	MAC string `json:"mac,omitempty"`
@@ -410,7 +435,15 @@ func decodeLedgerLine(line []byte) (e LedgerEntry, prev [32]byte, body lineBody,
 	if err != nil {
 		return e, prev, nil, nil, err
 	}
-	if e, err = decodeLedgerFields(ll); err != nil {
+	switch ll.Kind {
+	case "":
+		e, err = decodeLedgerFields(ll)
+	case ledgerKindProof:
+		e, err = decodeProofFields(ll)
+	default:
+		err = fmt.Errorf("kind %q is not a kind of entry this signer writes", ll.Kind)
+	}
+	if err != nil {
 		return e, prev, nil, nil, err
 	}
 	// The MAC is the line's last field, as withMAC writes it; the body is
@@ -438,6 +471,9 @@ func withMAC(body, mac []byte) []byte {
 func decodeLedgerFields(ll ledgerLine) (LedgerEntry, error) {
 	var e LedgerEntry
 	var err error
+	if ll.MessageHash != "" || ll.Coins != 0 || ll.TotalSat != 0 {
+		return LedgerEntry{}, errors.New("a payment's line carries a proof's fields")
+	}
 	if e.IntentDigest, err = decodeHash32("intent_digest", ll.IntentDigest); err != nil {
 		return LedgerEntry{}, err
 	}
@@ -543,6 +579,9 @@ func decodeHash32(field, s string) ([32]byte, error) {
 // its MAC, chained to the line before it by prev, the hash of that line's
 // body.
 func encodeLedgerBody(e LedgerEntry, prev [32]byte) ([]byte, error) {
+	if e.Proof != nil {
+		return encodeProofBody(e, prev)
+	}
 	ll := ledgerLine{
 		Prev:         hex.EncodeToString(prev[:]),
 		IntentDigest: hex.EncodeToString(e.IntentDigest[:]),

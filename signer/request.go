@@ -28,8 +28,13 @@ type Request struct {
 	Descriptor *multisig.Descriptor
 	Rules      Rules
 	Derived    *Derived
-	// Summary is what Check found, then what Sign checked again.
+	// Summary is what Check found, then what Sign checked again; for a
+	// proof of reserves it is empty and Proof is set instead.
 	Summary Summary
+	// Proof is what CheckProof found, then what SignProof checked again,
+	// when the PSBT is a proof of reserves (multisig.IsProof); nil for a
+	// payment.
+	Proof *ProofSummary
 	// Earlier is the ledger's record of this very transaction when an
 	// earlier run signed it (whose signed PSBT may never have been
 	// handed out); nil for a first signing.
@@ -47,8 +52,11 @@ type LedgerRecord struct {
 
 // CheckRequest reads what dir pins (the descriptor, the policy and rules
 // with lim and the clock now, the derived addresses) and runs every check
-// of Check on pkt that needs no key. kf is dir's key file header. A
-// transaction the ledger records already comes back with Earlier set.
+// of Check on pkt that needs no key, or of CheckProof when pkt is shaped
+// as a proof of reserves (multisig.IsProof: then Proof is set, and a
+// proof that fails a rule is refused, never checked as a payment). kf is
+// dir's key file header. A transaction the ledger records already comes
+// back with Earlier set.
 // ErrNotRegistered and ErrNoPolicy say the directory is not set up.
 func CheckRequest(dir string, kf *KeyFile, pkt *psbt.Packet, lim Limits, now func() time.Time) (*Request, error) {
 	r := &Request{Dir: dir, Packet: pkt, KeyFile: kf}
@@ -67,11 +75,17 @@ func CheckRequest(dir string, kf *KeyFile, pkt *psbt.Packet, lim Limits, now fun
 	if r.Derived, err = LoadDerived(dir, r.Descriptor); err != nil {
 		return nil, err
 	}
-	if r.Summary, err = Check(pkt, r.Descriptor, r.Rules); err != nil {
+	if multisig.IsProof(pkt) {
+		sum, err := CheckProof(pkt, r.Descriptor, r.Rules)
+		if err != nil {
+			return nil, err
+		}
+		r.Proof = &sum
+	} else if r.Summary, err = Check(pkt, r.Descriptor, r.Rules); err != nil {
 		return nil, err
 	}
-	if r.Summary.Approved.Recorded() {
-		if r.Earlier, err = findRecord(r.Rules.Ledger, r.Summary.TxID); err != nil {
+	if r.recorded() {
+		if r.Earlier, err = findRecord(r.Rules.Ledger, r.TxID()); err != nil {
 			return nil, err
 		}
 	}
@@ -101,11 +115,20 @@ func (r *Request) Sign(key *Key) (*Pinned, int, error) {
 	if err != nil {
 		return nil, 0, err
 	}
-	signed, n, err := Sign(r.Packet, pinned, key, r.Rules)
-	if err != nil {
-		return nil, 0, err
+	var n int
+	if r.Proof != nil {
+		signed, added, err := SignProof(r.Packet, pinned, key, r.Rules)
+		if err != nil {
+			return nil, 0, err
+		}
+		r.Proof, n = &signed, added
+	} else {
+		signed, added, err := Sign(r.Packet, pinned, key, r.Rules)
+		if err != nil {
+			return nil, 0, err
+		}
+		r.Summary, n = signed, added
 	}
-	r.Summary = signed
 	if err := r.noteRecord(); err != nil {
 		return nil, 0, err
 	}
@@ -122,7 +145,7 @@ func (r *Request) SaveDerived(key *Key) error {
 // transaction: the one an earlier run wrote, or the one Sign appended,
 // last in the ledger the state record now seals.
 func (r *Request) noteRecord() error {
-	if !r.Summary.Approved.Recorded() {
+	if !r.recorded() {
 		entries, _ := r.Rules.Ledger.Head()
 		r.Earlier = nil
 		r.appended = entries
@@ -132,8 +155,26 @@ func (r *Request) noteRecord() error {
 		return nil
 	}
 	var err error
-	r.Earlier, err = findRecord(r.Rules.Ledger, r.Summary.TxID)
+	r.Earlier, err = findRecord(r.Rules.Ledger, r.TxID())
 	return err
+}
+
+// TxID is the id of the transaction the request signs: the payment, or
+// a proof's to_sign.
+func (r *Request) TxID() chainhash.Hash {
+	if r.Proof != nil {
+		return r.Proof.TxID
+	}
+	return r.Summary.TxID
+}
+
+// recorded reports whether the ledger recorded the transaction when it
+// was last checked.
+func (r *Request) recorded() bool {
+	if r.Proof != nil {
+		return r.Proof.Recorded()
+	}
+	return r.Summary.Approved.Recorded()
 }
 
 // Entry is the ledger entry that records the transaction, once Sign has

@@ -132,7 +132,9 @@ func formatMilli(milli, ceilingMilli int64) string {
 // or the ledger. It needs no key, so a signer can show the summary, and
 // refuse a bad PSBT, before the key is unlocked.
 //
-// The spend checks, in order: the PSBT's global xpubs, if any, are all
+// A PSBT shaped as a proof of reserves (multisig.IsProof) is refused
+// first, with ErrIsProof: CheckProof and SignProof take it. The spend
+// checks, in order: the PSBT's global xpubs, if any, are all
 // keys of d with their origins (a PSBT for another wallet fails with
 // ErrOtherWallet); multisig.Analyze against d (every input recomputed from
 // d and its non_witness_utxo consistent with its witness_utxo, sighash ALL
@@ -167,6 +169,11 @@ func checkPSBT(pkt *psbt.Packet, d *multisig.Descriptor, r Rules, now time.Time)
 	}
 	if d == nil {
 		return Summary{}, reserve.Invalid("descriptor", "no pinned descriptor")
+	}
+	// A proof of reserves is never taken for a payment: it has checks of
+	// its own (CheckProof), and no approvals.
+	if multisig.IsProof(pkt) {
+		return Summary{}, reserve.Invalid("psbt", "%w (it has the message field 0x09, or input 0 spends a BIP-322 to_spend): sign it as a proof (custos-signer sign shows it as one)", ErrIsProof)
 	}
 	lim, err := r.Limits.normalize()
 	if err != nil {

@@ -285,7 +285,13 @@ func (c *cli) signFlags(args []string) (*flags, signRequest, bool, error) {
 			"the fee and the inputs, asks \"Sign this transaction? [y/N]\" unless --yes, and only then unlocks\n"+
 			"the key, checks DIR/"+signer.StateFileName+" under it, signs, records the transaction in\n"+
 			"DIR/"+signer.LedgerFileName+" and writes the PSBT with this signer's signatures to SIGNED (never\n"+
-			"overwriting a file). DIR is locked for the whole command."); done || err != nil {
+			"overwriting a file). DIR is locked for the whole command.\n\n"+
+			"A proof of reserves (BIP-322: the message in global field 0x09, input 0 spending its to_spend) is\n"+
+			"checked as one and never as a payment: input 0 exactly the to_spend for the message and the\n"+
+			"wallet's receive address 0, every other input the wallet's, one 0 sat OP_RETURN output, sighash\n"+
+			"ALL, no payment intent or approvals in it. It prints \""+proofBanner+"\", the\n"+
+			"message, the coins and their total, asks \"Sign this proof of reserves? [y/N]\", signs every input\n"+
+			"and records the proof in the ledger apart from payments (docs/signer.md)."); done || err != nil {
 		return nil, signRequest{}, done, err
 	}
 	if *in == "" || *out == "" {
@@ -319,7 +325,12 @@ func (c *cli) checkSign(f *flags, req signRequest, kf *signer.KeyFile) (*signJob
 
 // confirmSign prints the summary and, unless --yes, asks the operator.
 func (c *cli) confirmSign(ctx context.Context, f *flags, req signRequest, job *signJob) error {
-	text := signSummaryText(req.in, job.Summary)
+	text, question := "", "Sign this transaction? [y/N] "
+	if job.Proof != nil {
+		text, question = proofSummaryText(req.in, *job.Proof), "Sign this proof of reserves? [y/N] "
+	} else {
+		text = signSummaryText(req.in, job.Summary)
+	}
 	if job.Earlier != nil {
 		text += "\n" + alreadyText(job.Earlier)
 	}
@@ -337,7 +348,7 @@ func (c *cli) confirmSign(ctx context.Context, f *flags, req signRequest, job *s
 	if f.json {
 		preamble = text
 	}
-	ok, err := c.confirm(ctx, preamble, "Sign this transaction? [y/N] ")
+	ok, err := c.confirm(ctx, preamble, question)
 	if err != nil {
 		return err
 	}
@@ -374,7 +385,7 @@ func (c *cli) signAndWrite(ctx context.Context, f *flags, req signRequest, job *
 		// and how to get the file, so the next run is not a mystery.
 		return nil, 0, fmt.Errorf("transaction %s is recorded in the ledger %s as entry %d, but the signed PSBT was not written: %w; "+
 			"run sign on the same PSBT again with an --out that can be written: it writes the signed PSBT and adds no ledger entry",
-			job.Summary.TxID, job.Rules.Ledger.Path(), job.Entry(), err)
+			job.TxID(), job.Rules.Ledger.Path(), job.Entry(), err)
 	}
 	if err := job.SaveDerived(key); err != nil {
 		// The signature is written; only the next check is slower.
@@ -387,6 +398,12 @@ func (c *cli) signAndWrite(ctx context.Context, f *flags, req signRequest, job *
 func (c *cli) printSigned(f *flags, req signRequest, job *signJob, pinned *signer.Pinned, n int) error {
 	signed := job.Summary
 	entries, head := job.Rules.Ledger.Head()
+	if f.json && job.Proof != nil {
+		return writeJSON(c.stdout, newProofOutput(req, job, n, entries, head))
+	}
+	if job.Proof != nil {
+		signed.Cosigners = job.Proof.Cosigners
+	}
 	if f.json {
 		o := newSignOutput(signed)
 		o.SignaturesAdded, o.Out = n, req.out

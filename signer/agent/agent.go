@@ -256,6 +256,11 @@ func (a *Agent) check(id string, pkt *psbt.Packet) (*signer.Request, error) {
 	if err != nil {
 		return nil, err
 	}
+	if multisig.IsProof(pkt) {
+		// A proof of reserves is signed from a file, where the operator
+		// reads its message (docs/signer.md, "Proofs of reserves").
+		return nil, fmt.Errorf("%w: the agent signs payments only; sign a proof with custos-signer sign --in FILE", signer.ErrIsProof)
+	}
 	req, err := signer.CheckRequest(a.cfg.DataDir, kf, pkt, a.cfg.Limits, a.cfg.Now)
 	if err != nil {
 		return nil, err
