@@ -52,6 +52,16 @@ var methodRoles = map[string][]Role{
 	custosv1.SignerService_SigningRequests_FullMethodName: {RoleSigner},
 	custosv1.SignerService_RefuseRequest_FullMethodName:   {RoleSigner},
 
+	// RequestProof is further held to the policy's proofs.requesters
+	// (proof.go); ApproveProof to the officer whose key signs.
+	custosv1.ProofService_RequestProof_FullMethodName:  {RoleAdmin, RoleOfficer, RoleAuditor},
+	custosv1.ProofService_GetProof_FullMethodName:      readers,
+	custosv1.ProofService_ListProofs_FullMethodName:    readers,
+	custosv1.ProofService_ApproveProof_FullMethodName:  {RoleOfficer},
+	custosv1.ProofService_ExportProof_FullMethodName:   {RoleAdmin, RoleOfficer, RoleSigner},
+	custosv1.ProofService_ImportProof_FullMethodName:   {RoleAdmin, RoleOfficer, RoleSigner},
+	custosv1.ProofService_FinalizeProof_FullMethodName: readers,
+
 	custosv1.PolicyService_GetPolicy_FullMethodName:     everyone,
 	custosv1.PolicyService_SetPolicy_FullMethodName:     {RoleAdmin},
 	custosv1.PolicyService_ApprovePolicy_FullMethodName: {RoleOfficer},

@@ -123,6 +123,9 @@ type Daemon struct {
 	// request and reconcile pass that reads it.
 	policies policyCache
 
+	// pages holds the key that authenticates page tokens (page.go).
+	pages pageKeyCache
+
 	// spendMu serialises the steps after a proposal exists (decisions,
 	// release, import, finalize, broadcast, bump, cancel, reconcile) and
 	// every change of policy or freeze, so a transaction is never
@@ -265,6 +268,7 @@ func registerServices(srv *grpc.Server, d *Daemon, h *health.Server) {
 	custosv1.RegisterIdentityServiceServer(srv, &identityServer{d: d})
 	custosv1.RegisterAuditServiceServer(srv, &auditServer{d: d})
 	custosv1.RegisterSignerServiceServer(srv, &signerServer{d: d}) // rpc_signer.go
+	custosv1.RegisterProofServiceServer(srv, &proofServer{d: d})   // rpc_proof.go
 	healthpb.RegisterHealthServer(srv, h)
 	reflection.Register(srv)
 }

@@ -51,6 +51,10 @@ const (
 	// importRequestBytes bounds ImportPSBT, the one large request: a PSBT
 	// of multisig.MaxPSBTBytes, a proposal id and the tags and lengths.
 	importRequestBytes = multisig.MaxPSBTBytes + 1<<10
+	// proofRequestBytes bounds RequestProof: the message and up to
+	// maxProofOutpoints outpoints of "txid:vout" (at most 75 bytes with
+	// their tags and lengths).
+	proofRequestBytes = multisig.MaxProofMessageBytes + maxProofOutpoints*76 + 1<<10
 )
 
 // Limits bounds what one client may ask of the daemon. The zero value is
@@ -131,6 +135,14 @@ var methodLimits = map[string]methodLimit{
 	// export, an audited event); an agent reconnects with backoff.
 	custosv1.SignerService_SigningRequests_FullMethodName: changes,
 	custosv1.SignerService_RefuseRequest_FullMethodName:   changes,
+
+	custosv1.ProofService_RequestProof_FullMethodName:  {maxRequest: proofRequestBytes, changes: true},
+	custosv1.ProofService_GetProof_FullMethodName:      reads,
+	custosv1.ProofService_ListProofs_FullMethodName:    reads,
+	custosv1.ProofService_ApproveProof_FullMethodName:  changes,
+	custosv1.ProofService_ExportProof_FullMethodName:   changes,
+	custosv1.ProofService_ImportProof_FullMethodName:   {maxRequest: importRequestBytes, changes: true},
+	custosv1.ProofService_FinalizeProof_FullMethodName: changes,
 
 	custosv1.PolicyService_GetPolicy_FullMethodName:     reads,
 	custosv1.PolicyService_SetPolicy_FullMethodName:     {maxRequest: policyRequestBytes, changes: true},

@@ -21,6 +21,7 @@ func TestEveryMethodHasLimits(t *testing.T) {
 	custosv1.RegisterTreasuryServiceServer(srv, &treasuryServer{})
 	custosv1.RegisterSpendServiceServer(srv, &spendServer{})
 	custosv1.RegisterPolicyServiceServer(srv, &policyServer{})
+	custosv1.RegisterProofServiceServer(srv, &proofServer{})
 	for name, info := range srv.GetServiceInfo() {
 		for _, m := range info.Methods {
 			full := "/" + name + "/" + m.Name
@@ -35,13 +36,22 @@ func TestEveryMethodHasLimits(t *testing.T) {
 	}
 }
 
-// TestMethodLimitsShape checks the table's rules: only an import and a
-// policy document are large requests, and what an auditor may call
-// changes nothing, so it is not rate-limited.
+// TestMethodLimitsShape checks the table's rules: only an import, a
+// policy document and a proof request naming its coins are large
+// requests, and what an auditor may call changes nothing, so it is not
+// rate-limited — except a proof of reserves, which an auditor may request
+// and finalize (the policy's proofs.requesters) and which builds or
+// checks a PSBT over every coin: rate-limited like any change.
 func TestMethodLimitsShape(t *testing.T) {
 	large := map[string]int{
-		custosv1.SpendService_ImportPSBT_FullMethodName: importRequestBytes,
-		custosv1.PolicyService_SetPolicy_FullMethodName: policyRequestBytes,
+		custosv1.SpendService_ImportPSBT_FullMethodName:   importRequestBytes,
+		custosv1.PolicyService_SetPolicy_FullMethodName:   policyRequestBytes,
+		custosv1.ProofService_ImportProof_FullMethodName:  importRequestBytes,
+		custosv1.ProofService_RequestProof_FullMethodName: proofRequestBytes,
+	}
+	auditorChanges := map[string]bool{
+		custosv1.ProofService_RequestProof_FullMethodName:  true,
+		custosv1.ProofService_FinalizeProof_FullMethodName: true,
 	}
 	for method, lim := range methodLimits {
 		want, ok := large[method]
@@ -51,7 +61,7 @@ func TestMethodLimitsShape(t *testing.T) {
 		require.Equal(t, want, lim.maxRequest, "request limit of %s", method)
 		require.LessOrEqual(t, lim.maxRequest, MaxRequestBytes, "%s allows more than gRPC reads", method)
 		for _, r := range methodRoles[method] {
-			if r == RoleAuditor {
+			if r == RoleAuditor && !auditorChanges[method] {
 				require.False(t, lim.changes, "auditors may call %s, which is rate-limited as a change", method)
 			}
 		}

@@ -226,11 +226,12 @@ func (n countingNode) SendRawTransaction(ctx context.Context, tx *wire.MsgTx) er
 // stateCollector computes at scrape time the gauges read from the
 // follower and the store.
 //
-// Cost today: the follower's status, the wallet, the governance, the
-// reservations (one key per reserved coin) and the audit tree's size are
-// cheap reads; the proposal gauges list every proposal ever made
-// (Store.Proposals, O(n) in the history) once per scrape. Issue 15 gives
-// the store counts by state, and this becomes O(1).
+// Cost: the follower's status, the wallet, the governance, the
+// reservations (one key per reserved coin), the audit tree's size, the
+// balance and the proposal counts by state are maintained records, read
+// as they are; the pending gauges read only the proposals waiting
+// (PENDING_APPROVAL, SIGNING) through the state index. Nothing grows with
+// the history.
 type stateCollector struct{ d *Daemon }
 
 var (
@@ -254,11 +255,13 @@ var (
 		"Wallet outputs reserved by proposals.", nil, nil)
 	descAuditSize = prometheus.NewDesc("custos_audit_log_size",
 		"Leaves in the audit log.", nil, nil)
+	descBalance = prometheus.NewDesc("custos_balance_sat",
+		"The wallet's unspent outputs at the synced height, in satoshis, by kind (confirmed, unconfirmed, immature).", []string{"kind"}, nil)
 )
 
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descSyncHeight, descNodeHeight, descSyncLag, descNodeReachable, descSynced,
-		descProposals, descApprovalsPending, descSignaturesPending, descReservations, descAuditSize} {
+		descProposals, descApprovalsPending, descSignaturesPending, descReservations, descAuditSize, descBalance} {
 		ch <- d
 	}
 }
@@ -291,21 +294,45 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	} else {
 		gauge(descAuditSize, float64(size))
 	}
+	if b, _, err := d.cfg.Store.Balance(ctx); err != nil {
+		ch <- prometheus.NewInvalidMetric(descBalance, err)
+	} else {
+		gauge(descBalance, float64(b.ConfirmedSat), "confirmed")
+		gauge(descBalance, float64(b.UnconfirmedSat), "unconfirmed")
+		gauge(descBalance, float64(b.ImmatureSat), "immature")
+	}
 	c.collectProposals(ctx, gauge, ch)
 }
 
-// collectProposals lists the proposals once and derives the proposal
-// gauges from the list.
+// proposalsIn reads every proposal in state through the store's state
+// index, a page at a time: its cost is the proposals in that state, not
+// every proposal ever made.
+func (d *Daemon) proposalsIn(ctx context.Context, state reserve.State) ([]reserve.Proposal, error) {
+	var (
+		out   []reserve.Proposal
+		after []byte
+	)
+	for {
+		page, next, err := d.cfg.Store.ProposalPage(ctx, state, after, reserve.MaxPageSize)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, page...)
+		if next == nil {
+			return out, nil
+		}
+		after = next
+	}
+}
+
+// collectProposals reads the counts by state and the proposals waiting
+// for someone, and derives the proposal gauges.
 func (c *stateCollector) collectProposals(ctx context.Context, gauge func(*prometheus.Desc, float64, ...string), ch chan<- prometheus.Metric) {
 	d := c.d
-	props, err := d.cfg.Store.Proposals(ctx, reserve.StateUnspecified)
+	byState, err := d.cfg.Store.ProposalCounts(ctx)
 	if err != nil {
 		ch <- prometheus.NewInvalidMetric(descProposals, err)
 		return
-	}
-	byState := make(map[reserve.State]int)
-	for _, p := range props {
-		byState[p.State]++
 	}
 	for s := reserve.StatePendingApproval; s <= reserve.StateReplaced; s++ {
 		gauge(descProposals, float64(byState[s]), s.String())
@@ -319,9 +346,14 @@ func (c *stateCollector) collectProposals(ctx context.Context, gauge func(*prome
 		ch <- prometheus.NewInvalidMetric(descSignaturesPending, err)
 		return
 	}
+	signing, err := d.proposalsIn(ctx, reserve.StateSigning)
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(descSignaturesPending, err)
+		return
+	}
 	for i, cs := range w.Cosigners {
 		n := 0
-		for _, p := range props {
+		for _, p := range signing {
 			if p.State == reserve.StateSigning && !p.Signed(i) {
 				n++
 			}
@@ -341,10 +373,15 @@ func (c *stateCollector) collectProposals(ctx context.Context, gauge func(*prome
 		}
 		return
 	}
+	pending, err := d.proposalsIn(ctx, reserve.StatePendingApproval)
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(descApprovalsPending, err)
+		return
+	}
 	for _, o := range pol.Officers {
 		n := 0
-		for _, p := range props {
-			if p.State != reserve.StatePendingApproval || p.Intent == nil || p.Intent.PolicyHash != g.Policy.Hash {
+		for _, p := range pending {
+			if p.Intent == nil || p.Intent.PolicyHash != g.Policy.Hash {
 				continue
 			}
 			if _, decided := p.Decided(o.Key); !decided {

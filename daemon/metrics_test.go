@@ -216,6 +216,8 @@ func TestMetricsAfterFlow(t *testing.T) {
 		`custos_approvals_pending{officer="carol"}`: 1, `custos_approvals_pending{officer="dave"}`: 1,
 		"custos_reservations": 1, cosignerLabel(fp1): 0,
 		rpcCount(custosv1.SpendService_ProposeSpend_FullMethodName, "OK"): 1,
+		`custos_balance_sat{kind="confirmed"}`:                            50_000_000, `custos_balance_sat{kind="unconfirmed"}`: 0,
+		`custos_balance_sat{kind="immature"}`: 0,
 	})
 
 	// Alice approves; her second approval is refused and counted with

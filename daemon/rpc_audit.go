@@ -8,11 +8,9 @@ import (
 	"github.com/custos-reserve/custos/reserve"
 )
 
-// Page sizes of ListAudit and of the reads behind the streams.
-const (
-	defaultAuditPage = 100
-	maxAuditPage     = 1000
-)
+// maxAuditPage is the page of the reads behind the streams: the largest
+// page any listing returns.
+const maxAuditPage = reserve.MaxPageSize
 
 // auditServer implements custosv1.AuditServiceServer.
 type auditServer struct {
@@ -34,14 +32,17 @@ func (s *auditServer) GetCheckpoint(ctx context.Context, req *custosv1.GetCheckp
 
 func (s *auditServer) ListAudit(ctx context.Context, req *custosv1.ListAuditRequest) (*custosv1.ListAuditResponse, error) {
 	const method = custosv1.AuditService_ListAudit_FullMethodName
-	from, page := req.GetFromSeq(), int(req.GetPageSize())
-	switch {
-	case from < 0:
+	// The audit log keeps from_seq as its cursor (a leaf's seq is public
+	// and stable); page_size follows the rule of every list (pageSize).
+	from := req.GetFromSeq()
+	if from < 0 {
 		return nil, s.d.status(ctx, method, reserve.Invalid("from_seq", "is negative"))
-	case page < 0 || page > maxAuditPage:
-		return nil, s.d.status(ctx, method, reserve.Invalid("page_size", "is %d, want 0 to %d", page, maxAuditPage))
 	}
-	from, page = max(from, 1), cmpOr(page, defaultAuditPage)
+	page, err := pageSize(req.GetPageSize())
+	if err != nil {
+		return nil, s.d.status(ctx, method, err)
+	}
+	from = max(from, 1)
 	leaves, err := s.d.audit.AuditLeaves(ctx, from, 0, page)
 	if err != nil {
 		return nil, s.d.status(ctx, method, err)
@@ -51,13 +52,6 @@ func (s *auditServer) ListAudit(ctx context.Context, req *custosv1.ListAuditRequ
 		out.NextSeq = from + int64(page)
 	}
 	return out, nil
-}
-
-func cmpOr(v, def int) int {
-	if v == 0 {
-		return def
-	}
-	return v
 }
 
 func (s *auditServer) TailAudit(req *custosv1.TailAuditRequest, stream custosv1.AuditService_TailAuditServer) error {

@@ -49,7 +49,7 @@ func (s *spendServer) ListProposals(ctx context.Context, req *custosv1.ListPropo
 	if err != nil {
 		return nil, s.d.status(ctx, method, err)
 	}
-	ps, err := s.d.cfg.Store.Proposals(ctx, state)
+	ps, next, err := s.d.proposalPage(ctx, state, req.GetPageSize(), req.GetPageToken())
 	if err != nil {
 		return nil, s.d.status(ctx, method, err)
 	}
@@ -59,7 +59,7 @@ func (s *spendServer) ListProposals(ctx context.Context, req *custosv1.ListPropo
 	if err != nil {
 		return nil, s.d.status(ctx, method, err)
 	}
-	out := &custosv1.ListProposalsResponse{Proposals: make([]*custosv1.Proposal, len(ps))}
+	out := &custosv1.ListProposalsResponse{Proposals: make([]*custosv1.Proposal, len(ps)), NextPageToken: next}
 	for i, p := range ps {
 		if out.Proposals[i], err = view.toProto(p); err != nil {
 			return nil, s.d.status(ctx, method, err)

@@ -59,11 +59,11 @@ func (s *treasuryServer) ListAddresses(ctx context.Context, req *custosv1.ListAd
 	if err != nil {
 		return nil, s.d.status(ctx, method, err)
 	}
-	addrs, err := s.d.addresses(ctx, branch, req.GetIncludeLookahead())
+	addrs, next, err := s.d.addresses(ctx, branch, req.GetIncludeLookahead(), req.GetPageSize(), req.GetPageToken())
 	if err != nil {
 		return nil, s.d.status(ctx, method, err)
 	}
-	out := &custosv1.ListAddressesResponse{Addresses: make([]*custosv1.Address, len(addrs))}
+	out := &custosv1.ListAddressesResponse{Addresses: make([]*custosv1.Address, len(addrs)), NextPageToken: next}
 	for i, a := range addrs {
 		out.Addresses[i] = addressToProto(a)
 	}
@@ -71,11 +71,12 @@ func (s *treasuryServer) ListAddresses(ctx context.Context, req *custosv1.ListAd
 }
 
 func (s *treasuryServer) GetBalance(ctx context.Context, _ *custosv1.GetBalanceRequest) (*custosv1.GetBalanceResponse, error) {
-	utxos, tip, err := s.d.unspent(ctx)
+	// The store keeps the totals with the coins: this reads a few
+	// records, not every coin.
+	b, tip, err := s.d.balance(ctx)
 	if err != nil {
 		return nil, s.d.status(ctx, custosv1.TreasuryService_GetBalance_FullMethodName, err)
 	}
-	b := reserve.BalanceOf(utxos, tip)
 	return &custosv1.GetBalanceResponse{
 		ConfirmedSat:   b.ConfirmedSat,
 		UnconfirmedSat: b.UnconfirmedSat,
@@ -96,13 +97,12 @@ func (s *treasuryServer) GetBalanceHistory(ctx context.Context, _ *custosv1.GetB
 	return out, nil
 }
 
-func (s *treasuryServer) ListUtxos(ctx context.Context, _ *custosv1.ListUtxosRequest) (*custosv1.ListUtxosResponse, error) {
-	utxos, tip, err := s.d.unspent(ctx)
+func (s *treasuryServer) ListUtxos(ctx context.Context, req *custosv1.ListUtxosRequest) (*custosv1.ListUtxosResponse, error) {
+	utxos, tip, next, err := s.d.utxoPage(ctx, req.GetPageSize(), req.GetPageToken())
 	if err != nil {
 		return nil, s.d.status(ctx, custosv1.TreasuryService_ListUtxos_FullMethodName, err)
 	}
-	sortOldestFirst(utxos)
-	out := &custosv1.ListUtxosResponse{SyncedHeight: tip, Utxos: make([]*custosv1.Utxo, len(utxos))}
+	out := &custosv1.ListUtxosResponse{SyncedHeight: tip, Utxos: make([]*custosv1.Utxo, len(utxos)), NextPageToken: next}
 	for i, u := range utxos {
 		out.Utxos[i] = utxoToProto(u, tip, s.d.cfg.Network)
 	}

@@ -80,6 +80,25 @@ type Store interface {
 	// Policies returns every policy that has been in force, oldest first.
 	Policies(ctx context.Context) ([]reserve.PolicyRecord, error)
 
+	// CreateProof records a new proof of reserves (its ID assigned by the
+	// store) with an audit entry. It refuses (Conflict) a proof built at
+	// another tip than the synced one, and (Invalid, naming the coin) a
+	// coin that is not a confirmed wallet output unspent at the tip. The
+	// coins are not reserved.
+	CreateProof(ctx context.Context, p reserve.Proof) (reserve.Proof, error)
+	// Proof returns one proof, NotFound for an unknown id.
+	Proof(ctx context.Context, id string) (reserve.Proof, error)
+	// Proofs lists every proof in creation order, with the PSBTs when
+	// withPSBT is set.
+	Proofs(ctx context.Context, withPSBT bool) ([]reserve.Proof, error)
+	// UpdateProof reads the proof, lets fn change it and writes it back in
+	// one transaction with its audit entries; an error from fn aborts
+	// everything and is returned as is.
+	UpdateProof(ctx context.Context, id string, fn func(p *reserve.Proof) error) (reserve.Proof, error)
+
+	// PageStore serves the paged, history-independent reads (page.go).
+	PageStore
+
 	// Backup writes a consistent copy of the whole store.
 	Backup(ctx context.Context, w io.Writer) (int64, error)
 }

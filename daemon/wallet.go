@@ -159,46 +159,70 @@ func (d *Daemon) newAddress(ctx context.Context, label string) (reserve.Address,
 }
 
 // addressInfo is an address with what it received.
-type addressInfo struct {
-	reserve.Address
-	ReceivedSat   int64
-	ReceivedCount uint32
+type addressInfo = reserve.AddressActivity
+
+// addresses lists one page of a branch's issued or used addresses (all
+// derived ones with lookahead), each with what it received, and the token
+// of the next page ("" at the end).
+func (d *Daemon) addresses(ctx context.Context, branch reserve.Branch, lookahead bool, size int32, token string) ([]addressInfo, string, error) {
+	limit, err := pageSize(size)
+	if err != nil {
+		return nil, "", err
+	}
+	filter := []byte{byte(branch), 0}
+	if lookahead {
+		filter[1] = 1
+	}
+	after, err := d.openPage(ctx, pageAddresses, filter, token)
+	if err != nil {
+		return nil, "", err
+	}
+	if _, err := d.cfg.Store.Wallet(ctx); err != nil {
+		return nil, "", noWallet(err)
+	}
+	addrs, next, err := d.cfg.Store.AddressPage(ctx, branch, lookahead, after, limit)
+	if err != nil {
+		return nil, "", err
+	}
+	tok, err := d.sealPage(ctx, pageAddresses, filter, next)
+	if err != nil {
+		return nil, "", err
+	}
+	return addrs, tok, nil
 }
 
-// addresses lists a branch's issued or used addresses (all derived ones
-// with lookahead) and sums what each received.
-func (d *Daemon) addresses(ctx context.Context, branch reserve.Branch, lookahead bool) ([]addressInfo, error) {
+// utxoPage is one page of the unspent outputs, oldest first, the synced
+// height (-1 before the first block) and the next page's token.
+func (d *Daemon) utxoPage(ctx context.Context, size int32, token string) ([]reserve.UTXO, int32, string, error) {
+	limit, err := pageSize(size)
+	if err != nil {
+		return nil, 0, "", err
+	}
+	after, err := d.openPage(ctx, pageUTXOs, nil, token)
+	if err != nil {
+		return nil, 0, "", err
+	}
 	if _, err := d.cfg.Store.Wallet(ctx); err != nil {
-		return nil, noWallet(err)
+		return nil, 0, "", noWallet(err)
 	}
-	addrs, err := d.cfg.Store.Addresses(ctx, branch)
+	utxos, next, tip, err := d.cfg.Store.UTXOPage(ctx, after, limit)
 	if err != nil {
-		return nil, err
+		return nil, 0, "", err
 	}
-	utxos, err := d.cfg.Store.UTXOs(ctx, true)
+	tok, err := d.sealPage(ctx, pageUTXOs, nil, next)
 	if err != nil {
-		return nil, err
+		return nil, 0, "", err
 	}
-	type sum struct {
-		sat   int64
-		count uint32
+	return utxos, tip, tok, nil
+}
+
+// balance is the wallet's balance at the synced height (-1 before the
+// first block), from the store's maintained totals.
+func (d *Daemon) balance(ctx context.Context) (reserve.Balance, int32, error) {
+	if _, err := d.cfg.Store.Wallet(ctx); err != nil {
+		return reserve.Balance{}, 0, noWallet(err)
 	}
-	received := make(map[uint32]sum)
-	for _, u := range utxos {
-		if u.Branch == branch {
-			s := received[u.Index]
-			received[u.Index] = sum{s.sat + u.AmountSat, s.count + 1}
-		}
-	}
-	out := make([]addressInfo, 0, len(addrs))
-	for _, a := range addrs {
-		s := received[a.Index]
-		if !lookahead && !a.Issued && s.count == 0 {
-			continue
-		}
-		out = append(out, addressInfo{Address: a, ReceivedSat: s.sat, ReceivedCount: s.count})
-	}
-	return out, nil
+	return d.cfg.Store.Balance(ctx)
 }
 
 // unspent returns the wallet's unspent outputs and the synced height they

@@ -50,6 +50,14 @@ const (
 	StoreUpdateProposalPrecommit Name = "store-update-proposal-precommit"
 	// StoreUpdateProposalCommitted interrupts a proposal update (approval, release, signatures, state) after commit.
 	StoreUpdateProposalCommitted Name = "store-update-proposal-committed"
+	// StoreCreateProofPrecommit interrupts recording a proof-of-reserves request before commit.
+	StoreCreateProofPrecommit Name = "store-create-proof-precommit"
+	// StoreCreateProofCommitted interrupts recording a proof-of-reserves request after commit.
+	StoreCreateProofCommitted Name = "store-create-proof-committed"
+	// StoreUpdateProofPrecommit interrupts a proof update (approval, signatures, state) before commit.
+	StoreUpdateProofPrecommit Name = "store-update-proof-precommit"
+	// StoreUpdateProofCommitted interrupts a proof update (approval, signatures, state) after commit.
+	StoreUpdateProofCommitted Name = "store-update-proof-committed"
 	// StoreReleaseSpentPrecommit interrupts freeing an ended proposal's spent inputs before commit.
 	StoreReleaseSpentPrecommit Name = "store-release-spent-precommit"
 	// StoreReleaseSpentCommitted interrupts freeing an ended proposal's spent inputs after commit.
@@ -121,6 +129,8 @@ var all = []Name{
 	StoreCreateProposalPrecommit, StoreCreateProposalCommitted,
 	StoreUpdateProposalPrecommit, StoreUpdateProposalCommitted,
 	StoreReleaseSpentPrecommit, StoreReleaseSpentCommitted,
+	StoreCreateProofPrecommit, StoreCreateProofCommitted,
+	StoreUpdateProofPrecommit, StoreUpdateProofCommitted,
 	StoreAppendAuditEventPrecommit, StoreAppendAuditEventCommitted,
 	StoreIdentityPrecommit, StoreIdentityCommitted,
 	StoreRecordWitnessesPrecommit, StoreRecordWitnessesCommitted,

@@ -16,6 +16,8 @@ import (
 // bins holds the paths of the binaries built once for the whole run.
 var bins struct {
 	custosd, custosctl, signer string
+	// verify is the public proof-of-reserves verifier.
+	verify string
 	// The same programs built with -tags failpoints (failpoint_test.go).
 	custosdFP, custosctlFP, signerFP string
 }
@@ -33,6 +35,7 @@ func runMain(m *testing.M) int {
 	defer os.RemoveAll(dir)
 	for name, dst := range map[string]*string{
 		"custosd": &bins.custosd, "custosctl": &bins.custosctl, "custos-signer": &bins.signer,
+		"custos-verify": &bins.verify,
 	} {
 		*dst = filepath.Join(dir, name)
 		cmd := exec.Command("go", "build", "-o", *dst, "../cmd/"+name)

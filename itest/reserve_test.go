@@ -63,6 +63,7 @@ var cases = []struct {
 	{"agents: two serve --auto processes sign a 2-of-3 spend, reconnect across a daemon restart, sign the next; no secret in any log", testAgentsSpend, false},
 	{"agents: one air-gapped file, then an agent started after SIGNING completes the spend; no secret in any log", testAgentLateAndFile, false},
 	{"agents: without --auto, pending lists the request, refuse reaches spend show, approve signs; no secret in any log", testAgentOperator, false},
+	{"proof of reserves: an officer requests and approves, two ministries sign, custos-verify proves the balance at the height; the node refuses the proof tx; after a spend the old proof holds and a later height fails", testProofOfReserves, false},
 	{"Console harness: a pinned TLS key, separate sessions; CSP violations, exceptions and requests off loopback caught", testBrowserHarness, true},
 	{"Console: two officers approve in two browser sessions, one vetoes in the cool-off, freeze and unfreeze; signed, the page shows CONFIRMED", testConsoleOfficers, false},
 	{"Console: an auditor verifies the log, a proof and an export in the browser; an edited export FAILS naming the line", testConsoleAuditor, false},

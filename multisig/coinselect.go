@@ -210,6 +210,10 @@ type selector struct {
 	// maxIn and maxInChange are the most inputs a standard transaction
 	// holds without and with the change output.
 	maxIn, maxInChange int
+	// tries is the steps branch and bound took, at most bnbMaxTries.
+	tries int
+	// density is byDensity's order, sorted once when first needed.
+	density []int
 }
 
 // newSelector checks p and prepares the sorted spendable coins.
@@ -294,61 +298,102 @@ func checkOutput(o *wire.TxOut) *reserve.Error {
 }
 
 // loadCoins checks the candidates, keeps those with a positive effective
-// value and sorts them: amount descending, then outpoint. All inputs weigh
-// the same, so this is also effective value descending.
+// value (and every required coin) and sorts them once: amount descending,
+// then outpoint. All inputs weigh the same, so this is also effective
+// value descending. It reads each coin's previous transaction size once
+// and sorts small keys rather than whole coins: with 50,000 coins this
+// check and sort are most of SelectCoins' time (BenchmarkSelectCoinsScale).
 func (s *selector) loadCoins() error {
-	seen := make(map[wire.OutPoint]int, len(s.p.Coins))
+	seen := make(map[wire.OutPoint]int, len(s.p.Coins)+len(s.p.Required))
 	var total int64
-	s.coins = make([]reserve.Input, 0, len(s.p.Coins))
-	for i, c := range s.p.Coins {
-		if c.AmountSat <= 0 || c.AmountSat > reserve.MaxSat {
-			return reserve.Invalid(coinField(i), "amount %d sat is outside 1..%d", c.AmountSat, reserve.MaxSat)
+	// kept are the coins to sort, size[j] kept[j]'s previous
+	// transaction size (0 without a PSBT bound).
+	kept := make([]reserve.Input, 0, len(s.p.Coins)+len(s.p.Required))
+	var size []int64
+	if s.p.PSBT.MaxBytes > 0 {
+		size = make([]int64, 0, cap(kept))
+	}
+	// check applies the refusals to coin i, of Required when mark is
+	// negative, and records it in seen under mark.
+	check := func(c reserve.Input, i, mark int) error {
+		f := func() string {
+			if mark < 0 {
+				return fmt.Sprintf("required[%d]", i)
+			}
+			return coinField(i)
 		}
-		if size, ok := s.p.PSBT.PrevTxBytes[c.OutPoint.Hash]; s.p.PSBT.MaxBytes > 0 && (!ok || size <= 0) {
-			return reserve.Invalid(coinField(i), "size of previous transaction %s is not given", c.OutPoint.Hash)
+		if c.AmountSat <= 0 || c.AmountSat > reserve.MaxSat {
+			return reserve.Invalid(f(), "amount %d sat is outside 1..%d", c.AmountSat, reserve.MaxSat)
+		}
+		if s.p.PSBT.MaxBytes > 0 {
+			n, ok := s.p.PSBT.PrevTxBytes[c.OutPoint.Hash]
+			if !ok || n <= 0 {
+				return reserve.Invalid(f(), "size of previous transaction %s is not given", c.OutPoint.Hash)
+			}
+			size = append(size, n)
 		}
 		if j, dup := seen[c.OutPoint]; dup {
-			return reserve.Invalid(coinField(i), "outpoint %s is also coin[%d]", c.OutPoint, j)
+			return reserve.Invalid(f(), "outpoint %s is also coin[%d]", c.OutPoint, j)
 		}
-		seen[c.OutPoint] = i
+		seen[c.OutPoint] = mark
 		if total += c.AmountSat; total > reserve.MaxSat {
 			return reserve.Invalid("coins", "coins total more than 21,000,000 BTC")
+		}
+		return nil
+	}
+	for i, c := range s.p.Coins {
+		if err := check(c, i, i); err != nil {
+			return err
 		}
 		if c.AmountSat <= s.inFee {
 			s.skipped++
+			if size != nil {
+				size = size[:len(size)-1]
+			}
 			continue
 		}
-		s.coins = append(s.coins, c)
-		s.spendable += c.AmountSat
+		kept = append(kept, c)
 	}
 	for i, c := range s.p.Required {
-		f := fmt.Sprintf("required[%d]", i)
-		if c.AmountSat <= 0 || c.AmountSat > reserve.MaxSat {
-			return reserve.Invalid(f, "amount %d sat is outside 1..%d", c.AmountSat, reserve.MaxSat)
+		if err := check(c, i, -1-i); err != nil {
+			return err
 		}
-		if size, ok := s.p.PSBT.PrevTxBytes[c.OutPoint.Hash]; s.p.PSBT.MaxBytes > 0 && (!ok || size <= 0) {
-			return reserve.Invalid(f, "size of previous transaction %s is not given", c.OutPoint.Hash)
-		}
-		if j, dup := seen[c.OutPoint]; dup {
-			return reserve.Invalid(f, "outpoint %s is also coin[%d]", c.OutPoint, j)
-		}
-		seen[c.OutPoint] = -1 - i
-		if total += c.AmountSat; total > reserve.MaxSat {
-			return reserve.Invalid("coins", "coins total more than 21,000,000 BTC")
-		}
-		s.coins = append(s.coins, c)
-		s.spendable += c.AmountSat
+		kept = append(kept, c)
 	}
-	slices.SortFunc(s.coins, compareInputs)
-	s.eff = make([]int64, len(s.coins))
-	s.cost = make([]int64, len(s.coins))
-	for i, c := range s.coins {
-		s.eff[i] = c.AmountSat - s.inFee
-		if s.p.PSBT.MaxBytes > 0 {
-			s.cost[i] = s.p.PSBT.InputBytes + PrevTxPSBTBytes(s.p.PSBT.PrevTxBytes[c.OutPoint.Hash])
-		}
-	}
+	s.sortCoins(kept, size)
 	return nil
+}
+
+// sortCoins sets coins, eff and cost from kept (and its previous
+// transactions' sizes, nil without a PSBT bound) in compareInputs order.
+func (s *selector) sortCoins(kept []reserve.Input, size []int64) {
+	// Amounts decide almost every comparison; the outpoints only ties.
+	type key struct {
+		amount int64
+		at     int
+	}
+	keys := make([]key, len(kept))
+	for j, c := range kept {
+		keys[j] = key{c.AmountSat, j}
+	}
+	slices.SortFunc(keys, func(a, b key) int {
+		if c := cmp.Compare(b.amount, a.amount); c != 0 {
+			return c
+		}
+		return compareInputs(kept[a.at], kept[b.at])
+	})
+	s.coins = make([]reserve.Input, len(kept))
+	s.eff = make([]int64, len(kept))
+	s.cost = make([]int64, len(kept))
+	for i, k := range keys {
+		c := kept[k.at]
+		s.coins[i] = c
+		s.spendable += c.AmountSat
+		s.eff[i] = c.AmountSat - s.inFee
+		if size != nil {
+			s.cost[i] = s.p.PSBT.InputBytes + PrevTxPSBTBytes(size[k.at])
+		}
+	}
 }
 
 // fits reports whether coin i may join inputs of PSBT bytes used.
@@ -391,9 +436,14 @@ func (s *selector) target(k int) int64 {
 }
 
 // branchAndBound is step 1: it returns the chosen coins' indices,
-// ascending, and whether any changeless selection was found. It walks the inclusion/exclusion tree
-// iteratively as Core's SelectCoinsBnB does: i is the next coin to decide,
-// avail the effective value of the coins from i on.
+// ascending, and whether any changeless selection was found. It walks the
+// inclusion/exclusion tree iteratively as Core's SelectCoinsBnB does: i is
+// the next coin to decide, avail the effective value of the coins from i
+// on. Its work is bounded whatever the coins: at most bnbMaxTries steps,
+// each moving i by one (a backtrack gives back the coins it skipped, no
+// more than the steps that skipped them), and memory for two selections
+// of at most maxIn coins: a better selection is copied over the best, not
+// cloned.
 func (s *selector) branchAndBound() ([]int, bool) {
 	eff := s.eff
 	var avail int64
@@ -405,15 +455,18 @@ func (s *selector) branchAndBound() ([]int, bool) {
 		cur, used  int64 // effective value and PSBT bytes of sel
 		sel, best  []int
 		bestExcess int64
+		found      bool
 	)
-	for try, i := 0, 0; try < bnbMaxTries; try, i = try+1, i+1 {
+	s.tries = 0
+	for i := 0; s.tries < bnbMaxTries; s.tries, i = s.tries+1, i+1 {
 		backtrack := false
 		if t := s.target(len(sel)); len(sel) > 0 && cur >= t {
 			// Reached the target: more coins only add excess.
-			if excess := cur - t; excess <= s.costOfChange && (best == nil || excess < bestExcess) {
-				best, bestExcess = slices.Clone(sel), excess
+			if excess := cur - t; excess <= s.costOfChange && (!found || excess < bestExcess) {
+				best, bestExcess, found = append(best[:0], sel...), excess, true
 				if excess == 0 {
-					break // nothing can do better
+					s.tries++ // this step counts
+					break     // nothing can do better
 				}
 			}
 			backtrack = true
@@ -422,6 +475,7 @@ func (s *selector) branchAndBound() ([]int, bool) {
 		}
 		if backtrack {
 			if len(sel) == 0 {
+				s.tries++
 				break // every branch is explored
 			}
 			// Give back the coins skipped since the last included one,
@@ -445,7 +499,7 @@ func (s *selector) branchAndBound() ([]int, bool) {
 			used += s.cost[i]
 		}
 	}
-	return best, best != nil
+	return best, found
 }
 
 // withRequired is SelectCoins with required coins: step 2 with them
@@ -570,13 +624,19 @@ func (s *selector) largestFitting() int64 {
 func (s *selector) byValue() []int { return indices(len(s.coins)) }
 
 // byDensity orders the coins by effective value per PSBT byte,
-// descending, then by their order.
+// descending, then by their order. It sorts once per call of SelectCoins:
+// step 2's second pass and step 3's largest payment share the order, and
+// neither modifies it.
 func (s *selector) byDensity() []int {
+	if s.density != nil {
+		return s.density
+	}
 	order := indices(len(s.coins))
 	slices.SortStableFunc(order, func(a, b int) int {
 		// Compared as a·cb against b·ca; the products overflow int64.
 		return cmp.Compare(float64(s.eff[b])*float64(s.cost[a]), float64(s.eff[a])*float64(s.cost[b]))
 	})
+	s.density = order
 	return order
 }
 

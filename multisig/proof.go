@@ -93,12 +93,12 @@ func toSign(toSpendTx *wire.MsgTx, coins []wire.OutPoint) *wire.MsgTx {
 	return tx
 }
 
-// checkProofMessage refuses a message a signer could not show faithfully:
+// CheckProofMessage refuses a message a signer could not show faithfully:
 // empty, longer than MaxProofMessageBytes, not UTF-8, or holding a
 // character that is not printable (control characters, line breaks,
 // bidirectional overrides, non-ASCII spaces), which could make one message
 // look like another on a screen.
-func checkProofMessage(msg []byte) error {
+func CheckProofMessage(msg []byte) error {
 	switch {
 	case len(msg) == 0:
 		return errors.New("the message is empty")
@@ -148,7 +148,7 @@ type ProofCoin struct {
 // *reserve.Error of code CodeInvalid naming "message" or "coin[i]".
 // Deriving the coins' addresses is spread over the cores.
 func (d *Descriptor) BuildProof(message []byte, coins []ProofCoin) (*psbt.Packet, error) {
-	if err := checkProofMessage(message); err != nil {
+	if err := CheckProofMessage(message); err != nil {
 		return nil, reserve.Invalid("message", "%w", err)
 	}
 	if len(coins) == 0 {
@@ -323,7 +323,7 @@ func proofMessage(p *psbt.Packet) ([]byte, error) {
 	if !found {
 		return nil, reserve.Invalid(proofField, "no message: a proof carries it in global field 0x09")
 	}
-	if err := checkProofMessage(msg); err != nil {
+	if err := CheckProofMessage(msg); err != nil {
 		return nil, reserve.Invalid(proofField, "%w", err)
 	}
 	return msg, nil
@@ -638,10 +638,19 @@ func FinalizeProof(p *psbt.Packet, d *Descriptor) (*wire.MsgTx, error) {
 // code CodeInvalid naming the first input ("input[3]") or other field that
 // fails, and why.
 func VerifyProof(tx *wire.MsgTx, message, challenge []byte, prevOuts map[wire.OutPoint]*wire.TxOut, workers int) (int64, error) {
-	if err := checkProofMessage(message); err != nil {
+	return VerifyProofCached(tx, message, challenge, prevOuts, workers, nil)
+}
+
+// VerifyProofCached is VerifyProof recording every signature the script
+// engine verified in cache (nil: none), so that a caller who must then
+// tell which key made each signature (the public verifier, with the
+// descriptor) looks it up instead of verifying it again. Size the cache
+// for every signature: inputs × the wallet's threshold.
+func VerifyProofCached(tx *wire.MsgTx, message, challenge []byte, prevOuts map[wire.OutPoint]*wire.TxOut, workers int, cache *txscript.SigCache) (int64, error) {
+	if err := CheckProofMessage(message); err != nil {
 		return 0, reserve.Invalid("message", "%w", err)
 	}
-	return verifyToSign(tx, BIP322MessageHash(message), challenge, prevOuts, workers)
+	return verifyToSign(tx, BIP322MessageHash(message), challenge, prevOuts, workers, cache)
 }
 
 // proofFetcher gives the script engine every input's previous output:
@@ -662,7 +671,7 @@ func (f *proofFetcher) FetchPrevOutput(op wire.OutPoint) *wire.TxOut {
 
 // verifyToSign is VerifyProof for a message hash: BIP-322's check of a
 // full signature, without the rules on the message itself.
-func verifyToSign(tx *wire.MsgTx, hash chainhash.Hash, challenge []byte, prevOuts map[wire.OutPoint]*wire.TxOut, workers int) (int64, error) {
+func verifyToSign(tx *wire.MsgTx, hash chainhash.Hash, challenge []byte, prevOuts map[wire.OutPoint]*wire.TxOut, workers int, cache *txscript.SigCache) (int64, error) {
 	if tx == nil {
 		return 0, reserve.Invalid("tx", "no transaction")
 	}
@@ -707,7 +716,7 @@ func verifyToSign(tx *wire.MsgTx, hash chainhash.Hash, challenge []byte, prevOut
 	hashes := txscript.NewTxSigHashes(tx, f)
 	err := forEach(len(tx.TxIn), workers, func(i int) error {
 		out := f.FetchPrevOutput(tx.TxIn[i].PreviousOutPoint)
-		vm, err := txscript.NewEngine(out.PkScript, tx, i, txscript.StandardVerifyFlags, nil, hashes, out.Value, f)
+		vm, err := txscript.NewEngine(out.PkScript, tx, i, txscript.StandardVerifyFlags, cache, hashes, out.Value, f)
 		if err == nil {
 			err = vm.Execute()
 		}

@@ -91,7 +91,7 @@ func TestBIP322SimpleSignatures(t *testing.T) {
 				tx.TxIn[0].Witness = wit
 				return tx
 			}
-			total, err := verifyToSign(signed(tt.msg), BIP322MessageHash([]byte(tt.msg)), challenge, nil, 1)
+			total, err := verifyToSign(signed(tt.msg), BIP322MessageHash([]byte(tt.msg)), challenge, nil, 1, nil)
 			require.NoError(t, err)
 			require.Zero(t, total)
 			if tt.msg != "" {
@@ -105,9 +105,9 @@ func TestBIP322SimpleSignatures(t *testing.T) {
 			if tt.msg != "" {
 				other = ""
 			}
-			_, err = verifyToSign(signed(other), BIP322MessageHash([]byte(tt.msg)), challenge, nil, 1)
+			_, err = verifyToSign(signed(other), BIP322MessageHash([]byte(tt.msg)), challenge, nil, 1, nil)
 			RequireInvalid(t, err, "input[0]", "not output 0 of the BIP-322 to_spend")
-			_, err = verifyToSign(signed(other), BIP322MessageHash([]byte(other)), challenge, nil, 1)
+			_, err = verifyToSign(signed(other), BIP322MessageHash([]byte(other)), challenge, nil, 1, nil)
 			RequireInvalid(t, err, "input[0]", "script verification failed")
 		})
 	}

@@ -113,6 +113,7 @@ func confirmCredit(tx *bolt.Tx, field string, u reserve.UTXO, height int32) erro
 	ub := tx.Bucket(bucketUTXOs)
 	key := utxoKey(u.OutPoint)
 	old, found, err := getUTXO(ub, key)
+	var prev *reserve.UTXO
 	switch {
 	case err != nil:
 		return err
@@ -120,13 +121,15 @@ func confirmCredit(tx *bolt.Tx, field string, u reserve.UTXO, height int32) erro
 		u.Height = height
 	case old.Height == 0:
 		// Seen in the mempool first: keep what we know of its spend.
+		was := old
+		prev = &was
 		old.Height = height
 		u = old
 	default:
 		return reserve.Errorf(reserve.CodeConflict,
 			"%s: output %s is already confirmed at height %d", field, u.OutPoint, old.Height)
 	}
-	if err := putUTXO(ub, field, &u); err != nil {
+	if err := writeCoin(tx, field, prev, &u); err != nil {
 		return err
 	}
 	return markUsed(tx, u.Branch, u.Index)
@@ -197,8 +200,9 @@ func spend(tx *bolt.Tx, d reserve.Debit, height int32) error {
 		// A confirmed spend outranks anything the mempool says.
 		return nil
 	}
+	old := u
 	u.Spent, u.SpentBy, u.SpentHeight = true, d.SpentBy, height
-	return putUTXO(ub, "debit", &u)
+	return writeCoin(tx, "debit", &old, &u)
 }
 
 // putTxs stores transactions under their txid, serialized with witness.
@@ -308,31 +312,30 @@ func (db *DB) DisconnectTip(ctx context.Context) error {
 // scan, because bbolt cursors do not survive writes to their bucket.
 func rewriteUTXOs(tx *bolt.Tx, fn func(u *reserve.UTXO) (keep, changed bool)) error {
 	ub := tx.Bucket(bucketUTXOs)
-	var (
-		deletes [][]byte
-		updates []reserve.UTXO
-	)
+	type change struct {
+		old, u reserve.UTXO
+		keep   bool
+	}
+	var changes []change
 	c := ub.Cursor()
 	for k, v := c.First(); k != nil; k, v = c.Next() {
 		u, err := decodeUTXO(v)
 		if err != nil {
 			return corrupt("utxo", k, err)
 		}
+		old := u
 		keep, changed := fn(&u)
-		switch {
-		case !keep:
-			deletes = append(deletes, append([]byte(nil), k...))
-		case changed:
-			updates = append(updates, u)
+		if !keep || changed {
+			changes = append(changes, change{old: old, u: u, keep: keep})
 		}
 	}
-	for _, k := range deletes {
-		if err := ub.Delete(k); err != nil {
-			return fmt.Errorf("unable to delete output %x: %w", k, err)
+	for i := range changes {
+		ch := &changes[i]
+		u := &ch.u
+		if !ch.keep {
+			u = nil
 		}
-	}
-	for i := range updates {
-		if err := putUTXO(ub, "utxo", &updates[i]); err != nil {
+		if err := writeCoin(tx, "utxo", &ch.old, u); err != nil {
 			return err
 		}
 	}
@@ -406,7 +409,7 @@ func mempoolCredit(tx *bolt.Tx, field string, u reserve.UTXO) error {
 	}
 	if !found {
 		u.Height = 0
-		if err := putUTXO(ub, field, &u); err != nil {
+		if err := writeCoin(tx, field, nil, &u); err != nil {
 			return err
 		}
 	}

@@ -35,6 +35,8 @@ var txKinds = []txPoints{
 	{"create proposal", failpoint.StoreCreateProposalPrecommit, failpoint.StoreCreateProposalCommitted},
 	{"update proposal ", failpoint.StoreUpdateProposalPrecommit, failpoint.StoreUpdateProposalCommitted},
 	{"release spent inputs of proposal ", failpoint.StoreReleaseSpentPrecommit, failpoint.StoreReleaseSpentCommitted},
+	{"create proof", failpoint.StoreCreateProofPrecommit, failpoint.StoreCreateProofCommitted},
+	{"update proof ", failpoint.StoreUpdateProofPrecommit, failpoint.StoreUpdateProofCommitted},
 	{"append audit event ", failpoint.StoreAppendAuditEventPrecommit, failpoint.StoreAppendAuditEventCommitted},
 }
 

@@ -462,6 +462,9 @@ func putProposal(tx *bolt.Tx, p *reserve.Proposal) (reserve.Proposal, error) {
 	if err := tx.Bucket(bucketProposals).Put([]byte(p.ID), v); err != nil {
 		return reserve.Proposal{}, fmt.Errorf("unable to write proposal %s: %w", p.ID, err)
 	}
+	if err := indexProposal(tx, p.ID, p.State); err != nil {
+		return reserve.Proposal{}, err
+	}
 	stored, err := decodeProposal(v)
 	if err != nil {
 		return reserve.Proposal{}, fmt.Errorf("unable to read back proposal %s: %w", p.ID, err)

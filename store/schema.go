@@ -109,7 +109,7 @@ var bucketsV6 = [][]byte{bucketWitnesses}
 
 // allBuckets is what Open checks exists after the migrations ran: every
 // bucket any migration creates.
-var allBuckets = slices.Concat(bucketsV1, bucketsV2, bucketsV3, bucketsV4, bucketsV5, bucketsV6)
+var allBuckets = slices.Concat(bucketsV1, bucketsV2, bucketsV3, bucketsV4, bucketsV5, bucketsV6, bucketsV7, bucketsV8)
 
 // Keys of the meta bucket.
 var (
@@ -156,6 +156,10 @@ var migrations = []migration{
 	{version: 6, name: "audit log witnesses", apply: func(tx *bolt.Tx) error {
 		return createBuckets(tx, bucketsV6)
 	}},
+	{version: 7, name: "proofs of reserves", apply: func(tx *bolt.Tx) error {
+		return createBuckets(tx, bucketsV7)
+	}},
+	{version: 8, name: "balance totals, listing indexes, page token key", apply: migrateReadsV8},
 }
 
 // rewriteProposalsV1 rewrites every version 1 proposal record as the

@@ -61,6 +61,7 @@ func addressNewCmd(fs *flag.FlagSet) func(*env, []string) error {
 func addressListCmd(fs *flag.FlagSet) func(*env, []string) error {
 	change := fs.Bool("change", false, "list the change branch instead of receive")
 	all := fs.Bool("all", false, "include watched lookahead addresses never issued or used")
+	limit := fs.Int("limit", 0, "stop after the first `N` addresses (0: all)")
 	return func(e *env, args []string) error {
 		if err := noArgs(args); err != nil {
 			return err
@@ -69,12 +70,19 @@ func addressListCmd(fs *flag.FlagSet) func(*env, []string) error {
 		if *change {
 			req.Branch = custosv1.Branch_BRANCH_CHANGE
 		}
-		r, err := custosv1.NewTreasuryServiceClient(e.conn).ListAddresses(e.ctx, req)
+		addrs, err := allPages(*limit, func(token string, size int32) ([]*custosv1.Address, string, error) {
+			req.PageToken, req.PageSize = token, size
+			r, err := custosv1.NewTreasuryServiceClient(e.conn).ListAddresses(e.ctx, req)
+			if err != nil {
+				return nil, "", err
+			}
+			return r.Addresses, r.NextPageToken, nil
+		})
 		if err != nil {
 			return err
 		}
-		out := make([]addressJSON, len(r.Addresses))
-		for i, a := range r.Addresses {
+		out := make([]addressJSON, len(addrs))
+		for i, a := range addrs {
 			out[i] = addressToJSON(a)
 		}
 		if e.common.json {

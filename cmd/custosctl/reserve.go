@@ -143,16 +143,25 @@ type utxoJSON struct {
 }
 
 func utxosCmd(fs *flag.FlagSet) func(*env, []string) error {
+	limit := fs.Int("limit", 0, "stop after the `N` oldest outputs (0: all)")
 	return func(e *env, args []string) error {
 		if err := noArgs(args); err != nil {
 			return err
 		}
-		r, err := custosv1.NewTreasuryServiceClient(e.conn).ListUtxos(e.ctx, &custosv1.ListUtxosRequest{})
+		var synced int32
+		utxos, err := allPages(*limit, func(token string, size int32) ([]*custosv1.Utxo, string, error) {
+			r, err := custosv1.NewTreasuryServiceClient(e.conn).ListUtxos(e.ctx, &custosv1.ListUtxosRequest{PageSize: size, PageToken: token})
+			if err != nil {
+				return nil, "", err
+			}
+			synced = r.SyncedHeight
+			return r.Utxos, r.NextPageToken, nil
+		})
 		if err != nil {
 			return err
 		}
-		out := make([]utxoJSON, len(r.Utxos))
-		for i, u := range r.Utxos {
+		out := make([]utxoJSON, len(utxos))
+		for i, u := range utxos {
 			out[i] = utxoJSON{
 				Txid: u.Txid, Vout: u.Vout, Amount: reserve.FormatBTC(u.AmountSat), AmountSat: u.AmountSat,
 				Address: u.Address, Branch: branchName(u.Branch), Index: u.Index, Height: u.Height,
@@ -163,7 +172,7 @@ func utxosCmd(fs *flag.FlagSet) func(*env, []string) error {
 			return printJSON(e.stdout, struct {
 				SyncedHeight int32      `json:"synced_height"`
 				Utxos        []utxoJSON `json:"utxos"`
-			}{r.SyncedHeight, out})
+			}{synced, out})
 		}
 		tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "OUTPOINT\tAMOUNT (BTC)\tADDRESS\tPATH\tCONF\tNOTE")

@@ -101,6 +101,7 @@ func spendProposeCmd(fs *flag.FlagSet) func(*env, []string) error {
 
 func spendListCmd(fs *flag.FlagSet) func(*env, []string) error {
 	state := fs.String("state", "", "only proposals in this state (SIGNING, BROADCAST, CONFIRMED, …)")
+	limit := fs.Int("limit", 0, "only the `N` newest proposals (0: all); the list is printed oldest first")
 	return func(e *env, args []string) error {
 		if err := noArgs(args); err != nil {
 			return err
@@ -113,12 +114,22 @@ func spendListCmd(fs *flag.FlagSet) func(*env, []string) error {
 			}
 			req.State = custosv1.ProposalState(st)
 		}
-		r, err := custosv1.NewSpendServiceClient(e.conn).ListProposals(e.ctx, req)
+		// The daemon pages newest first; the list prints in creation
+		// order, as it always has.
+		ps, err := allPages(*limit, func(token string, size int32) ([]*custosv1.Proposal, string, error) {
+			req.PageToken, req.PageSize = token, size
+			r, err := custosv1.NewSpendServiceClient(e.conn).ListProposals(e.ctx, req)
+			if err != nil {
+				return nil, "", err
+			}
+			return r.Proposals, r.NextPageToken, nil
+		})
 		if err != nil {
 			return err
 		}
-		out := make([]proposalJSON, len(r.Proposals))
-		for i, p := range r.Proposals {
+		slices.Reverse(ps)
+		out := make([]proposalJSON, len(ps))
+		for i, p := range ps {
 			out[i] = proposalToJSON(p)
 		}
 		if e.common.json {

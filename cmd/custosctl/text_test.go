@@ -73,6 +73,19 @@ func (h hostileStore) Proposals(ctx context.Context, _ reserve.State) ([]reserve
 	return []reserve.Proposal{p}, err
 }
 
+func (h hostileStore) ProposalPage(ctx context.Context, _ reserve.State, _ []byte, _ int) ([]reserve.Proposal, []byte, error) {
+	p, err := h.proposal(ctx)
+	return []reserve.Proposal{p}, nil, err
+}
+
+func (h hostileStore) AddressPage(ctx context.Context, b reserve.Branch, lookahead bool, after []byte, limit int) ([]reserve.AddressActivity, []byte, error) {
+	as, next, err := h.Store.AddressPage(ctx, b, lookahead, after, limit)
+	for i := range as {
+		as[i].Label = hostile
+	}
+	return as, next, err
+}
+
 func (h hostileStore) Governance(ctx context.Context) (reserve.Governance, error) {
 	g, err := h.Store.Governance(ctx)
 	at := time.Unix(1_760_000_000, 0)

@@ -124,7 +124,10 @@ type ListAuditRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// from_seq is the first leaf to return; 0 means 1.
 	FromSeq int64 `protobuf:"varint,1,opt,name=from_seq,json=fromSeq,proto3" json:"from_seq,omitempty"`
-	// page_size is at most 1000; 0 means 100.
+	// page_size follows the rule of every list: 0 means 100, at most 1000,
+	// more or negative is InvalidArgument naming page_size. The audit log
+	// keeps from_seq/next_seq as its cursor: a leaf's seq is public, stable
+	// and what auditors cite, so it needs no token.
 	PageSize      int32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

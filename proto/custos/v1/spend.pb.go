@@ -1034,7 +1034,16 @@ func (x *ProposeSpendResponse) GetProposal() *Proposal {
 type ListProposalsRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// All states when unspecified.
-	State         ProposalState `protobuf:"varint,1,opt,name=state,proto3,enum=custos.v1.ProposalState" json:"state,omitempty"`
+	State ProposalState `protobuf:"varint,1,opt,name=state,proto3,enum=custos.v1.ProposalState" json:"state,omitempty"`
+	// page_size is how many to return: 0 means 100, at most 1000 (more, or
+	// a negative size, is InvalidArgument naming page_size).
+	PageSize int32 `protobuf:"varint,2,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// page_token is the next_page_token of the previous page, empty for the
+	// first. It is opaque, authenticated and bound to this list and its
+	// filter: a token edited, forged, of another list or another filter is
+	// InvalidArgument naming page_token. It stays valid across restarts; if
+	// the item it ends at is gone, the page continues after that item's key.
+	PageToken     string `protobuf:"bytes,3,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1076,10 +1085,26 @@ func (x *ListProposalsRequest) GetState() ProposalState {
 	return ProposalState_PROPOSAL_STATE_UNSPECIFIED
 }
 
-// ListProposalsResponse lists proposals, oldest first.
+func (x *ListProposalsRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListProposalsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+// ListProposalsResponse lists one page of proposals, newest first by id.
 type ListProposalsResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Proposals     []*Proposal            `protobuf:"bytes,1,rep,name=proposals,proto3" json:"proposals,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Proposals []*Proposal            `protobuf:"bytes,1,rep,name=proposals,proto3" json:"proposals,omitempty"`
+	// next_page_token fetches the next page; empty at the end.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1119,6 +1144,13 @@ func (x *ListProposalsResponse) GetProposals() []*Proposal {
 		return x.Proposals
 	}
 	return nil
+}
+
+func (x *ListProposalsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
 }
 
 // GetProposalRequest names a proposal.
@@ -1842,11 +1874,15 @@ const file_custos_v1_spend_proto_rawDesc = "" +
 	"\breplaces\x18\x05 \x01(\tR\breplaces\x12\x16\n" +
 	"\x06repeat\x18\x06 \x01(\bR\x06repeat\"G\n" +
 	"\x14ProposeSpendResponse\x12/\n" +
-	"\bproposal\x18\x01 \x01(\v2\x13.custos.v1.ProposalR\bproposal\"F\n" +
+	"\bproposal\x18\x01 \x01(\v2\x13.custos.v1.ProposalR\bproposal\"\x82\x01\n" +
 	"\x14ListProposalsRequest\x12.\n" +
-	"\x05state\x18\x01 \x01(\x0e2\x18.custos.v1.ProposalStateR\x05state\"J\n" +
+	"\x05state\x18\x01 \x01(\x0e2\x18.custos.v1.ProposalStateR\x05state\x12\x1b\n" +
+	"\tpage_size\x18\x02 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x03 \x01(\tR\tpageToken\"r\n" +
 	"\x15ListProposalsResponse\x121\n" +
-	"\tproposals\x18\x01 \x03(\v2\x13.custos.v1.ProposalR\tproposals\"$\n" +
+	"\tproposals\x18\x01 \x03(\v2\x13.custos.v1.ProposalR\tproposals\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"$\n" +
 	"\x12GetProposalRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\"F\n" +
 	"\x13GetProposalResponse\x12/\n" +

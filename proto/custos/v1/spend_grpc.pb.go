@@ -40,8 +40,9 @@ type SpendServiceClient interface {
 	// ProposeSpend selects coins, builds the PSBT and reserves the inputs.
 	// CLI: `custosctl spend propose --to ADDR=AMOUNT … --feerate N [--memo M]`.
 	ProposeSpend(ctx context.Context, in *ProposeSpendRequest, opts ...grpc.CallOption) (*ProposeSpendResponse, error)
-	// ListProposals lists proposals, optionally in one state.
-	// CLI: `custosctl spend list [--state S]`.
+	// ListProposals lists proposals, optionally in one state, one page at a
+	// time, newest first. CLI: `custosctl spend list [--state S]` (fetches
+	// every page).
 	ListProposals(ctx context.Context, in *ListProposalsRequest, opts ...grpc.CallOption) (*ListProposalsResponse, error)
 	// GetProposal returns one proposal with its history.
 	// CLI: `custosctl spend show ID`.
@@ -170,8 +171,9 @@ type SpendServiceServer interface {
 	// ProposeSpend selects coins, builds the PSBT and reserves the inputs.
 	// CLI: `custosctl spend propose --to ADDR=AMOUNT … --feerate N [--memo M]`.
 	ProposeSpend(context.Context, *ProposeSpendRequest) (*ProposeSpendResponse, error)
-	// ListProposals lists proposals, optionally in one state.
-	// CLI: `custosctl spend list [--state S]`.
+	// ListProposals lists proposals, optionally in one state, one page at a
+	// time, newest first. CLI: `custosctl spend list [--state S]` (fetches
+	// every page).
 	ListProposals(context.Context, *ListProposalsRequest) (*ListProposalsResponse, error)
 	// GetProposal returns one proposal with its history.
 	// CLI: `custosctl spend show ID`.

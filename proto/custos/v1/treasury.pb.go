@@ -368,8 +368,17 @@ type ListAddressesRequest struct {
 	Branch Branch `protobuf:"varint,1,opt,name=branch,proto3,enum=custos.v1.Branch" json:"branch,omitempty"`
 	// Also list watched lookahead addresses that were never issued or used.
 	IncludeLookahead bool `protobuf:"varint,2,opt,name=include_lookahead,json=includeLookahead,proto3" json:"include_lookahead,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// page_size is how many to return: 0 means 100, at most 1000 (more, or
+	// a negative size, is InvalidArgument naming page_size).
+	PageSize int32 `protobuf:"varint,3,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// page_token is the next_page_token of the previous page, empty for the
+	// first. It is opaque, authenticated and bound to this list and its
+	// filter: a token edited, forged, of another list or another filter is
+	// InvalidArgument naming page_token. It stays valid across restarts; if
+	// the item it ends at is gone, the page continues after that item's key.
+	PageToken     string `protobuf:"bytes,4,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ListAddressesRequest) Reset() {
@@ -416,10 +425,26 @@ func (x *ListAddressesRequest) GetIncludeLookahead() bool {
 	return false
 }
 
+func (x *ListAddressesRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListAddressesRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
 // ListAddressesResponse lists addresses by index.
 type ListAddressesResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Addresses     []*Address             `protobuf:"bytes,1,rep,name=addresses,proto3" json:"addresses,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Addresses []*Address             `protobuf:"bytes,1,rep,name=addresses,proto3" json:"addresses,omitempty"`
+	// next_page_token fetches the next page; empty at the end.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -459,6 +484,13 @@ func (x *ListAddressesResponse) GetAddresses() []*Address {
 		return x.Addresses
 	}
 	return nil
+}
+
+func (x *ListAddressesResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
 }
 
 // GetBalanceRequest has no parameters.
@@ -572,9 +604,18 @@ func (x *GetBalanceResponse) GetSyncedHeight() int32 {
 	return 0
 }
 
-// ListUtxosRequest has no parameters.
+// ListUtxosRequest asks for one page of unspent outputs.
 type ListUtxosRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// page_size is how many to return: 0 means 100, at most 1000 (more, or
+	// a negative size, is InvalidArgument naming page_size).
+	PageSize int32 `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// page_token is the next_page_token of the previous page, empty for the
+	// first. It is opaque, authenticated and bound to this list and its
+	// filter: a token edited, forged, of another list or another filter is
+	// InvalidArgument naming page_token. It stays valid across restarts; if
+	// the item it ends at is gone, the page continues after that item's key.
+	PageToken     string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -609,11 +650,27 @@ func (*ListUtxosRequest) Descriptor() ([]byte, []int) {
 	return file_custos_v1_treasury_proto_rawDescGZIP(), []int{10}
 }
 
+func (x *ListUtxosRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListUtxosRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
 // ListUtxosResponse lists the unspent outputs, oldest first.
 type ListUtxosResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Utxos         []*Utxo                `protobuf:"bytes,1,rep,name=utxos,proto3" json:"utxos,omitempty"`
-	SyncedHeight  int32                  `protobuf:"varint,2,opt,name=synced_height,json=syncedHeight,proto3" json:"synced_height,omitempty"`
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	Utxos        []*Utxo                `protobuf:"bytes,1,rep,name=utxos,proto3" json:"utxos,omitempty"`
+	SyncedHeight int32                  `protobuf:"varint,2,opt,name=synced_height,json=syncedHeight,proto3" json:"synced_height,omitempty"`
+	// next_page_token fetches the next page; empty at the end.
+	NextPageToken string `protobuf:"bytes,3,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -660,6 +717,13 @@ func (x *ListUtxosResponse) GetSyncedHeight() int32 {
 		return x.SyncedHeight
 	}
 	return 0
+}
+
+func (x *ListUtxosResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
 }
 
 // GetBalanceHistoryRequest has no parameters.
@@ -835,22 +899,30 @@ const file_custos_v1_treasury_proto_rawDesc = "" +
 	"\x11NewAddressRequest\x12\x14\n" +
 	"\x05label\x18\x01 \x01(\tR\x05label\"B\n" +
 	"\x12NewAddressResponse\x12,\n" +
-	"\aaddress\x18\x01 \x01(\v2\x12.custos.v1.AddressR\aaddress\"n\n" +
+	"\aaddress\x18\x01 \x01(\v2\x12.custos.v1.AddressR\aaddress\"\xaa\x01\n" +
 	"\x14ListAddressesRequest\x12)\n" +
 	"\x06branch\x18\x01 \x01(\x0e2\x11.custos.v1.BranchR\x06branch\x12+\n" +
-	"\x11include_lookahead\x18\x02 \x01(\bR\x10includeLookahead\"I\n" +
+	"\x11include_lookahead\x18\x02 \x01(\bR\x10includeLookahead\x12\x1b\n" +
+	"\tpage_size\x18\x03 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x04 \x01(\tR\tpageToken\"q\n" +
 	"\x15ListAddressesResponse\x120\n" +
-	"\taddresses\x18\x01 \x03(\v2\x12.custos.v1.AddressR\taddresses\"\x13\n" +
+	"\taddresses\x18\x01 \x03(\v2\x12.custos.v1.AddressR\taddresses\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x13\n" +
 	"\x11GetBalanceRequest\"\xaa\x01\n" +
 	"\x12GetBalanceResponse\x12#\n" +
 	"\rconfirmed_sat\x18\x01 \x01(\x03R\fconfirmedSat\x12'\n" +
 	"\x0funconfirmed_sat\x18\x02 \x01(\x03R\x0eunconfirmedSat\x12!\n" +
 	"\fimmature_sat\x18\x03 \x01(\x03R\vimmatureSat\x12#\n" +
-	"\rsynced_height\x18\x04 \x01(\x05R\fsyncedHeight\"\x12\n" +
-	"\x10ListUtxosRequest\"_\n" +
+	"\rsynced_height\x18\x04 \x01(\x05R\fsyncedHeight\"N\n" +
+	"\x10ListUtxosRequest\x12\x1b\n" +
+	"\tpage_size\x18\x01 \x01(\x05R\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x02 \x01(\tR\tpageToken\"\x87\x01\n" +
 	"\x11ListUtxosResponse\x12%\n" +
 	"\x05utxos\x18\x01 \x03(\v2\x0f.custos.v1.UtxoR\x05utxos\x12#\n" +
-	"\rsynced_height\x18\x02 \x01(\x05R\fsyncedHeight\"\x1a\n" +
+	"\rsynced_height\x18\x02 \x01(\x05R\fsyncedHeight\x12&\n" +
+	"\x0fnext_page_token\x18\x03 \x01(\tR\rnextPageToken\"\x1a\n" +
 	"\x18GetBalanceHistoryRequest\"K\n" +
 	"\fBalancePoint\x12\x16\n" +
 	"\x06height\x18\x01 \x01(\x05R\x06height\x12#\n" +

@@ -44,13 +44,16 @@ type TreasuryServiceClient interface {
 	// NewAddress hands out the next unused receive address.
 	// CLI: `custosctl address new [--label L]`.
 	NewAddress(ctx context.Context, in *NewAddressRequest, opts ...grpc.CallOption) (*NewAddressResponse, error)
-	// ListAddresses lists the wallet's addresses with what they received.
-	// CLI: `custosctl address list`.
+	// ListAddresses lists the wallet's addresses with what they received,
+	// one page at a time by (branch, index). CLI: `custosctl address list`
+	// (fetches every page).
 	ListAddresses(ctx context.Context, in *ListAddressesRequest, opts ...grpc.CallOption) (*ListAddressesResponse, error)
 	// GetBalance splits the unspent outputs into confirmed, unconfirmed and
 	// immature. CLI: `custosctl balance`.
 	GetBalance(ctx context.Context, in *GetBalanceRequest, opts ...grpc.CallOption) (*GetBalanceResponse, error)
-	// ListUtxos lists the wallet's unspent outputs. CLI: `custosctl utxos`.
+	// ListUtxos lists the wallet's unspent outputs one page at a time, oldest
+	// first by (height, txid, vout), unconfirmed last. CLI: `custosctl utxos`
+	// (fetches every page).
 	ListUtxos(ctx context.Context, in *ListUtxosRequest, opts ...grpc.CallOption) (*ListUtxosResponse, error)
 	// GetBalanceHistory is the confirmed balance after every block that
 	// changed it, from the wallet's coins, spent ones included (the
@@ -152,13 +155,16 @@ type TreasuryServiceServer interface {
 	// NewAddress hands out the next unused receive address.
 	// CLI: `custosctl address new [--label L]`.
 	NewAddress(context.Context, *NewAddressRequest) (*NewAddressResponse, error)
-	// ListAddresses lists the wallet's addresses with what they received.
-	// CLI: `custosctl address list`.
+	// ListAddresses lists the wallet's addresses with what they received,
+	// one page at a time by (branch, index). CLI: `custosctl address list`
+	// (fetches every page).
 	ListAddresses(context.Context, *ListAddressesRequest) (*ListAddressesResponse, error)
 	// GetBalance splits the unspent outputs into confirmed, unconfirmed and
 	// immature. CLI: `custosctl balance`.
 	GetBalance(context.Context, *GetBalanceRequest) (*GetBalanceResponse, error)
-	// ListUtxos lists the wallet's unspent outputs. CLI: `custosctl utxos`.
+	// ListUtxos lists the wallet's unspent outputs one page at a time, oldest
+	// first by (height, txid, vout), unconfirmed last. CLI: `custosctl utxos`
+	// (fetches every page).
 	ListUtxos(context.Context, *ListUtxosRequest) (*ListUtxosResponse, error)
 	// GetBalanceHistory is the confirmed balance after every block that
 	// changed it, from the wallet's coins, spent ones included (the

@@ -82,6 +82,28 @@ export function call(service, method, body = {}) {
   });
 }
 
+// allPages follows a paged list to its end: fetchPage(token) returns one
+// response; the items of field are gathered from every page and returned
+// in the last response, whose nextPageToken is "" (issue 15: every list
+// is paged, 1000 at most per page).
+export async function allPages(fetchPage, field) {
+  const items = [];
+  let token = '';
+  for (let pages = 0; ; pages++) {
+    const r = await fetchPage(token);
+    for (const x of r[field] || []) items.push(x);
+    const next = r.nextPageToken || '';
+    if (next === '' || next === token || pages > 100000) return { ...r, [field]: items, nextPageToken: '' };
+    token = next;
+  }
+}
+
+// callAll is call for a paged list: callAll('SpendService',
+// 'ListProposals', {state}, 'proposals') fetches every page, 1000 each.
+export function callAll(service, method, body, field) {
+  return allPages((pageToken) => call(service, method, { ...body, pageSize: 1000, pageToken }), field);
+}
+
 // session returns {name, role, expires_at_unix} or throws (401 when not
 // logged in; the reason is the error's message).
 export function session() {

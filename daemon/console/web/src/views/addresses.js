@@ -147,7 +147,7 @@ export async function render(ctx, root) {
   const walletInfo = h('p', { class: 'muted' });
   root.insertBefore(walletInfo, selected);
 
-  const [w, l] = await Promise.all([api.call('TreasuryService', 'GetWallet', {}), api.call('TreasuryService', 'ListAddresses', { branch: 'BRANCH_RECEIVE' })]);
+  const [w, l] = await Promise.all([api.call('TreasuryService', 'GetWallet', {}), api.callAll('TreasuryService', 'ListAddresses', { branch: 'BRANCH_RECEIVE' }, 'addresses')]);
   if (!ctx.alive()) return;
   wallet = w.wallet || null;
   list = l.addresses || [];

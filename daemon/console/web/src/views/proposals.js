@@ -115,7 +115,7 @@ export async function render(ctx, root) {
     ),
   );
 
-  const resp = await api.call('SpendService', 'ListProposals', {});
+  const resp = await api.callAll('SpendService', 'ListProposals', {}, 'proposals');
   if (!ctx.alive()) return;
   const all = newestFirst(resp.proposals || []);
   const draw = () => {

@@ -188,7 +188,7 @@ export async function render(ctx, root) {
   const [bal, hist, list] = await Promise.allSettled([
     api.call('TreasuryService', 'GetBalance', {}),
     api.call('TreasuryService', 'GetBalanceHistory', {}),
-    api.call('TreasuryService', 'ListUtxos', {}),
+    api.callAll('TreasuryService', 'ListUtxos', {}, 'utxos'),
   ]);
   if (!ctx.alive()) return;
   const firstErr = [bal, hist, list].find((r) => r.status === 'rejected');
