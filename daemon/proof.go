@@ -278,9 +278,6 @@ func (d *Daemon) importProof(ctx context.Context, caller Caller, id string, inco
 	if err != nil {
 		return reserve.Proof{}, 0, err
 	}
-	if _, err := multisig.CheckProof(incoming, desc); err != nil {
-		return reserve.Proof{}, 0, err
-	}
 	var added []multisig.SigRef
 	p, err := d.updateLiveProof(ctx, id, func(p *reserve.Proof) error {
 		if p.State != reserve.StateSigning {
@@ -290,6 +287,11 @@ func (d *Daemon) importProof(ctx context.Context, caller Caller, id string, inco
 		if err != nil {
 			return err
 		}
+		// CombinePSBT takes only verified SIGHASH_ALL signatures for the
+		// identical unsigned transaction, from a file that may be
+		// finalized already (Electrum, and Core's walletprocesspsbt,
+		// finalize once the threshold is there); the proof is then
+		// checked as the signers check it, merged, not as it came.
 		if added, err = multisig.CombinePSBT(canonical, incoming, desc, 0); err != nil {
 			return err
 		}
@@ -298,6 +300,9 @@ func (d *Daemon) importProof(ctx context.Context, caller Caller, id string, inco
 		}
 		if len(added) == 0 {
 			return nil
+		}
+		if _, err := multisig.CheckProof(canonical, desc); err != nil {
+			return reserve.Errorf(reserve.CodeInternal, "proof %s with the imported signatures fails its own check: %v", p.ID, err)
 		}
 		if p.PSBT, err = multisig.SerializePSBT(canonical); err != nil {
 			return err

@@ -32,7 +32,13 @@ func (s *spendServer) ProposeSpend(ctx context.Context, req *custosv1.ProposeSpe
 	}
 	spec := spendSpec{Payees: payees, FeeRate: req.GetFeeRateSatVb(), Memo: req.GetMemo(), FeeCap: req.GetFeeCapSat(),
 		Replaces: req.GetReplaces(), Repeat: req.GetRepeat()}
-	p, err := s.d.propose(ctx, caller, spec)
+	var p reserve.Proposal
+	if c := req.GetConsolidate(); c != nil {
+		spec.consolidate = &consolidateSpec{MaxInputs: int(c.GetMaxInputs()), MinAge: c.GetMinAgeBlocks(), MaxAmountSat: c.GetMaxAmountSat()}
+		p, err = s.d.consolidate(ctx, caller, spec)
+	} else {
+		p, err = s.d.propose(ctx, caller, spec)
+	}
 	if err != nil {
 		return nil, s.d.status(ctx, method, err)
 	}

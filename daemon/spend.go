@@ -69,6 +69,9 @@ type spendSpec struct {
 	// warnings are what the officers should know of the payees' earlier
 	// payments (checkRepeat), for the proposal's first history note.
 	warnings []string
+	// consolidate, when set, makes the proposal a consolidation
+	// (consolidate.go): no payees, the coins chosen by age and size.
+	consolidate *consolidateSpec
 }
 
 // propose turns a payment request into a proposal: it selects confirmed,
@@ -91,7 +94,7 @@ func (d *Daemon) propose(ctx context.Context, caller Caller, spec spendSpec) (re
 // the signers is refused unless it replaces it or is a declared repeat
 // (checkRepeat).
 func (d *Daemon) proposeLinked(ctx context.Context, caller Caller, spec spendSpec, payees []reserve.Payee, outs []*wire.TxOut) (reserve.Proposal, error) {
-	if len(payees) == 0 && spec.Replaces == "" {
+	if len(payees) == 0 && spec.Replaces == "" && spec.consolidate == nil {
 		return reserve.Proposal{}, reserve.Invalid("payees", "a proposal pays at least one payee, unless it only cancels a proposal")
 	}
 	if spec.Replaces != "" {
@@ -188,7 +191,7 @@ func (d *Daemon) attachIntent(ctx context.Context, g governed, p *reserve.Propos
 	in := &reserve.Intent{
 		Network: g.wallet.Network, WalletID: g.wallet.ID, PolicyHash: g.Policy.Hash,
 		FeeCapSat: feeCap, ExpiresAt: now.Add(g.policy.ProposalExpiry).Truncate(time.Second),
-		Supersedes: supersedes, Repeat: spec.Repeat,
+		Supersedes: supersedes, Repeat: spec.Repeat, Consolidate: spec.consolidate != nil,
 	}
 	for _, py := range p.Payees {
 		in.Payees = append(in.Payees, reserve.IntentPayee{Script: py.Script, AmountSat: py.AmountSat})
@@ -200,6 +203,8 @@ func (d *Daemon) attachIntent(ctx context.Context, g governed, p *reserve.Propos
 		note += fmt.Sprintf(" (one more for unlisted %s)", strings.Join(req.Unlisted, ", "))
 	}
 	switch {
+	case spec.consolidate != nil:
+		note += fmt.Sprintf("; consolidates %d coins into one output back to the reserve", len(p.Inputs))
 	case len(p.Payees) == 0:
 		note += fmt.Sprintf("; cancels %s by spending its input back to the reserve", strings.Join(supersedes, ", "))
 	case len(supersedes) > 0:
@@ -318,33 +323,39 @@ func (d *Daemon) wallet(ctx context.Context) (reserve.Wallet, *multisig.Descript
 	return w, desc, nil
 }
 
-// spendable returns the coins a new proposal may use: confirmed, mature,
-// not spent even in the mempool, not reserved.
-func (d *Daemon) spendable(ctx context.Context) ([]reserve.Input, int32, error) {
-	utxos, tip, err := d.unspent(ctx)
-	if err != nil {
-		return nil, 0, err
+// spendable returns the coins a new proposal may use (confirmed, mature,
+// not spent even in the mempool, not reserved), oldest first, the size of
+// each one's previous transaction and the tip: one store read, whatever
+// the history.
+func (d *Daemon) spendable(ctx context.Context) ([]reserve.UTXO, map[chainhash.Hash]int64, int32, error) {
+	if _, err := d.cfg.Store.Wallet(ctx); err != nil {
+		return nil, nil, 0, noWallet(err)
 	}
-	held, err := d.cfg.Store.Reservations(ctx)
-	if err != nil {
-		return nil, 0, err
+	return d.cfg.Store.Spendable(ctx)
+}
+
+// inputsOf is the coins as inputs.
+func inputsOf(utxos []reserve.UTXO) []reserve.Input {
+	out := make([]reserve.Input, len(utxos))
+	for i, u := range utxos {
+		out[i] = reserve.Input{OutPoint: u.OutPoint, AmountSat: u.AmountSat, Branch: u.Branch, Index: u.Index}
 	}
-	var coins []reserve.Input
-	for _, u := range utxos {
-		if _, taken := held[u.OutPoint]; taken || u.Height == 0 || !u.Mature(tip) {
-			continue
-		}
-		coins = append(coins, reserve.Input{OutPoint: u.OutPoint, AmountSat: u.AmountSat, Branch: u.Branch, Index: u.Index})
-	}
-	return coins, tip, nil
+	return out
 }
 
 // buildProposal selects coins and builds the PSBT for one attempt.
 func (d *Daemon) buildProposal(ctx context.Context, caller Caller, w reserve.Wallet, desc *multisig.Descriptor,
 	spec spendSpec, payees []reserve.Payee, outs []*wire.TxOut, required []reserve.Input) (reserve.Proposal, error) {
-	coins, tip, err := d.spendable(ctx)
+	utxos, sizes, tip, err := d.spendable(ctx)
 	if err != nil {
 		return reserve.Proposal{}, err
+	}
+	coins := inputsOf(utxos)
+	if spec.consolidate != nil {
+		if required, err = pickConsolidation(spec.consolidate, utxos, sizes, tip, desc.InputPSBTBytes()); err != nil {
+			return reserve.Proposal{}, err
+		}
+		coins = nil
 	}
 	// A required coin may also be free: it is spent as required.
 	coins = slices.DeleteFunc(coins, func(c reserve.Input) bool {
@@ -358,8 +369,7 @@ func (d *Daemon) buildProposal(ctx context.Context, caller Caller, w reserve.Wal
 	if err != nil {
 		return reserve.Proposal{}, err
 	}
-	sizes, err := d.prevTxSizes(ctx, append(slices.Clip(coins), required...))
-	if err != nil {
+	if err := d.addPrevTxSizes(ctx, sizes, required); err != nil {
 		return reserve.Proposal{}, err
 	}
 	// Every input carries its whole previous transaction, and signatures
@@ -434,22 +444,23 @@ func packetBytes(pkt *psbt.Packet) (raw, unsigned []byte, err error) {
 	return raw, buf.Bytes(), nil
 }
 
-// prevTxSizes returns the size of each coin's previous transaction, as
-// its non_witness_utxo field would carry it.
-func (d *Daemon) prevTxSizes(ctx context.Context, coins []reserve.Input) (map[chainhash.Hash]int64, error) {
-	out := make(map[chainhash.Hash]int64, len(coins))
+// addPrevTxSizes adds to sizes the size of each coin's previous
+// transaction that it lacks, as its non_witness_utxo field would carry it:
+// the required coins of a replacement, which may be reserved or
+// unconfirmed and so not among the spendable ones.
+func (d *Daemon) addPrevTxSizes(ctx context.Context, sizes map[chainhash.Hash]int64, coins []reserve.Input) error {
 	for _, c := range coins {
 		id := c.OutPoint.Hash
-		if _, ok := out[id]; ok {
+		if _, ok := sizes[id]; ok {
 			continue
 		}
 		raw, err := d.cfg.Store.RawTx(ctx, id)
 		if err != nil {
-			return nil, fmt.Errorf("previous transaction %s of coin %s: %w", id, c.OutPoint, err)
+			return fmt.Errorf("previous transaction %s of coin %s: %w", id, c.OutPoint, err)
 		}
-		out[id] = int64(len(raw))
+		sizes[id] = int64(len(raw))
 	}
-	return out, nil
+	return nil
 }
 
 // prevTxs loads the full transactions that created the inputs, for the

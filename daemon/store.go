@@ -39,6 +39,12 @@ type Store interface {
 	// RawTx returns a stored transaction that paid the wallet (serialized
 	// with witness), NotFound otherwise.
 	RawTx(ctx context.Context, txid chainhash.Hash) ([]byte, error)
+	// Spendable returns, in one read, the coins a new proposal may use
+	// (confirmed, mature, unspent even in the mempool, not reserved),
+	// oldest first, with the size of each one's previous transaction by
+	// txid and the synced tip (-1 before the first block); its cost does
+	// not grow with spent history.
+	Spendable(ctx context.Context) (coins []reserve.UTXO, prevTxBytes map[chainhash.Hash]int64, tip int32, err error)
 
 	// CreateProposal records a new proposal (its ID is assigned by the
 	// store and returned), reserves its inputs and marks its change

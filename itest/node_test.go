@@ -35,9 +35,12 @@ type node struct {
 	// mineTo receives block rewards: btcd needs it at start
 	// (--miningaddr); bitcoind takes it per generatetoaddress call.
 	mineTo btcutil.Address
-	cmd    *exec.Cmd
-	rpc    *rpcclient.Client
-	logf   *os.File
+	// filters is bitcoind with -blockfilterindex (BITCOIND_BLOCKFILTERINDEX=1),
+	// serving BIP-158 filters as btcd does by default.
+	filters bool
+	cmd     *exec.Cmd
+	rpc     *rpcclient.Client
+	logf    *os.File
 }
 
 // startNode starts a fresh regtest node whose block rewards go to mineTo.
@@ -57,6 +60,7 @@ func newNode(t testing.TB) *node {
 	}
 	if os.Getenv("BITCOIND") != "" {
 		n.kind = "bitcoind"
+		n.filters = os.Getenv("BITCOIND_BLOCKFILTERINDEX") == "1"
 	}
 	t.Cleanup(n.stop)
 	return n
@@ -76,6 +80,9 @@ func (n *node) start() {
 			"-rpcbind=127.0.0.1", "-rpcallowip=127.0.0.1", "-rpcport=" + strconv.Itoa(n.rpcPort),
 			"-rpcuser=" + n.user, "-rpcpassword=" + n.pass, "-disablewallet=1",
 			"-printtoconsole=0", "-dnsseed=0", "-fixedseeds=0", "-discover=0",
+		}
+		if n.filters {
+			args = append(args, "-blockfilterindex=1")
 		}
 	default:
 		bin = os.Getenv("BTCD")

@@ -22,20 +22,22 @@ type linkedVector struct {
 }
 
 // linkedVectorIntents are the version 2 vectors: the test vector's intent
-// superseding P000000; the same as a deliberate repeat; and a cancel of
-// P000000 (no payees).
+// superseding P000000; the same as a deliberate repeat; a cancel of
+// P000000 (no payees); and a consolidation (no payees, nothing
+// superseded, flag bit 1).
 func linkedVectorIntents() []struct {
 	name string
 	in   reserve.Intent
 } {
-	supersedes, repeat, cancel := vectorIntent(), vectorIntent(), vectorIntent()
+	supersedes, repeat, cancel, consolidate := vectorIntent(), vectorIntent(), vectorIntent(), vectorIntent()
 	supersedes.Supersedes = []string{"P000000"}
 	repeat.Repeat = true
 	cancel.Payees, cancel.Supersedes = nil, []string{"P000000"}
+	consolidate.Payees, consolidate.Consolidate = nil, true
 	return []struct {
 		name string
 		in   reserve.Intent
-	}{{"supersedes P000000", supersedes}, {"repeat", repeat}, {"cancel of P000000", cancel}}
+	}{{"supersedes P000000", supersedes}, {"repeat", repeat}, {"cancel of P000000", cancel}, {"consolidation", consolidate}}
 }
 
 // TestApprovalVectorsLinked computes the version 2 vectors, compares them
@@ -108,14 +110,19 @@ func TestCheckIntentOutputsCancel(t *testing.T) {
 		{name: "only change, fee over the cap", a: onlyChange, cap: 9_999, field: "fee", msg: "over the approved cap"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			in := cancel
-			in.FeeCapSat = tt.cap
-			err := CheckIntentOutputs(tt.a, &in)
-			if tt.field == "" {
-				require.NoError(t, err)
-				return
+			// A consolidation is held to the same rule: every output is
+			// change the signer derived again, the fee within the cap.
+			consolidate := vectorIntent()
+			consolidate.Payees, consolidate.Consolidate = nil, true
+			for _, in := range []reserve.Intent{cancel, consolidate} {
+				in.FeeCapSat = tt.cap
+				err := CheckIntentOutputs(tt.a, &in)
+				if tt.field == "" {
+					require.NoError(t, err)
+					continue
+				}
+				RequireCode(t, err, reserve.CodeInvalid, tt.field, tt.msg)
 			}
-			RequireCode(t, err, reserve.CodeInvalid, tt.field, tt.msg)
 		})
 	}
 }

@@ -40,8 +40,13 @@ const (
 	MaxIntentSupersedes = 16
 )
 
-// intentFlagRepeat is bit 0 of a version 2 intent's flags: Repeat.
-const intentFlagRepeat = 0x01
+// intentFlagRepeat is bit 0 of a version 2 intent's flags: Repeat;
+// intentFlagConsolidate is bit 1: Consolidate.
+const (
+	intentFlagRepeat      = 0x01
+	intentFlagConsolidate = 0x02
+	intentFlags           = intentFlagRepeat | intentFlagConsolidate
+)
 
 // Decision is what an officer's signature over an intent says.
 type Decision uint8
@@ -101,11 +106,18 @@ type Intent struct {
 	// purpose: a signer does not hold the payees against earlier
 	// payments it signed (it still holds Supersedes).
 	Repeat bool
+	// Consolidate says the transaction merges the reserve's coins into
+	// one output back to the wallet (spend consolidate): the intent has
+	// no payees, supersedes nothing and is no repeat, and a signer signs
+	// only a transaction whose every output is the wallet's own, which it
+	// derives again from its pinned descriptor (multisig.Analyze and
+	// CheckIntentOutputs refuse any other).
+	Consolidate bool
 }
 
-// Linked reports whether the intent supersedes proposals or is a
-// deliberate repeat: whether it is written in encoding version 2.
-func (in *Intent) Linked() bool { return len(in.Supersedes) > 0 || in.Repeat }
+// Linked reports whether the intent supersedes proposals, is a deliberate
+// repeat or a consolidation: whether it is written in encoding version 2.
+func (in *Intent) Linked() bool { return len(in.Supersedes) > 0 || in.Repeat || in.Consolidate }
 
 // Cancels reports whether the intent pays no one: it only supersedes.
 func (in *Intent) Cancels() bool { return len(in.Payees) == 0 && len(in.Supersedes) > 0 }
@@ -137,6 +149,16 @@ func (in *Intent) Validate() error {
 	if err := in.validateLinks(); err != nil {
 		return err
 	}
+	if in.Consolidate {
+		switch {
+		case len(in.Payees) > 0:
+			return Invalid("intent.payees", "a consolidation pays no payee, got %d", len(in.Payees))
+		case len(in.Supersedes) > 0:
+			return Invalid("intent.supersedes", "a consolidation supersedes no proposal")
+		case in.Repeat:
+			return Invalid("intent.flags", "a consolidation is no repeat")
+		}
+	}
 	if min := in.minPayees(); len(in.Payees) < min || len(in.Payees) > MaxIntentPayees {
 		return Invalid("intent.payees", "%d payees, want %d to %d", len(in.Payees), min, MaxIntentPayees)
 	}
@@ -162,9 +184,10 @@ func (in *Intent) Validate() error {
 }
 
 // minPayees is the fewest payees the intent may have: one, or none for an
-// intent that supersedes proposals and is no repeat (a cancel).
+// intent that supersedes proposals and is no repeat (a cancel) and for a
+// consolidation.
 func (in *Intent) minPayees() int {
-	if len(in.Supersedes) > 0 && !in.Repeat {
+	if in.Consolidate || len(in.Supersedes) > 0 && !in.Repeat {
 		return 0
 	}
 	return 1
@@ -222,7 +245,7 @@ func checkIntentID(field, v string) error {
 // and, in version 2 only (an intent that is Linked):
 //
 //	u32 supersedes count, then per id: str proposal_id
-//	u8  flags (bit 0: repeat; the others zero)
+//	u8  flags (bit 0: repeat; bit 1: consolidate; the others zero)
 func (in *Intent) Encode() ([]byte, error) {
 	if err := in.Validate(); err != nil {
 		return nil, err
@@ -253,6 +276,9 @@ func (in *Intent) Encode() ([]byte, error) {
 	if in.Repeat {
 		flags |= intentFlagRepeat
 	}
+	if in.Consolidate {
+		flags |= intentFlagConsolidate
+	}
 	return append(b, flags), nil
 }
 
@@ -263,7 +289,7 @@ func (in *Intent) Encode() ([]byte, error) {
 func (in *Intent) Equal(o *Intent) bool {
 	return in.Network == o.Network && in.WalletID == o.WalletID && in.ProposalID == o.ProposalID &&
 		in.PolicyHash == o.PolicyHash && in.FeeCapSat == o.FeeCapSat && in.ExpiresAt.Equal(o.ExpiresAt) &&
-		in.Repeat == o.Repeat && slices.Equal(in.Supersedes, o.Supersedes) &&
+		in.Repeat == o.Repeat && in.Consolidate == o.Consolidate && slices.Equal(in.Supersedes, o.Supersedes) &&
 		slices.EqualFunc(in.Payees, o.Payees, func(a, b IntentPayee) bool {
 			return a.AmountSat == b.AmountSat && bytes.Equal(a.Script, b.Script)
 		})
@@ -319,12 +345,13 @@ func DecodeIntent(b []byte) (Intent, error) {
 			in.Supersedes = append(in.Supersedes, string(r.bytes("supersedes id", MaxIntentIDLen)))
 		}
 		flags := r.u8("flags")
-		if r.err == nil && flags&^intentFlagRepeat != 0 {
-			return Intent{}, Invalid("intent.flags", "unknown flags %#02x", flags&^intentFlagRepeat)
+		if r.err == nil && flags&^intentFlags != 0 {
+			return Intent{}, Invalid("intent.flags", "unknown flags %#02x", flags&^intentFlags)
 		}
 		in.Repeat = flags&intentFlagRepeat != 0
+		in.Consolidate = flags&intentFlagConsolidate != 0
 		if r.err == nil && !in.Linked() {
-			return Intent{}, Invalid("intent.version", "version 2 for an intent that supersedes nothing and is no repeat; it is written in version 1")
+			return Intent{}, Invalid("intent.version", "version 2 for an intent that supersedes nothing, is no repeat and no consolidation; it is written in version 1")
 		}
 	}
 	if r.err != nil {

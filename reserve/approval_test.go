@@ -72,6 +72,8 @@ func TestIntentLinked(t *testing.T) {
 			append(append([]byte{0, 0, 0, 1, 0, 0, 0, 7}, "P000003"...), 1)},
 		{"cancel", func(in *reserve.Intent) { in.Payees, in.Supersedes = nil, []string{"P000003"} },
 			append(append([]byte{0, 0, 0, 1, 0, 0, 0, 7}, "P000003"...), 0)},
+		{"consolidate", func(in *reserve.Intent) { in.Payees, in.Consolidate = nil, true },
+			[]byte{0, 0, 0, 0, 2}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			base := testIntent(p, 1000)
@@ -91,16 +93,20 @@ func TestIntentLinked(t *testing.T) {
 			d2, err := in.Digest(reserve.DecisionApprove)
 			require.NoError(t, err)
 			require.NotEqual(t, d1, d2)
-			require.Equal(t, len(in.Payees) == 0, in.Cancels())
+			require.Equal(t, len(in.Payees) == 0 && !in.Consolidate, in.Cancels())
 		})
 	}
 	// Unknown flags are refused.
 	in := testIntent(p, 1000)
 	in.Repeat = true
 	enc := MustEncode(t, in)
-	enc[len(enc)-1] = 0x03
+	enc[len(enc)-1] = 0x05
 	_, err := reserve.DecodeIntent(enc)
-	requireRefusal(t, err, reserve.CodeInvalid, nil, "intent.flags", "unknown flags 0x02")
+	requireRefusal(t, err, reserve.CodeInvalid, nil, "intent.flags", "unknown flags 0x04")
+	// A consolidation read with a payee, or as a repeat, is refused.
+	enc[len(enc)-1] = 0x03
+	_, err = reserve.DecodeIntent(enc)
+	requireRefusal(t, err, reserve.CodeInvalid, nil, "intent.payees", "a consolidation pays no payee")
 }
 
 // TestIntentRefusals: what Encode refuses to write and DecodeIntent to
@@ -143,6 +149,11 @@ func TestIntentRefusals(t *testing.T) {
 		}, "intent.supersedes", "17 proposals, want at most 16"},
 		{"a repeat that pays no one", func(in *reserve.Intent) { in.Payees, in.Repeat = nil, true }, "intent.payees", "0 payees, want 1"},
 		{"a cancel of nothing", func(in *reserve.Intent) { in.Payees, in.Supersedes = nil, nil }, "intent.payees", "0 payees, want 1"},
+		{"a consolidation that pays a payee", func(in *reserve.Intent) { in.Consolidate = true }, "intent.payees", "a consolidation pays no payee, got 1"},
+		{"a consolidation that supersedes", func(in *reserve.Intent) {
+			in.Payees, in.Consolidate, in.Supersedes = nil, true, []string{"P000003"}
+		}, "intent.supersedes", "a consolidation supersedes no proposal"},
+		{"a consolidation that repeats", func(in *reserve.Intent) { in.Payees, in.Consolidate, in.Repeat = nil, true, true }, "intent.flags", "a consolidation is no repeat"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			in := valid()

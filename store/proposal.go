@@ -140,8 +140,8 @@ func validateNewProposal(p *reserve.Proposal) error {
 		return reserve.Invalid("fee_rate", "%d is negative", p.FeeRate)
 	case p.VSize < 0:
 		return reserve.Invalid("vsize", "%d is negative", p.VSize)
-	case len(p.Payees) == 0 && (p.Intent == nil || !p.Intent.Cancels()):
-		return reserve.Invalid("payees", "a proposal pays at least one payee, unless it only cancels proposals it supersedes")
+	case len(p.Payees) == 0 && (p.Intent == nil || !p.Intent.Cancels() && !p.Intent.Consolidate):
+		return reserve.Invalid("payees", "a proposal pays at least one payee, unless it only cancels proposals it supersedes or consolidates coins")
 	case len(p.Inputs) == 0:
 		return reserve.Invalid("inputs", "a proposal spends at least one input")
 	}

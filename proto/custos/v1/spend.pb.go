@@ -908,7 +908,13 @@ type ProposeSpendRequest struct {
 	// Asks the officers to approve paying a payee an amount it was paid
 	// before, on purpose. Without it such a payment is refused: the signers
 	// would refuse it.
-	Repeat        bool `protobuf:"varint,6,opt,name=repeat,proto3" json:"repeat,omitempty"`
+	Repeat bool `protobuf:"varint,6,opt,name=repeat,proto3" json:"repeat,omitempty"`
+	// Makes the proposal a consolidation (`custosctl spend consolidate`):
+	// no payees (payees, replaces and repeat must be empty); the daemon
+	// merges coins oldest first, smallest first within a height, into one
+	// output to the wallet's next change address, under an intent with the
+	// consolidate flag (docs/approvals.md).
+	Consolidate   *Consolidation `protobuf:"bytes,7,opt,name=consolidate,proto3" json:"consolidate,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -985,6 +991,78 @@ func (x *ProposeSpendRequest) GetRepeat() bool {
 	return false
 }
 
+func (x *ProposeSpendRequest) GetConsolidate() *Consolidation {
+	if x != nil {
+		return x.Consolidate
+	}
+	return nil
+}
+
+// Consolidation bounds the coins a consolidation merges.
+type Consolidation struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The most coins merged; 0 for as many as the PSBT bound (32 MiB)
+	// carries. 1 is refused.
+	MaxInputs int32 `protobuf:"varint,1,opt,name=max_inputs,json=maxInputs,proto3" json:"max_inputs,omitempty"`
+	// Only coins with at least this many confirmations.
+	MinAgeBlocks int32 `protobuf:"varint,2,opt,name=min_age_blocks,json=minAgeBlocks,proto3" json:"min_age_blocks,omitempty"`
+	// Only coins worth at most this much; 0 for any.
+	MaxAmountSat  int64 `protobuf:"varint,3,opt,name=max_amount_sat,json=maxAmountSat,proto3" json:"max_amount_sat,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Consolidation) Reset() {
+	*x = Consolidation{}
+	mi := &file_custos_v1_spend_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Consolidation) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Consolidation) ProtoMessage() {}
+
+func (x *Consolidation) ProtoReflect() protoreflect.Message {
+	mi := &file_custos_v1_spend_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Consolidation.ProtoReflect.Descriptor instead.
+func (*Consolidation) Descriptor() ([]byte, []int) {
+	return file_custos_v1_spend_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *Consolidation) GetMaxInputs() int32 {
+	if x != nil {
+		return x.MaxInputs
+	}
+	return 0
+}
+
+func (x *Consolidation) GetMinAgeBlocks() int32 {
+	if x != nil {
+		return x.MinAgeBlocks
+	}
+	return 0
+}
+
+func (x *Consolidation) GetMaxAmountSat() int64 {
+	if x != nil {
+		return x.MaxAmountSat
+	}
+	return 0
+}
+
 // ProposeSpendResponse is the created proposal.
 type ProposeSpendResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -995,7 +1073,7 @@ type ProposeSpendResponse struct {
 
 func (x *ProposeSpendResponse) Reset() {
 	*x = ProposeSpendResponse{}
-	mi := &file_custos_v1_spend_proto_msgTypes[8]
+	mi := &file_custos_v1_spend_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1007,7 +1085,7 @@ func (x *ProposeSpendResponse) String() string {
 func (*ProposeSpendResponse) ProtoMessage() {}
 
 func (x *ProposeSpendResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_custos_v1_spend_proto_msgTypes[8]
+	mi := &file_custos_v1_spend_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1020,7 +1098,7 @@ func (x *ProposeSpendResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProposeSpendResponse.ProtoReflect.Descriptor instead.
 func (*ProposeSpendResponse) Descriptor() ([]byte, []int) {
-	return file_custos_v1_spend_proto_rawDescGZIP(), []int{8}
+	return file_custos_v1_spend_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ProposeSpendResponse) GetProposal() *Proposal {
@@ -1050,7 +1128,7 @@ type ListProposalsRequest struct {
 
 func (x *ListProposalsRequest) Reset() {
 	*x = ListProposalsRequest{}
-	mi := &file_custos_v1_spend_proto_msgTypes[9]
+	mi := &file_custos_v1_spend_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1062,7 +1140,7 @@ func (x *ListProposalsRequest) String() string {
 func (*ListProposalsRequest) ProtoMessage() {}
 
 func (x *ListProposalsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_custos_v1_spend_proto_msgTypes[9]
+	mi := &file_custos_v1_spend_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1075,7 +1153,7 @@ func (x *ListProposalsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListProposalsRequest.ProtoReflect.Descriptor instead.
 func (*ListProposalsRequest) Descriptor() ([]byte, []int) {
-	return file_custos_v1_spend_proto_rawDescGZIP(), []int{9}
+	return file_custos_v1_spend_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ListProposalsRequest) GetState() ProposalState {
@@ -1111,7 +1189,7 @@ type ListProposalsResponse struct {
 
 func (x *ListProposalsResponse) Reset() {
 	*x = ListProposalsResponse{}
-	mi := &file_custos_v1_spend_proto_msgTypes[10]
+	mi := &file_custos_v1_spend_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1123,7 +1201,7 @@ func (x *ListProposalsResponse) String() string {
 func (*ListProposalsResponse) ProtoMessage() {}
 
 func (x *ListProposalsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_custos_v1_spend_proto_msgTypes[10]
+	mi := &file_custos_v1_spend_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1136,7 +1214,7 @@ func (x *ListProposalsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListProposalsResponse.ProtoReflect.Descriptor instead.
 func (*ListProposalsResponse) Descriptor() ([]byte, []int) {
-	return file_custos_v1_spend_proto_rawDescGZIP(), []int{10}
+	return file_custos_v1_spend_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ListProposalsResponse) GetProposals() []*Proposal {
@@ -1163,7 +1241,7 @@ type GetProposalRequest struct {
 
 func (x *GetProposalRequest) Reset() {
 	*x = GetProposalRequest{}
-	mi := &file_custos_v1_spend_proto_msgTypes[11]
+	mi := &file_custos_v1_spend_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1175,7 +1253,7 @@ func (x *GetProposalRequest) String() string {
 func (*GetProposalRequest) ProtoMessage() {}
 
 func (x *GetProposalRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_custos_v1_spend_proto_msgTypes[11]
+	mi := &file_custos_v1_spend_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1188,7 +1266,7 @@ func (x *GetProposalRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetProposalRequest.ProtoReflect.Descriptor instead.
 func (*GetProposalRequest) Descriptor() ([]byte, []int) {
-	return file_custos_v1_spend_proto_rawDescGZIP(), []int{11}
+	return file_custos_v1_spend_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *GetProposalRequest) GetId() string {
@@ -1208,7 +1286,7 @@ type GetProposalResponse struct {
 
 func (x *GetProposalResponse) Reset() {
 	*x = GetProposalResponse{}
-	mi := &file_custos_v1_spend_proto_msgTypes[12]
+	mi := &file_custos_v1_spend_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1220,7 +1298,7 @@ func (x *GetProposalResponse) String() string {
 func (*GetProposalResponse) ProtoMessage() {}
 
 func (x *GetProposalResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_custos_v1_spend_proto_msgTypes[12]
+	mi := &file_custos_v1_spend_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1233,7 +1311,7 @@ func (x *GetProposalResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetProposalResponse.ProtoReflect.Descriptor instead.
 func (*GetProposalResponse) Descriptor() ([]byte, []int) {
-	return file_custos_v1_spend_proto_rawDescGZIP(), []int{12}
+	return file_custos_v1_spend_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *GetProposalResponse) GetProposal() *Proposal {
@@ -1253,7 +1331,7 @@ type ExportPSBTRequest struct {
 
 func (x *ExportPSBTRequest) Reset() {
 	*x = ExportPSBTRequest{}
-	mi := &file_custos_v1_spend_proto_msgTypes[13]
+	mi := &file_custos_v1_spend_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1265,7 +1343,7 @@ func (x *ExportPSBTRequest) String() string {
 func (*ExportPSBTRequest) ProtoMessage() {}
 
 func (x *ExportPSBTRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_custos_v1_spend_proto_msgTypes[13]
+	mi := &file_custos_v1_spend_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1278,7 +1356,7 @@ func (x *ExportPSBTRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExportPSBTRequest.ProtoReflect.Descriptor instead.
 func (*ExportPSBTRequest) Descriptor() ([]byte, []int) {
-	return file_custos_v1_spend_proto_rawDescGZIP(), []int{13}
+	return file_custos_v1_spend_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ExportPSBTRequest) GetId() string {
@@ -1299,7 +1377,7 @@ type ExportPSBTResponse struct {
 
 func (x *ExportPSBTResponse) Reset() {
 	*x = ExportPSBTResponse{}
-	mi := &file_custos_v1_spend_proto_msgTypes[14]
+	mi := &file_custos_v1_spend_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1311,7 +1389,7 @@ func (x *ExportPSBTResponse) String() string {
 func (*ExportPSBTResponse) ProtoMessage() {}
 
 func (x *ExportPSBTResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_custos_v1_spend_proto_msgTypes[14]
+	mi := &file_custos_v1_spend_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1324,7 +1402,7 @@ func (x *ExportPSBTResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExportPSBTResponse.ProtoReflect.Descriptor instead.
 func (*ExportPSBTResponse) Descriptor() ([]byte, []int) {
-	return file_custos_v1_spend_proto_rawDescGZIP(), []int{14}
+	return file_custos_v1_spend_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ExportPSBTResponse) GetPsbt() []byte {
@@ -1346,7 +1424,7 @@ type ImportPSBTRequest struct {
 
 func (x *ImportPSBTRequest) Reset() {
 	*x = ImportPSBTRequest{}
-	mi := &file_custos_v1_spend_proto_msgTypes[15]
+	mi := &file_custos_v1_spend_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1358,7 +1436,7 @@ func (x *ImportPSBTRequest) String() string {
 func (*ImportPSBTRequest) ProtoMessage() {}
 
 func (x *ImportPSBTRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_custos_v1_spend_proto_msgTypes[15]
+	mi := &file_custos_v1_spend_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1371,7 +1449,7 @@ func (x *ImportPSBTRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportPSBTRequest.ProtoReflect.Descriptor instead.
 func (*ImportPSBTRequest) Descriptor() ([]byte, []int) {
-	return file_custos_v1_spend_proto_rawDescGZIP(), []int{15}
+	return file_custos_v1_spend_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ImportPSBTRequest) GetId() string {
@@ -1402,7 +1480,7 @@ type ImportPSBTResponse struct {
 
 func (x *ImportPSBTResponse) Reset() {
 	*x = ImportPSBTResponse{}
-	mi := &file_custos_v1_spend_proto_msgTypes[16]
+	mi := &file_custos_v1_spend_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1414,7 +1492,7 @@ func (x *ImportPSBTResponse) String() string {
 func (*ImportPSBTResponse) ProtoMessage() {}
 
 func (x *ImportPSBTResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_custos_v1_spend_proto_msgTypes[16]
+	mi := &file_custos_v1_spend_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1427,7 +1505,7 @@ func (x *ImportPSBTResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportPSBTResponse.ProtoReflect.Descriptor instead.
 func (*ImportPSBTResponse) Descriptor() ([]byte, []int) {
-	return file_custos_v1_spend_proto_rawDescGZIP(), []int{16}
+	return file_custos_v1_spend_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ImportPSBTResponse) GetProposal() *Proposal {
@@ -1472,7 +1550,7 @@ type CancelProposalRequest struct {
 
 func (x *CancelProposalRequest) Reset() {
 	*x = CancelProposalRequest{}
-	mi := &file_custos_v1_spend_proto_msgTypes[17]
+	mi := &file_custos_v1_spend_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1484,7 +1562,7 @@ func (x *CancelProposalRequest) String() string {
 func (*CancelProposalRequest) ProtoMessage() {}
 
 func (x *CancelProposalRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_custos_v1_spend_proto_msgTypes[17]
+	mi := &file_custos_v1_spend_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1497,7 +1575,7 @@ func (x *CancelProposalRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelProposalRequest.ProtoReflect.Descriptor instead.
 func (*CancelProposalRequest) Descriptor() ([]byte, []int) {
-	return file_custos_v1_spend_proto_rawDescGZIP(), []int{17}
+	return file_custos_v1_spend_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *CancelProposalRequest) GetId() string {
@@ -1540,7 +1618,7 @@ type CancelProposalResponse struct {
 
 func (x *CancelProposalResponse) Reset() {
 	*x = CancelProposalResponse{}
-	mi := &file_custos_v1_spend_proto_msgTypes[18]
+	mi := &file_custos_v1_spend_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1552,7 +1630,7 @@ func (x *CancelProposalResponse) String() string {
 func (*CancelProposalResponse) ProtoMessage() {}
 
 func (x *CancelProposalResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_custos_v1_spend_proto_msgTypes[18]
+	mi := &file_custos_v1_spend_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1565,7 +1643,7 @@ func (x *CancelProposalResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelProposalResponse.ProtoReflect.Descriptor instead.
 func (*CancelProposalResponse) Descriptor() ([]byte, []int) {
-	return file_custos_v1_spend_proto_rawDescGZIP(), []int{18}
+	return file_custos_v1_spend_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *CancelProposalResponse) GetProposal() *Proposal {
@@ -1595,7 +1673,7 @@ type DecideProposalRequest struct {
 
 func (x *DecideProposalRequest) Reset() {
 	*x = DecideProposalRequest{}
-	mi := &file_custos_v1_spend_proto_msgTypes[19]
+	mi := &file_custos_v1_spend_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1607,7 +1685,7 @@ func (x *DecideProposalRequest) String() string {
 func (*DecideProposalRequest) ProtoMessage() {}
 
 func (x *DecideProposalRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_custos_v1_spend_proto_msgTypes[19]
+	mi := &file_custos_v1_spend_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1620,7 +1698,7 @@ func (x *DecideProposalRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DecideProposalRequest.ProtoReflect.Descriptor instead.
 func (*DecideProposalRequest) Descriptor() ([]byte, []int) {
-	return file_custos_v1_spend_proto_rawDescGZIP(), []int{19}
+	return file_custos_v1_spend_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *DecideProposalRequest) GetId() string {
@@ -1654,7 +1732,7 @@ type DecideProposalResponse struct {
 
 func (x *DecideProposalResponse) Reset() {
 	*x = DecideProposalResponse{}
-	mi := &file_custos_v1_spend_proto_msgTypes[20]
+	mi := &file_custos_v1_spend_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1666,7 +1744,7 @@ func (x *DecideProposalResponse) String() string {
 func (*DecideProposalResponse) ProtoMessage() {}
 
 func (x *DecideProposalResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_custos_v1_spend_proto_msgTypes[20]
+	mi := &file_custos_v1_spend_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1679,7 +1757,7 @@ func (x *DecideProposalResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DecideProposalResponse.ProtoReflect.Descriptor instead.
 func (*DecideProposalResponse) Descriptor() ([]byte, []int) {
-	return file_custos_v1_spend_proto_rawDescGZIP(), []int{20}
+	return file_custos_v1_spend_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *DecideProposalResponse) GetProposal() *Proposal {
@@ -1701,7 +1779,7 @@ type BumpFeeRequest struct {
 
 func (x *BumpFeeRequest) Reset() {
 	*x = BumpFeeRequest{}
-	mi := &file_custos_v1_spend_proto_msgTypes[21]
+	mi := &file_custos_v1_spend_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1713,7 +1791,7 @@ func (x *BumpFeeRequest) String() string {
 func (*BumpFeeRequest) ProtoMessage() {}
 
 func (x *BumpFeeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_custos_v1_spend_proto_msgTypes[21]
+	mi := &file_custos_v1_spend_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1726,7 +1804,7 @@ func (x *BumpFeeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BumpFeeRequest.ProtoReflect.Descriptor instead.
 func (*BumpFeeRequest) Descriptor() ([]byte, []int) {
-	return file_custos_v1_spend_proto_rawDescGZIP(), []int{21}
+	return file_custos_v1_spend_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *BumpFeeRequest) GetId() string {
@@ -1753,7 +1831,7 @@ type BumpFeeResponse struct {
 
 func (x *BumpFeeResponse) Reset() {
 	*x = BumpFeeResponse{}
-	mi := &file_custos_v1_spend_proto_msgTypes[22]
+	mi := &file_custos_v1_spend_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1765,7 +1843,7 @@ func (x *BumpFeeResponse) String() string {
 func (*BumpFeeResponse) ProtoMessage() {}
 
 func (x *BumpFeeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_custos_v1_spend_proto_msgTypes[22]
+	mi := &file_custos_v1_spend_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1778,7 +1856,7 @@ func (x *BumpFeeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BumpFeeResponse.ProtoReflect.Descriptor instead.
 func (*BumpFeeResponse) Descriptor() ([]byte, []int) {
-	return file_custos_v1_spend_proto_rawDescGZIP(), []int{22}
+	return file_custos_v1_spend_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *BumpFeeResponse) GetProposal() *Proposal {
@@ -1865,14 +1943,20 @@ const file_custos_v1_spend_proto_rawDesc = "" +
 	"\x06repeat\x18\x1e \x01(\bR\x06repeat\x12%\n" +
 	"\x0ewaiting_reason\x18\x1f \x01(\tR\rwaitingReason\x12\x12\n" +
 	"\x04tier\x18  \x01(\rR\x04tier\x12(\n" +
-	"\x10cool_off_seconds\x18! \x01(\x03R\x0ecoolOffSeconds\"\xd0\x01\n" +
+	"\x10cool_off_seconds\x18! \x01(\x03R\x0ecoolOffSeconds\"\x8c\x02\n" +
 	"\x13ProposeSpendRequest\x12*\n" +
 	"\x06payees\x18\x01 \x03(\v2\x12.custos.v1.PaymentR\x06payees\x12%\n" +
 	"\x0ffee_rate_sat_vb\x18\x02 \x01(\x03R\ffeeRateSatVb\x12\x12\n" +
 	"\x04memo\x18\x03 \x01(\tR\x04memo\x12\x1e\n" +
 	"\vfee_cap_sat\x18\x04 \x01(\x03R\tfeeCapSat\x12\x1a\n" +
 	"\breplaces\x18\x05 \x01(\tR\breplaces\x12\x16\n" +
-	"\x06repeat\x18\x06 \x01(\bR\x06repeat\"G\n" +
+	"\x06repeat\x18\x06 \x01(\bR\x06repeat\x12:\n" +
+	"\vconsolidate\x18\a \x01(\v2\x18.custos.v1.ConsolidationR\vconsolidate\"z\n" +
+	"\rConsolidation\x12\x1d\n" +
+	"\n" +
+	"max_inputs\x18\x01 \x01(\x05R\tmaxInputs\x12$\n" +
+	"\x0emin_age_blocks\x18\x02 \x01(\x05R\fminAgeBlocks\x12$\n" +
+	"\x0emax_amount_sat\x18\x03 \x01(\x03R\fmaxAmountSat\"G\n" +
 	"\x14ProposeSpendResponse\x12/\n" +
 	"\bproposal\x18\x01 \x01(\v2\x13.custos.v1.ProposalR\bproposal\"\x82\x01\n" +
 	"\x14ListProposalsRequest\x12.\n" +
@@ -1961,7 +2045,7 @@ func file_custos_v1_spend_proto_rawDescGZIP() []byte {
 }
 
 var file_custos_v1_spend_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_custos_v1_spend_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
+var file_custos_v1_spend_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
 var file_custos_v1_spend_proto_goTypes = []any{
 	(Decision)(0),                  // 0: custos.v1.Decision
 	(ProposalState)(0),             // 1: custos.v1.ProposalState
@@ -1973,22 +2057,23 @@ var file_custos_v1_spend_proto_goTypes = []any{
 	(*ProposalEvent)(nil),          // 7: custos.v1.ProposalEvent
 	(*Proposal)(nil),               // 8: custos.v1.Proposal
 	(*ProposeSpendRequest)(nil),    // 9: custos.v1.ProposeSpendRequest
-	(*ProposeSpendResponse)(nil),   // 10: custos.v1.ProposeSpendResponse
-	(*ListProposalsRequest)(nil),   // 11: custos.v1.ListProposalsRequest
-	(*ListProposalsResponse)(nil),  // 12: custos.v1.ListProposalsResponse
-	(*GetProposalRequest)(nil),     // 13: custos.v1.GetProposalRequest
-	(*GetProposalResponse)(nil),    // 14: custos.v1.GetProposalResponse
-	(*ExportPSBTRequest)(nil),      // 15: custos.v1.ExportPSBTRequest
-	(*ExportPSBTResponse)(nil),     // 16: custos.v1.ExportPSBTResponse
-	(*ImportPSBTRequest)(nil),      // 17: custos.v1.ImportPSBTRequest
-	(*ImportPSBTResponse)(nil),     // 18: custos.v1.ImportPSBTResponse
-	(*CancelProposalRequest)(nil),  // 19: custos.v1.CancelProposalRequest
-	(*CancelProposalResponse)(nil), // 20: custos.v1.CancelProposalResponse
-	(*DecideProposalRequest)(nil),  // 21: custos.v1.DecideProposalRequest
-	(*DecideProposalResponse)(nil), // 22: custos.v1.DecideProposalResponse
-	(*BumpFeeRequest)(nil),         // 23: custos.v1.BumpFeeRequest
-	(*BumpFeeResponse)(nil),        // 24: custos.v1.BumpFeeResponse
-	(*OfficerSignature)(nil),       // 25: custos.v1.OfficerSignature
+	(*Consolidation)(nil),          // 10: custos.v1.Consolidation
+	(*ProposeSpendResponse)(nil),   // 11: custos.v1.ProposeSpendResponse
+	(*ListProposalsRequest)(nil),   // 12: custos.v1.ListProposalsRequest
+	(*ListProposalsResponse)(nil),  // 13: custos.v1.ListProposalsResponse
+	(*GetProposalRequest)(nil),     // 14: custos.v1.GetProposalRequest
+	(*GetProposalResponse)(nil),    // 15: custos.v1.GetProposalResponse
+	(*ExportPSBTRequest)(nil),      // 16: custos.v1.ExportPSBTRequest
+	(*ExportPSBTResponse)(nil),     // 17: custos.v1.ExportPSBTResponse
+	(*ImportPSBTRequest)(nil),      // 18: custos.v1.ImportPSBTRequest
+	(*ImportPSBTResponse)(nil),     // 19: custos.v1.ImportPSBTResponse
+	(*CancelProposalRequest)(nil),  // 20: custos.v1.CancelProposalRequest
+	(*CancelProposalResponse)(nil), // 21: custos.v1.CancelProposalResponse
+	(*DecideProposalRequest)(nil),  // 22: custos.v1.DecideProposalRequest
+	(*DecideProposalResponse)(nil), // 23: custos.v1.DecideProposalResponse
+	(*BumpFeeRequest)(nil),         // 24: custos.v1.BumpFeeRequest
+	(*BumpFeeResponse)(nil),        // 25: custos.v1.BumpFeeResponse
+	(*OfficerSignature)(nil),       // 26: custos.v1.OfficerSignature
 }
 var file_custos_v1_spend_proto_depIdxs = []int32{
 	0,  // 0: custos.v1.ProposalDecision.decision:type_name -> custos.v1.Decision
@@ -2001,38 +2086,39 @@ var file_custos_v1_spend_proto_depIdxs = []int32{
 	7,  // 7: custos.v1.Proposal.history:type_name -> custos.v1.ProposalEvent
 	2,  // 8: custos.v1.Proposal.decisions:type_name -> custos.v1.ProposalDecision
 	3,  // 9: custos.v1.ProposeSpendRequest.payees:type_name -> custos.v1.Payment
-	8,  // 10: custos.v1.ProposeSpendResponse.proposal:type_name -> custos.v1.Proposal
-	1,  // 11: custos.v1.ListProposalsRequest.state:type_name -> custos.v1.ProposalState
-	8,  // 12: custos.v1.ListProposalsResponse.proposals:type_name -> custos.v1.Proposal
-	8,  // 13: custos.v1.GetProposalResponse.proposal:type_name -> custos.v1.Proposal
-	8,  // 14: custos.v1.ImportPSBTResponse.proposal:type_name -> custos.v1.Proposal
-	8,  // 15: custos.v1.CancelProposalResponse.proposal:type_name -> custos.v1.Proposal
-	8,  // 16: custos.v1.CancelProposalResponse.conflict:type_name -> custos.v1.Proposal
-	0,  // 17: custos.v1.DecideProposalRequest.decision:type_name -> custos.v1.Decision
-	25, // 18: custos.v1.DecideProposalRequest.signature:type_name -> custos.v1.OfficerSignature
-	8,  // 19: custos.v1.DecideProposalResponse.proposal:type_name -> custos.v1.Proposal
-	8,  // 20: custos.v1.BumpFeeResponse.proposal:type_name -> custos.v1.Proposal
-	9,  // 21: custos.v1.SpendService.ProposeSpend:input_type -> custos.v1.ProposeSpendRequest
-	11, // 22: custos.v1.SpendService.ListProposals:input_type -> custos.v1.ListProposalsRequest
-	13, // 23: custos.v1.SpendService.GetProposal:input_type -> custos.v1.GetProposalRequest
-	15, // 24: custos.v1.SpendService.ExportPSBT:input_type -> custos.v1.ExportPSBTRequest
-	17, // 25: custos.v1.SpendService.ImportPSBT:input_type -> custos.v1.ImportPSBTRequest
-	19, // 26: custos.v1.SpendService.CancelProposal:input_type -> custos.v1.CancelProposalRequest
-	21, // 27: custos.v1.SpendService.DecideProposal:input_type -> custos.v1.DecideProposalRequest
-	23, // 28: custos.v1.SpendService.BumpFee:input_type -> custos.v1.BumpFeeRequest
-	10, // 29: custos.v1.SpendService.ProposeSpend:output_type -> custos.v1.ProposeSpendResponse
-	12, // 30: custos.v1.SpendService.ListProposals:output_type -> custos.v1.ListProposalsResponse
-	14, // 31: custos.v1.SpendService.GetProposal:output_type -> custos.v1.GetProposalResponse
-	16, // 32: custos.v1.SpendService.ExportPSBT:output_type -> custos.v1.ExportPSBTResponse
-	18, // 33: custos.v1.SpendService.ImportPSBT:output_type -> custos.v1.ImportPSBTResponse
-	20, // 34: custos.v1.SpendService.CancelProposal:output_type -> custos.v1.CancelProposalResponse
-	22, // 35: custos.v1.SpendService.DecideProposal:output_type -> custos.v1.DecideProposalResponse
-	24, // 36: custos.v1.SpendService.BumpFee:output_type -> custos.v1.BumpFeeResponse
-	29, // [29:37] is the sub-list for method output_type
-	21, // [21:29] is the sub-list for method input_type
-	21, // [21:21] is the sub-list for extension type_name
-	21, // [21:21] is the sub-list for extension extendee
-	0,  // [0:21] is the sub-list for field type_name
+	10, // 10: custos.v1.ProposeSpendRequest.consolidate:type_name -> custos.v1.Consolidation
+	8,  // 11: custos.v1.ProposeSpendResponse.proposal:type_name -> custos.v1.Proposal
+	1,  // 12: custos.v1.ListProposalsRequest.state:type_name -> custos.v1.ProposalState
+	8,  // 13: custos.v1.ListProposalsResponse.proposals:type_name -> custos.v1.Proposal
+	8,  // 14: custos.v1.GetProposalResponse.proposal:type_name -> custos.v1.Proposal
+	8,  // 15: custos.v1.ImportPSBTResponse.proposal:type_name -> custos.v1.Proposal
+	8,  // 16: custos.v1.CancelProposalResponse.proposal:type_name -> custos.v1.Proposal
+	8,  // 17: custos.v1.CancelProposalResponse.conflict:type_name -> custos.v1.Proposal
+	0,  // 18: custos.v1.DecideProposalRequest.decision:type_name -> custos.v1.Decision
+	26, // 19: custos.v1.DecideProposalRequest.signature:type_name -> custos.v1.OfficerSignature
+	8,  // 20: custos.v1.DecideProposalResponse.proposal:type_name -> custos.v1.Proposal
+	8,  // 21: custos.v1.BumpFeeResponse.proposal:type_name -> custos.v1.Proposal
+	9,  // 22: custos.v1.SpendService.ProposeSpend:input_type -> custos.v1.ProposeSpendRequest
+	12, // 23: custos.v1.SpendService.ListProposals:input_type -> custos.v1.ListProposalsRequest
+	14, // 24: custos.v1.SpendService.GetProposal:input_type -> custos.v1.GetProposalRequest
+	16, // 25: custos.v1.SpendService.ExportPSBT:input_type -> custos.v1.ExportPSBTRequest
+	18, // 26: custos.v1.SpendService.ImportPSBT:input_type -> custos.v1.ImportPSBTRequest
+	20, // 27: custos.v1.SpendService.CancelProposal:input_type -> custos.v1.CancelProposalRequest
+	22, // 28: custos.v1.SpendService.DecideProposal:input_type -> custos.v1.DecideProposalRequest
+	24, // 29: custos.v1.SpendService.BumpFee:input_type -> custos.v1.BumpFeeRequest
+	11, // 30: custos.v1.SpendService.ProposeSpend:output_type -> custos.v1.ProposeSpendResponse
+	13, // 31: custos.v1.SpendService.ListProposals:output_type -> custos.v1.ListProposalsResponse
+	15, // 32: custos.v1.SpendService.GetProposal:output_type -> custos.v1.GetProposalResponse
+	17, // 33: custos.v1.SpendService.ExportPSBT:output_type -> custos.v1.ExportPSBTResponse
+	19, // 34: custos.v1.SpendService.ImportPSBT:output_type -> custos.v1.ImportPSBTResponse
+	21, // 35: custos.v1.SpendService.CancelProposal:output_type -> custos.v1.CancelProposalResponse
+	23, // 36: custos.v1.SpendService.DecideProposal:output_type -> custos.v1.DecideProposalResponse
+	25, // 37: custos.v1.SpendService.BumpFee:output_type -> custos.v1.BumpFeeResponse
+	30, // [30:38] is the sub-list for method output_type
+	22, // [22:30] is the sub-list for method input_type
+	22, // [22:22] is the sub-list for extension type_name
+	22, // [22:22] is the sub-list for extension extendee
+	0,  // [0:22] is the sub-list for field type_name
 }
 
 func init() { file_custos_v1_spend_proto_init() }
@@ -2048,7 +2134,7 @@ func file_custos_v1_spend_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_custos_v1_spend_proto_rawDesc), len(file_custos_v1_spend_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   23,
+			NumMessages:   24,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
