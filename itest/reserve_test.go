@@ -35,6 +35,7 @@ var cases = []struct {
 	{"lookahead follows deposits past the gap", testLookahead, false},
 	{"node down and back", testNodeDown, false},
 	{"status --wait right after 30 blocks reports the new tip synced", testStatusWait, false},
+	{"notifications: with --poll 1h, each new block is followed by btcd's websocket notification", testNotifyPoll1h, false},
 	{"coinbase to the reserve matures after 100 blocks", testCoinbaseMaturity, true},
 	{"2-of-3 spend: sign in any order, surplus signature, confirm", testSpend2of3, false},
 	{"3-of-5 spend, signatures one at a time", testSpend3of5, false},

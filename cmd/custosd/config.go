@@ -44,7 +44,8 @@ func configRules() flagfile.Rules {
 				_, err := reserve.ParseNetwork(v)
 				return err
 			},
-			"node.kind": func(v string) error { _, err := chain.ParseKind(v); return err },
+			"node.kind":   func(v string) error { _, err := chain.ParseKind(v); return err },
+			"node.notify": func(v string) error { _, err := chain.ParseNotifyMode(v); return err },
 			"loglevel": func(v string) error {
 				var l slog.Level
 				return l.UnmarshalText([]byte(v))

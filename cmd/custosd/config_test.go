@@ -57,6 +57,9 @@ func TestConfigEveryOption(t *testing.T) {
 		{"node.rpcuser", `node.rpcuser = "custos"`, func(o *options) any { return o.nodeUser }, "custos"},
 		{"node.rpccookie", `node.rpccookie = "/var/lib/bitcoind/signet/.cookie"`, func(o *options) any { return o.nodeCookie }, "/var/lib/bitcoind/signet/.cookie"},
 		{"node.rpctimeout", `node.rpctimeout = "45s"`, func(o *options) any { return o.nodeTimeout }, 45 * time.Second},
+		{"node.notify", `node.notify = "off"`, func(o *options) any { return o.nodeNotify }, "off"},
+		{"node.zmqblock", `node.zmqblock = "tcp://127.0.0.1:28332"`, func(o *options) any { return o.zmqBlock }, "tcp://127.0.0.1:28332"},
+		{"node.zmqtx", `node.zmqtx = "tcp://127.0.0.1:28333"`, func(o *options) any { return o.zmqTx }, "tcp://127.0.0.1:28333"},
 		{"poll", `poll = "5s"`, func(o *options) any { return o.poll }, 5 * time.Second},
 		{"confirmations", `confirmations = 3`, func(o *options) any { return o.confirms }, 3},
 		{"lock-timeout", `lock-timeout = "3s"`, func(o *options) any { return o.lockTimeout }, 3 * time.Second},
@@ -150,6 +153,7 @@ func TestConfigRefuses(t *testing.T) {
 	}{
 		{name: "unknown network", toml: "network = \"foonet\"", want: `line 1: network: unknown network "foonet"`},
 		{name: "unknown node kind", toml: "network = \"regtest\"\n[node]\nkind = \"parity\"", want: `line 3: node.kind: unknown node kind "parity"`},
+		{name: "unknown notification mode", toml: "network = \"regtest\"\n[node]\nnotify = \"push\"", want: `line 3: node.notify: unknown notification mode "push"`},
 		{name: "unknown log level", toml: "network = \"regtest\"\nloglevel = \"loud\"", want: "line 2: loglevel: "},
 		{name: "no confirmations", toml: "network = \"regtest\"\nconfirmations = 0", want: "line 2: confirmations: must be 1 to 1000, got 0"},
 		{name: "confirmations as a string", toml: "network = \"regtest\"\nconfirmations = \"6\"", want: "line 2: confirmations: want an integer, got a string"},

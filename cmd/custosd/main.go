@@ -53,6 +53,9 @@ type options struct {
 	nodePass    string
 	nodeCookie  string
 	nodeTimeout time.Duration
+	nodeNotify  string
+	zmqBlock    string
+	zmqTx       string
 	poll        time.Duration
 	lockTimeout time.Duration
 	confirms    int
@@ -103,7 +106,10 @@ func flagSet(stderr io.Writer) (*options, *flag.FlagSet) {
 	fs.StringVar(&o.nodePass, "node.rpcpass", "", "node RPC password (or CUSTOSD_NODE_RPCPASS)")
 	fs.StringVar(&o.nodeCookie, "node.rpccookie", "", "bitcoind .cookie file, instead of user and password")
 	fs.DurationVar(&o.nodeTimeout, "node.rpctimeout", chain.DefaultRPCTimeout, "bound on one request to the node (a batch of blocks included); a node that does not answer in time is retried later")
-	fs.DurationVar(&o.poll, "poll", time.Second, "how often to poll the node")
+	fs.StringVar(&o.nodeNotify, "node.notify", string(chain.NotifyAuto), "auto: also be woken by the node's notifications (btcd's websocket; bitcoind's ZMQ with --node.zmqblock), polling stays as the fallback; off: only poll")
+	fs.StringVar(&o.zmqBlock, "node.zmqblock", "", "bitcoind's -zmqpubhashblock address, tcp://host:port (empty: no ZMQ)")
+	fs.StringVar(&o.zmqTx, "node.zmqtx", "", "bitcoind's -zmqpubhashtx address, tcp://host:port: new mempool transactions wake the follower too (optional)")
+	fs.DurationVar(&o.poll, "poll", time.Second, "how often to poll the node (while notifications are configured but down, every second at most)")
 	fs.IntVar(&o.confirms, "confirmations", 6, "confirmations after which a broadcast spend is CONFIRMED")
 	fs.DurationVar(&o.lockTimeout, "lock-timeout", time.Second, "how long to wait for the store's file lock")
 	fs.StringVar(&o.logLevel, "loglevel", "info", "log level: debug, info, warn, error")
@@ -179,6 +185,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("--node.kind: %w", err)
 	}
+	notify, err := notifyConfig(o, kind)
+	if err != nil {
+		return err
+	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
 		return fmt.Errorf("--loglevel: %w", err)
@@ -209,7 +219,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		TLSExtraHosts: o.extraHosts,
 		Node: chain.NodeConfig{
 			Kind: kind, Host: o.nodeHost, User: o.nodeUser, Pass: o.nodePass, CookiePath: o.nodeCookie,
-			RPCTimeout: o.nodeTimeout,
+			RPCTimeout: o.nodeTimeout, Notify: notify,
 		},
 		Store:            db,
 		PollInterval:     o.poll,
@@ -255,4 +265,17 @@ func rpcRate(perSecond float64) rate.Limit {
 		return rate.Inf
 	}
 	return rate.Limit(perSecond)
+}
+
+// notifyConfig reads --node.notify, --node.zmqblock and --node.zmqtx.
+func notifyConfig(o *options, kind chain.Kind) (chain.NotifyConfig, error) {
+	mode, err := chain.ParseNotifyMode(o.nodeNotify)
+	if err != nil {
+		return chain.NotifyConfig{}, fmt.Errorf("--node.notify: %w", err)
+	}
+	cfg := chain.NotifyConfig{Mode: mode, ZMQBlock: o.zmqBlock, ZMQTx: o.zmqTx}
+	if err := cfg.Check(kind); err != nil {
+		return chain.NotifyConfig{}, reserve.Invalid("--node.zmqblock", "%v", err)
+	}
+	return cfg, nil
 }

@@ -209,6 +209,16 @@ func TestRunBadFlags(t *testing.T) {
 		{"unknown flag", func(t *testing.T, dir string) []string { return args(t, dir, "--turbo") }, "turbo"},
 		{"no confirmations", func(t *testing.T, dir string) []string { return args(t, dir, "--confirmations", "0") }, "--confirmations"},
 		{"malformed duration", func(t *testing.T, dir string) []string { return args(t, dir, "--poll", "often") }, "poll"},
+		{"unknown notification mode", func(t *testing.T, dir string) []string { return args(t, dir, "--node.notify", "push") }, `--node.notify: unknown notification mode "push"`},
+		{"ZMQ for btcd", func(t *testing.T, dir string) []string {
+			return args(t, dir, "--node.zmqblock", "tcp://127.0.0.1:28332")
+		}, "--node.zmqblock: ZMQ notifications are bitcoind's"},
+		{"ZMQ while notifications are off", func(t *testing.T, dir string) []string {
+			return args(t, dir, "--node.kind", "bitcoind", "--node.notify", "off", "--node.zmqblock", "tcp://127.0.0.1:28332")
+		}, "notifications are off"},
+		{"ZMQ address without scheme", func(t *testing.T, dir string) []string {
+			return args(t, dir, "--node.kind", "bitcoind", "--node.zmqblock", "127.0.0.1:28332")
+		}, `ZMQ address "127.0.0.1:28332" is not tcp://host:port`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -5,6 +5,8 @@
 // undoes what disconnected blocks did, and mirrors the node's mempool.
 //
 // It talks to btcd and Bitcoin Core's bitcoind through the JSON-RPC calls
-// both serve (btcd's rpcclient in HTTP POST mode, batched). It holds no
-// keys and never writes to the node.
+// both serve (its own HTTP POST client, batched: rpc.go). It polls, and is
+// woken sooner by the node's notifications where the node offers them
+// (btcd's websocket, bitcoind's ZMQ: notify.go); a notification is never
+// read as a fact. It holds no keys and never writes to the node.
 package chain

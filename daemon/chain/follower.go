@@ -96,6 +96,11 @@ type Follower struct {
 	// warming is set once Run has started deriving the stored addresses
 	// into the descriptor (Run goroutine only).
 	warming bool
+
+	// notifiers wake the follower when the node announces a block or a
+	// transaction (notify.go); none when notifications are off.
+	notifiers []*notifier
+	downPoll  time.Duration
 }
 
 // NewFollower checks cfg and makes a follower; Run starts it.
@@ -125,13 +130,22 @@ func NewFollower(cfg Config) (*Follower, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Follower{
+	f := &Follower{
 		cfg:    cfg,
 		log:    log,
 		kick:   make(chan struct{}, 1),
 		status: Status{SyncedHeight: -1},
 		seen:   make(map[chainhash.Hash]struct{}),
-	}, nil
+	}
+	notify := cfg.Node.cfg.Notify
+	notify.defaults()
+	f.downPoll = min(notify.DownPoll, cfg.PollInterval)
+	var err error
+	f.notifiers, err = newNotifiers(cfg.Node, notify, log, f.Kick, f.Kick)
+	if err != nil {
+		return nil, fmt.Errorf("node notifications: %w", err)
+	}
+	return f, nil
 }
 
 // Status returns the latest snapshot.
@@ -156,14 +170,44 @@ func (f *Follower) Kick() {
 	}
 }
 
-// Run polls the node until ctx ends. A node that is down or misbehaving is
+// Notifying reports whether every notification channel to the node is
+// connected; false when there is none.
+func (f *Follower) Notifying() bool {
+	for _, n := range f.notifiers {
+		if !n.up.Load() {
+			return false
+		}
+	}
+	return len(f.notifiers) > 0
+}
+
+// pollWait is the wait until the next poll: PollInterval, or DownPoll
+// while a notification channel is configured but down.
+func (f *Follower) pollWait() time.Duration {
+	for _, n := range f.notifiers {
+		if !n.up.Load() {
+			return f.downPoll
+		}
+	}
+	return f.cfg.PollInterval
+}
+
+// Run polls the node until ctx ends, and at once whenever a notification
+// of the node wakes it (notify.go). A node that is down or misbehaving is
 // retried with exponential backoff; Run itself returns only when ctx ends.
 func (f *Follower) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	for _, n := range f.notifiers {
+		wg.Go(func() { n.run(ctx) })
+	}
 	var backoff time.Duration
 	for {
 		err := f.cycle(ctx)
 		f.startWarming(ctx)
-		wait := f.cfg.PollInterval
+		wait := f.pollWait()
 		switch {
 		case ctx.Err() != nil:
 			return nil
@@ -192,9 +236,11 @@ func (f *Follower) Run(ctx context.Context) error {
 }
 
 // cycle is one poll: check the node, catch up with its chain, then mirror
-// its mempool.
+// its mempool. The tip is asked after the poll began, never taken from a
+// request already in flight: a poll woken by a block notification must see
+// that block.
 func (f *Follower) cycle(ctx context.Context) error {
-	info, err := f.observe(ctx, false)
+	info, err := f.observe(ctx, true)
 	if err != nil {
 		return err
 	}

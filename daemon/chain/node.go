@@ -53,6 +53,9 @@ type NodeConfig struct {
 	// instead of hanging the follower or the broadcast. Raise it for a
 	// slow node whose batches of BatchSize blocks take longer.
 	RPCTimeout time.Duration
+	// Notify says how the follower hears of blocks and transactions
+	// without polling (notify.go); the zero value only polls.
+	Notify NotifyConfig
 }
 
 // Node is a JSON-RPC client of btcd or bitcoind. Every call is bounded by
@@ -69,6 +72,9 @@ func DialNode(cfg NodeConfig) (*Node, error) {
 	}
 	if cfg.RPCTimeout < 0 {
 		return nil, fmt.Errorf("node RPC timeout must not be negative, got %s", cfg.RPCTimeout)
+	}
+	if err := cfg.Notify.Check(cfg.Kind); err != nil {
+		return nil, fmt.Errorf("node notifications: %w", err)
 	}
 	return &Node{cfg: cfg, rpc: newRPCClient(cfg)}, nil
 }
