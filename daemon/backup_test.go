@@ -7,7 +7,6 @@ import (
 	"io"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	"filippo.io/age"
@@ -40,21 +39,7 @@ func MustStartBackupDaemon(tb testing.TB, dir string, recipients ...string) *tes
 	db := MustStore(tb, dir)
 	cfg := daemonConfig(tb, dir, db, reserve.Regtest)
 	cfg.BackupRecipients = recipients
-	d, err := daemon.New(cfg)
-	require.NoError(tb, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx) }()
-	var once sync.Once
-	stop := func() {
-		once.Do(func() {
-			cancel()
-			require.NoError(tb, <-done)
-			require.NoError(tb, d.Close())
-		})
-	}
-	tb.Cleanup(stop)
-	return &testDaemon{dir: dir, db: db, d: d, stop: stop}
+	return MustRunDaemon(tb, db, cfg)
 }
 
 // backupOver calls Backup on conn and returns the file and its summary.

@@ -96,7 +96,15 @@ func MustStartDaemon(tb testing.TB) *testDaemon {
 // until the test ends or stop is called; stop waits for Run to return.
 func MustStartDaemonOn(tb testing.TB, dir string, db *store.DB) *testDaemon {
 	tb.Helper()
-	d, err := daemon.New(daemonConfig(tb, dir, db, reserve.Regtest))
+	return MustRunDaemon(tb, db, daemonConfig(tb, dir, db, reserve.Regtest))
+}
+
+// MustRunDaemon starts a daemon of cfg, whose Store is db or wraps it,
+// and runs it until the test ends or stop is called; stop waits for Run
+// to return.
+func MustRunDaemon(tb testing.TB, db *store.DB, cfg daemon.Config) *testDaemon {
+	tb.Helper()
+	d, err := daemon.New(cfg)
 	require.NoError(tb, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -110,7 +118,7 @@ func MustStartDaemonOn(tb testing.TB, dir string, db *store.DB) *testDaemon {
 		})
 	}
 	tb.Cleanup(stop)
-	return &testDaemon{dir: dir, db: db, d: d, stop: stop}
+	return &testDaemon{dir: cfg.DataDir, db: db, d: d, stop: stop}
 }
 
 // MustReadTLS reads a file of the daemon's TLS dir.

@@ -2,7 +2,6 @@ package daemon_test
 
 import (
 	"bytes"
-	"context"
 	"crypto/tls"
 	"fmt"
 	"sync"
@@ -33,21 +32,7 @@ func MustStartLimitedDaemon(tb testing.TB, limits daemon.Limits, now func() time
 	cfg := daemonConfig(tb, dir, db, reserve.Regtest)
 	cfg.Limits = limits
 	cfg.Now = now
-	d, err := daemon.New(cfg)
-	require.NoError(tb, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx) }()
-	var once sync.Once
-	stop := func() {
-		once.Do(func() {
-			cancel()
-			require.NoError(tb, <-done)
-			require.NoError(tb, d.Close())
-		})
-	}
-	tb.Cleanup(stop)
-	return &testDaemon{dir: dir, db: db, d: d, stop: stop}
+	return MustRunDaemon(tb, db, cfg)
 }
 
 // MustDialNamed connects with a fresh identity of role and name.

@@ -77,21 +77,7 @@ func mustStartObserved(t *testing.T, adjust func(*daemon.Config)) *observedDaemo
 	if adjust != nil {
 		adjust(&cfg)
 	}
-	d, err := daemon.New(cfg)
-	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx) }()
-	var once sync.Once
-	stop := func() {
-		once.Do(func() {
-			cancel()
-			require.NoError(t, <-done)
-			require.NoError(t, d.Close())
-		})
-	}
-	t.Cleanup(stop)
-	return &observedDaemon{testDaemon: &testDaemon{dir: dir, db: db, d: d, stop: stop}, node: node, logs: logs}
+	return &observedDaemon{testDaemon: MustRunDaemon(t, db, cfg), node: node, logs: logs}
 }
 
 // issue makes an identity over the API (the CA is sealed: no file of it

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 
@@ -97,21 +96,7 @@ func mustQuietDaemon(tb testing.TB) *testDaemon {
 	db := MustStore(tb, dir)
 	cfg := daemonConfig(tb, dir, db, reserve.Regtest)
 	cfg.PollInterval = time.Hour
-	d, err := daemon.New(cfg)
-	require.NoError(tb, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx) }()
-	var once sync.Once
-	stop := func() {
-		once.Do(func() {
-			cancel()
-			require.NoError(tb, <-done)
-			require.NoError(tb, d.Close())
-		})
-	}
-	tb.Cleanup(stop)
-	return &testDaemon{dir: dir, db: db, d: d, stop: stop}
+	return MustRunDaemon(tb, db, cfg)
 }
 
 // BenchmarkProposeScale proposes a payment (ProposeSpend over mTLS on

@@ -2,7 +2,6 @@ package daemon_test
 
 import (
 	"bytes"
-	"context"
 	"crypto/ed25519"
 	"crypto/tls"
 	"crypto/x509"
@@ -14,7 +13,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -45,22 +43,8 @@ func mustStartConsole(t *testing.T, ttl time.Duration) *consoleDaemon {
 	cfg := daemonConfig(t, dir, db, reserve.Regtest)
 	cfg.ConsoleListen, cfg.ConsoleSessionTTL = "127.0.0.1:0", ttl
 	cfg.Now = func() time.Time { return time.Now().Add(time.Duration(cd.skew.Load())) }
-	d, err := daemon.New(cfg)
-	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx) }()
-	var once sync.Once
-	stop := func() {
-		once.Do(func() {
-			cancel()
-			require.NoError(t, <-done)
-			require.NoError(t, d.Close())
-		})
-	}
-	t.Cleanup(stop)
-	cd.testDaemon = &testDaemon{dir: dir, db: db, d: d, stop: stop}
-	cd.origin = d.ConsoleOrigin()
+	cd.testDaemon = MustRunDaemon(t, db, cfg)
+	cd.origin = cd.d.ConsoleOrigin()
 	require.True(t, strings.HasPrefix(cd.origin, "https://127.0.0.1:"), cd.origin)
 	waitFor(t, 10*time.Second, "the console address file", func() bool {
 		b, err := os.ReadFile(filepath.Join(dir, daemon.ConsoleAddrFile))

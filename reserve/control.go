@@ -125,21 +125,34 @@ func (c *Control) Digest() ([32]byte, error) {
 
 // SignControl makes officer key priv's signature over c.
 func SignControl(c *Control, priv ed25519.PrivateKey) (Approval, error) {
-	if len(priv) != ed25519.PrivateKeySize {
-		return Approval{}, Invalid("key", "not an Ed25519 private key")
-	}
-	digest, err := c.Digest()
-	if err != nil {
-		return Approval{}, err
-	}
-	return signDigest(priv, digest), nil
+	return signStatement(priv, c.Digest)
 }
 
 // VerifyControl checks a's signature over c and that its key is an
 // officer of p, whose id it returns. It does not check that p is the
 // policy in force, nor count anything.
 func VerifyControl(p *Policy, c *Control, a Approval) (string, error) {
-	digest, err := c.Digest()
+	return verifyStatement(p, c.Digest, a, fmt.Sprintf("the %s statement", c.Action))
+}
+
+// signStatement signs the digest of an officer's statement (a control
+// statement, a proof statement) with priv.
+func signStatement(priv ed25519.PrivateKey, digest func() ([32]byte, error)) (Approval, error) {
+	if len(priv) != ed25519.PrivateKeySize {
+		return Approval{}, Invalid("key", "not an Ed25519 private key")
+	}
+	d, err := digest()
+	if err != nil {
+		return Approval{}, err
+	}
+	return signDigest(priv, d), nil
+}
+
+// verifyStatement checks a's signature over a statement's digest and that
+// its key is an officer of p, whose id it returns; what names the
+// statement in the refusal.
+func verifyStatement(p *Policy, digest func() ([32]byte, error), a Approval, what string) (string, error) {
+	d, err := digest()
 	if err != nil {
 		return "", err
 	}
@@ -147,8 +160,8 @@ func VerifyControl(p *Policy, c *Control, a Approval) (string, error) {
 	if !ok {
 		return "", Invalid("officer_key", "key %x is not an officer of the policy in force", a.OfficerKey)
 	}
-	if !ed25519.Verify(a.OfficerKey[:], digest[:], a.Signature[:]) {
-		return "", Invalid("signature", "officer %s: %w over the %s statement", o.ID, ErrBadApprovalSignature, c.Action)
+	if !ed25519.Verify(a.OfficerKey[:], d[:], a.Signature[:]) {
+		return "", Invalid("signature", "officer %s: %w over %s", o.ID, ErrBadApprovalSignature, what)
 	}
 	return o.ID, nil
 }

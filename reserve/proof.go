@@ -244,32 +244,14 @@ func (s *ProofStatement) Digest() ([32]byte, error) {
 
 // SignProofStatement makes officer key priv's signature over s.
 func SignProofStatement(s *ProofStatement, priv ed25519.PrivateKey) (Approval, error) {
-	if len(priv) != ed25519.PrivateKeySize {
-		return Approval{}, Invalid("key", "not an Ed25519 private key")
-	}
-	digest, err := s.Digest()
-	if err != nil {
-		return Approval{}, err
-	}
-	return signDigest(priv, digest), nil
+	return signStatement(priv, s.Digest)
 }
 
 // VerifyProofStatement checks a's signature over s and that its key is an
 // officer of p, whose id it returns. It does not check that p is the
 // policy in force, nor count anything.
 func VerifyProofStatement(p *Policy, s *ProofStatement, a Approval) (string, error) {
-	digest, err := s.Digest()
-	if err != nil {
-		return "", err
-	}
-	o, ok := p.OfficerByKey(a.OfficerKey)
-	if !ok {
-		return "", Invalid("officer_key", "key %x is not an officer of the policy in force", a.OfficerKey)
-	}
-	if !ed25519.Verify(a.OfficerKey[:], digest[:], a.Signature[:]) {
-		return "", Invalid("signature", "officer %s: %w over proof %s", o.ID, ErrBadApprovalSignature, s.ProofID)
-	}
-	return o.ID, nil
+	return verifyStatement(p, s.Digest, a, "proof "+s.ProofID)
 }
 
 // String names a proof for logs: its id and state.
