@@ -260,7 +260,11 @@ func (w *waitingNotes) clear(id string) {
 // inputsView is the follower's view of p's inputs and whether p still
 // holds reservations.
 func (d *Daemon) inputsView(ctx context.Context, p reserve.Proposal) (spendView, error) {
-	utxos, err := d.cfg.Store.UTXOs(ctx, true)
+	ops := make([]wire.OutPoint, 0, len(p.Inputs))
+	for _, in := range p.Inputs {
+		ops = append(ops, in.OutPoint)
+	}
+	coins, err := d.cfg.Store.Coins(ctx, ops)
 	if err != nil {
 		return spendView{}, err
 	}
@@ -268,11 +272,7 @@ func (d *Daemon) inputsView(ctx context.Context, p reserve.Proposal) (spendView,
 	if err != nil {
 		return spendView{}, err
 	}
-	byOutpoint := make(map[wire.OutPoint]reserve.UTXO, len(p.Inputs))
-	for _, u := range utxos {
-		byOutpoint[u.OutPoint] = u
-	}
-	v := chainView(p, byOutpoint)
+	v := chainView(p, coins)
 	v.held = holds(p, res)
 	return v, nil
 }
@@ -321,15 +321,41 @@ func (d *Daemon) fail(ctx context.Context, p reserve.Proposal, reason string) re
 // reconcile brings live proposals in line with the chain and the clock:
 // broadcasts FINALIZED ones (after a crash too), confirms, notices double
 // spends and reorgs, rebroadcasts, and expires stale proposals.
+//
+// A pass reads what the live proposals need, not the history: the
+// proposals before CONFIRMED and those holding coins (the state index and
+// the reservations), their own inputs' coins by point lookups, and the
+// proposals of one payment only where a conflict or a rebroadcast asks
+// whether a fee bump is involved. CONFIRMED proposals are read at start
+// and after the follower undoes a block, the only event that can take a
+// confirmation away (wake.go).
 func (d *Daemon) reconcile(ctx context.Context) error {
 	d.spendMu.Lock()
 	defer d.spendMu.Unlock()
-	proposals, err := d.cfg.Store.Proposals(ctx, reserve.StateUnspecified)
+	var also []reserve.State
+	if d.wake.recheckConfirmed() {
+		also = append(also, reserve.StateConfirmed)
+	}
+	err := d.reconcileLive(ctx, also)
+	if err != nil && len(also) > 0 {
+		d.wake.confirmedStale()
+	}
+	return err
+}
+
+func (d *Daemon) reconcileLive(ctx context.Context, also []reserve.State) error {
+	proposals, res, err := d.cfg.Store.LiveProposals(ctx, also...)
 	if err != nil || len(proposals) == 0 {
 		// No proposal, perhaps no wallet yet: nothing to reconcile.
 		return err
 	}
-	utxos, err := d.cfg.Store.UTXOs(ctx, true)
+	var ops []wire.OutPoint
+	for _, p := range proposals {
+		for _, in := range p.Inputs {
+			ops = append(ops, in.OutPoint)
+		}
+	}
+	coins, err := d.cfg.Store.Coins(ctx, ops)
 	if err != nil {
 		return err
 	}
@@ -337,45 +363,61 @@ func (d *Daemon) reconcile(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	byOutpoint := make(map[wire.OutPoint]reserve.UTXO, len(utxos))
-	for _, u := range utxos {
-		byOutpoint[u.OutPoint] = u
-	}
-	res, err := d.cfg.Store.Reservations(ctx)
-	if err != nil {
-		return err
-	}
 	g, err := d.governance(ctx)
 	if err != nil {
 		return err
 	}
-	byTxid := make(map[chainhash.Hash]reserve.Proposal, len(proposals))
-	// bumped are the proposals a fee bump on the network replaces: their
-	// own transaction is not sent again.
-	bumped := make(map[string]bool)
-	for _, p := range proposals {
-		byTxid[p.Txid] = p
-		switch p.State {
-		case reserve.StateBroadcast, reserve.StateConfirmed:
-			if p.Replaces != "" {
-				bumped[p.Replaces] = true
-			}
-		default:
-		}
-	}
+	payments := paymentCache{d: d, byID: map[string][]reserve.Proposal{}}
 	for _, p := range proposals {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		v := chainView(p, byOutpoint)
-		if r, ok := byTxid[v.conflictTx]; ok && v.conflict != "" && sameIntent(p, r) {
-			v.replacedBy = r.ID
+		v := chainView(p, coins)
+		if v.conflict != "" {
+			chain, err := payments.of(ctx, p)
+			if err != nil {
+				return err
+			}
+			if i := slices.IndexFunc(chain, func(r reserve.Proposal) bool { return r.Txid == v.conflictTx }); i >= 0 && sameIntent(p, chain[i]) {
+				v.replacedBy = chain[i].ID
+			}
 		}
-		v.bumped = bumped[p.ID]
+		if p.State == reserve.StateBroadcast && !v.seen {
+			chain, err := payments.of(ctx, p)
+			if err != nil {
+				return err
+			}
+			v.bumped = slices.ContainsFunc(chain, func(r reserve.Proposal) bool {
+				return r.Replaces == p.ID && (r.State == reserve.StateBroadcast || r.State == reserve.StateConfirmed)
+			})
+		}
 		v.held = holds(p, res)
 		d.reconcileOne(ctx, g, p, v, tip)
 	}
 	return nil
+}
+
+// paymentCache reads, once per pass, the proposals of a payment: the
+// proposal itself, and the fee bumps that carry its intent.
+type paymentCache struct {
+	d    *Daemon
+	byID map[string][]reserve.Proposal
+}
+
+func (c paymentCache) of(ctx context.Context, p reserve.Proposal) ([]reserve.Proposal, error) {
+	if p.Intent == nil {
+		return nil, nil
+	}
+	id := p.Intent.ProposalID
+	if chain, ok := c.byID[id]; ok {
+		return chain, nil
+	}
+	chain, err := c.d.cfg.Store.PaymentProposals(ctx, []string{id})
+	if err != nil {
+		return nil, err
+	}
+	c.byID[id] = chain
+	return chain, nil
 }
 
 // sameIntent reports whether a and b carry out one approved intent: a

@@ -15,8 +15,8 @@ import (
 // the coins are chosen by the daemon, oldest first and, within a height,
 // smallest first.
 type consolidateSpec struct {
-	// MaxInputs bounds the coins merged; 0 for as many as the PSBT bound
-	// lets one transaction carry.
+	// MaxInputs bounds the coins merged; 0 for as many as a standard
+	// transaction and the PSBT bound let one transaction carry.
 	MaxInputs int
 	// MinAge is the fewest confirmations a merged coin has; 0 for any.
 	MinAge int32
@@ -55,14 +55,48 @@ func (d *Daemon) consolidate(ctx context.Context, caller Caller, spec spendSpec)
 	return d.proposeLinked(ctx, caller, spec, nil, nil)
 }
 
+// maxStandardVSize is the largest transaction, in vbytes, Bitcoin Core
+// and btcd relay (400,000 weight units).
+const maxStandardVSize = 100_000
+
+// maxConsolidationInputs is the most inputs a consolidation of desc's
+// coins into one change output may have and stay a standard transaction
+// that nodes relay.
+func maxConsolidationInputs(desc *multisig.Descriptor) (int, error) {
+	change, err := desc.Derive(reserve.BranchChange, 0) // every change script has the same size
+	if err != nil {
+		return 0, err
+	}
+	m, n := desc.Threshold(), len(desc.Cosigners())
+	k := int(4*maxStandardVSize/multisig.InputWeight(m, n)) + 1
+	for k > 0 && multisig.EstimateVSize(m, n, k, [][]byte{change.PkScript}) > maxStandardVSize {
+		k--
+	}
+	return k, nil
+}
+
 // pickConsolidation chooses the coins a consolidation merges: those with
 // at least MinAge confirmations and worth at most MaxAmountSat, oldest
-// first and within a height smallest first, as many as MaxInputs allows
-// and the PSBT bound carries (each input with its previous transaction).
-// coins are in Spendable's order (oldest first).
-func pickConsolidation(c *consolidateSpec, coins []reserve.UTXO, sizes map[chainhash.Hash]int64, tip int32, inputBytes int64) ([]reserve.Input, error) {
+// first and within a height smallest first, as many as MaxInputs allows,
+// a standard transaction's weight allows (maxConsolidationInputs) and the
+// PSBT bound carries (each input with its previous transaction). coins
+// are in Spendable's order (oldest first).
+//
+// A coin worth no more than the fee its own input costs at feeRate is left
+// where it is: merging it would spend more than it brings (Core's coin
+// selection drops such coins too).
+func pickConsolidation(c *consolidateSpec, coins []reserve.UTXO, sizes map[chainhash.Hash]int64, tip int32, desc *multisig.Descriptor, feeRate int64) ([]reserve.Input, error) {
+	limit, err := maxConsolidationInputs(desc)
+	if err != nil {
+		return nil, err
+	}
+	if c.MaxInputs > 0 {
+		limit = min(limit, c.MaxInputs)
+	}
+	inputBytes := desc.InputPSBTBytes()
+	inputFee := feeRate * int64((multisig.InputWeight(desc.Threshold(), len(desc.Cosigners()))+3)/4)
 	eligible := slices.DeleteFunc(slices.Clone(coins), func(u reserve.UTXO) bool {
-		return u.Confirmations(tip) < c.MinAge || c.MaxAmountSat > 0 && u.AmountSat > c.MaxAmountSat
+		return u.Confirmations(tip) < c.MinAge || c.MaxAmountSat > 0 && u.AmountSat > c.MaxAmountSat || u.AmountSat <= inputFee
 	})
 	slices.SortStableFunc(eligible, func(a, b reserve.UTXO) int {
 		if r := cmp.Compare(a.Height, b.Height); r != 0 {
@@ -73,7 +107,7 @@ func pickConsolidation(c *consolidateSpec, coins []reserve.UTXO, sizes map[chain
 	budget := multisig.MaxPSBTBytes - int64(psbtReserve)
 	var picked []reserve.Input
 	for _, u := range eligible {
-		if c.MaxInputs > 0 && len(picked) == c.MaxInputs {
+		if len(picked) == limit {
 			break
 		}
 		cost := inputBytes + multisig.PrevTxPSBTBytes(sizes[u.OutPoint.Hash])
@@ -85,8 +119,8 @@ func pickConsolidation(c *consolidateSpec, coins []reserve.UTXO, sizes map[chain
 	}
 	if len(picked) < minConsolidation {
 		return nil, reserve.Errorf(reserve.CodeFailedPrecondition,
-			"%d spendable coins meet the consolidation's limits (min age %d blocks, max amount %d sat); it merges at least %d",
-			len(picked), c.MinAge, c.MaxAmountSat, minConsolidation)
+			"%d spendable coins meet the consolidation's limits (min age %d blocks, max amount %d sat, worth more than the %d sat their input costs at %d sat/vB); it merges at least %d",
+			len(picked), c.MinAge, c.MaxAmountSat, inputFee, feeRate, minConsolidation)
 	}
 	return picked, nil
 }

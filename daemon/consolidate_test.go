@@ -38,6 +38,10 @@ func TestConsolidate(t *testing.T) {
 			code: codes.FailedPrecondition, msg: "0 spendable coins"},
 		{name: "only one small enough", req: &custosv1.ProposeSpendRequest{FeeRateSatVb: 2, Consolidate: &custosv1.Consolidation{MaxAmountSat: 45_000}},
 			code: codes.FailedPrecondition, msg: "1 spendable coins"},
+		// At 500 sat/vB a 2-of-3 input costs more than 50,000 sat: the two
+		// small coins would be spent for less than nothing.
+		{name: "coins worth less than their input's fee", req: &custosv1.ProposeSpendRequest{FeeRateSatVb: 500, Consolidate: &custosv1.Consolidation{MaxAmountSat: 55_000}},
+			code: codes.FailedPrecondition, msg: "0 spendable coins meet the consolidation's limits (min age 0 blocks, max amount 55000 sat, worth more than the"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := spend.ProposeSpend(callCtx(t), tt.req)

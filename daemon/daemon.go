@@ -112,6 +112,9 @@ type Daemon struct {
 	log      *slog.Logger
 	node     nodeClient
 	follower *chain.Follower
+	// wake carries the follower's news to the reconcile and health loops
+	// (wake.go); nil in daemons tests build by hand.
+	wake *chainWake
 	// descs is the wallet's parsed descriptor, shared with the follower
 	// so that the addresses it derived are not derived again.
 	descs  *multisig.Descriptors
@@ -207,10 +210,11 @@ func New(cfg Config) (*Daemon, error) {
 		return nil, err
 	}
 	descs := &multisig.Descriptors{}
+	wake := newChainWake() // wake.go
 	follower, err := chain.NewFollower(chain.Config{
 		Node: node, Store: cfg.Store, Network: cfg.Network,
 		PollInterval: cfg.PollInterval, Logger: cfg.Logger.With("component", "chain"), Now: cfg.Now,
-		Descriptors: descs,
+		Descriptors: descs, Changed: wake.changed,
 	})
 	if err != nil {
 		node.Close()
@@ -221,7 +225,7 @@ func New(cfg Config) (*Daemon, error) {
 		node.Close()
 		return nil, fmt.Errorf("unable to listen on %s: %w", cfg.RPCListen, err)
 	}
-	d := &Daemon{cfg: cfg, log: cfg.Logger, node: node, follower: follower, descs: descs, lis: lis, health: health.NewServer(), ca: ca, ids: ids, audit: auditLog, logKey: logKey, quit: make(chan struct{})}
+	d := &Daemon{cfg: cfg, log: cfg.Logger, node: node, follower: follower, wake: wake, descs: descs, lis: lis, health: health.NewServer(), ca: ca, ids: ids, audit: auditLog, logKey: logKey, quit: make(chan struct{})}
 	// metrics.go: broadcasts are counted at the node client; the metrics
 	// listener is bound now so that a bad address fails at start.
 	d.metrics = newMetrics(d)
@@ -384,7 +388,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 }
 
 // reconcileLoop keeps proposals in line with the chain, starting at once
-// so a proposal finalized before a crash is broadcast on restart.
+// so a proposal finalized before a crash is broadcast on restart, then
+// whenever the follower records a block or mempool transactions, and
+// every PollInterval (expiry, rebroadcast, and a fallback).
 func (d *Daemon) reconcileLoop(ctx context.Context) {
 	ticker := time.NewTicker(d.cfg.PollInterval)
 	defer ticker.Stop()
@@ -396,6 +402,7 @@ func (d *Daemon) reconcileLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-ticker.C:
+		case <-d.wake.reconcileC():
 		}
 	}
 }

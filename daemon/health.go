@@ -26,9 +26,11 @@ type healthState struct {
 // whole daemon) in line with the node and the store until ctx ends:
 // NOT_SERVING while the follower has not reached the node for longer than
 // Config.NodeGrace, or while the store fails a read; SERVING again as
-// soon as both are fine. It checks every PollInterval; the follower's own
-// view of the node (no extra request to it) decides reachability, so a
-// node that comes back is seen at the follower's next poll.
+// soon as both are fine. It checks after each poll of the follower
+// (chain.ChangePoll), every PollInterval, and when the grace of an
+// unreachable node runs out; the follower's own view of the node (no
+// extra request to it) decides reachability, so a node that comes back is
+// seen at the follower's next poll.
 func (d *Daemon) healthLoop(ctx context.Context, ready chan<- struct{}) {
 	// Run waits for the first status, even when ctx ends before it.
 	defer func() {
@@ -58,11 +60,21 @@ func (d *Daemon) healthLoop(ctx context.Context, ready chan<- struct{}) {
 			close(ready)
 			ready = nil
 		}
+		// An unreachable node turns the status at the end of its grace,
+		// not at the next tick.
+		grace := time.NewTimer(d.cfg.PollInterval)
+		if down := now.Sub(lastUp); down <= d.cfg.NodeGrace && !d.follower.Status().NodeReachable {
+			grace.Reset(d.cfg.NodeGrace - down + time.Millisecond)
+		}
 		select {
 		case <-ctx.Done():
+			grace.Stop()
 			return
 		case <-ticker.C:
+		case <-grace.C:
+		case <-d.wake.healthC():
 		}
+		grace.Stop()
 	}
 }
 

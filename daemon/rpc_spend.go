@@ -477,7 +477,7 @@ func (v proposalView) approvalsToProto(p reserve.Proposal, out *custosv1.Proposa
 		return err
 	}
 	out.Intent, out.FeeCapSat, out.Replaces = enc, p.Intent.FeeCapSat, p.Replaces
-	out.Supersedes, out.Repeat = p.Intent.Supersedes, p.Intent.Repeat
+	out.Supersedes, out.Repeat, out.Consolidate = p.Intent.Supersedes, p.Intent.Repeat, p.Intent.Consolidate
 	if !p.ReleaseAt.IsZero() {
 		out.ReleaseAtUnix = p.ReleaseAt.Unix()
 	}

@@ -115,21 +115,18 @@ func (d *Daemon) proposeLinked(ctx context.Context, caller Caller, spec spendSpe
 	case g.Freeze.Frozen:
 		return reserve.Proposal{}, errFrozen(g.Freeze)
 	}
+	// proposeMu keeps other proposals from being made while the payment's
+	// links are read: each check reads only the proposals it links to
+	// (store/live.go's index), never the whole history.
 	d.proposeMu.Lock()
 	defer d.proposeMu.Unlock()
-	// One read of every proposal serves both checks of the payment's
-	// links (proposeMu keeps other proposals from being made meanwhile).
-	all, err := d.cfg.Store.Proposals(ctx, reserve.StateUnspecified)
-	if err != nil {
-		return reserve.Proposal{}, err
-	}
 	var ln links
 	if spec.Replaces != "" {
-		if ln, err = d.supersedeLinks(ctx, all, g.wallet.Threshold, spec.Replaces); err != nil {
+		if ln, err = d.supersedeLinks(ctx, g.wallet.Threshold, spec.Replaces); err != nil {
 			return reserve.Proposal{}, err
 		}
 	}
-	if spec.warnings, err = checkRepeat(all, payees, ln.ids, spec.Repeat); err != nil {
+	if spec.warnings, err = d.checkRepeat(ctx, payees, ln.ids, spec.Repeat); err != nil {
 		return reserve.Proposal{}, err
 	}
 	for try := 1; ; try++ {
@@ -352,7 +349,7 @@ func (d *Daemon) buildProposal(ctx context.Context, caller Caller, w reserve.Wal
 	}
 	coins := inputsOf(utxos)
 	if spec.consolidate != nil {
-		if required, err = pickConsolidation(spec.consolidate, utxos, sizes, tip, desc.InputPSBTBytes()); err != nil {
+		if required, err = pickConsolidation(spec.consolidate, utxos, sizes, tip, desc, spec.FeeRate); err != nil {
 			return reserve.Proposal{}, err
 		}
 		coins = nil

@@ -86,10 +86,12 @@ func landedReads(ctx context.Context, db *store.DB) error {
 	return nil
 }
 
-// mustQuietDaemon starts a regtest daemon whose reconcile pass runs once
-// an hour: the pass reads every coin ever recorded (broadcast.go
-// reconcile) and, at the tests' 50 ms poll, would take the CPU the
-// measured proposal needs.
+// mustQuietDaemon starts a regtest daemon whose background loops tick
+// once an hour. A reconcile pass reads only the live proposals and their
+// own coins (broadcast.go reconcile, store/live.go), but every proposal
+// the benchmark makes stays live (PENDING_APPROVAL), so at the tests'
+// 50 ms poll the passes would grow with the iterations and take CPU from
+// the measured proposal.
 func mustQuietDaemon(tb testing.TB) *testDaemon {
 	tb.Helper()
 	dir := tb.TempDir()

@@ -72,6 +72,23 @@ type Store interface {
 	// otherwise, and for a proposal whose state holds coins). It returns
 	// how many it released: 0 when none were left.
 	ReleaseSpent(ctx context.Context, id string, depth int32, note string) (int, error)
+	// LiveProposals returns, in creation order and in one read, the
+	// proposals in a state before CONFIRMED, those in the states also
+	// names, and every proposal holding a reservation, with the
+	// reservations; it costs the live set, not the history (store/live.go).
+	LiveProposals(ctx context.Context, also ...reserve.State) ([]reserve.Proposal, map[wire.OutPoint]string, error)
+	// Coins returns the wallet's records of the outpoints it has, spent or
+	// not, by point lookups.
+	Coins(ctx context.Context, ops []wire.OutPoint) (map[wire.OutPoint]reserve.UTXO, error)
+	// Holders returns, by point lookups, the proposal holding each of ops
+	// that is reserved; an outpoint no proposal holds is absent.
+	Holders(ctx context.Context, ops []wire.OutPoint) (map[wire.OutPoint]string, error)
+	// PaymentProposals returns, in creation order, the proposals whose
+	// intent carries out one of the payments first proposed as ids.
+	PaymentProposals(ctx context.Context, ids []string) ([]reserve.Proposal, error)
+	// PayeeProposals returns, in creation order, the proposals whose
+	// intent pays one of scripts.
+	PayeeProposals(ctx context.Context, scripts [][]byte) ([]reserve.Proposal, error)
 	// Reservations returns the outpoints held by proposals (live ones, and
 	// ended ones whose signed transaction may still be broadcast), with
 	// the proposal id holding each.

@@ -21,8 +21,7 @@ type links struct {
 	required []reserve.Input
 }
 
-// supersedeLinks resolves `--replaces target` against all, every
-// proposal the store holds: the new intent supersedes
+// supersedeLinks resolves `--replaces target`: the new intent supersedes
 // the target's payment (the proposal id its intent names: a fee bump
 // carries its original's) and everything that one superseded. The new
 // transaction must spend an input of each proposal for those payments
@@ -30,8 +29,10 @@ type links struct {
 // of the target itself whenever one of its coins can still be spent (its
 // signatures may exist outside the daemon: a restored backup, a withheld
 // PSBT). It picks one coin per proposal, the largest, preferring a coin
-// that already covers another; the store checks the rule again.
-func (d *Daemon) supersedeLinks(ctx context.Context, all []reserve.Proposal, threshold int, target string) (links, error) {
+// that already covers another; the store checks the rule again. It reads
+// the proposals of those payments and their own coins and reservations,
+// never the whole history.
+func (d *Daemon) supersedeLinks(ctx context.Context, threshold int, target string) (links, error) {
 	t, err := d.cfg.Store.Proposal(ctx, target)
 	if reserve.CodeOf(err) == reserve.CodeNotFound {
 		return links{}, reserve.Invalid("replaces", "proposal %q does not exist", target)
@@ -49,10 +50,15 @@ func (d *Daemon) supersedeLinks(ctx context.Context, all []reserve.Proposal, thr
 		return links{}, reserve.Invalid("replaces", "proposal %s ends a chain of %d replaced proposals, more than the %d an intent may name; cancel them with spend cancel --conflict first",
 			t.ID, len(ids), reserve.MaxIntentSupersedes)
 	}
+	linked, err := d.cfg.Store.PaymentProposals(ctx, ids)
+	if err != nil {
+		return links{}, err
+	}
 	var olds []reserve.Proposal
 	txids := map[chainhash.Hash]bool{}
 	holders := map[string]bool{}
-	for _, q := range all {
+	var ops []wire.OutPoint
+	for _, q := range linked {
 		if q.Intent == nil || !slices.Contains(ids, q.Intent.ProposalID) {
 			continue
 		}
@@ -63,18 +69,18 @@ func (d *Daemon) supersedeLinks(ctx context.Context, all []reserve.Proposal, thr
 		olds = append(olds, q)
 		txids[q.Txid] = true
 		holders[q.ID] = true
+		for _, in := range q.Inputs {
+			ops = append(ops, in.OutPoint)
+		}
 	}
-	utxos, err := d.cfg.Store.UTXOs(ctx, true)
+	// Only the superseded proposals' own coins are ever asked about.
+	coins, err := d.cfg.Store.Coins(ctx, ops)
 	if err != nil {
 		return links{}, err
 	}
-	held, err := d.cfg.Store.Reservations(ctx)
+	held, err := d.cfg.Store.Holders(ctx, ops)
 	if err != nil {
 		return links{}, err
-	}
-	coins := make(map[wire.OutPoint]reserve.UTXO, len(utxos))
-	for _, u := range utxos {
-		coins[u.OutPoint] = u
 	}
 	// usable reports whether the new transaction may spend op: a
 	// confirmed wallet output, unspent or spent only in the mempool by a
@@ -124,7 +130,7 @@ func (d *Daemon) supersedeLinks(ctx context.Context, all []reserve.Proposal, thr
 	return ln, nil
 }
 
-// checkRepeat refuses, among all proposals, a payment that repeats, payee and amount, one that
+// checkRepeat refuses a payment that repeats, payee and amount, one that
 // went to the signers before (or was paid), unless the officers are asked
 // to approve it as a deliberate repeat or it supersedes that one: the
 // signers would refuse it (docs/approvals.md, "One payment, paid once"),
@@ -133,9 +139,23 @@ func (d *Daemon) supersedeLinks(ctx context.Context, all []reserve.Proposal, thr
 // A payee that such a proposal paid another amount is no repeat the
 // signers recognise; it is returned as a warning the officers read in the
 // new proposal's history (docs/approvals.md, "Limits").
-func checkRepeat(all []reserve.Proposal, payees []reserve.Payee, superseded []string, repeat bool) ([]string, error) {
+//
+// It reads only the proposals whose intents pay one of the payees'
+// scripts (store: PayeeProposals), never the whole history.
+func (d *Daemon) checkRepeat(ctx context.Context, payees []reserve.Payee, superseded []string, repeat bool) ([]string, error) {
+	if len(payees) == 0 {
+		return nil, nil
+	}
+	scripts := make([][]byte, len(payees))
+	for i, py := range payees {
+		scripts[i] = py.Script
+	}
+	paid, err := d.cfg.Store.PayeeProposals(ctx, scripts)
+	if err != nil {
+		return nil, err
+	}
 	var warnings []string
-	for _, q := range all {
+	for _, q := range paid {
 		if q.Intent == nil || slices.Contains(superseded, q.Intent.ProposalID) || !wentToSigners(q) {
 			continue
 		}

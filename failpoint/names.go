@@ -78,6 +78,10 @@ const (
 	StoreIdentityPrecommit Name = "store-identity-precommit"
 	// StoreIdentityCommitted interrupts recording, revoking or touching an identity after commit.
 	StoreIdentityCommitted Name = "store-identity-committed"
+	// StoreDerivedKeysPrecommit interrupts replacing the derived-key cache before commit.
+	StoreDerivedKeysPrecommit Name = "store-derived-keys-precommit"
+	// StoreDerivedKeysCommitted interrupts replacing the derived-key cache after commit.
+	StoreDerivedKeysCommitted Name = "store-derived-keys-committed"
 	// StoreOtherPrecommit interrupts a store transaction no name above covers, before commit.
 	StoreOtherPrecommit Name = "store-other-precommit"
 	// StoreOtherCommitted interrupts a store transaction no name above covers, after commit.
@@ -135,6 +139,7 @@ var all = []Name{
 	StoreIdentityPrecommit, StoreIdentityCommitted,
 	StoreRecordWitnessesPrecommit, StoreRecordWitnessesCommitted,
 	StoreRestorePrecommit, StoreRestoreCommitted,
+	StoreDerivedKeysPrecommit, StoreDerivedKeysCommitted,
 	StoreOtherPrecommit, StoreOtherCommitted,
 	DaemonReleaseBefore, DaemonReleaseRecorded, DaemonFinalized,
 	DaemonBroadcastBefore, DaemonBroadcastAccepted,

@@ -22,6 +22,7 @@ type txPoints struct {
 var txKinds = []txPoints{
 	{"identity: ", failpoint.StoreIdentityPrecommit, failpoint.StoreIdentityCommitted},
 	{"record network ", failpoint.StoreRecordNetworkPrecommit, failpoint.StoreRecordNetworkCommitted},
+	{"record derived keys", failpoint.StoreDerivedKeysPrecommit, failpoint.StoreDerivedKeysCommitted},
 	{"create wallet ", failpoint.StoreCreateWalletPrecommit, failpoint.StoreCreateWalletCommitted},
 	{"record witnesses", failpoint.StoreRecordWitnessesPrecommit, failpoint.StoreRecordWitnessesCommitted},
 	{"mark store restored", failpoint.StoreRestorePrecommit, failpoint.StoreRestoreCommitted},

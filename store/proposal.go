@@ -99,6 +99,9 @@ func (db *DB) CreateProposal(ctx context.Context, p reserve.Proposal) (reserve.P
 		if out, err = putProposal(tx, &p); err != nil {
 			return err
 		}
+		if err := linkProposal(tx, &p); err != nil { // live.go
+			return err
+		}
 		ids := proposalIDs(&p)
 		if p.Intent != nil {
 			ids["policy"] = hex.EncodeToString(p.Intent.PolicyHash[:])

@@ -109,7 +109,7 @@ var bucketsV6 = [][]byte{bucketWitnesses}
 
 // allBuckets is what Open checks exists after the migrations ran: every
 // bucket any migration creates.
-var allBuckets = slices.Concat(bucketsV1, bucketsV2, bucketsV3, bucketsV4, bucketsV5, bucketsV6, bucketsV7, bucketsV8)
+var allBuckets = slices.Concat(bucketsV1, bucketsV2, bucketsV3, bucketsV4, bucketsV5, bucketsV6, bucketsV7, bucketsV8, bucketsV9)
 
 // Keys of the meta bucket.
 var (
@@ -160,6 +160,7 @@ var migrations = []migration{
 		return createBuckets(tx, bucketsV7)
 	}},
 	{version: 8, name: "balance totals, listing indexes, page token key", apply: migrateReadsV8},
+	{version: 9, name: "proposal links by payment and payee", apply: migrateLinksV9},
 }
 
 // rewriteProposalsV1 rewrites every version 1 proposal record as the

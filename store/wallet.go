@@ -262,15 +262,32 @@ func (db *DB) Horizon(ctx context.Context, branch reserve.Branch) (uint32, error
 	return h, err
 }
 
+// horizon reads the branch's addresses from the highest index down and
+// stops at the first issued or paid one: above the horizon lie only the
+// lookahead addresses (the gap limit at most), so issuing an address or
+// keeping the lookahead costs O(gap) reads, not one per address the
+// wallet ever issued (a scan of 100,000 records at every NewAddress).
 func horizon(tx *bolt.Tx, branch reserve.Branch) (uint32, error) {
-	var h uint32
-	err := forEachAddress(tx, branch, func(a addressRecord) error {
-		if (a.Issued || a.Used) && a.Index+1 > h {
-			h = a.Index + 1
+	c := tx.Bucket(bucketAddresses).Cursor()
+	k, v := c.Seek([]byte{byte(branch) + 1})
+	if k == nil {
+		k, v = c.Last()
+	} else {
+		k, v = c.Prev()
+	}
+	for ; k != nil && k[0] == byte(branch); k, v = c.Prev() {
+		a, err := decodeAddress(v)
+		if err != nil {
+			return 0, corrupt("address", k, err)
 		}
-		return nil
-	})
-	return h, err
+		if !bytes.Equal(k, addressKey(a.Branch, a.Index)) {
+			return 0, corrupt("address", k, fmt.Errorf("record is for %s/%d", a.Branch, a.Index))
+		}
+		if a.Issued || a.Used {
+			return a.Index + 1, nil
+		}
+	}
+	return 0, nil
 }
 
 // IssueAddress hands out the receive address at the receive horizon (the

@@ -90,6 +90,9 @@ type signApproval struct {
 	Supersedes []string `json:"supersedes"`
 	Repeat     bool     `json:"repeat"`
 	Cancel     bool     `json:"cancel"`
+	// Consolidate says it is a consolidation: it pays no one, merging its
+	// inputs into outputs of this wallet.
+	Consolidate bool `json:"consolidate,omitempty"`
 	// Conflicts are the transactions this signer signed under other
 	// approvals for the same payment, each of which this one spends an
 	// input of.
@@ -184,7 +187,7 @@ func newSignApproval(a signer.Approved) signApproval {
 		out.Replaces = append(out.Replaces, id.String())
 	}
 	out.Supersedes = append([]string{}, a.Intent.Supersedes...)
-	out.Repeat, out.Cancel = a.Intent.Repeat, a.Intent.Cancels()
+	out.Repeat, out.Cancel, out.Consolidate = a.Intent.Repeat, a.Intent.Cancels(), a.Intent.Consolidate
 	out.Conflicts = []signConflict{}
 	for _, c := range a.Conflicts {
 		out.Conflicts = append(out.Conflicts, signConflict{ProposalID: c.ProposalID, TxID: c.TxID.String(),
@@ -368,11 +371,13 @@ func (c *cli) signAndWrite(ctx context.Context, f *flags, req signRequest, job *
 	if err != nil {
 		return nil, 0, err
 	}
+	unlockStart := time.Now()
 	key, err := job.KeyFile.Unlock(pass)
 	clear(pass)
 	if err != nil {
 		return nil, 0, err
 	}
+	phase("custos-signer key unlock (kdf)", unlockStart)
 	defer key.Zero()
 	// The signed PSBT is written only once the ledger records it.
 	pinned, n, err := job.Sign(key)
@@ -469,6 +474,8 @@ func signSummaryText(in string, s signer.Summary) string {
 		paid += p.AmountSat
 	}
 	switch {
+	case len(s.Payees) == 0 && s.Approved.Intent.Consolidate:
+		fmt.Fprintf(&b, "CONSOLIDATION — pays nothing out; %d coins into one output of this wallet\n", len(s.Inputs))
 	case len(s.Payees) == 0 && s.Approved.Intent.Cancels():
 		fmt.Fprintf(&b, "CANCEL — pays nothing out: spends inputs of %s back to the reserve\n", safe(strings.Join(s.Approved.Intent.Supersedes, ", ")))
 	case len(s.Payees) == 0:

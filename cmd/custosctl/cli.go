@@ -85,6 +85,7 @@ var commands = []command{
 	{"address new", "issue the next unused receive address", addressNewCmd},
 	{"address list", "list issued addresses and what they received", addressListCmd},
 	{"spend propose", "propose a payment: coin selection, PSBT, coins reserved", spendProposeCmd},
+	{"spend consolidate", "propose merging the reserve's small, old coins into one output back to the reserve", spendConsolidateCmd},
 	{"spend list", "list proposals", spendListCmd},
 	{"spend show", "show a proposal: payees, fee, signers, history", spendShowCmd},
 	{"spend export", "write a proposal's PSBT for the signers", spendExportCmd},

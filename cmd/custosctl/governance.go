@@ -73,11 +73,13 @@ func (o officerFlags) sign(e *env, kf *officer.File, question string, digest [32
 	if err != nil {
 		return nil, err
 	}
+	unlockStart := time.Now()
 	priv, err := kf.Unlock(pass)
 	clear(pass)
 	if err != nil {
 		return nil, err
 	}
+	phase("custosctl officer key unlock (kdf)", unlockStart)
 	defer clear(priv)
 	return &custosv1.OfficerSignature{OfficerKey: kf.PublicKey[:], Signature: ed25519.Sign(priv, digest[:])}, nil
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/custos-reserve/custos/multisig"
 	custosv1 "github.com/custos-reserve/custos/proto/custos/v1"
@@ -54,4 +55,39 @@ func TestCheckIntent(t *testing.T) {
 			require.ErrorContains(t, err, tc.msg)
 		})
 	}
+}
+
+// TestCheckIntentConsolidation: a consolidation intent is approved only
+// as the daemon shows it, flag for flag, and spend approve's review says
+// it pays nothing out; a daemon that hides the flag, or claims it for an
+// intent without it, is refused.
+func TestCheckIntentConsolidation(t *testing.T) {
+	in := reserve.Intent{
+		Network: reserve.Regtest, WalletID: "4c2f8a0e91d3b675", ProposalID: "P000002",
+		FeeCapSat: 20_000, ExpiresAt: time.Date(2026, 12, 4, 0, 0, 0, 0, time.UTC), Consolidate: true,
+	}
+	enc, err := in.Encode()
+	require.NoError(t, err)
+	shown := &custosv1.Proposal{Id: "P000002", WalletId: in.WalletID, Intent: enc, Consolidate: true,
+		Inputs: []*custosv1.ProposalInput{{AmountSat: 1}, {AmountSat: 2}, {AmountSat: 3}}}
+	got, pays, err := checkIntent(shown)
+	require.NoError(t, err)
+	require.True(t, got.Consolidate)
+	var buf bytes.Buffer
+	require.NoError(t, printIntent(&env{common: &common{}, stdout: &buf}, shown, got, pays))
+	require.Regexp(t, `(?m)^CONSOLIDATION\s+pays nothing out: merges 3 coins into one output of this wallet$`, buf.String())
+	require.NotContains(t, buf.String(), "CANCEL")
+
+	hidden := proto.Clone(shown).(*custosv1.Proposal)
+	hidden.Consolidate = false
+	_, _, err = checkIntent(hidden)
+	require.ErrorContains(t, err, "the intent's consolidate flag is true, the proposal shows false")
+
+	cancel := reserve.Intent{Network: in.Network, WalletID: in.WalletID, ProposalID: in.ProposalID, FeeCapSat: in.FeeCapSat,
+		ExpiresAt: in.ExpiresAt, Supersedes: []string{"P000001"}}
+	enc, err = cancel.Encode()
+	require.NoError(t, err)
+	claimed := &custosv1.Proposal{Id: "P000002", WalletId: in.WalletID, Intent: enc, Supersedes: []string{"P000001"}, Consolidate: true}
+	_, _, err = checkIntent(claimed)
+	require.ErrorContains(t, err, "the intent's consolidate flag is false, the proposal shows true")
 }

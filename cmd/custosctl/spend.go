@@ -138,7 +138,11 @@ func spendListCmd(fs *flag.FlagSet) func(*env, []string) error {
 		tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "ID\tSTATE\tPAYEES\tAMOUNT (BTC)\tFEE (BTC)\tSIGNED\tCREATED")
 		for _, p := range out {
-			printf(tw, "%s\t%s\t%d\t%s\t%s\t%d/%d\t%s\n", p.ID, p.State, len(p.Payees), p.Total, p.Fee,
+			payees := fmt.Sprint(len(p.Payees))
+			if p.Consolidate {
+				payees = "consolidation"
+			}
+			printf(tw, "%s\t%s\t%s\t%s\t%s\t%d/%d\t%s\n", p.ID, p.State, payees, p.Total, p.Fee,
 				len(p.Signers), len(p.Signers)+int(p.SignaturesNeeded), p.CreatedAt)
 		}
 		return tw.Flush()
@@ -357,6 +361,9 @@ type proposalJSON struct {
 	// with no payees, cancels); Repeat: a deliberate repeat payment.
 	Supersedes []string `json:"supersedes,omitempty"`
 	Repeat     bool     `json:"repeat,omitempty"`
+	// Consolidate: a consolidation, paying nothing out (spend
+	// consolidate).
+	Consolidate bool `json:"consolidate,omitempty"`
 	// WaitingReason: why a FINALIZED proposal is not broadcast yet.
 	WaitingReason string `json:"waiting_reason,omitempty"`
 	// CoinsHeld: the proposal ended with its signatures collected, and its
@@ -404,7 +411,7 @@ func proposalToJSON(p *custosv1.Proposal) proposalJSON {
 		out.History = append(out.History, eventJSON{stateName(h.State), unixTime(h.AtUnix), h.Actor, h.Note})
 	}
 	out.Decisions, out.ApprovalsNeeded, out.Replaces = decisionsToJSON(p.Decisions), p.ApprovalsNeeded, p.Replaces
-	out.CoinsHeld, out.Supersedes, out.Repeat = p.CoinsHeld, p.Supersedes, p.Repeat
+	out.CoinsHeld, out.Supersedes, out.Repeat, out.Consolidate = p.CoinsHeld, p.Supersedes, p.Repeat, p.Consolidate
 	out.WaitingReason = p.WaitingReason
 	if p.ReleaseAtUnix != 0 {
 		out.ReleaseAt = unixTime(p.ReleaseAtUnix)
@@ -457,7 +464,7 @@ func printProposal(e *env, p *custosv1.Proposal) error {
 	if out.Replaces != "" {
 		printf(tw, "replaces\t%s (fee bump)\n", out.Replaces)
 	}
-	printLinks(tw, len(out.Payees) == 0, out.Supersedes, out.Repeat)
+	printLinks(tw, len(out.Payees) == 0, out.Supersedes, out.Repeat, out.Consolidate, out.Inputs)
 	printf(tw, "officers\t%s; %s\n", decisionsText(out.Decisions), neededText(out.ApprovalsNeeded))
 	if out.ReleaseAt != "" {
 		printf(tw, "release at\t%s\n", out.ReleaseAt)
@@ -611,6 +618,9 @@ func checkIntent(p *custosv1.Proposal) (*reserve.Intent, []reserve.Payment, erro
 		return nil, nil, fmt.Errorf("the intent supersedes [%s] (repeat %t), the proposal shows [%s] (repeat %t)",
 			strings.Join(in.Supersedes, " "), in.Repeat, strings.Join(p.Supersedes, " "), p.Repeat)
 	}
+	if in.Consolidate != p.Consolidate {
+		return nil, nil, fmt.Errorf("the intent's consolidate flag is %t, the proposal shows %t", in.Consolidate, p.Consolidate)
+	}
 	for i, pay := range pays {
 		if pay.Address != p.Payees[i].Address || pay.AmountSat != p.Payees[i].AmountSat {
 			return nil, nil, fmt.Errorf("the intent's payee %d is %s BTC to %s, the proposal shows %s BTC to %s", i+1,
@@ -629,7 +639,7 @@ func printIntent(e *env, p *custosv1.Proposal, in *reserve.Intent, pays []reserv
 		total += pay.AmountSat
 	}
 	printf(tw, "total\t%s BTC\n", reserve.FormatBTC(total))
-	printLinks(tw, len(pays) == 0, in.Supersedes, in.Repeat)
+	printLinks(tw, len(pays) == 0, in.Supersedes, in.Repeat, in.Consolidate, len(p.Inputs))
 	printf(tw, "fee\tat most %s BTC (now %s BTC)\n", reserve.FormatBTC(in.FeeCapSat), reserve.FormatBTC(p.FeeSat))
 	printf(tw, "policy\t%x\n", in.PolicyHash)
 	printf(tw, "expires\t%s\n", in.ExpiresAt.UTC().Format(time.RFC3339))
@@ -640,13 +650,15 @@ func printIntent(e *env, p *custosv1.Proposal, in *reserve.Intent, pays []reserv
 	return tw.Flush()
 }
 
-// printLinks says what a proposal supersedes, whether it only cancels,
-// and whether it is a deliberate repeat, as the intent the officers sign
-// says it.
-func printLinks(w io.Writer, cancels bool, supersedes []string, repeat bool) {
+// printLinks says what a proposal supersedes, whether it only cancels or
+// only consolidates (merging coins inputs), and whether it is a deliberate
+// repeat, as the intent the officers sign says it.
+func printLinks(w io.Writer, noPayees bool, supersedes []string, repeat, consolidate bool, coins int) {
 	ids := strings.Join(supersedes, ", ")
 	switch {
-	case cancels:
+	case consolidate:
+		printf(w, "CONSOLIDATION\tpays nothing out: merges %d coins into one output of this wallet\n", coins)
+	case noPayees:
 		printf(w, "CANCEL\tpays nothing out: spends an input of %s back to the reserve, so that it can never confirm\n", ids)
 	case len(supersedes) > 0:
 		printf(w, "replaces\t%s: spends one of its inputs, so at most one of them can confirm\n", ids)

@@ -39,6 +39,40 @@ type Config struct {
 	// of the daemon shares the addresses the follower derives. Nil means
 	// the follower keeps its own.
 	Descriptors *multisig.Descriptors
+	// Changed, when set, is called after the follower records a block,
+	// undoes one or records mempool transactions, and after each poll of
+	// the node (its status may have changed): the daemon runs its
+	// reconcile and health checks then, instead of waiting for its own
+	// tick. It runs on the follower's goroutine and must not block.
+	Changed func(Change)
+}
+
+// ChangeKind says what a Change reports.
+type ChangeKind int
+
+const (
+	// ChangeBlock: a block at Height was recorded.
+	ChangeBlock ChangeKind = iota + 1
+	// ChangeDisconnect: the block at Height was undone (a reorganisation):
+	// confirmations at or above it may be gone.
+	ChangeDisconnect
+	// ChangeMempool: mempool transactions were recorded or forgotten.
+	ChangeMempool
+	// ChangePoll: a poll of the node ended, well or not; Status says how.
+	ChangePoll
+)
+
+// Change is what the follower reports through Config.Changed.
+type Change struct {
+	Kind   ChangeKind
+	Height int32
+}
+
+// changed reports c to Config.Changed, if any.
+func (f *Follower) changed(c Change) {
+	if f.cfg.Changed != nil {
+		f.cfg.Changed(c)
+	}
 }
 
 // Status is a snapshot of what the follower knows of the node and how far
@@ -223,6 +257,7 @@ func (f *Follower) Run(ctx context.Context) error {
 		default:
 			backoff = 0
 		}
+		f.changed(Change{Kind: ChangePoll})
 		timer := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():

@@ -64,6 +64,7 @@ func (f *Follower) rewind(ctx context.Context, nodeHeight int32) (int32, chainha
 		if err := f.cfg.Store.DisconnectTip(ctx); err != nil {
 			return 0, chainhash.Hash{}, fmt.Errorf("unable to disconnect block %d: %w", height, err)
 		}
+		f.changed(Change{Kind: ChangeDisconnect, Height: height})
 		if err := f.reloadOutpoints(ctx); err != nil {
 			return 0, chainhash.Hash{}, err
 		}
@@ -151,6 +152,7 @@ func (f *Follower) connect(ctx context.Context, block *wire.MsgBlock, height int
 		return fmt.Errorf("unable to record block %d %s: %w", height, hash, err)
 	}
 	f.commit(res, true)
+	f.changed(Change{Kind: ChangeBlock, Height: height})
 	if len(res.credits)+len(res.debits) > 0 {
 		f.log.Info("block touched the wallet", "height", height, "hash", hash,
 			"credits", len(res.credits), "debits", len(res.debits))
@@ -207,6 +209,7 @@ func (f *Follower) syncMempool(ctx context.Context, best chainhash.Hash) error {
 			return fmt.Errorf("unable to record mempool transactions: %w", err)
 		}
 		f.commit(res, false)
+		f.changed(Change{Kind: ChangeMempool})
 		if len(gone) > 0 {
 			if err := f.reloadOutpoints(ctx); err != nil {
 				return err

@@ -86,6 +86,7 @@ type intentVector struct {
 	ExpiresAt       string        `json:"expires_at"`
 	Supersedes      []string      `json:"supersedes"`
 	Repeat          bool          `json:"repeat"`
+	Consolidate     bool          `json:"consolidate"`
 	ApproveDigest   string        `json:"approve_digest"`
 	RejectDigest    string        `json:"reject_digest"`
 	ApproveSigAlice string        `json:"approve_signature"`
@@ -332,6 +333,8 @@ func intentVectors(t *testing.T, v *vectors) {
 	repeat.Repeat = true
 	cancel := docIntent()
 	cancel.Payees, cancel.Supersedes = nil, []string{"P000000"}
+	consolidate := docIntent()
+	consolidate.Payees, consolidate.Consolidate = nil, true
 	multi := docIntent()
 	p2tr, _ := hex.DecodeString("51200101010101010101010101010101010101010101010101010101010101010101")
 	p2pkh, _ := hex.DecodeString("76a914000102030405060708090a0b0c0d0e0f1011121388ac")
@@ -340,7 +343,7 @@ func intentVectors(t *testing.T, v *vectors) {
 	for _, c := range []struct {
 		name string
 		in   reserve.Intent
-	}{{"docs v1", docIntent()}, {"supersedes", linked}, {"repeat", repeat}, {"cancel", cancel}, {"three payees, linked and repeat", multi}} {
+	}{{"docs v1", docIntent()}, {"supersedes", linked}, {"repeat", repeat}, {"cancel", cancel}, {"consolidation", consolidate}, {"three payees, linked and repeat", multi}} {
 		enc, err := c.in.Encode()
 		require.NoError(t, err)
 		dec, err := reserve.DecodeIntent(enc)
@@ -351,7 +354,7 @@ func intentVectors(t *testing.T, v *vectors) {
 			Name: c.name, Hex: hex.EncodeToString(enc), Version: int(enc[0]), Network: int(dec.Network),
 			WalletID: dec.WalletID, ProposalID: dec.ProposalID, PolicyHash: hex.EncodeToString(dec.PolicyHash[:]),
 			Payees: []payeeVector{}, FeeCapSat: fmt.Sprint(dec.FeeCapSat), ExpiresAt: fmt.Sprint(dec.ExpiresAt.Unix()),
-			Supersedes: append([]string{}, dec.Supersedes...), Repeat: dec.Repeat,
+			Supersedes: append([]string{}, dec.Supersedes...), Repeat: dec.Repeat, Consolidate: dec.Consolidate,
 		}
 		for i, p := range dec.Payees {
 			iv.Payees = append(iv.Payees, payeeVector{Script: hex.EncodeToString(p.Script), AmountSat: fmt.Sprint(p.AmountSat), Address: pays[i].Address})
@@ -417,7 +420,11 @@ func intentVectors(t *testing.T, v *vectors) {
 		{"expires 0", mod(v1, func(r *rawIntent) { r.expires = 0 })},
 		{"expires after 2^62", mod(v1, func(r *rawIntent) { r.expires = 1<<62 + 1 })},
 		{"version 2 linking nothing", mod(v2, func(r *rawIntent) { r.supersedes = nil })},
-		{"unknown flag", mod(v2, func(r *rawIntent) { r.flags = 0x02 })},
+		{"unknown flag", mod(v2, func(r *rawIntent) { r.flags = 0x04 })},
+		{"unknown flag beside consolidate", mod(v2, func(r *rawIntent) { r.payees, r.supersedes, r.flags = nil, nil, 0x82 })},
+		{"consolidation with a payee", mod(v2, func(r *rawIntent) { r.supersedes, r.flags = nil, 0x02 })},
+		{"consolidation superseding a proposal", mod(v2, func(r *rawIntent) { r.payees, r.flags = nil, 0x02 })},
+		{"consolidation and repeat", mod(v2, func(r *rawIntent) { r.payees, r.supersedes, r.flags = nil, nil, 0x03 })},
 		{"supersedes itself", mod(v2, func(r *rawIntent) { r.supersedes = [][]byte{[]byte("P000001")} })},
 		{"supersedes out of order", mod(v2, func(r *rawIntent) { r.supersedes = [][]byte{[]byte("P2"), []byte("P1")} })},
 		{"supersedes twice", mod(v2, func(r *rawIntent) { r.supersedes = [][]byte{[]byte("P1"), []byte("P1")} })},

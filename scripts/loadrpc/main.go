@@ -2,7 +2,7 @@
 // 11, "Speed"): RPCs per second and latency of a real custosd over mutual
 // TLS on loopback, with many concurrent clients.
 //
-//	loadrpc -datadir D [-clients 50] [-duration 5s] [-proposal ID] [-pay ADDR]
+//	loadrpc -datadir D [-clients 50] [-duration 5s] [-proposal ID] [-pay ADDR] [-phases A,B]
 //
 // It dials the daemon of data dir D with the admin identity custosd made
 // there, as custosctl --datadir does; every client has its own connection
@@ -28,6 +28,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -53,6 +54,8 @@ type options struct {
 	duration time.Duration
 	proposal string
 	pay      string
+	phases   string
+	tsv      string
 }
 
 // call is one unit of work of a phase, made by client c on conn.
@@ -72,6 +75,8 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.DurationVar(&o.duration, "duration", 5*time.Second, "how long each phase runs")
 	fs.StringVar(&o.proposal, "proposal", "", "a proposal id for GetProposal")
 	fs.StringVar(&o.pay, "pay", "", "an address to propose small payments to, each cancelled at once")
+	fs.StringVar(&o.tsv, "tsv", "", "also append each phase as a tab-separated line to this file: phase calls errors calls/s p50_ms p99_ms")
+	fs.StringVar(&o.phases, "phases", "", "comma-separated phase names to run after the baseline (empty: all)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -124,14 +129,31 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		phases = append(phases, phase{name: "ProposeSpend+CancelProposal", writes: true, call: proposeCancel(o.pay)})
 	}
 
+	if o.phases != "" {
+		want, baseline := strings.Split(o.phases, ","), phases[0].name
+		phases = slices.DeleteFunc(phases, func(p phase) bool {
+			return p.name != baseline && !slices.Contains(want, p.name)
+		})
+	}
 	fmt.Fprintf(stdout, "%d clients over mTLS on loopback, %s per phase\n\n", o.clients, o.duration)
 	fmt.Fprintf(stdout, "%-28s %9s %7s %10s %9s %9s %9s %9s %9s\n", "phase", "calls", "errors", "calls/s", "p50", "p99", "/s ratio", "p50 ratio", "p99 ratio")
+	var tsv io.Writer = io.Discard
+	if o.tsv != "" {
+		f, err := os.OpenFile(o.tsv, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		tsv = f
+	}
 	var base result
 	for i, p := range phases {
 		r := measure(ctx, conns, o.duration, p.call)
 		if i == 0 {
 			base = r
 		}
+		ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+		fmt.Fprintf(tsv, "%s\t%d\t%d\t%.1f\t%.3f\t%.3f\n", p.name, r.calls, r.errors, r.perSecond(), ms(r.p50()), ms(r.p99()))
 		fmt.Fprintf(stdout, "%-28s %9d %7d %10.0f %9s %9s %9.2f %9.2f %9.2f\n", p.name, r.calls, r.errors, r.perSecond(),
 			r.p50().Round(time.Microsecond), r.p99().Round(time.Microsecond),
 			r.perSecond()/base.perSecond(), ratio(r.p50(), base.p50()), ratio(r.p99(), base.p99()))

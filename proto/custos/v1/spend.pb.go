@@ -623,8 +623,12 @@ type Proposal struct {
 	// by GetProposal.
 	Tier           uint32 `protobuf:"varint,32,opt,name=tier,proto3" json:"tier,omitempty"`
 	CoolOffSeconds int64  `protobuf:"varint,33,opt,name=cool_off_seconds,json=coolOffSeconds,proto3" json:"cool_off_seconds,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// The proposal is a consolidation (its intent's consolidate flag, spend
+	// consolidate): it pays nothing out, merging the inputs into one output
+	// back to the wallet.
+	Consolidate   bool `protobuf:"varint,34,opt,name=consolidate,proto3" json:"consolidate,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Proposal) Reset() {
@@ -888,6 +892,13 @@ func (x *Proposal) GetCoolOffSeconds() int64 {
 	return 0
 }
 
+func (x *Proposal) GetConsolidate() bool {
+	if x != nil {
+		return x.Consolidate
+	}
+	return false
+}
+
 // ProposeSpendRequest is what an officer asks to pay.
 type ProposeSpendRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1001,8 +1012,10 @@ func (x *ProposeSpendRequest) GetConsolidate() *Consolidation {
 // Consolidation bounds the coins a consolidation merges.
 type Consolidation struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The most coins merged; 0 for as many as the PSBT bound (32 MiB)
-	// carries. 1 is refused.
+	// The most coins merged; 0 for as many as a standard transaction
+	// (400,000 weight units: 951 inputs of a 2-of-3 wallet) and the PSBT
+	// bound (32 MiB, each input with its previous transaction) allow. 1 is
+	// refused.
 	MaxInputs int32 `protobuf:"varint,1,opt,name=max_inputs,json=maxInputs,proto3" json:"max_inputs,omitempty"`
 	// Only coins with at least this many confirmations.
 	MinAgeBlocks int32 `protobuf:"varint,2,opt,name=min_age_blocks,json=minAgeBlocks,proto3" json:"min_age_blocks,omitempty"`
@@ -1903,7 +1916,7 @@ const file_custos_v1_spend_proto_rawDesc = "" +
 	"\x05state\x18\x01 \x01(\x0e2\x18.custos.v1.ProposalStateR\x05state\x12\x17\n" +
 	"\aat_unix\x18\x02 \x01(\x03R\x06atUnix\x12\x14\n" +
 	"\x05actor\x18\x03 \x01(\tR\x05actor\x12\x12\n" +
-	"\x04note\x18\x04 \x01(\tR\x04note\"\xa7\t\n" +
+	"\x04note\x18\x04 \x01(\tR\x04note\"\xc9\t\n" +
 	"\bProposal\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1b\n" +
 	"\twallet_id\x18\x02 \x01(\tR\bwalletId\x12.\n" +
@@ -1943,7 +1956,8 @@ const file_custos_v1_spend_proto_rawDesc = "" +
 	"\x06repeat\x18\x1e \x01(\bR\x06repeat\x12%\n" +
 	"\x0ewaiting_reason\x18\x1f \x01(\tR\rwaitingReason\x12\x12\n" +
 	"\x04tier\x18  \x01(\rR\x04tier\x12(\n" +
-	"\x10cool_off_seconds\x18! \x01(\x03R\x0ecoolOffSeconds\"\x8c\x02\n" +
+	"\x10cool_off_seconds\x18! \x01(\x03R\x0ecoolOffSeconds\x12 \n" +
+	"\vconsolidate\x18\" \x01(\bR\vconsolidate\"\x8c\x02\n" +
 	"\x13ProposeSpendRequest\x12*\n" +
 	"\x06payees\x18\x01 \x03(\v2\x12.custos.v1.PaymentR\x06payees\x12%\n" +
 	"\x0ffee_rate_sat_vb\x18\x02 \x01(\x03R\ffeeRateSatVb\x12\x12\n" +

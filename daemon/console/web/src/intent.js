@@ -21,6 +21,8 @@ const MAX_PAYEES = 1000;
 const MAX_SCRIPT_LEN = 10_000;
 const MAX_SUPERSEDES = 16;
 const FLAG_REPEAT = 0x01;
+const FLAG_CONSOLIDATE = 0x02;
+const FLAGS = FLAG_REPEAT | FLAG_CONSOLIDATE;
 
 /** NETWORKS are reserve.Network's numbers and names. */
 export const NETWORKS = { 1: 'mainnet', 2: 'testnet', 3: 'signet', 4: 'regtest' };
@@ -66,7 +68,12 @@ function validate(v) {
       throw new FieldError(f, `${s} does not come after ${ascii(v.supersedesBytes[i - 1])}: the ids are in increasing order, each once`);
     }
   });
-  const min = v.supersedesBytes.length > 0 && !v.repeat ? 0 : 1;
+  if (v.consolidate) {
+    if (v.payees.length > 0) throw new FieldError('intent.payees', `a consolidation pays no payee, got ${v.payees.length}`);
+    if (v.supersedesBytes.length > 0) throw new FieldError('intent.supersedes', 'a consolidation supersedes no proposal');
+    if (v.repeat) throw new FieldError('intent.flags', 'a consolidation is no repeat');
+  }
+  const min = v.consolidate || (v.supersedesBytes.length > 0 && !v.repeat) ? 0 : 1;
   if (v.payees.length < min || v.payees.length > MAX_PAYEES) {
     throw new FieldError('intent.payees', `${v.payees.length} payees, want ${min} to ${MAX_PAYEES}`);
   }
@@ -136,7 +143,7 @@ class Reader {
  * does and refuses, with the same FieldError, anything Encode would not
  * write. It returns {version, network, networkName, walletId, proposalId,
  * policyHash, payees: [{script, amountSat}], feeCapSat, expiresAt,
- * supersedes, repeat, cancels}; amounts and times are bigints.
+ * supersedes, repeat, consolidate, cancels}; amounts and times are bigints.
  */
 export function decodeIntent(bytes) {
   if (!(bytes instanceof Uint8Array)) throw new FieldError('intent', 'is not bytes');
@@ -145,7 +152,7 @@ export function decodeIntent(bytes) {
   if (!r.err && version !== INTENT_VERSION && version !== INTENT_VERSION_LINKED) {
     throw new FieldError('intent.version', `version ${version}, want ${INTENT_VERSION} or ${INTENT_VERSION_LINKED}`);
   }
-  const v = { version, payees: [], supersedesBytes: [], repeat: false };
+  const v = { version, payees: [], supersedesBytes: [], repeat: false, consolidate: false };
   v.network = r.u8('network');
   v.walletIdBytes = r.bytes('wallet_id', MAX_ID_LEN) ?? new Uint8Array();
   v.proposalIdBytes = r.bytes('proposal_id', MAX_ID_LEN) ?? new Uint8Array();
@@ -170,12 +177,13 @@ export function decodeIntent(bytes) {
     }
     for (let i = 0; !r.err && i < k; i++) v.supersedesBytes.push(r.bytes('supersedes id', MAX_ID_LEN) ?? new Uint8Array());
     const flags = r.u8('flags');
-    if (!r.err && (flags & ~FLAG_REPEAT) !== 0) {
-      throw new FieldError('intent.flags', `unknown flags 0x${(flags & ~FLAG_REPEAT).toString(16).padStart(2, '0')}`);
+    if (!r.err && (flags & ~FLAGS) !== 0) {
+      throw new FieldError('intent.flags', `unknown flags 0x${(flags & ~FLAGS).toString(16).padStart(2, '0')}`);
     }
     v.repeat = (flags & FLAG_REPEAT) !== 0;
-    if (!r.err && v.supersedesBytes.length === 0 && !v.repeat) {
-      throw new FieldError('intent.version', 'version 2 for an intent that supersedes nothing and is no repeat; it is written in version 1');
+    v.consolidate = (flags & FLAG_CONSOLIDATE) !== 0;
+    if (!r.err && v.supersedesBytes.length === 0 && !v.repeat && !v.consolidate) {
+      throw new FieldError('intent.version', 'version 2 for an intent that supersedes nothing, is no repeat and no consolidation; it is written in version 1');
     }
   }
   if (r.err) throw r.err;
@@ -199,13 +207,14 @@ export function decodeIntent(bytes) {
     expiresAt: expires,
     supersedes: v.supersedesBytes.map(ascii),
     repeat: v.repeat,
+    consolidate: v.consolidate,
     cancels: v.payees.length === 0 && v.supersedesBytes.length > 0,
   };
 }
 
 /** encodeIntent writes an intent (decodeIntent's shape) in its canonical encoding (reserve.Intent.Encode). */
 export function encodeIntent(i) {
-  const linked = i.supersedes.length > 0 || i.repeat;
+  const linked = i.supersedes.length > 0 || i.repeat || i.consolidate;
   const parts = [new Uint8Array([linked ? 2 : 1, i.network]), lenPrefixed(i.walletId), lenPrefixed(i.proposalId), i.policyHash];
   const n = new Uint8Array(4);
   new DataView(n.buffer).setUint32(0, i.payees.length);
@@ -215,7 +224,7 @@ export function encodeIntent(i) {
   if (linked) {
     const k = new Uint8Array(4);
     new DataView(k.buffer).setUint32(0, i.supersedes.length);
-    parts.push(k, ...i.supersedes.map((s) => lenPrefixed(s)), new Uint8Array([i.repeat ? FLAG_REPEAT : 0]));
+    parts.push(k, ...i.supersedes.map((s) => lenPrefixed(s)), new Uint8Array([(i.repeat ? FLAG_REPEAT : 0) | (i.consolidate ? FLAG_CONSOLIDATE : 0)]));
   }
   const b = concat(...parts);
   decodeIntent(b); // Validate, as Encode does
@@ -404,6 +413,10 @@ export function checkProposalAgainstIntent(p, intent) {
   const repeat = p.repeat ?? false;
   if (sup.length !== intent.supersedes.length || sup.some((s, i) => s !== intent.supersedes[i]) || repeat !== intent.repeat) {
     out.push(`the intent supersedes [${intent.supersedes.join(' ')}] (repeat ${intent.repeat}), the proposal shows [${sup.join(' ')}] (repeat ${repeat})`);
+  }
+  const consolidate = p.consolidate ?? false;
+  if (consolidate !== intent.consolidate) {
+    out.push(`the intent's consolidate flag is ${intent.consolidate}, the proposal shows ${consolidate}`);
   }
   if (intent.payees.length === payees.length) {
     intent.payees.forEach((pay, i) => {

@@ -44,8 +44,23 @@ function proposalOf(v) {
   };
   if (v.supersedes.length) p.supersedes = [...v.supersedes];
   if (v.repeat) p.repeat = true;
+  if (v.consolidate) p.consolidate = true;
   return p;
 }
+
+test('a consolidation is approved only as the server shows it, flag for flag', () => {
+  const v = V.intents.find((x) => x.consolidate);
+  const intent = decodeIntent(fromHex(v.hex));
+  assert.equal(intent.consolidate, true);
+  assert.deepEqual(intent.payees, []);
+  assert.equal(intent.cancels, false);
+  const hidden = proposalOf(v);
+  delete hidden.consolidate;
+  assert.deepEqual(checkProposalAgainstIntent(hidden, intent), ["the intent's consolidate flag is true, the proposal shows false"]);
+  const claimed = proposalOf(V.intents.find((x) => x.name === 'cancel'));
+  claimed.consolidate = true;
+  assert.deepEqual(checkProposalAgainstIntent(claimed, intentFromProposal(claimed)), ["the intent's consolidate flag is false, the proposal shows true"]);
+});
 
 test('a proposal that shows its intent agrees', () => {
   for (const v of V.intents) {

@@ -100,6 +100,7 @@ for (const v of V.intents) {
     assert.equal(i.expiresAt, BigInt(v.expires_at));
     assert.deepEqual(i.supersedes, v.supersedes);
     assert.equal(i.repeat, v.repeat);
+    assert.equal(i.consolidate, v.consolidate);
     assert.equal(toHex(encodeIntent(i)), v.hex);
     const approve = decisionMessage(b, 'approve');
     const reject = decisionMessage(b, 'reject');

@@ -165,6 +165,32 @@ test('the intent review shows the decoded intent and refuses a server that disag
   }
 });
 
+test('the intent review says a consolidation pays nothing out, and refuses a server that hides it', () => {
+  const intentBytes = encodeIntent({
+    network: 4,
+    walletId: '0123456789abcdef',
+    proposalId: 'P000008',
+    policyHash: POLICY_HASH,
+    payees: [],
+    feeCapSat: 50000n,
+    expiresAt: EXPIRES,
+    supersedes: [],
+    repeat: false,
+    consolidate: true,
+  });
+  assert.equal(intentBytes[0], 2);
+  const p = { id: 'P000008', walletId: '0123456789abcdef', feeSat: '1000', intent: toBase64(intentBytes), consolidate: true };
+  const r = reviewOf(structuredClone(p), 'approve', GOV, OK_NOW);
+  assert.deepEqual(r.mismatches, []);
+  const text = r.lines.map(([k, v]) => `${k}: ${v}`).join('\n');
+  assert.match(text, /^Consolidation: pays nothing out/m);
+  assert.doesNotMatch(text, /^Pays: nothing out/m);
+  assert.match(text, /^Total: 0\.00000000 BTC/m);
+  const hidden = reviewOf({ ...structuredClone(p), consolidate: false }, 'approve', GOV, OK_NOW);
+  assert.deepEqual(hidden.mismatches, ["the intent's consolidate flag is true, the proposal shows false"]);
+  assert.throws(() => encodeIntent({ ...r.intent, repeat: true }), /a consolidation is no repeat/);
+});
+
 test('approve refuses what custosctl spend approve refuses about the expiry; a veto is not checked', () => {
   const { proposal } = fixture();
   const week = 168n * 3600n * NS;

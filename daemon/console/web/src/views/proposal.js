@@ -156,7 +156,8 @@ function timeline(p) {
 function linksText(p) {
   const out = [];
   const sup = p.supersedes || [];
-  if ((p.payees || []).length === 0 && sup.length > 0) out.push(`CANCELS ${sup.join(', ')}: spends one of its inputs back to the reserve, so it can never confirm`);
+  if (p.consolidate) out.push(`CONSOLIDATION: pays nothing out; merges ${(p.inputs || []).length} coins into one output of this wallet`);
+  else if ((p.payees || []).length === 0 && sup.length > 0) out.push(`CANCELS ${sup.join(', ')}: spends one of its inputs back to the reserve, so it can never confirm`);
   else if (sup.length > 0) out.push(`replaces ${sup.join(', ')}: spends one of its inputs, so at most one of them can confirm`);
   if (p.replaces) out.push(`fee bump of ${p.replaces}`);
   if (p.repeat) out.push('REPEAT: pays again, on purpose, a payee and amount paid before');
@@ -277,7 +278,8 @@ export function reviewOf(p, decision, gov, nowNs) {
       total += sats(pay.amountSat);
       lines.push([`Pay ${i + 1}`, `${btc(pay.amountSat)} BTC to ${addr}`]);
     });
-    if (payees.length === 0) lines.push(['Pays', 'nothing out']);
+    if (intent.consolidate) lines.push(['Consolidation', 'pays nothing out: merges the reserve\'s coins into one output of this wallet']);
+    else if (payees.length === 0) lines.push(['Pays', 'nothing out']);
     lines.push(['Total', `${btc(total)} BTC`]);
     lines.push(['Fee cap', `at most ${btc(intent.feeCapSat)} BTC (now ${btc(p.feeSat)} BTC)`]);
     lines.push(['Expires', date(Number(intent.expiresAt))]);

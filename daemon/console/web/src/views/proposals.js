@@ -43,7 +43,7 @@ function row(p) {
   for (const pay of p.payees || []) total += sats(pay.amountSat);
   const payees = p.payees || [];
   const first = payees[0];
-  let to = payees.length === 0 ? 'cancels: pays nothing out' : first.label ? `${first.label} (${first.address})` : first.address || '';
+  let to = p.consolidate ? 'consolidation: pays nothing out' : payees.length === 0 ? 'cancels: pays nothing out' : first.label ? `${first.label} (${first.address})` : first.address || '';
   if (payees.length > 1) to += ` and ${payees.length - 1} more`;
   const approvals = (p.decisions || []).filter((d) => d.decision === 'DECISION_APPROVE').length;
   const href = '#/proposal/' + encodeURIComponent(p.id || '');
