@@ -65,6 +65,9 @@ type AuditLog interface {
 	ProveAuditConsistency(ctx context.Context, old, new int64) (audit.ConsistencyProof, error)
 	// AuditChanged is closed at the next commit that appends.
 	AuditChanged() <-chan struct{}
+	// SignerRefusals returns the encoded AuditSignerRefuse leaves that
+	// name proposal id, in order, reading only those.
+	SignerRefusals(ctx context.Context, id string) ([][]byte, error)
 }
 
 // openAudit finds the audit log in the store and loads (or makes) the log

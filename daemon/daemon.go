@@ -141,6 +141,10 @@ type Daemon struct {
 	// waiting says why each FINALIZED proposal is not broadcast yet.
 	waiting waitingNotes
 
+	// parsed spares an import re-parsing what the previous one stored
+	// (import_memo.go).
+	parsed parsedMemo
+
 	// addressMu serialises issuing an address with keeping the lookahead
 	// derived before it: concurrent callers would otherwise issue past
 	// the derived gap. proposeMu serialises coin selection with recording
@@ -160,12 +164,11 @@ type Daemon struct {
 	logKey   *logKey
 	refusals refusals
 
-	// signer agents (signer_requests.go): the refusals cosigners
-	// reported, and quit, closed when Run stops serving so that open
-	// request streams end instead of holding up the graceful stop.
-	signerRefusals signerRefusals
-	quit           chan struct{}
-	quitOnce       sync.Once
+	// signer agents (signer_requests.go): quit, closed when Run stops
+	// serving so that open request streams end instead of holding up the
+	// graceful stop.
+	quit     chan struct{}
+	quitOnce sync.Once
 
 	// metrics are the Prometheus metrics, served on metricsLis when
 	// Config.MetricsListen is set (metrics.go).

@@ -388,7 +388,7 @@ func (d *Daemon) proposalToProto(ctx context.Context, p reserve.Proposal) (*cust
 	if len(p.FinalTx) == 0 {
 		return out, nil
 	}
-	in, err := transactionSigners(&p, v.desc)
+	in, err := d.parsed.transactionSigners(&p, v.desc)
 	if err != nil {
 		return nil, err
 	}

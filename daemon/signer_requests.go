@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
@@ -59,15 +58,6 @@ type signerRefusal struct {
 	Actor       string
 	At          time.Time
 	Reason      string
-}
-
-// signerRefusals are the refusals by proposal id, read from the audit log
-// on first use and kept up to date by refuseRequest, which holds mu while
-// it appends so that nothing is read twice or missed.
-type signerRefusals struct {
-	mu     sync.Mutex
-	loaded bool
-	by     map[string][]signerRefusal
 }
 
 // signerCosigner is the position in the wallet's descriptor of the
@@ -249,70 +239,39 @@ func (d *Daemon) refuseRequest(ctx context.Context, caller Caller, id, reason st
 	case p.Signed(pos):
 		return reserve.Proposal{}, reserve.Errorf(reserve.CodeFailedPrecondition, "proposal %s is signed by cosigner %08x already", p.ID, caller.Fingerprint)
 	}
-	rs := &d.signerRefusals
-	rs.mu.Lock()
-	defer rs.mu.Unlock()
-	if err := d.loadRefusalsLocked(ctx); err != nil {
-		return reserve.Proposal{}, err
-	}
 	fp := fmt.Sprintf("%08x", caller.Fingerprint)
 	ids := map[string]string{"proposal": p.ID, "txid": p.Txid.String(), "cosigner": fp}
 	detail := reserve.Clip(reason, audit.MaxDetailLen)
 	if err := d.audit.AppendEvent(context.WithoutCancel(ctx), AuditSignerRefuse, ids, detail); err != nil {
 		return reserve.Proposal{}, fmt.Errorf("unable to record the refusal of proposal %s: %w", p.ID, err)
 	}
-	rs.by[p.ID] = append(rs.by[p.ID], signerRefusal{
-		Fingerprint: caller.Fingerprint, Actor: caller.Name, At: d.cfg.Now().UTC().Truncate(time.Second), Reason: detail,
-	})
 	d.log.Warn("signing request refused by a signer", "proposal", p.ID, "by", caller.Name, "cosigner", fp)
 	return p, nil
 }
 
-// refusalsOf returns the refusals recorded for proposal id.
+// refusalsOf returns the refusals recorded for proposal id: its refusal
+// leaves, which the audit log files by proposal.
 func (d *Daemon) refusalsOf(ctx context.Context, id string) ([]signerRefusal, error) {
-	rs := &d.signerRefusals
-	rs.mu.Lock()
-	defer rs.mu.Unlock()
-	if err := d.loadRefusalsLocked(ctx); err != nil {
+	leaves, err := d.audit.SignerRefusals(ctx, id)
+	if err != nil {
 		return nil, err
 	}
-	return slices.Clone(rs.by[id]), nil
-}
-
-// loadRefusalsLocked reads every refusal leaf of the audit log once.
-func (d *Daemon) loadRefusalsLocked(ctx context.Context) error {
-	rs := &d.signerRefusals
-	if rs.loaded {
-		return nil
-	}
-	by := map[string][]signerRefusal{}
-	for next := int64(1); ; {
-		leaves, err := d.audit.AuditLeaves(ctx, next, 0, maxAuditPage)
+	out := make([]signerRefusal, 0, len(leaves))
+	for _, raw := range leaves {
+		l, err := audit.ParseLeaf(raw)
 		if err != nil {
-			return err
+			return nil, reserve.Errorf(reserve.CodeInternal, "a refusal leaf of proposal %s does not parse: %w", id, err)
 		}
-		for _, raw := range leaves {
-			l, err := audit.ParseLeaf(raw)
-			if err != nil {
-				return reserve.Errorf(reserve.CodeInternal, "audit leaf %d does not parse: %w", next, err)
-			}
-			next++
-			if l.Kind != AuditSignerRefuse {
-				continue
-			}
-			fp, err := audit.ParseFingerprint(l.IDs["cosigner"])
-			if err != nil {
-				return reserve.Errorf(reserve.CodeInternal, "refusal leaf %d: %w", l.Seq, err)
-			}
-			id := l.IDs["proposal"]
-			by[id] = append(by[id], signerRefusal{Fingerprint: fp, Actor: l.Actor.Name, At: l.Time, Reason: l.Detail})
+		if l.Kind != AuditSignerRefuse || l.IDs["proposal"] != id {
+			return nil, reserve.Errorf(reserve.CodeInternal, "refusal leaf %d is a %s leaf of proposal %q, not a refusal of %s", l.Seq, l.Kind, l.IDs["proposal"], id)
 		}
-		if len(leaves) < maxAuditPage {
-			break
+		fp, err := audit.ParseFingerprint(l.IDs["cosigner"])
+		if err != nil {
+			return nil, reserve.Errorf(reserve.CodeInternal, "refusal leaf %d: %w", l.Seq, err)
 		}
+		out = append(out, signerRefusal{Fingerprint: fp, Actor: l.Actor.Name, At: l.Time, Reason: l.Detail})
 	}
-	rs.by, rs.loaded = by, true
-	return nil
+	return out, nil
 }
 
 // refusalNotes are p's refusals as history notes, for GetProposal.

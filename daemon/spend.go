@@ -533,7 +533,10 @@ func (d *Daemon) importPSBT(ctx context.Context, caller Caller, id string, incom
 	}
 
 	var added []multisig.SigRef
+	// keep is the packet this import stored unfinalized, for the next.
+	var keep *psbt.Packet
 	p, err := d.updateImported(ctx, id, witnessed, func(p *reserve.Proposal) error {
+		keep = nil
 		switch p.State {
 		case reserve.StateSigning, reserve.StateFinalized, reserve.StateBroadcast, reserve.StateConfirmed:
 		default:
@@ -544,9 +547,11 @@ func (d *Daemon) importPSBT(ctx context.Context, caller Caller, id string, incom
 				return err
 			}
 		}
-		canonical, err := storedPSBT(p)
-		if err != nil {
-			return err
+		canonical := d.parsed.takeStored(p)
+		if canonical == nil {
+			if canonical, err = storedPSBT(p); err != nil {
+				return err
+			}
 		}
 		if added, err = multisig.CombinePSBT(canonical, incoming, desc, 0); err != nil {
 			return err
@@ -565,12 +570,16 @@ func (d *Daemon) importPSBT(ctx context.Context, caller Caller, id string, incom
 		}
 		d.recordSigners(p, canonical, desc)
 		if p.State != reserve.StateSigning || !complete(canonical, desc) {
+			keep = canonical
 			return nil
 		}
 		return d.finalize(p, canonical, desc, caller)
 	})
 	if err != nil {
 		return reserve.Proposal{}, nil, err
+	}
+	if keep != nil {
+		d.parsed.putStored(&p, keep)
 	}
 	if len(added) > 0 {
 		d.log.Info("signatures imported", "proposal", p.ID, "added", len(added), "by", caller.Name, "state", p.State.String())
@@ -617,6 +626,10 @@ func complete(pkt *psbt.Packet, desc *multisig.Descriptor) bool {
 // finalize builds the signed transaction inside the import's store
 // transaction, so FINALIZED and its transaction are recorded together.
 func (d *Daemon) finalize(p *reserve.Proposal, pkt *psbt.Packet, desc *multisig.Descriptor, caller Caller) error {
+	// The inputs as stored in p.PSBT: finalizing clears their partial
+	// fields, which say who signed.
+	stored := *pkt
+	stored.Inputs = slices.Clone(pkt.Inputs)
 	tx, err := multisig.FinalizePSBT(pkt, desc)
 	if err != nil {
 		return err
@@ -629,6 +642,7 @@ func (d *Daemon) finalize(p *reserve.Proposal, pkt *psbt.Packet, desc *multisig.
 		return fmt.Errorf("unable to serialize final transaction: %w", err)
 	}
 	p.FinalTx = buf.Bytes()
+	d.parsed.putSigners(p, multisig.TransactionSigners(&stored, tx, desc))
 	return p.Move(reserve.StateFinalized, d.cfg.Now().UTC(), caller.Name,
 		fmt.Sprintf("%d of %d signatures", desc.Threshold(), len(desc.Cosigners())))
 }

@@ -103,13 +103,17 @@ func (r hashReader) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
 }
 
 // appendLeaf numbers l, stamps it with the time, the transaction's actor
-// and the root before it, and writes it and its tree hashes.
+// and the root before it, and writes it and its tree hashes (and files it
+// when it is a signer's refusal, refusals.go).
 func (db *DB) appendLeaf(tx *bolt.Tx, l audit.Leaf) error {
 	l.Time, l.Actor = db.now(), db.audit.actor
 	if l.Actor.Name == "" {
 		l.Actor = UnknownActor
 	}
 	if err := writeLeaf(tx, l); err != nil {
+		return err
+	}
+	if err := fileRefusal(tx, auditSize(tx), l.Kind, l.IDs); err != nil {
 		return err
 	}
 	tx.OnCommit(db.audit.wake)

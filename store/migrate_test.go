@@ -79,7 +79,7 @@ func TestMigrateVersion1ToCurrent(t *testing.T) {
 	require.NoError(t, db.Close())
 
 	inspect(t, path, func(tx *bolt.Tx) {
-		require.Equal(t, uint32(9), storedVersion(t, tx))
+		require.Equal(t, uint32(10), storedVersion(t, tx))
 		require.Equal(t, schemaVersion(), storedVersion(t, tx))
 		for _, name := range allBuckets {
 			require.NotNil(t, tx.Bucket(name), "bucket %s", name)
@@ -90,7 +90,7 @@ func TestMigrateVersion1ToCurrent(t *testing.T) {
 	db, err = Open(path, Options{})
 	require.NoError(t, err)
 	require.NoError(t, db.Close())
-	inspect(t, path, func(tx *bolt.Tx) { require.Equal(t, uint32(9), storedVersion(t, tx)) })
+	inspect(t, path, func(tx *bolt.Tx) { require.Equal(t, uint32(10), storedVersion(t, tx)) })
 }
 
 // TestMigrationBuckets pins what each shipped migration creates: editing

@@ -109,7 +109,7 @@ var bucketsV6 = [][]byte{bucketWitnesses}
 
 // allBuckets is what Open checks exists after the migrations ran: every
 // bucket any migration creates.
-var allBuckets = slices.Concat(bucketsV1, bucketsV2, bucketsV3, bucketsV4, bucketsV5, bucketsV6, bucketsV7, bucketsV8, bucketsV9)
+var allBuckets = slices.Concat(bucketsV1, bucketsV2, bucketsV3, bucketsV4, bucketsV5, bucketsV6, bucketsV7, bucketsV8, bucketsV9, bucketsV10)
 
 // Keys of the meta bucket.
 var (
@@ -161,6 +161,7 @@ var migrations = []migration{
 	}},
 	{version: 8, name: "balance totals, listing indexes, page token key", apply: migrateReadsV8},
 	{version: 9, name: "proposal links by payment and payee", apply: migrateLinksV9},
+	{version: 10, name: "signer refusals by proposal", apply: migrateRefusalsV10},
 }
 
 // rewriteProposalsV1 rewrites every version 1 proposal record as the

@@ -65,7 +65,7 @@ func TestOpenRefuses(t *testing.T) {
 				setSchemaVersion(t, path, []byte{0, 0, 0x03, 0xe8})
 			},
 			code: reserve.CodeFailedPrecondition,
-			msg:  "has schema version 1000, newer than the 9 this program knows",
+			msg:  "has schema version 1000, newer than the 10 this program knows",
 		},
 		{
 			name: "malformed schema version",
@@ -95,11 +95,11 @@ func TestOpenRefuses(t *testing.T) {
 func TestOpenFutureVersionLeavesFileAlone(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "custos.db")
 	MustOpenPath(t, path).Close()
-	setSchemaVersion(t, path, []byte{0, 0, 0, 10})
+	setSchemaVersion(t, path, []byte{0, 0, 0, 100})
 
 	_, err := store.Open(path, store.Options{})
 	requireCode(t, err, reserve.CodeFailedPrecondition)
-	require.Equal(t, uint32(10), schemaVersionOf(t, path))
+	require.Equal(t, uint32(100), schemaVersionOf(t, path))
 }
 
 func TestOpenTwiceIsIdempotent(t *testing.T) {
@@ -109,7 +109,7 @@ func TestOpenTwiceIsIdempotent(t *testing.T) {
 	db := MustOpenPath(t, path)
 	require.NoError(t, db.CreateWallet(ctx, testWallet(), testLookahead(3)))
 	require.NoError(t, db.Close())
-	require.Equal(t, uint32(9), schemaVersionOf(t, path))
+	require.Equal(t, uint32(10), schemaVersionOf(t, path))
 
 	for i := range 2 {
 		db, err := store.Open(path, store.Options{})
@@ -121,7 +121,7 @@ func TestOpenTwiceIsIdempotent(t *testing.T) {
 		require.NoError(t, err)
 		require.Len(t, log, 1, "reopening must not append audit entries")
 		require.NoError(t, db.Close())
-		require.Equal(t, uint32(9), schemaVersionOf(t, path))
+		require.Equal(t, uint32(10), schemaVersionOf(t, path))
 	}
 }
 
