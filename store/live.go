@@ -178,7 +178,11 @@ func (db *DB) PayeeProposals(ctx context.Context, scripts [][]byte) ([]reserve.P
 func filed(tx *bolt.Tx, state reserve.State, out []reserve.Proposal, seen map[string]bool) ([]reserve.Proposal, error) {
 	prefix := []byte{byte(state)}
 	c := tx.Bucket(bucketProposalIndex).Cursor()
-	for k, v := c.Seek(prefix); k != nil && len(k) == 9 && k[0] == byte(state); k, v = c.Next() {
+	for k, v := c.Seek(prefix); k != nil && k[0] == byte(state); k, v = c.Next() {
+		if len(k) != 9 {
+			// The state's count (key: the state byte alone) sorts first.
+			continue
+		}
 		id := string(v)
 		if seen[id] {
 			continue
