@@ -1,13 +1,9 @@
 package daemon
 
 import (
-	"bytes"
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
-	"math"
-	"slices"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -225,26 +221,6 @@ func (d *Daemon) balance(ctx context.Context) (reserve.Balance, int32, error) {
 	return d.cfg.Store.Balance(ctx)
 }
 
-// unspent returns the wallet's unspent outputs and the synced height they
-// are counted at (-1 before the first block).
-func (d *Daemon) unspent(ctx context.Context) ([]reserve.UTXO, int32, error) {
-	if _, err := d.cfg.Store.Wallet(ctx); err != nil {
-		return nil, 0, noWallet(err)
-	}
-	utxos, err := d.cfg.Store.UTXOs(ctx, false)
-	if err != nil {
-		return nil, 0, err
-	}
-	height, _, ok, err := d.cfg.Store.SyncTip(ctx)
-	if err != nil {
-		return nil, 0, err
-	}
-	if !ok {
-		height = -1
-	}
-	return utxos, height, nil
-}
-
 // balanceHistory is the wallet's confirmed holdings by height, from
 // every coin it has had (reserve.BalanceHistory), up to the synced tip.
 func (d *Daemon) balanceHistory(ctx context.Context) ([]reserve.BalancePoint, int32, error) {
@@ -299,24 +275,4 @@ func withField(err error, field string) error {
 		return &c
 	}
 	return reserve.Invalid(field, "%v", err)
-}
-
-// sortOldestFirst orders outputs by confirmation height (unconfirmed
-// last), then by outpoint, so listings are stable.
-func sortOldestFirst(utxos []reserve.UTXO) {
-	rank := func(h int32) int64 {
-		if h == 0 {
-			return math.MaxInt64
-		}
-		return int64(h)
-	}
-	slices.SortFunc(utxos, func(a, b reserve.UTXO) int {
-		if c := cmp.Compare(rank(a.Height), rank(b.Height)); c != 0 {
-			return c
-		}
-		if c := bytes.Compare(a.OutPoint.Hash[:], b.OutPoint.Hash[:]); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.OutPoint.Index, b.OutPoint.Index)
-	})
 }

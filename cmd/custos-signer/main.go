@@ -10,15 +10,17 @@ import (
 	"os/signal"
 	"syscall"
 	"time"
+
+	"github.com/custos-reserve/custos/cmd/internal/timing"
 )
 
 func main() {
 	start := time.Now()
-	stopProfile := startProfile()
+	stopProfile := timing.StartProfile()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 	stop()
 	stopProfile()
-	phase("custos-signer run", start)
+	timing.Phase("custos-signer run", start)
 	os.Exit(exitCode(err, os.Stderr))
 }

@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/term"
 
+	"github.com/custos-reserve/custos/cmd/internal/timing"
 	"github.com/custos-reserve/custos/failpoint"
 	"github.com/custos-reserve/custos/passphrase"
 	"github.com/custos-reserve/custos/reserve"
@@ -377,7 +378,7 @@ func (c *cli) signAndWrite(ctx context.Context, f *flags, req signRequest, job *
 	if err != nil {
 		return nil, 0, err
 	}
-	phase("custos-signer key unlock (kdf)", unlockStart)
+	timing.Phase("custos-signer key unlock (kdf)", unlockStart)
 	defer key.Zero()
 	// The signed PSBT is written only once the ledger records it.
 	pinned, n, err := job.Sign(key)

@@ -15,6 +15,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/custos-reserve/custos/cmd/internal/timing"
 	"github.com/custos-reserve/custos/durable"
 	"github.com/custos-reserve/custos/officer"
 	custosv1 "github.com/custos-reserve/custos/proto/custos/v1"
@@ -79,7 +80,7 @@ func (o officerFlags) sign(e *env, kf *officer.File, question string, digest [32
 	if err != nil {
 		return nil, err
 	}
-	phase("custosctl officer key unlock (kdf)", unlockStart)
+	timing.Phase("custosctl officer key unlock (kdf)", unlockStart)
 	defer clear(priv)
 	return &custosv1.OfficerSignature{OfficerKey: kf.PublicKey[:], Signature: ed25519.Sign(priv, digest[:])}, nil
 }

@@ -10,17 +10,19 @@ import (
 	"os/signal"
 	"syscall"
 	"time"
+
+	"github.com/custos-reserve/custos/cmd/internal/timing"
 )
 
 func main() {
 	start := time.Now()
-	stopProfile := startProfile()
+	stopProfile := timing.StartProfile()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
 	stopProfile()
-	phase("custosctl run", start)
+	timing.Phase("custosctl run", start)
 	os.Exit(exitCode(err, os.Stderr))
 }
 

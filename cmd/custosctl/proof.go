@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"encoding/base64"
 	"encoding/hex"
 	"flag"
 	"fmt"
@@ -297,18 +296,11 @@ func reservesExportCmd(fs *flag.FlagSet) func(*env, []string) error {
 		if err != nil {
 			return err
 		}
-		data := r.Psbt
-		if *b64 {
-			data = []byte(base64.StdEncoding.EncodeToString(r.Psbt) + "\n")
-		}
+		data := exportBytes(r.Psbt, *b64)
 		if err := os.WriteFile(*out, data, 0o600); err != nil {
 			return fmt.Errorf("unable to write %s: %w", *out, err)
 		}
-		if e.common.json {
-			return printJSON(e.stdout, map[string]any{"id": id, "file": *out, "bytes": len(data), "base64": *b64})
-		}
-		_, err = printf(e.stdout, "wrote the proof PSBT of %s to %s (%d bytes)\n", id, *out, len(data))
-		return err
+		return reportExport(e, "the proof PSBT", id, *out, len(data), *b64)
 	}
 }
 

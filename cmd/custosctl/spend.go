@@ -178,21 +178,32 @@ func spendExportCmd(fs *flag.FlagSet) func(*env, []string) error {
 		if err != nil {
 			return err
 		}
-		data := r.Psbt
-		if *b64 {
-			data = []byte(base64.StdEncoding.EncodeToString(r.Psbt) + "\n")
-		}
+		data := exportBytes(r.Psbt, *b64)
 		failpoint.Inject(failpoint.CtlExportBeforeWrite)
 		if err := os.WriteFile(*out, data, 0o600); err != nil {
 			return fmt.Errorf("unable to write %s: %w", *out, err)
 		}
 		failpoint.Inject(failpoint.CtlExportWritten)
-		if e.common.json {
-			return printJSON(e.stdout, map[string]any{"id": id, "file": *out, "bytes": len(data), "base64": *b64})
-		}
-		_, err = printf(e.stdout, "wrote the PSBT of %s to %s (%d bytes)\n", id, *out, len(data))
-		return err
+		return reportExport(e, "the PSBT", id, *out, len(data), *b64)
 	}
+}
+
+// exportBytes is an exported PSBT as written to its file: binary, or
+// base64 text with a newline.
+func exportBytes(raw []byte, b64 bool) []byte {
+	if !b64 {
+		return raw
+	}
+	return []byte(base64.StdEncoding.EncodeToString(raw) + "\n")
+}
+
+// reportExport says which file an export of id went to.
+func reportExport(e *env, what, id, file string, n int, b64 bool) error {
+	if e.common.json {
+		return printJSON(e.stdout, map[string]any{"id": id, "file": file, "bytes": n, "base64": b64})
+	}
+	_, err := printf(e.stdout, "wrote %s of %s to %s (%d bytes)\n", what, id, file, n)
+	return err
 }
 
 func spendImportCmd(fs *flag.FlagSet) func(*env, []string) error {

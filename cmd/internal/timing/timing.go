@@ -1,4 +1,8 @@
-package main
+// Package timing is the commands' debug timing: how long each phase of a
+// run took (CUSTOS_TIMING) and a CPU profile of the whole run
+// (CUSTOS_CPUPROFILE), for scripts/bench-pipeline.sh. Nothing secret is
+// printed.
+package timing
 
 import (
 	"fmt"
@@ -7,29 +11,29 @@ import (
 	"time"
 )
 
-// envTiming names the debug variable that makes the command print how long
+// EnvTiming names the debug variable that makes the command print how long
 // its phases took on stderr ("custos-timing: PHASE 12ms"), for
 // scripts/bench-pipeline.sh: it tells the deliberate key-unlock KDF apart
 // from the rest of a step. Nothing secret is printed.
-const envTiming = "CUSTOS_TIMING"
+const EnvTiming = "CUSTOS_TIMING"
 
-// envCPUProfile names the debug variable holding a file to write a CPU
+// EnvCPUProfile names the debug variable holding a file to write a CPU
 // profile of the whole run to (go tool pprof).
-const envCPUProfile = "CUSTOS_CPUPROFILE"
+const EnvCPUProfile = "CUSTOS_CPUPROFILE"
 
-// phase prints, when CUSTOS_TIMING is set, how long the phase named label
+// Phase prints, when CUSTOS_TIMING is set, how long the phase named label
 // took since start.
-func phase(label string, start time.Time) {
-	if os.Getenv(envTiming) == "" {
+func Phase(label string, start time.Time) {
+	if os.Getenv(EnvTiming) == "" {
 		return
 	}
 	fmt.Fprintf(os.Stderr, "custos-timing: %s %dms\n", label, time.Since(start).Milliseconds())
 }
 
-// startProfile starts the CPU profile CUSTOS_CPUPROFILE names, if any, and
+// StartProfile starts the CPU profile CUSTOS_CPUPROFILE names, if any, and
 // returns what stops it.
-func startProfile() func() {
-	path := os.Getenv(envCPUProfile)
+func StartProfile() func() {
+	path := os.Getenv(EnvCPUProfile)
 	if path == "" {
 		return func() {}
 	}
